@@ -1,0 +1,236 @@
+"""The Zendesk adapter: webhook signature and body, reading a ticket with its comments, and the writes Seam makes.
+
+The httpx client is injected (see `zendesk_client` for the production one); tests point it at a fake Zendesk on
+loopback. Reads and writes go through one `_request` with bounded retries that honour `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.config import Settings
+from bot.helpdesk import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
+from bot.models import Message, Ticket
+from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+
+SIGNATURE_HEADER = "x-zendesk-webhook-signature"
+TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
+INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
+_TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+# Enough for any real thread (100 comments a page) while bounding what a runaway pagination can cost.
+MAX_COMMENT_PAGES = 50
+
+
+def zendesk_client(settings: Settings) -> httpx.Client:
+    """The production client: Basic auth `{email}/token:{token}`, timeouts on every call."""
+    return httpx.Client(
+        base_url=settings.zendesk_base_url,
+        auth=(f"{settings.zendesk_email}/token", settings.zendesk_api_token or ""),
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
+    )
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Zendesk's webhook signature: base64(HMAC-SHA256(secret, timestamp + body))."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _parse_timestamp(raw: str) -> float:
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise WebhookAuthError("unreadable signature timestamp") from None
+
+
+class ZendeskAdapter:
+    name = "zendesk"
+
+    def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str, tolerance_seconds: int = 300,
+                 clock: Callable[[], float] = time.time, retry_deadline: float = 60.0) -> None:
+        self._client = client
+        self._secret = webhook_secret
+        self._agent_url = agent_url.rstrip("/")
+        self._tolerance = tolerance_seconds
+        self._clock = clock
+        self._retry_deadline = retry_deadline
+        self._me: dict | None = None
+        self._me_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> ZendeskAdapter:
+        return cls(client or zendesk_client(settings), webhook_secret=settings.zendesk_webhook_secret or "",
+                   agent_url=settings.zendesk_agent_url, tolerance_seconds=settings.webhook_tolerance_seconds)
+
+    # -- webhooks -------------------------------------------------------------------------------------------
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> None:
+        signature = headers.get(SIGNATURE_HEADER)
+        timestamp = headers.get(TIMESTAMP_HEADER)
+        if not self._secret:
+            raise WebhookAuthError("webhook secret not configured")
+        if not signature or not timestamp:
+            raise WebhookAuthError("missing signature")
+        if abs(self._clock() - _parse_timestamp(timestamp)) > self._tolerance:
+            raise WebhookAuthError("signature timestamp outside the allowed window")
+        if not hmac.compare_digest(sign(self._secret, timestamp, body).encode(), signature.strip().encode()):
+            raise WebhookAuthError("bad signature")
+
+    def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise WebhookPayloadError("body is not valid UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise WebhookPayloadError(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError("body must be a JSON object")
+        raw = payload.get("ticket_id")
+        if raw is None and isinstance(payload.get("ticket"), dict):
+            raw = payload["ticket"].get("id")
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise WebhookPayloadError("no ticket id: send 'ticket_id' or 'ticket.id' as a string or number")
+        ticket_id = str(raw).strip()
+        if not _TICKET_ID.match(ticket_id):
+            raise WebhookPayloadError(f"ticket id must be a positive integer, got {ticket_id[:40]!r}")
+        invocation = headers.get(INVOCATION_HEADER)
+        if invocation:
+            key = f"zendesk:invocation:{invocation.strip()[:200]}"
+        else:
+            signature = headers.get(SIGNATURE_HEADER, "")
+            key = "zendesk:sha256:" + hashlib.sha256(signature.encode() + b"\n" + body).hexdigest()
+        return WebhookEvent(ticket_id=ticket_id, delivery_key=key)
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> dict:
+        idempotent = method == "GET"
+
+        def once() -> dict:
+            try:
+                response = self._client.request(method, path, json=json_body, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise RetryableError(f"Zendesk unreachable: {exc}") from exc
+            except httpx.TransportError as exc:
+                # A write that timed out may have landed; the caller decides (it checks before repeating).
+                if idempotent:
+                    raise RetryableError(f"Zendesk {method} {path} failed: {exc}") from exc
+                raise HelpdeskError(f"Zendesk {method} {path} failed: {exc}") from exc
+            if response.status_code in RETRYABLE_STATUS:
+                raise RetryableError(f"Zendesk {method} {path} answered {response.status_code}",
+                                     status=response.status_code,
+                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            if response.status_code >= 400:
+                raise HelpdeskError(f"Zendesk {method} {path} answered {response.status_code}: "
+                                    f"{response.text[:300]}", status=response.status_code)
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                raise HelpdeskError(f"Zendesk {method} {path} answered non-JSON") from None
+
+        try:
+            return retrying(deadline=self._retry_deadline)(once)
+        except RetryableError as exc:
+            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+
+    def me(self) -> dict:
+        """The API user Seam writes as: its comments are the bot's."""
+        with self._me_lock:
+            if self._me is None:
+                self._me = self._request("GET", "/api/v2/users/me.json").get("user") or {}
+            return self._me
+
+    def _comment_pages(self, ticket_id: str) -> list[dict]:
+        comments: list[dict] = []
+        url: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
+        params: dict | None = {"per_page": 100}
+        base = urlsplit(str(self._client.base_url))
+        for _ in range(MAX_COMMENT_PAGES):
+            page = self._request("GET", url, params=params)
+            comments.extend(c for c in page.get("comments") or [] if isinstance(c, dict))
+            next_url = page.get("next_page") or ((page.get("links") or {}).get("next")
+                                                 if (page.get("meta") or {}).get("has_more") else None)
+            if not next_url:
+                break
+            target = urlsplit(next_url)
+            # Never follow a link to another host with our credentials.
+            if target.netloc and target.netloc != base.netloc:
+                break
+            url, params = target.path + (f"?{target.query}" if target.query else ""), None
+        return comments
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        data = self._request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"})
+        raw = data.get("ticket")
+        if not isinstance(raw, dict):
+            raise HelpdeskError(f"Zendesk ticket {ticket_id} came back without a ticket object")
+        users = {str(u.get("id")): u for u in data.get("users") or [] if isinstance(u, dict)}
+        requester_id = str(raw.get("requester_id"))
+        me_id = str(self.me().get("id"))
+        messages = []
+        for comment in self._comment_pages(ticket_id):
+            author_id = str(comment.get("author_id"))
+            author = "customer" if author_id == requester_id else "bot" if author_id == me_id else "agent"
+            body = comment.get("plain_body") or comment.get("body") or ""
+            messages.append(Message(author=author, body=str(body), created_at=comment.get("created_at"),
+                                    id=str(comment.get("id")), public=bool(comment.get("public", True))))
+        requester = users.get(requester_id, {})
+        return Ticket(
+            id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
+            messages=tuple(messages), requester_name=requester.get("name"), requester_email=requester.get("email"),
+            tags=tuple(str(t) for t in raw.get("tags") or []), priority=raw.get("priority"),
+            status=raw.get("status"), created_at=raw.get("created_at"), sla_due_at=raw.get("due_at"),
+            url=self.ticket_link(ticket_id),
+        )
+
+    def ticket_link(self, ticket_id: str) -> str:
+        return f"{self._agent_url}/agent/tickets/{ticket_id}"
+
+    def find_agent(self, email: str) -> Agent | None:
+        data = self._request("GET", "/api/v2/users/search.json", params={"query": f'email:"{email}"'})
+        for user in data.get("users") or []:
+            if (str(user.get("email", "")).lower() == email.lower()
+                    and user.get("role") in ("agent", "admin") and user.get("active", True)):
+                return Agent(id=str(user["id"]), name=str(user.get("name") or email), email=str(user["email"]))
+        return None
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def _update(self, ticket_id: str, fields: dict) -> None:
+        self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json_body={"ticket": fields})
+
+    def reply(self, ticket_id: str, body: str, *, status: str | None = None) -> None:
+        fields: dict = {"comment": {"body": body, "public": True}}
+        if status:
+            fields["status"] = status
+        self._update(ticket_id, fields)
+
+    def add_note(self, ticket_id: str, body: str) -> None:
+        self._update(ticket_id, {"comment": {"body": body, "public": False}})
+
+    def assign(self, ticket_id: str, agent_id: str) -> None:
+        self._update(ticket_id, {"assignee_id": int(agent_id) if agent_id.isdigit() else agent_id})
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        self._update(ticket_id, {"status": status})
+
+    def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None:
+        self._request("PUT", f"/api/v2/tickets/{ticket_id}/tags.json", json_body={"tags": list(tags)})

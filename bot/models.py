@@ -1,0 +1,166 @@
+"""The plain data that flows through Seam: tickets, their messages, assessments and routing decisions.
+
+`Ticket.from_dict` reads the contract's ticket JSON (../shared/CONTRACT.md, *Formats*); helpdesk adapters build
+the same `Ticket` from their own API shapes, so everything downstream sees one model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+AUTHORS = ("customer", "agent", "bot")
+
+
+class Route(StrEnum):
+    RESOLVE = "resolve"
+    DRAFT = "draft"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Message:
+    author: str
+    body: str
+    created_at: str | None = None
+    id: str | None = None
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class Resolution:
+    answer_id: str | None
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    subject: str = ""
+    messages: tuple[Message, ...] = ()
+    requester_name: str | None = None
+    requester_email: str | None = None
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    status: str | None = None
+    created_at: str | None = None
+    sla_due_at: str | None = None
+    url: str | None = None
+    resolution: Resolution | None = None
+
+    @property
+    def customer_messages(self) -> tuple[Message, ...]:
+        return tuple(m for m in self.messages if m.author == "customer")
+
+    @property
+    def latest_message(self) -> Message | None:
+        return self.messages[-1] if self.messages else None
+
+    @property
+    def latest_customer_message(self) -> Message | None:
+        customer = self.customer_messages
+        return customer[-1] if customer else None
+
+    def customer_text(self) -> str:
+        """What the customer is asking now: the subject and the customer's messages since the last reply."""
+        tail: list[str] = []
+        for message in reversed(self.messages):
+            if message.author != "customer":
+                break
+            tail.append(message.body)
+        if not tail and self.customer_messages:
+            tail.append(self.customer_messages[-1].body)
+        return "\n".join([self.subject, *reversed(tail)]).strip()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Ticket:
+        """Parse a contract ticket; raise ValueError with a readable message when it is unusable."""
+        if not isinstance(data, dict):
+            raise ValueError("ticket must be a JSON object")
+        raw_id = data.get("id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id).strip() == "":
+            raise ValueError("ticket needs an 'id' (string or number)")
+        subject = data.get("subject") or ""
+        if not isinstance(subject, str):
+            raise ValueError("'subject' must be a string")
+        raw_messages = data.get("messages") or []
+        if not isinstance(raw_messages, list):
+            raise ValueError("'messages' must be a list")
+        messages = []
+        for index, raw in enumerate(raw_messages):
+            if not isinstance(raw, dict) or not isinstance(raw.get("body"), str):
+                raise ValueError(f"messages[{index}] needs a string 'body'")
+            author = raw.get("author", "customer")
+            if author not in AUTHORS:
+                raise ValueError(f"messages[{index}].author must be one of {', '.join(AUTHORS)}")
+            messages.append(Message(author=author, body=raw["body"], created_at=_opt_str(raw.get("created_at")),
+                                    id=_opt_str(raw.get("id")), public=bool(raw.get("public", True))))
+        if not subject.strip() and not any(m.author == "customer" and m.body.strip() for m in messages):
+            raise ValueError("ticket needs a 'subject' or a customer message")
+        requester = data.get("requester") or {}
+        if not isinstance(requester, dict):
+            raise ValueError("'requester' must be an object")
+        tags = data.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError("'tags' must be a list of strings")
+        resolution = None
+        raw_resolution = data.get("resolution")
+        if isinstance(raw_resolution, dict):
+            resolution = Resolution(answer_id=_opt_str(raw_resolution.get("answer_id")),
+                                    answer=_opt_str(raw_resolution.get("answer")))
+        elif raw_resolution is not None:
+            raise ValueError("'resolution' must be an object")
+        return cls(
+            id=str(raw_id), subject=subject, messages=tuple(messages),
+            requester_name=_opt_str(requester.get("name")), requester_email=_opt_str(requester.get("email")),
+            tags=tuple(tags), priority=_opt_str(data.get("priority")), status=_opt_str(data.get("status")),
+            created_at=_opt_str(data.get("created_at")), sla_due_at=_opt_str(data.get("sla_due_at")),
+            url=_opt_str(data.get("url")), resolution=resolution,
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a ticket was routed the way it was, in words an agent reads in Slack."""
+
+    code: str
+    label: str
+    detail: str = ""
+
+    def text(self) -> str:
+        return f"{self.label}: {self.detail}" if self.detail else self.label
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the AI engine makes of a ticket, before any policy is applied."""
+
+    confidence: float
+    answer: str | None
+    answer_source: str | None
+    summary: str
+    evidence: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    confidence: float
+    reasons: tuple[Reason, ...]
+    answer: str | None
+    answer_source: str | None
+    summary: str
+    evidence: tuple[dict, ...] = field(default=())
+
+    def to_record(self) -> dict:
+        return {
+            "route": str(self.route), "confidence": round(self.confidence, 4),
+            "reasons": [r.code for r in self.reasons], "answer": self.answer, "answer_source": self.answer_source,
+        }

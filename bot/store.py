@@ -1,0 +1,275 @@
+"""The SQLite store: every table Seam keeps, its migrations, and the few atomic operations the pipeline needs.
+
+Tables: tickets (seen), events (webhooks received: the idempotency and work record), decisions, escalations
+(one Slack thread per ticket event), effects (external side effects, recorded before and after each call so a
+retry never repeats one), feedback, settings and audit_log. New tables come as new migrations appended to
+`MIGRATIONS`; an applied migration is never edited.
+
+One connection per thread (sqlite3 connections must not cross threads), WAL so readers never block the writer,
+and `BEGIN IMMEDIATE` where a read decides a write, so two workers cannot both claim the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("seam")
+
+# An event whose processing failed this many times stops being retried and waits for a person.
+MAX_ATTEMPTS = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@MIGRATIONS()
+def m001_initial(db: Database) -> None:
+    db["tickets"].create({
+        "key": str, "helpdesk": str, "ticket_id": str, "subject": str, "requester": str, "priority": str,
+        "first_seen_at": str, "last_seen_at": str,
+    }, pk="key")
+    db["events"].create({
+        "id": int, "helpdesk": str, "dedupe_key": str, "ticket_id": str, "turn_key": str, "body": str,
+        "received_at": str, "state": str, "attempts": int, "lease_until": str, "next_attempt_at": str,
+        "last_error": str, "outcome": str, "processed_at": str,
+    }, pk="id", not_null={"helpdesk", "dedupe_key", "ticket_id", "state"}, defaults={"attempts": 0})
+    db["events"].create_index(["dedupe_key"], unique=True)
+    db["events"].create_index(["turn_key"], unique=True)
+    db["events"].create_index(["state", "next_attempt_at"])
+    db["decisions"].create({
+        "id": int, "event_id": int, "ticket_key": str, "route": str, "confidence": float, "reasons": str,
+        "answer": str, "answer_source": str, "summary": str, "evidence": str, "created_at": str,
+    }, pk="id", foreign_keys=[("event_id", "events", "id")])
+    db["decisions"].create_index(["event_id"])
+    db["escalations"].create({
+        "id": int, "event_id": int, "decision_id": int, "ticket_key": str, "ticket_id": str, "channel": str,
+        "ts": str, "state": str, "owner": str, "draft": str, "confidence": float, "created_at": str,
+        "updated_at": str,
+    }, pk="id", foreign_keys=[("event_id", "events", "id"), ("decision_id", "decisions", "id")])
+    db["escalations"].create_index(["event_id"], unique=True)
+    db["escalations"].create_index(["ticket_key"])
+    db["effects"].create({
+        "key": str, "kind": str, "state": str, "result": str, "started_at": str, "finished_at": str,
+    }, pk="key")
+    db["feedback"].create({
+        "id": int, "escalation_id": int, "ticket_key": str, "user_id": str, "action": str, "confidence": float,
+        "draft": str, "final_text": str, "edit_distance": float, "reason": str, "created_at": str,
+    }, pk="id", foreign_keys=[("escalation_id", "escalations", "id")])
+    db["settings"].create({"key": str, "value": str, "updated_by": str, "updated_at": str}, pk="key")
+    db["audit_log"].create({"id": int, "at": str, "actor": str, "action": str, "detail": str}, pk="id")
+
+
+class Store:
+    """All database access. Safe to share between threads: each thread gets its own connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Ticket text and tokens live here: owner-only from the first byte.
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            self.db.enable_wal()
+        MIGRATIONS.apply(self.db)
+
+    @property
+    def db(self) -> Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = self._local.db = Database(conn)
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def ping(self) -> bool:
+        return self.db.execute("select 1").fetchone() == (1,)
+
+    # -- events: the durable record of every accepted webhook ------------------------------------------------
+
+    def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str) -> tuple[int, bool]:
+        """Store an accepted webhook; return (event id, True) or (existing id, False) for a redelivery."""
+        now = iso(utcnow())
+        with self._immediate() as conn:
+            cursor = conn.execute(
+                "insert or ignore into events (helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
+                " next_attempt_at) values (?, ?, ?, ?, ?, 'pending', 0, ?)",
+                (helpdesk, dedupe_key, ticket_id, body, now, now),
+            )
+            if cursor.rowcount:
+                return int(cursor.lastrowid), True
+            row = conn.execute("select id from events where dedupe_key = ?", (dedupe_key,)).fetchone()
+            return int(row[0]), False
+
+    def claim_event(self, *, lease_seconds: float = 120.0) -> dict | None:
+        """Take the oldest event that is due, or whose worker's lease ran out (it crashed), for processing."""
+        now = utcnow()
+        with self._immediate() as conn:
+            row = conn.execute(
+                "select id from events where (state = 'pending' and next_attempt_at <= ?)"
+                " or (state = 'processing' and lease_until < ?) order by id limit 1",
+                (iso(now), iso(now)),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "update events set state = 'processing', attempts = attempts + 1, lease_until = ? where id = ?",
+                (iso(now + timedelta(seconds=lease_seconds)), row[0]),
+            )
+        return self.event(row[0])
+
+    def event(self, event_id: int) -> dict:
+        return self.db["events"].get(event_id)
+
+    def claim_turn(self, *, event_id: int, turn_key: str) -> bool:
+        """Mark this event as the one that handles a ticket's latest comment; False if another already does."""
+        with self._immediate() as conn:
+            row = conn.execute("select id from events where turn_key = ?", (turn_key,)).fetchone()
+            if row is not None:
+                return int(row[0]) == event_id
+            conn.execute("update events set turn_key = ? where id = ?", (turn_key, event_id))
+            return True
+
+    def finish_event(self, event_id: int, *, outcome: str) -> None:
+        self.db["events"].update(event_id, {"state": "done", "outcome": outcome, "processed_at": iso(utcnow()),
+                                            "lease_until": None, "last_error": None})
+
+    def fail_event(self, event_id: int, *, error: str, retry_in: float) -> str:
+        """Record a failed attempt: retry later with backoff, or park it as dead after MAX_ATTEMPTS."""
+        event = self.event(event_id)
+        state = "dead" if event["attempts"] >= MAX_ATTEMPTS else "pending"
+        self.db["events"].update(event_id, {
+            "state": state, "last_error": error[:2000], "lease_until": None,
+            "next_attempt_at": iso(utcnow() + timedelta(seconds=retry_in)),
+        })
+        return state
+
+    def release_event(self, event_id: int) -> None:
+        """Give an event back untouched (shutdown): it is retried at once by the next worker."""
+        self.db.execute("update events set state = 'pending', lease_until = null, attempts = max(attempts - 1, 0)"
+                        " where id = ? and state = 'processing'", [event_id])
+
+    def queue_stats(self) -> dict:
+        counts = dict(self.db.execute("select state, count(*) from events group by state").fetchall())
+        oldest = self.db.execute("select min(received_at) from events where state in ('pending', 'processing')"
+                                 ).fetchone()[0]
+        age = None
+        if oldest:
+            age = round((utcnow() - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds(), 1)
+        return {"pending": counts.get("pending", 0) + counts.get("processing", 0), "dead": counts.get("dead", 0),
+                "done": counts.get("done", 0), "oldest_pending_seconds": age}
+
+    # -- tickets, decisions, escalations ---------------------------------------------------------------------
+
+    def upsert_ticket(self, *, helpdesk: str, ticket_id: str, subject: str, requester: str | None,
+                      priority: str | None) -> str:
+        key = f"{helpdesk}:{ticket_id}"
+        now = iso(utcnow())
+        existing = self.db["tickets"].count_where("key = ?", [key])
+        values = {"key": key, "helpdesk": helpdesk, "ticket_id": ticket_id, "subject": subject,
+                  "requester": requester, "priority": priority, "last_seen_at": now}
+        if not existing:
+            values["first_seen_at"] = now
+        self.db["tickets"].upsert(values, pk="key")
+        return key
+
+    def add_decision(self, *, event_id: int, ticket_key: str, decision: Any) -> int:
+        return self.db["decisions"].insert({
+            "event_id": event_id, "ticket_key": ticket_key, "route": str(decision.route),
+            "confidence": decision.confidence, "reasons": json.dumps([r.__dict__ for r in decision.reasons]),
+            "answer": decision.answer, "answer_source": decision.answer_source, "summary": decision.summary,
+            "evidence": json.dumps(list(decision.evidence)), "created_at": iso(utcnow()),
+        }).last_pk
+
+    def decision_for_event(self, event_id: int) -> dict | None:
+        rows = list(self.db["decisions"].rows_where("event_id = ?", [event_id], order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def escalation_for_event(self, event_id: int) -> dict | None:
+        rows = list(self.db["escalations"].rows_where("event_id = ?", [event_id]))
+        return rows[0] if rows else None
+
+    def create_escalation(self, *, event_id: int, decision_id: int, ticket_key: str, ticket_id: str, channel: str,
+                          draft: str | None, confidence: float) -> dict:
+        """The record written before posting to Slack, so a crash mid-post can be recognised after restart."""
+        now = iso(utcnow())
+        self.db["escalations"].insert({
+            "event_id": event_id, "decision_id": decision_id, "ticket_key": ticket_key, "ticket_id": ticket_id,
+            "channel": channel, "state": "posting", "draft": draft, "confidence": confidence,
+            "created_at": now, "updated_at": now,
+        }, ignore=True)
+        return self.escalation_for_event(event_id)
+
+    def mark_escalation_posted(self, escalation_id: int, *, channel: str, ts: str) -> None:
+        self.db["escalations"].update(escalation_id, {"state": "open", "channel": channel, "ts": ts,
+                                                      "updated_at": iso(utcnow())})
+
+    def escalation(self, escalation_id: int) -> dict | None:
+        rows = list(self.db["escalations"].rows_where("id = ?", [escalation_id]))
+        return rows[0] if rows else None
+
+    # -- effects: external calls recorded before and after ---------------------------------------------------
+
+    def effect(self, key: str) -> dict | None:
+        rows = list(self.db["effects"].rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def begin_effect(self, key: str, *, kind: str) -> dict:
+        """Note that an external call is about to happen; return the row (which may show it already done)."""
+        self.db["effects"].insert({"key": key, "kind": kind, "state": "started", "started_at": iso(utcnow())},
+                                  ignore=True)
+        return self.effect(key)
+
+    def finish_effect(self, key: str, *, result: Any = None) -> None:
+        self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})
+
+    # -- settings and audit ----------------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = list(self.db["settings"].rows_where("key = ?", [key]))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key: str, value: Any, *, actor: str) -> None:
+        with self.db.atomic():
+            self.db["settings"].upsert({"key": key, "value": json.dumps(value), "updated_by": actor,
+                                        "updated_at": iso(utcnow())}, pk="key")
+            self.audit(actor=actor, action=f"set {key}", detail={"value": value})
+
+    def audit(self, *, actor: str, action: str, detail: dict | None = None) -> None:
+        self.db["audit_log"].insert({"at": iso(utcnow()), "actor": actor, "action": action,
+                                     "detail": json.dumps(detail or {})})
