@@ -1,0 +1,489 @@
+"""A stateful fake of the Zendesk Support REST API (the subset Seam uses).
+
+Requests must use HTTP Basic auth ``{email}/token:{token}`` (API-token auth);
+otherwise the answer is ``401 {"error": "Couldn't authenticate you"}``.
+Paths accept an optional ``.json`` suffix.  Each route has a logical name used
+by :meth:`FakeZendesk.calls_to`, :meth:`FakeZendesk.fail`,
+:meth:`FakeZendesk.set_delay` and :meth:`FakeZendesk.wait_for`:
+
+==================  ==============================================
+name                route
+==================  ==============================================
+``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users``)
+``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page)
+``update_ticket``   ``PUT  /api/v2/tickets/{id}``
+``add_tags``        ``PUT  /api/v2/tickets/{id}/tags``
+``search_users``    ``GET  /api/v2/users/search?query=email:x@y``
+``me``              ``GET  /api/v2/users/me``
+``show_user``       ``GET  /api/v2/users/{id}``
+==================  ==============================================
+
+Anything else is recorded under the name ``"unknown"`` and answered 404.
+
+Example::
+
+    with FakeZendesk() as zd:
+        zd.add_user(id=1, name="Ann", email="ann@example.com")
+        zd.add_ticket(id=7, subject="Help", requester_id=1,
+                      comments=[{"author_id": 1, "body": "It broke"}])
+        r = httpx.get(f"{zd.url}/api/v2/tickets/7.json",
+                      auth=("bot@example.com/token", "zd-token"))
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import html
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ._base import Call, FakeHTTPServer, Handler, Request, Response
+
+__all__ = ["Call", "FakeZendesk"]
+
+API_USER_ID = 900
+_STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
+_PRIORITIES = {None, "low", "normal", "high", "urgent"}
+_ROLES = {"end-user", "agent", "admin"}
+_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_TAG_RE = re.compile(r"<[^>]+>")
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"^/api/v2/tickets/(\d+)/comments(?:\.json)?/?$"), "list_comments"),
+    ("PUT", re.compile(r"^/api/v2/tickets/(\d+)/tags(?:\.json)?/?$"), "add_tags"),
+    ("GET", re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?/?$"), "get_ticket"),
+    ("PUT", re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?/?$"), "update_ticket"),
+    ("GET", re.compile(r"^/api/v2/users/search(?:\.json)?/?$"), "search_users"),
+    ("GET", re.compile(r"^/api/v2/users/me(?:\.json)?/?$"), "me"),
+    ("GET", re.compile(r"^/api/v2/users/(\d+)(?:\.json)?/?$"), "show_user"),
+]
+
+
+def _error(status: int, error: str, description: str | None = None, **extra: Any) -> Response:
+    payload: dict[str, Any] = {"error": error}
+    if description is not None:
+        payload["description"] = description
+    payload.update(extra)
+    return status, {}, payload
+
+
+def _html_from_text(body: str) -> str:
+    paras = "".join(
+        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in body.split("\n\n") if p
+    )
+    return f'<div class="zd-comment" dir="auto">{paras}</div>'
+
+
+class FakeZendesk(FakeHTTPServer):
+    """Stateful fake Zendesk API on 127.0.0.1 (see module docstring)."""
+
+    API_USER_ID = API_USER_ID
+
+    def __init__(
+        self,
+        *,
+        email: str = "bot@example.com",
+        token: str = "zd-token",
+        subdomain: str = "acme",
+    ) -> None:
+        super().__init__()
+        self.email = email
+        self.token = token
+        self.subdomain = subdomain
+        self._clock = 0
+        self._comment_seq = 0
+        self._audit_seq = 0
+        self._users: dict[int, dict[str, Any]] = {}
+        self._tickets: dict[int, dict[str, Any]] = {}
+        self._comments: dict[int, list[dict[str, Any]]] = {}
+        self.add_user(id=API_USER_ID, name="Seam Bot", email=email, role="agent")
+
+    def start(self) -> FakeZendesk:
+        super().start()
+        return self
+
+    def __enter__(self) -> FakeZendesk:
+        return self.start()
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """``(username, password)`` for httpx/requests Basic auth."""
+        return (f"{self.email}/token", self.token)
+
+    # ------------------------------------------------------------ test helpers
+    def add_user(
+        self, *, id: int, name: str, email: str, role: str = "end-user"  # noqa: A002
+    ) -> dict[str, Any]:
+        """Create or replace a user; ``role`` is "end-user", "agent" or "admin"."""
+        if role not in _ROLES:
+            raise ValueError(f"role must be one of {sorted(_ROLES)}")
+        with self._lock:
+            now = self._now()
+            user = {
+                "id": id,
+                "url": f"https://{self.subdomain}.zendesk.com/api/v2/users/{id}.json",
+                "name": name,
+                "email": email,
+                "role": role,
+                "active": True,
+                "verified": True,
+                "time_zone": "UTC",
+                "created_at": now,
+                "updated_at": now,
+            }
+            self._users[id] = user
+            return copy.deepcopy(user)
+
+    def add_ticket(
+        self,
+        *,
+        id: int,  # noqa: A002
+        subject: str,
+        requester_id: int,
+        comments: Iterable[dict[str, Any]] = (),
+        priority: str | None = "normal",
+        status: str = "open",
+        tags: Iterable[str] = (),
+        assignee_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a ticket with its comments (``author_id``, ``body``, ``public=True``).
+
+        Comment ids auto-increment and ``created_at`` timestamps increase.  The
+        ticket ``description`` is the first comment's body.
+        """
+        with self._lock:
+            now = self._now()
+            ticket = {
+                "id": id,
+                "url": f"https://{self.subdomain}.zendesk.com/api/v2/tickets/{id}.json",
+                "external_id": None,
+                "type": None,
+                "subject": subject,
+                "raw_subject": subject,
+                "description": "",
+                "priority": priority,
+                "status": status,
+                "requester_id": requester_id,
+                "submitter_id": requester_id,
+                "assignee_id": assignee_id,
+                "organization_id": None,
+                "group_id": None,
+                "tags": list(dict.fromkeys(tags)),
+                "via": {"channel": "web", "source": {"from": {}, "to": {}, "rel": None}},
+                "custom_fields": [],
+                "created_at": now,
+                "updated_at": now,
+            }
+            self._tickets[id] = ticket
+            self._comments[id] = []
+            for c in comments:
+                self._append_comment(
+                    id,
+                    author_id=c.get("author_id", requester_id),
+                    body=c.get("body", ""),
+                    html_body=c.get("html_body"),
+                    public=c.get("public", True),
+                    created_at=c.get("created_at"),
+                )
+            if self._comments[id]:
+                ticket["description"] = self._comments[id][0]["body"]
+            return copy.deepcopy(ticket)
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """The ticket's current state (a copy); KeyError if unknown."""
+        with self._lock:
+            return copy.deepcopy(self._tickets[ticket_id])
+
+    def comments(self, ticket_id: int) -> list[dict[str, Any]]:
+        """The ticket's comments, oldest first (copies); KeyError if unknown."""
+        with self._lock:
+            return copy.deepcopy(self._comments[ticket_id])
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        """A user's state (a copy); KeyError if unknown."""
+        with self._lock:
+            return copy.deepcopy(self._users[user_id])
+
+    # ------------------------------------------------------------ internals
+    def _now(self) -> str:
+        self._clock += 1
+        return (_EPOCH + timedelta(seconds=self._clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _append_comment(
+        self,
+        ticket_id: int,
+        *,
+        author_id: int,
+        body: str,
+        html_body: str | None = None,
+        public: bool = True,
+        created_at: str | None = None,
+    ) -> dict[str, Any]:
+        self._comment_seq += 1
+        if not body and html_body:
+            body = html.unescape(_TAG_RE.sub("", html_body))
+        comment = {
+            "id": self._comment_seq,
+            "type": "Comment",
+            "author_id": author_id,
+            "body": body,
+            "plain_body": body,
+            "html_body": html_body or _html_from_text(body),
+            "public": bool(public),
+            "attachments": [],
+            "audit_id": self._audit_seq or None,
+            "via": {"channel": "api"},
+            "metadata": {},
+            "created_at": created_at or self._now(),
+        }
+        self._comments[ticket_id].append(comment)
+        return comment
+
+    def _dispatch(self, http_method: str, path: str) -> tuple[str, Handler]:
+        for verb, pattern, name in _ROUTES:
+            if verb == http_method and pattern.match(path):
+                return name, getattr(self, f"_h_{name}")
+        return "unknown", self._h_unknown
+
+    def _failure_body(self, status: int) -> Any:
+        if status == 429:
+            return {"error": "TooManyRequests", "description": "Rate limit exceeded"}
+        if status >= 500:
+            return {"error": "InternalServerError", "description": "Injected failure"}
+        return {"error": f"HTTP{status}", "description": "Injected failure"}
+
+    def _parse_params(self, req: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(req.query)
+        if req.body:
+            decoded = json.loads(req.body.decode("utf-8"))
+            if isinstance(decoded, dict):
+                params.update(decoded)
+        return params
+
+    def _authorized(self, req: Request) -> bool:
+        header = req.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return user == f"{self.email}/token" and password == self.token
+
+    def _guard(self, req: Request) -> Response | None:
+        if not self._authorized(req):
+            return _error(401, "Couldn't authenticate you")
+        return None
+
+    @staticmethod
+    def _path_id(req: Request) -> int:
+        return int(re.findall(r"/(\d+)", req.path)[0])
+
+    @staticmethod
+    def _json_body(req: Request) -> Any:
+        return json.loads(req.body.decode("utf-8")) if req.body else None
+
+    # ------------------------------------------------------------ handlers
+    def _h_unknown(self, req: Request, params: dict[str, Any]) -> Response:
+        return self._guard(req) or _error(404, "InvalidEndpoint", f"Not found: {req.http_method} {req.path}")
+
+    def _h_get_ticket(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        tid = self._path_id(req)
+        with self._lock:
+            ticket = self._tickets.get(tid)
+            if ticket is None:
+                return _error(404, "RecordNotFound", "Not found")
+            payload: dict[str, Any] = {"ticket": copy.deepcopy(ticket)}
+            includes = {s.strip() for s in str(params.get("include", "")).split(",")}
+            if "users" in includes:
+                ids = [ticket["requester_id"], ticket["assignee_id"]]
+                payload["users"] = [
+                    copy.deepcopy(self._users[i])
+                    for i in dict.fromkeys(ids)
+                    if i is not None and i in self._users
+                ]
+        return 200, {}, payload
+
+    def _h_list_comments(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        tid = self._path_id(req)
+        try:
+            page = int(params.get("page", 1))
+            per_page = min(int(params.get("per_page", 100)), 100)
+        except (TypeError, ValueError):
+            return _error(400, "InvalidPagination", "page and per_page must be integers")
+        if page < 1 or per_page < 1:
+            return _error(400, "InvalidPagination", "page and per_page must be >= 1")
+        with self._lock:
+            if tid not in self._tickets:
+                return _error(404, "RecordNotFound", "Not found")
+            comments = list(self._comments[tid])
+            if str(params.get("sort_order", "asc")).lower() == "desc":
+                comments.reverse()
+            start = (page - 1) * per_page
+            chunk = copy.deepcopy(comments[start : start + per_page])
+        base = f"{self.url}/api/v2/tickets/{tid}/comments.json"
+        next_page = (
+            f"{base}?page={page + 1}&per_page={per_page}"
+            if start + per_page < len(comments)
+            else None
+        )
+        previous = f"{base}?page={page - 1}&per_page={per_page}" if page > 1 else None
+        return 200, {}, {
+            "comments": chunk,
+            "next_page": next_page,
+            "previous_page": previous,
+            "count": len(comments),
+        }
+
+    def _h_update_ticket(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        tid = self._path_id(req)
+        try:
+            body = self._json_body(req)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "InvalidJSON", "The request body is not valid JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+            return _error(400, "InvalidParameter", 'Expected {"ticket": {...}}')
+        changes: dict[str, Any] = body["ticket"]
+        with self._lock:
+            ticket = self._tickets.get(tid)
+            if ticket is None:
+                return _error(404, "RecordNotFound", "Not found")
+            # Validate everything before mutating anything.
+            problems: dict[str, list[dict[str, str]]] = {}
+            if ticket["status"] == "closed":
+                problems["status"] = [{"description": "Status: closed prevents ticket update"}]
+            if "status" in changes and changes["status"] not in _STATUSES:
+                problems["status"] = [{"description": f"Status: {changes['status']!r} is invalid"}]
+            if "priority" in changes and changes["priority"] not in _PRIORITIES:
+                problems["priority"] = [{"description": "Priority: is invalid"}]
+            if changes.get("assignee_id") is not None:
+                assignee = self._users.get(changes["assignee_id"])
+                if assignee is None or assignee["role"] not in ("agent", "admin"):
+                    problems["assignee"] = [{"description": "Assignee is invalid"}]
+            comment = changes.get("comment")
+            if comment is not None:
+                if not isinstance(comment, dict) or not (comment.get("body") or comment.get("html_body")):
+                    problems["comment"] = [{"description": "Comment: Body can't be blank"}]
+                elif comment.get("author_id") is not None and comment["author_id"] not in self._users:
+                    problems["comment"] = [{"description": "Comment: Author is invalid"}]
+            if "tags" in changes and not isinstance(changes["tags"], list):
+                problems["tags"] = [{"description": "Tags must be a list"}]
+            if problems:
+                first = next(iter(problems.values()))[0]["description"]
+                return _error(422, "RecordInvalid", f"Record validation errors: {first}", details=problems)
+
+            self._audit_seq += 1
+            events: list[dict[str, Any]] = []
+            if comment is not None:
+                added = self._append_comment(
+                    tid,
+                    author_id=comment.get("author_id") or API_USER_ID,
+                    body=comment.get("body") or "",
+                    html_body=comment.get("html_body"),
+                    public=comment.get("public", True),
+                )
+                events.append(
+                    {
+                        "id": added["id"],
+                        "type": "Comment",
+                        "author_id": added["author_id"],
+                        "body": added["body"],
+                        "html_body": added["html_body"],
+                        "public": added["public"],
+                    }
+                )
+                if not ticket["description"]:
+                    ticket["description"] = added["body"]
+            new_tags = None
+            if "tags" in changes:
+                new_tags = list(dict.fromkeys(changes["tags"]))
+            if changes.get("additional_tags") or changes.get("remove_tags"):
+                base_tags = new_tags if new_tags is not None else list(ticket["tags"])
+                base_tags += [t for t in changes.get("additional_tags") or [] if t not in base_tags]
+                removed = set(changes.get("remove_tags") or [])
+                new_tags = [t for t in base_tags if t not in removed]
+            if new_tags is not None:
+                changes = {**changes, "tags": new_tags}
+            for field in ("status", "priority", "assignee_id", "subject", "tags", "type", "group_id"):
+                if field in changes and changes[field] != ticket.get(field):
+                    events.append(
+                        {
+                            "id": self._audit_seq * 1000 + len(events),
+                            "type": "Change",
+                            "field_name": field,
+                            "value": changes[field],
+                            "previous_value": ticket.get(field),
+                        }
+                    )
+                    ticket[field] = copy.deepcopy(changes[field])
+            ticket["updated_at"] = self._now()
+            payload = {
+                "ticket": copy.deepcopy(ticket),
+                "audit": {
+                    "id": self._audit_seq,
+                    "ticket_id": tid,
+                    "author_id": API_USER_ID,
+                    "created_at": ticket["updated_at"],
+                    "events": events,
+                },
+            }
+        return 200, {}, payload
+
+    def _h_add_tags(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        tid = self._path_id(req)
+        try:
+            body = self._json_body(req)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "InvalidJSON", "The request body is not valid JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("tags"), list):
+            return _error(400, "InvalidParameter", 'Expected {"tags": [...]}')
+        with self._lock:
+            ticket = self._tickets.get(tid)
+            if ticket is None:
+                return _error(404, "RecordNotFound", "Not found")
+            ticket["tags"] = list(dict.fromkeys([*ticket["tags"], *map(str, body["tags"])]))
+            ticket["updated_at"] = self._now()
+            return 200, {}, {"tags": list(ticket["tags"])}
+
+    def _h_search_users(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        query = str(params.get("query") or params.get("email") or "").strip()
+        if query.lower().startswith("email:"):
+            query = query[len("email:") :].strip()
+        query = query.strip('"').lower()
+        with self._lock:
+            users = [
+                copy.deepcopy(u)
+                for u in sorted(self._users.values(), key=lambda u: u["id"])
+                if query and u["email"].lower() == query
+            ]
+        return 200, {}, {"users": users, "count": len(users), "next_page": None, "previous_page": None}
+
+    def _h_me(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        with self._lock:
+            return 200, {}, {"user": copy.deepcopy(self._users[API_USER_ID])}
+
+    def _h_show_user(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        with self._lock:
+            user = self._users.get(self._path_id(req))
+            if user is None:
+                return _error(404, "RecordNotFound", "Not found")
+            return 200, {}, {"user": copy.deepcopy(user)}
