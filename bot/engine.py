@@ -50,6 +50,13 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
+def _passages(article: Article) -> list[str]:
+    """What an article is matched on: its title, each paragraph under the title, and the whole. Short passages
+    match short questions far better than a long article does."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", article.body) if len(p.strip()) > 40]
+    return [article.title, *(f"{article.title}\n{p}" for p in paragraphs), f"{article.title}\n{article.body}"]
+
+
 def summarize(ticket: Ticket, *, limit: int = SUMMARY_CHARS) -> str:
     """An extractive summary: what the customer first asked and what they say now, cut to `limit`."""
     customer = ticket.customer_messages
@@ -76,7 +83,7 @@ class LocalEngine:
 
     def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = ()) -> None:
         self._articles = {a.id: a for a in articles}
-        docs = [_Doc(label=a.id, text=f"{a.title}\n{a.title}\n{a.body}", answer=a.body) for a in articles]
+        docs = [_Doc(label=a.id, text=passage, answer=a.body) for a in articles for passage in _passages(a)]
         for past in history:
             resolution = past.resolution
             if resolution is None:

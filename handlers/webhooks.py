@@ -1,0 +1,40 @@
+"""`POST /webhooks/zendesk`: verify, validate, record durably, answer — and leave all the work to the workers.
+
+Nothing slow happens before the answer: no AI, no helpdesk or Slack call. Answers are JSON; bad input gets a
+4xx with an `error` message, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from bot.helpdesk import WebhookAuthError, WebhookPayloadError
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("webhooks", __name__)
+
+
+@blueprint.post("/webhooks/zendesk")
+def zendesk():
+    services: Services = current_app.config["SEAM_SERVICES"]
+    body = request.get_data(cache=False)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        services.helpdesk.verify_webhook(headers=headers, body=body)
+    except WebhookAuthError as exc:
+        log.warning("refused a Zendesk webhook from %s: %s", request.remote_addr, exc)
+        return jsonify(error="invalid or missing webhook signature"), 401
+    try:
+        event = services.helpdesk.parse_webhook(headers=headers, body=body)
+    except WebhookPayloadError as exc:
+        return jsonify(error=str(exc)), 400
+    event_id, created = services.store.record_event(
+        helpdesk=services.helpdesk.name, dedupe_key=event.delivery_key, ticket_id=event.ticket_id,
+        body=body.decode("utf-8"))
+    if created:
+        services.worker.notify()
+    return jsonify(ok=True, event_id=event_id, duplicate=not created), 200 if not created else 202
