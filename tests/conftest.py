@@ -112,6 +112,7 @@ class SeamServer:
         self.log_path = log_path
         self.url = f"http://{env['HOST']}:{env['PORT']}"
         self.process: subprocess.Popen | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, *, timeout: float = 30.0) -> SeamServer:
         log = self.log_path.open("ab")
@@ -145,8 +146,8 @@ class SeamServer:
 
     def post_webhook(self, payload: dict | bytes, *, headers: dict[str, str] | None = None) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return httpx.post(self.url + "/webhooks/zendesk", content=body,
-                          headers=zendesk_headers(body) if headers is None else headers, timeout=10)
+        return self.http.post("/webhooks/zendesk", content=body,
+                              headers=zendesk_headers(body) if headers is None else headers)
 
 
 @pytest.fixture

@@ -110,6 +110,9 @@ class FakeHTTPServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, each keep-alive answer waits for
+            # the client's delayed ACK (~40 ms), which would swamp every latency measured against the fakes.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 fake._handle_http(self)

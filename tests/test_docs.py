@@ -1,0 +1,71 @@
+"""The docs stay true: the manifest, the configuration reference and the README's commands are checked here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_manifest_declares_what_the_app_uses():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert manifest["_metadata"]["major_version"] == 1
+    info = manifest["display_information"]
+    assert len(info["name"]) <= 35 and len(info["description"]) <= 140
+    assert 175 <= len(info["long_description"]) <= 4000
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/escalation"
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    # chat.postMessage/update, conversations.history (find a post after a crash), users.info with email.
+    assert {"chat:write", "commands", "channels:history", "users:read", "users:read.email"} <= scopes
+    settings = manifest["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
+    urls = [command["url"], settings["interactivity"]["request_url"], settings["event_subscriptions"]["request_url"]]
+    assert all(url.endswith("/slack/events") for url in urls)
+
+
+def test_the_configuration_reference_example_loads(tmp_path):
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    [example] = re.findall(r"```toml\n(.*?)```", text, re.S)
+    (tmp_path / "seam.toml").write_text(example)
+    settings = load_settings(env={}, cwd=tmp_path)
+    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.85, 0.5)
+    assert "store credit" in settings.high_risk_topics["refund"] and "refund*" in settings.high_risk_topics["refund"]
+    assert "medical claims" in settings.high_risk_topics
+    assert "put me through to billing" in settings.human_phrases
+    assert settings.resolve_status == "solved" and settings.workers == 2
+
+
+def test_readme_commands_are_the_ones_ci_and_the_tree_use():
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install -e ".[test]" && python -m pytest' in readme
+    assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
+    main_job = re.search(r"python -m bot simulate (\S+) --history (\S+) --knowledge (\S+)", readme)
+    assert main_job and all((ROOT / path).exists() for path in main_job.groups())
+    assert (ROOT / "Procfile").read_text().strip() == "web: python -m bot serve"
+
+
+def test_readme_sample_figures_match_a_fresh_simulation():
+    from bot.config import Settings
+    from bot.decide import Policy
+    from bot.engine import LocalEngine
+    from bot.knowledge import load_knowledge
+    from bot.simulate import read_tickets, simulate
+
+    tickets, _ = read_tickets(ROOT / "examples" / "tickets.jsonl")
+    history, _ = read_tickets(ROOT / "examples" / "history.jsonl")
+    engine = LocalEngine(articles=load_knowledge(ROOT / "examples" / "knowledge"), history=history)
+    _, summary = simulate(tickets, engine=engine, policy=Policy.from_settings(Settings()))
+    current = summary["current"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    claimed = re.search(r"answers ([\d.]+)% of tickets itself with ([\d.]+)% of those answers right, "
+                        r"drafts ([\d.]+)% and escalates ([\d.]+)%", readme)
+    assert claimed, "the README states the sample's figures"
+    actual = [current["resolve_rate"], current["accuracy"], current["draft_rate"], current["escalate_rate"]]
+    assert [float(x) for x in claimed.groups()] == [round(v * 100, 1) for v in actual]
