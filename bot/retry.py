@@ -61,7 +61,7 @@ def retrying(*, attempts: int = 5, deadline: float = 60.0, initial: float = 0.5,
     """A tenacity `Retrying` for one outbound call: bounded both in attempts and in total time."""
     return Retrying(
         retry=retry_if_exception(retry_on or (lambda exc: isinstance(exc, RetryableError))),
-        wait=wait_retry_after(fallback=wait_exponential_jitter(initial=initial, max=cap, jitter=initial), cap=cap),
+        wait=wait_retry_after(fallback=wait_exponential_jitter(multiplier=initial, max=cap, jitter=initial), cap=cap),
         stop=stop_after_attempt(attempts) | stop_after_delay(deadline),
         reraise=True,
     )

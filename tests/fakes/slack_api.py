@@ -28,6 +28,7 @@ import email.parser
 import email.policy
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,7 +44,6 @@ _MAX_VIEW_BLOCKS = 100
 _MAX_TEXT = 40_000
 _MAX_SECTION_TEXT = 3000
 _MAX_SECTION_FIELD = 2000
-_TS_BASE_MICROS = 1_700_000_000_000_000
 
 
 class _SlackError(Exception):
@@ -248,9 +248,9 @@ class FakeSlack(FakeHTTPServer):
         return 200, {}, {"ok": True, **payload}
 
     def _next_ts(self) -> str:
-        self._ts_seq += 1
-        micros = _TS_BASE_MICROS + self._ts_seq * 100
-        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+        # Like Slack: the posting time, unique and increasing within the workspace.
+        self._ts_seq = max(self._ts_seq + 1, int(time.time() * 1_000_000))
+        return f"{self._ts_seq // 1_000_000}.{self._ts_seq % 1_000_000:06d}"
 
     def _next_id(self, prefix: str) -> str:
         self._id_seq += 1
