@@ -97,6 +97,39 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
         click.echo(f"wrote {out}/decisions.jsonl, summary.json, sweep.png, report.html")
 
 
+FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
+                    "answer_source", "draft", "final_text", "edit_distance", "reason")
+
+
+@cli.group()
+def feedback() -> None:
+    """The log of agents' actions on escalations."""
+
+
+@feedback.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", show_default="stdout")
+def feedback_export(fmt: str, out) -> None:
+    """Write every logged action (who, when, the ticket, the confidence, the draft, the final text, the edit
+    distance between them, the reject reason) from DATABASE_PATH."""
+    import csv
+
+    from bot.store import Store
+
+    settings = load_settings()
+    if not Path(settings.database_path).exists():
+        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
+    store = Store(settings.database_path)
+    rows = store.db.query(f"select {', '.join(FEEDBACK_COLUMNS)} from feedback order by id")
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    writer = csv.DictWriter(out, fieldnames=FEEDBACK_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
 def main() -> None:
     cli(prog_name="python -m bot")
 

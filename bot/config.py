@@ -87,6 +87,7 @@ class Settings:
     human_phrases: tuple[str, ...] = ()
     high_risk_topics: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_HIGH_RISK_TOPICS))
     resolve_status: str | None = "solved"
+    approve_status: str | None = None
     webhook_tolerance_seconds: int = 300
     workers: int = 2
 
@@ -175,12 +176,13 @@ def _from_file(data: Mapping) -> dict:
         # should take an explicit `defaults = false`.
         topics[topic] = tuple(dict.fromkeys(topics.get(topic, ()) + _strings(words, f"triggers.high_risk.topics.{topic}")))
     out["high_risk_topics"] = topics
-    resolve = data.get("resolve", {})
-    if "status" in resolve:
-        status = resolve["status"]
-        if status not in ("", "new", "open", "pending", "hold", "solved"):
-            raise ConfigError(f"resolve.status must be one of open, pending, hold, solved or empty, got {status!r}")
-        out["resolve_status"] = status or None
+    for table in ("resolve", "approve"):
+        section = data.get(table, {})
+        if "status" in section:
+            status = section["status"]
+            if status not in ("", "open", "pending", "hold", "solved"):
+                raise ConfigError(f"{table}.status must be one of open, pending, hold, solved or empty, got {status!r}")
+            out[f"{table}_status"] = status or None
     server = data.get("server", {})
     if "workers" in server:
         workers = server["workers"]

@@ -10,6 +10,7 @@ issue; `Engine` is the interface both implement.
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,24 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+@dataclass(frozen=True)
+class _Index:
+    docs: tuple[_Doc, ...]
+    vectorizer: FeatureUnion | None
+    matrix: object  # the L2-normalised TF-IDF rows of `docs`
+
+
+def _build_index(docs: Sequence[_Doc]) -> _Index:
+    if not docs:
+        return _Index(docs=(), vectorizer=None, matrix=None)
+    vectorizer = FeatureUnion([
+        ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english", min_df=1)),
+        ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=1)),
+    ])
+    matrix = normalize(vectorizer.fit_transform([d.text for d in docs]))
+    return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix)
+
+
 class LocalEngine:
     """Retrieval engine over knowledge articles and history tickets; see the module docstring."""
 
@@ -96,32 +115,37 @@ class LocalEngine:
             answer = article.body if article else (resolution.answer or "")
             if answer.strip():
                 docs.append(_Doc(label=resolution.answer_id, text=past.customer_text(), answer=answer))
-        self._docs = docs
-        self._vectorizer: FeatureUnion | None = None
-        self._matrix = None
-        if docs:
-            self._vectorizer = FeatureUnion([
-                ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english", min_df=1)),
-                ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=1)),
-            ])
-            self._matrix = normalize(self._vectorizer.fit_transform([d.text for d in docs]))
+        self._index = _build_index(docs)
+        self._learning = threading.Lock()
 
     @property
     def size(self) -> int:
-        return len(self._docs)
+        return len(self._index.docs)
+
+    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+        """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time.
+        Refits the index (milliseconds for thousands of documents) and swaps it in whole, so concurrent
+        assessments see either the old index or the new one."""
+        if not customer_text.strip() or not answer.strip():
+            return
+        with self._learning:
+            docs = (*self._index.docs, _Doc(label=answer_source, text=customer_text, answer=answer))
+            self._index = _build_index(docs)
 
     def assess(self, ticket: Ticket) -> Assessment:
         return self.assess_many([ticket])[0]
 
     def assess_many(self, tickets: Sequence[Ticket]) -> list[Assessment]:
         """Assess tickets in one matrix product: the simulation replays thousands at once."""
-        if self._vectorizer is None or not tickets:
+        index = self._index
+        if index.vectorizer is None or not tickets:
             return [Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(t)) for t in tickets]
-        queries = normalize(self._vectorizer.transform([t.customer_text() for t in tickets]))
-        similarities = (queries @ self._matrix.T).toarray()
-        return [self._assess_row(ticket, row) for ticket, row in zip(tickets, similarities, strict=True)]
+        queries = normalize(index.vectorizer.transform([t.customer_text() for t in tickets]))
+        similarities = (queries @ index.matrix.T).toarray()
+        return [self._assess_row(index, ticket, row) for ticket, row in zip(tickets, similarities, strict=True)]
 
-    def _assess_row(self, ticket: Ticket, row: np.ndarray) -> Assessment:
+    @staticmethod
+    def _assess_row(index: _Index, ticket: Ticket, row: np.ndarray) -> Assessment:
         summary = summarize(ticket)
         k = min(NEIGHBOURS, len(row))
         top = np.argpartition(-row, k - 1)[:k]
@@ -129,16 +153,15 @@ class LocalEngine:
         votes: dict[str, float] = defaultdict(float)
         best_doc: dict[str, int] = {}
         floor = max(MIN_RELEVANCE, COMPETITIVE_BAND * float(row[top[0]]))
-        for index in top:
-            similarity = float(row[index])
+        for position in top:
+            similarity = float(row[position])
             if similarity < floor:
                 break
-            label = self._docs[index].label
+            label = index.docs[position].label
             votes[label] += similarity
-            best_doc.setdefault(label, int(index))
-        evidence = tuple(
-            {"source": self._docs[i].label or "handled by a person", "similarity": round(float(row[i]), 3)} for i in top[:5] if row[i] > 0
-        )
+            best_doc.setdefault(label, int(position))
+        evidence = tuple({"source": index.docs[i].label or "handled by a person", "similarity": round(float(row[i]), 3)}
+                         for i in top[:5] if row[i] > 0)
         if not votes:
             return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summary, evidence=evidence)
         label, score = max(votes.items(), key=lambda item: item[1])
@@ -148,5 +171,5 @@ class LocalEngine:
         agreement = score / sum(votes.values())
         closeness = min(1.0, relevance / FULL_MATCH_SIMILARITY)
         confidence = round(closeness * agreement, 4)
-        return Assessment(confidence=confidence, answer=self._docs[best_doc[label]].answer, answer_source=label,
+        return Assessment(confidence=confidence, answer=index.docs[best_doc[label]].answer, answer_source=label,
                           summary=summary, evidence=evidence)

@@ -106,7 +106,7 @@ class Pipeline:
         if effect["state"] == "done":
             return "resolved (reply already sent)"
         answer = decision.answer or ""
-        if self._reply_landed(ticket, answer):
+        if not effect["fresh"] and self._reply_landed(ticket, answer):
             # A previous attempt's reply reached Zendesk but we crashed before recording it.
             self.store.finish_effect(key, result={"recovered": True})
             return "resolved (reply found after restart)"
@@ -127,17 +127,19 @@ class Pipeline:
         channel = self.settings.escalation_channel or ""
         escalation = self.store.escalation_for_event(event_id)
         retrying = escalation is not None
+        link = ticket.url or self.helpdesk.ticket_link(ticket.id)
         if escalation is None:
+            card = EscalationView(escalation_id=0, ticket=ticket, decision=decision, link=link).to_card()
             escalation = self.store.create_escalation(
                 event_id=event_id, decision_id=decision_id, ticket_key=ticket_key, ticket_id=ticket.id,
-                channel=channel, draft=decision.answer, confidence=decision.confidence)
+                channel=channel, draft=decision.answer, confidence=decision.confidence, card=card,
+                customer_text=ticket.customer_text())
         escalation_id = int(escalation["id"])
-        link = ticket.url or self.helpdesk.ticket_link(ticket.id)
         ts = escalation["ts"]
         if escalation["state"] == "posting":
             ts = self._find_post(escalation) if retrying else None
             if ts is None:
-                view = EscalationView(escalation_id=escalation_id, ticket=ticket, decision=decision, link=link)
+                view = EscalationView.from_card(escalation_id, json.loads(escalation["card"]))
                 response = self.slack.chat_postMessage(channel=escalation["channel"], **escalation_message(view))
                 ts = response["ts"]
             self.store.mark_escalation_posted(escalation_id, channel=escalation["channel"], ts=ts)

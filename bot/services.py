@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from bot.actions import AgentActions, learned_label
 from bot.config import Settings
 from bot.engine import Engine, LocalEngine
 from bot.helpdesk import Helpdesk
 from bot.helpdesk.zendesk import ZendeskAdapter
 from bot.knowledge import load_knowledge
+from bot.models import Message, Resolution, Ticket
 from bot.pipeline import Pipeline, slack_client
 from bot.store import Store
 from bot.worker import Worker
@@ -30,6 +32,7 @@ class Services:
     slack: WebClient
     pipeline: Pipeline
     worker: Worker
+    actions: AgentActions
 
     @classmethod
     def build(cls, settings: Settings, *, helpdesk: Helpdesk | None = None, engine: Engine | None = None,
@@ -38,10 +41,24 @@ class Services:
         helpdesk = helpdesk or ZendeskAdapter.from_settings(settings)
         if engine is None:
             articles = load_knowledge(settings.knowledge_path)
-            log.info("local engine: %d knowledge articles from %s", len(articles), settings.knowledge_path)
-            engine = LocalEngine(articles=articles)
+            learned = learned_tickets(store)
+            log.info("local engine: %d knowledge articles from %s, %d replies learned from agents",
+                     len(articles), settings.knowledge_path, len(learned))
+            engine = LocalEngine(articles=articles, history=learned)
         slack = slack or slack_client(settings)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack)
         worker = Worker(store=store, process=pipeline.process, threads=settings.workers)
+        actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack,
+                               learn=getattr(engine, "learn", None))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack,
-                   pipeline=pipeline, worker=worker)
+                   pipeline=pipeline, worker=worker, actions=actions)
+
+
+def learned_tickets(store: Store) -> list[Ticket]:
+    """Replies agents approved or edited, as resolved tickets the engine can answer from (the feedback loop)."""
+    return [Ticket(id=f"seam-feedback-{row['escalation_id']}", messages=(Message("customer", row["customer_text"]),),
+                   resolution=Resolution(answer_id=learned_label(action=row["action"],
+                                                                 answer_source=row["answer_source"],
+                                                                 escalation_id=row["escalation_id"]),
+                                         answer=row["final_text"]))
+            for row in store.learned_answers()]

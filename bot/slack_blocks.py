@@ -7,6 +7,7 @@ renders literally (no mentions, no formatting), and the few mrkdwn places escape
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,12 +18,17 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
-from bot.models import Decision, Message, Route, Ticket
+from bot.models import Decision, Message, Reason, Route, Ticket
 
 SECTION_LIMIT = 3000
 # Under the section limit, leaving room for a continuation marker.
@@ -31,8 +37,20 @@ CHUNK_CHARS = 2900
 # floods the channel or fails the post.
 MAX_TRANSCRIPT_POSTS = 20
 FIELD_LIMIT = 2000
-ACTION_IDS = {"claim": "seam_claim", "approve": "seam_approve", "edit": "seam_edit", "reject": "seam_reject"}
+ACTION_IDS = {"claim": "seam_claim", "approve": "seam_approve", "edit": "seam_edit", "reject": "seam_reject",
+              "retry": "seam_retry"}
+EDIT_CALLBACK = "seam_edit_submit"
+REJECT_CALLBACK = "seam_reject_submit"
 METADATA_EVENT_TYPE = "seam_escalation"
+# Slack's plain_text_input holds at most 3000 characters.
+INPUT_LIMIT = 3000
+REJECT_REASONS = {
+    "wrong_information": "Wrong information",
+    "wrong_tone": "Wrong tone",
+    "should_not_automate": "Should not be automated",
+    "needs_investigation": "Needs investigation",
+    "other": "Other",
+}
 
 
 def escape(text: str) -> str:
@@ -65,6 +83,43 @@ class EscalationView:
     decision: Decision
     link: str | None
 
+    def to_card(self) -> dict:
+        """What the message needs, as JSON the store keeps so every later update re-renders the same card."""
+        t, d = self.ticket, self.decision
+        return {
+            "ticket": {"id": t.id, "subject": t.subject, "requester_name": t.requester_name,
+                       "requester_email": t.requester_email, "priority": t.priority},
+            "decision": {"route": str(d.route), "confidence": d.confidence, "answer": d.answer,
+                         "answer_source": d.answer_source, "summary": d.summary,
+                         "reasons": [r.__dict__ for r in d.reasons]},
+            "link": self.link,
+        }
+
+    @classmethod
+    def from_card(cls, escalation_id: int, card: dict) -> EscalationView:
+        t, d = card["ticket"], card["decision"]
+        decision = Decision(route=Route(d["route"]), confidence=d["confidence"], answer=d["answer"],
+                            answer_source=d["answer_source"], summary=d["summary"],
+                            reasons=tuple(Reason(**r) for r in d["reasons"]))
+        return cls(escalation_id=escalation_id, ticket=Ticket(**t), decision=decision, link=card["link"])
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where an escalation stands after agents acted on it."""
+
+    state: str = "open"  # open, claimed, sending, sent, rejected, failed
+    owner: str | None = None
+    sent_by: str | None = None
+    sent_text: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> Status:
+        return cls(state=row["state"], owner=row.get("owner"), sent_by=row.get("sent_by"),
+                   sent_text=row.get("sent_text"), reason=row.get("reject_reason"), error=row.get("last_error"))
+
 
 def _title(route: Route) -> str:
     return "✍️ Draft needs approval" if route == Route.DRAFT else "🙋 Needs a human"
@@ -76,7 +131,49 @@ def _fallback_text(view: EscalationView) -> str:
     return escape(clip(f"{_title(view.decision.route)}: #{view.ticket.id} {subject} ({reasons})", 500))
 
 
-def escalation_blocks(view: EscalationView) -> list[Block]:
+def _button(kind: str, escalation_id: int, *, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=kind.capitalize(), action_id=ACTION_IDS[kind], value=str(escalation_id), style=style)
+
+
+def _status_blocks(status: Status, escalation_id: int) -> list[Block]:
+    """The part of the card that changes as agents act: who owns it, what was sent, and what is left to do."""
+    owner = f"<@{status.owner}>" if status.owner else "nobody"
+    if status.state == "open":
+        return [ActionsBlock(block_id="seam_actions", elements=[
+            _button("claim", escalation_id, style="primary"), _button("approve", escalation_id),
+            _button("edit", escalation_id), _button("reject", escalation_id, style="danger")])]
+    if status.state == "claimed":
+        return [
+            ContextBlock(elements=[MarkdownTextObject(text=f"👤 Claimed by {owner}")]),
+            ActionsBlock(block_id="seam_actions", elements=[
+                _button("approve", escalation_id, style="primary"), _button("edit", escalation_id),
+                _button("reject", escalation_id, style="danger")]),
+        ]
+    if status.state == "sending":
+        return [ContextBlock(elements=[MarkdownTextObject(text=f"⏳ Sending the reply… (claimed by {owner})")])]
+    if status.state == "sent":
+        return [
+            SectionBlock(text=MarkdownTextObject(text=f"✅ *Sent by <@{status.sent_by or status.owner}>*")),
+            SectionBlock(text=_plain(status.sent_text or "")),
+        ]
+    if status.state == "rejected":
+        label = REJECT_REASONS.get(status.reason or "", status.reason or "no reason given")
+        return [SectionBlock(text=MarkdownTextObject(
+            text=f"🚫 *Draft rejected by <@{status.sent_by or status.owner}>*: {escape(label)}. "
+                 "The ticket stays with a person; the reason is an internal note on the ticket."))]
+    if status.state == "failed":
+        return [
+            SectionBlock(text=MarkdownTextObject(text=clip(
+                f"⚠️ *The reply was not sent*: {escape(status.error or 'the helpdesk did not accept it')}. "
+                f"The draft is kept; Retry sends it again. (claimed by {owner})", SECTION_LIMIT))),
+            ActionsBlock(block_id="seam_actions", elements=[
+                _button("retry", escalation_id, style="primary"), _button("edit", escalation_id),
+                _button("reject", escalation_id, style="danger")]),
+        ]
+    return []
+
+
+def escalation_blocks(view: EscalationView, status: Status | None = None) -> list[Block]:
     ticket, decision = view.ticket, view.decision
     subject = ticket.subject.strip() or "(no subject)"
     requester = ticket.requester_name or ticket.requester_email or "unknown"
@@ -111,26 +208,18 @@ def escalation_blocks(view: EscalationView) -> list[Block]:
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it._")))
-    blocks += [
-        ActionsBlock(block_id="seam_actions", elements=[
-            ButtonElement(text="Claim", action_id=ACTION_IDS["claim"], value=str(view.escalation_id),
-                          style="primary"),
-            ButtonElement(text="Approve", action_id=ACTION_IDS["approve"], value=str(view.escalation_id)),
-            ButtonElement(text="Edit", action_id=ACTION_IDS["edit"], value=str(view.escalation_id)),
-            ButtonElement(text="Reject", action_id=ACTION_IDS["reject"], value=str(view.escalation_id),
-                          style="danger"),
-        ]),
-        ContextBlock(elements=[MarkdownTextObject(
-            text=f"Seam escalation {view.escalation_id} · full conversation in the thread")]),
-    ]
+    blocks += _status_blocks(status or Status(), view.escalation_id)
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(
+        text=f"Seam escalation {view.escalation_id} · full conversation in the thread")]))
     return blocks
 
 
-def escalation_message(view: EscalationView) -> dict:
-    """Arguments for chat.postMessage (without `channel`), including the metadata that finds it after a crash."""
+def escalation_message(view: EscalationView, status: Status | None = None) -> dict:
+    """Arguments for chat.postMessage or chat.update (without `channel`/`ts`), including the metadata that
+    finds the post again after a crash."""
     return {
         "text": _fallback_text(view),
-        "blocks": [b.to_dict() for b in escalation_blocks(view)],
+        "blocks": [b.to_dict() for b in escalation_blocks(view, status)],
         "metadata": {"event_type": METADATA_EVENT_TYPE, "event_payload": {"escalation_id": view.escalation_id,
                                                                           "ticket_id": view.ticket.id}},
         "unfurl_links": False,
@@ -179,3 +268,61 @@ def transcript_messages(messages: Sequence[Message], *, link: str | None = None,
         blocks = [ContextBlock(elements=[MarkdownTextObject(text=heading)]), SectionBlock(text=_plain(text))]
         posts.append({"text": clip(escape(text), CHUNK_CHARS), "blocks": [b.to_dict() for b in blocks]})
     return posts
+
+
+def _metadata(escalation_id: int) -> str:
+    return json.dumps({"escalation_id": escalation_id})
+
+
+def edit_modal(escalation_id: int, *, draft: str | None, ticket_label: str) -> dict:
+    """The Edit modal: the draft in a multiline input; Slack checks it is not empty, and so do we on submit."""
+    text = draft or ""
+    notice = []
+    if len(text) > INPUT_LIMIT:
+        notice = [ContextBlock(elements=[MarkdownTextObject(
+            text=f"The draft had {len(text):,} characters; Slack's input holds {INPUT_LIMIT:,}, so it is shortened.")])]
+    view = View(
+        type="modal", callback_id=EDIT_CALLBACK, private_metadata=_metadata(escalation_id),
+        title=PlainTextObject(text="Edit reply"), submit=PlainTextObject(text="Send reply"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=clip(f"Reply to *{escape(ticket_label)}*", SECTION_LIMIT))),
+            *notice,
+            InputBlock(block_id="reply", label=PlainTextObject(text="Reply to the customer"),
+                       element=PlainTextInputElement(action_id="text", multiline=True, min_length=1,
+                                                     max_length=INPUT_LIMIT,
+                                                     initial_value=text[:INPUT_LIMIT] or None)),
+        ],
+    )
+    return view.to_dict()
+
+
+def reject_modal(escalation_id: int, *, ticket_label: str) -> dict:
+    view = View(
+        type="modal", callback_id=REJECT_CALLBACK, private_metadata=_metadata(escalation_id),
+        title=PlainTextObject(text="Reject draft"), submit=PlainTextObject(text="Reject"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=clip(
+                f"Nothing reaches the customer. *{escape(ticket_label)}* stays with a person, and the reason is "
+                "added to the ticket as an internal note.", SECTION_LIMIT))),
+            InputBlock(block_id="reason", label=PlainTextObject(text="What is wrong with the draft?"),
+                       element=StaticSelectElement(action_id="choice", placeholder="Choose a reason", options=[
+                           Option(value=key, text=label) for key, label in REJECT_REASONS.items()])),
+            InputBlock(block_id="note", label=PlainTextObject(text="Details"), optional=True,
+                       element=PlainTextInputElement(action_id="text", multiline=True, max_length=INPUT_LIMIT)),
+        ],
+    )
+    return view.to_dict()
+
+
+def owner_dm(view: EscalationView) -> dict:
+    """The DM an agent gets when they claim: the ticket link and the summary."""
+    ticket = view.ticket
+    label = f"#{ticket.id} {ticket.subject.strip() or '(no subject)'}"
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=clip(f"You claimed *{_link(view.link, label)}*", SECTION_LIMIT))),
+        SectionBlock(text=_plain(view.decision.summary or "(no summary)")),
+    ]
+    return {"text": escape(clip(f"You claimed {label}", 500)), "blocks": [b.to_dict() for b in blocks],
+            "unfurl_links": False}

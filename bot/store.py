@@ -75,6 +75,20 @@ def m001_initial(db: Database) -> None:
     db["audit_log"].create({"id": int, "at": str, "actor": str, "action": str, "detail": str}, pk="id")
 
 
+@MIGRATIONS()
+def m002_agent_actions(db: Database) -> None:
+    """What agents' actions need: who sent what, why a draft was rejected, the last failure, the card to
+    re-render the message, and the customer's words for learning from approved replies."""
+    escalations = db["escalations"]
+    for column in ("sent_by", "sent_text", "send_action", "reject_reason", "last_error", "card", "customer_text"):
+        escalations.add_column(column, str)
+    escalations.add_column("claimed_at", str)
+    escalations.add_column("finished_at", str)
+    db["feedback"].add_column("answer_source", str)
+    db["feedback"].add_column("customer_text", str)
+    db["feedback"].create_index(["action"])
+
+
 class Store:
     """All database access. Safe to share between threads: each thread gets its own connection."""
 
@@ -225,13 +239,13 @@ class Store:
         return rows[0] if rows else None
 
     def create_escalation(self, *, event_id: int, decision_id: int, ticket_key: str, ticket_id: str, channel: str,
-                          draft: str | None, confidence: float) -> dict:
+                          draft: str | None, confidence: float, card: dict, customer_text: str) -> dict:
         """The record written before posting to Slack, so a crash mid-post can be recognised after restart."""
         now = iso(utcnow())
         self.db["escalations"].insert({
             "event_id": event_id, "decision_id": decision_id, "ticket_key": ticket_key, "ticket_id": ticket_id,
             "channel": channel, "state": "posting", "draft": draft, "confidence": confidence,
-            "created_at": now, "updated_at": now,
+            "card": json.dumps(card), "customer_text": customer_text, "created_at": now, "updated_at": now,
         }, ignore=True)
         return self.escalation_for_event(event_id)
 
@@ -243,6 +257,39 @@ class Store:
         rows = list(self.db["escalations"].rows_where("id = ?", [escalation_id]))
         return rows[0] if rows else None
 
+    def update_escalation(self, escalation_id: int, **fields: Any) -> None:
+        self.db["escalations"].update(escalation_id, {**fields, "updated_at": iso(utcnow())})
+
+    def claim_escalation(self, escalation_id: int, *, user_id: str) -> bool:
+        """Make `user_id` the owner if nobody is; exactly one of many simultaneous claims wins."""
+        now = iso(utcnow())
+        with self._immediate() as conn:
+            cursor = conn.execute(
+                "update escalations set owner = ?, state = 'claimed', claimed_at = ?, updated_at = ?"
+                " where id = ? and owner is null and state = 'open'", (user_id, now, now, escalation_id))
+            return cursor.rowcount == 1
+
+    def begin_finishing(self, escalation_id: int, *, user_id: str, manager: bool, to_state: str) -> bool:
+        """Move a claimed (or failed) escalation into `to_state` (sending, rejected) for its owner or a manager:
+        the compare-and-set that makes a double click act once."""
+        owner_clause = "" if manager else " and owner = ?"
+        params: list[Any] = [to_state, iso(utcnow()), escalation_id] + ([] if manager else [user_id])
+        with self._immediate() as conn:
+            cursor = conn.execute(
+                f"update escalations set state = ?, updated_at = ? where id = ?"
+                f" and state in ('claimed', 'failed'){owner_clause}", params)
+            return cursor.rowcount == 1
+
+    def add_feedback(self, **row: Any) -> int:
+        return self.db["feedback"].insert({**row, "created_at": iso(utcnow())}).last_pk
+
+    def learned_answers(self) -> list[dict]:
+        """Replies people approved or edited: (customer text, answer source, final text), oldest first."""
+        return list(self.db.query(
+            "select customer_text, answer_source, final_text, action, escalation_id from feedback"
+            " where action in ('approve', 'edit') and customer_text is not null and final_text is not null"
+            " order by id"))
+
     # -- effects: external calls recorded before and after ---------------------------------------------------
 
     def effect(self, key: str) -> dict | None:
@@ -250,10 +297,11 @@ class Store:
         return rows[0] if rows else None
 
     def begin_effect(self, key: str, *, kind: str) -> dict:
-        """Note that an external call is about to happen; return the row (which may show it already done)."""
-        self.db["effects"].insert({"key": key, "kind": kind, "state": "started", "started_at": iso(utcnow())},
-                                  ignore=True)
-        return self.effect(key)
+        """Note that an external call is about to happen. The row says whether it is already done, and `fresh`
+        whether this is the first attempt (if not, an earlier one may have reached the outside world)."""
+        cursor = self.db.execute("insert or ignore into effects (key, kind, state, started_at) values (?, ?, ?, ?)",
+                                 [key, kind, "started", iso(utcnow())])
+        return {**self.effect(key), "fresh": cursor.rowcount == 1}
 
     def finish_effect(self, key: str, *, result: Any = None) -> None:
         self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})

@@ -11,6 +11,7 @@ from slack_bolt import App, BoltContext
 from slack_bolt.response import BoltResponse
 
 from bot.services import Services
+from handlers import actions
 
 log = logging.getLogger(__name__)
 
@@ -36,4 +37,5 @@ def build_bolt_app(services: Services) -> App:
         kind = body.get("type") or (body.get("event") or {}).get("type") or body.get("command")
         logger.error("Slack listener failed on %s: %s", kind, error, exc_info=error)
 
+    actions.register(app)
     return app

@@ -1,0 +1,278 @@
+"""Agent actions on an escalation: claim, approve, edit, reject, retry — decided in the database, written back
+to the helpdesk, shown in Slack, and logged as feedback.
+
+Who may act: anyone may claim an open escalation; once it is claimed, approve, edit and reject are for the
+owner and for managers, and approve, edit or reject on an open one claims it for the clicker first. Each
+state change is a compare-and-set in the store, so of many simultaneous clicks exactly one acts; a reply is
+recorded before and after it is sent, so a retry never sends it twice. Every outcome carries the sentence the
+clicking user is told (ephemerally), if any.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.config import Settings
+from bot.helpdesk import Helpdesk, HelpdeskError
+from bot.slack_blocks import REJECT_REASONS, EscalationView, Status, escalation_message, owner_dm
+from bot.store import Store, iso, utcnow
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("sent", "rejected")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    notice: str | None = None  # what the clicking user is told, ephemerally
+
+
+def edit_distance(draft: str | None, final: str | None) -> float:
+    """0.0 when the reply went out as drafted, 1.0 when nothing of the draft survived."""
+    return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
+
+
+def learned_label(*, action: str, answer_source: str | None, escalation_id: int) -> str:
+    """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted,
+    else a new answer of its own."""
+    return answer_source if action == "approve" and answer_source else f"seam-reply-{escalation_id}"
+
+
+def note_for_rejection(*, user_name: str, reason: str, note: str, draft: str | None, confidence: float) -> str:
+    lines = [f"Seam: {user_name} rejected the AI draft (confidence {confidence:.2f}).",
+             f"Reason: {REJECT_REASONS.get(reason, reason)}"]
+    if note.strip():
+        lines.append(f"Details: {note.strip()}")
+    lines += ["", "Rejected draft:", draft or "(no draft)"]
+    return "\n".join(lines)
+
+
+def _with_notice(outcome: Outcome, earlier: str | None) -> Outcome:
+    notices = [n for n in (earlier, outcome.notice) if n]
+    return Outcome(outcome.ok, " ".join(notices) or None)
+
+
+@dataclass
+class AgentActions:
+    settings: Settings
+    store: Store
+    helpdesk: Helpdesk
+    slack: WebClient
+    learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def is_manager(self, user_id: str) -> bool:
+        return user_id in self.settings.manager_user_ids
+
+    def _view(self, row: dict) -> EscalationView:
+        return EscalationView.from_card(int(row["id"]), json.loads(row["card"]))
+
+    def refresh_message(self, escalation_id: int) -> None:
+        """Re-render the escalation's Slack message from the database (chat.update)."""
+        row = self.store.escalation(escalation_id)
+        if row is None or not row["ts"]:
+            return
+        message = escalation_message(self._view(row), Status.from_row(row))
+        message.pop("metadata", None)
+        message.pop("unfurl_media", None)
+        try:
+            self.slack.chat_update(channel=row["channel"], ts=row["ts"], **message)
+        except SlackApiError as exc:
+            # The database is the truth; a failed cosmetic update must not undo or repeat an action.
+            log.warning("could not update escalation %s in Slack: %s", escalation_id, exc)
+
+    def _feedback(self, row: dict, *, user_id: str, action: str, final_text: str | None = None,
+                  reason: str | None = None) -> None:
+        card = json.loads(row["card"])
+        self.store.add_feedback(
+            escalation_id=row["id"], ticket_key=row["ticket_key"], user_id=user_id, action=action,
+            confidence=row["confidence"], draft=row["draft"], final_text=final_text,
+            edit_distance=edit_distance(row["draft"], final_text) if final_text is not None else None,
+            reason=reason, answer_source=card["decision"]["answer_source"], customer_text=row["customer_text"])
+        self.store.audit(actor=user_id, action=f"escalation_{action}",
+                         detail={"escalation_id": row["id"], "ticket_id": row["ticket_id"], "reason": reason})
+
+    def _refusal(self, row: dict | None, user_id: str) -> Outcome | None:
+        """Why this user cannot finish this escalation now, or None if they can (an open one they may claim)."""
+        if row is None or row["state"] == "posting":
+            return Outcome(False, "This escalation no longer exists or is not ready yet.")
+        if row["state"] in FINISHED:
+            who = row["sent_by"] or row["owner"]
+            verb = "sent" if row["state"] == "sent" else "rejected"
+            return Outcome(False, f"Nothing changed: this escalation was already {verb} by <@{who}>.")
+        if row["state"] == "sending":
+            return Outcome(False, "Nothing changed: the reply is being sent right now.")
+        if row["state"] != "open" and row["owner"] != user_id and not self.is_manager(user_id):
+            return Outcome(False, f"This escalation is claimed by <@{row['owner']}>; only they or a manager "
+                                  "can approve, edit or reject it.")
+        return None
+
+    def may_finish(self, escalation_id: int, user_id: str) -> Outcome:
+        """A read-only check, fast enough to run before opening a modal."""
+        return self._refusal(self.store.escalation(escalation_id), user_id) or Outcome(True)
+
+    def _gate(self, escalation_id: int, user_id: str) -> tuple[dict | None, Outcome]:
+        """Load the escalation and check the user may finish it, claiming it for them if nobody has.
+        Returns the row and either a refusal or an ok Outcome (carrying the claim's notice, if any)."""
+        row = self.store.escalation(escalation_id)
+        refusal = self._refusal(row, user_id)
+        if refusal is not None:
+            return row, refusal
+        if row["state"] != "open":
+            return row, Outcome(True)
+        claimed = self.claim(escalation_id, user_id)
+        row = self.store.escalation(escalation_id)
+        return row, self._refusal(row, user_id) or Outcome(True, claimed.notice)
+
+    # -- actions -------------------------------------------------------------------------------------------
+
+    def claim(self, escalation_id: int, user_id: str) -> Outcome:
+        row = self.store.escalation(escalation_id)
+        if row is None or row["state"] == "posting":
+            return Outcome(False, "This escalation no longer exists or is not ready yet.")
+        if not self.store.claim_escalation(escalation_id, user_id=user_id):
+            row = self.store.escalation(escalation_id)
+            if row["owner"] == user_id:
+                return Outcome(True, "You already own this escalation.")
+            if row["state"] in FINISHED:
+                return Outcome(False, f"Nothing changed: this escalation is already {row['state']}.")
+            return Outcome(False, f"Already claimed by <@{row['owner']}>.")
+        row = self.store.escalation(escalation_id)
+        self._feedback(row, user_id=user_id, action="claim")
+        self.refresh_message(escalation_id)
+        notices = [self._assign(row, user_id)]
+        self._notify_owner(row, user_id)
+        return Outcome(True, next((n for n in notices if n), None))
+
+    def _assign(self, row: dict, user_id: str) -> str | None:
+        """Assign the ticket to the helpdesk agent with the Slack user's email; say why not when that fails."""
+        try:
+            profile = self.slack.users_info(user=user_id)["user"].get("profile") or {}
+        except SlackApiError as exc:
+            return f"You own this escalation, but Slack did not tell me your email ({exc.response.get('error')})."
+        email = profile.get("email")
+        if not email:
+            return "You own this escalation, but your Slack profile has no email, so the ticket was not assigned."
+        try:
+            agent = self.helpdesk.find_agent(email)
+            if agent is None:
+                return (f"You own this escalation, but no {self.helpdesk.name} agent has the email {email}, "
+                        "so the ticket was not assigned to you there.")
+            self.helpdesk.assign(row["ticket_id"], agent.id)
+        except HelpdeskError as exc:
+            return f"You own this escalation, but assigning the ticket failed: {exc}"
+        return None
+
+    def _notify_owner(self, row: dict, user_id: str) -> None:
+        try:
+            channel = self.slack.conversations_open(users=user_id)["channel"]["id"]
+            self.slack.chat_postMessage(channel=channel, **owner_dm(self._view(row)))
+        except SlackApiError as exc:
+            log.warning("could not DM the owner of escalation %s: %s", row["id"], exc)
+
+    def check(self, escalation_id: int, user_id: str) -> Outcome:
+        """May this user finish the escalation now? Claims an open one for them."""
+        return self._gate(escalation_id, user_id)[1]
+
+    def approve(self, escalation_id: int, user_id: str) -> Outcome:
+        row, gate = self._gate(escalation_id, user_id)
+        if not gate.ok:
+            return gate
+        if not (row["draft"] or "").strip():
+            return Outcome(False, "There is no draft to approve: use Edit to write the reply.")
+        return _with_notice(self._send(escalation_id, user_id, text=row["draft"], action="approve"), gate.notice)
+
+    def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
+        if not text.strip():
+            return Outcome(False, "The reply cannot be empty.")
+        _, gate = self._gate(escalation_id, user_id)
+        if not gate.ok:
+            return gate
+        return _with_notice(self._send(escalation_id, user_id, text=text, action="edit"), gate.notice)
+
+    def retry(self, escalation_id: int, user_id: str) -> Outcome:
+        row, gate = self._gate(escalation_id, user_id)
+        if not gate.ok:
+            return gate
+        if row["state"] != "failed":
+            return Outcome(False, "Nothing to retry: the reply did not fail.")
+        return self._send(escalation_id, user_id, text=row["sent_text"] or row["draft"] or "",
+                          action=row["send_action"] or "approve")
+
+    def _send(self, escalation_id: int, user_id: str, *, text: str, action: str) -> Outcome:
+        if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
+                                          to_state="sending"):
+            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+        # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
+        self.store.update_escalation(escalation_id, sent_text=text, send_action=action, last_error=None)
+        self.refresh_message(escalation_id)
+        row = self.store.escalation(escalation_id)
+        key = f"send:{escalation_id}"
+        effect = self.store.begin_effect(key, kind="public_reply")
+        try:
+            if effect["state"] != "done" and not (not effect["fresh"] and self._reply_landed(row["ticket_id"], text)):
+                self.helpdesk.reply(row["ticket_id"], text, status=self.settings.approve_status)
+            self.store.finish_effect(key, result={"by": user_id})
+        except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
+            self.store.update_escalation(escalation_id, state="failed", last_error=str(exc)[:500])
+            self.store.audit(actor=user_id, action="escalation_send_failed",
+                             detail={"escalation_id": escalation_id, "error": str(exc)[:500]})
+            self.refresh_message(escalation_id)
+            return Outcome(False, "The reply was not sent: the helpdesk did not accept it. The draft is kept; "
+                                  "use Retry on the message.")
+        self.store.update_escalation(escalation_id, state="sent", sent_by=user_id, finished_at=iso(utcnow()))
+        row = self.store.escalation(escalation_id)
+        self._feedback(row, user_id=user_id, action=action, final_text=text)
+        self.refresh_message(escalation_id)
+        if self.learn and row["customer_text"]:
+            source = json.loads(row["card"])["decision"]["answer_source"]
+            self.learn(row["customer_text"], learned_label(action=action, answer_source=source,
+                                                           escalation_id=escalation_id), text)
+        return Outcome(True)
+
+    def _reply_landed(self, ticket_id: str, text: str) -> bool:
+        """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
+        look for it on the ticket."""
+        ticket = self.helpdesk.fetch_ticket(ticket_id)
+        return any(m.author != "customer" and m.public and m.body.strip() == text.strip() for m in ticket.messages)
+
+    def reject(self, escalation_id: int, user_id: str, *, reason: str, note: str = "") -> Outcome:
+        row, gate = self._gate(escalation_id, user_id)
+        if not gate.ok:
+            return gate
+        if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
+                                          to_state="rejected"):
+            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+        self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
+        body = note_for_rejection(user_name=self._display_name(user_id), reason=reason, note=note,
+                                  draft=row["draft"], confidence=row["confidence"])
+        key = f"reject-note:{escalation_id}"
+        try:
+            if self.store.begin_effect(key, kind="internal_note")["state"] != "done":
+                self.helpdesk.add_note(row["ticket_id"], body)
+                self.store.finish_effect(key)
+        except HelpdeskError as exc:
+            # The rejection stands (nothing reaches the customer either way); only the note is missing.
+            log.warning("rejection note for escalation %s failed: %s", escalation_id, exc)
+            self.store.update_escalation(escalation_id, last_error=f"internal note not written: {exc}"[:500])
+        row = self.store.escalation(escalation_id)
+        detail = f"{reason}: {note.strip()}" if note.strip() else reason
+        self._feedback(row, user_id=user_id, action="reject", reason=detail)
+        self.refresh_message(escalation_id)
+        return Outcome(True, gate.notice)
+
+    def _display_name(self, user_id: str) -> str:
+        try:
+            user = self.slack.users_info(user=user_id)["user"]
+            return user.get("real_name") or user.get("name") or user_id
+        except SlackApiError:
+            return user_id

@@ -1,0 +1,174 @@
+"""Listeners for the escalation message's buttons and the Edit and Reject modals.
+
+Each listener acks first (a modal opens right after the ack, inside the trigger_id's 3 seconds) and hands the
+work to `bot.actions.AgentActions`. The escalation is found from the button's `value` (or the modal's
+private_metadata) alone. What the clicking user needs to know comes back as an ephemeral message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.actions import AgentActions, Outcome
+from bot.slack_blocks import ACTION_IDS, EDIT_CALLBACK, REJECT_CALLBACK, REJECT_REASONS, edit_modal, reject_modal
+
+log = logging.getLogger(__name__)
+
+
+def _escalation_id(raw: object) -> int | None:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _from_button(body: dict) -> int | None:
+    actions = body.get("actions") or [{}]
+    return _escalation_id(actions[0].get("value"))
+
+
+def _from_view(view: dict) -> int | None:
+    try:
+        return _escalation_id(json.loads(view.get("private_metadata") or "{}").get("escalation_id"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _tell(client: WebClient, body: dict, outcome: Outcome) -> None:
+    """Send the outcome's notice to the clicking user only, where they clicked."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    if not outcome.notice or not channel:
+        return
+    try:
+        client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=outcome.notice)
+    except SlackApiError as exc:
+        log.warning("could not tell %s: %s", body["user"]["id"], exc)
+
+
+def _actions(context: BoltContext) -> AgentActions:
+    return context["services"].actions
+
+
+def _ticket_label(actions: AgentActions, escalation_id: int) -> str:
+    row = actions.store.escalation(escalation_id)
+    card = json.loads(row["card"]) if row and row["card"] else {"ticket": {"id": "?", "subject": ""}}
+    return f"#{card['ticket']['id']} {card['ticket']['subject']}".strip()
+
+
+def claim(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    escalation_id = _from_button(body)
+    if escalation_id is None:
+        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+    _tell(client, body, _actions(context).claim(escalation_id, body["user"]["id"]))
+
+
+def approve(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    escalation_id = _from_button(body)
+    if escalation_id is None:
+        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+    _tell(client, body, _actions(context).approve(escalation_id, body["user"]["id"]))
+
+
+def retry(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    escalation_id = _from_button(body)
+    if escalation_id is None:
+        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+    _tell(client, body, _actions(context).retry(escalation_id, body["user"]["id"]))
+
+
+def open_edit(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    _open_modal(body, context, client, kind="edit")
+
+
+def open_reject(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    _open_modal(body, context, client, kind="reject")
+
+
+def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: str) -> None:
+    actions = _actions(context)
+    escalation_id = _from_button(body)
+    if escalation_id is None:
+        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+    # Only the escalation's row is read before views.open: the trigger_id expires 3 seconds after the click.
+    row = actions.store.escalation(escalation_id)
+    if row is None:
+        return _tell(client, body, Outcome(False, "This escalation no longer exists."))
+    label = _ticket_label(actions, escalation_id)
+    view = (edit_modal(escalation_id, draft=row["sent_text"] or row["draft"], ticket_label=label) if kind == "edit"
+            else reject_modal(escalation_id, ticket_label=label))
+    permitted = actions.may_finish(escalation_id, body["user"]["id"])
+    if not permitted.ok:
+        return _tell(client, body, permitted)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+    # Opening the form on an unclaimed escalation claims it (assign, DM): slow work, so after views.open.
+    _tell(client, body, actions.check(escalation_id, body["user"]["id"]))
+
+
+def submit_edit(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
+    escalation_id = _from_view(view)
+    text = (((view.get("state") or {}).get("values") or {}).get("reply") or {}).get("text", {}).get("value") or ""
+    if escalation_id is None:
+        return ack(response_action="errors", errors={"reply": "This form no longer names an escalation."})
+    if not text.strip():
+        return ack(response_action="errors", errors={"reply": "Write the reply before sending it."})
+    actions = _actions(context)
+    permitted = actions.check(escalation_id, body["user"]["id"])
+    if not permitted.ok:
+        return ack(response_action="errors", errors={"reply": permitted.notice or "You cannot send this reply."})
+    ack()
+    outcome = actions.send_edited(escalation_id, body["user"]["id"], text)
+    if outcome.notice:
+        _tell_by_dm(context, body["user"]["id"], outcome.notice)
+
+
+def submit_reject(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
+    escalation_id = _from_view(view)
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get("reason") or {}).get("choice") or {}).get("selected_option") or {}
+    reason_value = reason.get("value")
+    note = ((values.get("note") or {}).get("text") or {}).get("value") or ""
+    if escalation_id is None:
+        return ack(response_action="errors", errors={"reason": "This form no longer names an escalation."})
+    if reason_value not in REJECT_REASONS:
+        return ack(response_action="errors", errors={"reason": "Choose a reason."})
+    if reason_value == "other" and not note.strip():
+        return ack(response_action="errors", errors={"note": "Say what is wrong with the draft."})
+    actions = _actions(context)
+    permitted = actions.check(escalation_id, body["user"]["id"])
+    if not permitted.ok:
+        return ack(response_action="errors", errors={"reason": permitted.notice or "You cannot reject this draft."})
+    ack()
+    outcome = actions.reject(escalation_id, body["user"]["id"], reason=reason_value, note=note)
+    if outcome.notice:
+        _tell_by_dm(context, body["user"]["id"], outcome.notice)
+
+
+def _tell_by_dm(context: BoltContext, user_id: str, text: str) -> None:
+    """After a modal closes there is no channel to be ephemeral in: say it in the app's DM."""
+    client: WebClient = context.client
+    try:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        client.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as exc:
+        log.warning("could not DM %s: %s", user_id, exc)
+
+
+def register(app: App) -> None:
+    app.action(ACTION_IDS["claim"])(claim)
+    app.action(ACTION_IDS["approve"])(approve)
+    app.action(ACTION_IDS["edit"])(open_edit)
+    app.action(ACTION_IDS["reject"])(open_reject)
+    app.action(ACTION_IDS["retry"])(retry)
+    app.view(EDIT_CALLBACK)(submit_edit)
+    app.view(REJECT_CALLBACK)(submit_reject)

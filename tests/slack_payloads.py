@@ -1,0 +1,61 @@
+"""Interaction payloads shaped like Slack's (block_actions, view_submission), and how Slack sends them: form
+encoded as `payload=<json>` and signed with the app's signing secret."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import urlencode
+
+from tests.conftest import CHANNEL, slack_headers
+
+TEAM = {"id": "T1", "domain": "acme"}
+
+
+def block_action(*, user: str, action_id: str, value: str, message_ts: str, channel: str = CHANNEL,
+                 text: str = "") -> dict:
+    return {
+        "type": "block_actions",
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": f"{int(time.time())}.1.{uuid.uuid4().hex}",
+        "channel": {"id": channel, "name": "escalations"},
+        "message": {"type": "message", "ts": message_ts, "text": "escalation"},
+        "response_url": "https://hooks.slack.invalid/actions/T1/1/x",
+        "actions": [{"action_id": action_id, "block_id": "seam_actions", "type": "button", "value": value,
+                     "text": {"type": "plain_text", "text": text or action_id}, "action_ts": f"{time.time():.6f}"}],
+    }
+
+
+def view_submission(*, user: str, callback_id: str, private_metadata: str, values: dict) -> dict:
+    return {
+        "type": "view_submission",
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "trigger_id": f"{int(time.time())}.2.{uuid.uuid4().hex}",
+        "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), "type": "modal", "callback_id": callback_id,
+                 "private_metadata": private_metadata, "hash": "h1", "team_id": "T1", "app_id": "A1",
+                 "state": {"values": values}},
+        "response_urls": [],
+    }
+
+
+def edit_values(text: str | None) -> dict:
+    return {"reply": {"text": {"type": "plain_text_input", "value": text}}}
+
+
+def reject_values(reason: str | None, note: str | None = None) -> dict:
+    selected = {"value": reason, "text": {"type": "plain_text", "text": reason}} if reason else None
+    return {"reason": {"choice": {"type": "static_select", "selected_option": selected}},
+            "note": {"text": {"type": "plain_text_input", "value": note}}}
+
+
+def signed_form(payload: dict, **kwargs) -> tuple[bytes, dict[str, str]]:
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    return body, slack_headers(body, **kwargs)

@@ -1,0 +1,291 @@
+"""Agent actions end to end through `python -m bot serve`: signed block_actions and view_submission requests,
+write-backs to the fake Zendesk, message updates in the fake Slack, and the feedback log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env
+from tests.fakes import FakeSlack, FakeZendesk
+from tests.slack_payloads import block_action, edit_values, reject_values, signed_form, view_submission
+from tests.test_serve_scenarios import posts_for, text_objects, wait_until
+
+MANAGER = "UMANAGER"
+AGENTS = {f"UAGENT{n}": f"agent{n}@acme.example" for n in range(1, 21)}
+_ids = itertools.count(7000)
+_zendesk_agent_ids = {email: 800 + n for n, email in enumerate(AGENTS.values(), start=1)}
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with FakeSlack() as server:
+        for user, email in AGENTS.items():
+            server.add_user(user, email=email, name=user.lower())
+        server.add_user(MANAGER, email="boss@acme.example", name="boss")
+        server.add_user("UNOZENDESK", email="stranger@acme.example", name="stranger")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def zendesk():
+    with FakeZendesk() as server:
+        server.add_user(id=CUSTOMER_ID, name="Ana Customer", email="ana@example.com")
+        for email, agent_id in _zendesk_agent_ids.items():
+            server.add_user(id=agent_id, name=email.split("@")[0], email=email, role="agent")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def seam(slack, zendesk, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("actions")
+    server = SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=tmp, MANAGER_USER_IDS=MANAGER),
+                        tmp / "serve.log").start()
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+def escalate(seam: SeamServer, slack: FakeSlack, zendesk: FakeZendesk, body: str, subject: str = "Question") -> dict:
+    """A ticket that ends as an escalation with a draft; returns {ticket, escalation, ts}."""
+    ticket_id = next(_ids)
+    zendesk.add_ticket(id=ticket_id, subject=subject, requester_id=CUSTOMER_ID,
+                       comments=[{"author_id": CUSTOMER_ID, "body": body}])
+    assert seam.post_webhook({"ticket_id": ticket_id}).status_code == 202
+    [post] = wait_until(lambda: posts_for(slack, ticket_id), what="the escalation")
+    return {"ticket": ticket_id, "escalation": str(post["metadata"]["event_payload"]["escalation_id"]),
+            "ts": post["ts"]}
+
+
+def with_draft(seam, slack, zendesk) -> dict:
+    # Asks for a person (so it is escalated) about something the knowledge answers (so there is a draft).
+    return escalate(seam, slack, zendesk, "I forgot my password and need to reset it. Can I talk to a person?")
+
+
+def click(seam: SeamServer, user: str, action: str, case: dict) -> httpx.Response:
+    body, headers = signed_form(block_action(user=user, action_id=f"seam_{action}", value=case["escalation"],
+                                             message_ts=case["ts"]))
+    return seam.http.post("/slack/events", content=body, headers=headers)
+
+
+def submit(seam: SeamServer, user: str, callback_id: str, case: dict, values: dict) -> httpx.Response:
+    body, headers = signed_form(view_submission(user=user, callback_id=callback_id, values=values,
+                                                private_metadata=json.dumps({"escalation_id": int(case["escalation"])})))
+    return seam.http.post("/slack/events", content=body, headers=headers)
+
+
+def message(slack: FakeSlack, case: dict) -> dict:
+    return next(m for m in slack.messages(CHANNEL) if m["ts"] == case["ts"])
+
+
+def buttons(msg: dict) -> list[str]:
+    return [e["text"]["text"] for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def public_replies(zendesk: FakeZendesk, case: dict) -> list[dict]:
+    return [c for c in zendesk.comments(case["ticket"]) if c["author_id"] != CUSTOMER_ID and c["public"]]
+
+
+def ephemerals_for(slack: FakeSlack, user: str) -> list[str]:
+    return [e["text"] for e in slack.ephemerals(CHANNEL) if e["user"] == user]
+
+
+def feedback(seam: SeamServer, *, fmt: str = "jsonl") -> str:
+    result = subprocess.run([sys.executable, "-m", "bot", "feedback", "export", "--format", fmt], env=seam.env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def feedback_rows(seam: SeamServer, case: dict) -> list[dict]:
+    rows = [json.loads(line) for line in feedback(seam).splitlines()]
+    return [r for r in rows if str(r["escalation_id"]) == case["escalation"]]
+
+
+def test_claim_assigns_the_ticket_updates_the_message_and_dms_the_owner(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    response = click(seam, "UAGENT1", "claim", case)
+    assert response.status_code == 200
+    wait_until(lambda: "Claimed by <@UAGENT1>" in json.dumps(message(slack, case)["blocks"]), what="the update")
+    assert buttons(message(slack, case)) == ["Approve", "Edit", "Reject"]
+    wait_until(lambda: zendesk.ticket(case["ticket"])["assignee_id"] == _zendesk_agent_ids["agent1@acme.example"],
+               what="the assignment")
+    dm = wait_until(lambda: slack.messages("DUAGENT1"), what="the DM to the owner")
+    assert f"#{case['ticket']}" in dm[-1]["text"]
+    assert f"/agent/tickets/{case['ticket']}" in json.dumps(dm[-1]["blocks"])
+
+
+def test_twenty_simultaneous_claims_give_exactly_one_owner(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    users = list(AGENTS)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(lambda user: click(seam, user, "claim", case).status_code, users))
+    assert statuses == [200] * 20
+    wait_until(lambda: sum(1 for u in users for t in ephemerals_for(slack, u) if "Already claimed by" in t) >= 19,
+               what="19 'already claimed' notices")
+    claims = wait_until(lambda: [r for r in feedback_rows(seam, case) if r["action"] == "claim"], what="feedback")
+    time.sleep(0.3)
+    assert len(claims) == 1
+    winner = claims[0]["user_id"]
+    losers_told = {u for u in users if any(f"Already claimed by <@{winner}>" in t for t in ephemerals_for(slack, u))}
+    assert losers_told == set(users) - {winner}
+
+
+def test_a_claim_without_a_matching_helpdesk_agent_holds_and_says_why(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UNOZENDESK", "claim", case)
+    notice = wait_until(lambda: ephemerals_for(slack, "UNOZENDESK"), what="the explanation")[-1]
+    assert "stranger@acme.example" in notice and "not assigned" in notice
+    assert "Claimed by <@UNOZENDESK>" in json.dumps(message(slack, case)["blocks"])
+    assert zendesk.ticket(case["ticket"])["assignee_id"] is None
+
+
+def test_approve_sends_the_draft_as_a_public_reply_and_finishes_the_message(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT2", "approve", case)  # on an open escalation: claims it first
+    [reply] = wait_until(lambda: public_replies(zendesk, case), what="the reply")
+    assert "Forgot password" in reply["body"]
+    wait_until(lambda: "Sent by <@UAGENT2>" in json.dumps(message(slack, case)["blocks"]), what="the update")
+    final = message(slack, case)
+    assert buttons(final) == []
+    assert reply["body"] in [t["text"] for t in text_objects(final["blocks"])], "the card shows what was sent"
+    rows = wait_until(lambda: [r for r in feedback_rows(seam, case) if r["action"] == "approve"], what="feedback")
+    assert rows[0]["user_id"] == "UAGENT2" and rows[0]["edit_distance"] == 0.0
+    assert rows[0]["final_text"] == rows[0]["draft"] == reply["body"]
+    # A click on a finished escalation changes nothing and says so.
+    click(seam, "UAGENT2", "approve", case)
+    wait_until(lambda: any("already sent" in t for t in ephemerals_for(slack, "UAGENT2")), what="the notice")
+    assert len(public_replies(zendesk, case)) == 1
+
+
+def test_only_the_owner_or_a_manager_can_approve_a_claimed_escalation(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT3", "claim", case)
+    wait_until(lambda: "Claimed by <@UAGENT3>" in json.dumps(message(slack, case)["blocks"]), what="the claim")
+    click(seam, "UAGENT4", "approve", case)
+    notice = wait_until(lambda: ephemerals_for(slack, "UAGENT4"), what="the refusal")[-1]
+    assert "claimed by <@UAGENT3>" in notice
+    time.sleep(0.3)
+    assert public_replies(zendesk, case) == []
+    click(seam, MANAGER, "approve", case)
+    wait_until(lambda: public_replies(zendesk, case), what="the manager's reply")
+
+
+def test_double_clicked_approve_sends_one_reply(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT5", "claim", case)
+    wait_until(lambda: "Claimed by" in json.dumps(message(slack, case)["blocks"]), what="the claim")
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        list(pool.map(lambda _: click(seam, "UAGENT5", "approve", case), range(5)))
+    wait_until(lambda: public_replies(zendesk, case), what="the reply")
+    time.sleep(0.5)
+    assert len(public_replies(zendesk, case)) == 1
+
+
+def test_approve_during_a_helpdesk_500_storm_is_written_exactly_once_after_recovery(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT6", "claim", case)
+    wait_until(lambda: "Claimed by" in json.dumps(message(slack, case)["blocks"]), what="the claim")
+    zendesk.fail("update_ticket", status=500, times=3, headers={"Retry-After": "0"})
+    click(seam, "UAGENT6", "approve", case)
+    wait_until(lambda: public_replies(zendesk, case), timeout=20, what="the reply after the storm")
+    wait_until(lambda: "Sent by" in json.dumps(message(slack, case)["blocks"]), what="the update")
+    assert len(public_replies(zendesk, case)) == 1
+
+
+def test_a_failed_write_is_shown_with_retry_and_the_draft_is_kept(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT7", "claim", case)
+    wait_until(lambda: "Claimed by" in json.dumps(message(slack, case)["blocks"]), what="the claim")
+    zendesk.fail("update_ticket", status=422, times=1, body={"error": "RecordInvalid"})
+    click(seam, "UAGENT7", "approve", case)
+    wait_until(lambda: buttons(message(slack, case))[:1] == ["Retry"], what="the Retry button")
+    assert "was not sent" in json.dumps(message(slack, case)["blocks"])
+    assert public_replies(zendesk, case) == []
+    click(seam, "UAGENT7", "retry", case)
+    wait_until(lambda: "Sent by <@UAGENT7>" in json.dumps(message(slack, case)["blocks"]), what="the resend")
+    assert len(public_replies(zendesk, case)) == 1
+
+
+def test_edit_opens_a_modal_with_the_draft_and_sends_the_edited_text(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT8", "edit", case)
+    opened = wait_until(lambda: [c for c in slack.calls_to("views.open")
+                                 if json.loads(c.params["view"]["private_metadata"])["escalation_id"]
+                                 == int(case["escalation"])], what="the modal")
+    view = opened[0].params["view"]
+    draft = view["blocks"][-1]["element"]["initial_value"]
+    assert "Forgot password" in draft and view["blocks"][-1]["element"]["multiline"] is True
+    empty = submit(seam, "UAGENT8", "seam_edit_submit", case, edit_values("   "))
+    assert empty.status_code == 200
+    assert empty.json() == {"response_action": "errors", "errors": {"reply": "Write the reply before sending it."}}
+    edited = "Hi Ana, use 'Forgot password' on the sign-in page; the link arrives in minutes."
+    assert submit(seam, "UAGENT8", "seam_edit_submit", case, edit_values(edited)).status_code == 200
+    [reply] = wait_until(lambda: public_replies(zendesk, case), what="the edited reply")
+    assert reply["body"] == edited
+    rows = wait_until(lambda: [r for r in feedback_rows(seam, case) if r["action"] == "edit"], what="feedback")
+    assert rows[0]["final_text"] == edited and 0 < rows[0]["edit_distance"] <= 1
+
+
+def test_a_non_owner_cannot_submit_an_edit(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT9", "claim", case)
+    wait_until(lambda: "Claimed by" in json.dumps(message(slack, case)["blocks"]), what="the claim")
+    response = submit(seam, "UAGENT10", "seam_edit_submit", case, edit_values("sneaky reply"))
+    assert response.json()["response_action"] == "errors"
+    assert "claimed by <@UAGENT9>" in response.json()["errors"]["reply"]
+    time.sleep(0.3)
+    assert public_replies(zendesk, case) == []
+
+
+def test_reject_writes_an_internal_note_and_nothing_reaches_the_customer(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT11", "reject", case)
+    wait_until(lambda: [c for c in slack.calls_to("views.open")
+                        if c.params["view"]["callback_id"] == "seam_reject_submit"
+                        and json.loads(c.params["view"]["private_metadata"])["escalation_id"]
+                        == int(case["escalation"])], what="the reject modal")
+    missing = submit(seam, "UAGENT11", "seam_reject_submit", case, reject_values(None))
+    assert missing.json()["errors"] == {"reason": "Choose a reason."}
+    other = submit(seam, "UAGENT11", "seam_reject_submit", case, reject_values("other", ""))
+    assert "note" in other.json()["errors"]
+    ok = submit(seam, "UAGENT11", "seam_reject_submit", case, reject_values("wrong_information", "Link is outdated"))
+    assert ok.status_code == 200 and not ok.content.strip().startswith(b'{"response_action"')
+    note = wait_until(lambda: [c for c in zendesk.comments(case["ticket"]) if not c["public"]], what="the note")[0]
+    assert "Wrong information" in note["body"] and "Link is outdated" in note["body"]
+    assert "Forgot password" in note["body"], "the rejected draft is kept in the note"
+    assert public_replies(zendesk, case) == []
+    wait_until(lambda: "rejected by <@UAGENT11>" in json.dumps(message(slack, case)["blocks"]), what="the update")
+    assert buttons(message(slack, case)) == []
+    rows = [r for r in feedback_rows(seam, case) if r["action"] == "reject"]
+    assert rows[0]["reason"] == "wrong_information: Link is outdated"
+
+
+def test_an_edited_reply_teaches_the_engine_for_the_next_similar_ticket(seam, slack, zendesk):
+    question = "Do you ship parcels to the Faroe Islands, and how long would that take?"
+    first = escalate(seam, slack, zendesk, question + " I would like a person to answer.")
+    click(seam, "UAGENT12", "edit", first)
+    taught = "Yes: we ship to the Faroe Islands with our island courier; delivery takes 9 to 12 days."
+    submit(seam, "UAGENT12", "seam_edit_submit", first, edit_values(taught))
+    wait_until(lambda: public_replies(zendesk, first), what="the taught reply")
+    second = escalate(seam, slack, zendesk, question + " Please, a human.")
+    post = message(slack, second)
+    shown = [t["text"] for t in text_objects(post["blocks"])]
+    assert taught in shown, "the next similar ticket gets the agent's reply as its draft"
+
+
+def test_feedback_export_writes_csv_with_the_documented_columns(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT13", "claim", case)
+    wait_until(lambda: feedback_rows(seam, case), what="a feedback row")
+    rows = list(csv.DictReader(io.StringIO(feedback(seam, fmt="csv"))))
+    assert {"user_id", "action", "confidence", "draft", "final_text", "edit_distance", "reason",
+            "created_at"} <= set(rows[0])
+    assert any(r["escalation_id"] == case["escalation"] and r["action"] == "claim" for r in rows)
