@@ -53,8 +53,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def describe(name: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
-    return (f"{name:<28} median {statistics.median(ms):7.1f} ms   p95 {percentile(ms, 0.95):7.1f} ms   "
-            f"max {max(ms):7.1f} ms   (n={len(ms)})")
+    return (f"{name:<28} median {statistics.median(ms):6.1f} ms  p95 {percentile(ms, 0.95):6.1f} ms  "
+            f"p99 {percentile(ms, 0.99):6.1f} ms  max {max(ms):6.1f} ms  (n={len(ms)})")
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def test_the_configuration_reference_example_loads(tmp_path):
     assert "store credit" in settings.high_risk_topics["refund"] and "refund*" in settings.high_risk_topics["refund"]
     assert "medical claims" in settings.high_risk_topics
     assert "put me through to billing" in settings.human_phrases
-    assert settings.resolve_status == "solved" and settings.workers == 2
+    assert settings.resolve_status == "solved" and settings.approve_status == "pending" and settings.workers == 2
 
 
 def test_readme_commands_are_the_ones_ci_and_the_tree_use():
@@ -69,3 +69,23 @@ def test_readme_sample_figures_match_a_fresh_simulation():
     assert claimed, "the README states the sample's figures"
     actual = [current["resolve_rate"], current["accuracy"], current["draft_rate"], current["escalate_rate"]]
     assert [float(x) for x in claimed.groups()] == [round(v * 100, 1) for v in actual]
+
+
+def test_the_block_kit_example_in_the_agent_flow_doc_is_what_seam_builds():
+    import json
+
+    from bot.models import Decision, Reason, Route, Ticket
+    from bot.slack_blocks import EscalationView, escalation_message
+
+    example = EscalationView(
+        escalation_id=42,
+        ticket=Ticket(id="1042", subject="Refund for order 7781", requester_name="Ana",
+                      requester_email="ana@example.com", priority="high"),
+        decision=Decision(route=Route.DRAFT, confidence=0.91, answer_source="check-refund-policy",
+                          summary="1 customer message. I returned order 7781 two weeks ago and have not been refunded.",
+                          answer="Refunds reach your card within 5 to 10 business days after the return arrives.",
+                          reasons=(Reason("high_risk_topic", "High-risk topic: refund", "“refunded”"),)),
+        link="https://acme.zendesk.com/agent/tickets/1042")
+    text = (ROOT / "docs" / "agent-flow.md").read_text()
+    [documented] = re.findall(r"```json\n(.*?)```", text, re.S)
+    assert json.loads(documented) == escalation_message(example)["blocks"]
