@@ -1,0 +1,200 @@
+"""`python -m bot simulate` run as a subprocess, exactly as a person would run it, on small files and the sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, write_knowledge
+
+PASSWORD = "I forgot my password and cannot sign in, how do I reset it?"
+SHIPPING = "How long does shipping take abroad?"
+GIFT_REFUND = "I want a refund for my gift card. Do gift cards expire?"
+GIBBERISH = "kjdshf wqeoiru"
+
+
+def run_bot(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SEAM_", "OPENAI_", "SLACK_", "ZENDESK_")) and k != "KNOWLEDGE_PATH"}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def row(ticket_id: str, body: str, *, answer_id: str | None | bool = False, subject: str = "") -> dict:
+    data: dict = {"id": ticket_id, "subject": subject, "messages": [{"author": "customer", "body": body}]}
+    if answer_id is not False:
+        data["resolution"] = {"answer_id": answer_id}
+    return data
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def knowledge(tmp_path: Path) -> Path:
+    return write_knowledge(tmp_path / "knowledge")
+
+
+def test_simulate_writes_decisions_summary_chart_and_report(tmp_path: Path, knowledge: Path) -> None:
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        row("a", PASSWORD, answer_id="reset-password"),
+        row("b", SHIPPING),
+        row("c", GIBBERISH),
+        {"id": 4, "subject": "Do gift cards expire?"},
+    ])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    decisions = read_jsonl(out / "decisions.jsonl")
+    assert [d["id"] for d in decisions] == ["a", "b", "c", "4"]
+    for decision in decisions:
+        assert set(decision) >= {"id", "route", "confidence", "reasons", "answer", "answer_source"}
+        assert decision["route"] in ("resolve", "draft", "escalate")
+        assert 0.0 <= decision["confidence"] <= 1.0
+        assert isinstance(decision["reasons"], list)
+    by_id = {d["id"]: d for d in decisions}
+    assert by_id["a"]["answer_source"] == "reset-password" and "Forgot password" in by_id["a"]["answer"]
+    assert by_id["c"]["answer_source"] is None and by_id["c"]["route"] == "escalate"
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tickets"] == 4
+    assert summary["sweep"]
+    for point in summary["sweep"]:
+        assert point["resolve"] + point["draft"] + point["escalate"] == 4
+        assert point["resolve_rate"] + point["draft_rate"] + point["escalate_rate"] == pytest.approx(1.0)
+        assert "accuracy" in point
+    thresholds = [p["auto_threshold"] for p in summary["sweep"]]
+    assert thresholds == sorted(thresholds) and 0.85 in thresholds
+
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.html").read_text()
+    assert report.lstrip().lower().startswith("<!doctype html") and "data:image/png;base64," in report
+
+
+def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, knowledge: Path) -> None:
+    # a: shipping question, a perfect match for the shipping article, expected answer shipping-times: resolved
+    #    at every threshold, right.
+    # b: password question, matched to reset-password with high (not perfect) confidence, but the expected answer
+    #    says gift-cards: resolved (wrong) at 0.5 and 0.8; at 0.99 only drafted.
+    # c: a refund question: a high-risk topic is at most drafted, whatever the confidence; never graded.
+    # d: gibberish, expected not to be answered: no match, confidence 0, escalated; never resolved.
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        row("a", SHIPPING, answer_id="shipping-times"),
+        row("b", PASSWORD, answer_id="gift-cards"),
+        row("c", GIFT_REFUND, answer_id="gift-cards"),
+        row("d", GIBBERISH, answer_id=None),
+    ])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out),
+                     "--thresholds", "0.5,0.8,0.99", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(result.stdout)["sweep"] == summary["sweep"]
+    assert summary["graded_tickets"] == 4
+    sweep = {p["auto_threshold"]: p for p in summary["sweep"]}
+    assert sorted(sweep) == [0.5, 0.8, 0.85, 0.99]  # the current threshold is always included
+    for auto in (0.5, 0.8, 0.85):
+        point = sweep[auto]
+        assert (point["resolve"], point["draft"], point["escalate"]) == (2, 1, 1), auto
+        assert (point["auto_right"], point["auto_wrong"]) == (1, 1)
+        assert point["accuracy"] == 0.5
+        assert point["wrong_answer_rate"] == 0.25
+        assert point["resolve_rate"] == 0.5
+    top = sweep[0.99]
+    assert (top["resolve"], top["draft"], top["escalate"]) == (1, 2, 1)
+    assert (top["auto_right"], top["auto_wrong"], top["accuracy"], top["wrong_answer_rate"]) == (1, 0, 1.0, 0.0)
+
+    routes = {d["id"]: d["route"] for d in read_jsonl(out / "decisions.jsonl")}
+    assert routes == {"a": "resolve", "b": "resolve", "c": "draft", "d": "escalate"}
+    assert summary["current"] == sweep[0.85]
+
+
+def test_bad_rows_are_reported_with_their_line_number_and_skipped(tmp_path: Path, knowledge: Path) -> None:
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        row("a", PASSWORD),
+        "{not json",
+        {"subject": "no id here", "messages": [{"author": "customer", "body": "hi"}]},
+        row("b", SHIPPING),
+    ])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "line 2" in result.stderr and "line 3" in result.stderr
+    assert "line 1" not in result.stderr and "line 4" not in result.stderr
+    assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "b"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tickets"] == 2
+    assert summary["skipped_rows"] == 2
+
+
+@pytest.mark.parametrize("content", ["{not json\n[1, 2]\n", "", '{"subject": "no id"}\n'])
+def test_a_file_without_a_usable_row_fails_with_one_line_and_no_traceback(tmp_path: Path, knowledge: Path,
+                                                                         content: str) -> None:
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "no usable ticket" in errors[0]
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("problem", ["missing_tickets", "missing_knowledge", "bad_config"])
+def test_wrong_input_or_configuration_fails_with_a_one_line_error(tmp_path: Path, knowledge: Path,
+                                                                  problem: str) -> None:
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    args = ["simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(tmp_path / "out")]
+    if problem == "missing_tickets":
+        args[1] = str(tmp_path / "nope.jsonl")
+    elif problem == "missing_knowledge":
+        args[3] = str(tmp_path / "no-knowledge")
+    else:
+        (tmp_path / "seam.toml").write_text("[thresholds]\nauto = 0.2\ndraft = 0.9\n")
+    result = run_bot(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_help_lists_serve_and_simulate(tmp_path: Path) -> None:
+    result = run_bot("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    commands = result.stdout.split("Commands:")[1]
+    assert "serve" in commands and "simulate" in commands
+    sub = run_bot("simulate", "--help", cwd=tmp_path)
+    assert sub.returncode == 0 and "--history" in sub.stdout and "--knowledge" in sub.stdout
+
+
+def test_the_bundled_sample_sweep_is_monotone(tmp_path: Path) -> None:
+    out = tmp_path / "sim-out"
+    result = run_bot("simulate", str(ROOT / "examples" / "tickets.jsonl"),
+                     "--history", str(ROOT / "examples" / "history.jsonl"),
+                     "--knowledge", str(ROOT / "examples" / "knowledge"), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    total = len((ROOT / "examples" / "tickets.jsonl").read_text().splitlines())
+    assert summary["tickets"] == total
+    sweep = summary["sweep"]
+    assert len(sweep) >= 5
+    resolve_rates = [p["resolve_rate"] for p in sweep]
+    assert resolve_rates == sorted(resolve_rates, reverse=True)
+    assert resolve_rates[0] > resolve_rates[-1]
+    escalations = {p["escalate"] for p in sweep}
+    assert len(escalations) == 1  # only the draft/resolve split moves with the auto threshold
+    for point in sweep:
+        assert point["resolve"] + point["draft"] + point["escalate"] == total
+        assert point["accuracy"] is None or 0.0 <= point["accuracy"] <= 1.0

@@ -1,0 +1,264 @@
+"""Settings from the environment and the optional TOML file (bot.config), read with an explicit env and cwd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_HIGH_RISK_TOPICS, ConfigError, load_settings
+
+FULL_SERVE_ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "sig",
+    "ESCALATION_CHANNEL": "C1",
+    "ZENDESK_SUBDOMAIN": "acme",
+    "ZENDESK_EMAIL": "bot@example.com",
+    "ZENDESK_API_TOKEN": "tok",
+    "ZENDESK_WEBHOOK_SECRET": "whsec",
+}
+
+
+def write_toml(tmp_path: Path, text: str, *, name: str = "custom.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def settings_from_toml(tmp_path: Path, text: str):
+    return load_settings(env={"SEAM_CONFIG": str(write_toml(tmp_path, text))}, cwd=tmp_path)
+
+
+def assert_one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert message and "\n" not in message
+    return message
+
+
+# -- environment -------------------------------------------------------------------------------------------
+
+
+def test_an_empty_environment_gives_the_documented_defaults(tmp_path: Path) -> None:
+    settings = load_settings(env={}, cwd=tmp_path)
+    assert settings.port == 3000
+    assert settings.host == "0.0.0.0"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.database_path == "./seam.db"
+    assert settings.thresholds.auto == pytest.approx(0.85)
+    assert settings.thresholds.draft == pytest.approx(0.5)
+    assert settings.helpdesk == "zendesk"
+    assert settings.manager_user_ids == ()
+    assert settings.knowledge_path is None
+    assert settings.config_path is None
+    assert settings.high_risk_topics == DEFAULT_HIGH_RISK_TOPICS
+
+
+def test_environment_values_override_the_defaults(tmp_path: Path) -> None:
+    settings = load_settings(env={"PORT": "8080", "HOST": "127.0.0.1", "SLACK_API_URL": "http://localhost:9/api/",
+                                  "DATABASE_PATH": "/data/x.db"}, cwd=tmp_path)
+    assert (settings.port, settings.host) == (8080, "127.0.0.1")
+    assert settings.slack_api_url == "http://localhost:9/api/"
+    assert settings.database_path == "/data/x.db"
+
+
+def test_blank_variables_count_as_unset(tmp_path: Path) -> None:
+    settings = load_settings(env={"PORT": "  ", "HOST": "", "SLACK_BOT_TOKEN": "   "}, cwd=tmp_path)
+    assert settings.port == 3000
+    assert settings.host == "0.0.0.0"
+    assert settings.slack_bot_token is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("U1,U2", ("U1", "U2")),
+    (" U1 , U2 ,, ,U3 ", ("U1", "U2", "U3")),
+    (",,,", ()),
+    ("U9", ("U9",)),
+])
+def test_manager_user_ids_are_split_on_commas_ignoring_spaces_and_empties(tmp_path: Path, raw: str,
+                                                                          expected: tuple) -> None:
+    assert load_settings(env={"MANAGER_USER_IDS": raw}, cwd=tmp_path).manager_user_ids == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "80.5", "0", "65536", "-1"])
+def test_an_unusable_port_is_a_one_line_config_error_naming_port(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"PORT": raw}, cwd=tmp_path)
+    assert "PORT" in assert_one_line(error)
+
+
+def test_an_unsupported_helpdesk_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"HELPDESK": "freshdesk"}, cwd=tmp_path)
+    assert "freshdesk" in assert_one_line(error)
+
+
+def test_the_helpdesk_name_is_case_insensitive(tmp_path: Path) -> None:
+    assert load_settings(env={"HELPDESK": "Zendesk"}, cwd=tmp_path).helpdesk == "zendesk"
+
+
+# -- the TOML file -----------------------------------------------------------------------------------------
+
+
+def test_thresholds_come_from_the_toml_file(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, "[thresholds]\nauto = 0.9\ndraft = 0.3\n")
+    assert settings.thresholds.auto == pytest.approx(0.9)
+    assert settings.thresholds.draft == pytest.approx(0.3)
+
+
+def test_a_single_threshold_in_the_file_keeps_the_other_default(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, "[thresholds]\nauto = 0.95\n")
+    assert settings.thresholds.auto == pytest.approx(0.95)
+    assert settings.thresholds.draft == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("body", [
+    "[thresholds]\nauto = 0.4\ndraft = 0.6\n",
+    "[thresholds]\nauto = 1.5\n",
+    "[thresholds]\ndraft = -0.1\n",
+])
+def test_thresholds_out_of_order_or_range_are_refused_naming_them(tmp_path: Path, body: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, body)
+    message = assert_one_line(error)
+    assert "draft" in message and "auto" in message
+
+
+@pytest.mark.parametrize("body", ['[thresholds]\nauto = "high"\n', "[thresholds]\ndraft = true\n"])
+def test_a_threshold_that_is_not_a_number_is_refused(tmp_path: Path, body: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, body)
+    assert "must be a number" in assert_one_line(error)
+
+
+def test_file_topics_extend_a_default_topic_and_add_a_new_one(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, """
+[triggers.high_risk.topics]
+refund = ["store credit"]
+"shipping damage" = ["broken on arrival", "damaged*"]
+""")
+    topics = settings.high_risk_topics
+    assert "store credit" in topics["refund"]
+    assert set(DEFAULT_HIGH_RISK_TOPICS["refund"]) <= set(topics["refund"])
+    assert topics["shipping damage"] == ("broken on arrival", "damaged*")
+    # The other defaults are still there.
+    for name in DEFAULT_HIGH_RISK_TOPICS:
+        assert name in topics
+
+
+def test_defaults_false_drops_every_default_topic(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, """
+[triggers.high_risk]
+defaults = false
+[triggers.high_risk.topics]
+custom = ["warranty claim*"]
+""")
+    assert dict(settings.high_risk_topics) == {"custom": ("warranty claim*",)}
+
+
+def test_a_topic_that_is_not_a_list_of_strings_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, "[triggers.high_risk.topics]\nrefund = 3\n")
+    assert "triggers.high_risk.topics.refund" in assert_one_line(error)
+
+
+def test_asks_for_human_phrases_come_from_the_file_without_blanks(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, '[triggers.asks_for_human]\nphrases = ["necesito ayuda humana", "  "]\n')
+    assert settings.human_phrases == ("necesito ayuda humana",)
+
+
+@pytest.mark.parametrize(("status", "expected"), [("pending", "pending"), ("solved", "solved"), ("", None)])
+def test_resolve_status_accepts_zendesk_statuses_and_empty_means_none(tmp_path: Path, status: str,
+                                                                      expected: str | None) -> None:
+    assert settings_from_toml(tmp_path, f'[resolve]\nstatus = "{status}"\n').resolve_status == expected
+
+
+def test_resolve_status_defaults_to_solved(tmp_path: Path) -> None:
+    assert load_settings(env={}, cwd=tmp_path).resolve_status == "solved"
+
+
+@pytest.mark.parametrize("status", ["closed", "done", "SOLVED"])
+def test_an_unknown_resolve_status_is_refused(tmp_path: Path, status: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, f'[resolve]\nstatus = "{status}"\n')
+    assert "resolve.status" in assert_one_line(error)
+
+
+def test_an_invalid_toml_file_is_a_one_line_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "[thresholds\nauto = = 1\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"SEAM_CONFIG": str(path)}, cwd=tmp_path)
+    message = assert_one_line(error)
+    assert str(path) in message and "TOML" in message
+
+
+def test_a_missing_seam_config_file_is_a_config_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"SEAM_CONFIG": str(missing)}, cwd=tmp_path)
+    assert str(missing) in assert_one_line(error)
+
+
+def test_seam_toml_and_knowledge_in_the_working_directory_are_picked_up(tmp_path: Path) -> None:
+    write_toml(tmp_path, "[thresholds]\nauto = 0.7\ndraft = 0.2\n", name="seam.toml")
+    (tmp_path / "knowledge").mkdir()
+    settings = load_settings(env={}, cwd=tmp_path)
+    assert settings.thresholds.auto == pytest.approx(0.7)
+    assert settings.config_path == str(tmp_path / "seam.toml")
+    assert settings.knowledge_path == str(tmp_path / "knowledge")
+
+
+def test_explicit_paths_win_over_files_in_the_working_directory(tmp_path: Path) -> None:
+    write_toml(tmp_path, "[thresholds]\nauto = 0.7\n", name="seam.toml")
+    (tmp_path / "knowledge").mkdir()
+    other = write_toml(tmp_path, "[thresholds]\nauto = 0.6\n", name="other.toml")
+    settings = load_settings(env={"SEAM_CONFIG": str(other), "KNOWLEDGE_PATH": "/srv/kb"}, cwd=tmp_path)
+    assert settings.thresholds.auto == pytest.approx(0.6)
+    assert settings.knowledge_path == "/srv/kb"
+
+
+def test_a_knowledge_file_in_the_working_directory_is_not_taken_for_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "knowledge").write_text("not a folder")
+    assert load_settings(env={}, cwd=tmp_path).knowledge_path is None
+
+
+# -- what serve needs --------------------------------------------------------------------------------------
+
+
+def test_a_complete_environment_is_enough_for_serve(tmp_path: Path) -> None:
+    load_settings(env=FULL_SERVE_ENV, cwd=tmp_path).require_for_serve()
+
+
+@pytest.mark.parametrize("variable", list(FULL_SERVE_ENV))
+def test_serve_names_the_missing_variable(tmp_path: Path, variable: str) -> None:
+    env = {k: v for k, v in FULL_SERVE_ENV.items() if k != variable}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=env, cwd=tmp_path).require_for_serve()
+    assert variable in assert_one_line(error)
+
+
+def test_serve_names_the_first_missing_variable_first(tmp_path: Path) -> None:
+    env = {k: v for k, v in FULL_SERVE_ENV.items() if k not in ("ESCALATION_CHANNEL", "ZENDESK_API_TOKEN")}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=env, cwd=tmp_path).require_for_serve()
+    assert assert_one_line(error).startswith("missing required environment variable ESCALATION_CHANNEL")
+
+
+def test_socket_mode_does_not_need_a_signing_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in FULL_SERVE_ENV.items() if k != "SLACK_SIGNING_SECRET"}
+    load_settings(env={**env, "SLACK_APP_TOKEN": "xapp-1"}, cwd=tmp_path).require_for_serve()
+
+
+# -- Zendesk URLs ------------------------------------------------------------------------------------------
+
+
+def test_zendesk_urls_default_to_the_subdomain(tmp_path: Path) -> None:
+    settings = load_settings(env={"ZENDESK_SUBDOMAIN": "acme"}, cwd=tmp_path)
+    assert settings.zendesk_base_url == "https://acme.zendesk.com"
+    assert settings.zendesk_agent_url == "https://acme.zendesk.com"
+
+
+def test_zendesk_api_url_overrides_the_api_base_but_not_the_agent_link(tmp_path: Path) -> None:
+    settings = load_settings(env={"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_API_URL": "http://127.0.0.1:9999/"},
+                             cwd=tmp_path)
+    assert settings.zendesk_base_url == "http://127.0.0.1:9999"
+    assert settings.zendesk_agent_url == "https://acme.zendesk.com"
