@@ -83,7 +83,8 @@ def _clip(text: str, limit: int) -> str:
 class _Index:
     docs: tuple[_Doc, ...]
     vectorizer: FeatureUnion | None
-    matrix: object  # the L2-normalised TF-IDF rows of `docs`
+    matrix: object  # the L2-normalised TF-IDF rows of `docs`: word features first, then character n-grams
+    words: int = 0  # how many of the columns are word features
 
 
 def _build_index(docs: Sequence[_Doc]) -> _Index:
@@ -94,7 +95,8 @@ def _build_index(docs: Sequence[_Doc]) -> _Index:
         ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=1)),
     ])
     matrix = normalize(vectorizer.fit_transform([d.text for d in docs]))
-    return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix)
+    words = len(vectorizer.transformer_list[0][1].vocabulary_)
+    return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words)
 
 
 class LocalEngine:
@@ -142,10 +144,14 @@ class LocalEngine:
             return [Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(t)) for t in tickets]
         queries = normalize(index.vectorizer.transform([t.customer_text() for t in tickets]))
         similarities = (queries @ index.matrix.T).toarray()
-        return [self._assess_row(index, ticket, row) for ticket, row in zip(tickets, similarities, strict=True)]
+        # Character n-grams forgive typos but also link unrelated words ("fnord" ~ "password"): a match must
+        # share at least one real word with the ticket.
+        shared_words = (queries[:, :index.words] @ index.matrix[:, :index.words].T).toarray() > 0
+        return [self._assess_row(index, ticket, row, shared)
+                for ticket, row, shared in zip(tickets, similarities, shared_words, strict=True)]
 
     @staticmethod
-    def _assess_row(index: _Index, ticket: Ticket, row: np.ndarray) -> Assessment:
+    def _assess_row(index: _Index, ticket: Ticket, row: np.ndarray, shared_words: np.ndarray) -> Assessment:
         summary = summarize(ticket)
         k = min(NEIGHBOURS, len(row))
         top = np.argpartition(-row, k - 1)[:k]
@@ -157,6 +163,8 @@ class LocalEngine:
             similarity = float(row[position])
             if similarity < floor:
                 break
+            if not shared_words[position]:
+                continue
             label = index.docs[position].label
             votes[label] += similarity
             best_doc.setdefault(label, int(position))

@@ -182,7 +182,7 @@ def escalation_blocks(view: EscalationView, status: Status | None = None) -> lis
     blocks: list[Block] = [
         HeaderBlock(text=_plain(_title(decision.route), 150)),
         SectionBlock(
-            text=MarkdownTextObject(text=clip(f"*{_link(view.link, f'#{ticket.id} {subject}')}*", SECTION_LIMIT)),
+            text=MarkdownTextObject(text=f"*{_link(view.link, clip(f'#{ticket.id} {subject}', 300))}*"),
             fields=[
                 MarkdownTextObject(text=clip(f"*Requester*\n{escape(requester)}", FIELD_LIMIT)),
                 MarkdownTextObject(text=f"*Priority*\n{escape(ticket.priority or 'normal')}"),
@@ -319,7 +319,7 @@ def reject_modal(escalation_id: int, *, ticket_label: str) -> dict:
 def owner_dm(view: EscalationView) -> dict:
     """The DM an agent gets when they claim: the ticket link and the summary."""
     ticket = view.ticket
-    label = f"#{ticket.id} {ticket.subject.strip() or '(no subject)'}"
+    label = clip(f"#{ticket.id} {ticket.subject.strip() or '(no subject)'}", 300)
     blocks = [
         SectionBlock(text=MarkdownTextObject(text=clip(f"You claimed *{_link(view.link, label)}*", SECTION_LIMIT))),
         SectionBlock(text=_plain(view.decision.summary or "(no summary)")),

@@ -13,10 +13,12 @@ from bot.models import Reason, Ticket
 
 # Phrasings of "let me talk to a person", typos included, and the common forms in a few other languages.
 _HUMAN_PATTERNS = (
-    r"\b(speak|talk|chat|connect|transfer)\w*\b[\w\s,']{0,40}?\b(human|hum[na]n|person|persn|peson|people|someone|somebody|agent|representative|reprsentative|rep|operator|associate|staff|supervisor|manager|employee)\b",
+    r"\b(speak|talk|chat|connect|transfer)\w*\b[\w\s,']{0,40}?\b(hum(?:an|na|man|en)s?|persons?|persn|peson|people|someone|somebody|agents?|representatives?|reprsentative|reps?|operators?|associate|staff|supervisor|manager|employee)\b",
     r"\b(real|live|actual|human)\s+(person|human|agent|being|support|representative|rep|operator|people)\b",
-    r"\bhuman\s+(please|pls|plz|now)\b",
-    r"\b(agent|operator|representative|human)\s*(please|pls|plz)?\s*[!.]*\s*$",
+    r"\bhum(?:an|na|man)\s+(please|pls|plz|now)\b",
+    r"\b(agent|operator|representative|hum(?:an|na|man))\s*(please|pls|plz)?\s*[!.?]*\s*$",
+    r"\bis\s+there\s+(a|an|any)\s+(real\s+)?(person|human|someone|agent|representative)\b",
+    r"\b(get|need|want)\s+(me\s+)?(a|an)\s+(real\s+)?(human|person|agent|representative)\b",
     r"\b(are|r)\s+(you|u)\s+a\s+(bot|robot|machine)\b",
     r"\b(not|no)\s+(a\s+|another\s+)?(bot|robot|machine|ai|automated)\b",
     r"\b(stop|quit)\b.{0,30}\b(bot|robot|automated|ai)\b",
