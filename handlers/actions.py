@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
@@ -61,28 +62,23 @@ def _ticket_label(actions: AgentActions, escalation_id: int) -> str:
     return f"#{card['ticket']['id']} {card['ticket']['subject']}".strip()
 
 
-def claim(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
-    ack()
-    escalation_id = _from_button(body)
-    if escalation_id is None:
-        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
-    _tell(client, body, _actions(context).claim(escalation_id, body["user"]["id"]))
+def _button(act: Callable[[AgentActions, int, str], Outcome]) -> Callable[..., None]:
+    """A listener for a button whose whole work is one AgentActions call, told back to the clicker."""
+
+    def listener(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+        ack()
+        escalation_id = _from_button(body)
+        if escalation_id is None:
+            return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+        _tell(client, body, act(_actions(context), escalation_id, body["user"]["id"]))
+
+    listener.__name__ = act.__name__
+    return listener
 
 
-def approve(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
-    ack()
-    escalation_id = _from_button(body)
-    if escalation_id is None:
-        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
-    _tell(client, body, _actions(context).approve(escalation_id, body["user"]["id"]))
-
-
-def retry(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
-    ack()
-    escalation_id = _from_button(body)
-    if escalation_id is None:
-        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
-    _tell(client, body, _actions(context).retry(escalation_id, body["user"]["id"]))
+claim = _button(AgentActions.claim)
+approve = _button(AgentActions.approve)
+retry = _button(AgentActions.retry)
 
 
 def open_edit(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
