@@ -34,8 +34,10 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events():
-        if request.content_length and request.content_length > MAX_BODY_BYTES:
-            return jsonify(error="request body too large"), 413
+        if services.settings.slack_app_token:
+            # In Socket Mode Bolt skips signature checks (the socket is authenticated), so the HTTP door
+            # must stay shut: nothing unsigned may reach the listeners this way.
+            return jsonify(error="Slack traffic uses Socket Mode on this deployment"), 404
         return slack_handler.handle(request)
 
     @web.get("/healthz")
