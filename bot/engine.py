@@ -41,6 +41,15 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True)
+class Passage:
+    """A retrieved answer: the article or past reply it comes from, its text, and how close it is."""
+
+    source: str
+    text: str
+    similarity: float
+
+
+@dataclass(frozen=True)
 class _Doc:
     label: str  # the answer source: article id or the answer_id a person reused
     text: str  # what is matched against
@@ -136,6 +145,23 @@ class LocalEngine:
 
     def assess(self, ticket: Ticket) -> Assessment:
         return self.assess_many([ticket])[0]
+
+    def retrieve(self, ticket: Ticket, *, k: int = 4) -> list[Passage]:
+        """The `k` closest distinct answers that share a word with the ticket, closest first."""
+        index = self._index
+        if index.vectorizer is None:
+            return []
+        query = normalize(index.vectorizer.transform([ticket.customer_text()]))
+        row = (query @ index.matrix.T).toarray()[0]
+        shared = (query[:, :index.words] @ index.matrix[:, :index.words].T).toarray()[0] > 0
+        passages: dict[str, Passage] = {}
+        for position in np.argsort(-row):
+            doc = index.docs[position]
+            if row[position] < MIN_RELEVANCE or len(passages) >= k:
+                break
+            if shared[position] and doc.label != HANDLED_BY_PERSON and doc.label not in passages:
+                passages[doc.label] = Passage(source=doc.label, text=doc.answer, similarity=round(float(row[position]), 4))
+        return list(passages.values())
 
     def assess_many(self, tickets: Sequence[Ticket]) -> list[Assessment]:
         """Assess tickets in one matrix product: the simulation replays thousands at once."""

@@ -140,13 +140,23 @@ class Reason:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What the AI engine makes of a ticket, before any policy is applied."""
+    """What the AI engine makes of a ticket, before any policy is applied.
+
+    `confidence` is the engine's probability that `answer` is right. `grounded` is False when no retrieved
+    passage supports the answer (it may then be drafted, never sent automatically). `unavailable` holds why the
+    engine could not assess the ticket at all (timeout, refusal, invalid output): the ticket then escalates.
+    """
 
     confidence: float
     answer: str | None
     answer_source: str | None
     summary: str
     evidence: tuple[dict, ...] = ()
+    topic: str | None = None
+    tone: float | None = None  # -1 (furious) … 1 (delighted), when the engine reads tone
+    wants_human: bool = False  # the engine's own reading that the customer asks for a person
+    grounded: bool = True
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True)
