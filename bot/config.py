@@ -12,6 +12,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.exclusions import Exclusion
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -47,6 +52,19 @@ DEFAULT_HIGH_RISK_TOPICS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Angry tone (bot.triggers.angry_tone): the tone score runs from 0 (calm) to 1 (furious); above this it fires.
+# Chosen on the Twitter US airline sentiment set (negative vs the rest): see bot/triggers.py.
+DEFAULT_TONE_THRESHOLD = 0.5
+
+# SLA (bot.triggers.sla_breach): hours from creation to the due time per priority, when the ticket carries no
+# `sla_due_at` of its own; a missing priority counts as normal.
+DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 48.0}
+DEFAULT_SLA_MARGIN_MINUTES = 30.0
+
+# The AI answers at most this many times in a thread before a person takes over (bot.triggers.ai_answered_twice).
+DEFAULT_REPEAT_LIMIT = 2
+
+
 class ConfigError(Exception):
     """Configuration that cannot work; its message is one line meant for the operator."""
 
@@ -59,6 +77,35 @@ class Thresholds:
     def __post_init__(self) -> None:
         if not (0.0 <= self.draft <= self.auto <= 1.0):
             raise ConfigError(f"thresholds must satisfy 0 <= draft <= auto <= 1 (got draft={self.draft}, auto={self.auto})")
+
+
+@dataclass(frozen=True)
+class ToneSettings:
+    """The angry-tone trigger: on or off, the score above which it fires, profanity added to the built-in list."""
+
+    enabled: bool = True
+    threshold: float = DEFAULT_TONE_THRESHOLD
+    profanity: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"triggers.angry_tone.threshold must be above 0 and at most 1, got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    """The SLA trigger: fires when the due time is at most `margin_minutes` away (or past)."""
+
+    enabled: bool = True
+    margin_minutes: float = DEFAULT_SLA_MARGIN_MINUTES
+    hours: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_SLA_HOURS)))
+
+    def __post_init__(self) -> None:
+        if self.margin_minutes < 0:
+            raise ConfigError(f"triggers.sla.margin_minutes must be 0 or more, got {self.margin_minutes}")
+        for priority, hours in self.hours.items():
+            if not hours > 0:
+                raise ConfigError(f"triggers.sla.hours.{priority} must be more than 0, got {hours}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +131,18 @@ class Settings:
     knowledge_path: str | None = None
     config_path: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Per high-risk topic overrides of the thresholds; a topic that sets one value inherits the other.
+    topic_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
+    human_enabled: bool = True
     human_phrases: tuple[str, ...] = ()
+    high_risk_enabled: bool = True
     high_risk_topics: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_HIGH_RISK_TOPICS))
+    tone: ToneSettings = field(default_factory=ToneSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    repeat_enabled: bool = True
+    repeat_limit: int = DEFAULT_REPEAT_LIMIT
+    # Ticket types the AI never answers ([exclusions] rules, parsed by bot.exclusions.parse_rules).
+    exclusions: tuple[Exclusion, ...] = ()
     resolve_status: str | None = "solved"
     approve_status: str | None = None
     webhook_tolerance_seconds: int = 300
@@ -150,6 +207,26 @@ def _number(table: Mapping, key: str, where: str, default: float) -> float:
     return float(value)
 
 
+def _table(data: Mapping, key: str, where: str, allowed: tuple[str, ...] | None = None) -> Mapping:
+    """A sub-table of the document: {} when absent; a one-line ConfigError when it is not a table or has unknown keys."""
+    value = data.get(key, {})
+    name = f"{where}.{key}" if where else key
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a table, got {value!r}")
+    if allowed is not None:
+        unknown = [k for k in value if k not in allowed]
+        if unknown:
+            raise ConfigError(f"{name} has an unknown key {unknown[0]!r} (known: {', '.join(allowed)})")
+    return value
+
+
+def _flag(table: Mapping, key: str, where: str, default: bool = True) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} must be true or false, got {value!r}")
+    return value
+
+
 def _strings(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of strings")
@@ -159,23 +236,42 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
 def _from_file(data: Mapping) -> dict:
     """Map the TOML document (docs/configuration.md) onto Settings fields."""
     out: dict = {}
-    thresholds = data.get("thresholds", {})
+    thresholds = _table(data, "thresholds", "")
     if thresholds:
         out["thresholds"] = Thresholds(
             auto=_number(thresholds, "auto", "thresholds", DEFAULT_AUTO_THRESHOLD),
             draft=_number(thresholds, "draft", "thresholds", DEFAULT_DRAFT_THRESHOLD),
         )
-    triggers = data.get("triggers", {})
-    human = triggers.get("asks_for_human", {})
+        out["topic_thresholds"] = _topic_thresholds(_table(thresholds, "topics", "thresholds"), out["thresholds"])
+    triggers = _table(data, "triggers", "")
+    human = _table(triggers, "asks_for_human", "triggers")
+    out["human_enabled"] = _flag(human, "enabled", "triggers.asks_for_human")
     if "phrases" in human:
         out["human_phrases"] = _strings(human["phrases"], "triggers.asks_for_human.phrases")
-    high_risk = triggers.get("high_risk", {})
+    high_risk = _table(triggers, "high_risk", "triggers")
+    out["high_risk_enabled"] = _flag(high_risk, "enabled", "triggers.high_risk")
     topics = dict(DEFAULT_HIGH_RISK_TOPICS) if high_risk.get("defaults", True) else {}
     for topic, words in high_risk.get("topics", {}).items():
         # Per-deployment additions extend a default topic rather than replace it: removing a safety net
         # should take an explicit `defaults = false`.
         topics[topic] = tuple(dict.fromkeys(topics.get(topic, ()) + _strings(words, f"triggers.high_risk.topics.{topic}")))
     out["high_risk_topics"] = topics
+    out["tone"] = _tone(_table(triggers, "angry_tone", "triggers", ("enabled", "threshold", "profanity")))
+    out["sla"] = _sla(_table(triggers, "sla", "triggers", ("enabled", "margin_minutes", "hours")))
+    repeat = _table(triggers, "repeat", "triggers", ("enabled", "limit"))
+    out["repeat_enabled"] = _flag(repeat, "enabled", "triggers.repeat")
+    limit = repeat.get("limit", DEFAULT_REPEAT_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 20:
+        raise ConfigError(f"triggers.repeat.limit must be an integer between 1 and 20, got {limit!r}")
+    out["repeat_limit"] = limit
+    exclusions = _table(data, "exclusions", "", ("rules",))
+    if "rules" in exclusions:
+        from bot.exclusions import parse_rules  # bot.exclusions imports this module for ConfigError
+
+        rules = exclusions["rules"]
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise ConfigError("exclusions.rules must be a list of strings")
+        out["exclusions"] = parse_rules(rules)
     for table in ("resolve", "approve"):
         section = data.get(table, {})
         if "status" in section:
@@ -190,6 +286,43 @@ def _from_file(data: Mapping) -> dict:
             raise ConfigError("server.workers must be an integer between 1 and 32")
         out["workers"] = workers
     return out
+
+
+def _topic_thresholds(topics: Mapping, base: Thresholds) -> dict[str, Thresholds]:
+    out: dict[str, Thresholds] = {}
+    for topic, table in topics.items():
+        where = f'thresholds.topics."{topic}"'
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} must be a table with auto and/or draft, got {table!r}")
+        unknown = [k for k in table if k not in ("auto", "draft")]
+        if unknown:
+            raise ConfigError(f"{where} has an unknown key {unknown[0]!r} (known: auto, draft)")
+        if not table:
+            raise ConfigError(f"{where} must set auto and/or draft")
+        auto, draft = _number(table, "auto", where, base.auto), _number(table, "draft", where, base.draft)
+        try:
+            out[topic] = Thresholds(auto=auto, draft=draft)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return out
+
+
+def _tone(table: Mapping) -> ToneSettings:
+    where = "triggers.angry_tone"
+    profanity = _strings(table["profanity"], f"{where}.profanity") if "profanity" in table else ()
+    return ToneSettings(enabled=_flag(table, "enabled", where),
+                        threshold=_number(table, "threshold", where, DEFAULT_TONE_THRESHOLD),
+                        profanity=tuple(p.strip().lower() for p in profanity))
+
+
+def _sla(table: Mapping) -> SlaSettings:
+    where = "triggers.sla"
+    hours = dict(DEFAULT_SLA_HOURS)
+    for priority in _table(table, "hours", where):
+        hours[priority.strip().lower()] = _number(table["hours"], priority, f"{where}.hours", 0.0)
+    return SlaSettings(enabled=_flag(table, "enabled", where),
+                       margin_minutes=_number(table, "margin_minutes", where, DEFAULT_SLA_MARGIN_MINUTES),
+                       hours=MappingProxyType(hours))
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:

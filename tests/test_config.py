@@ -262,3 +262,126 @@ def test_zendesk_api_url_overrides_the_api_base_but_not_the_agent_link(tmp_path:
                              cwd=tmp_path)
     assert settings.zendesk_base_url == "http://127.0.0.1:9999"
     assert settings.zendesk_agent_url == "https://acme.zendesk.com"
+
+
+# -- triggers, exclusions and per-topic thresholds ---------------------------------------------------------
+
+
+def test_the_new_settings_default_to_every_trigger_on_and_nothing_excluded(tmp_path: Path) -> None:
+    from bot.config import DEFAULT_SLA_HOURS, DEFAULT_TONE_THRESHOLD
+
+    settings = load_settings(env={}, cwd=tmp_path)
+    assert settings.human_enabled and settings.high_risk_enabled and settings.repeat_enabled
+    assert settings.tone.enabled and settings.tone.threshold == DEFAULT_TONE_THRESHOLD and settings.tone.profanity == ()
+    assert settings.sla.enabled and settings.sla.margin_minutes == 30
+    assert dict(settings.sla.hours) == DEFAULT_SLA_HOURS == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
+    assert settings.repeat_limit == 2
+    assert settings.exclusions == ()
+    assert dict(settings.topic_thresholds) == {}
+
+
+def test_every_trigger_section_is_read_from_the_file(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, """
+[triggers.asks_for_human]
+enabled = false
+[triggers.high_risk]
+enabled = false
+[triggers.angry_tone]
+enabled = false
+threshold = 0.7
+profanity = ["Frak*", " "]
+[triggers.sla]
+enabled = false
+margin_minutes = 45
+[triggers.sla.hours]
+urgent = 0.5
+P1 = 2
+[triggers.repeat]
+enabled = false
+limit = 3
+[exclusions]
+rules = ["tickets tagged vip", "anything about chargebacks"]
+""")
+    assert not (settings.human_enabled or settings.high_risk_enabled or settings.repeat_enabled)
+    assert settings.high_risk_topics == DEFAULT_HIGH_RISK_TOPICS  # turning the trigger off keeps its topics
+    assert (settings.tone.enabled, settings.tone.threshold, settings.tone.profanity) == (False, 0.7, ("frak*",))
+    assert (settings.sla.enabled, settings.sla.margin_minutes) == (False, 45)
+    assert dict(settings.sla.hours) == {"urgent": 0.5, "high": 4, "normal": 24, "low": 48, "p1": 2}
+    assert settings.repeat_limit == 3
+    assert [(r.kind, r.values) for r in settings.exclusions] == [("tag", ("vip",)), ("topic", ("chargebacks",))]
+
+
+def test_topic_thresholds_inherit_the_global_value_they_do_not_set(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, """
+[thresholds]
+auto = 0.9
+draft = 0.4
+[thresholds.topics."billing dispute"]
+auto = 0.95
+draft = 0.6
+[thresholds.topics.refund]
+auto = 0.97
+[thresholds.topics.legal]
+draft = 0.8
+""")
+    topics = settings.topic_thresholds
+    assert (topics["billing dispute"].auto, topics["billing dispute"].draft) == (0.95, 0.6)
+    assert (topics["refund"].auto, topics["refund"].draft) == (0.97, 0.4)
+    assert (topics["legal"].auto, topics["legal"].draft) == (0.9, 0.8)
+    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.4)
+
+
+def test_topic_thresholds_alone_keep_the_default_global_thresholds(tmp_path: Path) -> None:
+    settings = settings_from_toml(tmp_path, '[thresholds.topics.refund]\nauto = 0.99\n')
+    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.85, 0.5)
+    assert (settings.topic_thresholds["refund"].auto, settings.topic_thresholds["refund"].draft) == (0.99, 0.5)
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ('[thresholds.topics.refund]\nauto = 0.3\n', 'thresholds.topics."refund"'),
+    ('[thresholds.topics.refund]\ndraft = 1.2\n', 'thresholds.topics."refund"'),
+    ('[thresholds.topics.refund]\nauto = "high"\n', 'thresholds.topics."refund".auto'),
+    ('[thresholds.topics.refund]\nautp = 0.9\n', "autp"),
+    ('[thresholds.topics]\nrefund = 0.9\n', 'thresholds.topics."refund"'),
+    ('[thresholds.topics.refund]\n', 'thresholds.topics."refund"'),
+    ("[triggers.asks_for_human]\nenabled = 1\n", "triggers.asks_for_human.enabled"),
+    ('[triggers.high_risk]\nenabled = "yes"\n', "triggers.high_risk.enabled"),
+    ("[triggers.angry_tone]\nthreshold = 0\n", "triggers.angry_tone.threshold"),
+    ("[triggers.angry_tone]\nthreshold = 1.5\n", "triggers.angry_tone.threshold"),
+    ('[triggers.angry_tone]\nprofanity = "damn"\n', "triggers.angry_tone.profanity"),
+    ("[triggers.angry_tone]\nthreshhold = 0.5\n", "threshhold"),
+    ("[triggers.sla]\nmargin_minutes = -5\n", "triggers.sla.margin_minutes"),
+    ('[triggers.sla]\nmargin_minutes = "30m"\n', "triggers.sla.margin_minutes"),
+    ("[triggers.sla.hours]\nurgent = 0\n", "triggers.sla.hours.urgent"),
+    ('[triggers.sla.hours]\nhigh = "4h"\n', "triggers.sla.hours.high"),
+    ("[triggers.sla]\nhours = 4\n", "triggers.sla.hours"),
+    ("[triggers.repeat]\nlimit = 0\n", "triggers.repeat.limit"),
+    ("[triggers.repeat]\nlimit = 2.5\n", "triggers.repeat.limit"),
+    ("[triggers.repeat]\nlimit = true\n", "triggers.repeat.limit"),
+    ('[exclusions]\nrules = "tagged vip"\n', "exclusions.rules"),
+    ('[exclusions]\nrules = ["tagged vip", ""]\n', "exclusions.rules[1]"),
+    ('[exclusions]\nrules = ["priority soon"]\n', "priority soon"),
+    ('triggers = "all"\n', "triggers"),
+])
+def test_bad_trigger_and_exclusion_values_are_one_line_errors_naming_the_key(tmp_path: Path, body: str,
+                                                                            named: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, body)
+    assert named in assert_one_line(error)
+
+
+def test_the_configuration_reference_example_sets_every_new_key(tmp_path: Path) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    [example] = re.findall(r"```toml\n(.*?)```", text, re.S)
+    settings = settings_from_toml(tmp_path, example)
+    assert settings.human_enabled and settings.high_risk_enabled and settings.repeat_enabled
+    assert (settings.topic_thresholds["billing dispute"].auto, settings.topic_thresholds["billing dispute"].draft) \
+        == (0.95, 0.6)
+    assert settings.tone.enabled and settings.tone.threshold == 0.5 and "scumbag*" in settings.tone.profanity
+    assert settings.sla.enabled and settings.sla.margin_minutes == 30
+    assert dict(settings.sla.hours) == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
+    assert settings.repeat_limit == 2
+    assert [r.text for r in settings.exclusions] == ["anything about chargebacks", "tickets tagged vip",
+                                                     "legal threats", "priority urgent"]
