@@ -17,7 +17,8 @@ import click
 
 from bot.config import ConfigError, load_settings
 from bot.decide import Policy
-from bot.engine import LocalEngine
+from bot.pii import install_log_filter
+from bot.services import build_engine
 from bot.knowledge import load_knowledge
 from bot.simulate import DEFAULT_SWEEP, format_table, read_tickets, simulate as run_simulation, write_outputs
 
@@ -49,6 +50,8 @@ def cli(log_level: str) -> None:
     """Seam: decide, per support ticket, whether the AI answers, drafts for approval, or hands it to a person."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Card numbers, emails, phone numbers and secrets in ticket text never reach the logs.
+    install_log_filter()
 
 
 def _thresholds(raw: str | None) -> tuple[float, ...]:
@@ -83,7 +86,7 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     for problem in problems + past_problems:
         click.echo(f"skipped: {problem}", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
-    engine = LocalEngine(articles=articles, history=past)
+    engine = build_engine(settings, articles=articles, history=past)
     policy = Policy.from_settings(settings)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep))
     summary["skipped_rows"] = len(problems)

@@ -5,6 +5,7 @@ workers from Settings. The web layer (`handlers/`) receives one `Services` and i
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -14,7 +15,8 @@ from bot.config import Settings
 from bot.engine import Engine, LocalEngine
 from bot.helpdesk import Helpdesk
 from bot.helpdesk.zendesk import ZendeskAdapter
-from bot.knowledge import load_knowledge
+from bot.knowledge import Article, load_knowledge
+from bot.openai_engine import OpenAIEngine
 from bot.models import Message, Resolution, Ticket
 from bot.pipeline import Pipeline, slack_client
 from bot.store import Store
@@ -42,9 +44,9 @@ class Services:
         if engine is None:
             articles = load_knowledge(settings.knowledge_path)
             learned = learned_tickets(store)
-            log.info("local engine: %d knowledge articles from %s, %d replies learned from agents",
+            log.info("%d knowledge articles from %s, %d replies learned from agents",
                      len(articles), settings.knowledge_path, len(learned))
-            engine = LocalEngine(articles=articles, history=learned)
+            engine = build_engine(settings, articles=articles, history=learned)
         slack = slack or slack_client(settings)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack)
         worker = Worker(store=store, process=pipeline.process, threads=settings.workers)
@@ -52,6 +54,17 @@ class Services:
                                learn=getattr(engine, "learn", None))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack,
                    pipeline=pipeline, worker=worker, actions=actions)
+
+
+def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket]) -> Engine:
+    """The engine the configuration asks for: OpenAI's when OPENAI_API_KEY is set (grounded in the local
+    engine's retrieval), else the local one."""
+    local = LocalEngine(articles=articles, history=history)
+    if settings.openai_api_key:
+        log.info("engine: OpenAI model %s at %s", settings.openai_model, settings.openai_base_url or "the default URL")
+        return OpenAIEngine.from_settings(settings, retriever=local)
+    log.info("engine: local (%s)", "calibrated on history" if local.calibrated else "uncalibrated: too little history")
+    return local
 
 
 def learned_tickets(store: Store) -> list[Ticket]:

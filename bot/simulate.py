@@ -13,13 +13,15 @@ import html
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from bot.config import ConfigError, Thresholds
 from bot.decide import Policy, examine, route
-from bot.engine import LocalEngine
+from bot.engine import Engine
 from bot.models import Route, Ticket
+from bot.triggers import parse_time
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 
@@ -63,14 +65,6 @@ def read_tickets(path: str | Path, *, limit: int | None = None) -> tuple[list[Ti
     return tickets, problems
 
 
-@dataclass(frozen=True)
-class Row:
-    ticket: Ticket
-    decision_at_current: dict
-    confidence: float
-    answer_source: str | None
-
-
 def _grade(ticket: Ticket, answer_source: str | None) -> bool | None:
     """True/False for an automatic answer to a ticket with a known expected answer; None when unknown."""
     if ticket.resolution is None:
@@ -79,11 +73,19 @@ def _grade(ticket: Ticket, answer_source: str | None) -> bool | None:
     return expected is not None and answer_source == expected
 
 
-def simulate(tickets: Sequence[Ticket], *, engine: LocalEngine, policy: Policy,
+def arrival(ticket: Ticket) -> datetime | None:
+    """When the replayed ticket reached the queue: the time its SLA is judged at, not today."""
+    latest = ticket.latest_customer_message
+    return parse_time(latest.created_at if latest and latest.created_at else ticket.created_at)
+
+
+def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
              sweep: Iterable[float] = DEFAULT_SWEEP) -> tuple[list[dict], dict]:
     """Return (decisions at the current thresholds, summary with the sweep)."""
-    assessments = engine.assess_many(tickets)
-    findings = [examine(t, policy=policy) for t in tickets]
+    # The local engine assesses thousands at once; others (OpenAI) one call per ticket.
+    many = getattr(engine, "assess_many", None)
+    assessments = many(tickets) if many else [engine.assess(t) for t in tickets]
+    findings = [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(tickets, assessments, strict=True)]
     decisions = []
     for ticket, found, assessment in zip(tickets, findings, assessments, strict=True):
         decision = route(found, assessment, policy=policy)

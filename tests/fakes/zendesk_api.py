@@ -37,8 +37,9 @@ import copy
 import html
 import json
 import re
+import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from ._base import Call, FakeHTTPServer, Handler, Request, Response
@@ -49,7 +50,6 @@ API_USER_ID = 900
 _STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 _PRIORITIES = {None, "low", "normal", "high", "urgent"}
 _ROLES = {"end-user", "agent", "admin"}
-_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
 _TAG_RE = re.compile(r"<[^>]+>")
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -210,8 +210,9 @@ class FakeZendesk(FakeHTTPServer):
 
     # ------------------------------------------------------------ internals
     def _now(self) -> str:
-        self._clock += 1
-        return (_EPOCH + timedelta(seconds=self._clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Like Zendesk: the real time, to the second; kept strictly increasing so comments stay ordered.
+        self._clock = max(self._clock + 1, int(time.time()))
+        return datetime.fromtimestamp(self._clock, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _append_comment(
         self,
