@@ -22,31 +22,36 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 # A deliberately cautious default: nothing is sent automatically unless the engine is very sure, and a human
 # sees a draft down to a moderate score. Chosen on the bundled sample's sweep (docs/benchmarks.md).
-DEFAULT_AUTO_THRESHOLD = 0.85
+DEFAULT_AUTO_THRESHOLD = 0.9
 DEFAULT_DRAFT_THRESHOLD = 0.5
 
 # Keywords: whole words; `word*` matches any ending; a lone `*` stands for any one word (bot/triggers.py).
 DEFAULT_HIGH_RISK_TOPICS: dict[str, tuple[str, ...]] = {
     "refund": (
         "refund*", "reimburs*", "money back", "restitution*", "rebate*", "compensation*",
-        "reembolso*", "rembours*", "rückerstattung*",
+        "reembolso*", "rembours*", "rückerstattung*", "give me back my money", "return an item",
     ),
     "billing dispute": (
         "chargeback*", "charge back", "disput*", "charged twice", "double charged", "overcharg*",
         "unauthori* charge*", "did not authori*", "didn't authori*", "fraud*", "payment error*", "payment issue*",
         "payment problem*", "error* with * payment*", "issue* with * payment*", "problem* with * payment*",
-        "trouble* with * payment*",
+        "trouble* with * payment*", "charged * twice", "duplicate* charge*", "duplicate* transaction*",
+        "extra charge*", "wrong amount", "more than one charge",
     ),
     "legal": ("lawyer*", "attorney*", "legal action", "sue you", "lawsuit*", "court", "gdpr", "small claims"),
     "account security": (
         "hacked", "compromised", "someone logged into", "stolen account", "account takeover", "phishing",
-        "unauthori* access", "2fa", "two-factor", "identity theft",
+        "unauthori* access", "2fa", "two-factor", "identity theft", "stolen", "stole", "lost * * card",
+        "lost * * wallet", "lost * * phone", "can't find my card", "cant find my card", "without * permission",
+        "someone * using my", "someone * used my", "not mine", "isn't mine", "don't recogni*", "do not recogni*",
+        "didn't make", "did not make", "strange payment*", "strange charge*", "unknown charge*", "unknown payment*",
     ),
     "account deletion": (
         "delet* * * account*", "clos* * * account*", "remov* * * account*", "terminat* * * account*",
         "cancel* * * account*", "removal of * * account*", "termination of * * account*",
         "deletion of * * account*", "cancellation of * * account*", "account cancel*", "account remov*",
-        "account delet*", "account terminat*", "delete my data", "erase my data",
+        "account delet*", "account terminat*", "delete my data", "erase my data", "account * * deleted",
+        "get rid of my account",
         "right to be forgotten",
     ),
 }

@@ -76,7 +76,7 @@ def test_simulate_writes_decisions_summary_chart_and_report(tmp_path: Path, know
         assert point["resolve_rate"] + point["draft_rate"] + point["escalate_rate"] == pytest.approx(1.0)
         assert "accuracy" in point
     thresholds = [p["auto_threshold"] for p in summary["sweep"]]
-    assert thresholds == sorted(thresholds) and 0.85 in thresholds
+    assert thresholds == sorted(thresholds) and 0.9 in thresholds
 
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.html").read_text()
@@ -104,8 +104,8 @@ def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, kno
     assert json.loads(result.stdout)["sweep"] == summary["sweep"]
     assert summary["graded_tickets"] == 4
     sweep = {p["auto_threshold"]: p for p in summary["sweep"]}
-    assert sorted(sweep) == [0.5, 0.8, 0.85, 0.99]  # the current threshold is always included
-    for auto in (0.5, 0.8, 0.85):
+    assert sorted(sweep) == [0.5, 0.8, 0.9, 0.99]  # the current threshold is always included
+    for auto in (0.5, 0.8, 0.9):
         point = sweep[auto]
         assert (point["resolve"], point["draft"], point["escalate"]) == (2, 1, 1), auto
         assert (point["auto_right"], point["auto_wrong"]) == (1, 1)
@@ -118,7 +118,7 @@ def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, kno
 
     routes = {d["id"]: d["route"] for d in read_jsonl(out / "decisions.jsonl")}
     assert routes == {"a": "resolve", "b": "resolve", "c": "draft", "d": "escalate"}
-    assert summary["current"] == sweep[0.85]
+    assert summary["current"] == sweep[0.9]
 
 
 def test_bad_rows_are_reported_with_their_line_number_and_skipped(tmp_path: Path, knowledge: Path) -> None:

@@ -44,7 +44,7 @@ def test_an_empty_environment_gives_the_documented_defaults(tmp_path: Path) -> N
     assert settings.host == "0.0.0.0"
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.database_path == "./seam.db"
-    assert settings.thresholds.auto == pytest.approx(0.85)
+    assert settings.thresholds.auto == pytest.approx(0.9)
     assert settings.thresholds.draft == pytest.approx(0.5)
     assert settings.helpdesk == "zendesk"
     assert settings.manager_user_ids == ()
@@ -333,7 +333,7 @@ draft = 0.8
 
 def test_topic_thresholds_alone_keep_the_default_global_thresholds(tmp_path: Path) -> None:
     settings = settings_from_toml(tmp_path, '[thresholds.topics.refund]\nauto = 0.99\n')
-    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.85, 0.5)
+    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.5)
     assert (settings.topic_thresholds["refund"].auto, settings.topic_thresholds["refund"].draft) == (0.99, 0.5)
 
 

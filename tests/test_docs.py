@@ -35,7 +35,7 @@ def test_the_configuration_reference_example_loads(tmp_path):
     [example] = re.findall(r"```toml\n(.*?)```", text, re.S)
     (tmp_path / "seam.toml").write_text(example)
     settings = load_settings(env={}, cwd=tmp_path)
-    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.85, 0.5)
+    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.5)
     assert "store credit" in settings.high_risk_topics["refund"] and "refund*" in settings.high_risk_topics["refund"]
     assert "medical claims" in settings.high_risk_topics
     assert "put me through to billing" in settings.human_phrases
