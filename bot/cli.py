@@ -20,7 +20,15 @@ from bot.decide import Policy
 from bot.pii import install_log_filter
 from bot.services import build_engine
 from bot.knowledge import load_knowledge
-from bot.simulate import DEFAULT_SWEEP, format_table, read_tickets, simulate as run_simulation, write_outputs
+from bot.simulate import (
+    DEFAULT_SWEEP,
+    format_table,
+    read_tickets,
+    simulate as run_simulation,
+    split_by_time,
+    without_replayed,
+    write_outputs,
+)
 
 
 class SeamGroup(click.Group):
@@ -76,20 +84,33 @@ def _thresholds(raw: str | None) -> tuple[float, ...]:
               help="Folder for decisions.jsonl, summary.json, report.html and sweep.png.")
 @click.option("--thresholds", "sweep", help="Auto thresholds to sweep, comma-separated (default 0.50…0.99).")
 @click.option("--limit", type=click.IntRange(min=1), help="Replay at most this many tickets.")
+@click.option("--split-newest", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Without --history: replay only this share of TICKETS, the newest by created_at, and learn "
+                   "from the older rest (e.g. 0.2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: Path, sweep: str | None,
-             limit: int | None, fmt: str) -> None:
-    """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated."""
+             limit: int | None, split_newest: float | None, fmt: str) -> None:
+    """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated.
+
+    A replayed ticket never answers itself: any history ticket with the same id is left out."""
     settings = load_settings()
-    replay, problems = read_tickets(tickets, limit=limit)
+    if split_newest is not None and history is not None:
+        raise click.UsageError("--split-newest splits TICKETS into history and replay: drop --history")
+    replay, problems = read_tickets(tickets)
     past, past_problems = read_tickets(history) if history else ([], [])
+    if split_newest is not None:
+        past, replay = split_by_time(replay, newest=split_newest)
+    replay = replay[:limit] if limit else replay
+    past, left_out = without_replayed(past, replay)
     for problem in problems + past_problems:
         click.echo(f"skipped: {problem}", err=True)
+    if left_out:
+        click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
     engine = build_engine(settings, articles=articles, history=past)
     policy = Policy.from_settings(settings)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep))
-    summary["skipped_rows"] = len(problems)
+    summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
     write_outputs(decisions, summary, out)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))

@@ -73,6 +73,26 @@ def _grade(ticket: Ticket, answer_source: str | None) -> bool | None:
     return expected is not None and answer_source == expected
 
 
+def without_replayed(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tuple[list[Ticket], int]:
+    """History minus the replayed tickets themselves: a ticket may not answer itself. Returns the rest and how
+    many were left out."""
+    replayed = {t.id for t in replay}
+    kept = [t for t in history if t.id not in replayed]
+    return kept, len(history) - len(kept)
+
+
+def split_by_time(tickets: Sequence[Ticket], *, newest: float) -> tuple[list[Ticket], list[Ticket]]:
+    """One file as (history, replay): the oldest tickets are the past the engine learns from, the newest
+    `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a time count as old."""
+    if not 0 < newest < 1:
+        raise InputError(f"the share of newest tickets to replay must be between 0 and 1, got {newest}")
+    dated = sorted(tickets, key=lambda t: (parse_time(t.created_at) is not None, t.created_at or ""))
+    cut = len(dated) - max(1, round(len(dated) * newest))
+    if cut < 1:
+        raise InputError("too few tickets to split: nothing would be left as history")
+    return dated[:cut], dated[cut:]
+
+
 def arrival(ticket: Ticket) -> datetime | None:
     """When the replayed ticket reached the queue: the time its SLA is judged at, not today."""
     latest = ticket.latest_customer_message

@@ -1,0 +1,54 @@
+"""Honest evaluation: a replayed ticket never answers itself, and one file can be split by time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.models import Message, Resolution, Ticket
+from bot.simulate import InputError, split_by_time, without_replayed
+
+
+def ticket(ticket_id: str, created_at: str | None = None) -> Ticket:
+    return Ticket(id=ticket_id, created_at=created_at, messages=(Message("customer", f"question {ticket_id}"),),
+                  resolution=Resolution(answer_id="a", answer="x"))
+
+
+def test_history_loses_exactly_the_replayed_tickets():
+    history = [ticket("1"), ticket("2"), ticket("3")]
+    kept, left_out = without_replayed(history, [ticket("2"), ticket("9")])
+    assert [t.id for t in kept] == ["1", "3"] and left_out == 1
+
+
+def test_a_time_split_replays_the_newest_and_learns_from_the_rest():
+    tickets = [ticket("c", "2026-11-03T00:00:00Z"), ticket("a", "2026-11-01T00:00:00Z"), ticket("x"),
+               ticket("d", "2026-11-04T00:00:00Z"), ticket("b", "2026-11-02T00:00:00Z")]
+    history, replay = split_by_time(tickets, newest=0.4)
+    assert [t.id for t in replay] == ["c", "d"]
+    assert [t.id for t in history] == ["x", "a", "b"]  # undated tickets count as the oldest
+
+
+def test_a_split_that_leaves_no_history_is_an_error():
+    with pytest.raises(InputError):
+        split_by_time([ticket("a", "2026-11-01T00:00:00Z")], newest=0.5)
+
+
+def test_a_ticket_in_both_files_cannot_answer_itself(tmp_path: Path):
+    # Each question appears once; only the history's copy of the same ticket could answer it.
+    rows = [{"id": f"t{i}", "subject": f"Unique question number {i} about zorblax {i * 7}",
+             "messages": [{"author": "customer", "body": f"zorblax {i * 7} frobnicate {i}"}],
+             "resolution": {"answer_id": f"answer-{i}", "answer": f"Answer {i}"}} for i in range(60)]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = subprocess.run([sys.executable, "-m", "bot", "simulate", str(path), "--history", str(path),
+                             "--out", str(tmp_path / "out"), "--format", "json"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "left 60 replayed tickets out of the history" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["history_tickets"] == 0 and summary["left_out_of_history"] == 60
+    assert summary["current"]["auto_right"] == 0, "nothing can be answered from its own copy"
