@@ -67,10 +67,13 @@ class AgentActions:
     helpdesk: Helpdesk
     slack: WebClient
     learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
+    managers: Callable[[str], bool] | None = None  # who counts as a manager (ids and the user group)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
     def is_manager(self, user_id: str) -> bool:
+        if self.managers is not None:
+            return self.managers(user_id)
         return user_id in self.settings.manager_user_ids
 
     def _view(self, row: dict) -> EscalationView:

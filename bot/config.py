@@ -8,6 +8,7 @@ live in the database (see `bot.store`) and are layered on top by the caller, not
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -123,6 +124,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     escalation_channel: str | None = None
     manager_user_ids: tuple[str, ...] = ()
+    manager_group: str | None = None  # a Slack user group ID whose members are managers too
     helpdesk: str = "zendesk"
     zendesk_subdomain: str | None = None
     zendesk_email: str | None = None
@@ -248,6 +250,12 @@ def _from_file(data: Mapping) -> dict:
             draft=_number(thresholds, "draft", "thresholds", DEFAULT_DRAFT_THRESHOLD),
         )
         out["topic_thresholds"] = _topic_thresholds(_table(thresholds, "topics", "thresholds"), out["thresholds"])
+    slack = _table(data, "slack", "")
+    if "manager_group" in slack:
+        group = slack["manager_group"]
+        if not isinstance(group, str) or not re.fullmatch(r"S[A-Z0-9]{2,}", group):
+            raise ConfigError(f"slack.manager_group must be a Slack user group ID like S0123ABCD, got {group!r}")
+        out["manager_group"] = group
     triggers = _table(data, "triggers", "")
     human = _table(triggers, "asks_for_human", "triggers")
     out["human_enabled"] = _flag(human, "enabled", "triggers.asks_for_human")

@@ -23,18 +23,17 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.config import Settings, Thresholds
+from bot.config import Settings
 from bot.decide import Policy, decide
 from bot.engine import Engine
 from bot.helpdesk import Helpdesk
+from bot.manager import effective_settings
 from bot.models import Decision, Reason, Route, Ticket
 from bot.slack_blocks import METADATA_EVENT_TYPE, EscalationView, escalation_message, transcript_messages
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-PAUSED_KEY = "paused"
-THRESHOLDS_KEY = "thresholds"
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -48,9 +47,8 @@ def slack_client(settings: Settings) -> WebClient:
 
 def current_policy(store: Store, settings: Settings) -> Policy:
     """The file's policy with run-time changes from the database on top (they win, and survive restarts)."""
-    stored = store.get_setting(THRESHOLDS_KEY)
-    thresholds = Thresholds(**stored) if stored else settings.thresholds
-    return Policy.from_settings(settings, thresholds=thresholds, paused=bool(store.get_setting(PAUSED_KEY, False)))
+    effective, paused = effective_settings(store, settings)
+    return Policy.from_settings(effective, paused=paused)
 
 
 def _decision_from_row(row: dict) -> Decision:

@@ -16,6 +16,7 @@ from bot.engine import Engine, LocalEngine
 from bot.helpdesk import Helpdesk
 from bot.helpdesk.zendesk import ZendeskAdapter
 from bot.knowledge import Article, load_knowledge
+from bot.manager import Controls
 from bot.openai_engine import OpenAIEngine
 from bot.models import Message, Resolution, Ticket
 from bot.pipeline import Pipeline, slack_client
@@ -35,6 +36,7 @@ class Services:
     pipeline: Pipeline
     worker: Worker
     actions: AgentActions
+    controls: Controls
 
     @classmethod
     def build(cls, settings: Settings, *, helpdesk: Helpdesk | None = None, engine: Engine | None = None,
@@ -50,10 +52,12 @@ class Services:
         slack = slack or slack_client(settings)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack)
         worker = Worker(store=store, process=pipeline.process, threads=settings.workers)
+        controls = Controls(store=store, settings=settings,
+                            members=lambda group: slack.usergroups_users_list(usergroup=group)["users"])
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack,
-                               learn=getattr(engine, "learn", None))
+                               learn=getattr(engine, "learn", None), managers=controls.is_manager)
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack,
-                   pipeline=pipeline, worker=worker, actions=actions)
+                   pipeline=pipeline, worker=worker, actions=actions, controls=controls)
 
 
 def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket]) -> Engine:

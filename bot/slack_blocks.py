@@ -326,3 +326,100 @@ def owner_dm(view: EscalationView) -> dict:
     ]
     return {"text": escape(clip(f"You claimed {label}", 500)), "blocks": [b.to_dict() for b in blocks],
             "unfurl_links": False}
+
+
+# -- App Home -------------------------------------------------------------------------------------------------
+
+HOME_PAGE_SIZE = 15
+HOME_ACTIONS = {"page": "seam_home_page", "pause": "seam_home_pause", "resume": "seam_home_resume",
+                "thresholds": "seam_home_thresholds"}
+THRESHOLDS_CALLBACK = "seam_thresholds_submit"
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    escalation_id: int
+    ticket_id: str
+    subject: str
+    link: str | None
+    age_seconds: float
+    state: str
+
+
+def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(0, seconds) / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, kind: str) -> list[Block]:
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(title)}* ({total})"))]
+    if not items:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Nothing here.")]))
+        return blocks
+    for item in items:
+        label = clip(f"#{item.ticket_id} {item.subject.strip() or '(no subject)'}", 200)
+        state = "" if item.state in ("open", "claimed") else f" · {item.state}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=f"{_link(item.link, label)}\nwaiting {_age(item.age_seconds)}{state} · escalation {item.escalation_id}")))
+    pages = max(1, -(-total // HOME_PAGE_SIZE))
+    if pages > 1:
+        buttons = []
+        if page > 0:
+            buttons.append(ButtonElement(text="Previous", action_id=f"{HOME_ACTIONS['page']}_{kind}_prev",
+                                         value=f"{kind}:{page - 1}"))
+        if page < pages - 1:
+            buttons.append(ButtonElement(text="Next", action_id=f"{HOME_ACTIONS['page']}_{kind}_next",
+                                         value=f"{kind}:{page + 1}"))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"page {page + 1} of {pages}")]))
+        blocks.append(ActionsBlock(block_id=f"seam_home_{kind}_pages", elements=buttons))
+    return blocks
+
+
+def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: str, owned: Sequence[HomeItem],
+              owned_total: int, owned_page: int, unclaimed: Sequence[HomeItem], unclaimed_total: int,
+              unclaimed_page: int) -> dict:
+    """The App Home for one viewer. Lists are paged (HOME_PAGE_SIZE each) so the view stays under Slack's
+    100 blocks however long the queue is."""
+    blocks: list[Block] = [
+        HeaderBlock(text=_plain("Seam", 150)),
+        SectionBlock(text=MarkdownTextObject(text=clip(thresholds_text, SECTION_LIMIT))),
+    ]
+    if manager:
+        toggle = ("resume", "Resume automatic replies") if paused else ("pause", "Pause automatic replies")
+        blocks.append(ActionsBlock(block_id="seam_home_manager", elements=[
+            ButtonElement(text=toggle[1], action_id=HOME_ACTIONS[toggle[0]], value=toggle[0],
+                          style="primary" if paused else "danger"),
+            ButtonElement(text="Edit thresholds", action_id=HOME_ACTIONS["thresholds"], value="thresholds"),
+        ]))
+    blocks += [
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text=clip(stats_text, SECTION_LIMIT))),
+        DividerBlock(),
+        *_home_list("Your escalations", owned, page=owned_page, total=owned_total, kind="owned"),
+        DividerBlock(),
+        *_home_list("Unclaimed, oldest first", unclaimed, page=unclaimed_page, total=unclaimed_total,
+                    kind="unclaimed"),
+    ]
+    view = View(type="home", blocks=blocks,
+                private_metadata=json.dumps({"owned": owned_page, "unclaimed": unclaimed_page}))
+    return view.to_dict()
+
+
+def thresholds_modal(*, auto: float, draft: float) -> dict:
+    def number_input(block_id: str, label: str, value: float) -> InputBlock:
+        return InputBlock(block_id=block_id, label=PlainTextObject(text=label),
+                          element=PlainTextInputElement(action_id="value", initial_value=f"{value:.2f}",
+                                                        max_length=6))
+
+    view = View(type="modal", callback_id=THRESHOLDS_CALLBACK, title=PlainTextObject(text="Seam thresholds"),
+                submit=PlainTextObject(text="Save"), close=PlainTextObject(text="Cancel"), blocks=[
+                    SectionBlock(text=MarkdownTextObject(
+                        text="Confidence from 0 to 1. At or above *auto* the AI answers alone; between *draft* and "
+                             "*auto* a person approves its draft; below *draft* a person takes over.")),
+                    number_input("auto", "auto (answer automatically)", auto),
+                    number_input("draft", "draft (suggest a reply)", draft),
+                ])
+    return view.to_dict()

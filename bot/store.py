@@ -89,6 +89,15 @@ def m002_agent_actions(db: Database) -> None:
     db["feedback"].create_index(["action"])
 
 
+@MIGRATIONS()
+def m003_manager_controls(db: Database) -> None:
+    """Exclusions managers add at run time (kept after removal, for the audit trail)."""
+    db["exclusions"].create({"id": int, "rule": str, "created_by": str, "created_at": str, "removed_by": str,
+                             "removed_at": str}, pk="id")
+    db["audit_log"].create_index(["at"])
+    db["decisions"].create_index(["created_at"])
+
+
 class Store:
     """All database access. Safe to share between threads: each thread gets its own connection."""
 

@@ -11,7 +11,7 @@ from slack_bolt import App, BoltContext
 from slack_bolt.response import BoltResponse
 
 from bot.services import Services
-from handlers import actions
+from handlers import actions, commands, home
 
 log = logging.getLogger(__name__)
 
@@ -38,4 +38,6 @@ def build_bolt_app(services: Services) -> App:
         logger.error("Slack listener failed on %s: %s", kind, error, exc_info=error)
 
     actions.register(app)
+    commands.register(app)
+    home.register(app)
     return app
