@@ -22,6 +22,7 @@ from bot.services import build_engine
 from bot.knowledge import load_knowledge
 from bot.simulate import (
     DEFAULT_SWEEP,
+    DEFAULT_TARGET,
     format_table,
     read_tickets,
     simulate as run_simulation,
@@ -87,9 +88,12 @@ def _thresholds(raw: str | None) -> tuple[float, ...]:
 @click.option("--split-newest", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Without --history: replay only this share of TICKETS, the newest by created_at, and learn "
                    "from the older rest (e.g. 0.2).")
+@click.option("--target", type=click.FloatRange(0, 1), default=DEFAULT_TARGET, show_default=True,
+              help="Wrong-answer rate (wrong automatic answers / graded tickets) the recommended auto threshold "
+                   "may give.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: Path, sweep: str | None,
-             limit: int | None, split_newest: float | None, fmt: str) -> None:
+             limit: int | None, split_newest: float | None, target: float, fmt: str) -> None:
     """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated.
 
     A replayed ticket never answers itself: any history ticket with the same id is left out."""
@@ -107,9 +111,13 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     if left_out:
         click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
+    bar = _progress_bar()
+    if bar:  # the fit has no progress of its own: say what the wait is for
+        click.echo(f"learning from {len(past):,} history tickets and {len(articles):,} articles…", err=True)
     engine = build_engine(settings, articles=articles, history=past)
     policy = Policy.from_settings(settings)
-    decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep))
+    decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep),
+                                        target=target, progress=bar)
     summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
     write_outputs(decisions, summary, out)
     if fmt == "json":
@@ -119,6 +127,17 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
                    f"(thresholds auto {policy.thresholds.auto:.2f}, draft {policy.thresholds.draft:.2f})")
         click.echo(format_table(summary))
         click.echo(f"wrote {out}/decisions.jsonl, summary.json, sweep.png, report.html")
+
+
+def _progress_bar():
+    """A progress bar on stderr when it is a terminal; None (no output at all) in CI and pipes."""
+    if not sys.stderr.isatty():
+        return None
+
+    def bar(length: int, label: str):
+        return click.progressbar(length=length, label=f"{label:<9}", file=sys.stderr, show_pos=True, show_eta=True)
+
+    return bar
 
 
 FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
@@ -152,6 +171,114 @@ def feedback_export(fmt: str, out) -> None:
     writer = csv.DictWriter(out, fieldnames=FEEDBACK_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Convert helpdesk dumps and spreadsheet exports into Seam's ticket JSONL (for `simulate`)."""
+
+
+def _finish_import(result, out: str) -> None:
+    from bot.importers import write_jsonl
+
+    for problem in result.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    for note in result.notes:
+        click.echo(note, err=True)
+    write_jsonl(result.tickets, out)
+    resolved = sum(1 for t in result.tickets if "resolution" in t)
+    click.echo(f"wrote {len(result.tickets)} ticket(s) ({resolved} with a resolution) to "
+               f"{'stdout' if out == '-' else out}; skipped {len(result.problems)} bad record(s)", err=True)
+
+
+@import_group.command("zendesk")
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
+@click.option("--resolved-only", is_flag=True,
+              help="Keep solved and closed tickets only (for a --history file).")
+@click.option("--answer-tag-prefix", default="macro_", show_default=True,
+              help="A tag with this prefix names the macro that resolved the ticket: tag macro_refund_status gives "
+                   "resolution.answer_id refund_status. Without one, answer_id is null (a person answered in "
+                   "their own words). '' turns this off.")
+def import_zendesk_command(dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str) -> None:
+    """Convert Zendesk API dumps (files or folders) into ticket JSONL.
+
+    \b
+    Each file holds JSON pages as the API returns them (.json: one page or an array of
+    pages; .jsonl/.ndjson: one page a line); folders are read recursively:
+      {"tickets": [...]}        GET /api/v2/incremental/tickets/cursor.json pages (sideloaded users too)
+      {"comments": [...]}       GET /api/v2/tickets/ID/comments.json; the ticket id comes from
+                                "ticket_id" in the page or the last number of the file name,
+                                e.g. comments/123.json
+      {"ticket_events": [...]}  GET /api/v2/incremental/ticket_events.json?include=comment_events
+      {"users": [...]}          users, to name requesters and tell customers from agents
+    \b
+    Deleted tickets are left out; a ticket on several pages counts once, in its latest version.
+    Solved and closed tickets get a resolution: the last public agent reply is the answer, and
+    the thread stops before it (the question as it stood when a person answered it)."""
+    from bot.importers import import_zendesk
+
+    result = import_zendesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix)
+    _finish_import(result, out)
+
+
+@import_group.command("csv")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
+@click.option("--id-col", default="id", show_default=True, help="Ticket id column; without it ids are row-1, row-2…")
+@click.option("--subject-col", default="subject", show_default=True, help="Subject column.")
+@click.option("--body-col", default="body", show_default=True, help="The customer's message column.")
+@click.option("--answer-col", default="answer", show_default=True, help="The reply that resolved the ticket.")
+@click.option("--answer-id-col", default="answer_id", show_default=True,
+              help="The macro or article id of that reply. Where it is empty and there is an answer, answer_id is "
+                   "a short hash of the answer text (ignoring case and spacing), so tickets resolved with the same "
+                   "reply share an id; the cell 'null' means the ticket should not be answered automatically.")
+@click.option("--created-col", default="created_at", show_default=True, help="Creation time column (ISO 8601).")
+@click.option("--tags-col", default="tags", show_default=True, help="Tags column (comma, semicolon or space separated).")
+@click.option("--delimiter", default=",", show_default=True, help="Field delimiter ('\\t' for tab).")
+@click.option("--encoding", default="utf-8-sig", show_default=True, help="File encoding (a UTF-8 BOM is fine).")
+@click.pass_context
+def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, subject_col: str, body_col: str,
+                       answer_col: str, answer_id_col: str, created_col: str, tags_col: str, delimiter: str,
+                       encoding: str) -> None:
+    """Convert a spreadsheet export (one ticket per row, a header row) into ticket JSONL.
+
+    Column names match case-insensitively; a subject or a body column is required, the others are optional
+    unless named on the command line. Cells may span lines when quoted."""
+    from click.core import ParameterSource
+
+    from bot.importers import CsvColumns, import_csv
+
+    roles = {"id": "id_col", "subject": "subject_col", "body": "body_col", "answer": "answer_col",
+             "answer_id": "answer_id_col", "created_at": "created_col", "tags": "tags_col"}
+    explicit = frozenset(role for role, param in roles.items()
+                         if ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE)
+    columns = CsvColumns(id=id_col, subject=subject_col, body=body_col, answer=answer_col, answer_id=answer_id_col,
+                         created_at=created_col, tags=tags_col, explicit=explicit)
+    delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
+    result = import_csv(file, columns=columns, delimiter=delimiter, encoding=encoding)
+    _finish_import(result, out)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="How many entries, newest first.")
+@click.option("--actor", help="Only this Slack user ID (or 'seam' for the bot's own actions).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
+def audit(limit: int, actor: str | None, fmt: str) -> None:
+    """The audit log in DATABASE_PATH: every settings change and agent action, with who and when."""
+    from bot.store import Store
+
+    settings = load_settings()
+    if not Path(settings.database_path).exists():
+        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
+    where, params = ("where actor = ?", [actor]) if actor else ("", [])
+    rows = Store(settings.database_path).db.query(
+        f"select id, at, actor, action, detail from audit_log {where} order by id desc limit ?", [*params, limit])
+    for row in rows:
+        if fmt == "jsonl":
+            click.echo(json.dumps({**row, "detail": json.loads(row["detail"] or "{}")}, ensure_ascii=False))
+        else:
+            click.echo(f"{row['at'][:19].replace('T', ' ')}  {row['actor']:<12} {row['action']:<24} {row['detail']}")
 
 
 def main() -> None:
