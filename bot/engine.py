@@ -147,7 +147,7 @@ class _Chooser:
         history = sum(index.docs[i].kind == "history" for i in rows)
         if history < MIN_CALIBRATION_EXAMPLES or len(set(index.labels[rows])) < 2:
             return None
-        model = LinearSVC(C=0.5)
+        model = LinearSVC(C=0.5, random_state=0)
         model.fit(index.matrix[rows], index.labels[rows].astype(str))
         return cls(model)
 

@@ -202,6 +202,17 @@ def mask(text: str) -> str:
     """`text` with secrets, emails, IBANs, card numbers and phone numbers replaced; see the module docstring."""
     if not text:
         return text if isinstance(text, str) else ""
+    # One kind's replacement can uncover another (a phone masked next to a card run frees the card's
+    # boundary), so repeat until nothing changes; it settles in two or three passes.
+    for _ in range(5):
+        masked = _mask_once(text)
+        if masked == text:
+            break
+        text = masked
+    return text
+
+
+def _mask_once(text: str) -> str:
     text = _TOKEN.sub(SECRET, text)
     text = _HEX.sub(SECRET, text)
     text = _BASE64.sub(_base64_secret, text)

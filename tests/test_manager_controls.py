@@ -251,3 +251,19 @@ def test_settings_survive_a_restart(seam, env):
     seam.start()
     assert "*auto* 0.93" in command(seam, AGENT, "thresholds")
     command(seam, MANAGER, "set auto 0.9")
+
+
+def test_the_audit_command_lists_settings_changes_and_agent_actions(seam, env):
+    import subprocess
+    import sys
+
+    command(seam, MANAGER, "set draft 0.45")
+    command(seam, MANAGER, "set draft 0.5")
+    result = subprocess.run([sys.executable, "-m", "bot", "audit", "--format", "jsonl", "--actor", MANAGER],
+                            env=env, capture_output=True, text=True, timeout=60, check=True)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[0]["action"] == "set thresholds" and rows[0]["detail"]["value"]["draft"] == 0.5
+    assert all(r["actor"] == MANAGER for r in rows) and len(rows) >= 2
+    table = subprocess.run([sys.executable, "-m", "bot", "audit", "--limit", "1"], env=env, capture_output=True,
+                           text=True, timeout=60, check=True).stdout
+    assert len(table.strip().splitlines()) == 1
