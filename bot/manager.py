@@ -398,8 +398,3 @@ class Controls:
         unclaimed, unclaimed_total = page("state = 'open'", [], unclaimed_page)
         return {"owned": owned, "owned_total": owned_total, "unclaimed": unclaimed,
                 "unclaimed_total": unclaimed_total}
-
-    def audit_rows(self, *, limit: int = 100) -> list[dict]:
-        rows = list(self.store.db.query("select id, at, actor, action, detail from audit_log order by id desc "
-                                        "limit ?", [limit]))
-        return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
