@@ -125,6 +125,11 @@ class Settings:
     escalation_channel: str | None = None
     manager_user_ids: tuple[str, ...] = ()
     manager_group: str | None = None  # a Slack user group ID whose members are managers too
+    # Slack allows about one message per second per channel, with short bursts (chat.postMessage's special tier).
+    posts_per_second: float = 1.0
+    post_burst: int = 4
+    # How often to ask the helpdesk for tickets updated since the last check (0 turns it off).
+    reconcile_seconds: float = 300.0
     helpdesk: str = "zendesk"
     zendesk_subdomain: str | None = None
     zendesk_email: str | None = None
@@ -256,6 +261,22 @@ def _from_file(data: Mapping) -> dict:
         if not isinstance(group, str) or not re.fullmatch(r"S[A-Z0-9]{2,}", group):
             raise ConfigError(f"slack.manager_group must be a Slack user group ID like S0123ABCD, got {group!r}")
         out["manager_group"] = group
+    if "posts_per_second" in slack:
+        rate = _number(slack, "posts_per_second", "slack", 1.0)
+        if not 0 < rate <= 1000:
+            raise ConfigError(f"slack.posts_per_second must be above 0 and at most 1000, got {rate}")
+        out["posts_per_second"] = rate
+    if "post_burst" in slack:
+        burst = slack["post_burst"]
+        if not isinstance(burst, int) or isinstance(burst, bool) or not 1 <= burst <= 50:
+            raise ConfigError("slack.post_burst must be an integer between 1 and 50")
+        out["post_burst"] = burst
+    reconcile = _table(data, "reconcile", "")
+    if "interval_seconds" in reconcile:
+        interval = _number(reconcile, "interval_seconds", "reconcile", 300.0)
+        if interval != 0 and not 10 <= interval <= 86400:
+            raise ConfigError(f"reconcile.interval_seconds must be 0 (off) or between 10 and 86400, got {interval}")
+        out["reconcile_seconds"] = interval
     triggers = _table(data, "triggers", "")
     human = _table(triggers, "asks_for_human", "triggers")
     out["human_enabled"] = _flag(human, "enabled", "triggers.asks_for_human")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,10 +28,13 @@ from bot.engine import Engine
 from bot.helpdesk import Helpdesk
 from bot.manager import effective_settings
 from bot.models import Decision, Reason, Route, Ticket
+from bot.pacing import ChannelPacer
 from bot.slack_blocks import METADATA_EVENT_TYPE, EscalationView, escalation_message, transcript_messages
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+TRANSCRIPT_EVENT_TYPE = "seam_transcript"
 
 
 
@@ -69,7 +71,7 @@ class Pipeline:
     helpdesk: Helpdesk
     engine: Engine
     slack: WebClient
-    on_done: Callable[[int, str], None] | None = None
+    pacer: ChannelPacer | None = None
 
     def process(self, event: dict) -> str:
         """Handle one event; return a short outcome. Raises on failures worth retrying."""
@@ -138,16 +140,53 @@ class Pipeline:
             ts = self._find_post(escalation) if retrying else None
             if ts is None:
                 view = EscalationView.from_card(escalation_id, json.loads(escalation["card"]))
+                self._pace(escalation["channel"])
                 response = self.slack.chat_postMessage(channel=escalation["channel"], **escalation_message(view))
                 ts = response["ts"]
             self.store.mark_escalation_posted(escalation_id, channel=escalation["channel"], ts=ts)
+        posted_parts: set[int] | None = None
         for index, reply in enumerate(transcript_messages(ticket.messages, link=link)):
             key = f"transcript:{escalation_id}:{index}"
-            if self.store.begin_effect(key, kind="slack_thread_reply")["state"] == "done":
+            effect = self.store.begin_effect(key, kind="slack_thread_reply")
+            if effect["state"] == "done":
                 continue
-            self.slack.chat_postMessage(channel=escalation["channel"], thread_ts=ts, unfurl_links=False, **reply)
+            if not effect["fresh"]:
+                # An earlier attempt may have posted this part and died before recording it: look first.
+                if posted_parts is None:
+                    posted_parts = self._posted_parts(escalation["channel"], ts, escalation_id)
+                if index in posted_parts:
+                    self.store.finish_effect(key, result={"recovered": True})
+                    continue
+            self._pace(escalation["channel"])
+            self.slack.chat_postMessage(channel=escalation["channel"], thread_ts=ts, unfurl_links=False,
+                                        metadata={"event_type": TRANSCRIPT_EVENT_TYPE,
+                                                  "event_payload": {"escalation_id": escalation_id, "part": index}},
+                                        **reply)
             self.store.finish_effect(key)
         return f"{decision.route}d" if decision.route == Route.ESCALATE else "drafted"
+
+    def _pace(self, channel: str) -> None:
+        if self.pacer is not None:
+            waited = self.pacer.wait(channel)
+            if waited > 1:
+                log.info("paced a post to %s by %.1f s (Slack allows about one message a second)", channel, waited)
+
+    def _posted_parts(self, channel: str, ts: str, escalation_id: int) -> set[int]:
+        parts: set[int] = set()
+        cursor = None
+        for _ in range(20):
+            page = self.slack.conversations_replies(channel=channel, ts=ts, include_all_metadata=True, limit=200,
+                                                    cursor=cursor)
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (metadata.get("event_type") == TRANSCRIPT_EVENT_TYPE
+                        and str(payload.get("escalation_id")) == str(escalation_id)):
+                    parts.add(int(payload.get("part", -1)))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+        return parts
 
     def _find_post(self, escalation: dict) -> str | None:
         """After a crash between posting and recording: find our message by its metadata, newest first."""

@@ -19,7 +19,9 @@ from bot.knowledge import Article, load_knowledge
 from bot.manager import Controls
 from bot.openai_engine import OpenAIEngine
 from bot.models import Message, Resolution, Ticket
+from bot.pacing import ChannelPacer
 from bot.pipeline import Pipeline, slack_client
+from bot.reconcile import Reconciler
 from bot.store import Store
 from bot.worker import Worker
 
@@ -37,6 +39,7 @@ class Services:
     worker: Worker
     actions: AgentActions
     controls: Controls
+    reconciler: Reconciler
 
     @classmethod
     def build(cls, settings: Settings, *, helpdesk: Helpdesk | None = None, engine: Engine | None = None,
@@ -50,14 +53,18 @@ class Services:
                      len(articles), settings.knowledge_path, len(learned))
             engine = build_engine(settings, articles=articles, history=learned)
         slack = slack or slack_client(settings)
-        pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack)
+        pacer = ChannelPacer(rate=settings.posts_per_second, burst=settings.post_burst)
+        pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack,
+                            pacer=pacer)
         worker = Worker(store=store, process=pipeline.process, threads=settings.workers)
         controls = Controls(store=store, settings=settings,
                             members=lambda group: slack.usergroups_users_list(usergroup=group)["users"])
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack,
                                learn=getattr(engine, "learn", None), managers=controls.is_manager)
+        reconciler = Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,
+                                notify=worker.notify)
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack,
-                   pipeline=pipeline, worker=worker, actions=actions, controls=controls)
+                   pipeline=pipeline, worker=worker, actions=actions, controls=controls, reconciler=reconciler)
 
 
 def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket]) -> Engine:

@@ -98,6 +98,12 @@ def m003_manager_controls(db: Database) -> None:
     db["decisions"].create_index(["created_at"])
 
 
+@MIGRATIONS()
+def m004_slack_events(db: Database) -> None:
+    """Slack event ids already handled: Slack redelivers an event it thinks we missed (X-Slack-Retry-Num)."""
+    db["slack_events"].create({"event_id": str, "received_at": str}, pk="event_id")
+
+
 class Store:
     """All database access. Safe to share between threads: each thread gets its own connection."""
 
@@ -206,6 +212,26 @@ class Store:
         """Give an event back untouched (shutdown): it is retried at once by the next worker."""
         self.db.execute("update events set state = 'pending', lease_until = null, attempts = max(attempts - 1, 0)"
                         " where id = ? and state = 'processing'", [event_id])
+
+    def remember_slack_event(self, event_id: str) -> bool:
+        """True the first time an event id is seen, False for a redelivery."""
+        cursor = self.db.execute("insert or ignore into slack_events (event_id, received_at) values (?, ?)",
+                                 [event_id[:200], iso(utcnow())])
+        return cursor.rowcount == 1
+
+    def recover_interrupted(self) -> int:
+        """At start-up: events a previous process was processing when it died go back to the queue at once.
+        (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.)"""
+        cursor = self.db.execute("update events set state = 'pending', lease_until = null, next_attempt_at = ?"
+                                 " where state = 'processing'", [iso(utcnow())])
+        return cursor.rowcount
+
+    def retry_dead(self, event_id: int | None = None) -> int:
+        """Put dead events (or one of them) back in the queue with a fresh attempt count."""
+        where, params = ("state = 'dead'", []) if event_id is None else ("state = 'dead' and id = ?", [event_id])
+        cursor = self.db.execute(f"update events set state = 'pending', attempts = 0, next_attempt_at = ?, "
+                                 f"last_error = null where {where}", [iso(utcnow()), *params])
+        return cursor.rowcount
 
     def queue_stats(self) -> dict:
         counts = dict(self.db.execute("select state, count(*) from events group by state").fetchall())
@@ -321,11 +347,13 @@ class Store:
         rows = list(self.db["settings"].rows_where("key = ?", [key]))
         return json.loads(rows[0]["value"]) if rows else default
 
-    def set_setting(self, key: str, value: Any, *, actor: str) -> None:
+    def set_setting(self, key: str, value: Any, *, actor: str, audit: bool = True) -> None:
+        """Store a run-time setting; people's changes are audited, Seam's own bookkeeping need not be."""
         with self.db.atomic():
             self.db["settings"].upsert({"key": key, "value": json.dumps(value), "updated_by": actor,
                                         "updated_at": iso(utcnow())}, pk="key")
-            self.audit(actor=actor, action=f"set {key}", detail={"value": value})
+            if audit:
+                self.audit(actor=actor, action=f"set {key}", detail={"value": value})
 
     def audit(self, *, actor: str, action: str, detail: dict | None = None) -> None:
         self.db["audit_log"].insert({"at": iso(utcnow()), "actor": actor, "action": action,

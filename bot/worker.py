@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from bot.store import Store
@@ -32,8 +33,13 @@ class Worker:
         self._pending_wakeups = 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._running: dict[int, int] = {}  # thread id -> event id being processed
+        self._running_lock = threading.Lock()
 
     def start(self) -> Worker:
+        recovered = self._store.recover_interrupted()
+        if recovered:
+            log.warning("%d events were interrupted by the last shutdown or crash: processing them again", recovered)
         for number in range(self._count):
             thread = threading.Thread(target=self._run, name=f"seam-worker-{number}", daemon=True)
             thread.start()
@@ -46,12 +52,20 @@ class Worker:
             self._wake.notify()
 
     def stop(self, *, timeout: float = 30.0) -> None:
-        """Stop taking work; let running events finish (up to `timeout`)."""
+        """Stop taking work; let running events finish for up to `timeout` seconds, then give back the ones
+        still running so the next start takes them again at once."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._running_lock:
+            unfinished = list(self._running.values())
+        for event_id in unfinished:
+            self._store.release_event(event_id)
+        if unfinished:
+            log.warning("released %d unfinished events for the next start", len(unfinished))
 
     def run_once(self) -> bool:
         """Process one due event if there is one; True if it did. Also what each worker thread loops on."""
@@ -59,6 +73,8 @@ class Worker:
         if event is None:
             return False
         event_id = int(event["id"])
+        with self._running_lock:
+            self._running[threading.get_ident()] = event_id
         try:
             outcome = self._process(event)
         except Exception as exc:  # every failure is recorded and retried; nothing escapes the thread
@@ -69,6 +85,9 @@ class Worker:
         else:
             self._store.finish_event(event_id, outcome=outcome)
             log.info("event %s for ticket %s: %s", event_id, event["ticket_id"], outcome)
+        finally:
+            with self._running_lock:
+                self._running.pop(threading.get_ident(), None)
         return True
 
     def _run(self) -> None:
