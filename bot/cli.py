@@ -261,6 +261,40 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
 
 
 @cli.command()
+@click.option("--retry", "retry_id", type=int, help="Put this dead job back in the queue.")
+@click.option("--retry-dead", is_flag=True, help="Put every dead job back in the queue.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def jobs(retry_id: int | None, retry_dead: bool, fmt: str) -> None:
+    """The work queue in DATABASE_PATH: pending jobs, the oldest one's age, and dead jobs (failed five times),
+    which wait for a person. A running `serve` picks retried jobs up within a second."""
+    from bot.store import Store
+
+    settings = load_settings()
+    if not Path(settings.database_path).exists():
+        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
+    store = Store(settings.database_path)
+    if retry_id is not None or retry_dead:
+        count = store.retry_dead(None if retry_dead else retry_id)
+        if retry_id is not None and not count:
+            raise click.ClickException(f"job {retry_id} is not dead (or does not exist)")
+        store.audit(actor="cli", action="retry_dead_jobs", detail={"job": retry_id, "count": count})
+        click.echo(f"put {count} dead job(s) back in the queue")
+        return
+    stats = store.queue_stats()
+    dead = list(store.db.query("select id, ticket_id, attempts, received_at, last_error from events "
+                               "where state = 'dead' order by id"))
+    if fmt == "json":
+        click.echo(json.dumps({**stats, "dead_jobs": dead}, indent=2))
+        return
+    age = stats["oldest_pending_seconds"]
+    click.echo(f"pending {stats['pending']} (oldest {'–' if age is None else f'{age:.0f} s'}), "
+               f"done {stats['done']}, dead {stats['dead']}")
+    for row in dead:
+        click.echo(f"  dead job {row['id']}: ticket {row['ticket_id']}, {row['attempts']} attempts, "
+                   f"received {row['received_at'][:19]}: {(row['last_error'] or '')[:120]}")
+
+
+@cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="How many entries, newest first.")
 @click.option("--actor", help="Only this Slack user ID (or 'seam' for the bot's own actions).")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)

@@ -332,7 +332,7 @@ def owner_dm(view: EscalationView) -> dict:
 
 HOME_PAGE_SIZE = 15
 HOME_ACTIONS = {"page": "seam_home_page", "pause": "seam_home_pause", "resume": "seam_home_resume",
-                "thresholds": "seam_home_thresholds"}
+                "thresholds": "seam_home_thresholds", "retry_dead": "seam_home_retry_dead"}
 THRESHOLDS_CALLBACK = "seam_thresholds_submit"
 
 
@@ -380,7 +380,7 @@ def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, 
 
 def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: str, owned: Sequence[HomeItem],
               owned_total: int, owned_page: int, unclaimed: Sequence[HomeItem], unclaimed_total: int,
-              unclaimed_page: int) -> dict:
+              unclaimed_page: int, queue: dict | None = None) -> dict:
     """The App Home for one viewer. Lists are paged (HOME_PAGE_SIZE each) so the view stays under Slack's
     100 blocks however long the queue is."""
     blocks: list[Block] = [
@@ -394,6 +394,17 @@ def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: 
                           style="primary" if paused else "danger"),
             ButtonElement(text="Edit thresholds", action_id=HOME_ACTIONS["thresholds"], value="thresholds"),
         ]))
+        if queue is not None:
+            age = queue.get("oldest_pending_seconds")
+            line = (f"*Work queue*: {queue['pending']} pending"
+                    f"{'' if age is None else f' (oldest {_age(age)})'}, {queue['dead']} dead")
+            if queue["dead"]:
+                blocks.append(SectionBlock(
+                    text=MarkdownTextObject(text=line + " — dead jobs failed five times and wait for you"),
+                    accessory=ButtonElement(text="Retry dead jobs", action_id=HOME_ACTIONS["retry_dead"],
+                                            value="retry")))
+            else:
+                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line)]))
     blocks += [
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text=clip(stats_text, SECTION_LIMIT))),

@@ -37,7 +37,7 @@ def _from_button(body: dict) -> int | None:
 def _from_view(view: dict) -> int | None:
     try:
         return _escalation_id(json.loads(view.get("private_metadata") or "{}").get("escalation_id"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):
         return None
 
 

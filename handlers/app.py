@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltContext
 from slack_bolt.response import BoltResponse
@@ -25,11 +26,22 @@ def build_bolt_app(services: Services) -> App:
         request_verification_enabled=not settings.slack_app_token,
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
+        # Each listener acks first, then works (Slack and helpdesk calls) in this pool: size it so a burst
+        # of clicks finds free threads to ack on.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="seam-listener"),
     )
 
     @app.middleware
     def inject_services(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context["services"] = services
+        return next()
+
+    @app.middleware
+    def drop_redelivered_events(body: dict, next: Callable[[], BoltResponse]) -> BoltResponse:
+        # Slack redelivers an event when our 2xx came late (X-Slack-Retry-Num); it was handled the first time.
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str) and not services.store.remember_slack_event(event_id):
+            return BoltResponse(status=200, body="")
         return next()
 
     @app.error

@@ -26,7 +26,7 @@ def publish(services: Services, client: WebClient, user_id: str, *, owned_page: 
         stats_text=controls.stats_text(days=7),
         owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"], owned_page=owned_page,
         unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
-        unclaimed_page=unclaimed_page)
+        unclaimed_page=unclaimed_page, queue=services.store.queue_stats())
     client.views_publish(user_id=user_id, view=view)
 
 
@@ -51,6 +51,17 @@ def toggle(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> Non
     user_id = body["user"]["id"]
     reply = services.controls.handle(user_id, body["actions"][0]["value"])  # "pause" or "resume"
     announce(services, client, reply)
+    publish(services, client, user_id)
+
+
+def retry_dead(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    services: Services = context["services"]
+    user_id = body["user"]["id"]
+    if services.controls.is_manager(user_id):
+        count = services.store.retry_dead()
+        services.store.audit(actor=user_id, action="retry_dead_jobs", detail={"count": count})
+        services.worker.notify()
     publish(services, client, user_id)
 
 
@@ -86,4 +97,5 @@ def register(app: App) -> None:
     app.action(HOME_ACTIONS["pause"])(toggle)
     app.action(HOME_ACTIONS["resume"])(toggle)
     app.action(HOME_ACTIONS["thresholds"])(open_thresholds)
+    app.action(HOME_ACTIONS["retry_dead"])(retry_dead)
     app.view(THRESHOLDS_CALLBACK)(submit_thresholds)

@@ -5,9 +5,12 @@ Mode when `SLACK_APP_TOKEN` is set.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import signal
 import threading
+import time
 
 import click
 from flask import Flask, jsonify, request
@@ -23,6 +26,19 @@ from handlers.app import build_bolt_app
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+SLACK_WINDOW_SECONDS = 300
+
+
+def slack_signature_ok(secret: bytes, timestamp: str, signature: str, body: bytes, *,
+                       now: float | None = None) -> bool:
+    """Slack's v0 signature over the raw bytes (any bytes: slack_sdk's verifier decodes them as UTF-8 first and
+    raises on anything else), with its 5-minute replay window, compared in constant time."""
+    if not secret or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > SLACK_WINDOW_SECONDS:
+        return False
+    expected = "v0=" + hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
 def create_web_app(services: Services, bolt_app: App) -> Flask:
@@ -32,13 +48,28 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
     slack_handler = SlackRequestHandler(bolt_app)
     web.register_blueprint(webhooks.blueprint)
 
+    secret = (services.settings.slack_signing_secret or "").encode()
+
     @web.post("/slack/events")
     def slack_events():
         if services.settings.slack_app_token:
             # In Socket Mode Bolt skips signature checks (the socket is authenticated), so the HTTP door
             # must stay shut: nothing unsigned may reach the listeners this way.
             return jsonify(error="Slack traffic uses Socket Mode on this deployment"), 404
-        return slack_handler.handle(request)
+        body = request.get_data(cache=True)
+        # Checked here, before Bolt parses anything: a forged body must get a 401, not a parser's 500.
+        if not slack_signature_ok(secret, request.headers.get("X-Slack-Request-Timestamp", ""),
+                                  request.headers.get("X-Slack-Signature", ""), body):
+            return jsonify(error="invalid or missing Slack signature"), 401
+        try:
+            response = slack_handler.handle(request)
+        except Exception as exc:  # Bolt could not make a request of it: the payload is malformed
+            log.warning("malformed Slack request: %s", exc)
+            return jsonify(error="malformed Slack request"), 400
+        if response.status_code >= 500:
+            # A listener failed on a payload missing what Slack always sends (the error handler logged it).
+            return jsonify(error="could not handle this Slack request"), 400
+        return response
 
     @web.get("/healthz")
     def healthz():
@@ -65,6 +96,7 @@ def run(services: Services) -> None:
     bolt_app = build_bolt_app(services)
     web = create_web_app(services, bolt_app)
     services.worker.start()
+    services.reconciler.start()
     socket_handler = None
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -94,6 +126,7 @@ def run(services: Services) -> None:
     finally:
         if socket_handler is not None:
             socket_handler.close()
+        services.reconciler.stop()
         services.worker.stop()
         log.info("stopped")
 

@@ -51,11 +51,12 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def _parse_timestamp(raw: str) -> float:
     raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
     try:
+        # isdigit() alone also accepts "²": only ASCII digits are Unix seconds.
+        if raw.isascii() and raw.isdigit():
+            return float(raw)
         return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise WebhookAuthError("unreadable signature timestamp") from None
 
 
@@ -99,6 +100,8 @@ class ZendeskAdapter:
             raise WebhookPayloadError("body is not valid UTF-8") from None
         except json.JSONDecodeError as exc:
             raise WebhookPayloadError(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        except (ValueError, RecursionError):  # a number over 4,300 digits, or nesting deeper than the parser goes
+            raise WebhookPayloadError("body is not JSON Seam can read (too deep or too large a number)") from None
         if not isinstance(payload, dict):
             raise WebhookPayloadError("body must be a JSON object")
         raw = payload.get("ticket_id")
@@ -200,6 +203,26 @@ class ZendeskAdapter:
             status=raw.get("status"), created_at=raw.get("created_at"), sla_due_at=raw.get("due_at"),
             url=self.ticket_link(ticket_id),
         )
+
+    def updated_since(self, since: float) -> list[tuple[str, str]]:
+        """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), from the
+        cursor-based incremental export; deleted tickets are left out."""
+        found: list[tuple[str, str]] = []
+        url, params = "/api/v2/incremental/tickets/cursor.json", {"start_time": int(since)}
+        base = urlsplit(str(self._client.base_url))
+        for _ in range(MAX_COMMENT_PAGES):
+            page = self._request("GET", url, params=params)
+            for ticket in page.get("tickets") or []:
+                if isinstance(ticket, dict) and ticket.get("id") and ticket.get("status") != "deleted":
+                    found.append((str(ticket["id"]), str(ticket.get("updated_at") or "")))
+            next_url = page.get("after_url")
+            if page.get("end_of_stream", True) or not next_url:
+                break
+            target = urlsplit(next_url)
+            if target.netloc and target.netloc != base.netloc:
+                break
+            url, params = target.path + (f"?{target.query}" if target.query else ""), None
+        return found
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"

@@ -60,6 +60,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/api/v2/users/search(?:\.json)?/?$"), "search_users"),
     ("GET", re.compile(r"^/api/v2/users/me(?:\.json)?/?$"), "me"),
     ("GET", re.compile(r"^/api/v2/users/(\d+)(?:\.json)?/?$"), "show_user"),
+    ("GET", re.compile(r"^/api/v2/incremental/tickets/cursor(?:\.json)?/?$"), "incremental_tickets"),
 ]
 
 
@@ -311,6 +312,26 @@ class FakeZendesk(FakeHTTPServer):
                     if i is not None and i in self._users
                 ]
         return 200, {}, payload
+
+    def _h_incremental_tickets(self, req: Request, params: dict[str, Any]) -> Response:
+        """Cursor-based incremental export: tickets updated at or after `start_time` (Unix seconds), in one page
+        of at most `per_page` (default 1000), oldest update first; `cursor` continues."""
+        if denied := self._guard(req):
+            return denied
+        per_page = int(params.get("per_page", 1000))
+        with self._lock:
+            if "cursor" in params:
+                start, offset = (int(x) for x in str(params["cursor"]).split(":"))
+            else:
+                start, offset = int(params.get("start_time", 0)), 0
+            matching = sorted((t for t in self._tickets.values()
+                               if datetime.strptime(t["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+                                   tzinfo=timezone.utc).timestamp() >= start), key=lambda t: (t["updated_at"], t["id"]))
+            page = [copy.deepcopy(t) for t in matching[offset:offset + per_page]]
+        end = offset + per_page >= len(matching)
+        cursor = f"{start}:{offset + per_page}"
+        return 200, {}, {"tickets": page, "end_of_stream": end, "after_cursor": None if end else cursor,
+                         "after_url": None if end else f"{self.url}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"}
 
     def _h_list_comments(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):

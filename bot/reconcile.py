@@ -1,0 +1,70 @@
+"""Reconciliation: a lost webhook must not lose a ticket. Every few minutes, ask the helpdesk which tickets
+changed since the last check and record an event for each, exactly as a webhook would. Updates the webhooks
+already delivered are harmless: the pipeline sees the same latest comment and calls it a duplicate; replies by
+agents or by Seam are skipped there too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from bot.helpdesk import Helpdesk
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SINCE_KEY = "reconcile_since"
+# Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
+OVERLAP_SECONDS = 120
+
+
+class Reconciler:
+    def __init__(self, *, store: Store, helpdesk: Helpdesk, interval: float, notify: Callable[[], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._helpdesk = helpdesk
+        self._interval = interval
+        self._notify = notify
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """Record events for tickets updated since the last check; return how many were new."""
+        now = self._clock()
+        since = self._store.get_setting(SINCE_KEY) or now - self._interval
+        start = min(since, now - 60) - OVERLAP_SECONDS
+        updated = self._helpdesk.updated_since(start)
+        created = 0
+        for ticket_id, updated_at in updated:
+            _, new = self._store.record_event(helpdesk=self._helpdesk.name, ticket_id=ticket_id, body="{}",
+                                              dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}")
+            created += new
+        self._store.set_setting(SINCE_KEY, now, actor="seam", audit=False)
+        if created:
+            log.info("reconciliation found %d ticket updates to check (of %d since the last check)", created,
+                     len(updated))
+            self._notify()
+        return created
+
+    def start(self) -> Reconciler:
+        if self._interval > 0:
+            self._thread = threading.Thread(target=self._run, name="seam-reconcile", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.run_once()
+            except Exception as exc:  # the helpdesk is down: try again next round, the webhooks still flow
+                log.warning("reconciliation failed: %s", exc)
+        self._store.close()

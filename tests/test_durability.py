@@ -1,0 +1,221 @@
+"""Nothing lost, nothing twice: crashes, storms of 429s and 500s, lost webhooks, redeliveries and dead jobs,
+against the real `serve` process and the loopback fakes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.helpdesk.zendesk import ZendeskAdapter
+from bot.reconcile import Reconciler
+from bot.store import Store
+from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, slack_headers, zendesk_headers
+from tests.test_pipeline import pipeline  # noqa: F401  (the in-process pipeline fixture)
+from tests.test_serve_scenarios import posts_for, wait_until
+
+FAST_SLACK = "[slack]\nposts_per_second = 100\npost_burst = 50\n[reconcile]\ninterval_seconds = 0\n"
+
+
+def start(slack, zendesk, tmp: Path, **env) -> SeamServer:
+    config = tmp / "seam.toml"
+    config.write_text(FAST_SLACK)
+    return SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=tmp, SEAM_CONFIG=str(config), **env),
+                      tmp / "serve.log").start()
+
+
+def human_tickets(zendesk, first: int, count: int) -> list[int]:
+    ids = list(range(first, first + count))
+    for ticket_id in ids:
+        zendesk.add_ticket(id=ticket_id, subject=f"Order {ticket_id}", requester_id=CUSTOMER_ID,
+                           comments=[{"author_id": CUSTOMER_ID, "body": "Please put me through to a real person."}])
+    return ids
+
+
+def top_level_posts(slack, ticket_ids) -> dict[int, int]:
+    wanted = {str(t) for t in ticket_ids}
+    counts = {t: 0 for t in ticket_ids}
+    for message in slack.messages(CHANNEL):
+        ticket = ((message.get("metadata") or {}).get("event_payload") or {}).get("ticket_id")
+        if ticket in wanted:
+            counts[int(ticket)] += 1
+    return counts
+
+
+def test_sigkill_in_the_middle_of_a_burst_loses_no_acknowledged_ticket_and_doubles_none(
+        fake_slack, fake_zendesk, tmp_path):
+    ids = human_tickets(fake_zendesk, 1000, 100)
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    fake_zendesk.set_delay("get_ticket", 0.05)  # keep work in flight when the kill lands
+    acknowledged: list[int] = []
+
+    def send(ticket_id: int) -> None:
+        body = json.dumps({"ticket_id": ticket_id}).encode()
+        try:
+            response = httpx.post(server.url + "/webhooks/zendesk", content=body, headers=zendesk_headers(body),
+                                  timeout=5)
+        except httpx.HTTPError:
+            return
+        if response.status_code in (200, 202):
+            acknowledged.append(ticket_id)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(send, t) for t in ids]
+        wait_until(lambda: len(acknowledged) >= 40, what="40 acknowledged webhooks")
+        server.process.send_signal(signal.SIGKILL)
+        for future in futures:
+            future.result()
+    server.process.wait()
+    assert 40 <= len(acknowledged) < 100, "the kill landed mid-burst"
+    fake_zendesk.set_delay("get_ticket", 0)
+    server.start()
+    try:
+        wait_until(lambda: all(n >= 1 for t, n in top_level_posts(fake_slack, acknowledged).items()), timeout=60,
+                   what="every acknowledged ticket posted")
+        time.sleep(1.0)
+        counts = top_level_posts(fake_slack, ids)
+        assert all(counts[t] == 1 for t in acknowledged), {t: n for t, n in counts.items() if n != 1}
+        assert max(counts.values()) == 1, "nothing is ever posted twice"
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_storms_of_slack_429s_and_zendesk_500s_lose_nothing_and_double_nothing(fake_slack, fake_zendesk, tmp_path):
+    ids = human_tickets(fake_zendesk, 2000, 20)
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    try:
+        fake_slack.fail("chat.postMessage", status=429, times=6, headers={"Retry-After": "1"})
+        fake_zendesk.fail("get_ticket", status=500, times=6)
+        for ticket_id in ids:
+            assert server.post_webhook({"ticket_id": ticket_id}).status_code == 202
+        wait_until(lambda: all(n == 1 for n in top_level_posts(fake_slack, ids).values()), timeout=90,
+                   what="all 20 posted")
+        time.sleep(1.0)
+        assert set(top_level_posts(fake_slack, ids).values()) == {1}
+        replies = [m for m in fake_slack.messages(CHANNEL) if m["ts"] in
+                   {p["ts"] for t in ids for p in posts_for(fake_slack, t)}]
+        assert all(len(m["replies"]) == 1 for m in replies), "each transcript posted once"
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_sigterm_releases_work_in_flight_and_the_next_start_finishes_it(fake_slack, fake_zendesk, tmp_path):
+    [ticket_id] = human_tickets(fake_zendesk, 3000, 1)
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    fake_zendesk.set_delay("get_ticket", 3.0)
+    assert server.post_webhook({"ticket_id": ticket_id}).status_code == 202
+    wait_until(lambda: fake_zendesk.calls_to("get_ticket"), what="processing to start")
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 25
+    fake_zendesk.set_delay("get_ticket", 0)
+    server.start()
+    try:
+        wait_until(lambda: posts_for(fake_slack, ticket_id), timeout=30, what="the post after restart")
+        time.sleep(0.5)
+        assert len(posts_for(fake_slack, ticket_id)) == 1
+    finally:
+        server.stop()
+
+
+def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, fake_slack, fake_zendesk):  # noqa: F811
+    [ticket_id] = human_tickets(fake_zendesk, 4000, 1)
+    woken = []
+    reconciler = Reconciler(store=pipeline.store, helpdesk=pipeline.helpdesk, interval=300,
+                            notify=lambda: woken.append(1))
+    assert reconciler.run_once() == 1 and woken
+    from bot.worker import Worker
+
+    worker = Worker(store=pipeline.store, process=pipeline.process)
+    while worker.run_once():
+        pass
+    assert len(posts_for(fake_slack, ticket_id)) == 1
+    # The next round sees nothing new, and a late webhook for the same comment changes nothing.
+    assert reconciler.run_once() == 0
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key="late-webhook", ticket_id=str(ticket_id), body="{}")
+    while worker.run_once():
+        pass
+    assert len(posts_for(fake_slack, ticket_id)) == 1
+    assert fake_zendesk.calls_to("incremental_tickets")
+
+
+def test_reconciliation_runs_inside_serve_on_its_interval(fake_slack, fake_zendesk, tmp_path):
+    [ticket_id] = human_tickets(fake_zendesk, 5000, 1)
+    config = tmp_path / "seam.toml"
+    config.write_text("[slack]\nposts_per_second = 100\n[reconcile]\ninterval_seconds = 10\n")
+    server = SeamServer(seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, SEAM_CONFIG=str(config)),
+                        tmp_path / "serve.log").start()
+    try:
+        wait_until(lambda: posts_for(fake_slack, ticket_id), timeout=30, what="the missed ticket, reconciled")
+    finally:
+        server.stop()
+
+
+def test_redelivered_slack_events_are_handled_once(fake_slack, fake_zendesk, tmp_path):
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    try:
+        body = json.dumps({"token": "t", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                           "event_id": "Ev0123ABC", "event_time": int(time.time()),
+                           "event": {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}}).encode()
+        for retry in (None, "1", "2"):
+            headers = slack_headers(body, content_type="application/json")
+            if retry:
+                headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
+            assert server.http.post("/slack/events", content=body, headers=headers).status_code == 200
+        time.sleep(1.0)
+        assert len(fake_slack.calls_to("views.publish")) == 1
+    finally:
+        server.stop()
+
+
+def test_dead_jobs_are_listed_and_retried_by_hand(fake_slack, fake_zendesk, tmp_path):
+    [ticket_id] = human_tickets(fake_zendesk, 6000, 1)
+    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    store = Store(env["DATABASE_PATH"])
+    event_id, _ = store.record_event(helpdesk="zendesk", dedupe_key="d1", ticket_id=str(ticket_id), body="{}")
+    store.db.execute("update events set state = 'dead', attempts = 5, last_error = 'HelpdeskError: 500' where id = ?",
+                     [event_id])
+
+    def jobs(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "bot", "jobs", *args], env=env, capture_output=True,
+                              text=True, timeout=60, check=True).stdout
+
+    listing = jobs()
+    assert "dead 1" in listing and f"dead job {event_id}: ticket {ticket_id}, 5 attempts" in listing
+    assert json.loads(jobs("--format", "json"))["dead"] == 1
+    assert jobs("--retry", str(event_id)).startswith("put 1 dead job(s) back")
+    config = tmp_path / "seam.toml"
+    config.write_text(FAST_SLACK)
+    server = SeamServer({**env, "SEAM_CONFIG": str(config)}, tmp_path / "serve.log").start()
+    try:
+        wait_until(lambda: posts_for(fake_slack, ticket_id), what="the retried job's post")
+        health = server.http.get("/healthz").json()
+        assert health["queue"]["dead"] == 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("text", ["[slack]\nposts_per_second = 0\n", "[slack]\npost_burst = 0\n",
+                                  "[reconcile]\ninterval_seconds = 3\n"])
+def test_pacing_and_reconciliation_settings_are_validated(tmp_path, text):
+    from bot.config import ConfigError, load_settings
+
+    (tmp_path / "seam.toml").write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(env={}, cwd=tmp_path)
+
+
+def test_the_zendesk_adapter_reads_updates_since_a_time_across_pages(fake_zendesk):
+    human_tickets(fake_zendesk, 7000, 5)
+    adapter = ZendeskAdapter(httpx.Client(base_url=fake_zendesk.url, auth=fake_zendesk.auth), webhook_secret="s",
+                             agent_url="https://acme.zendesk.com")
+    found = adapter.updated_since(time.time() - 600)
+    assert {t for t, _ in found} >= {str(n) for n in range(7000, 7005)}
+    assert adapter.updated_since(time.time() + 3600) == []
