@@ -11,20 +11,22 @@ and `BEGIN IMMEDIATE` where a read decides a write, so two workers cannot both c
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 MIGRATIONS = Migrations("seam")
+T = TypeVar("T")
 
 # An event whose processing failed this many times stops being retried and waits for a person.
 MAX_ATTEMPTS = 5
@@ -104,12 +106,26 @@ def m004_slack_events(db: Database) -> None:
     db["slack_events"].create({"event_id": str, "received_at": str}, pk="event_id")
 
 
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """Serialise the store's writes on one in-process lock. Every writer is in this process, and a Python lock
+    queues them fairly, where SQLite's busy handler would have them sleep and poll (1, 2, 5 … 100 ms): with
+    workers writing, a webhook's insert could wait 100 ms for a lock held for one."""
+
+    @functools.wraps(method)
+    def locked(self: Store, *args: Any, **kwargs: Any) -> T:
+        with self._write_lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Store:
     """All database access. Safe to share between threads: each thread gets its own connection."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._write_lock = threading.RLock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # Ticket text and tokens live here: owner-only from the first byte.
@@ -151,6 +167,7 @@ class Store:
 
     # -- events: the durable record of every accepted webhook ------------------------------------------------
 
+    @_writes
     def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str) -> tuple[int, bool]:
         """Store an accepted webhook; return (event id, True) or (existing id, False) for a redelivery."""
         now = iso(utcnow())
@@ -165,6 +182,7 @@ class Store:
             row = conn.execute("select id from events where dedupe_key = ?", (dedupe_key,)).fetchone()
             return int(row[0]), False
 
+    @_writes
     def claim_event(self, *, lease_seconds: float = 120.0) -> dict | None:
         """Take the oldest event that is due, or whose worker's lease ran out (it crashed), for processing."""
         now = utcnow()
@@ -185,6 +203,7 @@ class Store:
     def event(self, event_id: int) -> dict:
         return self.db["events"].get(event_id)
 
+    @_writes
     def claim_turn(self, *, event_id: int, turn_key: str) -> bool:
         """Mark this event as the one that handles a ticket's latest comment; False if another already does."""
         with self._immediate() as conn:
@@ -194,10 +213,12 @@ class Store:
             conn.execute("update events set turn_key = ? where id = ?", (turn_key, event_id))
             return True
 
+    @_writes
     def finish_event(self, event_id: int, *, outcome: str) -> None:
         self.db["events"].update(event_id, {"state": "done", "outcome": outcome, "processed_at": iso(utcnow()),
                                             "lease_until": None, "last_error": None})
 
+    @_writes
     def fail_event(self, event_id: int, *, error: str, retry_in: float) -> str:
         """Record a failed attempt: retry later with backoff, or park it as dead after MAX_ATTEMPTS."""
         event = self.event(event_id)
@@ -208,17 +229,20 @@ class Store:
         })
         return state
 
+    @_writes
     def release_event(self, event_id: int) -> None:
         """Give an event back untouched (shutdown): it is retried at once by the next worker."""
         self.db.execute("update events set state = 'pending', lease_until = null, attempts = max(attempts - 1, 0)"
                         " where id = ? and state = 'processing'", [event_id])
 
+    @_writes
     def remember_slack_event(self, event_id: str) -> bool:
         """True the first time an event id is seen, False for a redelivery."""
         cursor = self.db.execute("insert or ignore into slack_events (event_id, received_at) values (?, ?)",
                                  [event_id[:200], iso(utcnow())])
         return cursor.rowcount == 1
 
+    @_writes
     def recover_interrupted(self) -> int:
         """At start-up: events a previous process was processing when it died go back to the queue at once.
         (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.)"""
@@ -226,6 +250,7 @@ class Store:
                                  " where state = 'processing'", [iso(utcnow())])
         return cursor.rowcount
 
+    @_writes
     def retry_dead(self, event_id: int | None = None) -> int:
         """Put dead events (or one of them) back in the queue with a fresh attempt count."""
         where, params = ("state = 'dead'", []) if event_id is None else ("state = 'dead' and id = ?", [event_id])
@@ -245,6 +270,7 @@ class Store:
 
     # -- tickets, decisions, escalations ---------------------------------------------------------------------
 
+    @_writes
     def upsert_ticket(self, *, helpdesk: str, ticket_id: str, subject: str, requester: str | None,
                       priority: str | None) -> str:
         key = f"{helpdesk}:{ticket_id}"
@@ -257,6 +283,7 @@ class Store:
         self.db["tickets"].upsert(values, pk="key")
         return key
 
+    @_writes
     def add_decision(self, *, event_id: int, ticket_key: str, decision: Any) -> int:
         return self.db["decisions"].insert({
             "event_id": event_id, "ticket_key": ticket_key, "route": str(decision.route),
@@ -273,6 +300,7 @@ class Store:
         rows = list(self.db["escalations"].rows_where("event_id = ?", [event_id]))
         return rows[0] if rows else None
 
+    @_writes
     def create_escalation(self, *, event_id: int, decision_id: int, ticket_key: str, ticket_id: str, channel: str,
                           draft: str | None, confidence: float, card: dict, customer_text: str) -> dict:
         """The record written before posting to Slack, so a crash mid-post can be recognised after restart."""
@@ -284,6 +312,7 @@ class Store:
         }, ignore=True)
         return self.escalation_for_event(event_id)
 
+    @_writes
     def mark_escalation_posted(self, escalation_id: int, *, channel: str, ts: str) -> None:
         self.db["escalations"].update(escalation_id, {"state": "open", "channel": channel, "ts": ts,
                                                       "updated_at": iso(utcnow())})
@@ -292,9 +321,11 @@ class Store:
         rows = list(self.db["escalations"].rows_where("id = ?", [escalation_id]))
         return rows[0] if rows else None
 
+    @_writes
     def update_escalation(self, escalation_id: int, **fields: Any) -> None:
         self.db["escalations"].update(escalation_id, {**fields, "updated_at": iso(utcnow())})
 
+    @_writes
     def claim_escalation(self, escalation_id: int, *, user_id: str) -> bool:
         """Make `user_id` the owner if nobody is; exactly one of many simultaneous claims wins."""
         now = iso(utcnow())
@@ -304,6 +335,7 @@ class Store:
                 " where id = ? and owner is null and state = 'open'", (user_id, now, now, escalation_id))
             return cursor.rowcount == 1
 
+    @_writes
     def begin_finishing(self, escalation_id: int, *, user_id: str, manager: bool, to_state: str) -> bool:
         """Move a claimed (or failed) escalation into `to_state` (sending, rejected) for its owner or a manager:
         the compare-and-set that makes a double click act once."""
@@ -315,6 +347,7 @@ class Store:
                 f" and state in ('claimed', 'failed'){owner_clause}", params)
             return cursor.rowcount == 1
 
+    @_writes
     def add_feedback(self, **row: Any) -> int:
         return self.db["feedback"].insert({**row, "created_at": iso(utcnow())}).last_pk
 
@@ -331,6 +364,7 @@ class Store:
         rows = list(self.db["effects"].rows_where("key = ?", [key]))
         return rows[0] if rows else None
 
+    @_writes
     def begin_effect(self, key: str, *, kind: str) -> dict:
         """Note that an external call is about to happen. The row says whether it is already done, and `fresh`
         whether this is the first attempt (if not, an earlier one may have reached the outside world)."""
@@ -338,6 +372,7 @@ class Store:
                                  [key, kind, "started", iso(utcnow())])
         return {**self.effect(key), "fresh": cursor.rowcount == 1}
 
+    @_writes
     def finish_effect(self, key: str, *, result: Any = None) -> None:
         self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})
 
@@ -347,6 +382,7 @@ class Store:
         rows = list(self.db["settings"].rows_where("key = ?", [key]))
         return json.loads(rows[0]["value"]) if rows else default
 
+    @_writes
     def set_setting(self, key: str, value: Any, *, actor: str, audit: bool = True) -> None:
         """Store a run-time setting; people's changes are audited, Seam's own bookkeeping need not be."""
         with self.db.atomic():
@@ -355,6 +391,7 @@ class Store:
             if audit:
                 self.audit(actor=actor, action=f"set {key}", detail={"value": value})
 
+    @_writes
     def audit(self, *, actor: str, action: str, detail: dict | None = None) -> None:
         self.db["audit_log"].insert({"at": iso(utcnow()), "actor": actor, "action": action,
                                      "detail": json.dumps(detail or {})})
