@@ -24,7 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhook_to_slack import describe, machine  # noqa: E402
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env  # noqa: E402
+from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, unpaced_config  # noqa: E402
 from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
 from tests.slack_payloads import block_action, signed_form  # noqa: E402
 
@@ -46,7 +46,8 @@ def main() -> None:
         for n in range(ESCALATIONS):
             zendesk.add_ticket(id=20_000 + n, subject=f"Password {n}", requester_id=CUSTOMER_ID, comments=[
                 {"author_id": CUSTOMER_ID, "body": "I forgot my password. Can I talk to a person please?"}])
-        server = SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING"),
+        server = SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING",
+                                     SEAM_CONFIG=unpaced_config(Path(tmp))),
                             Path(tmp) / "serve.log").start()
         try:
             for n in range(ESCALATIONS):

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhook_to_slack import describe, machine  # noqa: E402
 from bot.store import Store, iso, utcnow  # noqa: E402
-from tests.conftest import CHANNEL, SeamServer, seam_env, slack_headers  # noqa: E402
+from tests.conftest import CHANNEL, SeamServer, seam_env, slack_headers, unpaced_config  # noqa: E402
 from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
 
 MANAGER = "UBOSS"
@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=300)
     args = parser.parse_args()
     with FakeSlack() as slack, FakeZendesk() as zendesk, tempfile.TemporaryDirectory() as tmp:
-        env = seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING", MANAGER_USER_IDS=MANAGER)
+        env = seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING", MANAGER_USER_IDS=MANAGER,
+                       SEAM_CONFIG=unpaced_config(Path(tmp)))
         seed(env["DATABASE_PATH"])
         server = SeamServer(env, Path(tmp) / "serve.log").start()
         timings: dict[str, list[float]] = {kind: [] for kind in KINDS}

@@ -55,6 +55,7 @@ def write_config(path: Path, env: dict[str, str], rate: float) -> float:
     """The SEAM_CONFIG file; returns the rate actually configured (lower if the configuration refuses `rate`)."""
     for attempt in (rate, 100.0, 50.0):
         path.write_text(f"[slack]\nposts_per_second = {attempt:g}\npost_burst = 50\n\n"
+                        "[helpdesk]\nrequests_per_minute = 0\nupdates_per_minute = 0\n\n"
                         "[reconcile]\ninterval_seconds = 0\n", encoding="utf-8")
         try:
             load_settings({**env, "SEAM_CONFIG": str(path)})

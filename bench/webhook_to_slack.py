@@ -28,7 +28,7 @@ from slack_sdk import WebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env  # noqa: E402
+from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, unpaced_config  # noqa: E402
 from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
 
 
@@ -80,7 +80,8 @@ def main() -> None:
             client.chat_postMessage(channel="CBASELINE", text="baseline")
             baseline.append(time.perf_counter() - started)
 
-        server = SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING"),
+        server = SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=Path(tmp), LOG_LEVEL="WARNING",
+                                     SEAM_CONFIG=unpaced_config(Path(tmp))),
                             Path(tmp) / "serve.log").start()
         try:
             acks, ends = [], []

@@ -130,6 +130,10 @@ class Settings:
     post_burst: int = 4
     # How often to ask the helpdesk for tickets updated since the last check (0 turns it off).
     reconcile_seconds: float = 300.0
+    # The helpdesk's documented limits (Zendesk: 400 requests a minute on Growth and Professional plans, and
+    # 100 ticket updates a minute); 0 turns pacing off.
+    helpdesk_requests_per_minute: float = 400.0
+    helpdesk_updates_per_minute: float = 100.0
     helpdesk: str = "zendesk"
     zendesk_subdomain: str | None = None
     zendesk_email: str | None = None
@@ -271,6 +275,14 @@ def _from_file(data: Mapping) -> dict:
         if not isinstance(burst, int) or isinstance(burst, bool) or not 1 <= burst <= 50:
             raise ConfigError("slack.post_burst must be an integer between 1 and 50")
         out["post_burst"] = burst
+    helpdesk = _table(data, "helpdesk", "")
+    for key, field_name in (("requests_per_minute", "helpdesk_requests_per_minute"),
+                            ("updates_per_minute", "helpdesk_updates_per_minute")):
+        if key in helpdesk:
+            limit = _number(helpdesk, key, "helpdesk", 0.0)
+            if not 0 <= limit <= 100_000:
+                raise ConfigError(f"helpdesk.{key} must be between 0 (no pacing) and 100000, got {limit}")
+            out[field_name] = limit
     reconcile = _table(data, "reconcile", "")
     if "interval_seconds" in reconcile:
         interval = _number(reconcile, "interval_seconds", "reconcile", 300.0)

@@ -251,6 +251,16 @@ class Store:
         return cursor.rowcount
 
     @_writes
+    def fail_interrupted_sends(self) -> list[int]:
+        """At start-up: replies an agent was sending when the process died are marked failed (the message then
+        offers Retry, which checks the ticket before sending again). Returns their escalation ids."""
+        ids = [row[0] for row in self.db.execute("select id from escalations where state = 'sending'").fetchall()]
+        if ids:
+            self.db.execute("update escalations set state = 'failed', last_error = ?, updated_at = ? "
+                            "where state = 'sending'", ["interrupted by a restart", iso(utcnow())])
+        return ids
+
+    @_writes
     def retry_dead(self, event_id: int | None = None) -> int:
         """Put dead events (or one of them) back in the queue with a fresh attempt count."""
         where, params = ("state = 'dead'", []) if event_id is None else ("state = 'dead' and id = ?", [event_id])

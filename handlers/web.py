@@ -95,6 +95,9 @@ def run(services: Services) -> None:
     settings = services.settings
     bolt_app = build_bolt_app(services)
     web = create_web_app(services, bolt_app)
+    for escalation_id in services.store.fail_interrupted_sends():
+        log.warning("escalation %s was being sent when Seam stopped: marked failed, Retry is offered", escalation_id)
+        services.actions.refresh_message(escalation_id)
     services.worker.start()
     services.reconciler.start()
     socket_handler = None

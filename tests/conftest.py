@@ -76,6 +76,18 @@ def slack_headers(body: bytes, *, secret: str = SLACK_SECRET, timestamp: int | N
             "X-Slack-Signature": signature}
 
 
+# For benchmarks and burst tests: the fakes have no rate limits, so Seam's pacing to Slack's and Zendesk's
+# would only measure the pacing. Real deployments keep the defaults (docs/configuration.md).
+UNPACED = ("[slack]\nposts_per_second = 1000\npost_burst = 50\n\n[helpdesk]\nrequests_per_minute = 0\n"
+           "updates_per_minute = 0\n\n[reconcile]\ninterval_seconds = 0\n")
+
+
+def unpaced_config(folder: Path) -> str:
+    path = folder / "unpaced.toml"
+    path.write_text(UNPACED, encoding="utf-8")
+    return str(path)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,16 +17,15 @@ import pytest
 from bot.helpdesk.zendesk import ZendeskAdapter
 from bot.reconcile import Reconciler
 from bot.store import Store
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, slack_headers, zendesk_headers
+from tests.conftest import CHANNEL, CUSTOMER_ID, UNPACED, SeamServer, seam_env, slack_headers, zendesk_headers
 from tests.test_pipeline import pipeline  # noqa: F401  (the in-process pipeline fixture)
 from tests.test_serve_scenarios import posts_for, wait_until
 
-FAST_SLACK = "[slack]\nposts_per_second = 100\npost_burst = 50\n[reconcile]\ninterval_seconds = 0\n"
 
 
 def start(slack, zendesk, tmp: Path, **env) -> SeamServer:
     config = tmp / "seam.toml"
-    config.write_text(FAST_SLACK)
+    config.write_text(UNPACED)
     return SeamServer(seam_env(slack=slack, zendesk=zendesk, tmp=tmp, SEAM_CONFIG=str(config), **env),
                       tmp / "serve.log").start()
 
@@ -192,7 +191,7 @@ def test_dead_jobs_are_listed_and_retried_by_hand(fake_slack, fake_zendesk, tmp_
     assert json.loads(jobs("--format", "json"))["dead"] == 1
     assert jobs("--retry", str(event_id)).startswith("put 1 dead job(s) back")
     config = tmp_path / "seam.toml"
-    config.write_text(FAST_SLACK)
+    config.write_text(UNPACED)
     server = SeamServer({**env, "SEAM_CONFIG": str(config)}, tmp_path / "serve.log").start()
     try:
         wait_until(lambda: posts_for(fake_slack, ticket_id), what="the retried job's post")
@@ -219,3 +218,25 @@ def test_the_zendesk_adapter_reads_updates_since_a_time_across_pages(fake_zendes
     found = adapter.updated_since(time.time() - 600)
     assert {t for t, _ in found} >= {str(n) for n in range(7000, 7005)}
     assert adapter.updated_since(time.time() + 3600) == []
+
+
+def test_a_reply_interrupted_by_a_crash_is_offered_again_with_retry(fake_slack, fake_zendesk, tmp_path):
+    [ticket_id] = human_tickets(fake_zendesk, 8000, 1)
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    try:
+        assert server.post_webhook({"ticket_id": ticket_id}).status_code == 202
+        [post] = wait_until(lambda: posts_for(fake_slack, ticket_id), what="the escalation")
+    finally:
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+    # The crash landed between 'sending' and the helpdesk's answer.
+    Store(server.env["DATABASE_PATH"]).db.execute("update escalations set state = 'sending', owner = 'U1', "
+                                                  "sent_text = 'Hello' where ticket_id = ?", [str(ticket_id)])
+    server.start()
+    try:
+        message = wait_until(lambda: next((m for m in fake_slack.messages(CHANNEL) if m["ts"] == post["ts"]
+                                           and "interrupted by a restart" in json.dumps(m["blocks"])), None),
+                             what="the message offering Retry")
+        assert "Retry" in json.dumps(message["blocks"])
+    finally:
+        server.stop()

@@ -48,3 +48,22 @@ def test_three_hundred_posts_take_about_three_hundred_seconds_at_slacks_pace():
 def test_nonsense_settings_are_refused():
     with pytest.raises(ValueError):
         ChannelPacer(rate=0, burst=1)
+
+
+def test_the_zendesk_adapter_keeps_under_both_of_zendesks_limits(fake_zendesk):
+    import httpx
+
+    from bot.helpdesk.zendesk import ZendeskAdapter
+
+    clock = Clock()
+    fake_zendesk.add_user(id=5, name="c", email="c@example.com")
+    fake_zendesk.add_ticket(id=1, subject="s", requester_id=5, comments=[{"author_id": 5, "body": "hi"}])
+    adapter = ZendeskAdapter(httpx.Client(base_url=fake_zendesk.url, auth=fake_zendesk.auth), webhook_secret="s",
+                             agent_url="https://acme.zendesk.com",
+                             pacer=ChannelPacer(rate=400 / 60, burst=2, clock=clock, sleep=clock.sleep),
+                             update_pacer=ChannelPacer(rate=100 / 60, burst=1, clock=clock, sleep=clock.sleep))
+    for _ in range(3):
+        adapter.add_note("1", "note")
+    # Three updates: the update limit (one every 0.6 s) is the tighter one.
+    assert clock.now - 100.0 == pytest.approx(1.2)
+    assert len(fake_zendesk.calls_to("update_ticket")) == 3

@@ -23,6 +23,7 @@ import httpx
 from bot.config import Settings
 from bot.helpdesk import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
 from bot.models import Message, Ticket
+from bot.pacing import ChannelPacer
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
@@ -31,6 +32,7 @@ INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 # Enough for any real thread (100 comments a page) while bounding what a runaway pagination can cost.
 MAX_COMMENT_PAGES = 50
+PACING_BURST = 20
 
 
 def zendesk_client(settings: Settings) -> httpx.Client:
@@ -64,8 +66,11 @@ class ZendeskAdapter:
     name = "zendesk"
 
     def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str, tolerance_seconds: int = 300,
-                 clock: Callable[[], float] = time.time, retry_deadline: float = 60.0) -> None:
+                 clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None) -> None:
         self._client = client
+        self._pacer = pacer
+        self._update_pacer = update_pacer
         self._secret = webhook_secret
         self._agent_url = agent_url.rstrip("/")
         self._tolerance = tolerance_seconds
@@ -76,8 +81,13 @@ class ZendeskAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> ZendeskAdapter:
+        def per_minute(limit: float) -> ChannelPacer | None:
+            return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
+
         return cls(client or zendesk_client(settings), webhook_secret=settings.zendesk_webhook_secret or "",
-                   agent_url=settings.zendesk_agent_url, tolerance_seconds=settings.webhook_tolerance_seconds)
+                   agent_url=settings.zendesk_agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
+                   pacer=per_minute(settings.helpdesk_requests_per_minute),
+                   update_pacer=per_minute(settings.helpdesk_updates_per_minute))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 
@@ -126,6 +136,12 @@ class ZendeskAdapter:
         idempotent = method == "GET"
 
         def once() -> dict:
+            # Zendesk counts every request against the account's limit per minute, and ticket updates also
+            # against their own, lower one: keep under both rather than collect 429s.
+            if self._pacer is not None:
+                self._pacer.wait("zendesk")
+            if self._update_pacer is not None and method == "PUT" and path.startswith("/api/v2/tickets/"):
+                self._update_pacer.wait("zendesk-updates")
             try:
                 response = self._client.request(method, path, json=json_body, params=params)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
