@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from bot import exclusions
 from bot.config import ConfigError, Settings, Thresholds
+from bot.slack_blocks import duration
 from bot.store import Store, iso, utcnow
 
 PAUSED_KEY = "paused"
@@ -87,14 +88,6 @@ def _target(raw: str) -> float | None:
     except ValueError:
         return None
     return value if 0 < value < 1 else None
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -323,8 +316,8 @@ class Controls:
             f"drafted {share(s['drafted'])}, escalated {share(s['escalated'])}.",
             f"Agents reviewed {s['reviewed']} drafts: approved as is {pct(s['approve_rate'])}, edited "
             f"{pct(s['edit_rate'])}, rejected {pct(s['reject_rate'])}.",
-            "Median time to claim: " + ("–" if s["median_claim_seconds"] is None else _ago(s["median_claim_seconds"]))
-            + "; to send: " + ("–" if s["median_send_seconds"] is None else _ago(s["median_send_seconds"])) + ".",
+            "Median time to claim: " + ("–" if s["median_claim_seconds"] is None else duration(s["median_claim_seconds"]))
+            + "; to send: " + ("–" if s["median_send_seconds"] is None else duration(s["median_send_seconds"])) + ".",
         ]
         if s["reject_reasons"]:
             lines.append("Top reject reasons: " + ", ".join(f"{r or 'unspecified'} ({n})" for r, n in s["reject_reasons"]))

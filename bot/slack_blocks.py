@@ -346,9 +346,10 @@ class HomeItem:
     state: str
 
 
-def _age(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A waiting time as people say it: minutes, then hours, then days."""
     if seconds < 3600:
-        return f"{max(0, seconds) / 60:.0f} min"
+        return f"{max(0.0, seconds) / 60:.0f} min"
     if seconds < 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
@@ -363,7 +364,7 @@ def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, 
         label = clip(f"#{item.ticket_id} {item.subject.strip() or '(no subject)'}", 200)
         state = "" if item.state in ("open", "claimed") else f" · {item.state}"
         blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=f"{_link(item.link, label)}\nwaiting {_age(item.age_seconds)}{state} · escalation {item.escalation_id}")))
+            text=f"{_link(item.link, label)}\nwaiting {duration(item.age_seconds)}{state} · escalation {item.escalation_id}")))
     pages = max(1, -(-total // HOME_PAGE_SIZE))
     if pages > 1:
         buttons = []
@@ -397,7 +398,7 @@ def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: 
         if queue is not None:
             age = queue.get("oldest_pending_seconds")
             line = (f"*Work queue*: {queue['pending']} pending"
-                    f"{'' if age is None else f' (oldest {_age(age)})'}, {queue['dead']} dead")
+                    f"{'' if age is None else f' (oldest {duration(age)})'}, {queue['dead']} dead")
             if queue["dead"]:
                 blocks.append(SectionBlock(
                     text=MarkdownTextObject(text=line + " — dead jobs failed five times and wait for you"),

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +31,7 @@ TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 # Enough for any real thread (100 comments a page) while bounding what a runaway pagination can cost.
-MAX_COMMENT_PAGES = 50
+MAX_PAGES = 50
 PACING_BURST = 20
 
 
@@ -177,24 +177,27 @@ class ZendeskAdapter:
                 self._me = self._request("GET", "/api/v2/users/me.json").get("user") or {}
             return self._me
 
-    def _comment_pages(self, ticket_id: str) -> list[dict]:
-        comments: list[dict] = []
-        url: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
-        params: dict | None = {"per_page": 100}
+    def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None]) -> Iterator[dict]:
+        """Follow a paginated listing, at most MAX_PAGES pages, never to another host with our credentials."""
         base = urlsplit(str(self._client.base_url))
-        for _ in range(MAX_COMMENT_PAGES):
+        for _ in range(MAX_PAGES):
             page = self._request("GET", url, params=params)
-            comments.extend(c for c in page.get("comments") or [] if isinstance(c, dict))
-            next_url = page.get("next_page") or ((page.get("links") or {}).get("next")
-                                                 if (page.get("meta") or {}).get("has_more") else None)
-            if not next_url:
-                break
-            target = urlsplit(next_url)
-            # Never follow a link to another host with our credentials.
+            yield page
+            following = next_url(page)
+            if not following:
+                return
+            target = urlsplit(following)
             if target.netloc and target.netloc != base.netloc:
-                break
+                return
             url, params = target.path + (f"?{target.query}" if target.query else ""), None
-        return comments
+
+    def _comment_pages(self, ticket_id: str) -> list[dict]:
+        def next_url(page: dict) -> str | None:  # offset pagination, or cursor pagination's links/meta
+            return page.get("next_page") or ((page.get("links") or {}).get("next")
+                                             if (page.get("meta") or {}).get("has_more") else None)
+
+        return [c for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100}, next_url)
+                for c in page.get("comments") or [] if isinstance(c, dict)]
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         data = self._request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"})
@@ -223,22 +226,10 @@ class ZendeskAdapter:
     def updated_since(self, since: float) -> list[tuple[str, str]]:
         """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), from the
         cursor-based incremental export; deleted tickets are left out."""
-        found: list[tuple[str, str]] = []
-        url, params = "/api/v2/incremental/tickets/cursor.json", {"start_time": int(since)}
-        base = urlsplit(str(self._client.base_url))
-        for _ in range(MAX_COMMENT_PAGES):
-            page = self._request("GET", url, params=params)
-            for ticket in page.get("tickets") or []:
-                if isinstance(ticket, dict) and ticket.get("id") and ticket.get("status") != "deleted":
-                    found.append((str(ticket["id"]), str(ticket.get("updated_at") or "")))
-            next_url = page.get("after_url")
-            if page.get("end_of_stream", True) or not next_url:
-                break
-            target = urlsplit(next_url)
-            if target.netloc and target.netloc != base.netloc:
-                break
-            url, params = target.path + (f"?{target.query}" if target.query else ""), None
-        return found
+        pages = self._pages("/api/v2/incremental/tickets/cursor.json", {"start_time": int(since)},
+                            lambda page: None if page.get("end_of_stream", True) else page.get("after_url"))
+        return [(str(t["id"]), str(t.get("updated_at") or "")) for page in pages for t in page.get("tickets") or []
+                if isinstance(t, dict) and t.get("id") and t.get("status") != "deleted"]
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"
