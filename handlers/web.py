@@ -116,7 +116,9 @@ def run(services: Services) -> None:
             return
         stopped.set()
         log.info("signal %s: stopping", signum)
-        server.close()
+        # waitress's loop runs while any connection is open (a client's keep-alive one, say): SystemExit is
+        # its way out — it stops taking requests, lets the running ones finish, and returns from run().
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

@@ -121,7 +121,7 @@ def test_sigterm_releases_work_in_flight_and_the_next_start_finishes_it(fake_sla
         time.sleep(0.5)
         assert len(posts_for(fake_slack, ticket_id)) == 1
     finally:
-        server.stop()
+        assert server.stop() == 0, server.log()
 
 
 def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, fake_slack, fake_zendesk):  # noqa: F811
@@ -154,7 +154,7 @@ def test_reconciliation_runs_inside_serve_on_its_interval(fake_slack, fake_zende
     try:
         wait_until(lambda: posts_for(fake_slack, ticket_id), timeout=30, what="the missed ticket, reconciled")
     finally:
-        server.stop()
+        assert server.stop() == 0, server.log()
 
 
 def test_redelivered_slack_events_are_handled_once(fake_slack, fake_zendesk, tmp_path):
@@ -171,7 +171,7 @@ def test_redelivered_slack_events_are_handled_once(fake_slack, fake_zendesk, tmp
         time.sleep(1.0)
         assert len(fake_slack.calls_to("views.publish")) == 1
     finally:
-        server.stop()
+        assert server.stop() == 0, server.log()
 
 
 def test_dead_jobs_are_listed_and_retried_by_hand(fake_slack, fake_zendesk, tmp_path):
@@ -198,7 +198,7 @@ def test_dead_jobs_are_listed_and_retried_by_hand(fake_slack, fake_zendesk, tmp_
         health = server.http.get("/healthz").json()
         assert health["queue"]["dead"] == 0
     finally:
-        server.stop()
+        assert server.stop() == 0, server.log()
 
 
 @pytest.mark.parametrize("text", ["[slack]\nposts_per_second = 0\n", "[slack]\npost_burst = 0\n",
@@ -239,4 +239,4 @@ def test_a_reply_interrupted_by_a_crash_is_offered_again_with_retry(fake_slack, 
                              what="the message offering Retry")
         assert "Retry" in json.dumps(message["blocks"])
     finally:
-        server.stop()
+        assert server.stop() == 0, server.log()
