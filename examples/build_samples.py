@@ -50,7 +50,7 @@ REPO = HERE.parent
 CSV_REL = Path("bitext_customer_support") / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
 LICENSE_REL = Path("bitext_customer_support") / "LICENSE.txt"
 
-N_HISTORY = 2400
+N_HISTORY = 2000
 N_TICKETS_BITEXT = 570  # plus the hand-written OWN_TICKETS -> about 600
 THREAD_SHARE = 0.10
 
