@@ -190,8 +190,10 @@ def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Finding
 
 def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessments: Sequence[Assessment], *,
                policy: Policy, target: float, graded: int) -> dict:
-    """The lowest auto threshold, among every distinct confidence (and 1.0), whose wrong-answer rate (wrong
-    automatic answers / graded tickets) is at most `target`.
+    """The lowest auto threshold, among every distinct confidence (and 1.0) no lower than the current draft
+    threshold, whose wrong-answer rate (wrong automatic answers / graded tickets) is at most `target`. Below
+    the draft threshold the policy calls confidence low, and draft <= auto could not be set anyway: a sample
+    where triggers happen to catch every bad low-confidence answer must not talk anyone into auto 0.24.
 
     A ticket resolves at threshold t either at every t (a per-topic threshold overrides the global one) or
     exactly when t <= its confidence, or never: so two routings per ticket (at 1.0 and at its own confidence)
@@ -216,7 +218,8 @@ def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessme
         elif 0.0 <= confidence <= 1.0:
             if route(found, assessment, policy=_at(policy, confidence)).route == Route.RESOLVE:
                 wrong_from.append(confidence)
-    grid = sorted(confidences)
+    floor = policy.thresholds.draft
+    grid = sorted(c for c in confidences if c >= floor)
     wrong_from.sort()
     base["candidates"] = len(grid)
     allowed = target * graded + 1e-9
@@ -227,9 +230,9 @@ def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessme
         if always_wrong + len(wrong_from) - passed <= allowed:
             row = _sweep_at(auto, tickets, findings, assessments, policy=policy, graded=graded)
             return {**base, "auto_threshold": auto, **{k: v for k, v in row.items() if k != "auto_threshold"},
-                    "reason": f"the lowest of {len(grid)} candidate thresholds (every distinct confidence, and "
-                              f"1.00) whose wrong automatic answers stay within {_pct(target)} of the "
-                              f"{graded} graded tickets"}
+                    "reason": f"the lowest of {len(grid)} candidate thresholds (every distinct confidence from the "
+                              f"draft threshold {floor:.2f} up, and 1.00) whose wrong automatic answers stay within "
+                              f"{_pct(target)} of the {graded} graded tickets"}
     worst = always_wrong / graded
     return {**base, "reason": f"no threshold meets the target: even at 1.00, {_pct(worst)} of the graded tickets "
                               f"would be answered wrongly (above {_pct(target)})"}

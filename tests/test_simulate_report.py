@@ -120,13 +120,20 @@ def test_the_recommended_threshold_is_the_lowest_confidence_meeting_the_target(t
     recommended = summary["recommended"]
     assert recommended["auto_threshold"] == expected and recommended["target"] == target
     assert recommended["wrong_answer_rate"] <= target
-    assert recommended["candidates"] == 10  # 9 distinct confidences and 1.0
+    # the distinct confidences from the draft threshold (0.5) up, and 1.0: lo's 0.0 is no candidate
+    assert recommended["candidates"] == len({c for _, c, _, _ in CASE.values() if c >= 0.5} | {1.0})
     # the same figures as a sweep point there; every lower confidence misses the target
     grid = sorted({c for _, c, _, _ in CASE.values()} | {1.0})
     _, full = run_case(target=target, sweep=grid)
     by_auto = {r["auto_threshold"]: r for r in full["sweep"]}
     assert {k: v for k, v in by_auto[expected].items() if k != "auto_threshold"}.items() <= recommended.items()
-    assert all(by_auto[c]["auto_wrong"] / 8 > target for c in grid if c < expected)
+    assert all(by_auto[c]["auto_wrong"] / 8 > target for c in grid if 0.5 <= c < expected)
+
+
+def test_the_recommendation_never_goes_below_the_draft_threshold() -> None:
+    # Everything below 0.5 happens to be caught or right here, yet auto may not go under draft.
+    _, summary = run_case(target=0.99)
+    assert summary["recommended"]["auto_threshold"] >= 0.5
 
 
 def test_the_recommended_threshold_at_the_default_target_resolves_what_is_left() -> None:
