@@ -119,7 +119,8 @@ def submit_edit(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
     if not text.strip():
         return ack(response_action="errors", errors={"reply": "Write the reply before sending it."})
     actions = _actions(context)
-    permitted = actions.check(escalation_id, body["user"]["id"])
+    # Read-only before the ack: claiming an open escalation (Slack and helpdesk calls) happens after it.
+    permitted = actions.may_finish(escalation_id, body["user"]["id"])
     if not permitted.ok:
         return ack(response_action="errors", errors={"reply": permitted.notice or "You cannot send this reply."})
     ack()
@@ -141,7 +142,7 @@ def submit_reject(ack: Ack, body: dict, view: dict, context: BoltContext) -> Non
     if reason_value == "other" and not note.strip():
         return ack(response_action="errors", errors={"note": "Say what is wrong with the draft."})
     actions = _actions(context)
-    permitted = actions.check(escalation_id, body["user"]["id"])
+    permitted = actions.may_finish(escalation_id, body["user"]["id"])
     if not permitted.ok:
         return ack(response_action="errors", errors={"reason": permitted.notice or "You cannot reject this draft."})
     ack()
