@@ -21,7 +21,7 @@ Reads public datasets from ../shared/data at run time (see each dataset's SOURCE
    LogisticRegression (multinomial, lbfgs, C=1), confidence = highest predicted probability, answer = argmax.
 2. Trigger quality (precision, recall, F1, support = positives): asks-for-human on NLU++ (`handoff` intent) and
    Bitext (`contact_human_agent`); high-risk topic with the default topics on BANKING77 test (the risk intents
-   listed in RISK_INTENTS); angry tone, when bot.triggers has it, on Twitter US airline sentiment (negative).
+   listed in RISK_INTENTS); angry tone, when bot.policy.triggers has it, on Twitter US airline sentiment (negative).
 3. Throughput: tickets per second through LocalEngine.assess_many over the run-B replay (fit time reported
    apart), and the baseline's predict_proba over the same texts.
 
@@ -43,9 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _datasets as data  # noqa: E402
 from bench.webhook_to_slack import machine  # noqa: E402
-from bot import config, triggers  # noqa: E402
+from bot import config
+from bot.policy import triggers  # noqa: E402
 from bot.config import DEFAULT_AUTO_THRESHOLD, DEFAULT_HIGH_RISK_TOPICS  # noqa: E402
-from bot.engine import LocalEngine  # noqa: E402
+from bot.engine.local import LocalEngine  # noqa: E402
 from bot.models import Message, Resolution, Ticket  # noqa: E402
 
 WRONG_RATE_BOUNDS = (0.01, 0.02, 0.05)
@@ -283,7 +284,7 @@ def print_triggers(results: Sequence[TriggerResult]) -> None:
         print(f"| {r.trigger} | {r.dataset} | {r.examples} | {r.support} | {r.precision:.1%} | {r.recall:.1%} "
               f"| {r.f1:.3f} |")
     if not any(r.trigger == "angry tone" for r in results):
-        print("| angry tone | Twitter US airline (negative) | not available: bot.triggers has no angry_tone "
+        print("| angry tone | Twitter US airline (negative) | not available: bot.policy.triggers has no angry_tone "
               "(or bot.config no ToneSettings) | | | | |")
     print(f"\nHigh-risk positives (BANKING77 intents): {', '.join(RISK_INTENTS)}.")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import click
 
 from bot.config import ConfigError, load_settings
-from bot.decide import Policy
+from bot.policy.decide import Policy
 from bot.pii import install_log_filter
 from bot.services import build_engine
-from bot.knowledge import load_knowledge
-from bot.simulate import (
+from bot.engine.knowledge import load_knowledge
+from bot.offline.simulate import (
     DEFAULT_SWEEP,
     DEFAULT_TARGET,
     format_table,
@@ -179,7 +179,7 @@ def import_group() -> None:
 
 
 def _finish_import(result, out: str) -> None:
-    from bot.importers import write_jsonl
+    from bot.offline.importers import write_jsonl
 
     for problem in result.problems:
         click.echo(f"skipped: {problem}", err=True)
@@ -216,7 +216,7 @@ def import_zendesk_command(dumps: tuple[Path, ...], out: str, resolved_only: boo
     Deleted tickets are left out; a ticket on several pages counts once, in its latest version.
     Solved and closed tickets get a resolution: the last public agent reply is the answer, and
     the thread stops before it (the question as it stood when a person answered it)."""
-    from bot.importers import import_zendesk
+    from bot.offline.importers import import_zendesk
 
     result = import_zendesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix)
     _finish_import(result, out)
@@ -247,7 +247,7 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
     unless named on the command line. Cells may span lines when quoted."""
     from click.core import ParameterSource
 
-    from bot.importers import CsvColumns, import_csv
+    from bot.offline.importers import CsvColumns, import_csv
 
     roles = {"id": "id_col", "subject": "subject_col", "body": "body_col", "answer": "answer_col",
              "answer_id": "answer_id_col", "created_at": "created_col", "tags": "tags_col"}

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.exclusions import Exclusion
+    from bot.policy.exclusions import Exclusion
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -312,7 +312,7 @@ def _from_file(data: Mapping) -> dict:
     out["repeat_limit"] = limit
     exclusions = _table(data, "exclusions", "", ("rules",))
     if "rules" in exclusions:
-        from bot.exclusions import parse_rules  # bot.exclusions imports this module for ConfigError
+        from bot.policy.exclusions import parse_rules  # bot.policy.exclusions imports this module for ConfigError
 
         rules = exclusions["rules"]
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):

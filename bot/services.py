@@ -10,20 +10,20 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
-from bot.actions import AgentActions, learned_label
+from bot.flows.actions import AgentActions, learned_label
 from bot.config import Settings
-from bot.engine import Engine, LocalEngine
-from bot.helpdesk import Helpdesk
-from bot.helpdesk.zendesk import ZendeskAdapter
-from bot.knowledge import Article, load_knowledge
-from bot.manager import Controls
-from bot.openai_engine import OpenAIEngine
+from bot.engine.local import Engine, LocalEngine
+from bot.helpdesk.base import Helpdesk
+from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+from bot.engine.knowledge import Article, load_knowledge
+from bot.flows.controls import Controls
+from bot.engine.openai import OpenAIEngine
 from bot.models import Message, Resolution, Ticket
 from bot.pacing import ChannelPacer
-from bot.pipeline import Pipeline, slack_client
-from bot.reconcile import Reconciler
+from bot.flows.pipeline import Pipeline, slack_client
+from bot.jobs.reconcile import Reconciler
 from bot.store import Store
-from bot.worker import Worker
+from bot.jobs.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.actions import AgentActions, Outcome
-from bot.slack_blocks import ACTION_IDS, EDIT_CALLBACK, REJECT_CALLBACK, REJECT_REASONS, edit_modal, reject_modal
+from bot.flows.actions import AgentActions, Outcome
+from bot.slack.blocks import ACTION_IDS, EDIT_CALLBACK, REJECT_CALLBACK, REJECT_REASONS, edit_modal, reject_modal
 
 log = logging.getLogger(__name__)
 

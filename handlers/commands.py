@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.manager import Reply
+from bot.flows.controls import Reply
 from bot.services import Services
 
 log = logging.getLogger(__name__)

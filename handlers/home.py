@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.services import Services
-from bot.slack_blocks import HOME_ACTIONS, THRESHOLDS_CALLBACK, HomeItem, home_view, thresholds_modal
+from bot.slack.blocks import HOME_ACTIONS, THRESHOLDS_CALLBACK, HomeItem, home_view, thresholds_modal
 from handlers.commands import announce
 
 log = logging.getLogger(__name__)

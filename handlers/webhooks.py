@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bot.helpdesk import WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.base import WebhookAuthError, WebhookPayloadError
 from bot.services import Services
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.helpdesk.zendesk import sign
+from bot.helpdesk.zendesk.adapter import sign
 from tests.fakes import FakeSlack, FakeZendesk
 
 ROOT = Path(__file__).resolve().parent.parent

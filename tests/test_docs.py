@@ -53,10 +53,10 @@ def test_readme_commands_are_the_ones_ci_and_the_tree_use():
 
 def test_readme_sample_figures_match_a_fresh_simulation():
     from bot.config import Settings
-    from bot.decide import Policy
-    from bot.engine import LocalEngine
-    from bot.knowledge import load_knowledge
-    from bot.simulate import read_tickets, simulate
+    from bot.policy.decide import Policy
+    from bot.engine.local import LocalEngine
+    from bot.engine.knowledge import load_knowledge
+    from bot.offline.simulate import read_tickets, simulate
 
     tickets, _ = read_tickets(ROOT / "examples" / "tickets.jsonl")
     history, _ = read_tickets(ROOT / "examples" / "history.jsonl")
@@ -75,7 +75,7 @@ def test_the_block_kit_example_in_the_agent_flow_doc_is_what_seam_builds():
     import json
 
     from bot.models import Decision, Reason, Route, Ticket
-    from bot.slack_blocks import EscalationView, escalation_message
+    from bot.slack.blocks import EscalationView, escalation_message
 
     example = EscalationView(
         escalation_id=42,

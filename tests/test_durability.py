@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.helpdesk.zendesk import ZendeskAdapter
-from bot.reconcile import Reconciler
+from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+from bot.jobs.reconcile import Reconciler
 from bot.store import Store
 from tests.conftest import CHANNEL, CUSTOMER_ID, UNPACED, SeamServer, seam_env, slack_headers, zendesk_headers
 from tests.test_pipeline import pipeline  # noqa: F401  (the in-process pipeline fixture)
@@ -130,7 +130,7 @@ def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, f
     reconciler = Reconciler(store=pipeline.store, helpdesk=pipeline.helpdesk, interval=300,
                             notify=lambda: woken.append(1))
     assert reconciler.run_once() == 1 and woken
-    from bot.worker import Worker
+    from bot.jobs.worker import Worker
 
     worker = Worker(store=pipeline.store, process=pipeline.process)
     while worker.run_once():

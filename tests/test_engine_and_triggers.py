@@ -1,4 +1,4 @@
-"""Triggers (bot.triggers), routing policy (bot.decide), the local engine and knowledge loading."""
+"""Triggers (bot.policy.triggers), routing policy (bot.policy.decide), the local engine and knowledge loading."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_HIGH_RISK_TOPICS, Thresholds
-from bot.decide import Policy, decide
-from bot.engine import LocalEngine
-from bot.knowledge import KnowledgeError, load_knowledge
+from bot.policy.decide import Policy, decide
+from bot.engine.local import LocalEngine
+from bot.engine.knowledge import KnowledgeError, load_knowledge
 from bot.models import Assessment, Message, Resolution, Route, Ticket
-from bot.triggers import asks_for_human, high_risk_topic, keyword_pattern
+from bot.policy.triggers import asks_for_human, high_risk_topic, keyword_pattern
 from tests.conftest import write_knowledge
 
 

@@ -1,11 +1,11 @@
-"""Exclusions (bot.exclusions): plain-language rules for tickets the AI never answers."""
+"""Exclusions (bot.policy.exclusions): plain-language rules for tickets the AI never answers."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.config import ConfigError
-from bot.exclusions import PRIORITY, TAG, TOPIC, match, parse_rule, parse_rules, stem
+from bot.policy.exclusions import PRIORITY, TAG, TOPIC, match, parse_rule, parse_rules, stem
 from bot.models import Message, Ticket
 
 RULES = parse_rules(["anything about chargebacks", "tickets tagged vip", "legal threats", "priority urgent"])

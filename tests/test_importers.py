@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.importers import CsvColumns, answer_hash, import_csv, import_zendesk, write_jsonl
-from bot.simulate import InputError, read_tickets
+from bot.offline.importers import CsvColumns, answer_hash, import_csv, import_zendesk, write_jsonl
+from bot.offline.simulate import InputError, read_tickets
 from tests.conftest import write_knowledge
 
 REQUESTER, OTHER_CUSTOMER, AGENT, CC_CUSTOMER = 5001, 5002, 9001, 5003

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.slack_blocks import HomeItem, home_view
+from bot.slack.blocks import HomeItem, home_view
 from bot.store import Store, iso, utcnow
 from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, slack_headers
 from tests.fakes import FakeSlack, FakeZendesk

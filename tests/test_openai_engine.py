@@ -1,4 +1,4 @@
-"""bot.openai_engine against FakeOpenAI on loopback, through the real openai SDK."""
+"""bot.engine.openai against FakeOpenAI on loopback, through the real openai SDK."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import openai
 import pytest
 
 from bot.config import ConfigError, Settings
-from bot.decide import Policy, decide
-from bot.engine import LocalEngine
-from bot.knowledge import load_knowledge
+from bot.policy.decide import Policy, decide
+from bot.engine.local import LocalEngine
+from bot.engine.knowledge import load_knowledge
 from bot.models import Route, Ticket
-from bot.openai_engine import OUTPUT_SCHEMA, SCHEMA_NAME, OpenAIEngine
+from bot.engine.openai import OUTPUT_SCHEMA, SCHEMA_NAME, OpenAIEngine
 from tests.conftest import ARTICLES, write_knowledge
 from tests.fakes import FakeOpenAI
 
@@ -263,7 +263,7 @@ def test_an_unreachable_server_is_unavailable(retriever):
 def test_failures_are_logged_masked(fake, engine, caplog):
     fake.refuse()
     customer = ticket("my email is ana@example.com and my card 4111 1111 1111 1111")
-    with caplog.at_level(logging.WARNING, logger="bot.openai_engine"):
+    with caplog.at_level(logging.WARNING, logger="bot.engine.openai"):
         engine.assess(customer)
     assert "unavailable for ticket 1042" in caplog.text
     assert "ana@example.com" not in caplog.text and "4111 1111" not in caplog.text

@@ -53,7 +53,7 @@ def test_nonsense_settings_are_refused():
 def test_the_zendesk_adapter_keeps_under_both_of_zendesks_limits(fake_zendesk):
     import httpx
 
-    from bot.helpdesk.zendesk import ZendeskAdapter
+    from bot.helpdesk.zendesk.adapter import ZendeskAdapter
 
     clock = Clock()
     fake_zendesk.add_user(id=5, name="c", email="c@example.com")

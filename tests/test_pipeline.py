@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from bot.config import Settings, Thresholds
-from bot.engine import LocalEngine
-from bot.helpdesk.zendesk import ZendeskAdapter
-from bot.knowledge import load_knowledge
-from bot.pipeline import Pipeline, slack_client
+from bot.engine.local import LocalEngine
+from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+from bot.engine.knowledge import load_knowledge
+from bot.flows.pipeline import Pipeline, slack_client
 from bot.store import Store
-from bot.worker import Worker
+from bot.jobs.worker import Worker
 from tests.conftest import CHANNEL, CUSTOMER_ID
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import Message, Resolution, Ticket
-from bot.simulate import InputError, split_by_time, without_replayed
+from bot.offline.simulate import InputError, split_by_time, without_replayed
 
 
 def ticket(ticket_id: str, created_at: str | None = None) -> Ticket:

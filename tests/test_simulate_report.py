@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.decide import Policy
+from bot.policy.decide import Policy
 from bot.models import Assessment, Ticket
-from bot.simulate import format_table, render_html, simulate, write_outputs
+from bot.offline.simulate import format_table, render_html, simulate, write_outputs
 from tests.test_cli_simulate import read_jsonl, row, run_bot, write_jsonl
 from tests.conftest import write_knowledge
 

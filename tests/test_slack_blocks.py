@@ -1,4 +1,4 @@
-"""Block Kit payloads (bot.slack_blocks) checked as plain data: content, Slack's limits and escaping."""
+"""Block Kit payloads (bot.slack.blocks) checked as plain data: content, Slack's limits and escaping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.models import Decision, Message, Reason, Route, Ticket
-from bot.slack_blocks import (
+from bot.slack.blocks import (
     MAX_TRANSCRIPT_POSTS,
     EscalationView,
     escalation_message,

@@ -1,4 +1,4 @@
-"""The angry-tone, SLA and repeated-answer triggers (bot.triggers), with realistic customer text and a fixed clock."""
+"""The angry-tone, SLA and repeated-answer triggers (bot.policy.triggers), with realistic customer text and a fixed clock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import SlaSettings, ToneSettings
 from bot.models import Message, Ticket
-from bot.triggers import ai_answered_twice, angry_tone, read_tone, sla_breach
+from bot.policy.triggers import ai_answered_twice, angry_tone, read_tone, sla_breach
 
 TONE = ToneSettings()
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.helpdesk import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
-from bot.helpdesk.zendesk import ZendeskAdapter, sign
+from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.zendesk.adapter import ZendeskAdapter, sign
 from tests.fakes import FakeZendesk
 
 SECRET = "webhook-secret"

@@ -29,7 +29,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
 from sklearn.svm import LinearSVC
 
-from bot.knowledge import Article
+from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
 
 # Similarity at which a match counts as fully relevant, and the floor below which there is no answer at all.

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.config import Settings
-from bot.helpdesk import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
+from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
 from bot.models import Message, Ticket
 from bot.pacing import ChannelPacer
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying

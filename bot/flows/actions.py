@@ -20,8 +20,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
-from bot.helpdesk import Helpdesk, HelpdeskError
-from bot.slack_blocks import REJECT_REASONS, EscalationView, Status, escalation_message, owner_dm
+from bot.helpdesk.base import Helpdesk, HelpdeskError
+from bot.slack.blocks import REJECT_REASONS, EscalationView, Status, escalation_message, owner_dm
 from bot.store import Store, iso, utcnow
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot import exclusions, triggers
+from bot.policy import exclusions, triggers
 from bot.config import Settings, Thresholds
 from bot.models import Assessment, Decision, Reason, Route, Ticket
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot import exclusions
+from bot.policy import exclusions
 from bot.config import ConfigError, Settings, Thresholds
-from bot.slack_blocks import duration
+from bot.slack.blocks import duration
 from bot.store import Store, iso, utcnow
 
 PAUSED_KEY = "paused"

@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config import ConfigError, Thresholds
-from bot.decide import Findings, Policy, examine, route
-from bot.engine import Engine
+from bot.policy.decide import Findings, Policy, examine, route
+from bot.engine.local import Engine
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
-from bot.triggers import parse_time
+from bot.policy.triggers import parse_time
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 DEFAULT_TARGET = 0.01  # wrong automatic answers per graded ticket the recommended threshold may give

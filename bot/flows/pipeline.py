@@ -1,6 +1,6 @@
 """Orchestration of one accepted webhook: fetch the ticket, decide, then resolve or escalate — exactly once.
 
-The event row is the unit of work (see `bot.worker`). Each external side effect is recorded before and after
+The event row is the unit of work (see `bot.jobs.worker`). Each external side effect is recorded before and after
 it happens (`effects` table, the escalation's `posting` state), so a retry after a crash checks what already
 reached the outside world instead of doing it again:
 - a public reply whose record says "started" is looked for among the ticket's comments before resending;
@@ -23,13 +23,13 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
-from bot.decide import Policy, decide
-from bot.engine import Engine
-from bot.helpdesk import Helpdesk
-from bot.manager import effective_settings
+from bot.policy.decide import Policy, decide
+from bot.engine.local import Engine
+from bot.helpdesk.base import Helpdesk
+from bot.flows.controls import effective_settings
 from bot.models import Decision, Reason, Route, Ticket
 from bot.pacing import ChannelPacer
-from bot.slack_blocks import METADATA_EVENT_TYPE, EscalationView, escalation_message, transcript_messages
+from bot.slack.blocks import METADATA_EVENT_TYPE, EscalationView, escalation_message, transcript_messages
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.helpdesk import Helpdesk
+from bot.helpdesk.base import Helpdesk
 from bot.store import Store
 
 log = logging.getLogger(__name__)

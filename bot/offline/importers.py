@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.models import Ticket
-from bot.simulate import InputError
+from bot.offline.simulate import InputError
 
 RESOLVED = ("solved", "closed")
 DUMP_SUFFIXES = (".json", ".jsonl", ".ndjson")

@@ -4,7 +4,7 @@ Per ticket: `LocalEngine.retrieve` picks up to `passages` knowledge passages; th
 passages in the system message and the ticket, masked by `bot.pii.mask` and fenced as a DATA block, in the user
 message; it answers with a strict JSON schema (`OUTPUT_SCHEMA`), which is validated here again. The answer is
 *grounded* only when it cites passages, all of which were retrieved; an ungrounded answer may be drafted for a
-person but must never be sent automatically (`bot.decide` refuses to resolve when `grounded` is False).
+person but must never be sent automatically (`bot.policy.decide` refuses to resolve when `grounded` is False).
 
 Any failure (timeout, connection error, rate limit or 5xx after retries, refusal, truncated or filtered output,
 invalid JSON, output outside the schema) gives an Assessment with `unavailable` set and no answer: the ticket
@@ -35,7 +35,7 @@ import openai
 
 from bot import pii
 from bot.config import ConfigError, Settings
-from bot.engine import LocalEngine, Passage, summarize
+from bot.engine.local import LocalEngine, Passage, summarize
 from bot.models import Assessment, Ticket
 
 log = logging.getLogger(__name__)
