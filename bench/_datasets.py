@@ -1,4 +1,5 @@
-"""Loaders for the public datasets under ../shared/data that bench/engine_quality.py reads at run time.
+"""Loaders for the public datasets under ../shared/data that `bench.engine_quality` and `bench.simulate_speed`
+read at run time.
 
 Each loader returns plain lists (texts and labels); nothing is copied into the repository. See each dataset's
 SOURCE.md for its origin and licence (the Twitter airline set is non-commercial: read here, never copied).

@@ -1,19 +1,18 @@
 """Benchmark: how fast `serve` acknowledges a button click (Slack allows 3 seconds), on loopback.
 
-Starts the fakes (tests/fakes) and the real `python -m bot serve`, creates escalations through signed
+Starts the fakes (tests/support/fakes) and the real `python -m bot serve`, creates escalations through signed
 webhooks, then sends N signed block_actions clicks (Claim and Approve by 20 agents, on 50 escalations, so the
 work behind the acks is real: assignment, chat.update, DMs, public replies) and measures the time from request
 to HTTP answer — one at a time, then with 20 clients at once. Baseline, in the same run: GET /healthz on the
 same server, the floor of any request to it.
 
-    python bench/button_ack.py [--clicks 500]
+    python -m bench.button_ack [--clicks 500]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,19 +20,19 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.webhook_to_slack import describe, machine  # noqa: E402
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, unpaced_config  # noqa: E402
-from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
-from tests.slack_payloads import block_action, signed_form  # noqa: E402
+from bench._common import describe, machine
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action
+from tests.support.server import SeamServer, seam_env, unpaced_config
+from tests.support.signing import signed_form
 
 ESCALATIONS = 50
 AGENTS = [f"UAGENT{n}" for n in range(20)]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.button_ack", description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=500)
     args = parser.parse_args()
     rng = random.Random(7)

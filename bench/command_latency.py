@@ -5,7 +5,7 @@ feedback rows (so `stats` and `advise` read real tables), then sends N signed sl
 at a time, and measures request to HTTP answer (the ephemeral reply is in that answer). Baseline, in the same
 run: GET /healthz on the same server.
 
-    python bench/command_latency.py [--commands 300]
+    python -m bench.command_latency [--commands 300]
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.webhook_to_slack import describe, machine  # noqa: E402
-from bot.store import Store, iso, utcnow  # noqa: E402
-from tests.conftest import CHANNEL, SeamServer, seam_env, slack_headers, unpaced_config  # noqa: E402
-from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
+from bench._common import describe, machine
+from bot.store import Store, iso, utcnow
+from tests.support.constants import CHANNEL
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.server import SeamServer, seam_env, unpaced_config
+from tests.support.signing import slack_headers
 
 MANAGER = "UBOSS"
 KINDS = ("thresholds", "stats 30d", "advise 2%", "set auto 0.9")
@@ -45,7 +44,7 @@ def seed(database: str, *, decisions: int = 5000) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.command_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=300)
     args = parser.parse_args()
     with FakeSlack() as slack, FakeZendesk() as zendesk, tempfile.TemporaryDirectory() as tmp:

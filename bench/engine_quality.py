@@ -25,13 +25,12 @@ Reads public datasets from ../shared/data at run time (see each dataset's SOURCE
 3. Throughput: tickets per second through LocalEngine.assess_many over the run-B replay (fit time reported
    apart), and the baseline's predict_proba over the same texts.
 
-    python bench/engine_quality.py [--data ../shared/data] [--quick] [--selftest]
+    python -m bench.engine_quality [--data ../shared/data] [--quick] [--selftest]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,15 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import _datasets as data  # noqa: E402
-from bench.webhook_to_slack import machine  # noqa: E402
-from bot import config
-from bot.policy import triggers  # noqa: E402
-from bot.config import DEFAULT_AUTO_THRESHOLD, DEFAULT_HIGH_RISK_TOPICS  # noqa: E402
-from bot.engine.local import LocalEngine  # noqa: E402
-from bot.models import Message, Resolution, Ticket  # noqa: E402
+from bench import _datasets as data
+from bench._common import machine
+from bot.engine.local import LocalEngine
+from bot.models import Message, Resolution, Ticket
+from bot.policy import triggers
+from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
+from bot.policy.triggers import DEFAULT_HIGH_RISK_TOPICS, ToneSettings
 
 WRONG_RATE_BOUNDS = (0.01, 0.02, 0.05)
 RISK_INTENTS = (
@@ -257,23 +254,17 @@ def trigger_results(root: Path, quick: bool) -> list[TriggerResult]:
         trigger_quality("asks for human", "Bitext (contact_human_agent)", human, data.bitext_human_agent(root)),
         trigger_quality("high-risk topic", "BANKING77 test (risk intents)", risky, risk_labels),
     ]
-    angry = _angry_tone()
-    if angry is not None:
-        tweets = data.airline_tweets_negative(root)
-        if quick:
-            tweets = tweets.every(QUICK_STEP)
-        results.append(trigger_quality("angry tone", "Twitter US airline (negative)", angry, tweets))
+    tweets = data.airline_tweets_negative(root)
+    if quick:
+        tweets = tweets.every(QUICK_STEP)
+    results.append(trigger_quality("angry tone", "Twitter US airline (negative)", _angry_tone(), tweets))
     return results
 
 
-def _angry_tone() -> Callable[[Ticket], object] | None:
-    """bot.triggers.angry_tone with default ToneSettings, or None while that trigger does not exist."""
-    function = getattr(triggers, "angry_tone", None)
-    settings_class = getattr(config, "ToneSettings", None)
-    if function is None or settings_class is None:
-        return None
-    settings = settings_class()
-    return lambda ticket: function(ticket, settings=settings)
+def _angry_tone() -> Callable[[Ticket], object]:
+    """bot.policy.triggers.angry_tone with the default ToneSettings."""
+    settings = ToneSettings()
+    return lambda ticket: triggers.angry_tone(ticket, settings=settings)
 
 
 def print_triggers(results: Sequence[TriggerResult]) -> None:
@@ -283,9 +274,6 @@ def print_triggers(results: Sequence[TriggerResult]) -> None:
     for r in results:
         print(f"| {r.trigger} | {r.dataset} | {r.examples} | {r.support} | {r.precision:.1%} | {r.recall:.1%} "
               f"| {r.f1:.3f} |")
-    if not any(r.trigger == "angry tone" for r in results):
-        print("| angry tone | Twitter US airline (negative) | not available: bot.policy.triggers has no angry_tone "
-              "(or bot.config no ToneSettings) | | | | |")
     print(f"\nHigh-risk positives (BANKING77 intents): {', '.join(RISK_INTENTS)}.")
 
 
@@ -319,7 +307,7 @@ def print_throughput(predictions: Sequence[Predictions], history_size: int, repl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.engine_quality", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--quick", action="store_true", help=f"replay every {QUICK_STEP}th ticket, for a fast check")
     parser.add_argument("--selftest", action="store_true", help="check risk_coverage on a tiny case and exit")
@@ -334,8 +322,8 @@ def main() -> None:
     root = args.data
     train = data.banking77_oos(root, "train")
     in_train_oos = sum(label == data.OOS for label in train.labels)
-    history = data.Labelled(*map(list, zip(*[(t, l) for t, l in zip(train.texts, train.labels, strict=True)
-                                              if l != data.OOS], strict=True)))
+    history = data.Labelled(*map(list, zip(*[(t, label) for t, label in zip(train.texts, train.labels, strict=True)
+                                              if label != data.OOS], strict=True)))
     in_scope, off_domain = data.banking77_oos(root, "test"), data.banking77_oos(root, "ood-oos/valid")
     held_out = data.banking77_oos(root, "id-oos/test")
     if args.quick:

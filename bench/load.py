@@ -1,8 +1,9 @@
 """Benchmark: `serve` under load — a burst of N webhooks from 16 clients, then 500 button clicks from 20.
 
-Starts the loopback fakes (tests/fakes) and the real `python -m bot serve` with a SEAM_CONFIG that raises the
-Slack pacing (`[slack] posts_per_second = 200`, `post_burst = 50`; if the configuration refuses that rate the
-highest it accepts is used and said so) and turns reconciliation off (`[reconcile] interval_seconds = 0`).
+Starts the loopback fakes (tests/support/fakes) and the real `python -m bot serve` with a SEAM_CONFIG that
+raises the Slack pacing (`[slack] posts_per_second = 200`, `post_burst = 50`; if the configuration refuses that
+rate the highest it accepts is used and said so) and turns reconciliation off (`[reconcile] interval_seconds =
+0`).
 Creates N Zendesk tickets whose customer asks for a person, then measures:
 - webhook ack: N signed webhooks sent as fast as 16 concurrent httpx clients can, POST until the 2xx
   (median, p99) and the ack throughput (webhooks/s);
@@ -18,7 +19,7 @@ escalation is at least 2 messages in the channel (the post and its threaded tran
 escalations to one channel takes about 2N seconds: that estimate is printed too, with the figure for the
 number of messages per escalation this run actually measured.
 
-    python bench/load.py [--webhooks 1000] [--clicks 500]
+    python -m bench.load [--webhooks 1000] [--clicks 500]
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -37,13 +36,13 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.webhook_to_slack import describe, machine  # noqa: E402
-from bot.config import ConfigError, load_settings  # noqa: E402
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, zendesk_headers  # noqa: E402
-from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
-from tests.slack_payloads import block_action, signed_form  # noqa: E402
+from bench._common import describe, machine
+from bot.config import ConfigError, load_settings
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action
+from tests.support.server import SeamServer, seam_env
+from tests.support.signing import signed_form, zendesk_headers
 
 FIRST_TICKET = 30_000
 AGENTS = [f"UAGENT{n}" for n in range(20)]
@@ -91,7 +90,7 @@ def peak_memory_kb(pid: int) -> int | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     parser.add_argument("--webhooks", type=int, default=1000)
     parser.add_argument("--clicks", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for all posts")
@@ -115,7 +114,8 @@ def main() -> None:
         server = SeamServer(env, Path(tmp) / "serve.log").start()
         assert server.process is not None
         try:
-            clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(max(WEBHOOK_CLIENTS, CLICK_CLIENTS))]
+            clients = [httpx.Client(base_url=server.url, timeout=30)
+                       for _ in range(max(WEBHOOK_CLIENTS, CLICK_CLIENTS))]
             health16, _ = concurrently(clients[:WEBHOOK_CLIENTS], 500, healthz)
 
             # Phase 1: the webhook burst.

@@ -10,7 +10,7 @@ The knowledge is examples/knowledge.
 
 Baseline, same run and same files: the same command with `--limit 1000` (1,000 replayed, same history and fit).
 
-    python bench/simulate_speed.py [--data ../shared/data] [--tickets 10000] [--history 10000]
+    python -m bench.simulate_speed [--data ../shared/data] [--tickets 10000] [--history 10000]
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import _datasets as data
+from bench._common import machine
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import _datasets as data  # noqa: E402
-from bench.webhook_to_slack import machine  # noqa: E402
-
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 LIMIT_SECONDS = 60.0
 
@@ -85,7 +83,7 @@ def run(history: Path, tickets: Path, out: Path, *extra: str) -> tuple[float, st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.simulate_speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets to replay")
     parser.add_argument("--history", type=int, default=10_000, help="history tickets to learn from")

@@ -1,24 +1,22 @@
 """Benchmark: time from a signed Zendesk webhook to Seam's `chat.postMessage`, on loopback.
 
-Starts the loopback fakes (tests/fakes) and the real `python -m bot serve`, then sends N signed webhooks, one
-at a time, for tickets whose customer asks for a person (so each ends in a Slack post), and measures:
+Starts the loopback fakes (tests/support/fakes) and the real `python -m bot serve`, then sends N signed
+webhooks, one at a time, for tickets whose customer asks for a person (so each ends in a Slack post), and
+measures:
 - ack: POST /webhooks/zendesk until its 2xx answer;
 - webhook → post: POST sent until the fake Slack receives the escalation's chat.postMessage.
 Baseline, in the same run: the floor of that path, i.e. what the same process's two calls that must happen
 anyway cost without Seam — a ticket and comments read from the fake Zendesk plus one chat.postMessage to the
 fake Slack, made directly with httpx and slack_sdk.
 
-    python bench/webhook_to_slack.py [--tickets 200]
+    python -m bench.webhook_to_slack [--tickets 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,39 +24,14 @@ from pathlib import Path
 import httpx
 from slack_sdk import WebClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, unpaced_config  # noqa: E402
-from tests.fakes import FakeSlack, FakeZendesk  # noqa: E402
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def describe(name: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (f"{name:<28} median {statistics.median(ms):6.1f} ms  p95 {percentile(ms, 0.95):6.1f} ms  "
-            f"p99 {percentile(ms, 0.99):6.1f} ms  max {max(ms):6.1f} ms  (n={len(ms)})")
+from bench._common import describe, machine
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.server import SeamServer, seam_env, unpaced_config
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.webhook_to_slack", description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=200)
     args = parser.parse_args()
 

@@ -15,21 +15,11 @@ from pathlib import Path
 
 import click
 
-from bot.config import ConfigError, load_settings
-from bot.policy.decide import Policy
-from bot.pii import install_log_filter
-from bot.services import build_engine
-from bot.engine.knowledge import load_knowledge
-from bot.offline.simulate import (
-    DEFAULT_SWEEP,
-    DEFAULT_TARGET,
-    format_table,
-    read_tickets,
-    simulate as run_simulation,
-    split_by_time,
-    without_replayed,
-    write_outputs,
-)
+from bot.errors import ConfigError
+
+# The sweep and target defaults are shown in --help; the modules that use them load only when a command runs.
+DEFAULT_SWEEP_TEXT = "0.50…0.95 and 0.99"
+DEFAULT_TARGET = 0.01
 
 
 class SeamGroup(click.Group):
@@ -59,13 +49,15 @@ def cli(log_level: str) -> None:
     """Seam: decide, per support ticket, whether the AI answers, drafts for approval, or hands it to a person."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.pii import install_log_filter
+
     # Card numbers, emails, phone numbers and secrets in ticket text never reach the logs.
     install_log_filter()
 
 
-def _thresholds(raw: str | None) -> tuple[float, ...]:
+def _thresholds(raw: str | None) -> tuple[float, ...] | None:
     if not raw:
-        return DEFAULT_SWEEP
+        return None
     try:
         values = tuple(sorted({float(v) for v in raw.split(",") if v.strip()}))
     except ValueError:
@@ -83,7 +75,8 @@ def _thresholds(raw: str | None) -> tuple[float, ...]:
               help="Knowledge folder or file (default: KNOWLEDGE_PATH).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("sim-out"), show_default=True,
               help="Folder for decisions.jsonl, summary.json, report.html and sweep.png.")
-@click.option("--thresholds", "sweep", help="Auto thresholds to sweep, comma-separated (default 0.50…0.99).")
+@click.option("--thresholds", "sweep",
+              help=f"Auto thresholds to sweep, comma-separated (default {DEFAULT_SWEEP_TEXT}).")
 @click.option("--limit", type=click.IntRange(min=1), help="Replay at most this many tickets.")
 @click.option("--split-newest", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Without --history: replay only this share of TICKETS, the newest by created_at, and learn "
@@ -97,6 +90,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated.
 
     A replayed ticket never answers itself: any history ticket with the same id is left out."""
+    from bot.config import load_settings
+    from bot.engine import build_engine
+    from bot.engine.knowledge import load_knowledge
+    from bot.offline.report import format_table, write_outputs
+    from bot.offline.simulate import DEFAULT_SWEEP, read_tickets, split_by_time, without_replayed
+    from bot.offline.simulate import simulate as run_simulation
+    from bot.policy.decide import Policy
+
     settings = load_settings()
     if split_newest is not None and history is not None:
         raise click.UsageError("--split-newest splits TICKETS into history and replay: drop --history")
@@ -115,8 +116,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     if bar:  # the fit has no progress of its own: say what the wait is for
         click.echo(f"learning from {len(past):,} history tickets and {len(articles):,} articles…", err=True)
     engine = build_engine(settings, articles=articles, history=past)
-    policy = Policy.from_settings(settings)
-    decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep),
+    policy = Policy(settings=settings.policy)
+    decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
     summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
     write_outputs(decisions, summary, out)
@@ -140,8 +141,15 @@ def _progress_bar():
     return bar
 
 
-FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
-                    "answer_source", "draft", "final_text", "edit_distance", "reason")
+def _open_store():
+    """The store at DATABASE_PATH for the commands that read an existing deployment's database."""
+    from bot.config import load_settings
+    from bot.store import Store
+
+    settings = load_settings()
+    if not Path(settings.database_path).exists():
+        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
+    return Store(settings.database_path)
 
 
 @cli.group()
@@ -157,13 +165,9 @@ def feedback_export(fmt: str, out) -> None:
     distance between them, the reject reason) from DATABASE_PATH."""
     import csv
 
-    from bot.store import Store
+    from bot.store import FEEDBACK_COLUMNS
 
-    settings = load_settings()
-    if not Path(settings.database_path).exists():
-        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
-    store = Store(settings.database_path)
-    rows = store.db.query(f"select {', '.join(FEEDBACK_COLUMNS)} from feedback order by id")
+    rows = _open_store().feedback_rows()
     if fmt == "jsonl":
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -173,53 +177,28 @@ def feedback_export(fmt: str, out) -> None:
     writer.writerows(rows)
 
 
-@cli.group("import")
+class ImportGroup(click.Group):
+    """`import csv`, plus one command per helpdesk that has an importer (bot.helpdesk.registry), loaded lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from bot.helpdesk import registry
+
+        helpdesks = [name for name in registry.names() if registry.plugin(name).import_command]
+        return sorted(set(super().list_commands(ctx)) | set(helpdesks))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            from bot.helpdesk import registry
+
+            if name in registry.names() and (factory := registry.plugin(name).import_command):
+                command = factory()
+        return command
+
+
+@cli.group("import", cls=ImportGroup)
 def import_group() -> None:
     """Convert helpdesk dumps and spreadsheet exports into Seam's ticket JSONL (for `simulate`)."""
-
-
-def _finish_import(result, out: str) -> None:
-    from bot.offline.importers import write_jsonl
-
-    for problem in result.problems:
-        click.echo(f"skipped: {problem}", err=True)
-    for note in result.notes:
-        click.echo(note, err=True)
-    write_jsonl(result.tickets, out)
-    resolved = sum(1 for t in result.tickets if "resolution" in t)
-    click.echo(f"wrote {len(result.tickets)} ticket(s) ({resolved} with a resolution) to "
-               f"{'stdout' if out == '-' else out}; skipped {len(result.problems)} bad record(s)", err=True)
-
-
-@import_group.command("zendesk")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
-@click.option("--resolved-only", is_flag=True,
-              help="Keep solved and closed tickets only (for a --history file).")
-@click.option("--answer-tag-prefix", default="macro_", show_default=True,
-              help="A tag with this prefix names the macro that resolved the ticket: tag macro_refund_status gives "
-                   "resolution.answer_id refund_status. Without one, answer_id is null (a person answered in "
-                   "their own words). '' turns this off.")
-def import_zendesk_command(dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str) -> None:
-    """Convert Zendesk API dumps (files or folders) into ticket JSONL.
-
-    \b
-    Each file holds JSON pages as the API returns them (.json: one page or an array of
-    pages; .jsonl/.ndjson: one page a line); folders are read recursively:
-      {"tickets": [...]}        GET /api/v2/incremental/tickets/cursor.json pages (sideloaded users too)
-      {"comments": [...]}       GET /api/v2/tickets/ID/comments.json; the ticket id comes from
-                                "ticket_id" in the page or the last number of the file name,
-                                e.g. comments/123.json
-      {"ticket_events": [...]}  GET /api/v2/incremental/ticket_events.json?include=comment_events
-      {"users": [...]}          users, to name requesters and tell customers from agents
-    \b
-    Deleted tickets are left out; a ticket on several pages counts once, in its latest version.
-    Solved and closed tickets get a resolution: the last public agent reply is the answer, and
-    the thread stops before it (the question as it stood when a person answered it)."""
-    from bot.offline.importers import import_zendesk
-
-    result = import_zendesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix)
-    _finish_import(result, out)
 
 
 @import_group.command("csv")
@@ -234,7 +213,8 @@ def import_zendesk_command(dumps: tuple[Path, ...], out: str, resolved_only: boo
                    "a short hash of the answer text (ignoring case and spacing), so tickets resolved with the same "
                    "reply share an id; the cell 'null' means the ticket should not be answered automatically.")
 @click.option("--created-col", default="created_at", show_default=True, help="Creation time column (ISO 8601).")
-@click.option("--tags-col", default="tags", show_default=True, help="Tags column (comma, semicolon or space separated).")
+@click.option("--tags-col", default="tags", show_default=True,
+              help="Tags column (comma, semicolon or space separated).")
 @click.option("--delimiter", default=",", show_default=True, help="Field delimiter ('\\t' for tab).")
 @click.option("--encoding", default="utf-8-sig", show_default=True, help="File encoding (a UTF-8 BOM is fine).")
 @click.pass_context
@@ -247,7 +227,7 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
     unless named on the command line. Cells may span lines when quoted."""
     from click.core import ParameterSource
 
-    from bot.offline.importers import CsvColumns, import_csv
+    from bot.offline.importers import CsvColumns, import_csv, write_result
 
     roles = {"id": "id_col", "subject": "subject_col", "body": "body_col", "answer": "answer_col",
              "answer_id": "answer_id_col", "created_at": "created_col", "tags": "tags_col"}
@@ -257,7 +237,7 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
                          created_at=created_col, tags=tags_col, explicit=explicit)
     delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
     result = import_csv(file, columns=columns, delimiter=delimiter, encoding=encoding)
-    _finish_import(result, out)
+    write_result(result, out, say=lambda line: click.echo(line, err=True))
 
 
 @cli.command()
@@ -267,12 +247,7 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
 def jobs(retry_id: int | None, retry_dead: bool, fmt: str) -> None:
     """The work queue in DATABASE_PATH: pending jobs, the oldest one's age, and dead jobs (failed five times),
     which wait for a person. A running `serve` picks retried jobs up within a second."""
-    from bot.store import Store
-
-    settings = load_settings()
-    if not Path(settings.database_path).exists():
-        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
-    store = Store(settings.database_path)
+    store = _open_store()
     if retry_id is not None or retry_dead:
         count = store.retry_dead(None if retry_dead else retry_id)
         if retry_id is not None and not count:
@@ -281,38 +256,32 @@ def jobs(retry_id: int | None, retry_dead: bool, fmt: str) -> None:
         click.echo(f"put {count} dead job(s) back in the queue")
         return
     stats = store.queue_stats()
-    dead = list(store.db.query("select id, ticket_id, attempts, received_at, last_error from events "
-                               "where state = 'dead' order by id"))
+    dead = store.dead_events()
     if fmt == "json":
-        click.echo(json.dumps({**stats, "dead_jobs": dead}, indent=2))
+        fields = ("id", "ticket_id", "attempts", "received_at", "last_error")
+        click.echo(json.dumps({**stats, "dead_jobs": [{f: getattr(e, f) for f in fields} for e in dead]}, indent=2))
         return
     age = stats["oldest_pending_seconds"]
     click.echo(f"pending {stats['pending']} (oldest {'–' if age is None else f'{age:.0f} s'}), "
                f"done {stats['done']}, dead {stats['dead']}")
-    for row in dead:
-        click.echo(f"  dead job {row['id']}: ticket {row['ticket_id']}, {row['attempts']} attempts, "
-                   f"received {row['received_at'][:19]}: {(row['last_error'] or '')[:120]}")
+    for event in dead:
+        click.echo(f"  dead job {event.id}: ticket {event.ticket_id}, {event.attempts} attempts, "
+                   f"received {event.received_at[:19]}: {(event.last_error or '')[:120]}")
 
 
 @cli.command()
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="How many entries, newest first.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="How many entries, newest first.")
 @click.option("--actor", help="Only this Slack user ID (or 'seam' for the bot's own actions).")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
 def audit(limit: int, actor: str | None, fmt: str) -> None:
     """The audit log in DATABASE_PATH: every settings change and agent action, with who and when."""
-    from bot.store import Store
-
-    settings = load_settings()
-    if not Path(settings.database_path).exists():
-        raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
-    where, params = ("where actor = ?", [actor]) if actor else ("", [])
-    rows = Store(settings.database_path).db.query(
-        f"select id, at, actor, action, detail from audit_log {where} order by id desc limit ?", [*params, limit])
-    for row in rows:
+    for row in _open_store().audit_rows(limit=limit, actor=actor):
         if fmt == "jsonl":
-            click.echo(json.dumps({**row, "detail": json.loads(row["detail"] or "{}")}, ensure_ascii=False))
+            click.echo(json.dumps(row, ensure_ascii=False))
         else:
-            click.echo(f"{row['at'][:19].replace('T', ' ')}  {row['actor']:<12} {row['action']:<24} {row['detail']}")
+            detail = json.dumps(row["detail"], ensure_ascii=False)
+            click.echo(f"{row['at'][:19].replace('T', ' ')}  {row['actor']:<12} {row['action']:<24} {detail}")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The plain data that flows through Seam: tickets, their messages, assessments and routing decisions.
+"""The plain data that flows through Seam: tickets, their messages, assessments and routing decisions, and the
+store's typed records — a queued job (`Event`) and an escalation (`Escalation`) with their state enums.
 
 `Ticket.from_dict` reads the contract's ticket JSON (../shared/CONTRACT.md, *Formats*); helpdesk adapters build
 the same `Ticket` from their own API shapes, so everything downstream sees one model.
@@ -6,6 +7,7 @@ the same `Ticket` from their own API shapes, so everything downstream sees one m
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -61,6 +63,10 @@ class Ticket:
     def latest_customer_message(self) -> Message | None:
         customer = self.customer_messages
         return customer[-1] if customer else None
+
+    def everything_customer_wrote(self) -> str:
+        """The subject and every message of the customer's, for rules that look at the whole ticket."""
+        return "\n".join(p for p in [self.subject, *(m.body for m in self.customer_messages)] if p)
 
     def customer_text(self) -> str:
         """What the customer is asking now: the subject and the customer's messages since the last reply."""
@@ -174,3 +180,97 @@ class Decision:
             "route": str(self.route), "confidence": round(self.confidence, 4),
             "reasons": [r.code for r in self.reasons], "answer": self.answer, "answer_source": self.answer_source,
         }
+
+
+class EventState(StrEnum):
+    """Where a queued job (an accepted webhook, a reconciliation find) stands."""
+
+    PENDING = "pending"  # due at next_attempt_at
+    PROCESSING = "processing"  # a worker holds its lease
+    DONE = "done"
+    DEAD = "dead"  # failed too often: waits for a person (`python -m bot jobs`, the App Home)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One job of the durable queue: today every job is a ticket event (`kind` "ticket")."""
+
+    id: int
+    kind: str
+    helpdesk: str
+    ticket_id: str
+    state: EventState
+    attempts: int
+    dedupe_key: str
+    received_at: str
+    body: str | None = None
+    turn_key: str | None = None
+    next_attempt_at: str | None = None
+    lease_until: str | None = None
+    last_error: str | None = None
+    outcome: str | None = None
+    processed_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> Event:
+        return cls(**{**row, "state": EventState(row["state"])})
+
+
+class EscalationState(StrEnum):
+    """The life of an escalation: posted, owned, then finished one way or the other."""
+
+    POSTING = "posting"  # recorded, the Slack post not yet confirmed (a crash here is found again by metadata)
+    OPEN = "open"  # in the channel, nobody owns it
+    CLAIMED = "claimed"
+    SENDING = "sending"  # a reply is on its way to the helpdesk
+    SENT = "sent"
+    REJECTED = "rejected"
+    FAILED = "failed"  # the reply did not land: Retry is offered
+
+    @property
+    def finished(self) -> bool:
+        return self in (EscalationState.SENT, EscalationState.REJECTED)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One Slack thread for one ticket event, and what agents did with it."""
+
+    id: int
+    event_id: int
+    decision_id: int
+    ticket_key: str
+    ticket_id: str
+    channel: str
+    state: EscalationState
+    confidence: float
+    card: dict  # what the message shows (bot.slack.blocks.EscalationView.to_card), re-rendered on every update
+    created_at: str
+    updated_at: str
+    ts: str | None = None
+    owner: str | None = None
+    draft: str | None = None
+    customer_text: str | None = None
+    sent_by: str | None = None
+    sent_text: str | None = None
+    send_action: str | None = None  # approve or edit: how the reply being sent was made
+    reject_reason: str | None = None
+    last_error: str | None = None
+    claimed_at: str | None = None
+    finished_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> Escalation:
+        return cls(**{**row, "state": EscalationState(row["state"]), "card": json.loads(row["card"] or "{}")})
+
+    @property
+    def answer_source(self) -> str | None:
+        return (self.card.get("decision") or {}).get("answer_source")
+
+    @property
+    def subject(self) -> str:
+        return (self.card.get("ticket") or {}).get("subject") or ""
+
+    @property
+    def link(self) -> str | None:
+        return self.card.get("link")

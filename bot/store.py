@@ -1,12 +1,14 @@
-"""The SQLite store: every table Seam keeps, its migrations, and the few atomic operations the pipeline needs.
+"""The SQLite store: every table Seam keeps, its migrations, and every query — nothing else in Seam writes SQL.
 
-Tables: tickets (seen), events (webhooks received: the idempotency and work record), decisions, escalations
-(one Slack thread per ticket event), effects (external side effects, recorded before and after each call so a
-retry never repeats one), feedback, settings and audit_log. New tables come as new migrations appended to
-`MIGRATIONS`; an applied migration is never edited.
+Tables: tickets (seen), events (the durable job queue: accepted webhooks and reconciliation finds), decisions,
+escalations (one Slack thread per ticket event), effects (external side effects, recorded before and after each
+call so a retry never repeats one), feedback, settings, exclusions, slack_events and audit_log. New tables come
+as new migrations appended to `MIGRATIONS`; an applied migration is never edited.
 
-One connection per thread (sqlite3 connections must not cross threads), WAL so readers never block the writer,
-and `BEGIN IMMEDIATE` where a read decides a write, so two workers cannot both claim the same thing.
+Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
+named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
+block the writer, and `BEGIN IMMEDIATE` where a read decides a write, so two workers cannot both claim the same
+thing.
 """
 
 from __future__ import annotations
@@ -16,28 +18,27 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from bot.models import Escalation, EscalationState, Event, EventState
+from bot.text import iso, seconds_since, utcnow
+
 MIGRATIONS = Migrations("seam")
 T = TypeVar("T")
 
 # An event whose processing failed this many times stops being retried and waits for a person.
 MAX_ATTEMPTS = 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# Escalation states in which an agent owns the work but has not finished it.
+OWNED_STATES = (EscalationState.CLAIMED, EscalationState.SENDING, EscalationState.FAILED)
+FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
+                    "answer_source", "draft", "final_text", "edit_distance", "reason")
 
 
 @MIGRATIONS()
@@ -106,6 +107,12 @@ def m004_slack_events(db: Database) -> None:
     db["slack_events"].create({"event_id": str, "received_at": str}, pk="event_id")
 
 
+@MIGRATIONS()
+def m005_job_kinds(db: Database) -> None:
+    """Jobs of more kinds than ticket events share the queue; existing rows are ticket events."""
+    db["events"].add_column("kind", str, not_null_default="ticket")
+
+
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
     """Serialise the store's writes on one in-process lock. Every writer is in this process, and a Python lock
     queues them fairly, where SQLite's busy handler would have them sleep and poll (1, 2, 5 … 100 ms): with
@@ -162,20 +169,24 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    def _one(self, table: str, where: str, params: Sequence[Any]) -> dict | None:
+        return next(iter(self.db[table].rows_where(where, list(params), limit=1)), None)
+
     def ping(self) -> bool:
         return self.db.execute("select 1").fetchone() == (1,)
 
-    # -- events: the durable record of every accepted webhook ------------------------------------------------
+    # -- events: the durable job queue -----------------------------------------------------------------------
 
     @_writes
-    def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str) -> tuple[int, bool]:
-        """Store an accepted webhook; return (event id, True) or (existing id, False) for a redelivery."""
+    def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str,
+                     kind: str = "ticket") -> tuple[int, bool]:
+        """Store an accepted job; return (event id, True) or (existing id, False) for a redelivery."""
         now = iso(utcnow())
         with self._immediate() as conn:
             cursor = conn.execute(
-                "insert or ignore into events (helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
-                " next_attempt_at) values (?, ?, ?, ?, ?, 'pending', 0, ?)",
-                (helpdesk, dedupe_key, ticket_id, body, now, now),
+                "insert or ignore into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state,"
+                " attempts, next_attempt_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                (kind, helpdesk, dedupe_key, ticket_id, body, now, now),
             )
             if cursor.rowcount:
                 return int(cursor.lastrowid), True
@@ -183,7 +194,7 @@ class Store:
             return int(row[0]), False
 
     @_writes
-    def claim_event(self, *, lease_seconds: float = 120.0) -> dict | None:
+    def claim_event(self, *, lease_seconds: float = 120.0) -> Event | None:
         """Take the oldest event that is due, or whose worker's lease ran out (it crashed), for processing."""
         now = utcnow()
         with self._immediate() as conn:
@@ -200,8 +211,8 @@ class Store:
             )
         return self.event(row[0])
 
-    def event(self, event_id: int) -> dict:
-        return self.db["events"].get(event_id)
+    def event(self, event_id: int) -> Event:
+        return Event.from_row(self.db["events"].get(event_id))
 
     @_writes
     def claim_turn(self, *, event_id: int, turn_key: str) -> bool:
@@ -215,14 +226,14 @@ class Store:
 
     @_writes
     def finish_event(self, event_id: int, *, outcome: str) -> None:
-        self.db["events"].update(event_id, {"state": "done", "outcome": outcome, "processed_at": iso(utcnow()),
-                                            "lease_until": None, "last_error": None})
+        self.db["events"].update(event_id, {"state": EventState.DONE, "outcome": outcome,
+                                            "processed_at": iso(utcnow()), "lease_until": None, "last_error": None})
 
     @_writes
-    def fail_event(self, event_id: int, *, error: str, retry_in: float) -> str:
+    def fail_event(self, event_id: int, *, error: str, retry_in: float) -> EventState:
         """Record a failed attempt: retry later with backoff, or park it as dead after MAX_ATTEMPTS."""
         event = self.event(event_id)
-        state = "dead" if event["attempts"] >= MAX_ATTEMPTS else "pending"
+        state = EventState.DEAD if event.attempts >= MAX_ATTEMPTS else EventState.PENDING
         self.db["events"].update(event_id, {
             "state": state, "last_error": error[:2000], "lease_until": None,
             "next_attempt_at": iso(utcnow() + timedelta(seconds=retry_in)),
@@ -236,29 +247,12 @@ class Store:
                         " where id = ? and state = 'processing'", [event_id])
 
     @_writes
-    def remember_slack_event(self, event_id: str) -> bool:
-        """True the first time an event id is seen, False for a redelivery."""
-        cursor = self.db.execute("insert or ignore into slack_events (event_id, received_at) values (?, ?)",
-                                 [event_id[:200], iso(utcnow())])
-        return cursor.rowcount == 1
-
-    @_writes
     def recover_interrupted(self) -> int:
         """At start-up: events a previous process was processing when it died go back to the queue at once.
         (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.)"""
         cursor = self.db.execute("update events set state = 'pending', lease_until = null, next_attempt_at = ?"
                                  " where state = 'processing'", [iso(utcnow())])
         return cursor.rowcount
-
-    @_writes
-    def fail_interrupted_sends(self) -> list[int]:
-        """At start-up: replies an agent was sending when the process died are marked failed (the message then
-        offers Retry, which checks the ticket before sending again). Returns their escalation ids."""
-        ids = [row[0] for row in self.db.execute("select id from escalations where state = 'sending'").fetchall()]
-        if ids:
-            self.db.execute("update escalations set state = 'failed', last_error = ?, updated_at = ? "
-                            "where state = 'sending'", ["interrupted by a restart", iso(utcnow())])
-        return ids
 
     @_writes
     def retry_dead(self, event_id: int | None = None) -> int:
@@ -268,17 +262,25 @@ class Store:
                                  f"last_error = null where {where}", [iso(utcnow()), *params])
         return cursor.rowcount
 
+    def dead_events(self) -> list[Event]:
+        return [Event.from_row(row) for row in self.db["events"].rows_where("state = 'dead'", order_by="id")]
+
     def queue_stats(self) -> dict:
         counts = dict(self.db.execute("select state, count(*) from events group by state").fetchall())
         oldest = self.db.execute("select min(received_at) from events where state in ('pending', 'processing')"
                                  ).fetchone()[0]
-        age = None
-        if oldest:
-            age = round((utcnow() - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds(), 1)
+        age = seconds_since(oldest)
         return {"pending": counts.get("pending", 0) + counts.get("processing", 0), "dead": counts.get("dead", 0),
-                "done": counts.get("done", 0), "oldest_pending_seconds": age}
+                "done": counts.get("done", 0), "oldest_pending_seconds": None if age is None else round(age, 1)}
 
-    # -- tickets, decisions, escalations ---------------------------------------------------------------------
+    @_writes
+    def remember_slack_event(self, event_id: str) -> bool:
+        """True the first time a Slack event id is seen, False for a redelivery."""
+        cursor = self.db.execute("insert or ignore into slack_events (event_id, received_at) values (?, ?)",
+                                 [event_id[:200], iso(utcnow())])
+        return cursor.rowcount == 1
+
+    # -- tickets and decisions -------------------------------------------------------------------------------
 
     @_writes
     def upsert_ticket(self, *, helpdesk: str, ticket_id: str, subject: str, requester: str | None,
@@ -306,30 +308,31 @@ class Store:
         rows = list(self.db["decisions"].rows_where("event_id = ?", [event_id], order_by="id desc", limit=1))
         return rows[0] if rows else None
 
-    def escalation_for_event(self, event_id: int) -> dict | None:
-        rows = list(self.db["escalations"].rows_where("event_id = ?", [event_id]))
-        return rows[0] if rows else None
+    # -- escalations -----------------------------------------------------------------------------------------
+
+    def escalation(self, escalation_id: int) -> Escalation | None:
+        row = self._one("escalations", "id = ?", [escalation_id])
+        return Escalation.from_row(row) if row else None
+
+    def escalation_for_event(self, event_id: int) -> Escalation | None:
+        row = self._one("escalations", "event_id = ?", [event_id])
+        return Escalation.from_row(row) if row else None
 
     @_writes
     def create_escalation(self, *, event_id: int, decision_id: int, ticket_key: str, ticket_id: str, channel: str,
-                          draft: str | None, confidence: float, card: dict, customer_text: str) -> dict:
+                          draft: str | None, confidence: float, card: dict, customer_text: str) -> Escalation:
         """The record written before posting to Slack, so a crash mid-post can be recognised after restart."""
         now = iso(utcnow())
         self.db["escalations"].insert({
             "event_id": event_id, "decision_id": decision_id, "ticket_key": ticket_key, "ticket_id": ticket_id,
-            "channel": channel, "state": "posting", "draft": draft, "confidence": confidence,
+            "channel": channel, "state": EscalationState.POSTING, "draft": draft, "confidence": confidence,
             "card": json.dumps(card), "customer_text": customer_text, "created_at": now, "updated_at": now,
         }, ignore=True)
         return self.escalation_for_event(event_id)
 
     @_writes
     def mark_escalation_posted(self, escalation_id: int, *, channel: str, ts: str) -> None:
-        self.db["escalations"].update(escalation_id, {"state": "open", "channel": channel, "ts": ts,
-                                                      "updated_at": iso(utcnow())})
-
-    def escalation(self, escalation_id: int) -> dict | None:
-        rows = list(self.db["escalations"].rows_where("id = ?", [escalation_id]))
-        return rows[0] if rows else None
+        self.update_escalation(escalation_id, state=EscalationState.OPEN, channel=channel, ts=ts)
 
     @_writes
     def update_escalation(self, escalation_id: int, **fields: Any) -> None:
@@ -346,7 +349,7 @@ class Store:
             return cursor.rowcount == 1
 
     @_writes
-    def begin_finishing(self, escalation_id: int, *, user_id: str, manager: bool, to_state: str) -> bool:
+    def begin_finishing(self, escalation_id: int, *, user_id: str, manager: bool, to_state: EscalationState) -> bool:
         """Move a claimed (or failed) escalation into `to_state` (sending, rejected) for its owner or a manager:
         the compare-and-set that makes a double click act once."""
         owner_clause = "" if manager else " and owner = ?"
@@ -356,6 +359,28 @@ class Store:
                 f"update escalations set state = ?, updated_at = ? where id = ?"
                 f" and state in ('claimed', 'failed'){owner_clause}", params)
             return cursor.rowcount == 1
+
+    @_writes
+    def fail_interrupted_sends(self) -> list[int]:
+        """At start-up: replies an agent was sending when the process died are marked failed (the message then
+        offers Retry, which checks the ticket before sending again). Returns their escalation ids."""
+        ids = [row[0] for row in self.db.execute("select id from escalations where state = 'sending'").fetchall()]
+        if ids:
+            self.db.execute("update escalations set state = 'failed', last_error = ?, updated_at = ? "
+                            "where state = 'sending'", ["interrupted by a restart", iso(utcnow())])
+        return ids
+
+    def escalations_page(self, *, states: Sequence[EscalationState], owner: str | None = None, offset: int = 0,
+                         limit: int = 15) -> tuple[list[Escalation], int]:
+        """Escalations in `states` (and owned by `owner`, if given), oldest first: one page and the total."""
+        where = f"state in ({', '.join('?' for _ in states)})" + (" and owner = ?" if owner else "")
+        params = [str(s) for s in states] + ([owner] if owner else [])
+        total = self.db["escalations"].count_where(where, params)
+        rows = self.db["escalations"].rows_where(where, params, order_by="created_at, id", limit=limit,
+                                                 offset=max(0, offset))
+        return [Escalation.from_row(row) for row in rows], total
+
+    # -- feedback --------------------------------------------------------------------------------------------
 
     @_writes
     def add_feedback(self, **row: Any) -> int:
@@ -368,11 +393,43 @@ class Store:
             " where action in ('approve', 'edit') and customer_text is not null and final_text is not null"
             " order by id"))
 
+    def feedback_rows(self) -> Iterator[dict]:
+        """The whole feedback log for export, oldest first, in FEEDBACK_COLUMNS."""
+        return self.db.query(f"select {', '.join(FEEDBACK_COLUMNS)} from feedback order by id")
+
+    def reviewed_drafts(self) -> list[dict]:
+        """Agents' verdicts on drafts: confidence and action (approve, edit, reject) of each."""
+        return list(self.db.query("select confidence, action from feedback where action in ('approve', 'edit', "
+                                  "'reject') and confidence is not null"))
+
+    # -- figures for /escalation stats -----------------------------------------------------------------------
+
+    def activity(self, *, since: str, topics: int = 8) -> dict:
+        """What happened since an ISO time: routes decided, tickets seen, agents' actions, escalation times,
+        reject reasons and the busiest answer sources."""
+        db = self.db
+        return {
+            "routes": dict(db.execute("select route, count(*) from decisions where created_at >= ? group by route",
+                                      [since]).fetchall()),
+            "tickets": db.execute("select count(distinct ticket_key) from decisions where created_at >= ?",
+                                  [since]).fetchone()[0],
+            "actions": dict(db.execute("select action, count(*) from feedback where created_at >= ? "
+                                       "group by action", [since]).fetchall()),
+            "escalations": list(db.query("select created_at, claimed_at, finished_at, state from escalations "
+                                         "where created_at >= ?", [since])),
+            "reject_reasons": [r["reason"] for r in db.query(
+                "select reason from feedback where action = 'reject' and created_at >= ?", [since])],
+            "topics": list(db.query(
+                "select coalesce(answer_source, '(no answer)') as topic, count(*) as tickets, "
+                "sum(route = 'resolve') as resolved, sum(route = 'draft') as drafted, "
+                "sum(route = 'escalate') as escalated from decisions where created_at >= ? "
+                "group by topic order by tickets desc limit ?", [since, topics])),
+        }
+
     # -- effects: external calls recorded before and after ---------------------------------------------------
 
     def effect(self, key: str) -> dict | None:
-        rows = list(self.db["effects"].rows_where("key = ?", [key]))
-        return rows[0] if rows else None
+        return self._one("effects", "key = ?", [key])
 
     @_writes
     def begin_effect(self, key: str, *, kind: str) -> dict:
@@ -386,11 +443,11 @@ class Store:
     def finish_effect(self, key: str, *, result: Any = None) -> None:
         self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})
 
-    # -- settings and audit ----------------------------------------------------------------------------------
+    # -- settings, exclusions and audit ----------------------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:
-        rows = list(self.db["settings"].rows_where("key = ?", [key]))
-        return json.loads(rows[0]["value"]) if rows else default
+        row = self._one("settings", "key = ?", [key])
+        return json.loads(row["value"]) if row else default
 
     @_writes
     def set_setting(self, key: str, value: Any, *, actor: str, audit: bool = True) -> None:
@@ -401,7 +458,34 @@ class Store:
             if audit:
                 self.audit(actor=actor, action=f"set {key}", detail={"value": value})
 
+    def exclusions(self) -> list[dict]:
+        """Exclusion rules managers added and did not remove: id, rule, created_by, created_at."""
+        return list(self.db.query("select id, rule, created_by, created_at from exclusions "
+                                  "where removed_at is null order by id"))
+
+    @_writes
+    def add_exclusion(self, rule: str, *, actor: str) -> int:
+        with self.db.atomic():
+            row_id = self.db["exclusions"].insert({"rule": rule, "created_by": actor,
+                                                   "created_at": iso(utcnow())}).last_pk
+            self.audit(actor=actor, action="exclude", detail={"id": row_id, "rule": rule})
+        return row_id
+
+    @_writes
+    def remove_exclusion(self, exclusion_id: int, *, actor: str) -> None:
+        with self.db.atomic():
+            rule = self._one("exclusions", "id = ?", [exclusion_id])["rule"]
+            self.db["exclusions"].update(exclusion_id, {"removed_by": actor, "removed_at": iso(utcnow())})
+            self.audit(actor=actor, action="unexclude", detail={"id": exclusion_id, "rule": rule})
+
     @_writes
     def audit(self, *, actor: str, action: str, detail: dict | None = None) -> None:
         self.db["audit_log"].insert({"at": iso(utcnow()), "actor": actor, "action": action,
                                      "detail": json.dumps(detail or {})})
+
+    def audit_rows(self, *, limit: int, actor: str | None = None) -> list[dict]:
+        """The audit log, newest first, with `detail` decoded."""
+        where, params = ("where actor = ?", [actor]) if actor else ("", [])
+        rows = self.db.query(f"select id, at, actor, action, detail from audit_log {where} order by id desc limit ?",
+                             [*params, limit])
+        return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]

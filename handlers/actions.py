@@ -56,12 +56,6 @@ def _actions(context: BoltContext) -> AgentActions:
     return context["services"].actions
 
 
-def _ticket_label(actions: AgentActions, escalation_id: int) -> str:
-    row = actions.store.escalation(escalation_id)
-    card = json.loads(row["card"]) if row and row["card"] else {"ticket": {"id": "?", "subject": ""}}
-    return f"#{card['ticket']['id']} {card['ticket']['subject']}".strip()
-
-
 def _button(act: Callable[[AgentActions, int, str], Outcome]) -> Callable[..., None]:
     """A listener for a button whose whole work is one AgentActions call, told back to the clicker."""
 
@@ -97,12 +91,12 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
     if escalation_id is None:
         return _tell(client, body, Outcome(False, "This button does not name an escalation."))
     # Only the escalation's row is read before views.open: the trigger_id expires 3 seconds after the click.
-    row = actions.store.escalation(escalation_id)
-    if row is None:
+    escalation = actions.store.escalation(escalation_id)
+    if escalation is None:
         return _tell(client, body, Outcome(False, "This escalation no longer exists."))
-    label = _ticket_label(actions, escalation_id)
-    view = (edit_modal(escalation_id, draft=row["sent_text"] or row["draft"], ticket_label=label) if kind == "edit"
-            else reject_modal(escalation_id, ticket_label=label))
+    label = f"#{escalation.ticket_id} {escalation.subject}".strip()
+    view = (edit_modal(escalation_id, draft=escalation.sent_text or escalation.draft, ticket_label=label)
+            if kind == "edit" else reject_modal(escalation_id, ticket_label=label))
     permitted = actions.may_finish(escalation_id, body["user"]["id"])
     if not permitted.ok:
         return _tell(client, body, permitted)
@@ -111,54 +105,55 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
     _tell(client, body, actions.check(escalation_id, body["user"]["id"]))
 
 
-def submit_edit(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
-    escalation_id = _from_view(view)
-    text = (((view.get("state") or {}).get("values") or {}).get("reply") or {}).get("text", {}).get("value") or ""
-    if escalation_id is None:
-        return ack(response_action="errors", errors={"reply": "This form no longer names an escalation."})
+def _edited(values: dict) -> tuple[dict[str, str], dict]:
+    text = ((values.get("reply") or {}).get("text") or {}).get("value") or ""
     if not text.strip():
-        return ack(response_action="errors", errors={"reply": "Write the reply before sending it."})
-    actions = _actions(context)
-    # Read-only before the ack: claiming an open escalation (Slack and helpdesk calls) happens after it.
-    permitted = actions.may_finish(escalation_id, body["user"]["id"])
-    if not permitted.ok:
-        return ack(response_action="errors", errors={"reply": permitted.notice or "You cannot send this reply."})
-    ack()
-    outcome = actions.send_edited(escalation_id, body["user"]["id"], text)
-    if outcome.notice:
-        _tell_by_dm(context, body["user"]["id"], outcome.notice)
+        return {"reply": "Write the reply before sending it."}, {}
+    return {}, {"text": text}
 
 
-def submit_reject(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
-    escalation_id = _from_view(view)
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get("reason") or {}).get("choice") or {}).get("selected_option") or {}
-    reason_value = reason.get("value")
+def _rejected(values: dict) -> tuple[dict[str, str], dict]:
+    reason = (((values.get("reason") or {}).get("choice") or {}).get("selected_option") or {}).get("value")
     note = ((values.get("note") or {}).get("text") or {}).get("value") or ""
-    if escalation_id is None:
-        return ack(response_action="errors", errors={"reason": "This form no longer names an escalation."})
-    if reason_value not in REJECT_REASONS:
-        return ack(response_action="errors", errors={"reason": "Choose a reason."})
-    if reason_value == "other" and not note.strip():
-        return ack(response_action="errors", errors={"note": "Say what is wrong with the draft."})
-    actions = _actions(context)
-    permitted = actions.may_finish(escalation_id, body["user"]["id"])
-    if not permitted.ok:
-        return ack(response_action="errors", errors={"reason": permitted.notice or "You cannot reject this draft."})
-    ack()
-    outcome = actions.reject(escalation_id, body["user"]["id"], reason=reason_value, note=note)
-    if outcome.notice:
-        _tell_by_dm(context, body["user"]["id"], outcome.notice)
+    if reason not in REJECT_REASONS:
+        return {"reason": "Choose a reason."}, {}
+    if reason == "other" and not note.strip():
+        return {"note": "Say what is wrong with the draft."}, {}
+    return {}, {"reason": reason, "note": note}
 
 
-def _tell_by_dm(context: BoltContext, user_id: str, text: str) -> None:
-    """After a modal closes there is no channel to be ephemeral in: say it in the app's DM."""
-    client: WebClient = context.client
-    try:
-        channel = client.conversations_open(users=user_id)["channel"]["id"]
-        client.chat_postMessage(channel=channel, text=text)
-    except SlackApiError as exc:
-        log.warning("could not DM %s: %s", user_id, exc)
+def _submission(*, block: str, refused: str, read: Callable[[dict], tuple[dict[str, str], dict]],
+                act: Callable[..., Outcome]) -> Callable[..., None]:
+    """A listener for a modal whose submission is one AgentActions call. What is wrong with the form is shown
+    in the form (`block` holds errors that belong to no one field); the outcome's notice arrives by DM, since the
+    modal has closed and there is no channel to be ephemeral in."""
+
+    def listener(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
+        escalation_id = _from_view(view)
+        if escalation_id is None:
+            return ack(response_action="errors", errors={block: "This form no longer names an escalation."})
+        errors, arguments = read((view.get("state") or {}).get("values") or {})
+        if errors:
+            return ack(response_action="errors", errors=errors)
+        actions = _actions(context)
+        user_id = body["user"]["id"]
+        # Read-only before the ack: claiming an open escalation (Slack and helpdesk calls) happens after it.
+        permitted = actions.may_finish(escalation_id, user_id)
+        if not permitted.ok:
+            return ack(response_action="errors", errors={block: permitted.notice or refused})
+        ack()
+        outcome = act(actions, escalation_id, user_id, **arguments)
+        if outcome.notice:
+            context["services"].poster.direct_message(user_id, {"text": outcome.notice})
+
+    listener.__name__ = act.__name__
+    return listener
+
+
+submit_edit = _submission(block="reply", refused="You cannot send this reply.", read=_edited,
+                          act=AgentActions.send_edited)
+submit_reject = _submission(block="reason", refused="You cannot reject this draft.", read=_rejected,
+                            act=AgentActions.reject)
 
 
 def register(app: App) -> None:

@@ -3,32 +3,23 @@
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt import Ack, App, BoltContext
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.flows.controls import Reply
 from bot.services import Services
 
-log = logging.getLogger(__name__)
+
+def announce(services: Services, reply: Reply) -> None:
+    """A settings change, said in the escalation channel for everyone to see."""
+    if reply.announce:
+        services.poster.announce(services.settings.escalation_channel, reply.announce)
 
 
-def announce(services: Services, client: WebClient, reply: Reply) -> None:
-    if not reply.announce or not services.settings.escalation_channel:
-        return
-    try:
-        client.chat_postMessage(channel=services.settings.escalation_channel, text=reply.announce)
-    except SlackApiError as exc:
-        log.warning("could not announce a settings change: %s", exc)
-
-
-def escalation(ack: Ack, command: dict, context: BoltContext, client: WebClient) -> None:
+def escalation(ack: Ack, command: dict, context: BoltContext) -> None:
     services: Services = context["services"]
     reply = services.controls.handle(command["user_id"], command.get("text") or "")
     ack(text=reply.text, response_type="ephemeral")
-    announce(services, client, reply)
+    announce(services, reply)
 
 
 def register(app: App) -> None:

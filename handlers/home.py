@@ -20,9 +20,9 @@ def publish(services: Services, client: WebClient, user_id: str, *, owned_page: 
             unclaimed_page: int = 0) -> None:
     controls = services.controls
     queue = controls.queue(user_id=user_id, owned_page=owned_page, unclaimed_page=unclaimed_page)
-    _, paused = controls.effective()
     view = home_view(
-        manager=controls.is_manager(user_id), paused=paused, thresholds_text=controls.thresholds_text(),
+        manager=controls.is_manager(user_id), paused=controls.policy().paused,
+        thresholds_text=controls.thresholds_text(),
         stats_text=controls.stats_text(days=7),
         owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"], owned_page=owned_page,
         unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
@@ -50,7 +50,7 @@ def toggle(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> Non
     services: Services = context["services"]
     user_id = body["user"]["id"]
     reply = services.controls.handle(user_id, body["actions"][0]["value"])  # "pause" or "resume"
-    announce(services, client, reply)
+    announce(services, reply)
     publish(services, client, user_id)
 
 
@@ -61,7 +61,7 @@ def retry_dead(ack: Ack, body: dict, context: BoltContext, client: WebClient) ->
     if services.controls.is_manager(user_id):
         count = services.store.retry_dead()
         services.store.audit(actor=user_id, action="retry_dead_jobs", detail={"count": count})
-        services.worker.notify()
+        services.runner.notify()
     publish(services, client, user_id)
 
 
@@ -70,9 +70,9 @@ def open_thresholds(ack: Ack, body: dict, context: BoltContext, client: WebClien
     services: Services = context["services"]
     if not services.controls.is_manager(body["user"]["id"]):
         return
-    settings, _ = services.controls.effective()
+    thresholds = services.controls.policy().thresholds
     client.views_open(trigger_id=body["trigger_id"],
-                      view=thresholds_modal(auto=settings.thresholds.auto, draft=settings.thresholds.draft))
+                      view=thresholds_modal(auto=thresholds.auto, draft=thresholds.draft))
 
 
 def submit_thresholds(ack: Ack, body: dict, view: dict, context: BoltContext, client: WebClient) -> None:
@@ -85,7 +85,7 @@ def submit_thresholds(ack: Ack, body: dict, view: dict, context: BoltContext, cl
         return ack(response_action="errors", errors=errors)
     ack()
     for reply in replies:
-        announce(services, client, reply)
+        announce(services, reply)
     publish(services, client, user_id)
 
 

@@ -1,4 +1,4 @@
-"""The web process: one Flask app with `/slack/events` (Bolt), `/webhooks/zendesk` and `/healthz`, served by
+"""The web process: one Flask app with `/slack/events` (Bolt), `/webhooks/<helpdesk>` and `/healthz`, served by
 waitress (a production WSGI server, in-process, so the background workers share the process), plus Socket
 Mode when `SLACK_APP_TOKEN` is set.
 """
@@ -95,11 +95,7 @@ def run(services: Services) -> None:
     settings = services.settings
     bolt_app = build_bolt_app(services)
     web = create_web_app(services, bolt_app)
-    for escalation_id in services.store.fail_interrupted_sends():
-        log.warning("escalation %s was being sent when Seam stopped: marked failed, Retry is offered", escalation_id)
-        services.actions.refresh_message(escalation_id)
-    services.worker.start()
-    services.reconciler.start()
+    services.start()
     socket_handler = None
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -131,14 +127,12 @@ def run(services: Services) -> None:
     finally:
         if socket_handler is not None:
             socket_handler.close()
-        services.reconciler.stop()
-        services.worker.stop()
+        services.stop()
         log.info("stopped")
 
 
-@click.command()
 def serve() -> None:
-    """Run the web process: Slack events, helpdesk webhooks, /healthz and the background workers."""
+    """Build the services from the environment and run until SIGTERM (the `serve` command)."""
     try:
         settings = load_settings()
         settings.require_for_serve()

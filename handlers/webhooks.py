@@ -1,4 +1,7 @@
-"""`POST /webhooks/zendesk`: verify, validate, record durably, answer — and leave all the work to the workers.
+"""`POST /webhooks/<helpdesk>`: verify, validate, record durably, answer — and leave all the work to the workers.
+
+The configured helpdesk's adapter (`HELPDESK`, `bot.helpdesk.registry`) verifies and parses its own platform's
+webhooks; any other name is 404. `/webhooks/zendesk` is the contract's endpoint for Zendesk.
 
 Nothing slow happens before the answer: no AI, no helpdesk or Slack call. Answers are JSON; bad input gets a
 4xx with an `error` message, never a 5xx.
@@ -18,15 +21,18 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 
-@blueprint.post("/webhooks/zendesk")
-def zendesk():
+@blueprint.post("/webhooks/<name>")
+def helpdesk_webhook(name: str):
     services: Services = current_app.config["SEAM_SERVICES"]
+    if name != services.helpdesk.name:
+        return jsonify(error=f"no helpdesk named {name[:40]!r} is configured here "
+                             f"(this deployment uses {services.helpdesk.name})"), 404
     body = request.get_data(cache=False)
     headers = {name.lower(): value for name, value in request.headers.items()}
     try:
         services.helpdesk.verify_webhook(headers=headers, body=body)
     except WebhookAuthError as exc:
-        log.warning("refused a Zendesk webhook from %s: %s", request.remote_addr, exc)
+        log.warning("refused a %s webhook from %s: %s", name, request.remote_addr, exc)
         return jsonify(error="invalid or missing webhook signature"), 401
     try:
         event = services.helpdesk.parse_webhook(headers=headers, body=body)
@@ -36,5 +42,5 @@ def zendesk():
         helpdesk=services.helpdesk.name, dedupe_key=event.delivery_key, ticket_id=event.ticket_id,
         body=body.decode("utf-8"))
     if created:
-        services.worker.notify()
+        services.runner.notify()
     return jsonify(ok=True, event_id=event_id, duplicate=not created), 200 if not created else 202

@@ -15,10 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env
-from tests.fakes import FakeSlack, FakeZendesk
-from tests.slack_payloads import block_action, edit_values, reject_values, signed_form, view_submission
-from tests.test_serve_scenarios import posts_for, text_objects, wait_until
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action, edit_values, reject_values, view_submission
+from tests.support.posts import posts_for, text_objects
+from tests.support.server import SeamServer, seam_env
+from tests.support.signing import signed_form
+from tests.support.waiting import wait_until
 
 MANAGER = "UMANAGER"
 AGENTS = {f"UAGENT{n}": f"agent{n}@acme.example" for n in range(1, 21)}
@@ -78,7 +81,8 @@ def click(seam: SeamServer, user: str, action: str, case: dict) -> httpx.Respons
 
 def submit(seam: SeamServer, user: str, callback_id: str, case: dict, values: dict) -> httpx.Response:
     body, headers = signed_form(view_submission(user=user, callback_id=callback_id, values=values,
-                                                private_metadata=json.dumps({"escalation_id": int(case["escalation"])})))
+                                                private_metadata=json.dumps(
+                                                    {"escalation_id": int(case["escalation"])})))
     return seam.http.post("/slack/events", content=body, headers=headers)
 
 

@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, write_knowledge
+from tests.support.cli import run_bot
+from tests.support.constants import ROOT
+from tests.support.jsonl import read_jsonl, row, write_jsonl
+from tests.support.knowledge import write_knowledge
 
 PASSWORD = "I forgot my password and cannot sign in, how do I reset it?"
 SHIPPING = "How long does shipping take abroad?"
 GIFT_REFUND = "I want a refund for my gift card. Do gift cards expire?"
 GIBBERISH = "kjdshf wqeoiru"
-
-
-def run_bot(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SEAM_", "OPENAI_", "SLACK_", "ZENDESK_")) and k != "KNOWLEDGE_PATH"}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
-def row(ticket_id: str, body: str, *, answer_id: str | None | bool = False, subject: str = "") -> dict:
-    data: dict = {"id": ticket_id, "subject": subject, "messages": [{"author": "customer", "body": body}]}
-    if answer_id is not False:
-        data["resolution"] = {"answer_id": answer_id}
-    return data
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 @pytest.fixture

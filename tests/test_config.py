@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_HIGH_RISK_TOPICS, ConfigError, load_settings
+from bot.config import load_settings
+from bot.errors import ConfigError
+from bot.policy.triggers import DEFAULT_HIGH_RISK_TOPICS
 
 FULL_SERVE_ENV = {
     "SLACK_BOT_TOKEN": "xoxb-1",
@@ -44,13 +46,13 @@ def test_an_empty_environment_gives_the_documented_defaults(tmp_path: Path) -> N
     assert settings.host == "0.0.0.0"
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.database_path == "./seam.db"
-    assert settings.thresholds.auto == pytest.approx(0.9)
-    assert settings.thresholds.draft == pytest.approx(0.5)
+    assert settings.policy.thresholds.auto == pytest.approx(0.9)
+    assert settings.policy.thresholds.draft == pytest.approx(0.5)
     assert settings.helpdesk == "zendesk"
     assert settings.manager_user_ids == ()
     assert settings.knowledge_path is None
     assert settings.config_path is None
-    assert settings.high_risk_topics == DEFAULT_HIGH_RISK_TOPICS
+    assert settings.policy.triggers.high_risk.topics == DEFAULT_HIGH_RISK_TOPICS
 
 
 def test_environment_values_override_the_defaults(tmp_path: Path) -> None:
@@ -101,14 +103,14 @@ def test_the_helpdesk_name_is_case_insensitive(tmp_path: Path) -> None:
 
 def test_thresholds_come_from_the_toml_file(tmp_path: Path) -> None:
     settings = settings_from_toml(tmp_path, "[thresholds]\nauto = 0.9\ndraft = 0.3\n")
-    assert settings.thresholds.auto == pytest.approx(0.9)
-    assert settings.thresholds.draft == pytest.approx(0.3)
+    assert settings.policy.thresholds.auto == pytest.approx(0.9)
+    assert settings.policy.thresholds.draft == pytest.approx(0.3)
 
 
 def test_a_single_threshold_in_the_file_keeps_the_other_default(tmp_path: Path) -> None:
     settings = settings_from_toml(tmp_path, "[thresholds]\nauto = 0.95\n")
-    assert settings.thresholds.auto == pytest.approx(0.95)
-    assert settings.thresholds.draft == pytest.approx(0.5)
+    assert settings.policy.thresholds.auto == pytest.approx(0.95)
+    assert settings.policy.thresholds.draft == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("body", [
@@ -136,7 +138,7 @@ def test_file_topics_extend_a_default_topic_and_add_a_new_one(tmp_path: Path) ->
 refund = ["store credit"]
 "shipping damage" = ["broken on arrival", "damaged*"]
 """)
-    topics = settings.high_risk_topics
+    topics = settings.policy.triggers.high_risk.topics
     assert "store credit" in topics["refund"]
     assert set(DEFAULT_HIGH_RISK_TOPICS["refund"]) <= set(topics["refund"])
     assert topics["shipping damage"] == ("broken on arrival", "damaged*")
@@ -152,7 +154,7 @@ defaults = false
 [triggers.high_risk.topics]
 custom = ["warranty claim*"]
 """)
-    assert dict(settings.high_risk_topics) == {"custom": ("warranty claim*",)}
+    assert dict(settings.policy.triggers.high_risk.topics) == {"custom": ("warranty claim*",)}
 
 
 def test_a_topic_that_is_not_a_list_of_strings_is_refused(tmp_path: Path) -> None:
@@ -163,7 +165,7 @@ def test_a_topic_that_is_not_a_list_of_strings_is_refused(tmp_path: Path) -> Non
 
 def test_asks_for_human_phrases_come_from_the_file_without_blanks(tmp_path: Path) -> None:
     settings = settings_from_toml(tmp_path, '[triggers.asks_for_human]\nphrases = ["necesito ayuda humana", "  "]\n')
-    assert settings.human_phrases == ("necesito ayuda humana",)
+    assert settings.policy.triggers.asks_for_human.phrases == ("necesito ayuda humana",)
 
 
 @pytest.mark.parametrize(("status", "expected"), [("pending", "pending"), ("solved", "solved"), ("", None)])
@@ -202,7 +204,7 @@ def test_seam_toml_and_knowledge_in_the_working_directory_are_picked_up(tmp_path
     write_toml(tmp_path, "[thresholds]\nauto = 0.7\ndraft = 0.2\n", name="seam.toml")
     (tmp_path / "knowledge").mkdir()
     settings = load_settings(env={}, cwd=tmp_path)
-    assert settings.thresholds.auto == pytest.approx(0.7)
+    assert settings.policy.thresholds.auto == pytest.approx(0.7)
     assert settings.config_path == str(tmp_path / "seam.toml")
     assert settings.knowledge_path == str(tmp_path / "knowledge")
 
@@ -212,7 +214,7 @@ def test_explicit_paths_win_over_files_in_the_working_directory(tmp_path: Path) 
     (tmp_path / "knowledge").mkdir()
     other = write_toml(tmp_path, "[thresholds]\nauto = 0.6\n", name="other.toml")
     settings = load_settings(env={"SEAM_CONFIG": str(other), "KNOWLEDGE_PATH": "/srv/kb"}, cwd=tmp_path)
-    assert settings.thresholds.auto == pytest.approx(0.6)
+    assert settings.policy.thresholds.auto == pytest.approx(0.6)
     assert settings.knowledge_path == "/srv/kb"
 
 
@@ -253,31 +255,33 @@ def test_socket_mode_does_not_need_a_signing_secret(tmp_path: Path) -> None:
 
 def test_zendesk_urls_default_to_the_subdomain(tmp_path: Path) -> None:
     settings = load_settings(env={"ZENDESK_SUBDOMAIN": "acme"}, cwd=tmp_path)
-    assert settings.zendesk_base_url == "https://acme.zendesk.com"
-    assert settings.zendesk_agent_url == "https://acme.zendesk.com"
+    assert settings.helpdesk_settings.base_url == "https://acme.zendesk.com"
+    assert settings.helpdesk_settings.agent_url == "https://acme.zendesk.com"
 
 
 def test_zendesk_api_url_overrides_the_api_base_but_not_the_agent_link(tmp_path: Path) -> None:
     settings = load_settings(env={"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_API_URL": "http://127.0.0.1:9999/"},
                              cwd=tmp_path)
-    assert settings.zendesk_base_url == "http://127.0.0.1:9999"
-    assert settings.zendesk_agent_url == "https://acme.zendesk.com"
+    assert settings.helpdesk_settings.base_url == "http://127.0.0.1:9999"
+    assert settings.helpdesk_settings.agent_url == "https://acme.zendesk.com"
 
 
 # -- triggers, exclusions and per-topic thresholds ---------------------------------------------------------
 
 
 def test_the_new_settings_default_to_every_trigger_on_and_nothing_excluded(tmp_path: Path) -> None:
-    from bot.config import DEFAULT_SLA_HOURS, DEFAULT_TONE_THRESHOLD
+    from bot.policy.triggers import DEFAULT_SLA_HOURS, DEFAULT_TONE_THRESHOLD
 
     settings = load_settings(env={}, cwd=tmp_path)
-    assert settings.human_enabled and settings.high_risk_enabled and settings.repeat_enabled
-    assert settings.tone.enabled and settings.tone.threshold == DEFAULT_TONE_THRESHOLD and settings.tone.profanity == ()
-    assert settings.sla.enabled and settings.sla.margin_minutes == 30
-    assert dict(settings.sla.hours) == DEFAULT_SLA_HOURS == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
-    assert settings.repeat_limit == 2
-    assert settings.exclusions == ()
-    assert dict(settings.topic_thresholds) == {}
+    triggers = settings.policy.triggers
+    assert triggers.asks_for_human.enabled and triggers.high_risk.enabled and triggers.repeat.enabled
+    tone = triggers.angry_tone
+    assert tone.enabled and tone.threshold == DEFAULT_TONE_THRESHOLD and tone.profanity == ()
+    assert settings.policy.triggers.sla.enabled and settings.policy.triggers.sla.margin_minutes == 30
+    assert dict(triggers.sla.hours) == DEFAULT_SLA_HOURS == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
+    assert settings.policy.triggers.repeat.limit == 2
+    assert settings.policy.exclusions == ()
+    assert dict(settings.policy.topic_thresholds) == {}
 
 
 def test_every_trigger_section_is_read_from_the_file(tmp_path: Path) -> None:
@@ -302,13 +306,15 @@ limit = 3
 [exclusions]
 rules = ["tickets tagged vip", "anything about chargebacks"]
 """)
-    assert not (settings.human_enabled or settings.high_risk_enabled or settings.repeat_enabled)
-    assert settings.high_risk_topics == DEFAULT_HIGH_RISK_TOPICS  # turning the trigger off keeps its topics
-    assert (settings.tone.enabled, settings.tone.threshold, settings.tone.profanity) == (False, 0.7, ("frak*",))
-    assert (settings.sla.enabled, settings.sla.margin_minutes) == (False, 45)
-    assert dict(settings.sla.hours) == {"urgent": 0.5, "high": 4, "normal": 24, "low": 48, "p1": 2}
-    assert settings.repeat_limit == 3
-    assert [(r.kind, r.values) for r in settings.exclusions] == [("tag", ("vip",)), ("topic", ("chargebacks",))]
+    triggers = settings.policy.triggers
+    assert not (triggers.asks_for_human.enabled or triggers.high_risk.enabled or triggers.repeat.enabled)
+    assert triggers.high_risk.topics == DEFAULT_HIGH_RISK_TOPICS  # turning the trigger off keeps its topics
+    tone = triggers.angry_tone
+    assert (tone.enabled, tone.threshold, tone.profanity) == (False, 0.7, ("frak*",))
+    assert (settings.policy.triggers.sla.enabled, settings.policy.triggers.sla.margin_minutes) == (False, 45)
+    assert dict(settings.policy.triggers.sla.hours) == {"urgent": 0.5, "high": 4, "normal": 24, "low": 48, "p1": 2}
+    assert settings.policy.triggers.repeat.limit == 3
+    assert [(r.kind, r.values) for r in settings.policy.exclusions] == [("tag", ("vip",)), ("topic", ("chargebacks",))]
 
 
 def test_topic_thresholds_inherit_the_global_value_they_do_not_set(tmp_path: Path) -> None:
@@ -324,26 +330,27 @@ auto = 0.97
 [thresholds.topics.legal]
 draft = 0.8
 """)
-    topics = settings.topic_thresholds
+    topics = settings.policy.topic_thresholds
     assert (topics["billing dispute"].auto, topics["billing dispute"].draft) == (0.95, 0.6)
     assert (topics["refund"].auto, topics["refund"].draft) == (0.97, 0.4)
     assert (topics["legal"].auto, topics["legal"].draft) == (0.9, 0.8)
-    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.4)
+    assert (settings.policy.thresholds.auto, settings.policy.thresholds.draft) == (0.9, 0.4)
 
 
 def test_topic_thresholds_alone_keep_the_default_global_thresholds(tmp_path: Path) -> None:
     settings = settings_from_toml(tmp_path, '[thresholds.topics.refund]\nauto = 0.99\n')
-    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.5)
-    assert (settings.topic_thresholds["refund"].auto, settings.topic_thresholds["refund"].draft) == (0.99, 0.5)
+    assert (settings.policy.thresholds.auto, settings.policy.thresholds.draft) == (0.9, 0.5)
+    refund = settings.policy.topic_thresholds["refund"]
+    assert (refund.auto, refund.draft) == (0.99, 0.5)
 
 
 @pytest.mark.parametrize(("body", "named"), [
-    ('[thresholds.topics.refund]\nauto = 0.3\n', 'thresholds.topics."refund"'),
-    ('[thresholds.topics.refund]\ndraft = 1.2\n', 'thresholds.topics."refund"'),
-    ('[thresholds.topics.refund]\nauto = "high"\n', 'thresholds.topics."refund".auto'),
+    ('[thresholds.topics.refund]\nauto = 0.3\n', 'thresholds.topics.refund'),
+    ('[thresholds.topics.refund]\ndraft = 1.2\n', 'thresholds.topics.refund'),
+    ('[thresholds.topics.refund]\nauto = "high"\n', 'thresholds.topics.refund.auto'),
     ('[thresholds.topics.refund]\nautp = 0.9\n', "autp"),
-    ('[thresholds.topics]\nrefund = 0.9\n', 'thresholds.topics."refund"'),
-    ('[thresholds.topics.refund]\n', 'thresholds.topics."refund"'),
+    ('[thresholds.topics]\nrefund = 0.9\n', 'thresholds.topics.refund'),
+    ('[thresholds.topics.refund]\n', 'thresholds.topics.refund'),
     ("[triggers.asks_for_human]\nenabled = 1\n", "triggers.asks_for_human.enabled"),
     ('[triggers.high_risk]\nenabled = "yes"\n', "triggers.high_risk.enabled"),
     ("[triggers.angry_tone]\nthreshold = 0\n", "triggers.angry_tone.threshold"),
@@ -376,12 +383,50 @@ def test_the_configuration_reference_example_sets_every_new_key(tmp_path: Path) 
     text = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     [example] = re.findall(r"```toml\n(.*?)```", text, re.S)
     settings = settings_from_toml(tmp_path, example)
-    assert settings.human_enabled and settings.high_risk_enabled and settings.repeat_enabled
-    assert (settings.topic_thresholds["billing dispute"].auto, settings.topic_thresholds["billing dispute"].draft) \
-        == (0.95, 0.6)
-    assert settings.tone.enabled and settings.tone.threshold == 0.5 and "scumbag*" in settings.tone.profanity
-    assert settings.sla.enabled and settings.sla.margin_minutes == 30
-    assert dict(settings.sla.hours) == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
-    assert settings.repeat_limit == 2
-    assert [r.text for r in settings.exclusions] == ["anything about chargebacks", "tickets tagged vip",
+    triggers = settings.policy.triggers
+    assert triggers.asks_for_human.enabled and triggers.high_risk.enabled and triggers.repeat.enabled
+    billing = settings.policy.topic_thresholds["billing dispute"]
+    assert (billing.auto, billing.draft) == (0.95, 0.6)
+    assert triggers.angry_tone.enabled and triggers.angry_tone.threshold == 0.5
+    assert "scumbag*" in triggers.angry_tone.profanity
+    assert settings.policy.triggers.sla.enabled and settings.policy.triggers.sla.margin_minutes == 30
+    assert dict(settings.policy.triggers.sla.hours) == {"urgent": 1, "high": 4, "normal": 24, "low": 48}
+    assert settings.policy.triggers.repeat.limit == 2
+    assert [r.text for r in settings.policy.exclusions] == ["anything about chargebacks", "tickets tagged vip",
                                                      "legal threats", "priority urgent"]
+
+
+# -- unknown keys ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "key", "known"), [
+    ("[threshold]\nauto = 0.9\n", "'threshold'", "thresholds"),
+    ("[thresholds]\ndrafts = 0.5\n", "'drafts'", "auto, draft, topics"),
+    ("[triggers.angry_tones]\nenabled = false\n", "'angry_tones'", "angry_tone"),
+    ("[triggers.sla]\nmargin = 10\n", "'margin'", "margin_minutes"),
+    ("[slack]\nmanagers = 'S1'\n", "'managers'", "manager_group"),
+    ("[server]\nthreads = 4\n", "'threads'", "workers"),
+    ("[resolve]\nstate = 'solved'\n", "'state'", "status"),
+])
+def test_an_unknown_key_anywhere_is_an_error_naming_it_and_the_known_ones(tmp_path: Path, body: str, key: str,
+                                                                         known: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, body)
+    message = assert_one_line(error)
+    assert f"unknown key {key}" in message and known in message
+
+
+def test_a_key_with_spaces_is_named_as_toml_writes_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from_toml(tmp_path, '[thresholds.topics."billing dispute"]\nauto = 0.2\ndraft = 0.5\n')
+    assert 'thresholds.topics."billing dispute"' in assert_one_line(error)
+
+
+def test_the_helpdesk_settings_come_from_its_own_folder(tmp_path: Path) -> None:
+    from bot.helpdesk import registry
+    from bot.helpdesk.zendesk.settings import ZendeskSettings
+
+    settings = load_settings(env=FULL_SERVE_ENV, cwd=tmp_path)
+    assert isinstance(settings.helpdesk_settings, ZendeskSettings)
+    assert settings.helpdesk_settings.email == "bot@example.com"
+    assert registry.plugin("ZENDESK").name == "zendesk" and "zendesk" in registry.names()

@@ -35,10 +35,11 @@ def test_the_configuration_reference_example_loads(tmp_path):
     [example] = re.findall(r"```toml\n(.*?)```", text, re.S)
     (tmp_path / "seam.toml").write_text(example)
     settings = load_settings(env={}, cwd=tmp_path)
-    assert (settings.thresholds.auto, settings.thresholds.draft) == (0.9, 0.5)
-    assert "store credit" in settings.high_risk_topics["refund"] and "refund*" in settings.high_risk_topics["refund"]
-    assert "medical claims" in settings.high_risk_topics
-    assert "put me through to billing" in settings.human_phrases
+    assert (settings.policy.thresholds.auto, settings.policy.thresholds.draft) == (0.9, 0.5)
+    refund = settings.policy.triggers.high_risk.topics["refund"]
+    assert "store credit" in refund and "refund*" in refund
+    assert "medical claims" in settings.policy.triggers.high_risk.topics
+    assert "put me through to billing" in settings.policy.triggers.asks_for_human.phrases
     assert settings.resolve_status == "solved" and settings.approve_status == "pending" and settings.workers == 2
 
 
@@ -52,16 +53,15 @@ def test_readme_commands_are_the_ones_ci_and_the_tree_use():
 
 
 def test_readme_sample_figures_match_a_fresh_simulation():
-    from bot.config import Settings
-    from bot.policy.decide import Policy
-    from bot.engine.local import LocalEngine
     from bot.engine.knowledge import load_knowledge
+    from bot.engine.local import LocalEngine
     from bot.offline.simulate import read_tickets, simulate
+    from bot.policy.decide import Policy
 
     tickets, _ = read_tickets(ROOT / "examples" / "tickets.jsonl")
     history, _ = read_tickets(ROOT / "examples" / "history.jsonl")
     engine = LocalEngine(articles=load_knowledge(ROOT / "examples" / "knowledge"), history=history)
-    _, summary = simulate(tickets, engine=engine, policy=Policy.from_settings(Settings()))
+    _, summary = simulate(tickets, engine=engine, policy=Policy())
     current = summary["current"]
     readme = " ".join((ROOT / "README.md").read_text().split())
     claimed = re.search(r"answers ([\d.]+)% of tickets itself with ([\d.]+)% of those answers right, "

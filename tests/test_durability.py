@@ -17,10 +17,11 @@ import pytest
 from bot.helpdesk.zendesk.adapter import ZendeskAdapter
 from bot.jobs.reconcile import Reconciler
 from bot.store import Store
-from tests.conftest import CHANNEL, CUSTOMER_ID, UNPACED, SeamServer, seam_env, slack_headers, zendesk_headers
-from tests.test_pipeline import pipeline  # noqa: F401  (the in-process pipeline fixture)
-from tests.test_serve_scenarios import posts_for, wait_until
-
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.posts import posts_for
+from tests.support.server import UNPACED, SeamServer, seam_env
+from tests.support.signing import slack_headers, zendesk_headers
+from tests.support.waiting import wait_until
 
 
 def start(slack, zendesk, tmp: Path, **env) -> SeamServer:
@@ -40,7 +41,7 @@ def human_tickets(zendesk, first: int, count: int) -> list[int]:
 
 def top_level_posts(slack, ticket_ids) -> dict[int, int]:
     wanted = {str(t) for t in ticket_ids}
-    counts = {t: 0 for t in ticket_ids}
+    counts = dict.fromkeys(ticket_ids, 0)
     for message in slack.messages(CHANNEL):
         ticket = ((message.get("metadata") or {}).get("event_payload") or {}).get("ticket_id")
         if ticket in wanted:
@@ -124,7 +125,7 @@ def test_sigterm_releases_work_in_flight_and_the_next_start_finishes_it(fake_sla
         assert server.stop() == 0, server.log()
 
 
-def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, fake_slack, fake_zendesk):  # noqa: F811
+def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, fake_slack, fake_zendesk):
     [ticket_id] = human_tickets(fake_zendesk, 4000, 1)
     woken = []
     reconciler = Reconciler(store=pipeline.store, helpdesk=pipeline.helpdesk, interval=300,
@@ -132,7 +133,7 @@ def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, f
     assert reconciler.run_once() == 1 and woken
     from bot.jobs.worker import Worker
 
-    worker = Worker(store=pipeline.store, process=pipeline.process)
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process})
     while worker.run_once():
         pass
     assert len(posts_for(fake_slack, ticket_id)) == 1

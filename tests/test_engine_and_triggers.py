@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_HIGH_RISK_TOPICS, Thresholds
-from bot.policy.decide import Policy, decide
-from bot.engine.local import LocalEngine
 from bot.engine.knowledge import KnowledgeError, load_knowledge
+from bot.engine.local import LocalEngine
 from bot.models import Assessment, Message, Resolution, Route, Ticket
-from bot.policy.triggers import asks_for_human, high_risk_topic, keyword_pattern
-from tests.conftest import write_knowledge
+from bot.policy.decide import Policy, decide
+from bot.policy.keywords import keyword_pattern
+from bot.policy.settings import PolicySettings, Thresholds
+from bot.policy.triggers import DEFAULT_HIGH_RISK_TOPICS, asks_for_human, high_risk_topic
+from tests.support.knowledge import write_knowledge
 
 
-def ticket(*bodies: str, subject: str = "", authors: tuple[str, ...] | None = None, id: str = "1") -> Ticket:  # noqa: A002
+def ticket(*bodies: str, subject: str = "", authors: tuple[str, ...] | None = None, id: str = "1") -> Ticket:
     authors = authors or ("customer",) * len(bodies)
     return Ticket(id=id, subject=subject,
                   messages=tuple(Message(author=a, body=b) for a, b in zip(authors, bodies, strict=True)))
@@ -202,7 +203,7 @@ def test_a_lone_star_keyword_matches_any_word_but_not_punctuation_alone() -> Non
 
 # -- routing -----------------------------------------------------------------------------------------------
 
-POLICY = Policy(thresholds=Thresholds(auto=0.85, draft=0.5))
+POLICY = Policy(PolicySettings(thresholds=Thresholds(auto=0.85, draft=0.5)))
 
 
 def assessment(confidence: float) -> Assessment:
@@ -261,14 +262,14 @@ def test_confidence_below_the_draft_threshold_escalates_as_low_confidence(confid
 
 @pytest.mark.parametrize("confidence", [0.85, 0.99, 1.0])
 def test_while_paused_nothing_is_resolved(confidence: float) -> None:
-    paused = Policy(thresholds=Thresholds(auto=0.85, draft=0.5), paused=True)
+    paused = Policy(PolicySettings(thresholds=Thresholds(auto=0.85, draft=0.5)), paused=True)
     decision = decide(ticket("How do I reset my password?"), assessment(confidence), policy=paused)
     assert decision.route == Route.DRAFT
     assert "paused" in codes(decision)
 
 
 def test_thresholds_move_the_routes() -> None:
-    strict = Policy(thresholds=Thresholds(auto=0.95, draft=0.8))
+    strict = Policy(PolicySettings(thresholds=Thresholds(auto=0.95, draft=0.8)))
     assert decide(ticket("How do I reset my password?"), assessment(0.9), policy=strict).route == Route.DRAFT
     assert decide(ticket("How do I reset my password?"), assessment(0.7), policy=strict).route == Route.ESCALATE
 

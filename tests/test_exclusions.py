@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError
-from bot.policy.exclusions import PRIORITY, TAG, TOPIC, match, parse_rule, parse_rules, stem
 from bot.models import Message, Ticket
+from bot.policy.exclusions import PRIORITY, TAG, TOPIC, match, parse_rule, parse_rules, stem
 
 RULES = parse_rules(["anything about chargebacks", "tickets tagged vip", "legal threats", "priority urgent"])
 

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.fakes import FakeSlack, FakeZendesk
+from tests.support.fakes import FakeSlack, FakeZendesk
 
 
 @pytest.fixture

@@ -23,12 +23,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.config import Settings
+from bot.helpdesk.zendesk.settings import ZendeskSettings
 from bot.services import Services
 from handlers.app import build_bolt_app
 from handlers.web import create_web_app
-from tests.conftest import CHANNEL, SLACK_SECRET, ZENDESK_SECRET, slack_headers, zendesk_headers
-from tests.fakes import FakeSlack, FakeZendesk
-from tests.slack_payloads import block_action, edit_values, reject_values, view_submission
+from tests.support.constants import CHANNEL, SLACK_SECRET, ZENDESK_SECRET
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action, edit_values, reject_values, view_submission
+from tests.support.signing import slack_headers, zendesk_headers
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MANAGER = "UMANAGER"
@@ -52,8 +54,8 @@ def services(fakes, tmp_path_factory):
         host="127.0.0.1", port=0,
         slack_bot_token=slack.token, slack_signing_secret=SLACK_SECRET, slack_api_url=slack.url + "/",
         escalation_channel=CHANNEL, manager_user_ids=(MANAGER,),
-        zendesk_subdomain=zendesk.subdomain, zendesk_email=zendesk.email, zendesk_api_token=zendesk.token,
-        zendesk_api_url=zendesk.url, zendesk_webhook_secret=ZENDESK_SECRET,
+        helpdesk_settings=ZendeskSettings(subdomain=zendesk.subdomain, email=zendesk.email, api_token=zendesk.token,
+                                          api_url=zendesk.url, webhook_secret=ZENDESK_SECRET),
         database_path=str(tmp / "seam.db"),
     )
     return Services.build(config)  # the workers are never started: nothing but the endpoints runs
@@ -136,7 +138,8 @@ webhook_bodies = st.one_of(
     st.binary(max_size=2000),
     json_values.map(lambda v: json.dumps(v).encode()),
     mutated_payloads(),
-    st.sampled_from([b"", b"null", b"[]", b"{}", b"\xff\xfe\x00", b'{"ticket_id": 1', b"\xef\xbb\xbf{\"ticket_id\": 1}"]),
+    st.sampled_from([b"", b"null", b"[]", b"{}", b"\xff\xfe\x00", b'{"ticket_id": 1',
+                     b"\xef\xbb\xbf{\"ticket_id\": 1}"]),
 )
 
 
@@ -157,9 +160,11 @@ def bad_zendesk_headers(draw, body: bytes) -> dict[str, str]:
     elif kind == "no_signature":
         del headers["X-Zendesk-Webhook-Signature"]
     elif kind == "wrong_secret":
-        headers = zendesk_headers(body, secret=draw(st.text(min_size=1, max_size=40).filter(lambda s: s != ZENDESK_SECRET)))
+        wrong = draw(st.text(min_size=1, max_size=40).filter(lambda s: s != ZENDESK_SECRET))
+        headers = zendesk_headers(body, secret=wrong)
     elif kind == "garbage_signature":
-        headers["X-Zendesk-Webhook-Signature"] = draw(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126),
+        printable = st.characters(min_codepoint=33, max_codepoint=126)
+        headers["X-Zendesk-Webhook-Signature"] = draw(st.text(alphabet=printable,
                                                               min_size=1, max_size=60))
     elif kind == "stale":
         headers = zendesk_headers(body, timestamp=now_iso(-draw(st.integers(301, 10**8))))
@@ -353,6 +358,15 @@ def test_zendesk_webhook_six_minutes_old_gets_401(client, services):
         assert response.status_code == 401, stamp
     assert counts(services) == before
     assert client.post("/webhooks/zendesk", data=body, headers=zendesk_headers(body)).status_code == 202
+
+
+@pytest.mark.parametrize("name", ["freshdesk", "gorgias", "Zendesk", "zendesk2"])
+def test_webhooks_for_a_helpdesk_this_deployment_does_not_use_get_404_and_record_nothing(client, services, name):
+    body = json.dumps({"ticket_id": 4242}).encode()
+    before = counts(services)
+    response = client.post(f"/webhooks/{name}", data=body, headers=zendesk_headers(body))
+    assert response.status_code == 404 and "zendesk" in response.get_json()["error"]
+    assert counts(services) == before
 
 
 @pytest.mark.parametrize("signed", [True, False])

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.offline.importers import CsvColumns, answer_hash, import_csv, import_zendesk, write_jsonl
-from bot.offline.simulate import InputError, read_tickets
-from tests.conftest import write_knowledge
+from bot.errors import InputError
+from bot.helpdesk.zendesk.importer import import_zendesk
+from bot.offline.importers import CsvColumns, answer_hash, import_csv, write_jsonl
+from bot.offline.simulate import read_tickets
+from tests.support.knowledge import write_knowledge
 
 REQUESTER, OTHER_CUSTOMER, AGENT, CC_CUSTOMER = 5001, 5002, 9001, 5003
 API = "https://acme.zendesk.com/api/v2"

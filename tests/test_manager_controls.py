@@ -13,10 +13,13 @@ import pytest
 
 from bot.slack.blocks import HomeItem, home_view
 from bot.store import Store, iso, utcnow
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, slack_headers
-from tests.fakes import FakeSlack, FakeZendesk
-from tests.slack_payloads import TEAM, block_action, signed_form, view_submission
-from tests.test_serve_scenarios import posts_for, wait_until
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action, view_submission
+from tests.support.posts import posts_for
+from tests.support.server import SeamServer, seam_env
+from tests.support.signing import signed_form, slack_headers
+from tests.support.waiting import wait_until
 
 MANAGER = "UBOSS"
 GROUP_MANAGER = "UGROUPBOSS"
@@ -175,7 +178,8 @@ def test_advise_finds_the_threshold_a_seeded_feedback_log_supports(seam, env):
     assert "Nothing changes until a manager runs `/escalation set auto 0.82`" in text
     assert "*auto* 0.90" in command(seam, AGENT, "thresholds"), "advice is never applied by itself"
     # A stricter target moves above the one rejected draft (0.82): 0 wrong among the 49 from 0.85 up.
-    assert "*auto 0.85* would have kept wrong automatic answers at 0.0% (0 of 49" in command(seam, AGENT, "advise 0.001")
+    advice = command(seam, AGENT, "advise 0.001")
+    assert "*auto 0.85* would have kept wrong automatic answers at 0.0% (0 of 49" in advice
     assert "between 0 and 1" in command(seam, AGENT, "advise lots")
 
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import openai
 import pytest
 
-from bot.config import ConfigError, Settings
-from bot.policy.decide import Policy, decide
-from bot.engine.local import LocalEngine
+from bot.config import Settings
 from bot.engine.knowledge import load_knowledge
-from bot.models import Route, Ticket
+from bot.engine.local import LocalEngine
 from bot.engine.openai import OUTPUT_SCHEMA, SCHEMA_NAME, OpenAIEngine
-from tests.conftest import ARTICLES, write_knowledge
-from tests.fakes import FakeOpenAI
+from bot.errors import ConfigError
+from bot.models import Route, Ticket
+from bot.policy.decide import Policy, decide
+from tests.support.fakes import FakeOpenAI
+from tests.support.knowledge import ARTICLES, write_knowledge
 
 TIMEOUT = 0.5
 

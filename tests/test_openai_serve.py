@@ -9,9 +9,12 @@ import sys
 
 import pytest
 
-from tests.conftest import CUSTOMER_ID, SeamServer, seam_env, write_knowledge
-from tests.fakes import FakeOpenAI
-from tests.test_serve_scenarios import posts_for, wait_until
+from tests.support.constants import CUSTOMER_ID
+from tests.support.fakes import FakeOpenAI
+from tests.support.knowledge import write_knowledge
+from tests.support.posts import posts_for
+from tests.support.server import SeamServer, seam_env
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -3,35 +3,17 @@ external call and its record."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import httpx
-import pytest
-
-from bot.config import Settings, Thresholds
-from bot.engine.local import LocalEngine
-from bot.helpdesk.zendesk.adapter import ZendeskAdapter
-from bot.engine.knowledge import load_knowledge
-from bot.flows.pipeline import Pipeline, slack_client
-from bot.store import Store
+from bot.flows.controls import current_policy
+from bot.flows.pipeline import Pipeline
 from bot.jobs.worker import Worker
-from tests.conftest import CHANNEL, CUSTOMER_ID
+from bot.models import Event
+from bot.policy.settings import PolicySettings, Thresholds
+from tests.support.constants import CHANNEL, CUSTOMER_ID
 
 
-@pytest.fixture
-def pipeline(fake_slack, fake_zendesk, knowledge_dir, tmp_path):
-    settings = Settings(slack_bot_token=fake_slack.token, slack_api_url=fake_slack.url + "/",
-                        escalation_channel=CHANNEL, zendesk_subdomain="acme", zendesk_webhook_secret="s")
-    helpdesk = ZendeskAdapter(httpx.Client(base_url=fake_zendesk.url, auth=fake_zendesk.auth),
-                              webhook_secret="s", agent_url="https://acme.zendesk.com", retry_deadline=2)
-    store = Store(tmp_path / "seam.db")
-    return Pipeline(settings=settings, store=store, helpdesk=helpdesk, slack=slack_client(settings),
-                    engine=LocalEngine(articles=load_knowledge(knowledge_dir)))
-
-
-def run_event(pipeline: Pipeline, ticket_id: int, key: str = "k1") -> dict:
+def run_event(pipeline: Pipeline, ticket_id: int, key: str = "k1") -> Event:
     event_id, _ = pipeline.store.record_event(helpdesk="zendesk", dedupe_key=key, ticket_id=str(ticket_id), body="{}")
-    Worker(store=pipeline.store, process=pipeline.process).run_once()
+    Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
     return pipeline.store.event(event_id)
 
 
@@ -39,17 +21,17 @@ def test_a_crash_after_posting_but_before_recording_does_not_post_twice(pipeline
     fake_zendesk.add_ticket(id=7, subject="Help", requester_id=CUSTOMER_ID,
                             comments=[{"author_id": CUSTOMER_ID, "body": "Let me speak to a human"}])
     first = run_event(pipeline, 7)
-    assert first["state"] == "done" and first["outcome"] == "escalated"
+    assert first.state == "done" and first.outcome == "escalated"
     [post] = fake_slack.messages(CHANNEL)
     # Simulate the crash window: the post reached Slack, the database still says "posting".
     pipeline.store.db.execute("update escalations set state = 'posting', ts = null")
     pipeline.store.db.execute("update events set state = 'pending', outcome = null, lease_until = null")
     pipeline.store.db.execute("delete from effects")
     again = run_event(pipeline, 7)
-    assert again["state"] == "done"
+    assert again.state == "done"
     assert len(fake_slack.messages(CHANNEL)) == 1
-    escalation = pipeline.store.escalation_for_event(first["id"])
-    assert escalation["state"] == "open" and escalation["ts"] == post["ts"]
+    escalation = pipeline.store.escalation_for_event(first.id)
+    assert escalation.state == "open" and escalation.ts == post["ts"]
     assert fake_slack.calls_to("conversations.history"), "the retry looked for its post"
 
 
@@ -57,12 +39,12 @@ def test_a_crash_after_the_reply_landed_does_not_reply_twice(pipeline, fake_zend
     fake_zendesk.add_ticket(id=8, subject="Reset password", requester_id=CUSTOMER_ID,
                             comments=[{"author_id": CUSTOMER_ID, "body": "I forgot my password, how do I reset it?"}])
     first = run_event(pipeline, 8)
-    assert first["outcome"] == "resolved"
+    assert first.outcome == "resolved"
     assert len(fake_zendesk.calls_to("update_ticket")) == 1
     pipeline.store.db.execute("update effects set state = 'started', finished_at = null")
     pipeline.store.db.execute("update events set state = 'pending', outcome = null")
     again = run_event(pipeline, 8)
-    assert again["outcome"] == "resolved (reply found after restart)"
+    assert again.outcome == "resolved (reply found after restart)"
     assert len(fake_zendesk.calls_to("update_ticket")) == 1
 
 
@@ -71,7 +53,7 @@ def test_comments_by_agents_or_the_bot_are_not_answered(pipeline, fake_slack, fa
     fake_zendesk.add_ticket(id=9, subject="Hi", requester_id=CUSTOMER_ID, comments=[
         {"author_id": CUSTOMER_ID, "body": "Talk to a person"}, {"author_id": 77, "body": "Hi, I am here."}])
     event = run_event(pipeline, 9)
-    assert event["outcome"] == "skipped: latest comment is by the agent"
+    assert event.outcome == "skipped: latest comment is by the agent"
     assert fake_slack.messages(CHANNEL) == []
 
 
@@ -80,9 +62,9 @@ def test_a_helpdesk_that_stays_down_fails_the_event_for_a_later_retry(pipeline, 
                             comments=[{"author_id": CUSTOMER_ID, "body": "Talk to a person"}])
     fake_zendesk.fail("get_ticket", status=500, times=100)
     event = run_event(pipeline, 10)
-    assert event["state"] == "pending" and event["attempts"] == 1
-    assert "500" in event["last_error"]
-    assert event["next_attempt_at"] > event["received_at"]
+    assert event.state == "pending" and event.attempts == 1
+    assert "500" in event.last_error
+    assert event.next_attempt_at > event.received_at
 
 
 def test_run_time_thresholds_in_the_database_win_over_the_file(pipeline, fake_slack, fake_zendesk):
@@ -91,9 +73,10 @@ def test_run_time_thresholds_in_the_database_win_over_the_file(pipeline, fake_sl
     confidence = pipeline.engine.assess(pipeline.helpdesk.fetch_ticket("11")).confidence
     assert 0.2 < confidence < 0.9
     # The file would answer it automatically; a manager's stored thresholds say a person approves first.
-    pipeline.settings = replace(pipeline.settings, thresholds=Thresholds(auto=confidence - 0.1, draft=0.1))
+    file_policy = PolicySettings(thresholds=Thresholds(auto=confidence - 0.1, draft=0.1))
+    pipeline.policy = lambda: current_policy(pipeline.store, file_policy)
     pipeline.store.set_setting("thresholds", {"auto": 0.95, "draft": 0.1}, actor="U_MANAGER")
     event = run_event(pipeline, 11)
-    assert event["outcome"] == "drafted"
+    assert event.outcome == "drafted"
     [post] = fake_slack.messages(CHANNEL)
     assert "Needs approval" in str(post["blocks"])

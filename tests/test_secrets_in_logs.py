@@ -11,10 +11,13 @@ import itertools
 import json
 import time
 
-from tests.conftest import CUSTOMER_ID, SeamServer, seam_env, slack_headers, zendesk_headers
-from tests.fakes import FakeSlack, FakeZendesk
-from tests.slack_payloads import block_action, signed_form
-from tests.test_serve_scenarios import posts_for, wait_until
+from tests.support.constants import CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.payloads import block_action
+from tests.support.posts import posts_for
+from tests.support.server import SeamServer, seam_env
+from tests.support.signing import signed_form, slack_headers, zendesk_headers
+from tests.support.waiting import wait_until
 
 SLACK_BOT_TOKEN = "xoxb-7429103856214-7438120956328-Qm4TzR8vKp2WnX6aYc0LdE3f"
 SLACK_SIGNING_SECRET = "8f3c1a9e5b7d4f2a6c0e9b1d3a5f7c2e"

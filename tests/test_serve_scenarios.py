@@ -13,8 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CHANNEL, CUSTOMER_ID, SeamServer, seam_env, slack_headers, zendesk_headers
-from tests.fakes import FakeSlack, FakeZendesk
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.posts import posts_for, text_objects
+from tests.support.server import SeamServer, seam_env
+from tests.support.signing import slack_headers, zendesk_headers
+from tests.support.waiting import wait_until
 
 _ids = itertools.count(5000)
 
@@ -45,21 +49,6 @@ def new_ticket(zendesk: FakeZendesk, *bodies: str, subject: str = "Help please")
     zendesk.add_ticket(id=ticket_id, subject=subject, requester_id=CUSTOMER_ID,
                        comments=[{"author_id": CUSTOMER_ID, "body": body} for body in bodies])
     return ticket_id
-
-
-def posts_for(slack: FakeSlack, ticket_id: int) -> list[dict]:
-    return [m for m in slack.messages(CHANNEL)
-            if (m.get("metadata") or {}).get("event_payload", {}).get("ticket_id") == str(ticket_id)]
-
-
-def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def button_texts(message: dict) -> list[str]:
@@ -181,15 +170,6 @@ def test_ticket_text_cannot_inject_mentions_into_slack(seam, slack, zendesk):
     for raw in ("<!channel>", "<!here>", "<https://evil.example"):
         assert not any(raw in text for text in parsed)
     assert any("<!channel>" in text for text in literal), "the customer's words are still shown, literally"
-
-
-def text_objects(node) -> list[dict]:
-    if isinstance(node, dict):
-        found = [node] if node.get("type") in ("mrkdwn", "plain_text") and "text" in node else []
-        return found + [t for value in node.values() for t in text_objects(value)]
-    if isinstance(node, list):
-        return [t for value in node for t in text_objects(value)]
-    return []
 
 
 def test_healthz_reports_the_queue(seam):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import InputError
 from bot.models import Message, Resolution, Ticket
-from bot.offline.simulate import InputError, split_by_time, without_replayed
+from bot.offline.simulate import split_by_time, without_replayed
 
 
 def ticket(ticket_id: str, created_at: str | None = None) -> Ticket:

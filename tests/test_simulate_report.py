@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
-from bot.policy.decide import Policy
 from bot.models import Assessment, Ticket
-from bot.offline.simulate import format_table, render_html, simulate, write_outputs
-from tests.test_cli_simulate import read_jsonl, row, run_bot, write_jsonl
-from tests.conftest import write_knowledge
+from bot.offline.report import format_table, render_html, write_outputs
+from bot.offline.simulate import simulate
+from bot.policy.decide import Policy
+from tests.support.cli import run_bot
+from tests.support.jsonl import read_jsonl, row, write_jsonl
+from tests.support.knowledge import write_knowledge
 
 CHROMIUM = "/usr/bin/chromium"
 SCRIPT = "<script>document.title='pwned'</script><b>bold?</b> & more"
@@ -56,7 +57,7 @@ def case_tickets(case: dict = CASE) -> list[Ticket]:
 
 def run_case(*, target: float = 0.01, case: dict = CASE, sweep=(0.5, 0.8, 0.9, 0.99), progress=None):
     engine = StubEngine({tid: (conf, source) for tid, (_, conf, source, _) in case.items()})
-    return simulate(case_tickets(case), engine=engine, policy=Policy.from_settings(Settings()), sweep=sweep,
+    return simulate(case_tickets(case), engine=engine, policy=Policy(), sweep=sweep,
                     target=target, progress=progress)
 
 
@@ -75,10 +76,10 @@ def test_by_topic_counts_each_answer_source_at_the_current_thresholds() -> None:
     topics = summary["by_topic"]
     assert list(topics) == ["A", "B", "(none)", "C"]  # most tickets first, then by name
     pick = ("tickets", "resolve", "draft", "escalate", "graded", "auto_right", "auto_wrong")
-    assert {k: topics["A"][k] for k in pick} == dict(zip(pick, (4, 2, 1, 1, 4, 1, 1)))  # r1 w1 | d1 | h1
-    assert {k: topics["B"][k] for k in pick} == dict(zip(pick, (3, 1, 2, 0, 3, 1, 0)))  # r2 | w2 rf
-    assert {k: topics["C"][k] for k in pick} == dict(zip(pick, (1, 1, 0, 0, 0, 0, 0)))  # u1, ungraded
-    assert {k: topics["(none)"][k] for k in pick} == dict(zip(pick, (1, 0, 0, 1, 1, 0, 0)))  # lo
+    assert {k: topics["A"][k] for k in pick} == dict(zip(pick, (4, 2, 1, 1, 4, 1, 1), strict=True))  # r1 w1 | d1 | h1
+    assert {k: topics["B"][k] for k in pick} == dict(zip(pick, (3, 1, 2, 0, 3, 1, 0), strict=True))  # r2 | w2 rf
+    assert {k: topics["C"][k] for k in pick} == dict(zip(pick, (1, 1, 0, 0, 0, 0, 0), strict=True))  # u1, ungraded
+    assert {k: topics["(none)"][k] for k in pick} == dict(zip(pick, (1, 0, 0, 1, 1, 0, 0), strict=True))  # lo
     assert topics["A"]["accuracy"] == 0.5 and topics["C"]["accuracy"] is None
 
 

@@ -1,4 +1,5 @@
-"""The angry-tone, SLA and repeated-answer triggers (bot.policy.triggers), with realistic customer text and a fixed clock."""
+"""The angry-tone, SLA and repeated-answer triggers (bot.policy.triggers), with realistic customer text and a
+fixed clock."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.config import SlaSettings, ToneSettings
 from bot.models import Message, Ticket
-from bot.policy.triggers import ai_answered_twice, angry_tone, read_tone, sla_breach
+from bot.policy.tone import read_tone
+from bot.policy.triggers import SlaSettings, ToneSettings, ai_answered_twice, angry_tone, sla_breach
 
 TONE = ToneSettings()
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -198,7 +199,8 @@ def test_offsets_and_naive_times_are_understood() -> None:
     due = (NOW + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=-5))).isoformat()
     assert sla(sla_due_at=due).detail == "due in 10 min"
     naive = (NOW + timedelta(minutes=5)).replace(tzinfo=None).isoformat()
-    assert sla_breach(ticket("hi", sla_due_at=naive), now=NOW.replace(tzinfo=None), settings=SLA).detail == "due in 5 min"
+    found = sla_breach(ticket("hi", sla_due_at=naive), now=NOW.replace(tzinfo=None), settings=SLA)
+    assert found.detail == "due in 5 min"
 
 
 def test_solved_tickets_and_a_disabled_trigger_do_not_fire() -> None:

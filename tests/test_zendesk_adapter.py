@@ -12,7 +12,7 @@ import pytest
 
 from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
 from bot.helpdesk.zendesk.adapter import ZendeskAdapter, sign
-from tests.fakes import FakeZendesk
+from tests.support.fakes import FakeZendesk
 
 SECRET = "webhook-secret"
 NOW = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC).timestamp()

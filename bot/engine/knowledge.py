@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 
 
 class KnowledgeError(ConfigError):

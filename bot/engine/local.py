@@ -10,7 +10,7 @@ Three parts, all scikit-learn:
   strongly the neighbours agree, the SVM's margin, ...) it gives the probability that the answer is right,
   learnt on the history itself (see `Calibrator`). Without enough history it falls back to a plain score,
   closeness × agreement, which orders answers but is not a probability.
-`Engine` is the interface every engine (this one, the OpenAI one) implements.
+`Engine` (bot.engine.base) is the interface every engine (this one, the OpenAI one) implements.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -29,6 +28,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
 from sklearn.svm import LinearSVC
 
+from bot.engine.base import Passage, summarize
 from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
 
@@ -40,7 +40,6 @@ NEIGHBOURS = 10
 # Only neighbours at least this fraction as similar as the nearest one compete for the vote: distant matches
 # share vocabulary with everything and would otherwise dilute agreement.
 COMPETITIVE_BAND = 0.6
-SUMMARY_CHARS = 280
 BLOCK = 512
 NEAR_DUPLICATE = 0.9  # queries per matrix product: bounds memory at BLOCK × documents similarities
 # Fewer resolved past tickets than this and there is too little to calibrate on: the plain score is used.
@@ -54,19 +53,6 @@ UNCOVERED_PER_FOLD = 400
 HANDLED_BY_PERSON = ""  # the label of past tickets a person answered without reusing a macro or article
 
 
-class Engine(Protocol):
-    def assess(self, ticket: Ticket) -> Assessment: ...
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved answer: the article or past reply it comes from, its text, and how close it is."""
-
-    source: str
-    text: str
-    similarity: float
-
-
 @dataclass(frozen=True)
 class _Doc:
     label: str  # the answer source: article id or the answer_id a person reused
@@ -75,36 +61,11 @@ class _Doc:
     kind: str = "history"  # "article" passage or "history" ticket
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
-
-
 def _passages(article: Article) -> list[str]:
     """What an article is matched on: its title, each paragraph under the title, and the whole. Short passages
     match short questions far better than a long article does."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", article.body) if len(p.strip()) > 40]
     return [article.title, *(f"{article.title}\n{p}" for p in paragraphs), f"{article.title}\n{article.body}"]
-
-
-def summarize(ticket: Ticket, *, limit: int = SUMMARY_CHARS) -> str:
-    """An extractive summary: what the customer first asked and what they say now, cut to `limit`."""
-    customer = ticket.customer_messages
-    if not customer:
-        return _clip(ticket.subject, limit)
-    first = " ".join(_sentences(customer[0].body)[:2])
-    parts = [first]
-    if len(customer) > 1:
-        parts.append("Latest: " + " ".join(_sentences(customer[-1].body)[:2]))
-    others = len(ticket.messages) - len(customer)
-    lead = f"{len(customer)} customer message{'s' if len(customer) != 1 else ''}"
-    if others:
-        lead += f", {others} repl{'ies' if others != 1 else 'y'}"
-    return _clip(f"{lead}. " + " ".join(parts), limit)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)

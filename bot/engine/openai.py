@@ -29,14 +29,19 @@ import random
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from bot import pii
-from bot.config import ConfigError, Settings
-from bot.engine.local import LocalEngine, Passage, summarize
+from bot.engine.base import Passage, summarize
+from bot.errors import ConfigError
 from bot.models import Assessment, Ticket
+from bot.text import clip
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.engine.local import LocalEngine
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +119,7 @@ def build_messages(ticket: Ticket, passages: Sequence[Passage], *, nonce: str | 
         blocks = []
         for passage in passages:
             pid = passage.source.replace('"', "'")
-            text = _clip(pii.mask(passage.text), MAX_PASSAGE_CHARS).replace("</passage>", "</ passage>")
+            text = clip(pii.mask(passage.text), MAX_PASSAGE_CHARS).replace("</passage>", "</ passage>")
             blocks.append(f'<passage id="{pid}">\n{text}\n</passage>')
         knowledge = "Knowledge passages, the only source for answers:\n\n" + "\n\n".join(blocks)
     else:
@@ -138,7 +143,7 @@ def _ticket_text(ticket: Ticket) -> str:
     for message in reversed(ticket.messages):
         stamp = f" {message.created_at}" if message.created_at else ""
         visibility = "" if message.public else " (internal note)"
-        block = f"[{message.author}{visibility}{stamp}]\n{_clip(pii.mask(message.body.strip()), MAX_MESSAGE_CHARS)}"
+        block = f"[{message.author}{visibility}{stamp}]\n{clip(pii.mask(message.body.strip()), MAX_MESSAGE_CHARS)}"
         if len(block) + 1 > budget and kept:
             break
         kept.append(block)
@@ -149,10 +154,6 @@ def _ticket_text(ticket: Ticket) -> str:
         lines.append(f"({omitted} earlier message{'s' if omitted != 1 else ''} omitted)")
     lines.extend(reversed(kept))
     return "\n".join(lines)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _reject_constant(name: str) -> Any:
@@ -311,9 +312,9 @@ class OpenAIEngine:
             confidence=out["confidence"] if answer is not None else 0.0,
             answer=answer,
             answer_source=cited[0] if grounded else None,
-            summary=_clip(out["summary"], MAX_SUMMARY_CHARS) or summarize(ticket),
+            summary=clip(out["summary"], MAX_SUMMARY_CHARS) or summarize(ticket),
             evidence=evidence,
-            topic=_clip(out["topic"].lower(), MAX_TOPIC_CHARS) or None,
+            topic=clip(out["topic"].lower(), MAX_TOPIC_CHARS) or None,
             tone=out["tone"],
             wants_human=out["wants_human"],
             grounded=grounded,

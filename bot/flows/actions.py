@@ -10,7 +10,6 @@ clicking user is told (ephemerally), if any.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +19,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
-from bot.slack.blocks import REJECT_REASONS, EscalationView, Status, escalation_message, owner_dm
-from bot.store import Store, iso, utcnow
+from bot.models import Escalation, EscalationState
+from bot.slack.blocks import REJECT_REASONS, owner_dm
+from bot.slack.client import display_name, profile_email
+from bot.slack.poster import Poster, view_of
+from bot.store import Store
+from bot.text import clip, iso, utcnow
 
 log = logging.getLogger(__name__)
-
-FINISHED = ("sent", "rejected")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class AgentActions:
     store: Store
     helpdesk: Helpdesk
     slack: WebClient
+    poster: Poster
     learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
     managers: Callable[[str], bool] | None = None  # who counts as a manager (ids and the user group)
 
@@ -76,46 +79,28 @@ class AgentActions:
             return self.managers(user_id)
         return user_id in self.settings.manager_user_ids
 
-    def _view(self, row: dict) -> EscalationView:
-        return EscalationView.from_card(int(row["id"]), json.loads(row["card"]))
-
-    def refresh_message(self, escalation_id: int) -> None:
-        """Re-render the escalation's Slack message from the database (chat.update)."""
-        row = self.store.escalation(escalation_id)
-        if row is None or not row["ts"]:
-            return
-        message = escalation_message(self._view(row), Status.from_row(row))
-        message.pop("metadata", None)
-        message.pop("unfurl_media", None)
-        try:
-            self.slack.chat_update(channel=row["channel"], ts=row["ts"], **message)
-        except SlackApiError as exc:
-            # The database is the truth; a failed cosmetic update must not undo or repeat an action.
-            log.warning("could not update escalation %s in Slack: %s", escalation_id, exc)
-
-    def _feedback(self, row: dict, *, user_id: str, action: str, final_text: str | None = None,
+    def _feedback(self, escalation: Escalation, *, user_id: str, action: str, final_text: str | None = None,
                   reason: str | None = None) -> None:
-        card = json.loads(row["card"])
         self.store.add_feedback(
-            escalation_id=row["id"], ticket_key=row["ticket_key"], user_id=user_id, action=action,
-            confidence=row["confidence"], draft=row["draft"], final_text=final_text,
-            edit_distance=edit_distance(row["draft"], final_text) if final_text is not None else None,
-            reason=reason, answer_source=card["decision"]["answer_source"], customer_text=row["customer_text"])
+            escalation_id=escalation.id, ticket_key=escalation.ticket_key, user_id=user_id, action=action,
+            confidence=escalation.confidence, draft=escalation.draft, final_text=final_text,
+            edit_distance=edit_distance(escalation.draft, final_text) if final_text is not None else None,
+            reason=reason, answer_source=escalation.answer_source, customer_text=escalation.customer_text)
         self.store.audit(actor=user_id, action=f"escalation_{action}",
-                         detail={"escalation_id": row["id"], "ticket_id": row["ticket_id"], "reason": reason})
+                         detail={"escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "reason": reason})
 
-    def _refusal(self, row: dict | None, user_id: str) -> Outcome | None:
+    def _refusal(self, escalation: Escalation | None, user_id: str) -> Outcome | None:
         """Why this user cannot finish this escalation now, or None if they can (an open one they may claim)."""
-        if row is None or row["state"] == "posting":
+        if escalation is None or escalation.state == EscalationState.POSTING:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
-        if row["state"] in FINISHED:
-            who = row["sent_by"] or row["owner"]
-            verb = "sent" if row["state"] == "sent" else "rejected"
-            return Outcome(False, f"Nothing changed: this escalation was already {verb} by <@{who}>.")
-        if row["state"] == "sending":
+        if escalation.state.finished:
+            who = escalation.sent_by or escalation.owner
+            return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
+        if escalation.state == EscalationState.SENDING:
             return Outcome(False, "Nothing changed: the reply is being sent right now.")
-        if row["state"] != "open" and row["owner"] != user_id and not self.is_manager(user_id):
-            return Outcome(False, f"This escalation is claimed by <@{row['owner']}>; only they or a manager "
+        if (escalation.state != EscalationState.OPEN and escalation.owner != user_id
+                and not self.is_manager(user_id)):
+            return Outcome(False, f"This escalation is claimed by <@{escalation.owner}>; only they or a manager "
                                   "can approve, edit or reject it.")
         return None
 
@@ -123,46 +108,45 @@ class AgentActions:
         """A read-only check, fast enough to run before opening a modal."""
         return self._refusal(self.store.escalation(escalation_id), user_id) or Outcome(True)
 
-    def _gate(self, escalation_id: int, user_id: str) -> tuple[dict | None, Outcome]:
+    def _gate(self, escalation_id: int, user_id: str) -> tuple[Escalation | None, Outcome]:
         """Load the escalation and check the user may finish it, claiming it for them if nobody has.
-        Returns the row and either a refusal or an ok Outcome (carrying the claim's notice, if any)."""
-        row = self.store.escalation(escalation_id)
-        refusal = self._refusal(row, user_id)
+        Returns the escalation and either a refusal or an ok Outcome (carrying the claim's notice, if any)."""
+        escalation = self.store.escalation(escalation_id)
+        refusal = self._refusal(escalation, user_id)
         if refusal is not None:
-            return row, refusal
-        if row["state"] != "open":
-            return row, Outcome(True)
+            return escalation, refusal
+        if escalation.state != EscalationState.OPEN:
+            return escalation, Outcome(True)
         claimed = self.claim(escalation_id, user_id)
-        row = self.store.escalation(escalation_id)
-        return row, self._refusal(row, user_id) or Outcome(True, claimed.notice)
+        escalation = self.store.escalation(escalation_id)
+        return escalation, self._refusal(escalation, user_id) or Outcome(True, claimed.notice)
 
     # -- actions -------------------------------------------------------------------------------------------
 
     def claim(self, escalation_id: int, user_id: str) -> Outcome:
-        row = self.store.escalation(escalation_id)
-        if row is None or row["state"] == "posting":
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or escalation.state == EscalationState.POSTING:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
         if not self.store.claim_escalation(escalation_id, user_id=user_id):
-            row = self.store.escalation(escalation_id)
-            if row["owner"] == user_id:
+            escalation = self.store.escalation(escalation_id)
+            if escalation.owner == user_id:
                 return Outcome(True, "You already own this escalation.")
-            if row["state"] in FINISHED:
-                return Outcome(False, f"Nothing changed: this escalation is already {row['state']}.")
-            return Outcome(False, f"Already claimed by <@{row['owner']}>.")
-        row = self.store.escalation(escalation_id)
-        self._feedback(row, user_id=user_id, action="claim")
-        self.refresh_message(escalation_id)
-        notices = [self._assign(row, user_id)]
-        self._notify_owner(row, user_id)
-        return Outcome(True, next((n for n in notices if n), None))
+            if escalation.state.finished:
+                return Outcome(False, f"Nothing changed: this escalation is already {escalation.state}.")
+            return Outcome(False, f"Already claimed by <@{escalation.owner}>.")
+        escalation = self.store.escalation(escalation_id)
+        self._feedback(escalation, user_id=user_id, action="claim")
+        self.poster.refresh(escalation_id)
+        notice = self._assign(escalation, user_id)
+        self.poster.direct_message(user_id, owner_dm(view_of(escalation)))
+        return Outcome(True, notice)
 
-    def _assign(self, row: dict, user_id: str) -> str | None:
+    def _assign(self, escalation: Escalation, user_id: str) -> str | None:
         """Assign the ticket to the helpdesk agent with the Slack user's email; say why not when that fails."""
         try:
-            profile = self.slack.users_info(user=user_id)["user"].get("profile") or {}
+            email = profile_email(self.slack, user_id)
         except SlackApiError as exc:
             return f"You own this escalation, but Slack did not tell me your email ({exc.response.get('error')})."
-        email = profile.get("email")
         if not email:
             return "You own this escalation, but your Slack profile has no email, so the ticket was not assigned."
         try:
@@ -170,29 +154,22 @@ class AgentActions:
             if agent is None:
                 return (f"You own this escalation, but no {self.helpdesk.name} agent has the email {email}, "
                         "so the ticket was not assigned to you there.")
-            self.helpdesk.assign(row["ticket_id"], agent.id)
+            self.helpdesk.assign(escalation.ticket_id, agent.id)
         except HelpdeskError as exc:
             return f"You own this escalation, but assigning the ticket failed: {exc}"
         return None
-
-    def _notify_owner(self, row: dict, user_id: str) -> None:
-        try:
-            channel = self.slack.conversations_open(users=user_id)["channel"]["id"]
-            self.slack.chat_postMessage(channel=channel, **owner_dm(self._view(row)))
-        except SlackApiError as exc:
-            log.warning("could not DM the owner of escalation %s: %s", row["id"], exc)
 
     def check(self, escalation_id: int, user_id: str) -> Outcome:
         """May this user finish the escalation now? Claims an open one for them."""
         return self._gate(escalation_id, user_id)[1]
 
     def approve(self, escalation_id: int, user_id: str) -> Outcome:
-        row, gate = self._gate(escalation_id, user_id)
+        escalation, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate
-        if not (row["draft"] or "").strip():
+        if not (escalation.draft or "").strip():
             return Outcome(False, "There is no draft to approve: use Edit to write the reply.")
-        return _with_notice(self._send(escalation_id, user_id, text=row["draft"], action="approve"), gate.notice)
+        return _with_notice(self._send(escalation_id, user_id, text=escalation.draft, action="approve"), gate.notice)
 
     def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
         if not text.strip():
@@ -203,79 +180,72 @@ class AgentActions:
         return _with_notice(self._send(escalation_id, user_id, text=text, action="edit"), gate.notice)
 
     def retry(self, escalation_id: int, user_id: str) -> Outcome:
-        row, gate = self._gate(escalation_id, user_id)
+        escalation, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate
-        if row["state"] != "failed":
+        if escalation.state != EscalationState.FAILED:
             return Outcome(False, "Nothing to retry: the reply did not fail.")
-        return self._send(escalation_id, user_id, text=row["sent_text"] or row["draft"] or "",
-                          action=row["send_action"] or "approve")
+        return self._send(escalation_id, user_id, text=escalation.sent_text or escalation.draft or "",
+                          action=escalation.send_action or "approve")
 
     def _send(self, escalation_id: int, user_id: str, *, text: str, action: str) -> Outcome:
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
-                                          to_state="sending"):
+                                          to_state=EscalationState.SENDING):
             return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
         # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
         self.store.update_escalation(escalation_id, sent_text=text, send_action=action, last_error=None)
-        self.refresh_message(escalation_id)
-        row = self.store.escalation(escalation_id)
+        self.poster.refresh(escalation_id)
+        escalation = self.store.escalation(escalation_id)
         key = f"send:{escalation_id}"
         effect = self.store.begin_effect(key, kind="public_reply")
         try:
-            if effect["state"] != "done" and not (not effect["fresh"] and self._reply_landed(row["ticket_id"], text)):
-                self.helpdesk.reply(row["ticket_id"], text, status=self.settings.approve_status)
+            if effect["state"] != "done" and not (not effect["fresh"] and self._reply_landed(escalation.ticket_id,
+                                                                                             text)):
+                self.helpdesk.reply(escalation.ticket_id, text, status=self.settings.approve_status)
             self.store.finish_effect(key, result={"by": user_id})
         except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
-            self.store.update_escalation(escalation_id, state="failed", last_error=str(exc)[:500])
+            self.store.update_escalation(escalation_id, state=EscalationState.FAILED, last_error=clip(str(exc), 500))
             self.store.audit(actor=user_id, action="escalation_send_failed",
-                             detail={"escalation_id": escalation_id, "error": str(exc)[:500]})
-            self.refresh_message(escalation_id)
+                             detail={"escalation_id": escalation_id, "error": clip(str(exc), 500)})
+            self.poster.refresh(escalation_id)
             return Outcome(False, "The reply was not sent: the helpdesk did not accept it. The draft is kept; "
                                   "use Retry on the message.")
-        self.store.update_escalation(escalation_id, state="sent", sent_by=user_id, finished_at=iso(utcnow()))
-        row = self.store.escalation(escalation_id)
-        self._feedback(row, user_id=user_id, action=action, final_text=text)
-        self.refresh_message(escalation_id)
-        if self.learn and row["customer_text"]:
-            source = json.loads(row["card"])["decision"]["answer_source"]
-            self.learn(row["customer_text"], learned_label(action=action, answer_source=source,
-                                                           escalation_id=escalation_id), text)
+        self.store.update_escalation(escalation_id, state=EscalationState.SENT, sent_by=user_id,
+                                     finished_at=iso(utcnow()))
+        escalation = self.store.escalation(escalation_id)
+        self._feedback(escalation, user_id=user_id, action=action, final_text=text)
+        self.poster.refresh(escalation_id)
+        if self.learn and escalation.customer_text:
+            self.learn(escalation.customer_text, learned_label(action=action, answer_source=escalation.answer_source,
+                                                               escalation_id=escalation_id), text)
         return Outcome(True)
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:
         """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
         look for it on the ticket."""
-        ticket = self.helpdesk.fetch_ticket(ticket_id)
-        return any(m.author != "customer" and m.public and m.body.strip() == text.strip() for m in ticket.messages)
+        return reply_landed(self.helpdesk.fetch_ticket(ticket_id), text, since_latest_customer_message=False)
 
     def reject(self, escalation_id: int, user_id: str, *, reason: str, note: str = "") -> Outcome:
-        row, gate = self._gate(escalation_id, user_id)
+        escalation, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
-                                          to_state="rejected"):
+                                          to_state=EscalationState.REJECTED):
             return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
         self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
-        body = note_for_rejection(user_name=self._display_name(user_id), reason=reason, note=note,
-                                  draft=row["draft"], confidence=row["confidence"])
+        body = note_for_rejection(user_name=display_name(self.slack, user_id), reason=reason, note=note,
+                                  draft=escalation.draft, confidence=escalation.confidence)
         key = f"reject-note:{escalation_id}"
         try:
             if self.store.begin_effect(key, kind="internal_note")["state"] != "done":
-                self.helpdesk.add_note(row["ticket_id"], body)
+                self.helpdesk.add_note(escalation.ticket_id, body)
                 self.store.finish_effect(key)
         except HelpdeskError as exc:
             # The rejection stands (nothing reaches the customer either way); only the note is missing.
             log.warning("rejection note for escalation %s failed: %s", escalation_id, exc)
-            self.store.update_escalation(escalation_id, last_error=f"internal note not written: {exc}"[:500])
-        row = self.store.escalation(escalation_id)
+            self.store.update_escalation(escalation_id, last_error=clip(f"internal note not written: {exc}", 500))
+        escalation = self.store.escalation(escalation_id)
         detail = f"{reason}: {note.strip()}" if note.strip() else reason
-        self._feedback(row, user_id=user_id, action="reject", reason=detail)
-        self.refresh_message(escalation_id)
+        self._feedback(escalation, user_id=user_id, action="reject", reason=detail)
+        self.poster.refresh(escalation_id)
         return Outcome(True, gate.notice)
-
-    def _display_name(self, user_id: str) -> str:
-        try:
-            user = self.slack.users_info(user=user_id)["user"]
-            return user.get("real_name") or user.get("name") or user_id
-        except SlackApiError:
-            return user_id

@@ -2,30 +2,34 @@
 `stats` and `advise`.
 
 Run-time settings live in the database and win over the TOML file: the global thresholds, per-topic
-thresholds, the pause switch and extra exclusions. `effective_settings()` layers them on the file's settings;
-the pipeline decides with that. Every change is validated, audited and comes back with the sentence to
+thresholds, the pause switch and extra exclusions. `current_policy()` layers them on the file's policy
+settings; the pipeline decides with that. Every change is validated, audited and comes back with the sentence to
 announce in the escalation channel. Nothing here talks to Slack except through the injected `members` lookup
 for a manager user group.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import statistics
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.models import EscalationState
 from bot.policy import exclusions
-from bot.config import ConfigError, Settings, Thresholds
-from bot.slack.blocks import duration
-from bot.store import Store, iso, utcnow
+from bot.policy.decide import Policy
+from bot.policy.settings import PolicySettings, Thresholds
+from bot.store import OWNED_STATES, Store
+from bot.text import duration, iso, parse_time, seconds_since, utcnow
 
 PAUSED_KEY = "paused"
+MAX_RULE_CHARS = 300  # what a person can read in the exclusions list; the rule is stored exactly as checked
 THRESHOLDS_KEY = "thresholds"
 TOPIC_THRESHOLDS_KEY = "topic_thresholds"
 GROUP_CACHE_SECONDS = 300
@@ -49,21 +53,15 @@ class Reply:
     announce: str | None = None  # posted in the escalation channel when a setting changed
 
 
-def stored_exclusions(store: Store) -> list[dict]:
-    return list(store.db.query("select id, rule, created_by, created_at from exclusions where removed_at is null "
-                               "order by id"))
-
-
-def effective_settings(store: Store, settings: Settings) -> tuple[Settings, bool]:
-    """The file's settings with the database's run-time changes on top, and whether automation is paused."""
+def current_policy(store: Store, base: PolicySettings) -> Policy:
+    """The file's policy with the database's run-time changes on top (they win, and survive restarts)."""
     stored = store.get_setting(THRESHOLDS_KEY)
-    thresholds = Thresholds(**stored) if stored else settings.thresholds
-    topics = dict(settings.topic_thresholds)
-    topics.update({t: Thresholds(**v) for t, v in (store.get_setting(TOPIC_THRESHOLDS_KEY) or {}).items()})
-    extra = exclusions.parse_rules([row["rule"] for row in stored_exclusions(store)])
-    merged = replace(settings, thresholds=thresholds, topic_thresholds=topics,
-                     exclusions=tuple(settings.exclusions) + tuple(extra))
-    return merged, bool(store.get_setting(PAUSED_KEY, False))
+    topics = {**base.topic_thresholds,
+              **{t: Thresholds(**v) for t, v in (store.get_setting(TOPIC_THRESHOLDS_KEY) or {}).items()}}
+    extra = exclusions.parse_rules([row["rule"] for row in store.exclusions()])
+    settings = base.model_copy(update={"thresholds": Thresholds(**stored) if stored else base.thresholds,
+                                       "topic_thresholds": topics, "exclusions": base.exclusions + extra})
+    return Policy(settings=settings, paused=bool(store.get_setting(PAUSED_KEY, False)))
 
 
 def _number(raw: str) -> float | None:
@@ -90,10 +88,6 @@ def _target(raw: str) -> float | None:
     return value if 0 < value < 1 else None
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 class Controls:
     """The `/escalation` command and the App Home's settings, for one deployment."""
 
@@ -110,7 +104,7 @@ class Controls:
     def is_manager(self, user_id: str) -> bool:
         if user_id in self.settings.manager_user_ids:
             return True
-        group = self.settings.manager_group
+        group = self.settings.slack.manager_group
         if not group or self._members is None:
             return False
         with self._group_lock:
@@ -142,15 +136,15 @@ class Controls:
         if verb == "thresholds":
             return Reply(self.thresholds_text())
         if verb == "stats":
-            days = {"7d": 7, "30d": 30, "": 7}.get((args[0].lower() if args else ""), None)
+            days = {"7d": 7, "30d": 30, "": 7}.get(args[0].lower() if args else "")
             if days is None:
                 return Reply("Use `stats`, `stats 7d` or `stats 30d`.")
             return Reply(self.stats_text(days=days))
         if verb == "advise":
             target = _target(args[0]) if args else DEFAULT_ADVICE_TARGET
             if target is None:
-                    return Reply("The target is a wrong-answer rate between 0 and 1 (e.g. `advise 0.02` or "
-                                 "`advise 2%`).")
+                return Reply("The target is a wrong-answer rate between 0 and 1 (e.g. `advise 0.02` or "
+                             "`advise 2%`).")
             return Reply(self.advise_text(target=target))
         if verb == "exclusions":
             return Reply(self.exclusions_text())
@@ -170,9 +164,10 @@ class Controls:
     # -- thresholds and pause -------------------------------------------------------------------------------
 
     def thresholds_text(self) -> str:
-        settings, paused = effective_settings(self.store, self.settings)
+        policy = self.policy()
+        settings = policy.settings
         lines = [f"*auto* {settings.thresholds.auto:.2f} · *draft* {settings.thresholds.draft:.2f}"
-                 + (" · :double_vertical_bar: *automation is paused*" if paused else " · automation is on")]
+                 + (" · :double_vertical_bar: *automation is paused*" if policy.paused else " · automation is on")]
         for topic, value in sorted(settings.topic_thresholds.items()):
             lines.append(f"• for {topic}: auto {value.auto:.2f}, draft {value.draft:.2f}")
         return "\n".join(lines)
@@ -186,7 +181,7 @@ class Controls:
         if value is None:
             return Reply(f"`{args[1][:20]}` is not a number between 0 and 1. {usage}")
         topic = " ".join(args[3:]) if len(args) > 3 else None
-        settings, _ = effective_settings(self.store, self.settings)
+        settings = self.policy().settings
         current = settings.topic_thresholds.get(topic, settings.thresholds) if topic else settings.thresholds
         proposed = {"auto": current.auto, "draft": current.draft, which: value}
         if proposed["draft"] > proposed["auto"]:
@@ -211,17 +206,17 @@ class Controls:
             return errors, []
         if values["draft"] > values["auto"]:
             return {"draft": "draft must not be above auto"}, []
-        current = self.effective()[0].thresholds
+        current = self.policy().thresholds
         self.store.set_setting(THRESHOLDS_KEY, values, actor=user_id)
         return {}, [_changed(user_id, key, getattr(current, key), values[key], None)
                     for key in ("auto", "draft") if values[key] != getattr(current, key)]
 
-    def effective(self) -> tuple[Settings, bool]:
-        return effective_settings(self.store, self.settings)
+    def policy(self) -> Policy:
+        """The policy in force: the file's, with managers' run-time changes on top."""
+        return current_policy(self.store, self.settings.policy)
 
     def set_paused(self, user_id: str, *, paused: bool) -> Reply:
-        _, now_paused = effective_settings(self.store, self.settings)
-        if now_paused == paused:
+        if self.policy().paused == paused:
             return Reply(f"Nothing changed: automation is already {'paused' if paused else 'on'}.")
         self.store.set_setting(PAUSED_KEY, paused, actor=user_id)
         if paused:
@@ -233,9 +228,9 @@ class Controls:
     # -- exclusions -----------------------------------------------------------------------------------------
 
     def exclusions_text(self) -> str:
-        lines = [f"• from the config file: {e.text}" for e in self.settings.exclusions]
+        lines = [f"• from the config file: {e.text}" for e in self.settings.policy.exclusions]
         lines += [f"• *{row['id']}.* {row['rule']} (added by <@{row['created_by']}>)"
-                  for row in stored_exclusions(self.store)]
+                  for row in self.store.exclusions()]
         return "\n".join(["*Ticket types the AI never touches*", *lines]) if lines else (
             "No exclusions yet. Add one with `/escalation exclude \"tickets tagged vip\"`.")
 
@@ -247,58 +242,45 @@ class Controls:
             return Reply(f"Nothing changed: {exc}")
         if not rule:
             return Reply('Say what to exclude, e.g. `/escalation exclude "anything about chargebacks"`.')
-        with self.store.db.atomic():
-            row_id = self.store.db["exclusions"].insert({"rule": rule[:300], "created_by": user_id,
-                                                         "created_at": iso(utcnow())}).last_pk
-            self.store.audit(actor=user_id, action="exclude", detail={"id": row_id, "rule": rule})
+        if len(rule) > MAX_RULE_CHARS:
+            return Reply(f"Nothing changed: a rule is at most {MAX_RULE_CHARS} characters; this one has {len(rule)}.")
+        row_id = self.store.add_exclusion(rule, actor=user_id)
         return Reply(f"Added exclusion {row_id}: {rule}",
                      announce=f"<@{user_id}> excluded from automation: {rule} (#{row_id})")
 
     def unexclude(self, user_id: str, raw: str) -> Reply:
-        rows = {str(r["id"]): r for r in stored_exclusions(self.store)}
+        rows = {str(r["id"]): r for r in self.store.exclusions()}
         if raw.lstrip("#") not in rows:
             return Reply(f"There is no exclusion `{raw[:20]}`: see `/escalation exclusions` for the numbers "
                          "(exclusions from the config file are changed there).")
         row = rows[raw.lstrip("#")]
-        with self.store.db.atomic():
-            self.store.db["exclusions"].update(row["id"], {"removed_by": user_id, "removed_at": iso(utcnow())})
-            self.store.audit(actor=user_id, action="unexclude", detail={"id": row["id"], "rule": row["rule"]})
+        self.store.remove_exclusion(row["id"], actor=user_id)
         return Reply(f"Removed exclusion {row['id']}: {row['rule']}",
                      announce=f"<@{user_id}> removed exclusion #{row['id']}: {row['rule']}")
 
     # -- figures --------------------------------------------------------------------------------------------
 
     def stats(self, *, days: int) -> dict:
-        since = iso(utcnow() - timedelta(days=days))
-        db = self.store.db
-        routes = dict(db.execute("select route, count(*) from decisions where created_at >= ? group by route",
-                                 [since]).fetchall())
-        seen = db.execute("select count(distinct ticket_key) from decisions where created_at >= ?",
-                          [since]).fetchone()[0]
-        actions = dict(db.execute("select action, count(*) from feedback where created_at >= ? group by action",
-                                  [since]).fetchall())
+        found = self.store.activity(since=iso(utcnow() - timedelta(days=days)))
+        routes, actions = found["routes"], found["actions"]
         reviewed = sum(actions.get(a, 0) for a in ("approve", "edit", "reject"))
-        rows = list(db.query("select created_at, claimed_at, finished_at, state from escalations "
-                             "where created_at >= ?", [since]))
-        to_claim = [(_parse_time(r["claimed_at"]) - _parse_time(r["created_at"])).total_seconds()
-                    for r in rows if r["claimed_at"]]
-        to_send = [(_parse_time(r["finished_at"]) - _parse_time(r["created_at"])).total_seconds()
-                   for r in rows if r["finished_at"] and r["state"] == "sent"]
-        reasons = Counter((r["reason"] or "").split(":")[0] for r in db.query(
-            "select reason from feedback where action = 'reject' and created_at >= ?", [since]))
-        topics = {r["topic"]: r for r in db.query(
-            "select coalesce(answer_source, '(no answer)') as topic, count(*) as tickets, "
-            "sum(route = 'resolve') as resolved, sum(route = 'draft') as drafted, sum(route = 'escalate') as escalated "
-            "from decisions where created_at >= ? group by topic order by tickets desc limit 8", [since])}
+
+        def waited(row: dict, column: str) -> float:
+            return (parse_time(row[column]) - parse_time(row["created_at"])).total_seconds()
+
+        to_claim = [waited(r, "claimed_at") for r in found["escalations"] if r["claimed_at"]]
+        to_send = [waited(r, "finished_at") for r in found["escalations"]
+                   if r["finished_at"] and r["state"] == EscalationState.SENT]
+        reasons = Counter((reason or "").split(":")[0] for reason in found["reject_reasons"])
         return {
-            "days": days, "tickets": seen, "resolved": routes.get("resolve", 0), "drafted": routes.get("draft", 0),
-            "escalated": routes.get("escalate", 0), "reviewed": reviewed,
+            "days": days, "tickets": found["tickets"], "resolved": routes.get("resolve", 0),
+            "drafted": routes.get("draft", 0), "escalated": routes.get("escalate", 0), "reviewed": reviewed,
             "approve_rate": actions.get("approve", 0) / reviewed if reviewed else None,
             "edit_rate": actions.get("edit", 0) / reviewed if reviewed else None,
             "reject_rate": actions.get("reject", 0) / reviewed if reviewed else None,
             "median_claim_seconds": statistics.median(to_claim) if to_claim else None,
             "median_send_seconds": statistics.median(to_send) if to_send else None,
-            "reject_reasons": reasons.most_common(3), "topics": list(topics.values()),
+            "reject_reasons": reasons.most_common(3), "topics": found["topics"],
         }
 
     def stats_text(self, *, days: int) -> str:
@@ -308,6 +290,9 @@ class Controls:
         def pct(value: float | None) -> str:
             return "–" if value is None else f"{value:.0%}"
 
+        def waited(seconds: float | None) -> str:
+            return "–" if seconds is None else duration(seconds)
+
         def share(n: int) -> str:
             return f"{n} ({n / decided:.0%})" if decided else str(n)
 
@@ -316,11 +301,11 @@ class Controls:
             f"drafted {share(s['drafted'])}, escalated {share(s['escalated'])}.",
             f"Agents reviewed {s['reviewed']} drafts: approved as is {pct(s['approve_rate'])}, edited "
             f"{pct(s['edit_rate'])}, rejected {pct(s['reject_rate'])}.",
-            "Median time to claim: " + ("–" if s["median_claim_seconds"] is None else duration(s["median_claim_seconds"]))
-            + "; to send: " + ("–" if s["median_send_seconds"] is None else duration(s["median_send_seconds"])) + ".",
+            f"Median time to claim: {waited(s['median_claim_seconds'])}; to send: {waited(s['median_send_seconds'])}.",
         ]
         if s["reject_reasons"]:
-            lines.append("Top reject reasons: " + ", ".join(f"{r or 'unspecified'} ({n})" for r, n in s["reject_reasons"]))
+            reasons = ", ".join(f"{r or 'unspecified'} ({n})" for r, n in s["reject_reasons"])
+            lines.append(f"Top reject reasons: {reasons}")
         for t in s["topics"]:
             lines.append(f"• {t['topic']}: {t['tickets']} tickets — {t['resolved']} resolved, {t['drafted']} drafted, "
                          f"{t['escalated']} escalated")
@@ -329,9 +314,7 @@ class Controls:
     def advice(self, *, target: float) -> dict:
         """From agents' verdicts on drafts: where an automatic answer would have been right (approved as is)
         or wrong (edited or rejected), by confidence; and the lowest `auto` that keeps wrong ones under target."""
-        rows = list(self.store.db.query(
-            "select confidence, action from feedback where action in ('approve', 'edit', 'reject') "
-            "and confidence is not null"))
+        rows = self.store.reviewed_drafts()
         buckets = []
         for low in [i / 10 for i in range(10)]:
             band = [r for r in rows if low <= r["confidence"] < low + 0.1 or (low == 0.9 and r["confidence"] >= 1.0)]
@@ -351,7 +334,7 @@ class Controls:
 
     def advise_text(self, *, target: float) -> str:
         a = self.advice(target=target)
-        settings, _ = effective_settings(self.store, self.settings)
+        settings = self.policy().settings
         if a["reviewed"] == 0:
             return "No reviewed drafts yet: advice needs agents' approvals, edits and rejections to learn from."
         lines = [f"*Advice for a {target:.1%} wrong-answer target* (from {a['reviewed']} drafts agents reviewed; "
@@ -373,21 +356,12 @@ class Controls:
         """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals."""
         now = utcnow()
 
-        def page(where: str, params: list, number: int) -> tuple[list[dict], int]:
-            total = self.store.db.execute(f"select count(*) from escalations where {where}", params).fetchone()[0]
-            rows = list(self.store.db.query(
-                f"select id, ticket_id, card, created_at, state from escalations where {where} "
-                f"order by created_at, id limit ? offset ?", [*params, page_size, max(0, number) * page_size]))
-            items = []
-            for row in rows:
-                card = json.loads(row["card"] or "{}")
-                items.append({"escalation_id": row["id"], "ticket_id": row["ticket_id"],
-                              "subject": (card.get("ticket") or {}).get("subject") or "", "link": card.get("link"),
-                              "age_seconds": (now - _parse_time(row["created_at"])).total_seconds(),
-                              "state": row["state"]})
-            return items, total
+        def page(number: int, **where) -> tuple[list[dict], int]:
+            rows, total = self.store.escalations_page(offset=max(0, number) * page_size, limit=page_size, **where)
+            return [{"escalation_id": e.id, "ticket_id": e.ticket_id, "subject": e.subject, "link": e.link,
+                     "age_seconds": seconds_since(e.created_at, now=now), "state": str(e.state)} for e in rows], total
 
-        owned, owned_total = page("owner = ? and state in ('claimed', 'sending', 'failed')", [user_id], owned_page)
-        unclaimed, unclaimed_total = page("state = 'open'", [], unclaimed_page)
+        owned, owned_total = page(owned_page, states=OWNED_STATES, owner=user_id)
+        unclaimed, unclaimed_total = page(unclaimed_page, states=(EscalationState.OPEN,))
         return {"owned": owned, "owned_total": owned_total, "unclaimed": unclaimed,
                 "unclaimed_total": unclaimed_total}

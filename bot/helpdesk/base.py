@@ -4,11 +4,16 @@ later) implements, and the errors it raises. Orchestration (`bot.flows.pipeline`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.models import Ticket
+
+if TYPE_CHECKING:
+    import click
+
+    from bot.config import Settings
 
 
 class WebhookAuthError(Exception):
@@ -65,3 +70,22 @@ class Helpdesk(Protocol):
     def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None: ...
 
     def find_agent(self, email: str) -> Agent | None: ...
+
+
+class HelpdeskSettings(Protocol):
+    """An adapter's own settings, read from its environment variables."""
+
+    def missing(self) -> list[str]:
+        """The variables `serve` needs that are not set."""
+        ...
+
+
+@dataclass(frozen=True)
+class HelpdeskPlugin:
+    """One helpdesk as the rest of Seam sees it before any adapter exists."""
+
+    name: str  # the HELPDESK value, and the webhook path /webhooks/<name>
+    statuses: tuple[str, ...]  # what `[resolve] status` and `[approve] status` may set
+    read_settings: Callable[[Callable[[str], str | None]], HelpdeskSettings]  # from env: get(NAME) -> value
+    build: Callable[[Settings], Helpdesk]  # the adapter, from the whole Settings
+    import_command: Callable[[], click.Command] | None = None  # `python -m bot import <name>`, loaded lazily

@@ -1,0 +1,2 @@
+"""Background work in the `serve` process: the durable queue's worker (worker.py), periodic jobs such as
+reconciliation (reconcile.py), and the one runner that starts and stops them together (runner.py)."""

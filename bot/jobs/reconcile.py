@@ -7,7 +7,6 @@ agents or by Seam are skipped there too.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -22,20 +21,22 @@ OVERLAP_SECONDS = 120
 
 
 class Reconciler:
+    """A periodic job (bot.jobs.runner): every `interval` seconds, record an event per ticket updated since."""
+
+    name = "reconcile"
+
     def __init__(self, *, store: Store, helpdesk: Helpdesk, interval: float, notify: Callable[[], None],
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._helpdesk = helpdesk
-        self._interval = interval
+        self.interval = interval
         self._notify = notify
         self._clock = clock
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Record events for tickets updated since the last check; return how many were new."""
         now = self._clock()
-        since = self._store.get_setting(SINCE_KEY) or now - self._interval
+        since = self._store.get_setting(SINCE_KEY) or now - self.interval
         start = min(since, now - 60) - OVERLAP_SECONDS
         updated = self._helpdesk.updated_since(start)
         created = 0
@@ -49,22 +50,3 @@ class Reconciler:
                      len(updated))
             self._notify()
         return created
-
-    def start(self) -> Reconciler:
-        if self._interval > 0:
-            self._thread = threading.Thread(target=self._run, name="seam-reconcile", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self.run_once()
-            except Exception as exc:  # the helpdesk is down: try again next round, the webhooks still flow
-                log.warning("reconciliation failed: %s", exc)
-        self._store.close()

@@ -1,17 +1,15 @@
 """Offline simulation: replay tickets through the engine and the routing policy, and sweep the auto threshold.
 
-Writes the contract's files (CONTRACT.md, *Simulation*): `decisions.jsonl` (routes at the current thresholds),
-`summary.json` (the sweep, plus `by_topic`, `by_trigger`, `wrong_answers` at the current thresholds and the
-`recommended` auto threshold for a target wrong-answer rate), `sweep.png` (the sweep as a chart, current and
-recommended thresholds marked) and `report.html` (one self-contained page that fetches nothing).
+`simulate()` gives the contract's data (CONTRACT.md, *Simulation*): one decision per ticket at the current
+thresholds, and a summary with the sweep, `by_topic`, `by_trigger`, `wrong_answers` at the current thresholds and
+the `recommended` auto threshold for a target wrong-answer rate; `bot.offline.report` writes them as
+decisions.jsonl, summary.json, sweep.png and report.html.
 Where tickets carry `resolution.answer_id`, an automatic answer is right when its source is that id, and wrong
 when it differs or when the id is null (the ticket should not have been answered automatically).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,22 +18,19 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from bot.config import ConfigError, Thresholds
-from bot.policy.decide import Findings, Policy, examine, route
-from bot.engine.local import Engine
+from bot.engine.base import Engine
+from bot.errors import InputError
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
-from bot.policy.triggers import parse_time
+from bot.policy.decide import Findings, Policy, examine, route
+from bot.policy.settings import Thresholds
+from bot.text import parse_time, percent
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 DEFAULT_TARGET = 0.01  # wrong automatic answers per graded ticket the recommended threshold may give
 ASSESS_STEP = 2048  # tickets per engine call: a multiple of the engine's block, so a progress bar can move
 WRONG_TEXT_CHARS = 300
 NO_TOPIC = "(none)"
-
-
-class InputError(ConfigError):
-    """An input file that cannot be used at all (as opposed to a bad row, which is reported and skipped)."""
 
 
 def read_tickets(path: str | Path, *, limit: int | None = None) -> tuple[list[Ticket], list[str]]:
@@ -170,7 +165,7 @@ def _no_progress(length: int, label: str) -> Iterator[_NoBar]:
 
 def _at(policy: Policy, auto: float) -> Policy:
     """The policy with the auto threshold moved (and the draft threshold lowered with it when needed)."""
-    return replace(policy, thresholds=Thresholds(auto=auto, draft=min(policy.thresholds.draft, auto)))
+    return policy.at(Thresholds(auto=auto, draft=min(policy.thresholds.draft, auto)))
 
 
 def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Findings],
@@ -215,9 +210,9 @@ def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessme
             continue
         if route(found, assessment, policy=top).route == Route.RESOLVE:
             always_wrong += 1
-        elif 0.0 <= confidence <= 1.0:
-            if route(found, assessment, policy=_at(policy, confidence)).route == Route.RESOLVE:
-                wrong_from.append(confidence)
+        elif 0.0 <= confidence <= 1.0 and route(found, assessment,
+                                                policy=_at(policy, confidence)).route == Route.RESOLVE:
+            wrong_from.append(confidence)
     floor = policy.thresholds.draft
     grid = sorted(c for c in confidences if c >= floor)
     wrong_from.sort()
@@ -232,10 +227,10 @@ def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessme
             return {**base, "auto_threshold": auto, **{k: v for k, v in row.items() if k != "auto_threshold"},
                     "reason": f"the lowest of {len(grid)} candidate thresholds (every distinct confidence from the "
                               f"draft threshold {floor:.2f} up, and 1.00) whose wrong automatic answers stay within "
-                              f"{_pct(target)} of the {graded} graded tickets"}
+                              f"{percent(target)} of the {graded} graded tickets"}
     worst = always_wrong / graded
-    return {**base, "reason": f"no threshold meets the target: even at 1.00, {_pct(worst)} of the graded tickets "
-                              f"would be answered wrongly (above {_pct(target)})"}
+    return {**base, "reason": f"no threshold meets the target: even at 1.00, {percent(worst)} of the graded tickets "
+                              f"would be answered wrongly (above {percent(target)})"}
 
 
 def _by_topic(tickets: Sequence[Ticket], assessments: Sequence[Assessment], chosen: Sequence[Decision]) -> dict:
@@ -329,249 +324,3 @@ def _sweep_row(auto: float, routes: Counter, right: int, wrong: int, total: int,
         "accuracy": round(right / answered, 4) if answered else None,
         "wrong_answer_rate": round(wrong / graded, 4) if graded else None,
     }
-
-
-def _chart_rows(summary: dict) -> list[dict]:
-    """The sweep points, with the recommended threshold's point among them when it is not one already."""
-    rows = list(summary["sweep"])
-    recommended = (summary.get("recommended") or {}).get("auto_threshold")
-    if recommended is not None and all(r["auto_threshold"] != recommended for r in rows):
-        rows.append({"auto_threshold": recommended,
-                     **{k: v for k, v in summary["recommended"].items() if k in rows[0]}})
-    return sorted(rows, key=lambda r: r["auto_threshold"])
-
-
-def _title(summary: dict) -> str:
-    parts = [f"{summary['tickets']:,} tickets replayed", f"{summary['graded_tickets']:,} graded"]
-    if summary.get("history_tickets") is not None:
-        parts.append(f"{summary['history_tickets']:,} history")
-    return "Seam simulation: " + ", ".join(parts)
-
-
-def render_chart(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _chart_rows(summary)
-    x = [r["auto_threshold"] for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 5.4), dpi=120)
-    lines = [
-        ax.plot(x, [r["resolve_rate"] * 100 for r in rows], marker="o", color="#2a7de1", lw=2,
-                label="resolved by AI")[0],
-        ax.plot(x, [r["draft_rate"] * 100 for r in rows], marker="s", color="#f0a202", lw=2,
-                label="drafted for approval")[0],
-        ax.plot(x, [r["escalate_rate"] * 100 for r in rows], marker="^", color="#6b6b6b", lw=2,
-                label="escalated to a person")[0],
-    ]
-    ax.set_xlabel("auto-resolve threshold (confidence needed to answer automatically)", fontsize=11)
-    ax.set_ylabel("% of all replayed tickets", fontsize=11)
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    recommended = summary.get("recommended") or {}
-    if summary["graded_tickets"]:
-        wrong = [(r["wrong_answer_rate"] or 0) * 100 for r in rows]
-        ax2 = ax.twinx()
-        lines.append(ax2.plot(x, wrong, marker="x", color="crimson", lw=2, linestyle="-",
-                              label="wrong automatic answers (right axis)")[0])
-        target = recommended.get("target")
-        top = max([5.0, *(w * 1.15 for w in wrong), *([target * 150] if target else [])])
-        ax2.set_ylim(0, top)
-        ax2.set_ylabel("wrong automatic answers, % of graded tickets", color="crimson", fontsize=11)
-        ax2.tick_params(axis="y", colors="crimson")
-        if target is not None:
-            lines.append(ax2.axhline(target * 100, color="crimson", linestyle=":", lw=1.2,
-                                     label=f"target wrong-answer rate {_pct(target)} (right axis)"))
-    current = summary["thresholds"]["auto"]
-    lines.append(ax.axvline(current, color="black", linestyle="--", lw=1.3,
-                            label=f"current auto threshold {current:.2f}"))
-    if recommended.get("auto_threshold") is not None:
-        chosen = recommended["auto_threshold"]
-        lines.append(ax.axvline(chosen, color="#1a9850", linestyle="-.", lw=2,
-                                label=f"recommended auto threshold {_thr(chosen)} "
-                                      f"(resolves {_pct(recommended['resolve_rate'])})"))
-    ax.set_title(_title(summary), fontsize=13)
-    ax.legend(handles=lines, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9.5, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _thr(value: float) -> str:
-    """A threshold with two decimals, or more when it has them (0.50, 0.801)."""
-    text = f"{value:.4f}".rstrip("0")
-    return text + "0" * max(0, 2 - len(text.split(".")[1]))
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-def _marks(auto: float, summary: dict) -> list[str]:
-    marks = []
-    if auto == summary["thresholds"]["auto"]:
-        marks.append("current")
-    if auto == (summary.get("recommended") or {}).get("auto_threshold"):
-        marks.append("recommended")
-    return marks
-
-
-_CSS = """
-:root{--ink:#1f2933;--muted:#616e7c;--line:#d9e2ec;--soft:#f5f7fa;--accent:#2a7de1;--good:#1a9850;--bad:#c62828}
-*{box-sizing:border-box}
-body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);max-width:72rem;
-margin:0 auto;padding:2rem 1.5rem 4rem;background:#fff}
-h1{font-size:1.7rem;margin:0 0 .2rem}h2{font-size:1.25rem;margin:2.4rem 0 .6rem;border-bottom:1px solid var(--line);
-padding-bottom:.3rem}
-.sub{color:var(--muted);margin:0 0 1.2rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.8rem;margin:1rem 0}
-.card{background:var(--soft);border:1px solid var(--line);border-radius:8px;padding:.7rem .9rem}
-.card b{display:block;font-size:1.45rem;line-height:1.2}.card span{color:var(--muted);font-size:.85rem}
-.card.bad b{color:var(--bad)}.card.good b{color:var(--good)}
-.callout{border-left:4px solid var(--good);background:#eef8f1;padding:.8rem 1rem;border-radius:0 8px 8px 0}
-.callout.none{border-color:var(--bad);background:#fdeeee}
-figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:8px}
-figcaption{color:var(--muted);font-size:.85rem}
-.scroll{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.4rem 0}
-th,td{border-bottom:1px solid var(--line);padding:.35rem .6rem;text-align:right;vertical-align:top}
-th{background:var(--soft);font-weight:600;position:sticky;top:0}
-td{white-space:nowrap}td.l,th.l{text-align:left}
-tr.current td{background:#fff6d5}tr.recommended td{background:#e3f4e8}tr.current.recommended td{background:#e9f1d6}
-.tag{display:inline-block;font-size:.72rem;font-weight:600;padding:0 .4rem;border-radius:4px;margin-left:.3rem;
-color:#fff;background:var(--ink)}.tag.recommended{background:var(--good)}
-td.text{text-align:left;white-space:pre-wrap;max-width:32rem;color:#323f4b}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;background:var(--soft);padding:0 .25rem;
-border-radius:3px}
-.muted{color:var(--muted)}
-"""
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def render_html(summary: dict, chart: Path) -> str:
-    """One self-contained page (inline CSS, the chart as a data: URI): nothing is fetched when it opens."""
-    image = base64.b64encode(chart.read_bytes()).decode()
-    current = summary["current"]
-    thresholds = summary["thresholds"]
-    recommended = summary.get("recommended") or {}
-    table_rows = _chart_rows(summary)
-
-    def sweep_row(r: dict) -> str:
-        marks = _marks(r["auto_threshold"], summary)
-        tags = "".join(f'<span class="tag {m}">{m}</span>' for m in marks)
-        return (f'<tr class="{" ".join(marks)}"><td class="l">{_thr(r["auto_threshold"])}{tags}</td>'
-                f'<td>{r["resolve"]:,} ({_pct(r["resolve_rate"])})</td><td>{r["draft"]:,} ({_pct(r["draft_rate"])})'
-                f'</td><td>{r["escalate"]:,} ({_pct(r["escalate_rate"])})</td><td>{r["auto_right"]:,}</td>'
-                f'<td>{r["auto_wrong"]:,}</td><td>{_pct(r["accuracy"])}</td>'
-                f'<td>{_pct(r["wrong_answer_rate"])}</td></tr>')
-
-    sweep = "".join(sweep_row(r) for r in table_rows)
-    topics = "".join(
-        f'<tr><td class="l"><code>{_e(name)}</code></td><td>{t["tickets"]:,}</td><td>{t["resolve"]:,}</td>'
-        f'<td>{t["draft"]:,}</td><td>{t["escalate"]:,}</td><td>{t["graded"]:,}</td><td>{t["auto_right"]:,}</td>'
-        f'<td>{t["auto_wrong"]:,}</td><td>{_pct(t["accuracy"])}</td></tr>'
-        for name, t in summary.get("by_topic", {}).items())
-    triggers = "".join(
-        f'<tr><td class="l"><code>{_e(code)}</code></td><td>{t["fired"]:,}</td><td>{t["took_away"]:,}</td>'
-        f'<td>{t["sole"]:,}</td></tr>' for code, t in summary.get("by_trigger", {}).items())
-    wrong = summary.get("wrong_answers", [])
-    wrong_rows = "".join(
-        f'<tr><td class="l">{_e(w["id"])}</td><td class="l">{_e(w["subject"])}</td><td class="text">{_e(w["text"])}'
-        f'</td><td>{w["confidence"]:.2f}</td><td class="l"><code>{_e(w["answer_source"] or "(none)")}</code></td>'
-        f'<td class="l"><code>{_e(w["expected_answer_source"] or "(a person)")}</code></td></tr>' for w in wrong)
-
-    if recommended.get("auto_threshold") is not None:
-        rec = (f'<div class="callout"><p><b>Recommended auto threshold: {_thr(recommended["auto_threshold"])}</b> '
-               f'(current {thresholds["auto"]:.2f}). At it Seam would answer {_pct(recommended["resolve_rate"])} '
-               f'of tickets itself, draft {_pct(recommended["draft_rate"])} and escalate '
-               f'{_pct(recommended["escalate_rate"])}, with {_pct(recommended["wrong_answer_rate"])} of graded '
-               f'tickets answered wrongly (accuracy {_pct(recommended["accuracy"])}).</p>'
-               f'<p class="muted">How it was chosen: {_e(recommended["reason"])}. The wrong-answer rate is wrong '
-               f'automatic answers divided by graded tickets (those with a known expected answer); the threshold '
-               f'was searched over every distinct confidence, not only the sweep points below.</p></div>')
-    else:
-        rec = (f'<div class="callout none"><p><b>No recommended threshold</b> for a target wrong-answer rate of '
-               f'{_pct(recommended.get("target"))}: {_e(recommended.get("reason", "not computed"))}.</p></div>')
-
-    history = summary.get("history_tickets")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Seam simulation report</title><style>{_CSS}</style></head><body>
-<h1>Seam simulation report</h1>
-<p class="sub">{summary['tickets']:,} tickets replayed offline, {summary['graded_tickets']:,} of them graded (with a
-known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
-thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.</p>
-<section id="headline"><h2>At the current thresholds</h2>
-<div class="cards">
-<div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
-<div class="card good"><b>{_pct(current['resolve_rate'])}</b><span>resolved by AI ({current['resolve']:,})</span></div>
-<div class="card"><b>{_pct(current['draft_rate'])}</b><span>drafted for approval ({current['draft']:,})</span></div>
-<div class="card"><b>{_pct(current['escalate_rate'])}</b><span>escalated to a person
-({current['escalate']:,})</span></div>
-<div class="card"><b>{_pct(current['accuracy'])}</b><span>accuracy of automatic answers</span></div>
-<div class="card bad"><b>{_pct(current['wrong_answer_rate'])}</b><span>wrong automatic answers
-({current['auto_wrong']:,} of graded)</span></div>
-</div></section>
-<section id="recommended"><h2>Recommended threshold</h2>{rec}</section>
-<section id="chart"><h2>Threshold sweep</h2>
-<figure><img id="sweep-chart" alt="Resolution, draft, escalation and wrong-answer rates against the auto threshold"
- src="data:image/png;base64,{image}"><figcaption>Rates against the auto-resolve threshold; the wrong-answer rate
-uses the right axis. Dashed: current threshold; dash-dot: recommended.</figcaption></figure>
-<div class="scroll"><table id="sweep-table"><thead><tr><th class="l">auto threshold</th><th>resolved</th>
-<th>drafted</th><th>escalated</th><th>right</th><th>wrong</th><th>accuracy of automatic answers</th>
-<th>wrong answers (of graded)</th></tr></thead><tbody>{sweep}</tbody></table></div></section>
-<section id="topics"><h2>By topic (answer source) at the current thresholds</h2>
-<div class="scroll"><table id="topic-table"><thead><tr><th class="l">topic</th><th>tickets</th><th>resolved</th>
-<th>drafted</th><th>escalated</th><th>graded</th><th>right</th><th>wrong</th><th>accuracy</th></tr></thead>
-<tbody>{topics}</tbody></table></div></section>
-<section id="triggers"><h2>By trigger at the current thresholds</h2>
-<p class="muted"><i>Fired</i>: tickets the reason was given for. <i>Took away</i>: of those, tickets the AI would
-otherwise have answered automatically (confidence at or above the auto threshold; for the confidence reasons,
-every one). <i>Alone</i>: tickets this reason alone kept from automatic answering.</p>
-<div class="scroll"><table id="trigger-table"><thead><tr><th class="l">reason</th><th>fired</th><th>took away</th>
-<th>alone</th></tr></thead><tbody>{triggers}</tbody></table></div></section>
-<section id="wrong"><h2>Wrongly answered tickets at the current thresholds ({len(wrong):,})</h2>
-{'<p class="muted">None.</p>' if not wrong else ''}
-<div class="scroll"><table id="wrong-table"><thead><tr><th class="l">ticket</th><th class="l">subject</th>
-<th class="l">customer's text (first 300 characters, personal data masked)</th><th>confidence</th>
-<th class="l">answered from</th><th class="l">expected</th></tr></thead><tbody>{wrong_rows}</tbody></table></div>
-</section>
-</body></html>
-"""
-
-
-def write_outputs(decisions: list[dict], summary: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "decisions.jsonl").open("w", encoding="utf-8") as fh:
-        for decision in decisions:
-            fh.write(json.dumps(decision, ensure_ascii=False) + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    render_chart(summary, out / "sweep.png")
-    (out / "report.html").write_text(render_html(summary, out / "sweep.png"), encoding="utf-8")
-
-
-def format_table(summary: dict) -> str:
-    lines = [f"{'auto':>6}  {'resolved':>9}  {'drafted':>8}  {'escalated':>9}  {'accuracy':>8}  {'wrong':>6}"]
-    for r in _chart_rows(summary):
-        marks = _marks(r["auto_threshold"], summary)
-        mark = f" ← {' and '.join(marks)}" if marks else ""
-        lines.append(f"{_thr(r['auto_threshold']):>6}  {_pct(r['resolve_rate']):>9}  {_pct(r['draft_rate']):>8}  "
-                     f"{_pct(r['escalate_rate']):>9}  {_pct(r['accuracy']):>8}  {_pct(r['wrong_answer_rate']):>6}"
-                     f"{mark}")
-    lines.append(recommendation_line(summary))
-    return "\n".join(lines)
-
-
-def recommendation_line(summary: dict) -> str:
-    rec = summary.get("recommended") or {}
-    if rec.get("auto_threshold") is None:
-        return f"no recommended auto threshold for a {_pct(rec.get('target'))} wrong-answer target: " \
-               f"{rec.get('reason', 'not computed')}"
-    return (f"recommended auto threshold {_thr(rec['auto_threshold'])} for a {_pct(rec['target'])} wrong-answer "
-            f"target: resolves {_pct(rec['resolve_rate'])}, wrong {_pct(rec['wrong_answer_rate'])} of graded "
-            f"(current {summary['thresholds']['auto']:.2f}: resolves {_pct(summary['current']['resolve_rate'])}, "
-            f"wrong {_pct(summary['current']['wrong_answer_rate'])})")

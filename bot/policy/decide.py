@@ -12,12 +12,12 @@ Thresholds can be set per topic (a high-risk topic's name or the answer's source
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from bot.policy import exclusions, triggers
-from bot.config import Settings, Thresholds
 from bot.models import Assessment, Decision, Reason, Route, Ticket
+from bot.policy import exclusions, triggers
+from bot.policy.settings import PolicySettings, Thresholds
 
 MEDIUM_CONFIDENCE = "medium_confidence"
 PAUSED = "paused"
@@ -27,20 +27,21 @@ AI_UNAVAILABLE = "ai_unavailable"
 
 @dataclass(frozen=True)
 class Policy:
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    paused: bool = False
-    settings: Settings = field(default_factory=Settings)  # trigger, topic and exclusion configuration
+    """The settings the policy decides with, and whether a manager paused automatic answers."""
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, thresholds: Thresholds | None = None, paused: bool = False) -> Policy:
-        return cls(thresholds=thresholds or settings.thresholds, paused=paused, settings=settings)
+    settings: PolicySettings = field(default_factory=PolicySettings)
+    paused: bool = False
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.settings.thresholds
 
     def thresholds_for(self, topics: tuple[str, ...]) -> Thresholds:
-        """The global thresholds, or the strictest override among the ticket's topics."""
-        overrides = [self.settings.topic_thresholds[t] for t in topics if t in self.settings.topic_thresholds]
-        if not overrides:
-            return self.thresholds
-        return Thresholds(auto=max(o.auto for o in overrides), draft=max(o.draft for o in overrides))
+        return self.settings.thresholds_for(topics)
+
+    def at(self, thresholds: Thresholds) -> Policy:
+        """The same policy at other global thresholds (the simulation's sweep)."""
+        return replace(self, settings=self.settings.model_copy(update={"thresholds": thresholds}))
 
 
 @dataclass(frozen=True)
@@ -58,30 +59,22 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     settings = policy.settings
     now = now or datetime.now(UTC)
     forcing: list[Reason] = []
+    capping: list[Reason] = []
     if assessment.unavailable:
         forcing.append(Reason(code=AI_UNAVAILABLE, label="AI unavailable", detail=assessment.unavailable))
-    if settings.human_enabled:
-        human = triggers.asks_for_human(ticket, extra_phrases=settings.human_phrases)
-        if human is None and assessment.wants_human:
-            human = Reason(code="asks_for_human", label="Customer asked for a human", detail="as read by the AI")
-        forcing.append(human)
-    if settings.tone.enabled:
-        forcing.append(triggers.angry_tone(ticket, settings=settings.tone))
-    if settings.sla.enabled:
-        forcing.append(triggers.sla_breach(ticket, now=now, settings=settings.sla))
-    if settings.repeat_enabled:
-        forcing.append(triggers.ai_answered_twice(ticket, limit=settings.repeat_limit))
-    hits = triggers.risk_topics(ticket, topics=settings.high_risk_topics) if settings.high_risk_enabled else []
-    risky = triggers.risk_reason(hits)
+    for trigger, reason in triggers.fired(ticket, assessment, settings=settings.triggers, now=now):
+        (forcing if trigger.escalates else capping).append(reason)
+    high_risk = settings.triggers.high_risk
+    hits = triggers.risk_topics(ticket, topics=high_risk.topics) if high_risk.enabled else []
     topics = tuple(topic for topic, _ in hits) + tuple(t for t in (assessment.answer_source, assessment.topic) if t)
     excluded = exclusions.match(ticket, rules=settings.exclusions, topics=topics) if settings.exclusions else None
-    forcing.append(excluded)
-    capping = [risky]
+    if excluded:
+        forcing.append(excluded)
     if assessment.answer and not assessment.grounded:
         capping.append(Reason(code=UNGROUNDED, label="Answer not supported by the knowledge",
                               detail="no retrieved article or past answer backs it"))
-    return Findings(forcing=tuple(r for r in forcing if r), capping=tuple(r for r in capping if r),
-                    topics=tuple(dict.fromkeys(topics)), excluded=excluded is not None)
+    return Findings(forcing=tuple(forcing), capping=tuple(capping), topics=tuple(dict.fromkeys(topics)),
+                    excluded=excluded is not None)
 
 
 def route(findings: Findings, assessment: Assessment, *, policy: Policy) -> Decision:

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 from bot.models import Reason, Ticket
 
 TAG, PRIORITY, TOPIC = "tag", "priority", "topic"
@@ -64,9 +64,7 @@ class Exclusion:
 def stem(word: str) -> str:
     """A light English stemmer: plural, -ed and -ing endings, doubled consonants and a final silent e."""
     word = word.lower().replace("'", "")
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("ied") and len(word) > 4:
+    if word.endswith("ies") and len(word) > 4 or word.endswith("ied") and len(word) > 4:
         word = word[:-3] + "y"
     elif word.endswith("sses"):
         word = word[:-2]
@@ -166,10 +164,6 @@ def _topic_matches(stems: tuple[str, ...], topic: str) -> bool:
     return set(stems) <= set(other) or set(other) <= set(stems)
 
 
-def _customer_text(ticket: Ticket) -> str:
-    return "\n".join(p for p in [ticket.subject, *(m.body for m in ticket.customer_messages)] if p)
-
-
 def match(ticket: Ticket, *, rules: Iterable[Exclusion], topics: Iterable[str] = ()) -> Reason | None:
     """The first exclusion rule the ticket falls under, as a Reason (code "excluded"), or None."""
     topics = tuple(t for t in topics if t)
@@ -189,7 +183,7 @@ def match(ticket: Ticket, *, rules: Iterable[Exclusion], topics: Iterable[str] =
             if topic:
                 detail = f"topic {topic}"
             else:
-                text = _customer_text(ticket) if text is None else text
+                text = ticket.everything_customer_wrote() if text is None else text
                 words = _find_in_text(stems, text)
                 detail = f"“{words}”" if words else None
         if detail:

@@ -1,24 +1,151 @@
-"""Escalation triggers: small rules, each returning a readable Reason when it fires and None otherwise.
+"""The escalation triggers: each one's settings (its table under `[triggers]` in seam.toml), its defaults and
+its rule, and `TRIGGERS`, the list `bot.policy.decide` runs.
 
-The rules look only at what the customer wrote; text by agents or the bot never fires a trigger (the repeat
-rule counts the bot's replies, but fires only when the customer writes again). The SLA rule reads the ticket's
-times against a `now` given by the caller.
+A rule returns a readable Reason when it fires and None otherwise. The rules look only at what the customer
+wrote; text by agents or the bot never fires a trigger (the repeat rule counts the bot's replies, but fires only
+when the customer writes again). The SLA rule reads the ticket's times against a `now` given by the caller.
 
-angry_tone on the Twitter US airline sentiment set (14,640 tweets, "negative" vs the rest, 62.7% negative),
-at the default threshold 0.5: precision 0.96, recall 0.12 (0.4: 0.96 / 0.19; 0.2: 0.93 / 0.39). That set's
-"negative" covers every complaint, polite ones included; the trigger is meant for the upset few.
+To add a trigger: write its settings table (a `Table` with `enabled`) and its rule here, add the table to
+`TriggerSettings` and one `Trigger` line to `TRIGGERS` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Annotated, Any
 
-from bot.config import SlaSettings, ToneSettings
-from bot.models import Reason, Ticket
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationInfo, field_validator
+
+from bot.models import Assessment, Reason, Ticket
+from bot.policy.keywords import keyword_pattern
+from bot.policy.tone import read_tone, tone_text
+from bot.schema import Table
+from bot.text import parse_time
+
+# -- settings ------------------------------------------------------------------------------------------------
+
+# Keywords: whole words; `word*` matches any ending; a lone `*` stands for any one word (bot.policy.keywords).
+DEFAULT_HIGH_RISK_TOPICS: dict[str, tuple[str, ...]] = {
+    "refund": (
+        "refund*", "reimburs*", "money back", "restitution*", "rebate*", "compensation*",
+        "reembolso*", "rembours*", "rückerstattung*", "give me back my money", "return an item",
+    ),
+    "billing dispute": (
+        "chargeback*", "charge back", "disput*", "charged twice", "double charged", "overcharg*",
+        "unauthori* charge*", "did not authori*", "didn't authori*", "fraud*", "payment error*", "payment issue*",
+        "payment problem*", "error* with * payment*", "issue* with * payment*", "problem* with * payment*",
+        "trouble* with * payment*", "charged * twice", "duplicate* charge*", "duplicate* transaction*",
+        "extra charge*", "wrong amount", "more than one charge",
+    ),
+    "legal": ("lawyer*", "attorney*", "legal action", "sue you", "lawsuit*", "court", "gdpr", "small claims"),
+    "account security": (
+        "hacked", "compromised", "someone logged into", "stolen account", "account takeover", "phishing",
+        "unauthori* access", "2fa", "two-factor", "identity theft", "stolen", "stole", "lost * * card",
+        "lost * * wallet", "lost * * phone", "can't find my card", "cant find my card", "without * permission",
+        "someone * using my", "someone * used my", "not mine", "isn't mine", "don't recogni*", "do not recogni*",
+        "didn't make", "did not make", "strange payment*", "strange charge*", "unknown charge*", "unknown payment*",
+    ),
+    "account deletion": (
+        "delet* * * account*", "clos* * * account*", "remov* * * account*", "terminat* * * account*",
+        "cancel* * * account*", "removal of * * account*", "termination of * * account*",
+        "deletion of * * account*", "cancellation of * * account*", "account cancel*", "account remov*",
+        "account delet*", "account terminat*", "delete my data", "erase my data", "account * * deleted",
+        "get rid of my account",
+        "right to be forgotten",
+    ),
+}
+
+# Angry tone: the tone score runs from 0 (calm) to 1 (furious); above this it fires. Chosen on the Twitter US
+# airline sentiment set (negative vs the rest): see bot/policy/tone.py.
+DEFAULT_TONE_THRESHOLD = 0.5
+# SLA: hours from creation to the due time per priority, when the ticket carries no `sla_due_at` of its own; a
+# missing priority counts as normal.
+DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 48.0}
+DEFAULT_SLA_MARGIN_MINUTES = 30.0
+# The AI answers at most this many times in a thread before a person takes over.
+DEFAULT_REPEAT_LIMIT = 2
+
+
+def _words(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v for v in values if v.strip())
+
+
+class HumanSettings(Table):
+    """`[triggers.asks_for_human]`: phrases added to the built-in ones."""
+
+    enabled: StrictBool = True
+    phrases: tuple[StrictStr, ...] = ()
+
+    _phrases = field_validator("phrases")(_words)
+
+
+class HighRiskSettings(Table):
+    """`[triggers.high_risk]`: `topics` adds keywords to a built-in topic or defines a new one; `defaults = false`
+    starts from none. After reading, `topics` holds every topic in force."""
+
+    enabled: StrictBool = True
+    defaults: StrictBool = True
+    topics: dict[str, tuple[StrictStr, ...]] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("topics")
+    @classmethod
+    def _with_defaults(cls, topics: dict[str, tuple[str, ...]], info: ValidationInfo) -> dict[str, tuple[str, ...]]:
+        # Additions extend a default topic rather than replace it: removing a safety net takes `defaults = false`.
+        merged = dict(DEFAULT_HIGH_RISK_TOPICS) if info.data.get("defaults", True) else {}
+        for topic, words in topics.items():
+            merged[topic] = tuple(dict.fromkeys(merged.get(topic, ()) + _words(words)))
+        return merged
+
+
+class ToneSettings(Table):
+    """`[triggers.angry_tone]`: the score above which it fires (0 < threshold <= 1), profanity added."""
+
+    enabled: StrictBool = True
+    threshold: Annotated[StrictFloat, Field(gt=0, le=1)] = DEFAULT_TONE_THRESHOLD
+    profanity: tuple[StrictStr, ...] = ()
+
+    @field_validator("profanity")
+    @classmethod
+    def _lowercase(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(w.strip().lower() for w in _words(words))
+
+
+class SlaSettings(Table):
+    """`[triggers.sla]`: fires when the due time is at most `margin_minutes` away (or past); `hours` per priority
+    (names are lower-cased; the built-in ones stay unless overridden)."""
+
+    enabled: StrictBool = True
+    margin_minutes: Annotated[StrictFloat, Field(ge=0)] = DEFAULT_SLA_MARGIN_MINUTES
+    hours: dict[str, Annotated[StrictFloat, Field(gt=0)]] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("hours")
+    @classmethod
+    def _with_defaults(cls, hours: dict[str, float]) -> dict[str, float]:
+        return {**DEFAULT_SLA_HOURS, **{priority.strip().lower(): value for priority, value in hours.items()}}
+
+
+class RepeatSettings(Table):
+    """`[triggers.repeat]`: how many AI replies in a thread (1 to 20) before a person takes over."""
+
+    enabled: StrictBool = True
+    limit: Annotated[StrictInt, Field(ge=1, le=20)] = DEFAULT_REPEAT_LIMIT
+
+
+class TriggerSettings(Table):
+    """`[triggers]`: one table per trigger; every trigger is on by default."""
+
+    asks_for_human: HumanSettings = HumanSettings()
+    high_risk: HighRiskSettings = HighRiskSettings()
+    angry_tone: ToneSettings = ToneSettings()
+    sla: SlaSettings = SlaSettings()
+    repeat: RepeatSettings = RepeatSettings()
+
+
+# -- the customer asks for a person --------------------------------------------------------------------------
 
 # Phrasings of "let me talk to a person", typos included, and the common forms in a few other languages.
 _HUMAN_PATTERNS = (
@@ -51,20 +178,6 @@ def _compile_human(extra: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE | re.MULTILINE)
 
 
-def keyword_pattern(keyword: str) -> str:
-    """A config keyword as a regex: words match whole; `refund*` matches any ending; a lone `*` is any one word."""
-    tokens = keyword.lower().split()
-    pattern = r"\b"
-    for position, token in enumerate(tokens):
-        last = position == len(tokens) - 1
-        if token == "*":
-            pattern += "" if last else r"(?:[\w'-]+\s+)?"
-            continue
-        pattern += re.escape(token.rstrip("*")) + (r"\w*" if token.endswith("*") else r"\b")
-        pattern += "" if last else r"\s+"
-    return pattern
-
-
 @lru_cache(maxsize=32)
 def _compile_topics(topics: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     compiled = []
@@ -74,11 +187,6 @@ def _compile_topics(topics: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tu
             pattern = "|".join(keyword_pattern(w) for w in words)
             compiled.append((topic, re.compile(pattern, re.IGNORECASE)))
     return tuple(compiled)
-
-
-def _customer_text(ticket: Ticket) -> str:
-    parts = [ticket.subject] + [m.body for m in ticket.customer_messages]
-    return "\n".join(p for p in parts if p)
 
 
 def _quote(match: re.Match[str]) -> str:
@@ -99,7 +207,7 @@ def asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reas
 
 def risk_topics(ticket: Ticket, *, topics: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
     """Each high-risk topic the customer's text touches, with the words that show it."""
-    text = _customer_text(ticket)
+    text = ticket.everything_customer_wrote()
     key = tuple((topic, tuple(words)) for topic, words in topics.items())
     return [(topic, _quote(match)) for topic, pattern in _compile_topics(key) if (match := pattern.search(text))]
 
@@ -123,199 +231,20 @@ def low_confidence(confidence: float, *, draft_threshold: float) -> Reason | Non
     return None
 
 
-
-# -- angry or upset tone -----------------------------------------------------------------------------------
-
-# Built-in profanity, as config keywords (`word*` matches any ending). `[triggers.angry_tone] profanity` adds
-# to it. Obfuscated spellings ("f***", "sh!t", "a$$", "f**king") are matched against the same list.
-DEFAULT_PROFANITY: tuple[str, ...] = (
-    "fuck*", "motherfuck*", "fck*", "fuk*", "fcuk*", "effing", "wtf", "stfu", "ffs", "omfg", "shit*", "bullshit*",
-    "horseshit", "crap", "crappy", "damn*", "goddamn*", "dammit", "ass", "asshole*", "arse", "arsehole*",
-    "bastard*", "bitch*", "dick", "dickhead*", "piss", "pissed", "pissing", "bollocks", "bloody hell", "prick*",
-    "screw you", "screw this", "jackass*", "dumbass*", "douche*", "wanker*", "twat*", "cunt*", "scumbag*",
-)
-
-# Threats to leave or to take it further. Strong ones are upset on their own; weak ones ("cancel my
-# subscription") are ordinary requests unless the wording around them is negative too.
-_STRONG_THREATS = (
-    r"\b(switch|switching|switched|move|moving|go|going|take|taking)\b[\w\s']{0,25}\b(competitor|competition|elsewhere|somewhere else|another (company|provider|airline|bank|store|shop|service))\b",
-    r"\bnever\b[\w\s']{0,30}\b(buy|buying|order|ordering|use|using|fly|flying|shop|shopping|book|booking|recommend|come|coming|deal)\w*\b[\w\s']{0,30}\bagain\b",
-    r"\b(not|won't|will not|wont)\s+(be\s+)?(buying|ordering|using|flying|shopping|booking|recommending|coming back|renewing)\b",
-    r"\b(worst|terrible|horrible|awful|pathetic|disgraceful|appalling|useless|shocking)\s+(\w+\s+)?(service|support|company|experience|customer service|airline|business|store|shop|app|product)\b",
-    r"\b(contact|contacting|call|calling|tell|telling|report|reporting|going to)\b[\w\s']{0,15}\bmy\s+(bank|credit card company|card issuer|lawyer|attorney)\b",
-    r"\b(dispute|disputing|reverse|reversing)\b[\w\s']{0,15}\b(charge|payment|transaction)\b",
-    r"\b(post|posting|share|sharing|put|putting|write|writing|leave|leaving|tweet|tweeting)\b[\w\s']{0,25}\b(twitter|facebook|instagram|tiktok|reddit|social media|online|trustpilot|yelp|google|reviews?)\b",
-    r"\b(bad|negative|terrible|1[- ]star|one[- ]star|zero[- ]star)\s+reviews?\b",
-    r"\breport(ing)?\s+(you|this|your company)\b",
-    r"\b(bbb|better business bureau|trading standards|consumer protection|ombudsman)\b",
-)
-# Exasperation VADER under-reads ("fed up" scores neutral).
-_EXASPERATION = (
-    r"\b(fed up|sick and tired|had enough|last straw|unacceptable|ridiculous|what a joke|a joke|scam|scammers|"
-    r"scammed|rip[- ]?off|ripped off|incompetent|incompetence|disgusting|disgraceful|outrageous|furious|livid|"
-    r"beyond frustrated|pathetic|worthless|useless|worst|shameful|unbelievable|insane)\b",
-    r"\b(nobody|no one|no-one)\s+(has\s+)?(cares|cared|answers|answered|responds|responded|replies|replied|"
-    r"helps|helped|calls|called|picks up|picked up|gets back|got back)\b",
-    r"\b(hung|hang|hangs|hanging)\s+up\s+on\s+(me|us|customers)\b",
-    r"\b(how many (more )?times|(third|3rd|fourth|4th|fifth|5th|tenth) time|again and again|over and over)\b",
-)
-
-_WEAK_THREATS = (
-    r"\bcancel\w*\b[\w\s']{0,20}\b(subscription|account|membership|plan|contract|service)\b",
-    r"\b(refund|money back)\b[\w\s']{0,20}\b(now|immediately|right now|asap)\b",
-    r"\b(close|closing|delete|deleting)\s+my\s+account\b",
-)
-
-# Weights of the tone score (0 calm … 1 furious, clipped). Wording alone fires only when VADER reads it as very
-# negative (compound <= -0.84 at the 0.5 threshold): polite complaints use negative words too ("damaged",
-# "late", "unfortunately") without being upset. Shouting, exclamations and profanity are intensifiers that
-# count only when the text is not clearly positive ("I love it!!!").
-_W_NEGATIVE = 0.6
-_W_SHOUTING = 0.25
-_W_PUNCTUATION = 0.15
-_W_PROFANITY = 0.5
-_W_STRONG_THREAT = 0.5
-_W_WEAK_THREAT = 0.25
-_W_EXASPERATION = 0.25
-_POSITIVE = 0.5
-
-# Short words that are capitals by nature, not shouting.
-_ACRONYMS = frozenset("""
-OK ID PIN ATM SMS FAQ USA UK EU US TV PC AM PM API URL PDF VAT UPS DHL USPS FEDEX ETA ASAP CEO CFO GDPR IBAN BIC
-SWIFT IT HR CS VIP NY LA SF CA TX FL NYC DC CC BCC IOS MAC IMEI SIM VPN DNS SSL WIFI USB HDMI GPS QR SKU EUR USD
-GBP CAD AUD INR MXN JPY PO FYI PS AKA TBD TBA NA EST PST CET UTC GMT AA UA DL WN AS B6 VX NB
-""".split())
-_CAPS_WORD = re.compile(r"(?<![\w-])[A-Z][A-Z']*[A-Z](?![\w-])")
-_CAPS_RUN = re.compile(r"(?<![\w-])[A-Z']{2,}(?:[ ,.!?]+[A-Z']{2,}){3,}(?![\w-])")
-_REPEATED_PUNCTUATION = re.compile(r"!{2,}|\?{2,}|\?!|!\?")
-_MASKS = set("*#@$%!?")
-_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
-_TOKEN = re.compile(r"[A-Za-z0-9*#@$%!?]+")
-_ADDRESSES = re.compile(r"https?://\S+|\S+@\S+\.\w+|(?<!\w)@\w+")
-
-
-@dataclass(frozen=True)
-class ToneReading:
-    """What angry_tone read in the text: the score and the signals behind it, in words."""
-
-    score: float
-    compound: float
-    signals: tuple[str, ...]
-
-
-@lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def _tone_text(ticket: Ticket) -> str:
-    """The customer's latest message(s): everything they wrote since the last reply, with the subject while
-    nobody has replied yet."""
-    tail: list[str] = []
-    for message in reversed(ticket.messages):
-        if message.author != "customer":
-            break
-        tail.append(message.body)
-    replied = len(tail) < len(ticket.messages)
-    if not tail and ticket.latest_customer_message:
-        tail.append(ticket.latest_customer_message.body)
-    parts = ([] if replied else [ticket.subject]) + list(reversed(tail))
-    return "\n".join(p for p in parts if p and p.strip())
-
-
-@lru_cache(maxsize=32)
-def _compile_profanity(extra: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
-    words = tuple(dict.fromkeys(w.strip().lower() for w in DEFAULT_PROFANITY + extra if w.strip()))
-    pattern = re.compile("|".join(f"(?:{keyword_pattern(w)})" for w in words), re.IGNORECASE)
-    single = tuple((w.rstrip("*"), w.endswith("*")) for w in words if " " not in w.strip())
-    return pattern, single
-
-
-def _masked_profanity(token: str, words: tuple[tuple[str, bool], ...]) -> bool:
-    """An obfuscated token ("f***", "sh!t", "a$$", "f**king") stands for one of `words`."""
-    token = token.lower().rstrip("!?")
-    if not re.search(r"[a-z]", token) or not any(c in _MASKS or c.isdigit() for c in token):
-        return False
-    for word, open_ended in words:
-        if len(token) < len(word) or (len(token) > len(word) and not open_ended):
-            continue
-        if all(c == w or c in _MASKS or _LEET.get(c) == w for c, w in zip(token, word, strict=False)):
-            return True
-    return False
-
-
-def _is_shouting(text: str) -> bool:
-    """Several long ALL-CAPS words, a run of capitals ("WHERE IS MY ORDER"), or mostly capitals in a long text.
-    Codes and acronyms (PIN, ATM, DEN-PHL, A1B2) are not shouting."""
-    caps = [w for w in _CAPS_WORD.findall(text) if w.replace("'", "") not in _ACRONYMS]
-    if sum(len(w) >= 4 for w in caps) >= 3 or _CAPS_RUN.search(text):
-        return True
-    letters = [c for c in text if c.isalpha()]
-    return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) >= 0.7 and len(caps) >= 2
-
-
-def read_tone(text: str, *, profanity: Iterable[str] = ()) -> ToneReading:
-    """Score how angry or upset `text` reads, 0 (calm) … 1 (furious), with the signals that made the score."""
-    text = _ADDRESSES.sub(" ", text)
-    if not text.strip():
-        return ToneReading(0.0, 0.0, ())
-    compound = float(_vader().polarity_scores(text)["compound"])
-    positive = compound >= _POSITIVE
-    score, signals = 0.0, []
-    if compound < 0:
-        score += _W_NEGATIVE * -compound
-        if compound <= -0.5:
-            signals.append(f"{'very ' if compound <= -0.75 else ''}negative wording ({compound:.2f})")
-    if not positive and _is_shouting(text):
-        score += _W_SHOUTING
-        signals.append("shouting")
-    if not positive and _REPEATED_PUNCTUATION.search(text):
-        score += _W_PUNCTUATION
-        signals.append("repeated punctuation")
-    pattern, words = _compile_profanity(tuple(profanity))
-    if not positive and (pattern.search(text) or any(_masked_profanity(t, words) for t in _TOKEN.findall(text))):
-        score += _W_PROFANITY
-        signals.append("profanity")
-    lowered = text.lower()
-    if any(re.search(p, lowered) for p in _STRONG_THREATS):
-        score += _W_STRONG_THREAT
-        signals.append("threat to leave or escalate")
-    elif any(re.search(p, lowered) for p in _WEAK_THREATS):
-        score += _W_WEAK_THREAT
-        signals.append("threat to leave")
-    if any(re.search(p, lowered) for p in _EXASPERATION):
-        score += _W_EXASPERATION
-        signals.append("exasperation")
-    if signals == [] and compound < 0:
-        signals.append(f"negative wording ({compound:.2f})")
-    return ToneReading(score=min(1.0, round(score, 4)), compound=compound, signals=tuple(signals))
+# -- angry or upset tone ---------------------------------------------------------------------------------------
 
 
 def angry_tone(ticket: Ticket, *, settings: ToneSettings) -> Reason | None:
-    """The customer's latest message(s) read as angry or upset: VADER's wording score plus shouting, repeated
-    punctuation, profanity and threats to leave, combined into one score compared with the threshold."""
+    """The customer's latest message(s) read as angry or upset (`bot.policy.tone`), at the threshold or above."""
     if not settings.enabled:
         return None
-    reading = read_tone(_tone_text(ticket), profanity=settings.profanity)
+    reading = read_tone(tone_text(ticket), profanity=settings.profanity)
     if reading.score < settings.threshold:
         return None
     return Reason(code="angry_tone", label="Angry or upset tone", detail=", ".join(reading.signals))
 
 
-# -- SLA about to breach -----------------------------------------------------------------------------------
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An ISO 8601 time as an aware datetime (UTC when no offset is given); None when missing or unparseable."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+# -- SLA about to breach ---------------------------------------------------------------------------------------
 
 
 def due_at(ticket: Ticket, *, settings: SlaSettings) -> datetime | None:
@@ -356,7 +285,7 @@ def sla_breach(ticket: Ticket, *, now: datetime, settings: SlaSettings) -> Reaso
     return Reason(code="sla_breach", label="SLA about to breach", detail=detail)
 
 
-# -- the AI already answered ---------------------------------------------------------------------------------
+# -- the AI already answered -----------------------------------------------------------------------------------
 
 _TIMES = {1: "once", 2: "twice"}
 
@@ -372,3 +301,59 @@ def ai_answered_twice(ticket: Ticket, *, limit: int = 2) -> Reason | None:
     times = _TIMES.get(limit, f"{limit} times")
     return Reason(code="ai_retry_limit", label=f"AI already answered {times}",
                   detail=f"{replies} AI {'reply' if replies == 1 else 'replies'} and the customer wrote again")
+
+
+# -- the list decide runs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger as the policy runs it: its table under [triggers], its rule, and what firing does."""
+
+    key: str
+    check: Callable[..., Reason | None]  # (ticket, *, assessment, settings, now) -> Reason | None
+    escalates: bool  # True: a person takes the ticket; False: a draft at most
+
+
+def _asks_for_human(ticket: Ticket, *, assessment: Assessment, settings: HumanSettings, now: datetime) -> Reason | None:
+    reason = asks_for_human(ticket, extra_phrases=settings.phrases)
+    if reason is None and assessment.wants_human:
+        reason = Reason(code="asks_for_human", label="Customer asked for a human", detail="as read by the AI")
+    return reason
+
+
+def _high_risk(ticket: Ticket, *, assessment: Assessment, settings: HighRiskSettings, now: datetime) -> Reason | None:
+    return high_risk_topic(ticket, topics=settings.topics)
+
+
+def _angry(ticket: Ticket, *, assessment: Assessment, settings: ToneSettings, now: datetime) -> Reason | None:
+    return angry_tone(ticket, settings=settings)
+
+
+def _sla(ticket: Ticket, *, assessment: Assessment, settings: SlaSettings, now: datetime) -> Reason | None:
+    return sla_breach(ticket, now=now, settings=settings)
+
+
+def _repeat(ticket: Ticket, *, assessment: Assessment, settings: RepeatSettings, now: datetime) -> Reason | None:
+    return ai_answered_twice(ticket, limit=settings.limit)
+
+
+# In the order their reasons are listed on the card.
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger("asks_for_human", _asks_for_human, escalates=True),
+    Trigger("angry_tone", _angry, escalates=True),
+    Trigger("sla", _sla, escalates=True),
+    Trigger("repeat", _repeat, escalates=True),
+    Trigger("high_risk", _high_risk, escalates=False),
+)
+
+
+def fired(ticket: Ticket, assessment: Assessment, *, settings: TriggerSettings,
+          now: datetime) -> list[tuple[Trigger, Reason]]:
+    """Every enabled trigger that fires on the ticket, with its reason, in `TRIGGERS` order."""
+    found = []
+    for trigger in TRIGGERS:
+        config: Any = getattr(settings, trigger.key)
+        if config.enabled and (reason := trigger.check(ticket, assessment=assessment, settings=config, now=now)):
+            found.append((trigger, reason))
+    return found

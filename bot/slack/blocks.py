@@ -28,7 +28,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.models import Decision, Message, Reason, Route, Ticket
+from bot.models import Decision, Escalation, EscalationState, Message, Reason, Route, Ticket
+from bot.text import clip, duration
 
 SECTION_LIMIT = 3000
 # Under the section limit, leaving room for a continuation marker.
@@ -56,10 +57,6 @@ REJECT_REASONS = {
 def escape(text: str) -> str:
     """Slack's mrkdwn escaping: after this, `<!channel>` or `<http://x|y>` in ticket text is shown, not parsed."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _plain(text: str, limit: int = SECTION_LIMIT) -> PlainTextObject:
@@ -108,7 +105,7 @@ class EscalationView:
 class Status:
     """Where an escalation stands after agents acted on it."""
 
-    state: str = "open"  # open, claimed, sending, sent, rejected, failed
+    state: EscalationState = EscalationState.OPEN
     owner: str | None = None
     sent_by: str | None = None
     sent_text: str | None = None
@@ -116,9 +113,9 @@ class Status:
     error: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict) -> Status:
-        return cls(state=row["state"], owner=row.get("owner"), sent_by=row.get("sent_by"),
-                   sent_text=row.get("sent_text"), reason=row.get("reject_reason"), error=row.get("last_error"))
+    def of(cls, escalation: Escalation) -> Status:
+        return cls(state=escalation.state, owner=escalation.owner, sent_by=escalation.sent_by,
+                   sent_text=escalation.sent_text, reason=escalation.reject_reason, error=escalation.last_error)
 
 
 def _title(route: Route) -> str:
@@ -138,30 +135,30 @@ def _button(kind: str, escalation_id: int, *, style: str | None = None) -> Butto
 def _status_blocks(status: Status, escalation_id: int) -> list[Block]:
     """The part of the card that changes as agents act: who owns it, what was sent, and what is left to do."""
     owner = f"<@{status.owner}>" if status.owner else "nobody"
-    if status.state == "open":
+    if status.state == EscalationState.OPEN:
         return [ActionsBlock(block_id="seam_actions", elements=[
             _button("claim", escalation_id, style="primary"), _button("approve", escalation_id),
             _button("edit", escalation_id), _button("reject", escalation_id, style="danger")])]
-    if status.state == "claimed":
+    if status.state == EscalationState.CLAIMED:
         return [
             ContextBlock(elements=[MarkdownTextObject(text=f"👤 Claimed by {owner}")]),
             ActionsBlock(block_id="seam_actions", elements=[
                 _button("approve", escalation_id, style="primary"), _button("edit", escalation_id),
                 _button("reject", escalation_id, style="danger")]),
         ]
-    if status.state == "sending":
+    if status.state == EscalationState.SENDING:
         return [ContextBlock(elements=[MarkdownTextObject(text=f"⏳ Sending the reply… (claimed by {owner})")])]
-    if status.state == "sent":
+    if status.state == EscalationState.SENT:
         return [
             SectionBlock(text=MarkdownTextObject(text=f"✅ *Sent by <@{status.sent_by or status.owner}>*")),
             SectionBlock(text=_plain(status.sent_text or "")),
         ]
-    if status.state == "rejected":
+    if status.state == EscalationState.REJECTED:
         label = REJECT_REASONS.get(status.reason or "", status.reason or "no reason given")
         return [SectionBlock(text=MarkdownTextObject(
             text=f"🚫 *Draft rejected by <@{status.sent_by or status.owner}>*: {escape(label)}. "
                  "The ticket stays with a person; the reason is an internal note on the ticket."))]
-    if status.state == "failed":
+    if status.state == EscalationState.FAILED:
         return [
             SectionBlock(text=MarkdownTextObject(text=clip(
                 f"⚠️ *The reply was not sent*: {escape(status.error or 'the helpdesk did not accept it')}. "
@@ -346,15 +343,6 @@ class HomeItem:
     state: str
 
 
-def duration(seconds: float) -> str:
-    """A waiting time as people say it: minutes, then hours, then days."""
-    if seconds < 3600:
-        return f"{max(0.0, seconds) / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
 def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, kind: str) -> list[Block]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(title)}* ({total})"))]
     if not items:
@@ -364,7 +352,8 @@ def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, 
         label = clip(f"#{item.ticket_id} {item.subject.strip() or '(no subject)'}", 200)
         state = "" if item.state in ("open", "claimed") else f" · {item.state}"
         blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=f"{_link(item.link, label)}\nwaiting {duration(item.age_seconds)}{state} · escalation {item.escalation_id}")))
+            text=f"{_link(item.link, label)}\nwaiting {duration(item.age_seconds)}{state} · "
+                 f"escalation {item.escalation_id}")))
     pages = max(1, -(-total // HOME_PAGE_SIZE))
     if pages > 1:
         buttons = []

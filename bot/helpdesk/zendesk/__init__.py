@@ -1,0 +1,31 @@
+"""Zendesk: settings from `ZENDESK_*` (settings.py), the adapter with webhook verification and the API calls
+(adapter.py), and the importer of API dumps for simulation (importer.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.helpdesk.base import HelpdeskPlugin
+from bot.helpdesk.zendesk.settings import STATUSES, ZendeskSettings
+
+if TYPE_CHECKING:
+    import click
+
+    from bot.config import Settings
+    from bot.helpdesk.base import Helpdesk
+
+
+def _build(settings: Settings) -> Helpdesk:
+    from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+
+    return ZendeskAdapter.from_settings(settings)
+
+
+def _import_command() -> click.Command:
+    from bot.helpdesk.zendesk.importer import command
+
+    return command
+
+
+PLUGIN = HelpdeskPlugin(name="zendesk", statuses=STATUSES, read_settings=ZendeskSettings.from_env, build=_build,
+                        import_command=_import_command)

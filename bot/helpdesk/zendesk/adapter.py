@@ -15,16 +15,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from bot.config import Settings
 from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
+from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Message, Ticket
 from bot.pacing import ChannelPacer
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
@@ -35,11 +38,11 @@ MAX_PAGES = 50
 PACING_BURST = 20
 
 
-def zendesk_client(settings: Settings) -> httpx.Client:
+def zendesk_client(settings: ZendeskSettings) -> httpx.Client:
     """The production client: Basic auth `{email}/token:{token}`, timeouts on every call."""
     return httpx.Client(
-        base_url=settings.zendesk_base_url,
-        auth=(f"{settings.zendesk_email}/token", settings.zendesk_api_token or ""),
+        base_url=settings.base_url,
+        auth=(f"{settings.email}/token", settings.api_token or ""),
         timeout=httpx.Timeout(15.0, connect=5.0),
         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
     )
@@ -81,13 +84,16 @@ class ZendeskAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> ZendeskAdapter:
-        def per_minute(limit: float) -> ChannelPacer | None:
+        def per_minute(limit: float | None, default: float) -> ChannelPacer | None:
+            limit = default if limit is None else limit
             return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
 
-        return cls(client or zendesk_client(settings), webhook_secret=settings.zendesk_webhook_secret or "",
-                   agent_url=settings.zendesk_agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
-                   pacer=per_minute(settings.helpdesk_requests_per_minute),
-                   update_pacer=per_minute(settings.helpdesk_updates_per_minute))
+        own: ZendeskSettings = settings.helpdesk_settings or ZendeskSettings()
+        limits = settings.helpdesk_limits
+        return cls(client or zendesk_client(own), webhook_secret=own.webhook_secret or "",
+                   agent_url=own.agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
+                   pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
+                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 

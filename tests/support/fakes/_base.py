@@ -119,7 +119,7 @@ class FakeHTTPServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("%s: " + format, type(fake).__name__, *args)
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)

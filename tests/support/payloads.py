@@ -1,14 +1,14 @@
-"""Interaction payloads shaped like Slack's (block_actions, view_submission), and how Slack sends them: form
-encoded as `payload=<json>` and signed with the app's signing secret."""
+"""Slack interaction payloads shaped like Slack's own: a `block_actions` button click, a `view_submission` of a
+modal, and the `state.values` of Seam's Edit and Reject modals. Sign and form-encode them with
+`tests.support.signing.signed_form`.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from urllib.parse import urlencode
 
-from tests.conftest import CHANNEL, slack_headers
+from tests.support.constants import CHANNEL
 
 TEAM = {"id": "T1", "domain": "acme"}
 
@@ -54,8 +54,3 @@ def reject_values(reason: str | None, note: str | None = None) -> dict:
     selected = {"value": reason, "text": {"type": "plain_text", "text": reason}} if reason else None
     return {"reason": {"choice": {"type": "static_select", "selected_option": selected}},
             "note": {"text": {"type": "plain_text_input", "value": note}}}
-
-
-def signed_form(payload: dict, **kwargs) -> tuple[bytes, dict[str, str]]:
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    return body, slack_headers(body, **kwargs)

@@ -39,7 +39,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ._base import Call, FakeHTTPServer, Handler, Request, Response
@@ -117,7 +117,7 @@ class FakeZendesk(FakeHTTPServer):
 
     # ------------------------------------------------------------ test helpers
     def add_user(
-        self, *, id: int, name: str, email: str, role: str = "end-user"  # noqa: A002
+        self, *, id: int, name: str, email: str, role: str = "end-user"
     ) -> dict[str, Any]:
         """Create or replace a user; ``role`` is "end-user", "agent" or "admin"."""
         if role not in _ROLES:
@@ -142,7 +142,7 @@ class FakeZendesk(FakeHTTPServer):
     def add_ticket(
         self,
         *,
-        id: int,  # noqa: A002
+        id: int,
         subject: str,
         requester_id: int,
         comments: Iterable[dict[str, Any]] = (),
@@ -213,7 +213,7 @@ class FakeZendesk(FakeHTTPServer):
     def _now(self) -> str:
         # Like Zendesk: the real time, to the second; kept strictly increasing so comments stay ordered.
         self._clock = max(self._clock + 1, int(time.time()))
-        return datetime.fromtimestamp(self._clock, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(self._clock, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _append_comment(
         self,
@@ -326,12 +326,13 @@ class FakeZendesk(FakeHTTPServer):
                 start, offset = int(params.get("start_time", 0)), 0
             matching = sorted((t for t in self._tickets.values()
                                if datetime.strptime(t["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                                   tzinfo=timezone.utc).timestamp() >= start), key=lambda t: (t["updated_at"], t["id"]))
+                                   tzinfo=UTC).timestamp() >= start), key=lambda t: (t["updated_at"], t["id"]))
             page = [copy.deepcopy(t) for t in matching[offset:offset + per_page]]
         end = offset + per_page >= len(matching)
         cursor = f"{start}:{offset + per_page}"
         return 200, {}, {"tickets": page, "end_of_stream": end, "after_cursor": None if end else cursor,
-                         "after_url": None if end else f"{self.url}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"}
+                         "after_url": None if end
+                         else f"{self.url}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"}
 
     def _h_list_comments(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):

@@ -1,0 +1,60 @@
+"""What every engine is and shares: the `Engine` interface, a retrieved `Passage`, and the extractive summary.
+
+An engine reads a ticket and says what answer it would give, from what evidence, and how likely that answer is
+to be right (`bot.models.Assessment`); the policy (`bot.policy`) decides what to do with that. Two engines
+exist: the local one (local.py, scikit-learn, no network) and the OpenAI one (openai.py, grounded in the
+local one's retrieval). `build_engine` in bot/engine/__init__.py picks one from the settings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.models import Assessment, Ticket
+from bot.text import clip
+
+SUMMARY_CHARS = 280
+
+
+class Engine(Protocol):
+    def assess(self, ticket: Ticket) -> Assessment: ...
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved answer: the article or past reply it comes from, its text, and how close it is."""
+
+    source: str
+    text: str
+    similarity: float
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+
+
+def _clip(text: str, limit: int) -> str:
+    return clip(" ".join(text.split()), limit)
+
+
+def summarize(ticket: Ticket, *, limit: int = SUMMARY_CHARS) -> str:
+    """An extractive summary: what the customer first asked and what they say now, cut to `limit`."""
+    customer = ticket.customer_messages
+    if not customer:
+        return _clip(ticket.subject, limit)
+    first = " ".join(sentences(customer[0].body)[:2])
+    parts = [first]
+    if len(customer) > 1:
+        parts.append("Latest: " + " ".join(sentences(customer[-1].body)[:2]))
+    others = len(ticket.messages) - len(customer)
+    lead = f"{len(customer)} customer message{'s' if len(customer) != 1 else ''}"
+    if others:
+        lead += f", {others} repl{'ies' if others != 1 else 'y'}"
+    return _clip(f"{lead}. " + " ".join(parts), limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,160 @@
+"""Putting escalations in Slack exactly once and keeping their messages true to the database.
+
+The escalation's top-level message is recorded (`posting`) before it is posted and carries message metadata
+(`event_type: seam_escalation` with the escalation id); each part of the transcript in its thread carries its
+own (`seam_transcript`, escalation id and part number) and is recorded as an effect before and after. After a
+crash, a retry looks for what already reached Slack (`conversations.history` / `conversations.replies`) before
+posting again. Posts to one channel are paced to Slack's limit (about one a second, short bursts).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.models import Escalation, Message
+from bot.pacing import ChannelPacer
+from bot.slack.blocks import METADATA_EVENT_TYPE, EscalationView, Status, escalation_message, transcript_messages
+from bot.store import Store
+from bot.text import parse_time
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPT_EVENT_TYPE = "seam_transcript"
+# How far back from the escalation's record to look for a post made just before a crash.
+FIND_WINDOW_SECONDS = 60
+
+
+def view_of(escalation: Escalation) -> EscalationView:
+    return EscalationView.from_card(escalation.id, escalation.card)
+
+
+@dataclass
+class Poster:
+    slack: WebClient
+    store: Store
+    pacer: ChannelPacer | None = None
+
+    # -- the escalation and its thread ------------------------------------------------------------------------
+
+    def post_escalation(self, escalation: Escalation, *, retrying: bool) -> str:
+        """Post the card of an escalation still `posting` (or find it, when an earlier attempt may have posted
+        it), record it as open and return its ts."""
+        ts = self._find_post(escalation) if retrying else None
+        if ts is None:
+            self._pace(escalation.channel)
+            response = self.slack.chat_postMessage(channel=escalation.channel,
+                                                   **escalation_message(view_of(escalation)))
+            ts = response["ts"]
+        self.store.mark_escalation_posted(escalation.id, channel=escalation.channel, ts=ts)
+        return ts
+
+    def post_transcript(self, escalation: Escalation, ts: str, messages: Sequence[Message], *,
+                        link: str | None) -> None:
+        """The conversation as replies in the card's thread, each part once however often this is retried."""
+        posted: set[int] | None = None
+        for index, reply in enumerate(transcript_messages(messages, link=link)):
+            key = f"transcript:{escalation.id}:{index}"
+            effect = self.store.begin_effect(key, kind="slack_thread_reply")
+            if effect["state"] == "done":
+                continue
+            if not effect["fresh"]:
+                # An earlier attempt may have posted this part and died before recording it: look first.
+                if posted is None:
+                    posted = self._posted_parts(escalation.channel, ts, escalation.id)
+                if index in posted:
+                    self.store.finish_effect(key, result={"recovered": True})
+                    continue
+            self._pace(escalation.channel)
+            self.slack.chat_postMessage(channel=escalation.channel, thread_ts=ts, unfurl_links=False,
+                                        metadata={"event_type": TRANSCRIPT_EVENT_TYPE,
+                                                  "event_payload": {"escalation_id": escalation.id, "part": index}},
+                                        **reply)
+            self.store.finish_effect(key)
+
+    def refresh(self, escalation_id: int) -> None:
+        """Re-render the escalation's message from the database (chat.update)."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or not escalation.ts:
+            return
+        message = escalation_message(view_of(escalation), Status.of(escalation))
+        message.pop("metadata", None)
+        message.pop("unfurl_media", None)
+        try:
+            self.slack.chat_update(channel=escalation.channel, ts=escalation.ts, **message)
+        except SlackApiError as exc:
+            # The database is the truth; a failed cosmetic update must not undo or repeat an action.
+            log.warning("could not update escalation %s in Slack: %s", escalation_id, exc)
+
+    def refresh_interrupted(self) -> None:
+        """At start-up: replies being sent when Seam stopped are marked failed and their cards offer Retry."""
+        for escalation_id in self.store.fail_interrupted_sends():
+            log.warning("escalation %s was being sent when Seam stopped: marked failed, Retry is offered",
+                        escalation_id)
+            self.refresh(escalation_id)
+
+    # -- people ------------------------------------------------------------------------------------------------
+
+    def direct_message(self, user_id: str, message: dict) -> bool:
+        """Send `message` (chat.postMessage arguments) in the app's DM with a person; False when Slack refused."""
+        try:
+            channel = self.slack.conversations_open(users=user_id)["channel"]["id"]
+            self.slack.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            log.warning("could not DM %s: %s", user_id, exc)
+            return False
+        return True
+
+    def announce(self, channel: str | None, text: str) -> None:
+        """A line in a channel, such as a settings change; failures are logged, never raised."""
+        if not channel:
+            return
+        try:
+            self.slack.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as exc:
+            log.warning("could not announce in %s: %s", channel, exc)
+
+    # -- finding what an earlier attempt posted -----------------------------------------------------------------
+
+    def _pace(self, channel: str) -> None:
+        if self.pacer is not None:
+            waited = self.pacer.wait(channel)
+            if waited > 1:
+                log.info("paced a post to %s by %.1f s (Slack allows about one message a second)", channel, waited)
+
+    def _pages(self, method, **kwargs) -> list[dict]:
+        """Every message of a paginated conversations.* listing (bounded: a runaway cursor must not loop)."""
+        messages: list[dict] = []
+        cursor = None
+        for _ in range(20):
+            page = method(include_all_metadata=True, cursor=cursor, **kwargs)
+            messages += page.get("messages") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+        return messages
+
+    @staticmethod
+    def _payload(message: dict, event_type: str, escalation_id: int) -> dict | None:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == event_type and str(payload.get("escalation_id")) == str(escalation_id):
+            return payload
+        return None
+
+    def _posted_parts(self, channel: str, ts: str, escalation_id: int) -> set[int]:
+        replies = self._pages(self.slack.conversations_replies, channel=channel, ts=ts, limit=200)
+        return {int(payload.get("part", -1)) for message in replies
+                if (payload := self._payload(message, TRANSCRIPT_EVENT_TYPE, escalation_id)) is not None}
+
+    def _find_post(self, escalation: Escalation) -> str | None:
+        """After a crash between posting and recording: find our message by its metadata, newest first."""
+        created = parse_time(escalation.created_at)
+        oldest = f"{created.timestamp() - FIND_WINDOW_SECONDS:.6f}" if created else "0"
+        history = self._pages(self.slack.conversations_history, channel=escalation.channel, oldest=oldest, limit=100)
+        return next((m["ts"] for m in history
+                     if self._payload(m, METADATA_EVENT_TYPE, escalation.id) is not None), None)
