@@ -28,6 +28,16 @@ class Message:
     created_at: str | None = None
     id: str | None = None
     public: bool = True
+    attachments: tuple[str, ...] = ()  # file names: shown to agents, never read by the engine
+
+
+@dataclass(frozen=True)
+class Article:
+    """A help article or macro the engine answers from; `id` is what simulation grades answers against."""
+
+    id: str
+    title: str
+    body: str
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Small helpers for text and time that every layer uses: cutting text to a limit, reading and writing ISO 8601
-times, and saying a duration the way people do.
+times, saying a duration or a rate the way people do, and clean text from HTML.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 
 def clip(text: str, limit: int) -> str:
@@ -50,3 +52,48 @@ def duration(seconds: float) -> str:
 def percent(value: float | None) -> str:
     """A rate as a percentage with one decimal; "–" when there is none."""
     return "–" if value is None else f"{value * 100:.1f}%"
+
+
+class _TextOf(HTMLParser):
+    """Collects the text of an HTML fragment: blocks and <br> become line breaks, list items bullets, and
+    scripts, styles and comments vanish."""
+
+    BLOCKS = frozenset("p div section article header footer blockquote pre table tr h1 h2 h3 h4 h5 h6 ul ol".split())
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._hidden += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag == "li":
+            self.parts.append("\n• ")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Clean text from HTML (help-centre articles, macros, HTML comments): entities decoded, tags gone,
+    paragraphs kept apart by one blank line."""
+    parser = _TextOf()
+    parser.feed(markup)
+    parser.close()
+    text = "".join(parser.parts).replace("\xa0", " ")
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

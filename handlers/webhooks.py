@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from bot.helpdesk.base import WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.base import WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,10 @@ def helpdesk_webhook(name: str):
         return jsonify(error="invalid or missing webhook signature"), 401
     try:
         event = services.helpdesk.parse_webhook(headers=headers, body=body)
+    except WebhookChallenge as challenge:  # the platform checking the endpoint: nothing to record
+        if isinstance(challenge.body, dict):
+            return jsonify(challenge.body), 200
+        return Response(challenge.body, status=200, content_type=challenge.content_type)
     except WebhookPayloadError as exc:
         return jsonify(error=str(exc)), 400
     event_id, created = services.store.record_event(

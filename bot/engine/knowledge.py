@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.models import Article
 
 
 class KnowledgeError(ConfigError):
     """The knowledge path cannot be read; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class Article:
-    id: str
-    title: str
-    body: str
 
 
 def _markdown_article(path: Path) -> Article:

@@ -4,11 +4,14 @@ later) implements, and the errors it raises. Orchestration (`bot.flows.pipeline`
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.models import Ticket
+from bot.models import Article, Ticket
 
 if TYPE_CHECKING:
     import click
@@ -22,6 +25,16 @@ class WebhookAuthError(Exception):
 
 class WebhookPayloadError(Exception):
     """The webhook is signed but unusable (bad JSON, no ticket id): answer 400 with this message."""
+
+
+class WebhookChallenge(Exception):
+    """A verified request that is the platform's handshake rather than an event (Front's `X-Front-Challenge`):
+    answer 200 with `body` and record nothing."""
+
+    def __init__(self, body: str | dict, *, content_type: str = "text/plain") -> None:
+        super().__init__("webhook handshake")
+        self.body = body
+        self.content_type = content_type
 
 
 class HelpdeskError(Exception):
@@ -71,6 +84,11 @@ class Helpdesk(Protocol):
 
     def find_agent(self, email: str) -> Agent | None: ...
 
+    def knowledge(self) -> list[Article]:
+        """The help-centre articles and macros (canned replies, saved replies, templates) the engine may answer
+        from, as clean text; ids are stable so simulation can grade against them."""
+        ...
+
 
 class HelpdeskSettings(Protocol):
     """An adapter's own settings, read from its environment variables."""
@@ -85,7 +103,47 @@ class HelpdeskPlugin:
     """One helpdesk as the rest of Seam sees it before any adapter exists."""
 
     name: str  # the HELPDESK value, and the webhook path /webhooks/<name>
-    statuses: tuple[str, ...]  # what `[resolve] status` and `[approve] status` may set
+    # Which of Seam's status words (open, pending, hold, solved) `[resolve] status` and `[approve] status` may
+    # set on this platform; the adapter maps each to the platform's own value in `reply` and `set_status`.
+    statuses: tuple[str, ...]
     read_settings: Callable[[Callable[[str], str | None]], HelpdeskSettings]  # from env: get(NAME) -> value
     build: Callable[[Settings], Helpdesk]  # the adapter, from the whole Settings
     import_command: Callable[[], click.Command] | None = None  # `python -m bot import <name>`, loaded lazily
+
+
+def webhook_json(body: bytes) -> dict:
+    """A webhook body as a JSON object; WebhookPayloadError (answered 400) with a readable reason otherwise."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise WebhookPayloadError("body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise WebhookPayloadError(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except (ValueError, RecursionError):  # a number over 4,300 digits, or nesting deeper than the parser goes
+        raise WebhookPayloadError("body is not JSON Seam can read (too deep or too large a number)") from None
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("body must be a JSON object")
+    return payload
+
+
+SECRET_HEADER = "x-seam-webhook-secret"
+
+
+def check_shared_secret(headers: Mapping[str, str], secret: str) -> None:
+    """For platforms that do not sign their webhooks (Freshdesk, Gorgias): the request must carry the secret the
+    admin configured, in `X-Seam-Webhook-Secret` or as the password of HTTP Basic auth, compared in constant
+    time. `headers` are lower-cased. WebhookAuthError (answered 401) otherwise."""
+    if not secret:
+        raise WebhookAuthError("webhook secret not configured")
+    offered = headers.get(SECRET_HEADER)
+    if offered is None:
+        scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                offered = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                offered = None
+    if not offered:
+        raise WebhookAuthError("missing webhook secret")
+    if not hmac.compare_digest(offered.strip().encode(), secret.encode()):
+        raise WebhookAuthError("wrong webhook secret")

@@ -251,7 +251,10 @@ def transcript_messages(messages: Sequence[Message], *, link: str | None = None,
         visibility = "" if message.public else " (internal note)"
         when = f" · {message.created_at}" if message.created_at else ""
         heading = f"*{number}. {_AUTHOR_LABEL.get(message.author, 'Agent')}*{visibility}{escape(when)}"
-        parts = _split(message.body.strip() or "(empty)", CHUNK_CHARS)
+        body = message.body.strip() or ("" if message.attachments else "(empty)")
+        if message.attachments:
+            body += ("\n" if body else "") + "\n".join(f"📎 {name}" for name in message.attachments)
+        parts = _split(body, CHUNK_CHARS)
         for index, part in enumerate(parts):
             suffix = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
             sections.append((heading + suffix, part))

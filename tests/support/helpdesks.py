@@ -105,6 +105,11 @@ class HelpdeskHarness(Protocol):
         flight has landed."""
         ...
 
+    def serve_env(self) -> dict[str, str]:
+        """The environment `python -m bot serve` needs for this helpdesk: `HELPDESK` and its variables, pointed
+        at this harness's fake (the base-URL override) with the harness's webhook secret."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -147,6 +152,11 @@ class ZendeskHarness:
     def close(self) -> None:
         self._client.close()
         self.fake.stop()
+
+    def serve_env(self) -> dict[str, str]:
+        return {"HELPDESK": "zendesk", "ZENDESK_SUBDOMAIN": "acme", "ZENDESK_EMAIL": self.fake.email,
+                "ZENDESK_API_TOKEN": self.fake.token, "ZENDESK_API_URL": self.fake.url,
+                "ZENDESK_WEBHOOK_SECRET": self.SECRET}
 
     # -- the scene ------------------------------------------------------------------------------------------
 

@@ -41,8 +41,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def seam_env(*, slack: FakeSlack, zendesk: FakeZendesk, tmp: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ZENDESK_", "OPENAI_", "SEAM_"))}
+# Every helpdesk's variables are cleared first, so the environment the tests run in never leaks into serve.
+HELPDESK_PREFIXES = ("HELPDESK", "ZENDESK_", "FRESHDESK_", "GORGIAS_", "FRONT_", "HELPSCOUT_")
+
+
+def seam_env(*, slack: FakeSlack, zendesk: FakeZendesk | None = None, tmp: Path,
+             helpdesk_env: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
+    """The environment `serve` runs with: the fake Slack, and either the fake Zendesk or `helpdesk_env` (a
+    harness's `serve_env()`, for any helpdesk)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_", "SEAM_", *HELPDESK_PREFIXES))}
+    if helpdesk_env is None:
+        assert zendesk is not None, "seam_env needs a fake Zendesk or another helpdesk's environment"
+        helpdesk_env = {"HELPDESK": "zendesk", "ZENDESK_SUBDOMAIN": zendesk.subdomain, "ZENDESK_EMAIL": zendesk.email,
+                        "ZENDESK_API_TOKEN": zendesk.token, "ZENDESK_API_URL": zendesk.url,
+                        "ZENDESK_WEBHOOK_SECRET": ZENDESK_SECRET}
     env.update({
         "HOST": "127.0.0.1",
         "PORT": str(free_port()),
@@ -50,11 +62,7 @@ def seam_env(*, slack: FakeSlack, zendesk: FakeZendesk, tmp: Path, **overrides: 
         "SLACK_SIGNING_SECRET": SLACK_SECRET,
         "SLACK_API_URL": slack.url + "/",
         "ESCALATION_CHANNEL": CHANNEL,
-        "ZENDESK_SUBDOMAIN": zendesk.subdomain,
-        "ZENDESK_EMAIL": zendesk.email,
-        "ZENDESK_API_TOKEN": zendesk.token,
-        "ZENDESK_API_URL": zendesk.url,
-        "ZENDESK_WEBHOOK_SECRET": ZENDESK_SECRET,
+        **helpdesk_env,
         "DATABASE_PATH": str(tmp / "seam.db"),
         "KNOWLEDGE_PATH": str(write_knowledge(tmp / "knowledge")),
         "LOG_LEVEL": "INFO",

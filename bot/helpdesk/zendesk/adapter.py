@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import threading
 import time
@@ -20,7 +19,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookEvent, WebhookPayloadError
+from bot.helpdesk.base import (
+    Agent,
+    HelpdeskError,
+    WebhookAuthError,
+    WebhookEvent,
+    WebhookPayloadError,
+    webhook_json,
+)
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Message, Ticket
 from bot.pacing import ChannelPacer
@@ -110,16 +116,7 @@ class ZendeskAdapter:
             raise WebhookAuthError("bad signature")
 
     def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        try:
-            payload = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise WebhookPayloadError("body is not valid UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise WebhookPayloadError(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
-        except (ValueError, RecursionError):  # a number over 4,300 digits, or nesting deeper than the parser goes
-            raise WebhookPayloadError("body is not JSON Seam can read (too deep or too large a number)") from None
-        if not isinstance(payload, dict):
-            raise WebhookPayloadError("body must be a JSON object")
+        payload = webhook_json(body)
         raw = payload.get("ticket_id")
         if raw is None and isinstance(payload.get("ticket"), dict):
             raw = payload["ticket"].get("id")
