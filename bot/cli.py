@@ -16,10 +16,10 @@ from pathlib import Path
 import click
 
 from bot.errors import ConfigError
+from bot.policy import thresholds
 
-# The sweep and target defaults are shown in --help; the modules that use them load only when a command runs.
+# The sweep default is shown in --help; the module that uses it loads only when the command runs.
 DEFAULT_SWEEP_TEXT = "0.50…0.95 and 0.99"
-DEFAULT_TARGET = 0.01
 
 
 class SeamGroup(click.Group):
@@ -81,18 +81,22 @@ def _thresholds(raw: str | None) -> tuple[float, ...] | None:
 @click.option("--split-newest", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Without --history: replay only this share of TICKETS, the newest by created_at, and learn "
                    "from the older rest (e.g. 0.2).")
-@click.option("--target", type=click.FloatRange(0, 1), default=DEFAULT_TARGET, show_default=True,
-              help="Wrong-answer rate (wrong automatic answers / graded tickets) the recommended auto threshold "
-                   "may give.")
+@click.option("--target", type=click.FloatRange(0, 1), default=thresholds.DEFAULT_TARGET, show_default=True,
+              help="Wrong share of automatic answers (wrong / graded automatic answers) the recommended auto "
+                   "threshold may give at the top of its 95% interval.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--synced-knowledge/--no-synced-knowledge", default=True, show_default=True,
+              help="Answer from the articles and macros `knowledge sync` stored in DATABASE_PATH too (when that "
+                   "file exists), beside the knowledge files, as serve does.")
 def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: Path, sweep: str | None,
-             limit: int | None, split_newest: float | None, target: float, fmt: str) -> None:
+             limit: int | None, split_newest: float | None, target: float, fmt: str,
+             synced_knowledge: bool) -> None:
     """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated.
 
     A replayed ticket never answers itself: any history ticket with the same id is left out."""
     from bot.config import load_settings
     from bot.engine import build_engine
-    from bot.engine.knowledge import load_knowledge
+    from bot.engine.knowledge import load_knowledge, with_synced
     from bot.offline.report import format_table, write_outputs
     from bot.offline.simulate import DEFAULT_SWEEP, read_tickets, split_by_time, without_replayed
     from bot.offline.simulate import simulate as run_simulation
@@ -112,9 +116,16 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     if left_out:
         click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
+    if synced_knowledge:
+        synced = _synced_articles(settings)
+        if synced:
+            click.echo(f"with {len(synced):,} articles and macros synced from {settings.helpdesk} into "
+                       f"{settings.database_path} (--no-synced-knowledge leaves them out)", err=True)
+            articles = with_synced(articles, synced)
     bar = _progress_bar()
     if bar:  # the fit has no progress of its own: say what the wait is for
         click.echo(f"learning from {len(past):,} history tickets and {len(articles):,} articles…", err=True)
+    # As in serve, an answer still holding a template placeholder ({{ticket.id}}) is drafted at most.
     engine = build_engine(settings, articles=articles, history=past)
     policy = Policy(settings=settings.policy)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
@@ -128,6 +139,22 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
                    f"(thresholds auto {policy.thresholds.auto:.2f}, draft {policy.thresholds.draft:.2f})")
         click.echo(format_table(summary))
         click.echo(f"wrote {out}/decisions.jsonl, summary.json, sweep.png, report.html")
+
+
+def _synced_articles(settings) -> list:
+    """The helpdesk's articles and macros synced into DATABASE_PATH; [] when there is no such file (or it is not a
+    database Seam can read, said on stderr)."""
+    import sqlite3
+
+    from bot.store import Store
+
+    if not Path(settings.database_path).is_file():
+        return []
+    try:
+        return Store(settings.database_path).synced_articles(settings.helpdesk)
+    except sqlite3.DatabaseError as exc:
+        click.echo(f"not using synced knowledge: {settings.database_path} cannot be read ({exc})", err=True)
+        return []
 
 
 def _progress_bar():
@@ -175,6 +202,67 @@ def feedback_export(fmt: str, out) -> None:
     writer = csv.DictWriter(out, fieldnames=FEEDBACK_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
+
+
+@cli.group()
+def knowledge() -> None:
+    """Help-centre articles and macros synced from the helpdesk into DATABASE_PATH, which serve and simulate
+    answer from beside the KNOWLEDGE_PATH files."""
+
+
+@knowledge.command("sync")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def knowledge_sync(fmt: str) -> None:
+    """Read the help-centre articles and macros of the helpdesk serve uses (HELPDESK and its variables) into
+    DATABASE_PATH: add new ones, update changed ones, retire the ones it no longer lists. Nothing changes when
+    the helpdesk fails; a running serve answers from the new knowledge after its next sync round."""
+    from bot.config import load_settings
+    from bot.helpdesk import registry
+    from bot.helpdesk.base import HelpdeskError
+    from bot.jobs.knowledge import sync_knowledge
+    from bot.store import Store
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request page is noise here
+    settings = load_settings()
+    own = settings.helpdesk_settings
+    missing = [name for name in (own.missing() if own is not None else []) if "WEBHOOK" not in name]
+    if missing:
+        raise click.ClickException(f"missing required environment variable {missing[0]}")
+    helpdesk = registry.plugin(settings.helpdesk).build(settings)
+    store = Store(settings.database_path)
+    try:
+        result = sync_knowledge(store, helpdesk)
+    except HelpdeskError as exc:
+        raise click.ClickException(f"knowledge sync from {settings.helpdesk} failed, nothing was changed: "
+                                   + " ".join(str(exc).split())) from None
+    store.audit(actor="cli", action="knowledge_sync", detail={"helpdesk": settings.helpdesk, **vars(result)})
+    if fmt == "json":
+        click.echo(json.dumps({"helpdesk": settings.helpdesk, **vars(result)}))
+    else:
+        click.echo(f"{settings.helpdesk}: {result.summary()}")
+
+
+@knowledge.command("list")
+@click.option("--retired", is_flag=True, help="Show retired articles too.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
+def knowledge_list(retired: bool, fmt: str) -> None:
+    """The articles and macros synced from HELPDESK into DATABASE_PATH. "needs person": the text still holds a
+    template placeholder, so Seam drafts from it and never sends it on its own."""
+    from bot.config import load_settings
+
+    settings = load_settings()
+    rows = _open_store().knowledge_rows(settings.helpdesk, retired=retired)
+    for row in rows:
+        if fmt == "jsonl":
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        flags = ", ".join(f for f, on in (("needs person", row["needs_person"]),
+                                          (f"retired {(row['retired_at'] or '')[:10]}", row["retired_at"])) if on)
+        click.echo(f"{row['article_id']:<24} {row['chars']:>6} chars  {row['title'][:60]}"
+                   + (f"  [{flags}]" if flags else ""))
+    if fmt == "table":
+        click.echo(f"{len(rows)} {'synced' if retired else 'active'} from {settings.helpdesk}")
 
 
 class ImportGroup(click.Group):
@@ -286,5 +374,3 @@ def audit(limit: int, actor: str | None, fmt: str) -> None:
 
 def main() -> None:
     cli(prog_name="python -m bot")
-
-

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from bot.errors import ConfigError
 from bot.helpdesk import registry
@@ -27,6 +27,7 @@ from bot.schema import Table, validate
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class SlackTable(Table):
@@ -66,6 +67,35 @@ class ReconcileTable(Table):
         return seconds
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class KnowledgeTable(Table):
+    """`[knowledge]`: how often `serve` syncs help-centre articles and macros from the helpdesk — seconds, or a
+    duration such as "30m", "6h", "1d"; 0 turns it off. The first sync runs soon after start."""
+
+    sync_interval: StrictFloat = 3600.0
+
+    @field_validator("sync_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        """A number of seconds, or a duration string ("90s", "30m", "6h", "1d"), as seconds."""
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is not None:
+            return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError('must be seconds or a duration such as "30m", "6h" or "1d"')
+        return float(value)
+
+    @field_validator("sync_interval")
+    @classmethod
+    def _sensible(cls, seconds: float) -> float:
+        if seconds != 0 and not 10 <= seconds <= 7 * 86400:
+            raise ValueError("must be 0 (off) or between 10 seconds and 7 days")
+        return seconds
+
+
 class StatusTable(Table):
     """`[resolve]` / `[approve]`: the status a ticket gets; "" leaves it unchanged."""
 
@@ -76,6 +106,33 @@ class ServerTable(Table):
     """`[server]`: background worker threads processing webhooks."""
 
     workers: Annotated[StrictInt, Field(ge=1, le=32)] = 2
+
+
+class QualityGuardTable(Table):
+    """`[quality_guard]`: an automatic answer the customer reopens (replies to unsatisfied, or the ticket goes
+    back to open) within `window_hours` counts as wrong. When more than `max_reopen_rate` of the last `last`
+    judged automatic answers were reopened — with at least `min_answers` judged — Seam pauses automatic replies
+    itself and says why in the escalation channel; a manager resumes. `enabled = false` keeps counting (stats,
+    the export) but never pauses."""
+
+    enabled: StrictBool = True
+    # Hours, like the other durations of the file are in their unit (margin_minutes, interval_seconds); a
+    # fraction is fine (0.5 is half an hour).
+    window_hours: Annotated[StrictFloat, Field(gt=0, le=24 * 90)] = 48.0
+    last: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
+    max_reopen_rate: Annotated[StrictFloat, Field(ge=0, le=1)] = 0.15
+    min_answers: Annotated[StrictInt, Field(ge=1, le=10_000)] = 20
+
+    @model_validator(mode="after")
+    def _enough_to_judge(self) -> QualityGuardTable:
+        if self.min_answers > self.last:
+            raise ValueError(f"min_answers ({self.min_answers}) cannot be more than last ({self.last}): the guard "
+                             "would never have enough answers to judge")
+        return self
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_hours * 3600
 
 
 class FileConfig(Table):
@@ -90,6 +147,8 @@ class FileConfig(Table):
     helpdesk: HelpdeskTable = HelpdeskTable()
     reconcile: ReconcileTable = ReconcileTable()
     server: ServerTable = ServerTable()
+    quality_guard: QualityGuardTable = QualityGuardTable()
+    knowledge: KnowledgeTable = KnowledgeTable()
 
 
 @dataclass(frozen=True)
@@ -108,6 +167,11 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
+    # Optional semantic evidence (bot.engine.embeddings): off while the model is unset. The URL is the API root
+    # up to /v1; the key may be None for a local server that needs none.
+    embeddings_model: str | None = None
+    embeddings_base_url: str = DEFAULT_OPENAI_BASE_URL
+    embeddings_api_key: str | None = None
     database_path: str = "./seam.db"
     knowledge_path: str | None = None
     config_path: str | None = None
@@ -118,7 +182,9 @@ class Settings:
     resolve_status: str | None = "solved"
     approve_status: str | None = None
     workers: int = 2
+    quality_guard: QualityGuardTable = field(default_factory=QualityGuardTable)
     webhook_tolerance_seconds: int = 300
+    knowledge_sync_seconds: float = 3600.0  # [knowledge] sync_interval; 0: serve never syncs
 
     def require_for_serve(self) -> None:
         """Raise ConfigError naming the first variable `serve` cannot run without."""
@@ -199,6 +265,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
         openai_api_key=get("OPENAI_API_KEY"),
         openai_base_url=get("OPENAI_BASE_URL"),
         openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+        embeddings_model=get("EMBEDDINGS_MODEL"),
+        embeddings_base_url=get("EMBEDDINGS_BASE_URL") or get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
+        # Set but empty means "send no key" (a local server), where unset falls back to OpenAI's key.
+        embeddings_api_key=(get("EMBEDDINGS_API_KEY") if env.get("EMBEDDINGS_API_KEY") is not None
+                            else get("OPENAI_API_KEY")),
         database_path=get("DATABASE_PATH") or "./seam.db",
         knowledge_path=knowledge,
         config_path=config_path,
@@ -210,5 +281,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
         slack=file.slack, helpdesk_limits=file.helpdesk, reconcile_seconds=file.reconcile.interval_seconds,
         resolve_status=_status(file.resolve, "resolve", helpdesk.statuses),
         approve_status=_status(file.approve, "approve", helpdesk.statuses),
-        workers=file.server.workers,
+        workers=file.server.workers, quality_guard=file.quality_guard,
+        knowledge_sync_seconds=file.knowledge.sync_interval,
     )

@@ -38,6 +38,7 @@ class Article:
     id: str
     title: str
     body: str
+    updated_at: str | None = None  # when the helpdesk last changed it, where the helpdesk says (knowledge sync)
 
 
 @dataclass(frozen=True)

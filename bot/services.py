@@ -1,11 +1,18 @@
 """The composition root of the core: builds the store, helpdesk adapter, engine, Slack client, flows and the
 background runner from Settings. The web layer (`handlers/`) receives one `Services` and injects it into
 listeners; `start()` and `stop()` bracket the background work.
+
+The engine answers from the KNOWLEDGE_PATH files, the articles and macros synced from the helpdesk
+(bot.jobs.knowledge) and the replies agents approved. When the synced knowledge changes, `LiveEngine` fits a new
+engine from all three in the sync's own thread and swaps it in whole: the pipeline and the agent actions hold the
+`LiveEngine`, so that swap is the one place the engine changes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -13,20 +20,21 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.engine import build_engine
 from bot.engine.base import Engine
-from bot.engine.knowledge import load_knowledge
+from bot.engine.knowledge import load_knowledge, with_synced
 from bot.flows.actions import AgentActions, learned_label
 from bot.flows.controls import Controls
 from bot.flows.pipeline import Pipeline
 from bot.helpdesk import registry
 from bot.helpdesk.base import Helpdesk
+from bot.jobs.knowledge import KnowledgeSync
 from bot.jobs.reconcile import Reconciler
 from bot.jobs.runner import Runner
 from bot.jobs.worker import Worker
-from bot.models import Message, Resolution, Ticket
+from bot.models import Assessment, Message, Resolution, Ticket
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
 from bot.slack.poster import Poster
-from bot.store import Store
+from bot.store import ANNOUNCE_KIND, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +44,7 @@ class Services:
     settings: Settings
     store: Store
     helpdesk: Helpdesk
-    engine: Engine
+    engine: LiveEngine
     slack: WebClient
     poster: Poster
     pipeline: Pipeline
@@ -49,27 +57,27 @@ class Services:
               slack: WebClient | None = None) -> Services:
         store = Store(settings.database_path)
         helpdesk = helpdesk or registry.plugin(settings.helpdesk).build(settings)
-        if engine is None:
-            articles = load_knowledge(settings.knowledge_path)
-            learned = learned_tickets(store)
-            log.info("%d knowledge articles from %s, %d replies learned from agents",
-                     len(articles), settings.knowledge_path, len(learned))
-            engine = build_engine(settings, articles=articles, history=learned)
+        # An engine given here (tests) is kept as it is; one built here is refitted when the knowledge changes.
+        live = LiveEngine(engine) if engine is not None else LiveEngine.fitted(
+            lambda: fit_engine(settings, store), revision=lambda: store.knowledge_revision(settings.helpdesk))
         slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         poster = Poster(slack=slack, store=store,
                         pacer=ChannelPacer(rate=settings.slack.posts_per_second, burst=settings.slack.post_burst))
         controls = Controls(store=store, settings=settings,
                             members=lambda group: slack.usergroups_users_list(usergroup=group)["users"])
-        pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=engine, poster=poster,
+        pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
                             policy=controls.policy)
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack, poster=poster,
-                               learn=getattr(engine, "learn", None), managers=controls.is_manager)
-        worker = Worker(store=store, handlers={"ticket": pipeline.process})
+                               learn=live.learn, managers=controls.is_manager)
+        # `announce`: the quality guard's announcement that it paused automation, queued so it is never lost.
+        worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce})
         runner = Runner(store=store, worker=worker, threads=settings.workers)
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,
                                        notify=runner.notify))
-        return cls(settings=settings, store=store, helpdesk=helpdesk, engine=engine, slack=slack, poster=poster,
+        runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
+                                          refresh=live.refresh))
+        return cls(settings=settings, store=store, helpdesk=helpdesk, engine=live, slack=slack, poster=poster,
                    pipeline=pipeline, actions=actions, controls=controls, runner=runner)
 
     def start(self) -> None:
@@ -79,6 +87,89 @@ class Services:
 
     def stop(self) -> None:
         self.runner.stop()
+
+
+class LiveEngine:
+    """The engine `serve` answers with, swapped whole when the synced knowledge changes.
+
+    `assess` asks the current engine (an answer still holding a template placeholder is drafted at most: the
+    policy sees to that). `learn` teaches the current engine an agent's reply; one
+    learnt while a new engine is being fitted is taught to the new one too, so a swap loses none (the fit may
+    also have read it from the store: the new engine then holds it twice, which only weighs it a little more).
+    `refresh` refits — files, synced articles and learnt replies, read afresh — when the store's knowledge
+    revision is not the one the current engine was fitted at, and swaps the new engine in; until then, and if
+    the fit fails, the old one answers."""
+
+    def __init__(self, engine: Engine, *, fit: Callable[[], tuple[Engine, str]] | None = None,
+                 revision: Callable[[], str] | None = None, fitted_at: str | None = None) -> None:
+        self._engine = engine
+        self._fit = fit
+        self._revision = revision
+        self.fitted_at = fitted_at  # the knowledge revision the current engine was fitted at
+        self._swap = threading.Lock()  # guards the engine and the replies learnt during a fit
+        self._fitting = threading.Lock()  # one fit at a time
+        self._learnt_meanwhile: list[tuple[str, str, str]] | None = None
+
+    @classmethod
+    def fitted(cls, fit: Callable[[], tuple[Engine, str]], *, revision: Callable[[], str]) -> LiveEngine:
+        engine, fitted_at = fit()
+        return cls(engine, fit=fit, revision=revision, fitted_at=fitted_at)
+
+    @property
+    def current(self) -> Engine:
+        return self._engine
+
+    def assess(self, ticket: Ticket) -> Assessment:
+        return self._engine.assess(ticket)
+
+    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+        with self._swap:
+            engine = self._engine
+            if self._learnt_meanwhile is not None:
+                self._learnt_meanwhile.append((customer_text, answer_source, answer))
+        learn = getattr(engine, "learn", None)
+        if learn is not None:
+            learn(customer_text, answer_source, answer)
+
+    def refresh(self) -> bool:
+        """Refit and swap when the knowledge changed since the current engine was fitted; True if it did."""
+        if self._fit is None or self._revision is None:
+            return False
+        with self._fitting:
+            if self._revision() == self.fitted_at:
+                return False
+            with self._swap:
+                self._learnt_meanwhile = []
+            try:
+                engine, fitted_at = self._fit()
+            except BaseException:
+                with self._swap:
+                    self._learnt_meanwhile = None
+                raise
+            with self._swap:
+                meanwhile, self._learnt_meanwhile = self._learnt_meanwhile or [], None
+                self._engine, self.fitted_at = engine, fitted_at
+            learn = getattr(engine, "learn", None)
+            for reply in meanwhile if learn is not None else ():
+                learn(*reply)
+            log.info("engine refitted with the changed knowledge (%d replies learnt during the fit replayed)",
+                     len(meanwhile))
+            return True
+
+
+def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
+    """An engine fitted on the KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, and the
+    replies agents approved; and the knowledge revision it saw (read first: a change made during the fit shows
+    as a new revision, and the next refresh fits again)."""
+    revision = store.knowledge_revision(settings.helpdesk)
+    files = load_knowledge(settings.knowledge_path)
+    synced = store.synced_articles(settings.helpdesk)
+    learned = learned_tickets(store)
+    log.info("%d knowledge articles from %s, %d synced from %s, %d replies learned from agents", len(files),
+             settings.knowledge_path, len(synced), settings.helpdesk, len(learned))
+    engine = build_engine(settings, articles=with_synced(files, synced), history=learned,
+                          embedding_cache=store.embedding_cache)
+    return engine, revision
 
 
 def learned_tickets(store: Store) -> list[Ticket]:

@@ -2,8 +2,10 @@
 
 Tables: tickets (seen), events (the durable job queue: accepted webhooks and reconciliation finds), decisions,
 escalations (one Slack thread per ticket event), effects (external side effects, recorded before and after each
-call so a retry never repeats one), feedback, settings, exclusions, slack_events and audit_log. New tables come
-as new migrations appended to `MIGRATIONS`; an applied migration is never edited.
+call so a retry never repeats one), feedback, settings, exclusions, slack_events, audit_log, automatic_answers
+(what Seam answered alone, and whether the customer came back unsatisfied), embedding_cache (sentence vectors
+by model and text hash) and synced_knowledge (articles and macros synced from the helpdesk). New tables come as
+new migrations appended to `MIGRATIONS`; an applied migration is never edited.
 
 Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
 named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
@@ -14,31 +16,41 @@ thing.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bot.models import Escalation, EscalationState, Event, EventState
-from bot.text import iso, seconds_since, utcnow
+from bot.models import Article, Escalation, EscalationState, Event, EventState
+from bot.text import has_placeholder, iso, seconds_since, utcnow
 
 MIGRATIONS = Migrations("seam")
 T = TypeVar("T")
 
 # An event whose processing failed this many times stops being retried and waits for a person.
 MAX_ATTEMPTS = 5
+# Hashes per `in (…)` look-up of the embedding cache: under SQLite's oldest limit of 999 bound variables.
+EMBEDDING_LOOKUP_CHUNK = 500
 # Escalation states in which an agent owns the work but has not finished it.
 OWNED_STATES = (EscalationState.CLAIMED, EscalationState.SENDING, EscalationState.FAILED)
 FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
                     "answer_source", "draft", "final_text", "edit_distance", "reason")
+# The job kind of an announcement queued by the quality guard (retried like any job until Slack takes it).
+ANNOUNCE_KIND = "announce"
+
+
+def ticket_key(helpdesk: str, ticket_id: str) -> str:
+    """How the store names a ticket across helpdesks."""
+    return f"{helpdesk}:{ticket_id}"
 
 
 @MIGRATIONS()
@@ -111,6 +123,40 @@ def m004_slack_events(db: Database) -> None:
 def m005_job_kinds(db: Database) -> None:
     """Jobs of more kinds than ticket events share the queue; existing rows are ticket events."""
     db["events"].add_column("kind", str, not_null_default="ticket")
+
+
+@MIGRATIONS()
+def m006_automatic_answers(db: Database) -> None:
+    """Each public reply Seam sent on its own, and whether the customer reopened the ticket within the quality
+    guard's window (`reopened_at`, the event that showed it, and why)."""
+    db["automatic_answers"].create({
+        "id": int, "ticket_key": str, "ticket_id": str, "event_id": int, "answer_source": str, "confidence": float,
+        "answered_at": str, "reopened_at": str, "reopen_event_id": int, "reopen_reason": str,
+    }, pk="id", not_null={"ticket_key", "ticket_id", "event_id", "answered_at"})
+    db["automatic_answers"].create_index(["event_id"], unique=True)
+    db["automatic_answers"].create_index(["ticket_key", "id"])
+    db["automatic_answers"].create_index(["answered_at"])
+
+
+@MIGRATIONS()
+def m007_embedding_cache(db: Database) -> None:
+    """Sentence vectors by model and text hash (bot.engine.embeddings), so a text is embedded once."""
+    db["embedding_cache"].create({"model": str, "text_hash": str, "vector": bytes, "created_at": str},
+                                 pk=("model", "text_hash"), not_null={"vector"})
+
+
+@MIGRATIONS()
+def m008_knowledge(db: Database) -> None:
+    """Help-centre articles and macros synced from the helpdesk (bot.jobs.knowledge): one row per helpdesk and
+    id, its clean text, whether it still holds a template placeholder, and when it was added, changed, last
+    seen and retired."""
+    db["synced_knowledge"].create({
+        "helpdesk": str, "article_id": str, "kind": str, "title": str, "body": str, "needs_person": int,
+        "content_hash": str, "source_updated_at": str, "added_at": str, "changed_at": str, "synced_at": str,
+        "retired_at": str,
+    }, pk=("helpdesk", "article_id"), not_null={"kind", "title", "body", "content_hash", "synced_at"},
+        defaults={"needs_person": 0})
+    db["synced_knowledge"].create_index(["helpdesk", "retired_at"])
 
 
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
@@ -285,7 +331,7 @@ class Store:
     @_writes
     def upsert_ticket(self, *, helpdesk: str, ticket_id: str, subject: str, requester: str | None,
                       priority: str | None) -> str:
-        key = f"{helpdesk}:{ticket_id}"
+        key = ticket_key(helpdesk, ticket_id)
         now = iso(utcnow())
         existing = self.db["tickets"].count_where("key = ?", [key])
         values = {"key": key, "helpdesk": helpdesk, "ticket_id": ticket_id, "subject": subject,
@@ -394,8 +440,21 @@ class Store:
             " order by id"))
 
     def feedback_rows(self) -> Iterator[dict]:
-        """The whole feedback log for export, oldest first, in FEEDBACK_COLUMNS."""
-        return self.db.query(f"select {', '.join(FEEDBACK_COLUMNS)} from feedback order by id")
+        """The whole feedback log for export, oldest first, in FEEDBACK_COLUMNS: agents' actions, and Seam's
+        automatic answers beside them — a row with action `auto_answer` (user `seam`, the reply sent as
+        `final_text`) for each, and one with action `reopened` (the reason in `reason`) when the customer came
+        back unsatisfied. Those two have no `id` or `escalation_id`: they are not rows of the feedback table."""
+        columns = ", ".join(FEEDBACK_COLUMNS)
+        query = (
+            f"select {columns} from ("
+            f"select {columns}, 0 as part, id as seq from feedback"
+            " union all select null, answered_at, 'seam', 'auto_answer', null, ticket_key, confidence, answer_source,"
+            " null, (select d.answer from decisions d where d.event_id = a.event_id order by d.id desc limit 1),"
+            " null, null, 1, id from automatic_answers a"
+            " union all select null, reopened_at, null, 'reopened', null, ticket_key, confidence, answer_source, null,"
+            " null, null, reopen_reason, 2, id from automatic_answers where reopened_at is not null"
+            ") order by created_at, part, seq")
+        return self.db.query(query)
 
     def reviewed_drafts(self) -> list[dict]:
         """Agents' verdicts on drafts: confidence and action (approve, edit, reject) of each."""
@@ -426,6 +485,91 @@ class Store:
                 "group by topic order by tickets desc limit ?", [since, topics])),
         }
 
+    # -- automatic answers and the quality guard ----------------------------------------------------------------
+    #
+    # An automatic answer counts as wrong when the customer reopens the ticket within the guard's window. The
+    # rate the guard watches is over *judged* answers only: reopened ones, and ones whose window has passed
+    # without a reopen. An answer still inside its window is neither right nor wrong yet — counting it as "not
+    # reopened" would make a burst of fresh answers hide the reopens coming for them. Reopens count at once,
+    # so a run of bad answers is caught within hours rather than after the window; this leans towards pausing
+    # early (the reopened answers push older, settled ones out of the last K), which is the safe side: a person
+    # checks and resumes.
+
+    @_writes
+    def record_automatic_answer(self, *, event_id: int, ticket_key: str, ticket_id: str, answer_source: str | None,
+                                confidence: float) -> int:
+        """Note a public reply Seam sent on its own; once per event (a retry finds the first row). Its id."""
+        self.db.execute(
+            "insert or ignore into automatic_answers (event_id, ticket_key, ticket_id, answer_source, confidence,"
+            " answered_at) values (?, ?, ?, ?, ?, ?)",
+            [event_id, ticket_key, ticket_id, answer_source, confidence, iso(utcnow())])
+        return int(self.db.execute("select id from automatic_answers where event_id = ?", [event_id]).fetchone()[0])
+
+    def latest_automatic_answer(self, ticket_key: str) -> dict | None:
+        """The ticket's most recent automatic answer, with the reply it sent (`answer`), or None."""
+        rows = list(self.db.query(
+            "select a.*, (select d.answer from decisions d where d.event_id = a.event_id order by d.id desc limit 1)"
+            " as answer from automatic_answers a where ticket_key = ? order by id desc limit 1", [ticket_key]))
+        return rows[0] if rows else None
+
+    @_writes
+    def mark_reopened(self, *, ticket_key: str, event_id: int, reason: str, answered_after: str) -> dict | None:
+        """Mark the ticket's latest automatic answer reopened by `event_id`, once: only if it was made at or after
+        `answered_after` (the window's start), by another event, and is not marked yet. Returns the answer when
+        this event is the one that reopened it (now, or on an earlier attempt of the same event), else None."""
+        with self._immediate() as conn:
+            row = conn.execute("select id, event_id, reopened_at, reopen_event_id, answered_at from automatic_answers"
+                               " where ticket_key = ? order by id desc limit 1", (ticket_key,)).fetchone()
+            if row is None:
+                return None
+            answer_id, answered_by, reopened_at, reopened_by, answered_at = row
+            if reopened_at is None and answered_by != event_id and answered_at >= answered_after:
+                conn.execute("update automatic_answers set reopened_at = ?, reopen_event_id = ?, reopen_reason = ?"
+                             " where id = ? and reopened_at is null", (iso(utcnow()), event_id, reason, answer_id))
+                reopened_by = event_id
+        return self.db["automatic_answers"].get(answer_id) if reopened_by == event_id else None
+
+    def judged_automatic_answers(self, *, last: int, window_seconds: float, since: str | None = None,
+                                 now: datetime | None = None) -> list[dict]:
+        """The last `last` automatic answers that are judged (reopened, or their window passed without a reopen;
+        see above), newest first; only those answered after `since` when given (the guard's last resume)."""
+        cutoff = iso((now or utcnow()) - timedelta(seconds=window_seconds))
+        return list(self.db.query(
+            "select * from automatic_answers where (reopened_at is not null or answered_at <= ?)"
+            " and answered_at > ? order by answered_at desc, id desc limit ?", [cutoff, since or "", last]))
+
+    def automatic_answer_counts(self, *, since: str) -> dict:
+        """Automatic answers made since an ISO time, and how many of them were reopened (for stats)."""
+        answers, reopened = self.db.execute(
+            "select count(*), count(reopened_at) from automatic_answers where answered_at >= ?", [since]).fetchone()
+        return {"answers": answers, "reopened": reopened}
+
+    @_writes
+    def pause_for_quality(self, *, paused_key: str, record_key: str, figures: dict, announcement: str,
+                          helpdesk: str, ticket_id: str) -> bool:
+        """The quality guard pausing automation, in one transaction: the pause switch (`paused_key`) set by
+        "seam", the figures kept under `record_key` for the App Home, the audit entry, and the announcement
+        queued as a job (kind ANNOUNCE_KIND), so a crash or a Slack outage cannot lose it. False, with nothing
+        written, when automation is already paused: one announcement per pause, never repeated."""
+        now = iso(utcnow())
+        with self._immediate() as conn:
+            row = conn.execute("select value from settings where key = ?", (paused_key,)).fetchone()
+            if row is not None and json.loads(row[0]):
+                return False
+            for key, value in ((paused_key, True), (record_key, {**figures, "at": now})):
+                conn.execute("insert into settings (key, value, updated_by, updated_at) values (?, ?, 'seam', ?)"
+                             " on conflict(key) do update set value = excluded.value,"
+                             " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                             (key, json.dumps(value), now))
+            conn.execute("insert into audit_log (at, actor, action, detail) values (?, 'seam', 'quality_guard_paused',"
+                         " ?)", (now, json.dumps(figures)))
+            conn.execute(
+                "insert into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
+                " next_attempt_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                (ANNOUNCE_KIND, helpdesk, f"quality_guard:{now}", ticket_id, json.dumps({"text": announcement}),
+                 now, now))
+        return True
+
     # -- effects: external calls recorded before and after ---------------------------------------------------
 
     def effect(self, key: str) -> dict | None:
@@ -443,11 +587,121 @@ class Store:
     def finish_effect(self, key: str, *, result: Any = None) -> None:
         self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})
 
+    # -- embedding cache ---------------------------------------------------------------------------------------
+
+    @property
+    def embedding_cache(self) -> EmbeddingCache:
+        """This store as the engine's embedding cache (`get_many` / `put_many`, bot.engine.embeddings)."""
+        return EmbeddingCache(self)
+
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The vectors stored for `model` among `hashes`, by hash."""
+        found: dict[str, bytes] = {}
+        hashes = list(dict.fromkeys(hashes))
+        for start in range(0, len(hashes), EMBEDDING_LOOKUP_CHUNK):
+            chunk = hashes[start:start + EMBEDDING_LOOKUP_CHUNK]
+            found.update(self.db.execute(
+                f"select text_hash, vector from embedding_cache where model = ? and text_hash in "
+                f"({', '.join('?' * len(chunk))})", [model, *chunk]).fetchall())
+        return found
+
+    @_writes
+    def cache_embeddings(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        """Keep vectors for `model` by text hash; a hash already stored keeps its first vector."""
+        if not vectors:
+            return
+        now = iso(utcnow())
+        with self.db.atomic():
+            self.db.conn.executemany("insert or ignore into embedding_cache (model, text_hash, vector, created_at) "
+                                "values (?, ?, ?, ?)", [(model, h, v, now) for h, v in vectors.items()])
+
+    # -- synced knowledge --------------------------------------------------------------------------------------
+    #
+    # Help-centre articles and macros a helpdesk lists (`python -m bot knowledge sync`, the periodic job in
+    # `serve`), one row per helpdesk and id. A sync adds the new ones, updates the changed ones (their title and
+    # text hashed), and — only after it read the whole listing — retires the ones no longer listed; one that
+    # comes back is restored. `knowledge_revision` changes whenever any of that happens, so a running `serve`
+    # can tell that its engine is out of date, whoever synced.
+
+    @_writes
+    def upsert_knowledge(self, *, helpdesk: str, articles: Sequence[Article]) -> dict[str, int]:
+        """Store one sync's articles (the last of two with the same id wins): counts of those `added` (new, or
+        retired and back), `updated` (title or text changed) and `unchanged`. `needs_person` is set for text that
+        still holds a template placeholder (bot.text.has_placeholder)."""
+        now = iso(utcnow())
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        with self._immediate() as conn:
+            known = {row[0]: (row[1], row[2]) for row in conn.execute(
+                "select article_id, content_hash, retired_at from synced_knowledge where helpdesk = ?", (helpdesk,))}
+            for article in {a.id: a for a in articles}.values():
+                digest = knowledge_hash(article)
+                values = {"kind": "macro" if article.id.startswith("macro-") else "article", "title": article.title,
+                          "body": article.body, "needs_person": int(has_placeholder(article.body)),
+                          "content_hash": digest, "source_updated_at": article.updated_at, "synced_at": now}
+                previous = known.get(article.id)
+                if previous is None:
+                    columns = {"helpdesk": helpdesk, "article_id": article.id, **values, "added_at": now,
+                               "changed_at": now}
+                    conn.execute(f"insert into synced_knowledge ({', '.join(columns)}) values "
+                                 f"({', '.join('?' * len(columns))})", list(columns.values()))
+                    counts["added"] += 1
+                    continue
+                digest_before, retired_at = previous
+                changed = digest_before != digest or retired_at is not None
+                if changed:
+                    values.update(changed_at=now, retired_at=None)
+                conn.execute(f"update synced_knowledge set {', '.join(f'{k} = ?' for k in values)} "
+                             "where helpdesk = ? and article_id = ?", [*values.values(), helpdesk, article.id])
+                counts["added" if retired_at is not None else "updated" if changed else "unchanged"] += 1
+        return counts
+
+    @_writes
+    def retire_knowledge(self, *, helpdesk: str, keep: Collection[str]) -> int:
+        """Retire this helpdesk's active articles whose ids are not in `keep` (what a complete sync listed);
+        how many. Call it only after a sync that read everything: a partial listing would retire the rest."""
+        now = iso(utcnow())
+        keep = set(keep)
+        with self._immediate() as conn:
+            gone = [row[0] for row in conn.execute("select article_id from synced_knowledge where helpdesk = ? and"
+                                                   " retired_at is null", (helpdesk,)) if row[0] not in keep]
+            conn.executemany("update synced_knowledge set retired_at = ? where helpdesk = ? and article_id = ?",
+                             [(now, helpdesk, article_id) for article_id in gone])
+        return len(gone)
+
+    def synced_articles(self, helpdesk: str) -> list[Article]:
+        """This helpdesk's active synced articles and macros, by id."""
+        return [Article(id=row["article_id"], title=row["title"], body=row["body"],
+                        updated_at=row["source_updated_at"])
+                for row in self.db.query("select article_id, title, body, source_updated_at from synced_knowledge"
+                                         " where helpdesk = ? and retired_at is null order by article_id",
+                                         [helpdesk])]
+
+    def knowledge_rows(self, helpdesk: str, *, retired: bool = False) -> list[dict]:
+        """This helpdesk's synced knowledge for people to read (`python -m bot knowledge list`): every column
+        but the body, with its length in `chars`; retired rows too when `retired`."""
+        where = "" if retired else " and retired_at is null"
+        return list(self.db.query(
+            "select helpdesk, article_id, kind, title, length(body) as chars, needs_person, source_updated_at,"
+            " added_at, changed_at, synced_at, retired_at from synced_knowledge where helpdesk = ?"
+            f"{where} order by kind, article_id", [helpdesk]))
+
+    def knowledge_revision(self, helpdesk: str) -> str:
+        """A value that changes whenever this helpdesk's synced knowledge gains, changes or retires an article."""
+        active, changed, retired = self.db.execute(
+            "select count(*) - count(retired_at), max(changed_at), max(retired_at) from synced_knowledge"
+            " where helpdesk = ?", [helpdesk]).fetchone()
+        return f"{active}:{changed or ''}:{retired or ''}"
+
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         row = self._one("settings", "key = ?", [key])
         return json.loads(row["value"]) if row else default
+
+    def setting_record(self, key: str) -> dict | None:
+        """A run-time setting with who changed it last and when: value (decoded), updated_by, updated_at."""
+        row = self._one("settings", "key = ?", [key])
+        return {**row, "value": json.loads(row["value"])} if row else None
 
     @_writes
     def set_setting(self, key: str, value: Any, *, actor: str, audit: bool = True) -> None:
@@ -489,3 +743,21 @@ class Store:
         rows = self.db.query(f"select id, at, actor, action, detail from audit_log {where} order by id desc limit ?",
                              [*params, limit])
         return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]
+
+
+def knowledge_hash(article: Article) -> str:
+    """What tells a changed article from an unchanged one: its title and text."""
+    return hashlib.sha256(f"{article.title}\n\x00{article.body}".encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """The SQLite embedding cache as `bot.engine.embeddings.EmbeddingCache` wants it; a view of one Store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        return self._store.cached_embeddings(model, hashes)
+
+    def put_many(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        self._store.cache_embeddings(model, vectors)

@@ -97,3 +97,45 @@ def html_to_text(markup: str) -> str:
     text = "".join(parser.parts).replace("\xa0", " ")
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# Template placeholders, which a helpdesk fills in when an agent uses a macro or canned reply: `{{…}}` (Zendesk,
+# Freshdesk, Gorgias and Front, with Liquid filters after `|`), Liquid tags `{% if … %}`, and Help Scout's
+# `{%customer.firstName,fallback=there%}`. Text still holding one is never sent to a customer as it stands.
+_PLACEHOLDER = re.compile(r"\{\{|\{%")
+# The people a reply names: the customer (Zendesk and Freshdesk `ticket.requester`, Gorgias `ticket.customer`, Front
+# `recipient`) and the agent who signs (Zendesk `current_user`, Front `user`, Freshdesk `ticket.agent`).
+_NAME_PLACEHOLDER = re.compile(
+    r"\{\{\s*(?:ticket\.requester|ticket\.customer|recipient|customer|contact|current_user|user|ticket\.agent"
+    r"|ticket\.assignee)\.(?:first_?name|name|full_?name)\s*(?:\|[^{}]*)?\}\}"
+    r"|\{%\s*customer\.(?:first_?name|full_?name)\s*(?:,\s*fallback\s*=\s*(?P<fallback>[^%{}]*))?%\}",
+    re.IGNORECASE)
+_GREETING = re.compile(r"\b(hi|hello|hey)[ \t]*$", re.IGNORECASE)
+
+
+def has_placeholder(text: str) -> bool:
+    """Does `text` still hold a template placeholder (`{{…}}` or `{%…%}`) a helpdesk would have filled in?"""
+    return bool(_PLACEHOLDER.search(text))
+
+
+def without_name_placeholders(text: str) -> str:
+    """`text` with the placeholders that only name someone taken out, so a macro can read well without them:
+    "Hi {{ticket.requester.first_name}}," becomes "Hi there,", "Thanks {{recipient.first_name}}!" becomes
+    "Thanks!", a signature's `{{current_user.name}}` goes, and Help Scout's own fallback is used where it gives
+    one. Every other placeholder (`{{ticket.id}}`, a Liquid `{% if %}`) stays as written: see `has_placeholder`."""
+    found = False
+
+    def replace(match: re.Match) -> str:
+        nonlocal found
+        found = True
+        fallback = (match.group("fallback") or "").strip()
+        if fallback:
+            return fallback
+        return "there" if _GREETING.search(match.string[:match.start()]) else ""
+
+    cleaned = _NAME_PLACEHOLDER.sub(replace, text)
+    if not found:
+        return text
+    cleaned = re.sub(r"[ \t]+([,.!?;:])", r"\1", cleaned)  # "Thanks !" → "Thanks!"
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
+    return re.sub(r"[ \t]+$", "", cleaned, flags=re.M).strip()

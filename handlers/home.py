@@ -26,7 +26,7 @@ def publish(services: Services, client: WebClient, user_id: str, *, owned_page: 
         stats_text=controls.stats_text(days=7),
         owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"], owned_page=owned_page,
         unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
-        unclaimed_page=unclaimed_page, queue=services.store.queue_stats())
+        unclaimed_page=unclaimed_page, queue=services.store.queue_stats(), notice=controls.quality_notice())
     client.views_publish(user_id=user_id, view=view)
 
 

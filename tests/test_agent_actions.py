@@ -108,6 +108,13 @@ def feedback(seam: SeamServer, *, fmt: str = "jsonl") -> str:
     return result.stdout
 
 
+def learned(seam: SeamServer, case: dict) -> bool:
+    result = subprocess.run([sys.executable, "-m", "bot", "audit", "--actor", "seam", "--format", "jsonl"],
+                            env=seam.env, capture_output=True, text=True, timeout=60, check=True)
+    return any(row["action"] == "learned_reply" and str(row["detail"].get("escalation_id")) == case["escalation"]
+               for row in map(json.loads, result.stdout.splitlines()))
+
+
 def feedback_rows(seam: SeamServer, case: dict) -> list[dict]:
     rows = [json.loads(line) for line in feedback(seam).splitlines()]
     return [r for r in rows if str(r["escalation_id"]) == case["escalation"]]
@@ -284,6 +291,8 @@ def test_an_edited_reply_teaches_the_engine_for_the_next_similar_ticket(seam, sl
     taught = "Yes: we ship to the Faroe Islands with our island courier; delivery takes 9 to 12 days."
     submit(seam, "UAGENT12", "seam_edit_submit", first, edit_values(taught))
     wait_until(lambda: public_replies(zendesk, first), what="the taught reply")
+    # The reply reaches the customer first; the engine learns it right after, and the audit log says when.
+    wait_until(lambda: learned(seam, first), what="the engine learning the reply")
     second = escalate(seam, slack, zendesk, question + " Please, a human.")
     post = message(slack, second)
     shown = [t["text"] for t in text_objects(post["blocks"])]

@@ -63,8 +63,8 @@ def test_simulate_writes_decisions_summary_chart_and_report(tmp_path: Path, know
 def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, knowledge: Path) -> None:
     # a: shipping question, a perfect match for the shipping article, expected answer shipping-times: resolved
     #    at every threshold, right.
-    # b: password question, matched to reset-password with high (not perfect) confidence, but the expected answer
-    #    says gift-cards: resolved (wrong) at 0.5 and 0.8; at 0.99 only drafted.
+    # b: password question, matched to reset-password with a fair (0.76) confidence, but the expected answer
+    #    says gift-cards: resolved (wrong) at 0.5; from 0.8 up only drafted.
     # c: a refund question: a high-risk topic is at most drafted, whatever the confidence; never graded.
     # d: gibberish, expected not to be answered: no match, confidence 0, escalated; never resolved.
     tickets = write_jsonl(tmp_path / "tickets.jsonl", [
@@ -82,19 +82,20 @@ def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, kno
     assert summary["graded_tickets"] == 4
     sweep = {p["auto_threshold"]: p for p in summary["sweep"]}
     assert sorted(sweep) == [0.5, 0.8, 0.9, 0.99]  # the current threshold is always included
-    for auto in (0.5, 0.8, 0.9):
+    for auto in (0.5,):
         point = sweep[auto]
         assert (point["resolve"], point["draft"], point["escalate"]) == (2, 1, 1), auto
         assert (point["auto_right"], point["auto_wrong"]) == (1, 1)
         assert point["accuracy"] == 0.5
         assert point["wrong_answer_rate"] == 0.25
         assert point["resolve_rate"] == 0.5
-    top = sweep[0.99]
-    assert (top["resolve"], top["draft"], top["escalate"]) == (1, 2, 1)
-    assert (top["auto_right"], top["auto_wrong"], top["accuracy"], top["wrong_answer_rate"]) == (1, 0, 1.0, 0.0)
+    for auto in (0.8, 0.9, 0.99):
+        top = sweep[auto]
+        assert (top["resolve"], top["draft"], top["escalate"]) == (1, 2, 1)
+        assert (top["auto_right"], top["auto_wrong"], top["accuracy"], top["wrong_answer_rate"]) == (1, 0, 1.0, 0.0)
 
     routes = {d["id"]: d["route"] for d in read_jsonl(out / "decisions.jsonl")}
-    assert routes == {"a": "resolve", "b": "resolve", "c": "draft", "d": "escalate"}
+    assert routes == {"a": "resolve", "b": "draft", "c": "draft", "d": "escalate"}
     assert summary["current"] == sweep[0.9]
 
 

@@ -68,7 +68,9 @@ def test_customer_asking_for_a_person_gets_one_escalation_with_buttons_and_threa
     assert "Customer asked for a human" in rendered
     assert f"#{ticket_id} Where is my order" in rendered
     assert f"https://{zendesk.subdomain}.zendesk.com/agent/tickets/{ticket_id}" in rendered
-    transcript = wait_until(lambda: slack.replies(CHANNEL, post["ts"]), what="the transcript")
+    # The transcript's parts arrive one reply at a time: wait for the last message to be there too.
+    transcript = wait_until(lambda: (r := slack.replies(CHANNEL, post["ts"]))
+                            and "I want to talk to a real person" in json.dumps(r) and r, what="the transcript")
     text = json.dumps(transcript)
     assert "My order never came." in text and "I want to talk to a real person" in text
     # Nothing was answered to the customer.

@@ -1,12 +1,21 @@
-"""Knowledge the engine answers from: Markdown articles and JSONL articles/macros (CONTRACT.md, *Knowledge*)."""
+"""Knowledge the engine answers from: Markdown articles and JSONL articles/macros (CONTRACT.md, *Knowledge*) under
+KNOWLEDGE_PATH, beside the articles and macros synced from the helpdesk (`with_synced`); and the rule for text that
+still holds a template placeholder (`{{ticket.id}}`, `{% if … %}`): it may be evidence and a draft, never an
+answer sent on its own (`hold_placeholders`, `PlaceholdersDrafted`).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.models import Article
+from bot.text import has_placeholder
+
+log = logging.getLogger(__name__)
 
 
 class KnowledgeError(ConfigError):
@@ -58,3 +67,17 @@ def load_knowledge(path: str | Path | None) -> list[Article]:
             if article.body:
                 articles[article.id] = article
     return sorted(articles.values(), key=lambda a: a.id)
+
+
+def with_synced(files: Sequence[Article], synced: Sequence[Article]) -> list[Article]:
+    """The knowledge files and the synced articles together, by id; where both have an id, the file's wins (a
+    file is the operator's own word, and may stand in for a helpdesk article on purpose)."""
+    merged = {a.id: a for a in synced}
+    merged.update((a.id, a) for a in files)
+    return sorted(merged.values(), key=lambda a: a.id)
+
+
+def needs_person(article: Article) -> bool:
+    """An article or macro whose text still holds a template placeholder: a person must fill it in, so an answer
+    from it is at most drafted (`bot.policy.decide` caps any answer holding one)."""
+    return has_placeholder(article.body)

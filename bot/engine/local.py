@@ -15,13 +15,17 @@ Three parts, all scikit-learn:
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -29,8 +33,11 @@ from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
 from sklearn.svm import LinearSVC
 
 from bot.engine.base import Passage, summarize
+from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
+
+log = logging.getLogger(__name__)
 
 # Similarity at which a match counts as fully relevant, and the floor below which there is no answer at all.
 # Set from the bundled sample's sweep (docs/benchmarks.md): paraphrases of one question land above 0.55.
@@ -40,17 +47,60 @@ NEIGHBOURS = 10
 # Only neighbours at least this fraction as similar as the nearest one compete for the vote: distant matches
 # share vocabulary with everything and would otherwise dilute agreement.
 COMPETITIVE_BAND = 0.6
-BLOCK = 512
-NEAR_DUPLICATE = 0.9  # queries per matrix product: bounds memory at BLOCK × documents similarities
+BLOCK = 512  # queries per matrix product: bounds memory at BLOCK × documents similarities
 # Fewer resolved past tickets than this and there is too little to calibrate on: the plain score is used.
 MIN_CALIBRATION_EXAMPLES = 50
-CROSS_FIT_FOLDS = 5
-# The share of incoming tickets assumed to ask something the knowledge does not cover, and how the examples of
-# it are made (see Calibrator).
-UNCOVERED_SHARE = 0.2
-UNCOVERED_FOLDS = 5
+# Three folds rather than five: each calibration chooser sees two thirds of the history, so its examples are a
+# little less sure than the deployed chooser — the safe side — and on the dev replays that calibrated better
+# (AURC −3 to −4 %) while fitting 35 % faster (bench/decisions.py, docs/benchmarks.md).
+CROSS_FIT_FOLDS = 3
+MAX_COVERED_EXAMPLES = 4000
+CALIBRATION_THREADS = max(1, min(4, os.cpu_count() or 1))
+# The share of incoming tickets that ask something the knowledge does not cover is estimated from the tickets
+# themselves (see Calibrator); this is the share assumed until there are enough of them, and the bounds of the
+# estimate (a flood of one kind of ticket must not talk the engine into certainty).
+DEFAULT_UNCOVERED_SHARE = 0.2
+UNCOVERED_SHARE_BOUNDS = (0.02, 0.9)
+MIN_TICKETS_TO_ESTIMATE = 200
+# Live, the estimate follows the most recent tickets assessed.
+RECENT_TICKETS = 1000
+UNCOVERED_FOLDS = 3
 UNCOVERED_PER_FOLD = 400
 HANDLED_BY_PERSON = ""  # the label of past tickets a person answered without reusing a macro or article
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's choices that were measured against each other (bench/decisions.py, docs/benchmarks.md).
+    The defaults are the chosen ones; `variants()` names the alternatives the benchmark keeps comparing."""
+
+    # English stop words out of the word features. Function words tell intents apart ("where were you before",
+    # "what can you do for me"), so they stay in: AURC −4 % on the dev replays, top-1 up on every dataset.
+    remove_stop_words: bool = False
+    # Without a shared word or above MIN_RELEVANCE there is no answer at all (hard gate), or the chooser's answer
+    # stands and low relevance only lowers its confidence (soft gate): no answerable question is left without a
+    # suggested answer for a person to approve.
+    hard_gate: bool = False
+    # A past ticket this similar decides the answer, overriding the chooser (None: never). The chooser already
+    # weighs near copies; the override only moved a few answers, on balance the wrong way.
+    near_duplicate: float | None = None
+    # The share of questions the knowledge does not cover: None estimates it from the tickets (Calibrator).
+    uncovered_share: float | None = None
+    # With sentence embeddings (EMBEDDINGS_MODEL), how much they weigh beside the TF-IDF vector: each row is
+    # [TF-IDF, weight × embedding], normalised, so a similarity is (lexical + weight² × semantic) / (1 + weight²).
+    semantic_weight: float = 1.0
+
+    @classmethod
+    def variants(cls) -> dict[str, EngineOptions]:
+        default = cls()
+        return {
+            "Seam, stop words removed": replace(default, remove_stop_words=True),
+            "Seam, hard relevance gate": replace(default, hard_gate=True),
+            "Seam, near-duplicate override": replace(default, near_duplicate=0.9),
+            "Seam, uncovered share fixed at 20%": replace(default, uncovered_share=DEFAULT_UNCOVERED_SHARE),
+            "Seam as before": cls(remove_stop_words=True, hard_gate=True, near_duplicate=0.9,
+                                  uncovered_share=DEFAULT_UNCOVERED_SHARE),
+        }
 
 
 @dataclass(frozen=True)
@@ -75,22 +125,53 @@ class _Index:
     matrix: object  # the L2-normalised TF-IDF rows of `docs`: word features first, then character n-grams
     words: int = 0  # how many of the columns are word features
     labels: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    options: EngineOptions = field(default_factory=EngineOptions)
+    # For "what in the question does the answer not explain": the columns of single words, each document's words,
+    # and per answer how many of its documents hold each word.
+    unigrams: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    doc_words: object = None  # documents × single words, 1 where the document holds the word (CSR)
+    answer_words: object = None  # answers × single words: documents of the answer holding it (CSR)
+    answer_of: dict = field(default_factory=dict)  # label -> row of answer_words
+    doc_answer: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # document -> row
 
-    def transform(self, texts: Sequence[str]):
-        return normalize(self.vectorizer.transform(list(texts)))
+    semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
+
+    def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
+        lexical = normalize(self.vectorizer.transform(list(texts)))
+        return _with_vectors(lexical, vectors, self.semantic)
 
 
-def _build_index(docs: Sequence[_Doc]) -> _Index:
+def _with_vectors(lexical, vectors: np.ndarray | None, weight: float):
+    """TF-IDF rows with `weight` × their sentence embeddings appended, normalised (or the TF-IDF rows alone)."""
+    if not weight or vectors is None:
+        return lexical.tocsr()
+    return normalize(hstack([lexical, csr_matrix(weight * vectors)]).tocsr())
+
+
+def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarray | None = None) -> _Index:
     if not docs:
-        return _Index(docs=(), vectorizer=None, matrix=None)
+        return _Index(docs=(), vectorizer=None, matrix=None, options=options)
+    stop_words = "english" if options.remove_stop_words else None
     vectorizer = FeatureUnion([
-        ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english", min_df=1)),
+        ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words=stop_words, min_df=1)),
         ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=1)),
     ])
-    matrix = normalize(vectorizer.fit_transform([d.text for d in docs])).tocsr()
-    words = len(vectorizer.transformer_list[0][1].vocabulary_)
+    semantic = options.semantic_weight if vectors is not None else 0.0
+    matrix = _with_vectors(normalize(vectorizer.fit_transform([d.text for d in docs])), vectors, semantic)
+    vocabulary = vectorizer.transformer_list[0][1].vocabulary_
+    words = len(vocabulary)
     labels = np.array([d.label for d in docs], dtype=object)
-    return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels)
+    unigrams = np.array(sorted(column for term, column in vocabulary.items() if " " not in term), dtype=int)
+    doc_words = (matrix[:, unigrams] > 0).astype(np.int32).tocsr()
+    answers = sorted(set(labels.tolist()))
+    answer_of = {label: row for row, label in enumerate(answers)}
+    doc_answer = np.array([answer_of[label] for label in labels], dtype=int)
+    membership = csr_matrix((np.ones(len(docs), dtype=np.int32), (doc_answer, np.arange(len(docs)))),
+                            shape=(len(answers), len(docs)))
+    return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
+                  options=options, unigrams=unigrams, doc_words=doc_words,
+                  answer_words=(membership @ doc_words).tocsr(), answer_of=answer_of, doc_answer=doc_answer,
+                  semantic=semantic)
 
 
 class _Chooser:
@@ -129,7 +210,10 @@ class LocalEngine:
     """Retrieval engine over knowledge articles and history tickets, with a calibrated confidence; see the
     module docstring."""
 
-    def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = ()) -> None:
+    def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = (),
+                 options: EngineOptions | None = None, embedder: Embedder | None = None) -> None:
+        self.options = options or EngineOptions()
+        history = list(history)
         self._articles = {a.id: a for a in articles}
         docs = [_Doc(label=a.id, text=passage, answer=a.body, kind="article")
                 for a in articles for passage in _passages(a)]
@@ -146,10 +230,21 @@ class LocalEngine:
             if answer.strip():
                 docs.append(_Doc(label=resolution.answer_id, text=past.customer_text(), answer=answer,
                                  kind="history"))
-        self._index = _build_index(docs)
+        # Sentence embeddings, when configured, join the TF-IDF vectors (EngineOptions.semantic_weight). If the
+        # embeddings server fails now, the engine is lexical; if it fails later, a lexical twin answers instead.
+        vectors = embedder.embed([d.text for d in docs]) if embedder is not None and docs else None
+        self._embedder = embedder if vectors is not None else None
+        if embedder is not None and vectors is None:
+            log.warning("embeddings unavailable while fitting: deciding on lexical evidence alone")
+        self._lexical = LocalEngine(articles=articles, history=history, options=self.options) \
+            if self._embedder is not None else None
+        self._index = _build_index(docs, self.options, vectors)
         self._chooser = _Chooser.fit(self._index)
         self._learning = threading.Lock()
         self._calibrator: Calibrator | None = Calibrator.fit(self._index)
+        self._recent: deque[np.ndarray] = deque(maxlen=RECENT_TICKETS)
+        self._recent_lock = threading.Lock()
+        self.uncovered_share = self.options.uncovered_share or DEFAULT_UNCOVERED_SHARE  # the latest estimate
 
     @property
     def size(self) -> int:
@@ -166,9 +261,17 @@ class LocalEngine:
         it scores the shape of the evidence, not the documents themselves."""
         if not customer_text.strip() or not answer.strip():
             return
+        if self._lexical is not None:
+            self._lexical.learn(customer_text, answer_source, answer)
         with self._learning:
             docs = (*self._index.docs, _Doc(label=answer_source, text=customer_text, answer=answer, kind="history"))
-            index = _build_index(docs)
+            vectors = self._embedder.embed([d.text for d in docs]) if self._embedder is not None else None
+            if self._embedder is not None and vectors is None:
+                # Keep the semantic index as it was; the lexical twin has learnt the reply and answers while the
+                # embeddings server is away, and the next successful learn() brings this index up to date.
+                log.warning("embeddings unavailable: the reply is learnt lexically for now")
+                return
+            index = _build_index(docs, self.options, vectors)
             self._index, self._chooser = index, _Chooser.fit(index)
 
     def assess(self, ticket: Ticket) -> Assessment:
@@ -179,7 +282,10 @@ class LocalEngine:
         index = self._index
         if index.vectorizer is None:
             return []
-        query = index.transform([ticket.customer_text()])
+        vectors = self._vectors([ticket.customer_text()])
+        if index.semantic and vectors is None:
+            return self._lexical.retrieve(ticket, k=k)
+        query = index.transform([ticket.customer_text()], vectors)
         row = (query @ index.matrix.T).toarray()[0]
         shared = (query[:, :index.words] @ index.matrix[:, :index.words].T).toarray()[0] > 0
         passages: dict[str, Passage] = {}
@@ -198,10 +304,14 @@ class LocalEngine:
         if index.vectorizer is None or not tickets:
             return [Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(t)) for t in tickets]
         texts = [t.customer_text() for t in tickets]
+        vectors = self._vectors(texts)
+        if index.semantic and vectors is None:
+            return self._lexical.assess_many(tickets)
         matches: list[_Match] = []
         for start in range(0, len(texts), BLOCK):
             chunk = texts[start:start + BLOCK]
-            matches += _match_block(index, chooser, index.transform(chunk), [_length(t) for t in chunk])
+            block = None if vectors is None else vectors[start:start + BLOCK]
+            matches += _match_block(index, chooser, index.transform(chunk, block), [_length(t) for t in chunk])
         confidences = self._confidences(matches)
         return [self._assessment(index, ticket, match, confidence)
                 for ticket, match, confidence in zip(tickets, matches, confidences, strict=True)]
@@ -212,12 +322,31 @@ class LocalEngine:
         if not answered:
             return confidences
         if self._calibrator is not None:
-            scores = self._calibrator.predict(np.vstack([matches[i].features for i in answered]))
+            features = np.vstack([matches[i].features for i in answered])
+            share = self._uncovered_share(features)
+            scores = self._calibrator.predict(features, uncovered_share=share)
         else:
             scores = [matches[i].heuristic for i in answered]
         for i, score in zip(answered, scores, strict=True):
             confidences[i] = round(float(score), 4)
         return confidences
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray | None:
+        return self._embedder.embed(texts) if self._embedder is not None else None
+
+    def _uncovered_share(self, features: np.ndarray) -> float:
+        """The share of uncovered questions to score these tickets for: fixed by the options, else estimated
+        from them when they are many (a replayed file), else from the most recent tickets assessed (live)."""
+        if self.options.uncovered_share is not None:
+            return self.options.uncovered_share
+        with self._recent_lock:
+            if len(features) >= MIN_TICKETS_TO_ESTIMATE:
+                sample = features
+            else:
+                self._recent.extend(features)
+                sample = np.vstack(self._recent)
+            self.uncovered_share = self._calibrator.estimate_uncovered_share(sample)
+            return self.uncovered_share
 
     @staticmethod
     def _assessment(index: _Index, ticket: Ticket, match: _Match, confidence: float) -> Assessment:
@@ -245,7 +374,9 @@ class _Match:
 
 
 FEATURES = ("relevance", "top_similarity", "agreement", "margin", "support", "person_share", "is_top1",
-            "from_article", "query_words", "chooser_score", "chooser_lead", "chooser_agrees")
+            "from_article", "query_words", "chooser_score", "chooser_lead", "chooser_agrees", "unexplained",
+            "unexplained_words")
+ROW_FEATURES = len(FEATURES) - 2  # the last two are added for a whole block (`_unexplained`)
 
 
 def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequence[int], *,
@@ -253,15 +384,46 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
     """Match a block of L2-normalised query rows against the index, optionally hiding, per row, some documents
     (when calibrating: the query itself, or every document of its answer)."""
     similarities = (queries @ index.matrix.T).toarray()
-    # Character n-grams forgive typos but also link unrelated words ("fnord" ~ "password"): a match must
-    # share at least one real word with the ticket.
-    shared = (queries[:, :index.words] @ index.matrix[:, :index.words].T).toarray() > 0
-    similarities[~shared] = np.minimum(similarities[~shared], 0.0)
+    if index.options.hard_gate:
+        # Character n-grams forgive typos but also link unrelated words ("fnord" ~ "password"): under the hard
+        # gate a match must share at least one real word with the ticket.
+        shared = (queries[:, :index.words] @ index.matrix[:, :index.words].T).toarray() > 0
+        similarities[~shared] = np.minimum(similarities[~shared], 0.0)
     for row, columns in enumerate(hidden or ()):
         similarities[row, columns] = -1.0
     choices = chooser.choose(queries) if chooser is not None else None
-    return [_match_row(index, row, length, None if choices is None else (choices[0][i], choices[1][i], choices[2][i]))
-            for i, (row, length) in enumerate(zip(similarities, lengths, strict=True))]
+    matches = [_match_row(index, row, length, None if choices is None else (choices[0][i], choices[1][i],
+                                                                            choices[2][i]))
+               for i, (row, length) in enumerate(zip(similarities, lengths, strict=True))]
+    words = queries[:, index.unigrams].tocsr()
+    return [replace(match, features=np.r_[match.features, _unexplained(index, words, row, match.label,
+                                                                       hidden[row] if hidden else ())])
+            if match.label is not None else replace(match, features=np.zeros(len(FEATURES)))
+            for row, match in enumerate(matches)]
+
+
+def _unexplained(index: _Index, words, row: int, label: str, hidden: Sequence[int]) -> tuple[float, float]:
+    """How much of the question the chosen answer's past tickets and passages never mention: the share of the
+    question's single-word TF-IDF weight on words no document of that answer holds, and how many such words.
+    A question about something the knowledge does not cover ("close my account" where only "open an account"
+    is known) usually matches a near answer on most words but leaves its key word unexplained. Hidden documents
+    (the question itself, when calibrating) do not count."""
+    columns = words.indices[words.indptr[row]:words.indptr[row + 1]]
+    weights = words.data[words.indptr[row]:words.indptr[row + 1]]
+    if not len(columns) or weights.sum() <= 0:
+        return 0.0, 0.0
+    answer = index.answer_of[label]
+    known = index.answer_words.indices[index.answer_words.indptr[answer]:index.answer_words.indptr[answer + 1]]
+    counts = index.answer_words.data[index.answer_words.indptr[answer]:index.answer_words.indptr[answer + 1]]
+    position = np.minimum(np.searchsorted(known, columns), max(len(known) - 1, 0))
+    present = np.where((len(known) > 0) & (known[position] == columns), counts[position], 0) if len(known) else \
+        np.zeros(len(columns), dtype=np.int32)
+    hidden = np.asarray(hidden, dtype=int)
+    for doc in hidden[index.doc_answer[hidden] == answer] if len(hidden) else ():
+        held = index.doc_words.indices[index.doc_words.indptr[doc]:index.doc_words.indptr[doc + 1]]
+        present = present - np.isin(columns, held)
+    missing = present <= 0
+    return float(weights[missing].sum() / weights.sum()), float(np.log1p(missing.sum()))
 
 
 def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, float, float] | None) -> _Match:
@@ -282,11 +444,12 @@ def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, f
         counts[label] += 1
         if similarity >= floor:
             votes[label] += similarity
-    none = _Match(label=None, answer_position=None, features=np.zeros(len(FEATURES)), heuristic=0.0,
+    none = _Match(label=None, answer_position=None, features=np.zeros(ROW_FEATURES), heuristic=0.0,
                   evidence=evidence)
     knn_label = max(votes.items(), key=lambda item: item[1])[0] if votes else None
     label = knn_label if choice is None else str(choice[0])
-    if top_similarity >= NEAR_DUPLICATE:
+    near = index.options.near_duplicate
+    if near is not None and top_similarity >= near:
         # A near copy of a past ticket (an agent's reply to the same question, learnt last hour) is better
         # evidence than any model of the whole history.
         label = index.docs[top[0]].label
@@ -295,9 +458,9 @@ def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, f
     # The closest document with the chosen answer: its text is what would be sent, its closeness the evidence.
     with_label = np.flatnonzero(index.labels == label)
     best = int(with_label[np.argmax(row[with_label])]) if len(with_label) else None
-    if best is None or row[best] < MIN_RELEVANCE:
+    if best is None or (row[best] < MIN_RELEVANCE and (index.options.hard_gate or choice is None)):
         return none
-    relevance = float(row[best])
+    relevance = max(0.0, float(row[best]))
     total = sum(votes.values()) or 1.0
     score = votes.get(label, 0.0)
     second = max((v for other, v in votes.items() if other != label), default=0.0)
@@ -314,25 +477,34 @@ def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, f
 
 
 class Calibrator:
-    """P(the chosen answer is right | the shape of the evidence), learnt from the history itself.
+    """P(the chosen answer is right | the shape of the evidence), learnt from the history itself, for the share of
+    questions the knowledge does not cover that this deployment actually gets.
 
     Two kinds of examples, each made by matching past tickets exactly as a new ticket would be matched, with a
     chooser that never saw them:
     - covered: each resolved past ticket against everything else (the index leaves it out; the chooser is
       cross-fitted in `CROSS_FIT_FOLDS` folds); right when the answer found is the one a person actually used;
-    - uncovered: the tickets of a fifth of the answers at a time, with every document of those answers hidden
+    - uncovered: the tickets of a third of the answers at a time, with every document of those answers hidden
       and a chooser fitted without them, so the right answer cannot be found and any answer is wrong. This is
-      what a question the knowledge does not cover looks like — the case a confident engine gets wrong;
-      without it the model would only ever have seen questions it can answer. These examples are weighted to
-      stand for `UNCOVERED_SHARE` of the traffic.
-    A logistic regression over spline expansions of the evidence (smooth, so it keeps the order of nearly equal
-    tickets where a step-wise calibration would tie them) gives the probability, fitted by log loss, so that
-    among answers scored 0.9 about nine in ten are right. Gradient-boosted trees were tried and overfit this
-    evidence (bench/engine_quality.py).
+      what a question the knowledge does not cover looks like — the case a confident engine gets wrong.
+    Two models over spline expansions of the evidence (smooth, so nearly equal tickets keep their order):
+    `right` = P(right | evidence, covered), fitted on covered examples, and `uncovered` = P(uncovered |
+    evidence) fitted on both kinds weighted half and half. An uncovered question is never answered right, so
+    P(right | evidence) = P(right | evidence, covered) × (1 − P(uncovered | evidence)), where the second factor
+    is moved from the half-and-half prior to the deployment's own share of uncovered questions (Bayes' rule on
+    the odds). That share is estimated from the tickets being assessed (`estimate_uncovered_share`: the EM of
+    Saerens et al. 2002 for a changed prior) — a whole replayed file in the simulation, the recent tickets live —
+    and is `DEFAULT_UNCOVERED_SHARE` until there are `MIN_TICKETS_TO_ESTIMATE` of them.
     """
 
-    def __init__(self, model) -> None:
-        self._model = model
+    def __init__(self, right, uncovered) -> None:
+        self._right = right
+        self._uncovered = uncovered
+
+    @staticmethod
+    def _model():
+        return make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3),
+                             LogisticRegression(C=1.0, max_iter=3000))
 
     @classmethod
     def fit(cls, index: _Index) -> Calibrator | None:
@@ -340,17 +512,42 @@ class Calibrator:
         if len(history) < MIN_CALIBRATION_EXAMPLES or index.vectorizer is None:
             return None
         covered_x, covered_y = cls._covered(index, history)
-        uncovered_x, uncovered_y = cls._uncovered(index, history)
-        targets = np.array(covered_y + uncovered_y, dtype=int)
+        targets = np.array(covered_y, dtype=int)
         if len(targets) < MIN_CALIBRATION_EXAMPLES or min(targets.sum(), len(targets) - targets.sum()) < 5:
             return None
-        weights = np.ones(len(targets))
-        if uncovered_x and covered_x:
-            weights[len(covered_x):] = UNCOVERED_SHARE / (1 - UNCOVERED_SHARE) * len(covered_x) / len(uncovered_x)
-        model = make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3),
-                              LogisticRegression(C=1.0, max_iter=3000))
-        model.fit(np.vstack(covered_x + uncovered_x), targets, logisticregression__sample_weight=weights)
-        return cls(model)
+        right = cls._model().fit(np.vstack(covered_x), targets)
+        uncovered_x, _ = cls._uncovered(index, history)
+        uncovered = None
+        if len(uncovered_x) >= 5:
+            both = np.vstack(covered_x + uncovered_x)
+            kinds = np.r_[np.zeros(len(covered_x)), np.ones(len(uncovered_x))].astype(int)
+            weights = np.where(kinds == 1, len(covered_x) / len(uncovered_x), 1.0)
+            uncovered = cls._model().fit(both, kinds, logisticregression__sample_weight=weights)
+        return cls(right, uncovered)
+
+    def _uncovered_at(self, features: np.ndarray, share: float) -> np.ndarray:
+        """P(uncovered | evidence) for traffic in which `share` of the questions are uncovered."""
+        balanced = np.clip(self._uncovered.predict_proba(features)[:, 1], 1e-6, 1 - 1e-6)
+        odds = balanced / (1 - balanced) * share / (1 - share)
+        return odds / (1 + odds)
+
+    def estimate_uncovered_share(self, features: np.ndarray) -> float:
+        """The share of uncovered questions that makes these tickets' evidence most likely (EM on the prior)."""
+        if self._uncovered is None or len(features) < MIN_TICKETS_TO_ESTIMATE:
+            return DEFAULT_UNCOVERED_SHARE
+        share = DEFAULT_UNCOVERED_SHARE
+        for _ in range(100):
+            updated = float(np.clip(self._uncovered_at(features, share).mean(), *UNCOVERED_SHARE_BOUNDS))
+            if abs(updated - share) < 1e-4:
+                return updated
+            share = updated
+        return share
+
+    def predict(self, features: np.ndarray, *, uncovered_share: float = DEFAULT_UNCOVERED_SHARE) -> np.ndarray:
+        right = self._right.predict_proba(features)[:, 1]
+        if self._uncovered is None:
+            return right * (1 - uncovered_share)
+        return right * (1 - self._uncovered_at(features, uncovered_share))
 
     @staticmethod
     def _examples(index: _Index, chooser: _Chooser | None, positions: Sequence[int],
@@ -366,17 +563,15 @@ class Calibrator:
 
     @classmethod
     def _covered(cls, index: _Index, history: np.ndarray) -> tuple[list[np.ndarray], list[bool]]:
-        features, targets = [], []
         everything = np.arange(len(index.docs))
+        if len(history) > MAX_COVERED_EXAMPLES:
+            # Enough examples to fit a dozen-parameter model; matching every past ticket costs time, not accuracy.
+            history = np.sort(np.random.default_rng(0).choice(history, MAX_COVERED_EXAMPLES, replace=False))
+        folds = []
         for fold in range(CROSS_FIT_FOLDS):
-            queries = history[fold::CROSS_FIT_FOLDS]
-            chooser = _Chooser.fit(index, np.setdiff1d(everything, queries))
-            for start in range(0, len(queries), BLOCK):
-                block = queries[start:start + BLOCK].tolist()
-                x, y = cls._examples(index, chooser, block, [[i] for i in block])
-                features += x
-                targets += y
-        return features, targets
+            queries = history[fold::CROSS_FIT_FOLDS].tolist()
+            folds.append((np.setdiff1d(everything, queries), queries, [[i] for i in queries]))
+        return cls._run_folds(index, folds)
 
     @classmethod
     def _uncovered(cls, index: _Index, history: np.ndarray) -> tuple[list[np.ndarray], list[bool]]:
@@ -384,21 +579,32 @@ class Calibrator:
         if len(labels) < 3:
             return [], []
         rng = np.random.default_rng(0)
-        features, targets = [], []
+        folds = []
         for fold in range(UNCOVERED_FOLDS):
-            hidden_labels = set(labels[fold::UNCOVERED_FOLDS])
-            is_hidden = np.isin(index.labels, list(hidden_labels))
+            is_hidden = np.isin(index.labels, labels[fold::UNCOVERED_FOLDS])
             hidden_columns = np.flatnonzero(is_hidden).tolist()
             queries = [i for i in history if is_hidden[i]]
             if len(queries) > UNCOVERED_PER_FOLD:
                 queries = sorted(rng.choice(queries, UNCOVERED_PER_FOLD, replace=False).tolist())
-            chooser = _Chooser.fit(index, np.flatnonzero(~is_hidden))
+            folds.append((np.flatnonzero(~is_hidden), queries, [hidden_columns] * len(queries)))
+        return cls._run_folds(index, folds)
+
+    @classmethod
+    def _run_folds(cls, index: _Index, folds: list[tuple[np.ndarray, list[int], list[list[int]]]],
+                   ) -> tuple[list[np.ndarray], list[bool]]:
+        """Each fold: a chooser fitted on its training rows, then its queries matched with their hidden
+        documents. Folds run on a few threads (the SVM fits and matrix products release the GIL), in order."""
+
+        def run(fold: tuple[np.ndarray, list[int], list[list[int]]]) -> tuple[list[np.ndarray], list[bool]]:
+            train, queries, hidden = fold
+            chooser = _Chooser.fit(index, train)
+            features, targets = [], []
             for start in range(0, len(queries), BLOCK):
-                block = queries[start:start + BLOCK]
-                x, y = cls._examples(index, chooser, block, [hidden_columns] * len(block))
+                x, y = cls._examples(index, chooser, queries[start:start + BLOCK], hidden[start:start + BLOCK])
                 features += x
                 targets += y
-        return features, targets
+            return features, targets
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        return self._model.predict_proba(features)[:, 1]
+        with ThreadPoolExecutor(max_workers=CALIBRATION_THREADS) as pool:
+            results = list(pool.map(run, folds))
+        return [x for f, _ in results for x in f], [y for _, t in results for y in t]

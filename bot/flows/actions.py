@@ -26,7 +26,7 @@ from bot.slack.blocks import REJECT_REASONS, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
-from bot.text import clip, iso, utcnow
+from bot.text import clip, has_placeholder, iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ class AgentActions:
             return gate
         if not (escalation.draft or "").strip():
             return Outcome(False, "There is no draft to approve: use Edit to write the reply.")
+        if has_placeholder(escalation.draft):
+            return Outcome(False, "The draft still holds placeholders (like {{ticket.id}}): use Edit to fill them in "
+                                  "before it goes to the customer.")
         return _with_notice(self._send(escalation_id, user_id, text=escalation.draft, action="approve"), gate.notice)
 
     def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
@@ -216,8 +219,11 @@ class AgentActions:
         self._feedback(escalation, user_id=user_id, action=action, final_text=text)
         self.poster.refresh(escalation_id)
         if self.learn and escalation.customer_text:
-            self.learn(escalation.customer_text, learned_label(action=action, answer_source=escalation.answer_source,
-                                                               escalation_id=escalation_id), text)
+            label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id)
+            self.learn(escalation.customer_text, label, text)
+            # The engine answers the next similar ticket from this reply from now on: say when that began.
+            self.store.audit(actor="seam", action="learned_reply",
+                             detail={"escalation_id": escalation_id, "answer_source": label})
         return Outcome(True)
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:

@@ -22,28 +22,30 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import EscalationState
-from bot.policy import exclusions
+from bot.policy import exclusions, thresholds
 from bot.policy.decide import Policy
 from bot.policy.settings import PolicySettings, Thresholds
 from bot.store import OWNED_STATES, Store
 from bot.text import duration, iso, parse_time, seconds_since, utcnow
 
 PAUSED_KEY = "paused"
+# What the quality guard saw when it paused automation (bot.flows.quality), for the App Home's notice.
+QUALITY_PAUSE_KEY = "quality_guard_pause"
 MAX_RULE_CHARS = 300  # what a person can read in the exclusions list; the rule is stored exactly as checked
 THRESHOLDS_KEY = "thresholds"
 TOPIC_THRESHOLDS_KEY = "topic_thresholds"
 GROUP_CACHE_SECONDS = 300
-ADVICE_MIN_EVIDENCE = 10
-DEFAULT_ADVICE_TARGET = 0.05
 
 HELP = """*`/escalation`* — see and tune where the AI stops and a person starts.
 • `thresholds` — the current `auto` and `draft` thresholds, per-topic overrides, and whether automation is paused
-• `stats [7d|30d]` — tickets seen, resolved / drafted / escalated, approve / edit / reject rates, time to claim and send
+• `stats [7d|30d]` — tickets seen, resolved / drafted / escalated, approve / edit / reject rates, time to claim and
+  send, automatic answers and how many were reopened
 • `advise [target]` — the `auto` threshold agents' feedback supports for a target wrong-answer rate (default 5%)
 • `exclusions` — ticket types the AI never touches
 Managers only:
 • `set auto|draft VALUE` and `set auto|draft VALUE for TOPIC` — change a threshold (0 ≤ draft ≤ auto ≤ 1)
-• `pause` / `resume` — stop and restart automatic replies (while paused everything is drafted or escalated)
+• `pause` / `resume` — stop and restart automatic replies (while paused everything is drafted or escalated);
+  `resume` also lifts a pause by the quality guard
 • `exclude "plain-language rule"` (e.g. `exclude "tickets tagged vip"`) and `unexclude N`"""
 
 
@@ -77,6 +79,26 @@ def _changed(user_id: str, which: str, old: float, new: float, topic: str | None
     scope = f" for {topic}" if topic else ""
     return Reply(f"Done: {which}{scope} is now {new:.2f} (was {old:.2f}).",
                  announce=f"<@{user_id}> {verb} {which}{scope} from {old:.2f} to {new:.2f}")
+
+
+def rate_text(value: float) -> str:
+    """A rate as a percentage without needless decimals: 18%, 12.5%."""
+    return f"{value * 100:.1f}".removesuffix(".0") + "%"
+
+
+def window_text(hours: float) -> str:
+    """The quality guard's window as people say it: 48 h, 30 min, 7.2 s."""
+    if hours >= 1:
+        return f"{round(hours, 1):g} h"
+    if hours * 60 >= 1:
+        return f"{round(hours * 60, 1):g} min"
+    return f"{round(hours * 3600, 1):g} s"
+
+
+def quality_sentence(figures: dict) -> str:
+    """Why the quality guard paused automation, from the figures it recorded."""
+    return (f"{figures['reopened']} of the last {figures['judged']} automatic answers ({rate_text(figures['rate'])}) "
+            f"were reopened within {window_text(figures['window_hours'])} (limit {rate_text(figures['limit'])})")
 
 
 def _target(raw: str) -> float | None:
@@ -141,7 +163,7 @@ class Controls:
                 return Reply("Use `stats`, `stats 7d` or `stats 30d`.")
             return Reply(self.stats_text(days=days))
         if verb == "advise":
-            target = _target(args[0]) if args else DEFAULT_ADVICE_TARGET
+            target = _target(args[0]) if args else thresholds.DEFAULT_TARGET
             if target is None:
                 return Reply("The target is a wrong-answer rate between 0 and 1 (e.g. `advise 0.02` or "
                              "`advise 2%`).")
@@ -166,8 +188,10 @@ class Controls:
     def thresholds_text(self) -> str:
         policy = self.policy()
         settings = policy.settings
+        by_guard = " by the quality guard" if policy.paused and self.quality_pause() is not None else ""
         lines = [f"*auto* {settings.thresholds.auto:.2f} · *draft* {settings.thresholds.draft:.2f}"
-                 + (" · :double_vertical_bar: *automation is paused*" if policy.paused else " · automation is on")]
+                 + (f" · :double_vertical_bar: *automation is paused*{by_guard}" if policy.paused
+                    else " · automation is on")]
         for topic, value in sorted(settings.topic_thresholds.items()):
             lines.append(f"• for {topic}: auto {value.auto:.2f}, draft {value.draft:.2f}")
         return "\n".join(lines)
@@ -218,12 +242,37 @@ class Controls:
     def set_paused(self, user_id: str, *, paused: bool) -> Reply:
         if self.policy().paused == paused:
             return Reply(f"Nothing changed: automation is already {'paused' if paused else 'on'}.")
+        by_guard = self.quality_pause() is not None
+        # Switching automation back on also restarts the quality guard's count (bot.flows.quality): only answers
+        # made from now on are judged, so the old reopens that tripped it cannot trip it again at once.
         self.store.set_setting(PAUSED_KEY, paused, actor=user_id)
         if paused:
             return Reply("Paused: nothing is answered automatically; every ticket is drafted or escalated.",
                          announce=f"<@{user_id}> paused automatic replies: every ticket now goes to a person")
-        return Reply("Resumed: confident tickets are answered automatically again.",
+        restart = (" The quality guard starts counting afresh: only automatic answers from now on are judged."
+                   if by_guard else "")
+        return Reply("Resumed: confident tickets are answered automatically again." + restart,
                      announce=f"<@{user_id}> resumed automatic replies")
+
+    def quality_pause(self) -> dict | None:
+        """The figures the quality guard paused automation on, while that pause lasts; None otherwise (running,
+        or paused by a manager)."""
+        paused = self.store.setting_record(PAUSED_KEY)
+        if not paused or not paused["value"] or paused["updated_by"] != "seam":
+            return None
+        return self.store.get_setting(QUALITY_PAUSE_KEY)
+
+    def quality_notice(self) -> str | None:
+        """The App Home's notice while the quality guard holds automation paused."""
+        figures = self.quality_pause()
+        if figures is None:
+            return None
+        tickets = figures.get("tickets") or []
+        shown = ", ".join(f"#{t}" for t in tickets[:10]) + (f" and {len(tickets) - 10} more" if len(tickets) > 10
+                                                            else "")
+        return (f":warning: *The quality guard paused automatic replies* at {figures['at'][:16].replace('T', ' ')} "
+                f"UTC: {quality_sentence(figures)}. Every ticket is drafted or escalated until a manager checks "
+                "those answers and resumes (`/escalation resume`)." + (f" Reopened: {shown}." if shown else ""))
 
     # -- exclusions -----------------------------------------------------------------------------------------
 
@@ -261,7 +310,9 @@ class Controls:
     # -- figures --------------------------------------------------------------------------------------------
 
     def stats(self, *, days: int) -> dict:
-        found = self.store.activity(since=iso(utcnow() - timedelta(days=days)))
+        since = iso(utcnow() - timedelta(days=days))
+        found = self.store.activity(since=since)
+        automatic = self.store.automatic_answer_counts(since=since)
         routes, actions = found["routes"], found["actions"]
         reviewed = sum(actions.get(a, 0) for a in ("approve", "edit", "reject"))
 
@@ -281,6 +332,7 @@ class Controls:
             "median_claim_seconds": statistics.median(to_claim) if to_claim else None,
             "median_send_seconds": statistics.median(to_send) if to_send else None,
             "reject_reasons": reasons.most_common(3), "topics": found["topics"],
+            "automatic_answers": automatic["answers"], "reopened": automatic["reopened"],
         }
 
     def stats_text(self, *, days: int) -> str:
@@ -302,6 +354,9 @@ class Controls:
             f"Agents reviewed {s['reviewed']} drafts: approved as is {pct(s['approve_rate'])}, edited "
             f"{pct(s['edit_rate'])}, rejected {pct(s['reject_rate'])}.",
             f"Median time to claim: {waited(s['median_claim_seconds'])}; to send: {waited(s['median_send_seconds'])}.",
+            # Reopened within the quality guard's window (bot.flows.quality): the check on the resolved share.
+            f"Automatic answers: {s['automatic_answers']}, reopened: {s['reopened']} "
+            f"({pct(s['reopened'] / s['automatic_answers'] if s['automatic_answers'] else None)}).",
         ]
         if s["reject_reasons"]:
             reasons = ", ".join(f"{r or 'unspecified'} ({n})" for r, n in s["reject_reasons"])
@@ -312,8 +367,9 @@ class Controls:
         return "\n".join(lines)
 
     def advice(self, *, target: float) -> dict:
-        """From agents' verdicts on drafts: where an automatic answer would have been right (approved as is)
-        or wrong (edited or rejected), by confidence; and the lowest `auto` that keeps wrong ones under target."""
+        """From agents' verdicts on drafts (approved as is = the AI would have been right; edited or rejected =
+        wrong), by confidence band, and the threshold `bot.policy.thresholds.recommend` chooses: the same
+        measure and rule as the simulation's recommendation."""
         rows = self.store.reviewed_drafts()
         buckets = []
         for low in [i / 10 for i in range(10)]:
@@ -322,34 +378,31 @@ class Controls:
                 approved = sum(r["action"] == "approve" for r in band)
                 buckets.append({"band": f"{low:.1f}–{low + 0.1:.1f}", "drafts": len(band), "approved_as_is": approved,
                                 "wrong_rate": round(1 - approved / len(band), 4)})
-        best = None
-        for threshold in sorted({round(r["confidence"], 2) for r in rows}):
-            above = [r for r in rows if r["confidence"] >= threshold]
-            wrong = sum(r["action"] != "approve" for r in above)
-            if len(above) >= ADVICE_MIN_EVIDENCE and wrong / len(above) <= target:
-                best = {"auto": threshold, "drafts_above": len(above), "wrong": wrong,
-                        "wrong_rate": round(wrong / len(above), 4)}
-                break
-        return {"target": target, "reviewed": len(rows), "buckets": buckets, "recommended": best}
+        points = thresholds.points_from([(r["confidence"], r["action"] != "approve") for r in rows],
+                                        thresholds.grid(self.policy().thresholds.draft))
+        chosen = thresholds.recommend(points, target=target)
+        return {"target": target, "reviewed": len(rows), "buckets": buckets,
+                "recommended": chosen.point.as_dict() if chosen.point else None, "reason": chosen.reason}
 
     def advise_text(self, *, target: float) -> str:
         a = self.advice(target=target)
         settings = self.policy().settings
         if a["reviewed"] == 0:
             return "No reviewed drafts yet: advice needs agents' approvals, edits and rejections to learn from."
-        lines = [f"*Advice for a {target:.1%} wrong-answer target* (from {a['reviewed']} drafts agents reviewed; "
-                 "approved as is = the AI would have been right, edited or rejected = wrong)"]
+        lines = [f"*Advice for a {target:.1%} target* (the wrong share of automatic answers, at the top of its 95% "
+                 f"interval; from {a['reviewed']} drafts agents reviewed: approved as is = the AI would have been "
+                 "right, edited or rejected = wrong)"]
         lines += [f"• confidence {b['band']}: {b['drafts']} drafts, {b['approved_as_is']} approved as is "
                   f"({1 - b['wrong_rate']:.0%})" for b in a["buckets"]]
         best = a["recommended"]
         if best is None:
-            lines.append(f"No threshold keeps wrong answers under {target:.1%} with at least {ADVICE_MIN_EVIDENCE} "
-                         f"drafts above it: keep auto at {settings.thresholds.auto:.2f} or higher.")
+            lines.append(f"No recommendation: {a['reason']}. auto is now {settings.thresholds.auto:.2f}.")
         else:
-            lines.append(f"*auto {best['auto']:.2f}* would have kept wrong automatic answers at "
-                         f"{best['wrong_rate']:.1%} ({best['wrong']} of {best['drafts_above']} drafts above it). "
+            auto, answered = best["auto_threshold"], best["graded_automatic_answers"]
+            lines.append(f"*auto {auto:.2f}*: {best['wrong']} of the {answered} drafts above it were wrong "
+                         f"({best['wrong_share']:.1%}, at most {best['wrong_share_high']:.1%} with 95% confidence). "
                          f"auto is now {settings.thresholds.auto:.2f}. Nothing changes until a manager runs "
-                         f"`/escalation set auto {best['auto']:.2f}`.")
+                         f"`/escalation set auto {auto:.2f}`.")
         return "\n".join(lines)
 
     def queue(self, *, user_id: str, owned_page: int = 0, unclaimed_page: int = 0, page_size: int = 15) -> dict:

@@ -13,6 +13,10 @@ from bot.helpdesk.base import HelpdeskPlugin
 
 HELPDESKS: dict[str, str] = {
     "zendesk": "bot.helpdesk.zendesk",
+    "helpscout": "bot.helpdesk.helpscout",
+    "gorgias": "bot.helpdesk.gorgias",
+    "front": "bot.helpdesk.front",
+    "freshdesk": "bot.helpdesk.freshdesk",
 }
 
 

@@ -1,7 +1,8 @@
 """The one runner of background work: the queue's worker threads and every periodic job start and stop together.
 
 A periodic job is anything with a `name`, an `interval` in seconds (0: off) and `run_once()`; a failure is
-logged and the job runs again at the next interval. Queued jobs are rows of the store's queue, run by
+logged and the job runs again at the next interval. Its first round comes one interval after start, or after
+`first_round_after` seconds when the job has that attribute. Queued jobs are rows of the store's queue, run by
 `bot.jobs.worker.Worker`; `notify()` wakes a worker at once when one is added. docs/architecture.md says how to
 add either kind.
 """
@@ -103,7 +104,9 @@ class Runner:
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _every(self, job: PeriodicJob) -> None:
-        while not self._stopping.wait(job.interval):
+        wait = getattr(job, "first_round_after", job.interval)
+        while not self._stopping.wait(wait):
+            wait = job.interval
             try:
                 job.run_once()
             except Exception as exc:  # the outside world is down: try again next round

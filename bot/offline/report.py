@@ -53,18 +53,24 @@ def render_chart(summary: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     recommended = summary.get("recommended") or {}
     if summary["graded_tickets"]:
-        wrong = [(r["wrong_answer_rate"] or 0) * 100 for r in rows]
+        judged = [r for r in rows if r.get("wrong_share") is not None]
         ax2 = ax.twinx()
-        lines.append(ax2.plot(x, wrong, marker="x", color="crimson", lw=2, linestyle="-",
-                              label="wrong automatic answers (right axis)")[0])
+        if judged:
+            xs = [r["auto_threshold"] for r in judged]
+            lines.append(ax2.fill_between(xs, [r["wrong_share_low"] * 100 for r in judged],
+                                          [r["wrong_share_high"] * 100 for r in judged], color="crimson", alpha=0.15,
+                                          label="its 95% interval (right axis)"))
+            lines.insert(-1, ax2.plot(xs, [r["wrong_share"] * 100 for r in judged], marker="x", color="crimson",
+                                      lw=2, label="wrong share of automatic answers (right axis)")[0])
         target = recommended.get("target")
-        top = max([5.0, *(w * 1.15 for w in wrong), *([target * 150] if target else [])])
+        highs = [r["wrong_share_high"] * 100 for r in judged]
+        top = min(100.0, max([5.0, *(h * 1.1 for h in highs), *([target * 150] if target else [])]))
         ax2.set_ylim(0, top)
-        ax2.set_ylabel("wrong automatic answers, % of graded tickets", color="crimson", fontsize=11)
+        ax2.set_ylabel("wrong, % of graded automatic answers", color="crimson", fontsize=11)
         ax2.tick_params(axis="y", colors="crimson")
         if target is not None:
             lines.append(ax2.axhline(target * 100, color="crimson", linestyle=":", lw=1.2,
-                                     label=f"target wrong-answer rate {percent(target)} (right axis)"))
+                                     label=f"target {percent(target)} (right axis)"))
     current = summary["thresholds"]["auto"]
     lines.append(ax.axvline(current, color="black", linestyle="--", lw=1.3,
                             label=f"current auto threshold {current:.2f}"))
@@ -78,6 +84,22 @@ def render_chart(summary: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _uncovered(summary: dict) -> str:
+    share = summary.get("uncovered_share_estimate")
+    if share is None:
+        return ""
+    return (f" The engine estimates that {percent(share)} of these tickets ask something the knowledge and history "
+            f"do not cover, and scores its confidence for that mix.")
+
+
+def _share(row: dict) -> str:
+    """A sweep row's wrong share of automatic answers with its 95% interval: "0.3% (0.1–1.5%)"."""
+    if row.get("wrong_share") is None:
+        return "–"
+    return (f"{percent(row['wrong_share'])} ({row['wrong_share_low'] * 100:.1f}–"
+            f"{percent(row['wrong_share_high'])})")
 
 
 def _thr(value: float) -> str:
@@ -146,7 +168,7 @@ def render_html(summary: dict, chart: Path) -> str:
                 f'<td>{r["draft"]:,} ({percent(r["draft_rate"])})'
                 f'</td><td>{r["escalate"]:,} ({percent(r["escalate_rate"])})</td><td>{r["auto_right"]:,}</td>'
                 f'<td>{r["auto_wrong"]:,}</td><td>{percent(r["accuracy"])}</td>'
-                f'<td>{percent(r["wrong_answer_rate"])}</td></tr>')
+                f'<td>{_share(r)}</td></tr>')
 
     sweep = "".join(sweep_row(r) for r in table_rows)
     topics = "".join(
@@ -167,14 +189,15 @@ def render_html(summary: dict, chart: Path) -> str:
         rec = (f'<div class="callout"><p><b>Recommended auto threshold: {_thr(recommended["auto_threshold"])}</b> '
                f'(current {thresholds["auto"]:.2f}). At it Seam would answer {percent(recommended["resolve_rate"])} '
                f'of tickets itself, draft {percent(recommended["draft_rate"])} and escalate '
-               f'{percent(recommended["escalate_rate"])}, with {percent(recommended["wrong_answer_rate"])} of graded '
-               f'tickets answered wrongly (accuracy {percent(recommended["accuracy"])}).</p>'
-               f'<p class="muted">How it was chosen: {_e(recommended["reason"])}. The wrong-answer rate is wrong '
-               f'automatic answers divided by graded tickets (those with a known expected answer); the threshold '
-               f'was searched over every distinct confidence, not only the sweep points below.</p></div>')
+               f'{percent(recommended["escalate_rate"])}; {_share(recommended)} of its graded automatic answers '
+               f'would be wrong.</p>'
+               f'<p class="muted">How it was chosen: {_e(recommended["reason"])}. The wrong share is wrong automatic '
+               f'answers divided by graded automatic answers (tickets with a known expected answer that the AI would '
+               f'answer on its own), the same measure as <code>/escalation advise</code>; thresholds were searched '
+               f'in steps of 0.01 from the draft threshold up, not only the sweep points below.</p></div>')
     else:
-        rec = (f'<div class="callout none"><p><b>No recommended threshold</b> for a target wrong-answer rate of '
-               f'{percent(recommended.get("target"))}: {_e(recommended.get("reason", "not computed"))}.</p></div>')
+        rec = (f'<div class="callout none"><p><b>No recommended threshold</b> for a {percent(recommended.get("target"))} '
+               f'target: {_e(recommended.get("reason", "not computed"))}.</p></div>')
 
     history = summary.get("history_tickets")
     return f"""<!doctype html>
@@ -183,7 +206,7 @@ def render_html(summary: dict, chart: Path) -> str:
 <h1>Seam simulation report</h1>
 <p class="sub">{summary['tickets']:,} tickets replayed offline, {summary['graded_tickets']:,} of them graded (with a
 known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
-thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.</p>
+thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.{_uncovered(summary)}</p>
 <section id="headline"><h2>At the current thresholds</h2>
 <div class="cards">
 <div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
@@ -192,17 +215,18 @@ thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:
 <div class="card"><b>{percent(current['escalate_rate'])}</b><span>escalated to a person
 ({current['escalate']:,})</span></div>
 <div class="card"><b>{percent(current['accuracy'])}</b><span>accuracy of automatic answers</span></div>
-<div class="card bad"><b>{percent(current['wrong_answer_rate'])}</b><span>wrong automatic answers
-({current['auto_wrong']:,} of graded)</span></div>
+<div class="card bad"><b>{percent(current.get('wrong_share'))}</b><span>of graded automatic answers wrong
+({current['auto_wrong']:,}; 95% interval {percent(current.get('wrong_share_low'))}–{percent(current.get('wrong_share_high'))})</span></div>
 </div></section>
 <section id="recommended"><h2>Recommended threshold</h2>{rec}</section>
 <section id="chart"><h2>Threshold sweep</h2>
 <figure><img id="sweep-chart" alt="Resolution, draft, escalation and wrong-answer rates against the auto threshold"
- src="data:image/png;base64,{image}"><figcaption>Rates against the auto-resolve threshold; the wrong-answer rate
-uses the right axis. Dashed: current threshold; dash-dot: recommended.</figcaption></figure>
+ src="data:image/png;base64,{image}"><figcaption>Rates against the auto-resolve threshold; the wrong share of
+automatic answers and its 95% interval (shaded) use the right axis. Dashed: current threshold; dash-dot:
+recommended.</figcaption></figure>
 <div class="scroll"><table id="sweep-table"><thead><tr><th class="l">auto threshold</th><th>resolved</th>
 <th>drafted</th><th>escalated</th><th>right</th><th>wrong</th><th>accuracy of automatic answers</th>
-<th>wrong answers (of graded)</th></tr></thead><tbody>{sweep}</tbody></table></div></section>
+<th>wrong share of automatic answers (95% interval)</th></tr></thead><tbody>{sweep}</tbody></table></div></section>
 <section id="topics"><h2>By topic (answer source) at the current thresholds</h2>
 <div class="scroll"><table id="topic-table"><thead><tr><th class="l">topic</th><th>tickets</th><th>resolved</th>
 <th>drafted</th><th>escalated</th><th>graded</th><th>right</th><th>wrong</th><th>accuracy</th></tr></thead>
@@ -234,14 +258,14 @@ def write_outputs(decisions: list[dict], summary: dict, out: Path) -> None:
 
 
 def format_table(summary: dict) -> str:
-    lines = [f"{'auto':>6}  {'resolved':>9}  {'drafted':>8}  {'escalated':>9}  {'accuracy':>8}  {'wrong':>6}"]
+    lines = [f"{'auto':>6}  {'resolved':>9}  {'drafted':>8}  {'escalated':>9}  {'accuracy':>8}  "
+             f"{'wrong (95% interval)':>21}"]
     for r in _chart_rows(summary):
         marks = _marks(r["auto_threshold"], summary)
         mark = f" ← {' and '.join(marks)}" if marks else ""
         lines.append(f"{_thr(r['auto_threshold']):>6}  {percent(r['resolve_rate']):>9}  {percent(r['draft_rate']):>8}  "
                      f"{percent(r['escalate_rate']):>9}  {percent(r['accuracy']):>8}  "
-                     f"{percent(r['wrong_answer_rate']):>6}"
-                     f"{mark}")
+                     f"{_share(r):>21}{mark}")
     lines.append(recommendation_line(summary))
     return "\n".join(lines)
 
@@ -249,9 +273,9 @@ def format_table(summary: dict) -> str:
 def recommendation_line(summary: dict) -> str:
     rec = summary.get("recommended") or {}
     if rec.get("auto_threshold") is None:
-        return f"no recommended auto threshold for a {percent(rec.get('target'))} wrong-answer target: " \
+        return f"no recommended auto threshold for a {percent(rec.get('target'))} target: " \
                f"{rec.get('reason', 'not computed')}"
-    return (f"recommended auto threshold {_thr(rec['auto_threshold'])} for a {percent(rec['target'])} wrong-answer "
-            f"target: resolves {percent(rec['resolve_rate'])}, wrong {percent(rec['wrong_answer_rate'])} of graded "
+    return (f"recommended auto threshold {_thr(rec['auto_threshold'])} for a {percent(rec['target'])} target: "
+            f"resolves {percent(rec['resolve_rate'])}, wrong {_share(rec)} of its automatic answers "
             f"(current {summary['thresholds']['auto']:.2f}: resolves {percent(summary['current']['resolve_rate'])}, "
-            f"wrong {percent(summary['current']['wrong_answer_rate'])})")
+            f"wrong {_share(summary['current'])})")

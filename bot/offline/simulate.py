@@ -22,12 +22,12 @@ from bot.engine.base import Engine
 from bot.errors import InputError
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
+from bot.policy import thresholds
 from bot.policy.decide import Findings, Policy, examine, route
 from bot.policy.settings import Thresholds
-from bot.text import parse_time, percent
+from bot.text import parse_time
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
-DEFAULT_TARGET = 0.01  # wrong automatic answers per graded ticket the recommended threshold may give
 ASSESS_STEP = 2048  # tickets per engine call: a multiple of the engine's block, so a progress bar can move
 WRONG_TEXT_CHARS = 300
 NO_TOPIC = "(none)"
@@ -103,7 +103,7 @@ def arrival(ticket: Ticket) -> datetime | None:
 
 
 def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
-             sweep: Iterable[float] = DEFAULT_SWEEP, target: float = DEFAULT_TARGET,
+             sweep: Iterable[float] = DEFAULT_SWEEP, target: float = thresholds.DEFAULT_TARGET,
              progress: Progress | None = None) -> tuple[list[dict], dict]:
     """Return (decisions at the current thresholds, summary with the sweep, the per-topic and per-trigger
     breakdowns, the wrongly answered tickets and the recommended auto threshold for a `target` wrong-answer
@@ -146,6 +146,8 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
         "by_trigger": _by_trigger(findings, assessments, chosen, policy=policy),
         "wrong_answers": _wrong_answers(tickets, assessments, chosen),
         "recommended": recommended,
+        # The local engine scores confidence for the share of uncovered questions it estimates in these tickets.
+        "uncovered_share_estimate": getattr(engine, "uncovered_share", None),
     }
     return decisions, summary
 
@@ -185,52 +187,39 @@ def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Finding
 
 def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessments: Sequence[Assessment], *,
                policy: Policy, target: float, graded: int) -> dict:
-    """The lowest auto threshold, among every distinct confidence (and 1.0) no lower than the current draft
-    threshold, whose wrong-answer rate (wrong automatic answers / graded tickets) is at most `target`. Below
-    the draft threshold the policy calls confidence low, and draft <= auto could not be set anyway: a sample
-    where triggers happen to catch every bad low-confidence answer must not talk anyone into auto 0.24.
+    """The threshold `bot.policy.thresholds.recommend` chooses on these tickets (the lowest, in steps of 0.01
+    from the draft threshold up, whose wrong share of automatic answers stays within `target` at the top of its
+    95% interval, with enough answers behind it), replayed like any sweep point.
 
-    A ticket resolves at threshold t either at every t (a per-topic threshold overrides the global one) or
-    exactly when t <= its confidence, or never: so two routings per ticket (at 1.0 and at its own confidence)
-    give its whole curve, and the grid costs a sort instead of one replay per point. The chosen point is then
-    replayed like any sweep point, so its figures are the routing policy's own."""
-    base = {"target": target, "auto_threshold": None, "candidates": 0}
+    Below the draft threshold the policy calls confidence low, and draft <= auto could not be set anyway. A
+    graded ticket resolves either at every threshold (a per-topic threshold overrides the global one), or
+    exactly when the threshold is at most its confidence, or never: two routings per ticket (at 1.0 and at its
+    own confidence) give its whole curve, so the grid costs a sort instead of one replay per point."""
+    base = {"target": target, "auto_threshold": None, "candidates": 0, "points": []}
     if not graded:
         return {**base, "reason": "no replayed ticket carries resolution.answer_id, so the wrong-answer rate "
                                   "cannot be measured"}
     top = _at(policy, 1.0)
-    always_wrong = 0
-    wrong_from: list[float] = []  # confidences of the wrong answers that stop once the threshold passes them
-    confidences: set[float] = {1.0}
+    always: list[bool] = []  # wrong?, for graded answers made at every threshold
+    varying: list[tuple[float, bool]] = []  # (confidence, wrong?) for those made once the threshold is at most it
     for ticket, found, assessment in zip(tickets, findings, assessments, strict=True):
-        confidence = assessment.confidence
-        if 0.0 <= confidence <= 1.0:
-            confidences.add(confidence)
-        if _grade(ticket, assessment.answer_source) is not False:
+        grade = _grade(ticket, assessment.answer_source)
+        if grade is None:
             continue
+        confidence = assessment.confidence
         if route(found, assessment, policy=top).route == Route.RESOLVE:
-            always_wrong += 1
+            always.append(not grade)
         elif 0.0 <= confidence <= 1.0 and route(found, assessment,
                                                 policy=_at(policy, confidence)).route == Route.RESOLVE:
-            wrong_from.append(confidence)
-    floor = policy.thresholds.draft
-    grid = sorted(c for c in confidences if c >= floor)
-    wrong_from.sort()
-    base["candidates"] = len(grid)
-    allowed = target * graded + 1e-9
-    passed = 0  # wrong answers whose confidence lies below the candidate threshold
-    for auto in grid:
-        while passed < len(wrong_from) and wrong_from[passed] < auto:
-            passed += 1
-        if always_wrong + len(wrong_from) - passed <= allowed:
-            row = _sweep_at(auto, tickets, findings, assessments, policy=policy, graded=graded)
-            return {**base, "auto_threshold": auto, **{k: v for k, v in row.items() if k != "auto_threshold"},
-                    "reason": f"the lowest of {len(grid)} candidate thresholds (every distinct confidence from the "
-                              f"draft threshold {floor:.2f} up, and 1.00) whose wrong automatic answers stay within "
-                              f"{percent(target)} of the {graded} graded tickets"}
-    worst = always_wrong / graded
-    return {**base, "reason": f"no threshold meets the target: even at 1.00, {percent(worst)} of the graded tickets "
-                              f"would be answered wrongly (above {percent(target)})"}
+            varying.append((confidence, not grade))
+    candidates = thresholds.grid(policy.thresholds.draft)
+    points = thresholds.points_from(varying, candidates, always=always)
+    chosen = thresholds.recommend(points, target=target)
+    base.update(candidates=len(candidates), points=[p.as_dict() for p in points])
+    if chosen.point is None:
+        return {**base, "reason": chosen.reason}
+    row = _sweep_at(chosen.point.threshold, tickets, findings, assessments, policy=policy, graded=graded)
+    return {**base, **row, "reason": chosen.reason}
 
 
 def _by_topic(tickets: Sequence[Ticket], assessments: Sequence[Assessment], chosen: Sequence[Decision]) -> dict:
@@ -315,6 +304,7 @@ def _sweep_row(auto: float, routes: Counter, right: int, wrong: int, total: int,
         return round(n / total, 4) if total else 0.0
 
     answered = right + wrong
+    evidence = thresholds.Point(auto, answered, wrong).as_dict()
     return {
         "auto_threshold": auto,
         "resolve": routes[Route.RESOLVE], "draft": routes[Route.DRAFT], "escalate": routes[Route.ESCALATE],
@@ -323,4 +313,7 @@ def _sweep_row(auto: float, routes: Counter, right: int, wrong: int, total: int,
         "auto_right": right, "auto_wrong": wrong,
         "accuracy": round(right / answered, 4) if answered else None,
         "wrong_answer_rate": round(wrong / graded, 4) if graded else None,
+        # The recommendation's measure (bot.policy.thresholds): wrong share of graded automatic answers, 95% CI.
+        "wrong_share": evidence["wrong_share"], "wrong_share_low": evidence["wrong_share_low"],
+        "wrong_share_high": evidence["wrong_share_high"],
     }

@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from bot.models import Assessment, Decision, Reason, Route, Ticket
 from bot.policy import exclusions, triggers
 from bot.policy.settings import PolicySettings, Thresholds
+from bot.text import has_placeholder
 
 MEDIUM_CONFIDENCE = "medium_confidence"
 PAUSED = "paused"
 UNGROUNDED = "ungrounded"
 AI_UNAVAILABLE = "ai_unavailable"
+PLACEHOLDERS = "placeholders"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     if assessment.answer and not assessment.grounded:
         capping.append(Reason(code=UNGROUNDED, label="Answer not supported by the knowledge",
                               detail="no retrieved article or past answer backs it"))
+    if assessment.answer and has_placeholder(assessment.answer):
+        # A macro's "{{ticket.requester.first_name}}" or Liquid "{% if %}" must never reach a customer as braces.
+        capping.append(Reason(code=PLACEHOLDERS, label="The answer has placeholders a person fills in",
+                              detail=f"from {assessment.answer_source}" if assessment.answer_source else ""))
     return Findings(forcing=tuple(forcing), capping=tuple(capping), topics=tuple(dict.fromkeys(topics)),
                     excluded=excluded is not None)
 

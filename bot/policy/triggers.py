@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationInfo, field_validator
 
 from bot.models import Assessment, Reason, Ticket
+from bot.policy import spelling
 from bot.policy.keywords import keyword_pattern
 from bot.policy.tone import read_tone, tone_text
 from bot.schema import Table
@@ -75,9 +76,12 @@ def _words(values: Iterable[str]) -> tuple[str, ...]:
 
 
 class HumanSettings(Table):
-    """`[triggers.asks_for_human]`: phrases added to the built-in ones."""
+    """`[triggers.asks_for_human]`: phrases added to the built-in ones; `near_miss` turns on the near-miss check
+    (words that look like wanting a person, or a request read only through a doubtful correction: a draft at
+    most). `enabled = false` turns both off."""
 
     enabled: StrictBool = True
+    near_miss: StrictBool = True
     phrases: tuple[StrictStr, ...] = ()
 
     _phrases = field_validator("phrases")(_words)
@@ -147,9 +151,13 @@ class TriggerSettings(Table):
 
 # -- the customer asks for a person --------------------------------------------------------------------------
 
-# Phrasings of "let me talk to a person", typos included, and the common forms in a few other languages.
+# Phrasings of "let me talk to a person", and the common forms in a few other languages. They are matched on the
+# customer's text as written (normalised: `bot.policy.spelling`), then on the same text with misspelt words of
+# the trigger's vocabulary corrected ("spaek to somone" reads as "speak to someone").
 _HUMAN_PATTERNS = (
-    r"\b(speak|talk|chat|connect|transfer)\w*\b[\w\s,']{0,40}?\b(hum(?:an|na|man|en)s?|persons?|persn|peson|people|someone|somebody|agents?|representatives?|reprsentative|reps?|operators?|associate|staff|supervisor|manager|employee)\b",
+    r"(?<!was\s)(?<!were\s)\b(speak|talk|chat|connect)(?!ed\b|ted\b)\w*\b[\w\s,']{0,40}?\b(hum(?:an|na|man|en)s?|persons?|persn|peson|people|someone|somebody|agents?|representatives?|reprsentative|reps?|operators?|associate|staff|supervisor|manager|employee)\b",
+    # "transfer" alone is often money: "transfer 50 to a new person" is not a request.
+    r"\btransfer\w*\b[\w\s,']{0,20}?\b(to|with)\s+(a|an|the|your|one\s+of\s+your)\s+((real|live|human|actual)\s+)?(human|person|agent|representative|operator|supervisor|manager|someone|somebody)\b",
     r"\b(real|live|actual|human)\s+(person|human|agent|being|support|representative|rep|operator|people)\b",
     r"\bhum(?:an|na|man)\s+(please|pls|plz|now)\b",
     r"\b(agent|operator|representative|hum(?:an|na|man))\s*(please|pls|plz)?\s*[!.?]*\s*$",
@@ -160,8 +168,24 @@ _HUMAN_PATTERNS = (
     r"\b(stop|quit)\b.{0,30}\b(bot|robot|automated|ai)\b",
     r"\bcustomer\s+(service|support|care)\s+(rep|representative|agent|person)\b",
     r"\bescalate\b",
-    r"\b(contact|reach|call|cat|chat)\w*\s+(with\s+|to\s+)?(an?\s+)?(operator|assistant|somebody|someone|somneone|person|human|agent)\b",
+    r"\b(contact|reach|call)\w*\s+(with\s+|to\s+)?((an?|your|another|one\s+of\s+your)\s+)?((other|real|live|human|actual)\s+)?(operator|assistant|somebody|someone|somneone|person|human|agent|representative)s?\b",
+    r"\b(cat|chat)\w*\s+(with|to)\s+((an?|your|another|one\s+of\s+your)\s+)?((other|real|live|human|actual)\s+)?(operator|assistant|somebody|someone|somneone|person|human|agent|representative)s?\b",
     r"\b(speak|talk)\w*\s+(with|to)\s+an?\s+assistant\b",
+    # Indirect: a call back, "is anyone there", "transfer me to billing", "your manager", "not to you".
+    r"\b(can|could|would)\s+(you|someone|somebody|anyone|anybody|one\s+of\s+you|a\s+person|an\s+agent)\s+(please\s+)?(call|phone|ring)\s+me\b",
+    r"\b(please|pls|plz)\s+(call|phone|ring)\s+me\b",
+    r"\b(call|phone|ring)\s+me\s+(back|asap|today|now)\b",
+    r"\bgive\s+me\s+a\s+(call|ring)\b",
+    r"\b(want|need|like|request|requesting|arrange|schedule|book|(can|could|may)\s+i\s+(have|get))\s+(a|an)\s+(urgent\s+|quick\s+)?(call\s*back|phone\s+call|call\s+from)\b",
+    r"\b(is|are)\s+(there\s+)?(anyone|anybody|someone|somebody)\s+(there|here|out\s+there|available|real|reading|listening|alive)\b",
+    r"^[\s.,!?]*((hello|hi|hey)[\s.,!?]+)?(anyone|anybody)(\s+(there|here|home|available))?[\s.,!?]*$",
+    r"\b(transfer|put|pass|connect)\s+me\s+(through\s+|over\s+|back\s+)?(to|with)\b",
+    r"\bput\s+me\s+through\b",
+    r"\b(let\s+me|can\s+i|could\s+i|may\s+i|wanna|like\s+to|want\s+to|need\s+to|have\s+to|wish\s+to)\s+(please\s+)?(speak|talk|chat)\s+(directly\s+)?(to|with)\s+(the|your)\s+\w+",
+    r"\b(get|put)\s+(me\s+)?((a|an|the|your|some)\s+)?(real\s+|live\s+)?(someone|somebody|anyone|human|person|agent|representative|manager|supervisor|operator|boss)(\s+[\w']+)?\s+on\s+the\s+(line|phone)\b",
+    r"\b(get|give)\s+me\s+(to\s+)?(a|an|the|your|some)?\s*(real\s+|live\s+)?(someone|somebody|human|person|agent|representative|manager|supervisor|operator)\b",
+    r"^[\s.,!?]*(the\s+)?([\w']+\s+){0,2}(team|department|dept|desk)\s+(please|pls|plz)[\s.,!?]*$",
+    r"\b(don't|dont|do\s+not)\s+want\s+to\s+(talk|speak|chat)\s+(to|with)\s+(you|a\s+bot|a\s+machine|a\s+robot|the\s+bot|this\s+bot)\b",
     # Spanish, French, German, Portuguese, Italian, Dutch.
     r"\bhablar\s+con\s+(una\s+persona|un\s+humano|un\s+agente|alguien|un\s+representante|un\s+operador)\b",
     r"\bparler\s+(à|a)\s+(un\s+humain|une\s+personne|un\s+conseiller|quelqu'un|un\s+agent)\b",
@@ -171,11 +195,33 @@ _HUMAN_PATTERNS = (
     r"\bspreken\s+met\s+(een\s+medewerker|een\s+mens|iemand)\b",
 )
 
+_HELP = (r"(help|assist|check|look|explain|tell|call|phone|contact|get\s+back|reply|respond|answer|sort|fix|handle|"
+         r"deal|review|advise|confirm|talk|speak|chat|get\s+in\s+touch|reach\s+out)\b")
+
+# Near misses: what looks like wanting a person without saying so clearly. They cap the ticket at a draft.
+_MAYBE_HUMAN_PATTERNS = (
+    r"\b(can|could|would|will)\s+(someone|somebody|anyone|anybody)\s+(else\s+)?(please\s+)?" + _HELP,
+    r"(?<!n't\s)(?<!not\s)(?<!dont\s)\b(need|want|get|find)\s+(someone|somebody|anyone|anybody)\s+(else\s+)?to\s+" + _HELP,
+    r"\bis\s+there\s+(anyone|anybody|someone|somebody)\b",
+    r"(?<!talked\s)(?<!spoke\s)(?<!spoken\s)(?<!chatted\s)(?<!was\s)\b(to|with)\s+(a|an)\s+((real|live|actual)\s+)?(human|person|agent|representative|operator)\b",
+    r"\b(this|stupid|useless|dumb|silly)\s+(bot|robot|chatbot|machine)s?\b",
+    r"\bwith\s+(a|the)\s+(bot|robot|machine)\b",
+    r"\b(bots|chatbots?)\b",
+    r"\b(this|the)\s+(conversation|chat)\s+(is\s+)?(not|isn't|isnt)\s+(working|helping|going|leading)\b",
+    r"\byou\s+(are\s+not|aren't|arent|r\s+not)\s+(helpful|helping|understanding|listening)\b",
+    r"\byou\s+(don't|dont|do\s+not)\s+understand\b",
+)
+
+_FLAGS = re.IGNORECASE | re.MULTILINE
+
 
 @lru_cache(maxsize=32)
 def _compile_human(extra: tuple[str, ...]) -> re.Pattern[str]:
-    parts = list(_HUMAN_PATTERNS) + [r"\b" + re.escape(p.lower()) + r"\b" for p in extra]
-    return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE | re.MULTILINE)
+    parts = list(_HUMAN_PATTERNS) + [r"\b" + re.escape(spelling.normalise(p).lower()) + r"\b" for p in extra]
+    return re.compile("|".join(f"(?:{p})" for p in parts), _FLAGS)
+
+
+_MAYBE_HUMAN = re.compile("|".join(f"(?:{p})" for p in _MAYBE_HUMAN_PATTERNS), _FLAGS)
 
 
 @lru_cache(maxsize=32)
@@ -190,18 +236,77 @@ def _compile_topics(topics: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tu
 
 
 def _quote(match: re.Match[str]) -> str:
-    return "“" + " ".join(match.group(0).split())[:60] + "”"
+    return _quoted(match.group(0))
+
+
+def _quoted(words: str) -> str:
+    return "“" + " ".join(words.split())[:60] + "”"
+
+
+@dataclass(frozen=True)
+class HumanRequest:
+    """How a text asks for a person: clearly (`clear`: escalate) or not (a near miss: a draft at most), with the
+    words as written and, when reading them took a spelling correction, as read."""
+
+    clear: bool
+    words: str
+    corrected: str = ""  # the words as read, when a misspelling was corrected
+
+    @property
+    def detail(self) -> str:
+        return _quoted(self.words) + (f" (read as {_quoted(self.corrected)})" if self.corrected else "")
+
+
+@lru_cache(maxsize=1024)
+def read_request(text: str, extra_phrases: tuple[str, ...] = ()) -> HumanRequest | None:
+    """Whether `text` asks for a person: clearly (a pattern matches as written, or once misspellings are
+    corrected), maybe (only a near-miss pattern matches), or not (None)."""
+    sure = spelling.read(text)
+    clear = _compile_human(extra_phrases)
+    if match := clear.search(sure.source):
+        return HumanRequest(True, match.group(0))
+    if sure.corrections and (found := _search(clear, sure)):
+        return HumanRequest(True, *found)
+    # Doubtful corrections ("aent": agent or sent?) and the near-miss patterns: a near miss at most.
+    doubtful = spelling.read(text, doubtful=True)
+    if doubtful.text != sure.text and (found := _search(clear, doubtful)):
+        return HumanRequest(False, *found)
+    if match := _MAYBE_HUMAN.search(sure.source):
+        return HumanRequest(False, match.group(0))
+    if doubtful.corrections and (found := _search(_MAYBE_HUMAN, doubtful)):
+        return HumanRequest(False, *found)
+    return None
+
+
+def _search(pattern: re.Pattern[str], reading: spelling.Reading) -> tuple[str, str] | None:
+    """(as written, as read) for the first match in the corrected text."""
+    if match := pattern.search(reading.text):
+        start, end = reading.source_span(*match.span())
+        return reading.source[start:end], match.group(0)
+    return None
+
+
+def _request_text(ticket: Ticket) -> str:
+    # Only what the customer says now counts: an old request a person already answered is settled.
+    latest = ticket.latest_customer_message
+    return "\n".join(p for p in ([ticket.subject] if len(ticket.customer_messages) <= 1 else []) +
+                     ([latest.body] if latest else []) if p)
 
 
 def asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reason | None:
-    """The customer asks to deal with a person rather than the bot."""
-    latest = ticket.latest_customer_message
-    # Only what the customer says now counts: an old request a person already answered is settled.
-    text = "\n".join(p for p in ([ticket.subject] if len(ticket.customer_messages) <= 1 else []) +
-                     ([latest.body] if latest else []) if p)
-    match = _compile_human(tuple(extra_phrases)).search(text)
-    if match:
-        return Reason(code="asks_for_human", label="Customer asked for a human", detail=_quote(match))
+    """The customer clearly asks to deal with a person rather than the bot (misspelt or not)."""
+    request = read_request(_request_text(ticket), tuple(extra_phrases))
+    if request and request.clear:
+        return Reason(code="asks_for_human", label="Customer asked for a human", detail=request.detail)
+    return None
+
+
+def maybe_asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reason | None:
+    """A near miss: the customer's words look like wanting a person ("can someone check my order") without
+    clearly asking for one. None when the request is clear (`asks_for_human` fires instead)."""
+    request = read_request(_request_text(ticket), tuple(extra_phrases))
+    if request and not request.clear:
+        return Reason(code="maybe_asks_for_human", label="May want a person", detail=request.detail)
     return None
 
 
@@ -322,6 +427,13 @@ def _asks_for_human(ticket: Ticket, *, assessment: Assessment, settings: HumanSe
     return reason
 
 
+def _maybe_asks_for_human(ticket: Ticket, *, assessment: Assessment, settings: HumanSettings,
+                          now: datetime) -> Reason | None:
+    if not settings.near_miss or assessment.wants_human:
+        return None
+    return maybe_asks_for_human(ticket, extra_phrases=settings.phrases)
+
+
 def _high_risk(ticket: Ticket, *, assessment: Assessment, settings: HighRiskSettings, now: datetime) -> Reason | None:
     return high_risk_topic(ticket, topics=settings.topics)
 
@@ -345,6 +457,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("sla", _sla, escalates=True),
     Trigger("repeat", _repeat, escalates=True),
     Trigger("high_risk", _high_risk, escalates=False),
+    Trigger("asks_for_human", _maybe_asks_for_human, escalates=False),  # the near miss, same table
 )
 
 

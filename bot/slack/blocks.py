@@ -373,13 +373,14 @@ def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, 
 
 def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: str, owned: Sequence[HomeItem],
               owned_total: int, owned_page: int, unclaimed: Sequence[HomeItem], unclaimed_total: int,
-              unclaimed_page: int, queue: dict | None = None) -> dict:
+              unclaimed_page: int, queue: dict | None = None, notice: str | None = None) -> dict:
     """The App Home for one viewer. Lists are paged (HOME_PAGE_SIZE each) so the view stays under Slack's
-    100 blocks however long the queue is."""
-    blocks: list[Block] = [
-        HeaderBlock(text=_plain("Seam", 150)),
-        SectionBlock(text=MarkdownTextObject(text=clip(thresholds_text, SECTION_LIMIT))),
-    ]
+    100 blocks however long the queue is. `notice` (mrkdwn Seam wrote, such as the quality guard's reason for
+    pausing) comes first, for everyone to see."""
+    blocks: list[Block] = [HeaderBlock(text=_plain("Seam", 150))]
+    if notice:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(notice, SECTION_LIMIT))))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(thresholds_text, SECTION_LIMIT))))
     if manager:
         toggle = ("resume", "Resume automatic replies") if paused else ("pause", "Pause automatic replies")
         blocks.append(ActionsBlock(block_id="seam_home_manager", elements=[

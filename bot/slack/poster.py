@@ -109,13 +109,16 @@ class Poster:
             return False
         return True
 
-    def announce(self, channel: str | None, text: str) -> None:
-        """A line in a channel, such as a settings change; failures are logged, never raised."""
+    def announce(self, channel: str | None, text: str, *, strict: bool = False) -> None:
+        """A line in a channel, such as a settings change; failures are logged, never raised — unless `strict`
+        (a queued announcement, which the job queue retries)."""
         if not channel:
             return
         try:
             self.slack.chat_postMessage(channel=channel, text=text)
         except SlackApiError as exc:
+            if strict:
+                raise
             log.warning("could not announce in %s: %s", channel, exc)
 
     # -- finding what an earlier attempt posted -----------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_webhook_to_slack_to_claim_and_approve_writes_back_through_the_platform(
         "Password", [("customer", "I forgot my password and need to reset it. Can I talk to a person?", True)])
     assert deliver(server, harness, ticket_id) == 202
     escalation, ts = escalation_of(slack, ticket_id)
-    assert len(slack.replies(CHANNEL, ts)) >= 1, "the conversation is in the thread"
+    wait_until(lambda: slack.replies(CHANNEL, ts), what="the conversation in the thread")
 
     click(server, "claim", escalation, ts)
     wait_until(lambda: harness.assignee(ticket_id) == agent_id, what="the ticket assigned to the agent")

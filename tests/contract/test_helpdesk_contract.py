@@ -46,6 +46,10 @@ def test_a_signed_webhook_verifies_and_names_its_ticket(harness: HelpdeskHarness
 
 @pytest.mark.parametrize("how", ["unsigned", "forged", "stale"])
 def test_unsigned_forged_and_stale_webhooks_are_refused(harness: HelpdeskHarness, how: str) -> None:
+    if how == "stale" and not getattr(harness, "dates_deliveries", True):
+        # Freshdesk's webhooks carry no time, and it resends failed ones up to a day later: a replay window is
+        # impossible there; de-duplication and the ticket's own latest comment keep a replay from acting twice.
+        pytest.skip(f"{harness.name} webhooks carry no time to judge staleness by")
     ticket_id = one_question(harness)
     headers, body = harness.webhook(ticket_id, how=how)
     with pytest.raises(WebhookAuthError):
@@ -53,6 +57,9 @@ def test_unsigned_forged_and_stale_webhooks_are_refused(harness: HelpdeskHarness
 
 
 def test_a_signature_does_not_vouch_for_another_body(harness: HelpdeskHarness) -> None:
+    if not getattr(harness, "signs_bodies", True):
+        # Freshdesk and Gorgias send a shared secret, not a signature: it vouches for the sender, never the body.
+        pytest.skip(f"{harness.name} webhooks carry a shared secret, not a signature of the body")
     first, second = one_question(harness), one_question(harness)
     headers, _ = harness.webhook(first)
     _, other_body = harness.webhook(second)
@@ -78,7 +85,10 @@ def test_the_same_delivery_twice_has_one_delivery_key_and_a_new_delivery_another
     new = harness.adapter.parse_webhook(headers=as_received(new_headers), body=new_body)
     assert first.delivery_key == again.delivery_key
     assert new.ticket_id == first.ticket_id
-    assert new.delivery_key != first.delivery_key
+    if getattr(harness, "identifies_deliveries", True):
+        # Without a delivery id, two deliveries about an unchanged ticket are the same bytes: one key, and the
+        # pipeline would treat them as one event anyway (it also dedupes on the ticket's latest comment).
+        assert new.delivery_key != first.delivery_key
 
 
 # -- reading -----------------------------------------------------------------------------------------------

@@ -28,9 +28,10 @@ from bot.helpdesk.base import (
     webhook_json,
 )
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
-from bot.models import Message, Ticket
+from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+from bot.text import html_to_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -267,3 +268,90 @@ class ZendeskAdapter:
 
     def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None:
         self._request("PUT", f"/api/v2/tickets/{ticket_id}/tags.json", json_body={"tags": list(tags)})
+
+    # -- knowledge ------------------------------------------------------------------------------------------
+
+    def knowledge(self) -> list[Article]:
+        """Help Center articles customers may read (`article-<id>`) and the active shared macros that write a reply
+        (`macro-<id>`), as clean text.
+
+        - Articles: `GET /api/v2/help_center/articles`, HTML `body`, `draft` true for an unpublished one
+          (https://developer.zendesk.com/api-reference/help_center/help-center-api/articles/). The API answers
+          with what the API user may see, agents' articles included, so an article behind user segments is kept
+          only when one of them is open to every signed-in user (`user_type` "signed_in_users" and no tag,
+          organization, group or user restriction; https://developer.zendesk.com/api-reference/help_center/
+          help-center-api/user_segments/); if the segments cannot be read, none of those articles is kept.
+        - Macros: `GET /api/v2/macros?active=true`; the reply is the `comment_value_html` or `comment_value`
+          action (a string, or `[channel, text]`); a personal macro (`restriction.type` "User") or one that
+          writes an internal note (`comment_mode_is_public` false) is not an answer
+          (https://developer.zendesk.com/api-reference/ticketing/business-rules/macros/).
+        A listing longer than MAX_PAGES pages raises HelpdeskError rather than give part of the knowledge: a
+        sync retires what the helpdesk no longer lists."""
+        found: list[Article] = []
+        open_segments = self._open_segments()
+        for article in self._listing("/api/v2/help_center/articles.json", "articles"):
+            segments = {str(s) for s in [article.get("user_segment_id"), *(article.get("user_segment_ids") or [])]
+                        if s is not None}
+            if article.get("id") is None or article.get("draft") or (
+                    segments and (open_segments is None or not segments & open_segments)):
+                continue
+            body = html_to_text(str(article.get("body") or ""))
+            if body:
+                found.append(Article(id=f"article-{article['id']}", title=str(article.get("title") or ""),
+                                     body=body, updated_at=article.get("edited_at") or article.get("updated_at")))
+        for macro in self._listing("/api/v2/macros.json", "macros", {"active": "true"}):
+            restriction = macro.get("restriction")
+            if (macro.get("id") is None or macro.get("active") is False
+                    or (isinstance(restriction, dict) and restriction.get("type") == "User")):
+                continue
+            body = macro_reply(macro)
+            if body:
+                found.append(Article(id=f"macro-{macro['id']}", title=str(macro.get("title") or ""), body=body,
+                                     updated_at=macro.get("updated_at")))
+        return found
+
+    def _open_segments(self) -> set[str] | None:
+        """Ids of the user segments every signed-in user belongs to; None when the API user may not read them."""
+        try:
+            segments = list(self._listing("/api/v2/help_center/user_segments.json", "user_segments"))
+        except HelpdeskError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        return {str(s["id"]) for s in segments if s.get("id") is not None and s.get("user_type") == "signed_in_users"
+                and not any(s.get(k) for k in ("tags", "or_tags", "organization_ids", "group_ids", "added_user_ids"))}
+
+    def _listing(self, path: str, key: str, params: dict | None = None) -> Iterator[dict]:
+        """Every item of a cursor-paginated listing (`page[size]`, then `links.next` while `meta.has_more`;
+        an offset `next_page` is followed too); HelpdeskError when `_pages` stopped before the end."""
+        def next_url(page: dict) -> str | None:
+            if (page.get("meta") or {}).get("has_more"):
+                return (page.get("links") or {}).get("next")
+            return page.get("next_page")
+
+        last: dict = {}
+        for last in self._pages(path, {"page[size]": 100, **(params or {})}, next_url):
+            yield from (item for item in last.get(key) or [] if isinstance(item, dict))
+        if next_url(last):
+            raise HelpdeskError(f"Zendesk {path} has more than {MAX_PAGES} pages (or links elsewhere): not syncing a "
+                                "part of it")
+
+
+def macro_reply(macro: Mapping[str, Any]) -> str:
+    """The public reply a Zendesk macro writes, as clean text ("" when it writes none): its `comment_value_html`
+    action, else its `comment_value` (either a string or `[channel, text]`)."""
+    values: dict[str, str] = {}
+    public = True
+    for action in macro.get("actions") or []:
+        if not isinstance(action, dict):
+            continue
+        field, value = action.get("field"), action.get("value")
+        if field == "comment_mode_is_public":
+            public = str(value).strip().lower() not in ("false", "0")
+        elif field in ("comment_value_html", "comment_value"):
+            if isinstance(value, list) and value:
+                value = value[-1]
+            if isinstance(value, str) and value.strip():
+                values[field] = value
+    text = values.get("comment_value_html") or values.get("comment_value") or ""
+    return html_to_text(text) if public and text else ""

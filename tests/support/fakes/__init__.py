@@ -1,8 +1,14 @@
 """In-process fake HTTP APIs (Slack Web API, Zendesk, OpenAI) for Seam's tests."""
 
 from ._base import Call
+from .embeddings_api import FakeEmbeddings
+from .freshdesk_api import FakeFreshdesk
+from .front_api import FakeFront
+from .gorgias_api import FakeGorgias
+from .helpscout_api import FakeHelpScout
 from .openai_api import FakeOpenAI
 from .slack_api import FakeSlack
 from .zendesk_api import FakeZendesk
 
-__all__ = ["Call", "FakeOpenAI", "FakeSlack", "FakeZendesk"]
+__all__ = ["Call", "FakeEmbeddings", "FakeFreshdesk", "FakeFront", "FakeGorgias", "FakeHelpScout", "FakeOpenAI",
+           "FakeSlack", "FakeZendesk"]

@@ -16,7 +16,19 @@ name                route
 ``search_users``    ``GET  /api/v2/users/search?query=email:x@y``
 ``me``              ``GET  /api/v2/users/me``
 ``show_user``       ``GET  /api/v2/users/{id}``
+``list_articles``   ``GET  /api/v2/help_center/articles`` (cursor: ``page[size]``, ``page[after]``)
+``list_user_segments`` ``GET  /api/v2/help_center/user_segments`` (same)
+``list_macros``     ``GET  /api/v2/macros`` (``active``; same pagination)
 ==================  ==============================================
+
+Knowledge, as https://developer.zendesk.com/api-reference/help_center/help-center-api/articles/,
+.../help-center-api/user_segments/ and /api-reference/ticketing/business-rules/macros/ describe it: an article has
+an HTML ``body``, ``draft`` and ``user_segment_id``; a segment a ``user_type`` ("signed_in_users" or "staff") and
+its restrictions; a macro ``actions`` of ``{"field", "value"}`` (the reply in ``comment_value_html`` or
+``comment_value``), ``active`` and ``restriction``. Cursor pagination (``meta.has_more``, ``links.next``) as in
+https://developer.zendesk.com/api-reference/introduction/pagination/; without ``page[size]``, offset pages
+(``per_page``, ``page``, ``next_page``). ``add_article``, ``add_user_segment`` and ``add_macro`` set the scene;
+``update_article``, ``update_macro``, ``remove_article`` and ``remove_macro`` change it.
 
 Anything else is recorded under the name ``"unknown"`` and answered 404.
 
@@ -61,6 +73,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/api/v2/users/me(?:\.json)?/?$"), "me"),
     ("GET", re.compile(r"^/api/v2/users/(\d+)(?:\.json)?/?$"), "show_user"),
     ("GET", re.compile(r"^/api/v2/incremental/tickets/cursor(?:\.json)?/?$"), "incremental_tickets"),
+    ("GET", re.compile(r"^/api/v2/help_center/articles(?:\.json)?/?$"), "list_articles"),
+    ("GET", re.compile(r"^/api/v2/help_center/user_segments(?:\.json)?/?$"), "list_user_segments"),
+    ("GET", re.compile(r"^/api/v2/macros(?:\.json)?/?$"), "list_macros"),
 ]
 
 
@@ -101,6 +116,10 @@ class FakeZendesk(FakeHTTPServer):
         self._users: dict[int, dict[str, Any]] = {}
         self._tickets: dict[int, dict[str, Any]] = {}
         self._comments: dict[int, list[dict[str, Any]]] = {}
+        self._articles: dict[int, dict[str, Any]] = {}
+        self._segments: dict[int, dict[str, Any]] = {}
+        self._macros: dict[int, dict[str, Any]] = {}
+        self._knowledge_seq = 360_000_000
         self.add_user(id=API_USER_ID, name="Seam Bot", email=email, role="agent")
 
     def start(self) -> FakeZendesk:
@@ -208,6 +227,94 @@ class FakeZendesk(FakeHTTPServer):
         """A user's state (a copy); KeyError if unknown."""
         with self._lock:
             return copy.deepcopy(self._users[user_id])
+
+    # ------------------------------------------------------------ knowledge helpers
+    def _knowledge_id(self, id: int | None) -> int:
+        if id is None:
+            self._knowledge_seq += 1
+            return self._knowledge_seq
+        return id
+
+    def add_article(self, *, title: str, body: str, id: int | None = None, draft: bool = False,
+                    user_segment_id: int | None = None) -> dict[str, Any]:
+        """A Help Center article (``body`` is HTML); its id is chosen when not given. Returns a copy."""
+        with self._lock:
+            id = self._knowledge_id(id)
+            now = self._now()
+            self._articles[id] = {
+                "id": id, "url": f"https://{self.subdomain}.zendesk.com/api/v2/help_center/en-us/articles/{id}.json",
+                "html_url": f"https://{self.subdomain}.zendesk.com/hc/en-us/articles/{id}", "author_id": API_USER_ID,
+                "comments_disabled": False, "draft": draft, "promoted": False, "position": 0, "vote_sum": 0,
+                "vote_count": 0, "section_id": 1, "created_at": now, "updated_at": now, "edited_at": now,
+                "name": title, "title": title, "source_locale": "en-us", "locale": "en-us", "outdated": False,
+                "outdated_locales": [], "permission_group_id": 1, "user_segment_id": user_segment_id,
+                "user_segment_ids": [] if user_segment_id is None else [user_segment_id], "content_tag_ids": [],
+                "label_names": [], "body": body}
+            return copy.deepcopy(self._articles[id])
+
+    def update_article(self, id: int, **changes: Any) -> None:
+        """Change an article's fields (``title``, ``body``, ``draft`` …); its ``edited_at`` moves on."""
+        with self._lock:
+            article = self._articles[id]
+            article.update(changes)
+            article["updated_at"] = article["edited_at"] = self._now()
+
+    def remove_article(self, id: int) -> None:
+        with self._lock:
+            del self._articles[id]
+
+    def add_user_segment(self, *, name: str, user_type: str = "signed_in_users", id: int | None = None,
+                         **restrictions: Any) -> int:
+        """A user segment (``user_type`` "signed_in_users" or "staff"; ``tags``, ``organization_ids`` … restrict
+        it further); returns its id."""
+        with self._lock:
+            id = self._knowledge_id(id)
+            now = self._now()
+            self._segments[id] = {"id": id, "name": name, "user_type": user_type, "built_in": False, "tags": [],
+                                  "or_tags": [], "group_ids": [], "organization_ids": [], "added_user_ids": [],
+                                  "created_at": now, "updated_at": now, **restrictions}
+            return id
+
+    def add_macro(self, *, title: str, body: str | None = None, html_body: str | None = None,
+                  id: int | None = None, active: bool = True, restriction: dict | None = None,
+                  public: bool | None = None, actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A macro whose reply is ``html_body`` (``comment_value_html``) or ``body`` (``comment_value``);
+        ``public=False`` makes it an internal note; ``restriction`` {"type": "User" | "Group", "id": …}.
+        ``actions`` replaces the ones built from these. Returns a copy."""
+        built: list[dict[str, Any]] = [{"field": "status", "value": "solved"}]
+        if html_body is not None:
+            built.append({"field": "comment_value_html", "value": html_body})
+        if body is not None:
+            built.append({"field": "comment_value", "value": body})
+        if public is not None:
+            built.append({"field": "comment_mode_is_public", "value": "true" if public else "false"})
+        with self._lock:
+            id = self._knowledge_id(id)
+            now = self._now()
+            self._macros[id] = {"id": id, "url": f"https://{self.subdomain}.zendesk.com/api/v2/macros/{id}.json",
+                                "title": title, "raw_title": title, "description": None, "active": active,
+                                "default": False, "position": len(self._macros) + 1, "restriction": restriction,
+                                "actions": actions if actions is not None else built, "created_at": now,
+                                "updated_at": now}
+            return copy.deepcopy(self._macros[id])
+
+    def update_macro(self, id: int, *, title: str | None = None, html_body: str | None = None,
+                     **changes: Any) -> None:
+        """Change a macro: its title, its reply's HTML, or any field (``active`` …)."""
+        with self._lock:
+            macro = self._macros[id]
+            if title is not None:
+                macro["title"] = macro["raw_title"] = title
+            if html_body is not None:
+                macro["actions"] = [a for a in macro["actions"] if a["field"] not in ("comment_value",
+                                                                                       "comment_value_html")]
+                macro["actions"].append({"field": "comment_value_html", "value": html_body})
+            macro.update(changes)
+            macro["updated_at"] = self._now()
+
+    def remove_macro(self, id: int) -> None:
+        with self._lock:
+            del self._macros[id]
 
     # ------------------------------------------------------------ internals
     def _now(self) -> str:
@@ -510,3 +617,48 @@ class FakeZendesk(FakeHTTPServer):
             if user is None:
                 return _error(404, "RecordNotFound", "Not found")
             return 200, {}, {"user": copy.deepcopy(user)}
+
+    def _listing(self, req: Request, params: dict[str, Any], key: str, items: list[dict[str, Any]]) -> Response:
+        """One page of `items`: cursor pagination with ``page[size]`` (at most 100), else offset pages."""
+        base = f"{self.url}{req.path}"
+        if "page[size]" in params or "page[after]" in params:
+            try:
+                size = min(int(params.get("page[size]", 100)), 100)
+                start = int(params.get("page[after]") or 0)
+            except (TypeError, ValueError):
+                return _error(400, "InvalidPaginationParameter", "page[size] and page[after] must be numbers")
+            chunk, more = items[start:start + size], start + size < len(items)
+            after = str(start + size) if more else None
+            extra = "".join(f"&{k}={v}" for k, v in params.items() if not k.startswith("page["))
+            return 200, {}, {key: copy.deepcopy(chunk),
+                             "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+                             "links": {"next": f"{base}?page[size]={size}&page[after]={after}{extra}" if more
+                                       else None, "prev": None}}
+        page, per_page = int(params.get("page", 1)), min(int(params.get("per_page", 30)), 100)
+        start = (page - 1) * per_page
+        more = start + per_page < len(items)
+        return 200, {}, {key: copy.deepcopy(items[start:start + per_page]), "count": len(items),
+                         "next_page": f"{base}?page={page + 1}&per_page={per_page}" if more else None,
+                         "previous_page": None}
+
+    def _h_list_articles(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        with self._lock:
+            return self._listing(req, params, "articles", sorted(self._articles.values(), key=lambda a: a["id"]))
+
+    def _h_list_user_segments(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        with self._lock:
+            return self._listing(req, params, "user_segments", sorted(self._segments.values(),
+                                                                       key=lambda s: s["id"]))
+
+    def _h_list_macros(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        active = str(params.get("active", "")).lower()
+        with self._lock:
+            macros = [m for m in sorted(self._macros.values(), key=lambda m: m["id"])
+                      if active not in ("true", "false") or m["active"] == (active == "true")]
+            return self._listing(req, params, "macros", macros)

@@ -1,0 +1,132 @@
+"""Evaluation splits for the decision benchmark: per dataset, a history (resolved past tickets: text and the
+macro that answered it), a dev replay and a test replay, each ticket with its expected answer or None (the
+history holds no answer for it: it must not be answered automatically).
+
+Every choice about the engine is made on the dev replays; the test replays are reported once. The splits are
+deterministic (by index, by sorted intent name) and read from ../shared/data at run time; nothing is copied.
+
+- banking77_oos: BANKING77-OOS (Zhang et al. 2022). History `train` (50 intents). Dev = `valid` +
+  `id-oos/valid` (banking questions of 27 held-out intents) + the even lines of `ood-oos/valid` (off-domain);
+  test = `test` + `id-oos/test` + the odd lines of `ood-oos/valid`.
+- banking77: BANKING77 `train`/`test` with every 5th intent (sorted by name) held out of the history; its
+  test questions expect no answer. Dev = the even lines of `test`, test = the odd ones.
+- bitext: the Bitext customer-support sample (27 intents); every 5th intent held out of the history. For the
+  other intents, rows by index: 3 in 5 history, 1 dev, 1 test; held-out intents' rows alternate dev/test.
+- nlupp_banking, nlupp_hotels: NLU++; the answer is the example's set of intents (a macro per combination).
+  Folds 0–11 history, 12–15 dev, 16–19 test; a combination seen fewer than 3 times in the history (or none)
+  expects no answer.
+ABCD is in ../shared/data only as a three-conversation sample: too small to split, so it is not used.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import _datasets as data
+
+HELD_OUT_EVERY = 5
+NLUPP_MIN_HISTORY = 3
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    history: data.Labelled  # texts and their answer ids
+    dev: data.Labelled  # texts and their expected answer id, or None
+    test: data.Labelled
+
+    def replay(self, which: str) -> data.Labelled:
+        return self.dev if which == "dev" else self.test
+
+
+def _every_other(labelled: data.Labelled, parity: int) -> data.Labelled:
+    return data.Labelled(labelled.texts[parity::2], labelled.labels[parity::2])
+
+
+def _join(*parts: data.Labelled) -> data.Labelled:
+    return data.Labelled([t for p in parts for t in p.texts], [label for p in parts for label in p.labels])
+
+
+def _expect_none(labelled: data.Labelled) -> data.Labelled:
+    return data.Labelled(labelled.texts, [None] * len(labelled.texts))
+
+
+def banking77_oos(root: Path) -> Split:
+    ood = data.banking77_oos(root, "ood-oos/valid")
+    dev = _join(data.banking77_oos(root, "valid"), _expect_none(data.banking77_oos(root, "id-oos/valid")),
+                _expect_none(_every_other(ood, 0)))
+    test = _join(data.banking77_oos(root, "test"), _expect_none(data.banking77_oos(root, "id-oos/test")),
+                 _expect_none(_every_other(ood, 1)))
+    return Split("banking77_oos", data.banking77_oos(root, "train"), dev, test)
+
+
+def _held_out(labels: list[str]) -> set[str]:
+    return set(sorted(set(labels))[::HELD_OUT_EVERY])
+
+
+def banking77(root: Path) -> Split:
+    def rows(name: str) -> data.Labelled:
+        with (root / "banking77" / name).open(encoding="utf-8", newline="") as fh:
+            found = list(csv.DictReader(fh))
+        return data.Labelled([r["text"] for r in found], [r["category"] for r in found])
+
+    train, test = rows("train.csv"), rows("test.csv")
+    hidden = _held_out(train.labels)
+    history = data.Labelled([t for t, label in zip(train.texts, train.labels, strict=True) if label not in hidden],
+                            [label for label in train.labels if label not in hidden])
+    expected = data.Labelled(test.texts, [None if label in hidden else label for label in test.labels])
+    return Split("banking77", history, _every_other(expected, 0), _every_other(expected, 1))
+
+
+def bitext(root: Path) -> Split:
+    path = root / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        found = list(csv.DictReader(fh))
+    hidden = _held_out([r["intent"] for r in found])
+    parts: dict[str, list[tuple[str, str | None]]] = {"history": [], "dev": [], "test": []}
+    seen_hidden = 0
+    for index, row in enumerate(found):
+        text, intent = row["instruction"], row["intent"]
+        if intent in hidden:
+            parts["dev" if seen_hidden % 2 == 0 else "test"].append((text, None))
+            seen_hidden += 1
+        else:
+            parts[("history", "history", "history", "dev", "test")[index % 5]].append((text, intent))
+
+    def labelled(name: str) -> data.Labelled:
+        return data.Labelled([t for t, _ in parts[name]], [label for _, label in parts[name]])
+
+    return Split("bitext", labelled("history"), labelled("dev"), labelled("test"))
+
+
+def _nlupp(root: Path, domain: str) -> Split:
+    folds: dict[int, list[tuple[str, str | None]]] = {}
+    for path in (root / "nlupp" / "data" / domain).glob("fold*.json"):
+        examples = json.loads(path.read_text(encoding="utf-8"))
+        folds[int(path.stem[4:])] = [(e["text"], "+".join(sorted(e.get("intents") or [])) or None) for e in examples]
+    history = [pair for f in range(0, 12) for pair in folds[f] if pair[1] is not None]
+    counts = Counter(label for _, label in history)
+
+    def replay(numbers: range) -> data.Labelled:
+        pairs = [(t, label if label and counts[label] >= NLUPP_MIN_HISTORY else None)
+                 for f in numbers for t, label in folds[f]]
+        return data.Labelled([t for t, _ in pairs], [label for _, label in pairs])
+
+    return Split(f"nlupp_{domain}", data.Labelled([t for t, _ in history], [label for _, label in history]),
+                 replay(range(12, 16)), replay(range(16, 20)))
+
+
+def nlupp_banking(root: Path) -> Split:
+    return _nlupp(root, "banking")
+
+
+def nlupp_hotels(root: Path) -> Split:
+    return _nlupp(root, "hotels")
+
+
+SPLITS = {"banking77_oos": banking77_oos, "banking77": banking77, "bitext": bitext,
+          "nlupp_banking": nlupp_banking, "nlupp_hotels": nlupp_hotels}

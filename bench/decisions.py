@@ -1,0 +1,192 @@
+"""Benchmark: the decision engine against two baselines on every dataset in ../shared/data, dev and test.
+
+    python -m bench.decisions [--split dev|test] [--datasets banking77_oos,bitext,...] [--variants]
+
+Per dataset (bench/_splits.py: a history of resolved tickets, and replays in which each ticket expects an
+answer id or none), each system answers every replayed ticket with a confidence:
+- Seam: `LocalEngine` over the history (and `--variants` adds the engine with single choices switched back, to
+  see what each is worth);
+- TF-IDF + LR: word 1–2-gram TF-IDF, multinomial logistic regression (scikit-learn's default C=1, and C=10);
+  confidence = top probability;
+- kNN: the same TF-IDF, the 10 nearest past tickets vote with their cosine similarity; confidence = the winning
+  answer's share of the vote × the nearest similarity.
+Figures (higher is better unless said): coverage of answerable tickets answered right at a threshold whose wrong
+automatic answers stay ≤ 1 / 2 / 5 % of all tickets; AURC (lower is better; bench/engine_quality.py defines
+it); top-1 (answerable tickets whose top answer is right); and, at the default auto threshold 0.9, the wrong
+share of automatic answers (lower is better), the share of tickets answered automatically, and the wrong share
+among the answerable tickets alone (in-scope traffic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import _datasets as data
+from bench._common import machine
+from bench._splits import SPLITS, Split
+from bench.engine_quality import Curve, risk_coverage
+from bot.engine.local import EngineOptions, LocalEngine
+from bot.models import Message, Resolution, Ticket
+from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BOUNDS = (0.01, 0.02, 0.05)
+KNN_NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class Answers:
+    system: str
+    confidences: np.ndarray
+    answers: list[str | None]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    dataset: str
+    system: str
+    coverage: tuple[float, ...]
+    aurc: float
+    top1: float
+    default_wrong_share: float | None
+    default_answered: float
+    in_scope_wrong_share: float | None
+    seconds: float
+
+    def row(self) -> str:
+        def share(value: float | None) -> str:
+            return "–" if value is None else f"{value:.2%}"
+
+        cells = " | ".join(f"{c:.1%}" for c in self.coverage)
+        return (f"| {self.dataset} | {self.system} | {cells} | {self.aurc:.4f} | {self.top1:.1%} "
+                f"| {share(self.default_wrong_share)} | {self.default_answered:.1%} "
+                f"| {share(self.in_scope_wrong_share)} | {self.seconds:.1f} s |")
+
+
+def _ticket(ticket_id: str, text: str, resolution: Resolution | None = None) -> Ticket:
+    return Ticket(id=ticket_id, messages=(Message(author="customer", body=text),), resolution=resolution)
+
+
+def seam(options: EngineOptions | None = None, name: str = "Seam", *,
+         embeddings_url: str | None = None) -> Callable[[Split, data.Labelled], Answers]:
+    def run(split: Split, replay: data.Labelled) -> Answers:
+        started = time.perf_counter()
+        history = [_ticket(f"h{i}", text, Resolution(answer_id=label, answer=f"[macro {label}]"))
+                   for i, (text, label) in enumerate(zip(split.history.texts, split.history.labels, strict=True))]
+        embedder = None
+        if embeddings_url:
+            import httpx
+
+            from bot.engine.embeddings import Embedder, InMemoryEmbeddingCache
+
+            embedder = Embedder(model="all-MiniLM-L6-v2", base_url=embeddings_url, client=httpx.Client(timeout=600),
+                                cache=InMemoryEmbeddingCache())
+        engine = LocalEngine(history=history, options=options or EngineOptions(), embedder=embedder)
+        found = engine.assess_many([_ticket(f"r{i}", text) for i, text in enumerate(replay.texts)])
+        return Answers(name, np.array([a.confidence for a in found]), [a.answer_source for a in found],
+                       time.perf_counter() - started)
+
+    return run
+
+
+def _tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+
+
+def logistic(c: float) -> Callable[[Split, data.Labelled], Answers]:
+    def run(split: Split, replay: data.Labelled) -> Answers:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        started = time.perf_counter()
+        model = make_pipeline(_tfidf(), LogisticRegression(C=c, max_iter=3000))
+        model.fit(split.history.texts, split.history.labels)
+        probabilities = model.predict_proba(replay.texts)
+        classes = model.classes_
+        return Answers(f"TF-IDF + LR (C={c:g})", probabilities.max(axis=1),
+                       [str(classes[i]) for i in probabilities.argmax(axis=1)], time.perf_counter() - started)
+
+    return run
+
+
+def knn(split: Split, replay: data.Labelled) -> Answers:
+    started = time.perf_counter()
+    vectorizer = _tfidf()
+    matrix = vectorizer.fit_transform(split.history.texts)
+    labels = np.array(split.history.labels, dtype=object)
+    similarities = (vectorizer.transform(replay.texts) @ matrix.T).toarray()
+    confidences, answers = [], []
+    for row in similarities:
+        top = np.argsort(-row)[:KNN_NEIGHBOURS]
+        votes: dict[str, float] = {}
+        for position in top:
+            votes[labels[position]] = votes.get(labels[position], 0.0) + float(row[position])
+        total = sum(votes.values())
+        if total <= 0:
+            confidences.append(0.0)
+            answers.append(None)
+            continue
+        best = max(votes, key=votes.get)
+        confidences.append(votes[best] / total * float(row[top[0]]))
+        answers.append(best)
+    return Answers("kNN", np.array(confidences), answers, time.perf_counter() - started)
+
+
+def figures(dataset: str, answers: Answers, expected: Sequence[str | None]) -> Figures:
+    answerable = [e is not None for e in expected]
+    right = [e is not None and a == e for a, e in zip(answers.answers, expected, strict=True)]
+    curve: Curve = risk_coverage(answers.confidences, right, answerable)
+    top1 = sum(right) / max(1, sum(answerable))
+    automatic = answers.confidences >= DEFAULT_AUTO_THRESHOLD
+    wrong = sum(1 for auto, ok in zip(automatic, right, strict=True) if auto and not ok)
+    share = wrong / automatic.sum() if automatic.sum() else None
+    in_scope = [auto and can for auto, can in zip(automatic, answerable, strict=True)]
+    in_scope_wrong = sum(1 for auto, ok in zip(in_scope, right, strict=True) if auto and not ok)
+    in_scope_share = in_scope_wrong / sum(in_scope) if sum(in_scope) else None
+    return Figures(dataset, answers.system, tuple(curve.coverage_at(b) for b in BOUNDS), curve.aurc, top1, share,
+                   float(automatic.mean()), in_scope_share, answers.seconds)
+
+
+HEADER = ("| dataset | system | " + " | ".join(f"coverage @ wrong ≤{b:.0%}" for b in BOUNDS)
+          + " | AURC | top-1 | wrong share of automatic answers @0.9 | answered @0.9 "
+          "| the same, answerable tickets only | time |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.decisions", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    parser.add_argument("--datasets", default=",".join(SPLITS))
+    parser.add_argument("--variants", action="store_true", help="also the engine with single choices reverted")
+    parser.add_argument("--embeddings", metavar="URL",
+                        help="also Seam with sentence embeddings from this OpenAI-compatible server "
+                             "(bench/embeddings_server.py, e.g. http://127.0.0.1:8089/v1)")
+    parser.add_argument("--only-embeddings", action="store_true", help="with --embeddings: that system alone")
+    args = parser.parse_args()
+    systems: list[Callable[[Split, data.Labelled], Answers]] = [seam(), logistic(1.0), logistic(10.0), knn]
+    if args.variants:
+        systems[1:1] = [seam(options, name) for name, options in EngineOptions.variants().items()]
+    if args.embeddings:
+        with_embeddings = seam(name="Seam + MiniLM embeddings", embeddings_url=args.embeddings)
+        systems = [with_embeddings] if args.only_embeddings else [systems[0], with_embeddings, *systems[1:]]
+    print(f"# Decision quality, {args.split} replays — {machine()}\n")
+    print(HEADER)
+    print("| --- " * (HEADER.count("|") - 1) + "|")
+    for name in args.datasets.split(","):
+        split = SPLITS[name](args.data)
+        replay = split.replay(args.split)
+        for system in systems:
+            print(figures(name, system(split, replay), replay.labels).row(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

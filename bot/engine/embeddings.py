@@ -1,0 +1,284 @@
+"""Optional semantic evidence: sentence embeddings from any OpenAI-compatible `/v1/embeddings` server (OpenAI,
+Ollama, vLLM, text-embeddings-inference, or bench/embeddings_server.py), cached by text hash.
+
+Turned on by `EMBEDDINGS_MODEL` (bot.config); `build_engine` then hands an `Embedder` to the local engine.
+Nothing here is required: Seam's default install has no model and no torch, and every failure of the server
+(network, HTTP error after the retries, a malformed answer, vectors of the wrong size) makes `embed` return
+None, so the engine decides on its lexical evidence alone. Each kind of failure is logged once per process,
+not once per call, so a server that is down does not flood the log.
+
+The contract the engine relies on (`Embedder.embed`):
+- `embed(texts)` returns a float32 array of shape `(len(texts), dimension)`, row i for texts[i] (input order),
+  each row L2-normalised (norm 1), so a dot product is the cosine similarity; a text that is empty or only
+  whitespace gets an all-zero row (similar to nothing) and is never sent;
+- or None, for the whole call, when any text could not be embedded (or, before any vector was seen, when
+  every text is empty: the size is unknown); it never raises. The rows it did get are cached, so the next call
+  asks only for the rest;
+- `dimension` is fixed by the first answer (None before it); `model` is the model name;
+- after a failure, calls within `cooldown` seconds make no request: texts all in the cache still come back,
+  anything else is None at once, so a dead server costs the engine nothing per ticket;
+- safe to call from several threads at once.
+
+The cache (`EmbeddingCache`) maps (model, sha256 of the text sent) to the vector's float32 bytes: re-fitting or
+re-assessing never re-embeds a text. The text sent is the text with its runs of whitespace collapsed to one
+space and clipped to `MAX_INPUT_CHARS`; for nearly every ticket that is the text itself.
+`InMemoryEmbeddingCache` serves the offline simulation (no database); serve uses the SQLite one
+(`bot.store.Store.embedding_cache`, passed to `build_engine` as `embedding_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import httpx
+import numpy as np
+
+from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+BATCH_SIZE = 128  # texts per request; OpenAI takes up to 2,048 inputs, local servers prefer small batches
+MAX_INPUT_CHARS = 8_000  # about 2,000 tokens: inside OpenAI's 8,191-token limit per input; local models
+#                          truncate far earlier anyway (all-MiniLM-L6-v2 reads 256 word pieces)
+REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+ATTEMPTS = 3
+RETRY_DEADLINE = 10.0  # seconds for all attempts of one batch; a longer Retry-After gives up at once
+INITIAL_RETRY_DELAY = 0.25
+COOLDOWN = 30.0  # seconds after a failure during which no request is made
+
+
+class EmbeddingCache(Protocol):
+    """Vectors by model and text hash (hex sha256 of the UTF-8 text sent), as float32 bytes."""
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]: ...
+
+    def put_many(self, model: str, vectors: Mapping[str, bytes]) -> None: ...
+
+
+class InMemoryEmbeddingCache:
+    """A dict-backed `EmbeddingCache` for one process (the simulation has no database)."""
+
+    def __init__(self) -> None:
+        self._vectors: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        with self._lock:
+            return {h: self._vectors[model, h] for h in hashes if (model, h) in self._vectors}
+
+    def put_many(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        with self._lock:
+            self._vectors.update(((model, h), v) for h, v in vectors.items())
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Failed(Exception):
+    """One batch could not be embedded; `kind` names the failure for the once-per-kind log."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class Embedder:
+    """Sentence vectors from an OpenAI-compatible embeddings endpoint; see the module docstring for the contract.
+
+    `base_url` is the API root as the OpenAI SDK takes it (`https://api.openai.com/v1`,
+    `http://localhost:11434/v1`); `/embeddings` is appended. `api_key` may be None or empty for local servers
+    that need none. The injected `client` is used as is; every request carries its own bounded timeout.
+    """
+
+    def __init__(self, *, model: str, client: httpx.Client, base_url: str = DEFAULT_BASE_URL,
+                 api_key: str | None = None, cache: EmbeddingCache | None = None, batch_size: int = BATCH_SIZE,
+                 max_chars: int = MAX_INPUT_CHARS, attempts: int = ATTEMPTS, deadline: float = RETRY_DEADLINE,
+                 cooldown: float = COOLDOWN) -> None:
+        if not model:
+            raise ValueError("an embeddings model name is required")
+        self.model = model
+        self.url = base_url.rstrip("/") + "/embeddings"
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._cache = cache if cache is not None else InMemoryEmbeddingCache()
+        self._batch_size = max(1, batch_size)
+        self._max_chars = max_chars
+        self._attempts = attempts
+        self._deadline = deadline
+        self._cooldown = cooldown
+        self._lock = threading.Lock()
+        self._dimension: int | None = None
+        self._logged: set[str] = set()
+        self._quiet_until = 0.0  # monotonic time before which no request is made (after a failure)
+        self.requests = 0  # HTTP requests made (attempts included), for tests and benchmarks
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"Embedder(model={self.model!r}, url={self.url!r})"
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        """L2-normalised float32 rows in input order, or None when any text could not be embedded."""
+        sent = [self._prepare(t) for t in texts]
+        hashes = [text_hash(t) if t else "" for t in sent]
+        wanted = list(dict.fromkeys(h for h in hashes if h))
+        vectors = self._cached(wanted)
+        missing = [h for h in wanted if h not in vectors]
+        if missing:
+            if time.monotonic() < self._quiet_until:
+                return None
+            text_of = {h: t for h, t in zip(hashes, sent, strict=True) if h}
+            try:
+                for start in range(0, len(missing), self._batch_size):
+                    batch = missing[start:start + self._batch_size]
+                    rows = self._request([text_of[h] for h in batch])
+                    fresh = dict(zip(batch, rows, strict=True))
+                    vectors.update(fresh)
+                    self._store(fresh)
+            except _Failed as failure:
+                self._failed(failure)
+                return None
+            except Exception as exc:  # whatever else: still the lexical evidence, never a failed assessment
+                self._failed(_Failed("unexpected", f"{type(exc).__name__}: {exc}"))
+                return None
+        dimension = self._dimension
+        if dimension is None:  # no text to embed (all empty), and the model's size is not known yet
+            return np.zeros((0, 0), dtype=np.float32) if not texts else None
+        out = np.zeros((len(texts), dimension), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h:
+                out[i] = vectors[h]
+        return out
+
+    # -- the pieces --------------------------------------------------------------------------------------------
+
+    def _prepare(self, text: str) -> str:
+        text = " ".join((text or "").split())
+        return text[:self._max_chars]
+
+    def _cached(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        if not hashes:
+            return {}
+        try:
+            found = self._cache.get_many(self.model, hashes)
+        except Exception as exc:  # a broken cache costs a request, never the evidence
+            self._log_once("cache", f"the embeddings cache could not be read ({type(exc).__name__}: {exc})")
+            return {}
+        vectors: dict[str, np.ndarray] = {}
+        for h, blob in found.items():
+            if not blob or len(blob) % 4:
+                continue  # unreadable: embed it again
+            vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            with self._lock:
+                self._dimension = self._dimension or len(vector)
+                dimension = self._dimension
+            if len(vector) == dimension:  # a vector of another size is embedded again
+                vectors[h] = vector
+        return vectors
+
+    def _store(self, vectors: Mapping[str, np.ndarray]) -> None:
+        try:
+            self._cache.put_many(self.model, {h: v.astype("<f4").tobytes() for h, v in vectors.items()})
+        except Exception as exc:
+            self._log_once("cache", f"the embeddings cache could not be written ({type(exc).__name__}: {exc})")
+
+    def _request(self, texts: list[str]) -> list[np.ndarray]:
+        """One batch, with retries; the rows normalised and checked, or _Failed."""
+        started = time.monotonic()
+
+        def worth_retrying(exc: BaseException) -> bool:
+            if not isinstance(exc, RetryableError):
+                return False
+            left = self._deadline - (time.monotonic() - started)
+            return exc.retry_after is None or exc.retry_after <= left
+
+        try:
+            for attempt in retrying(attempts=self._attempts, deadline=self._deadline, initial=INITIAL_RETRY_DELAY,
+                                    cap=self._deadline, retry_on=worth_retrying):
+                with attempt:
+                    response = self._post(texts)
+        except RetryableError as exc:
+            raise _Failed(f"http {exc.status}" if exc.status else "network", str(exc)) from None
+        return self._rows(response, len(texts))
+
+    def _post(self, texts: list[str]) -> httpx.Response:
+        with self._lock:
+            self.requests += 1
+        try:
+            response = self._client.post(self.url, json={"model": self.model, "input": texts,
+                                                         "encoding_format": "float"},
+                                         headers=self._headers, timeout=REQUEST_TIMEOUT)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(f"timed out ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code in RETRYABLE_STATUS:
+            raise RetryableError(f"HTTP {response.status_code}: {_error_text(response)}", status=response.status_code,
+                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 400:
+            raise _Failed(f"http {response.status_code}", f"HTTP {response.status_code}: {_error_text(response)}")
+        return response
+
+    def _rows(self, response: httpx.Response, count: int) -> list[np.ndarray]:
+        try:
+            data = response.json()["data"]
+            if not isinstance(data, list) or len(data) != count:
+                raise ValueError(f"{count} inputs, {len(data) if isinstance(data, list) else 'no'} embeddings")
+            # OpenAI answers in input order with an `index` on each; some servers only keep the order.
+            if all(isinstance(d, dict) and isinstance(d.get("index"), int) for d in data):
+                data = sorted(data, key=lambda d: d["index"])
+                if [d["index"] for d in data] != list(range(count)):
+                    raise ValueError("indices are not 0..n-1")
+            matrix = np.array([d["embedding"] for d in data], dtype=np.float64)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise _Failed("malformed", f"not an embeddings response ({type(exc).__name__}: {exc})") from None
+        if matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all():
+            raise _Failed("malformed", f"embeddings of shape {matrix.shape}, or not finite numbers")
+        with self._lock:
+            if self._dimension is None:
+                self._dimension = matrix.shape[1]
+            dimension = self._dimension
+        if matrix.shape[1] != dimension:
+            raise _Failed("dimension", f"vectors of {matrix.shape[1]} dimensions where {dimension} were expected")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise _Failed("malformed", "an all-zero embedding")
+        return list((matrix / norms).astype(np.float32))
+
+    def _failed(self, failure: _Failed) -> None:
+        with self._lock:
+            self._quiet_until = time.monotonic() + self._cooldown
+        self._log_once(failure.kind, str(failure))
+
+    def _log_once(self, kind: str, detail: str) -> None:
+        with self._lock:
+            if kind in self._logged:
+                return
+            self._logged.add(kind)
+        log.warning("embeddings (%s at %s) unavailable: %s; deciding on lexical evidence (logged once per kind "
+                    "of failure)", self.model, self.url, detail)
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's own error message, short (OpenAI: {"error": {"message": …}}; others: text)."""
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            return str(message)[:200]
+    except ValueError:
+        pass
+    return response.text[:200] or response.reason_phrase

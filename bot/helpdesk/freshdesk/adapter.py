@@ -1,0 +1,352 @@
+"""The Freshdesk adapter: the shared-secret webhook and its body, reading a ticket with its conversations, the
+writes Seam makes, and the knowledge base (solution articles and canned responses).
+
+API v2 as documented at https://developers.freshdesk.com/api/ (endpoints cross-checked against the public clients
+github.com/sjkingo/python-freshdesk and github.com/askasoft/pango sdk/fdk/freshdesk): Basic auth with the API key
+as user name and any password, JSON bodies, HTML `body`/`description` fields with a plain `body_text` beside
+them, list endpoints paged with `page`/`per_page` (at most 100) and a `Link: <…>; rel="next"` header, 429 with
+`Retry-After` in seconds. The httpx client is injected (`freshdesk_client` builds the production one); every call
+goes through `_call` with bounded retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.helpdesk.base import (
+    Agent,
+    HelpdeskError,
+    WebhookEvent,
+    WebhookPayloadError,
+    check_shared_secret,
+    webhook_json,
+)
+from bot.helpdesk.freshdesk.settings import (
+    LIST_PER_MINUTE,
+    OUTBOUND_EMAIL,
+    REQUESTS_PER_MINUTE,
+    STATUS_CODES,
+    UPDATES_PER_MINUTE,
+    FreshdeskSettings,
+    priority_word,
+    sla_due,
+    status_word,
+)
+from bot.models import Article, Message, Ticket
+from bot.pacing import ChannelPacer
+from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+from bot.text import html_to_text
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+_TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
+# Enough for any real thread or update window (100 a page) while bounding what a runaway pagination costs.
+MAX_PAGES = 50
+PER_PAGE = 100
+PACING_BURST = 10
+ARTICLE_PUBLISHED = 2  # solution article status: 1 draft, 2 published
+FOLDER_AGENTS_ONLY = 3  # solution folder visibility: internal articles, never for customers
+# A create (reply, note) answered by a gateway may have landed behind it: like a timeout, not repeated blindly.
+_MAYBE_LANDED = frozenset({502, 504})
+
+
+def freshdesk_client(settings: FreshdeskSettings) -> httpx.Client:
+    """The production client: Basic auth `{api_key}:X`, timeouts on every call."""
+    return httpx.Client(
+        base_url=settings.base_url,
+        auth=(settings.api_key or "", "X"),
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
+    )
+
+
+def text_to_html(text: str) -> str:
+    """Seam's plain text as the HTML `body` Freshdesk expects: escaped, paragraphs kept, line breaks as <br>."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join(f"<p>{html.escape(p.strip()).replace(chr(10), '<br>')}</p>" for p in paragraphs) or "<p></p>"
+
+
+def body_text(item: Mapping[str, Any], html_key: str, text_key: str) -> str:
+    """Clean text of a conversation, description or article: Seam's own HTML reading when there is HTML (so a
+    reply reads back exactly as it was written), else the plain text Freshdesk sent beside it."""
+    markup = item.get(html_key)
+    if isinstance(markup, str) and markup.strip():
+        return html_to_text(markup)
+    plain = item.get(text_key)
+    return plain.strip() if isinstance(plain, str) else ""
+
+
+def _names(attachments: Any) -> tuple[str, ...]:
+    return tuple(str(a["name"]) for a in attachments or [] if isinstance(a, dict) and a.get("name"))
+
+
+class FreshdeskAdapter:
+    name = "freshdesk"
+
+    def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str, retry_deadline: float = 60.0,
+                 pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None,
+                 list_pacer: ChannelPacer | None = None) -> None:
+        self._client = client
+        self._secret = webhook_secret
+        self._agent_url = agent_url.rstrip("/")
+        self._retry_deadline = retry_deadline
+        self._pacer = pacer
+        self._update_pacer = update_pacer
+        self._list_pacer = list_pacer
+        self._me: dict | None = None
+        self._me_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> FreshdeskAdapter:
+        def per_minute(limit: float | None, default: float, burst: int = PACING_BURST) -> ChannelPacer | None:
+            limit = default if limit is None else limit
+            return ChannelPacer(rate=limit / 60, burst=burst) if limit else None
+
+        own: FreshdeskSettings = settings.helpdesk_settings or FreshdeskSettings()
+        limits = settings.helpdesk_limits
+        # [helpdesk] has no key for the tickets-list sub-limit: it follows the documented one unless pacing is off.
+        listing = None if limits.requests_per_minute == 0 else per_minute(None, LIST_PER_MINUTE, burst=3)
+        # Freshdesk shared secrets carry no time, so `webhook_tolerance_seconds` has nothing to apply to here.
+        return cls(client or freshdesk_client(own), webhook_secret=own.webhook_secret or "",
+                   agent_url=own.agent_url, pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
+                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE), list_pacer=listing)
+
+    # -- webhooks -------------------------------------------------------------------------------------------
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> None:
+        # Freshdesk does not sign webhook requests: the automation rule sends the secret as the Basic auth
+        # password ("Requires authentication") or in an X-Seam-Webhook-Secret header. There is no timestamp to
+        # hold a replay window against — and Freshdesk itself redelivers a failed call 5, 35 and 95 minutes
+        # later (support article "Receiving webhook failure emails") — so redeliveries are de-duplicated, not
+        # refused.
+        check_shared_secret(headers, self._secret)
+
+    def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        payload = webhook_json(body)
+        raw = payload.get("ticket_id")
+        for nested in ("ticket", "freshdesk_webhook"):  # {"ticket": {"id"}} or the Zulip-style wrapper
+            if raw is None and isinstance(payload.get(nested), dict):
+                raw = payload[nested].get("id", payload[nested].get("ticket_id"))
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise WebhookPayloadError("no ticket id: send 'ticket_id' (the {{ticket.id}} placeholder) as a string "
+                                      "or number")
+        ticket_id = str(raw).strip()
+        if not _TICKET_ID.match(ticket_id):
+            raise WebhookPayloadError(f"ticket id must be a positive integer, got {ticket_id[:40]!r}")
+        # Freshdesk sends no delivery id: the body is the delivery. A redelivery repeats the same bytes; the
+        # template's {{ticket.latest_public_comment}} makes a customer's new reply a new body. Two events that
+        # render the same body are one event to Seam, as they would be anyway: it dedupes on the latest comment.
+        return WebhookEvent(ticket_id=ticket_id,
+                            delivery_key="freshdesk:sha256:" + hashlib.sha256(body).hexdigest())
+
+    # -- the API --------------------------------------------------------------------------------------------
+
+    def _pace(self, method: str, path: str) -> None:
+        if self._pacer is not None:
+            self._pacer.wait("freshdesk")
+        ticket_write = method != "GET" and path.startswith("/api/v2/tickets/")
+        if self._update_pacer is not None and ticket_write:
+            self._update_pacer.wait("freshdesk-updates")
+        if self._list_pacer is not None and method == "GET" and path.split("?")[0] == "/api/v2/tickets":
+            self._list_pacer.wait("freshdesk-list")
+
+    def _call(self, method: str, path: str, *, json_body: Any = None,
+              params: Mapping | None = None) -> tuple[Any, httpx.Headers]:
+        """One API call with its retries: the parsed JSON body and the response headers."""
+        idempotent = method in ("GET", "PUT")
+
+        def once() -> tuple[Any, httpx.Headers]:
+            self._pace(method, path)
+            try:
+                response = self._client.request(method, path, json=json_body, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise RetryableError(f"Freshdesk unreachable: {exc}") from exc
+            except httpx.TransportError as exc:
+                # A write that timed out may have landed; the caller decides (it checks before repeating).
+                if method == "GET":
+                    raise RetryableError(f"Freshdesk {method} {path} failed: {exc}") from exc
+                raise HelpdeskError(f"Freshdesk {method} {path} failed: {exc}") from exc
+            status = response.status_code
+            if status in _MAYBE_LANDED and not idempotent:
+                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}; it may have landed",
+                                    status=status)
+            if status in RETRYABLE_STATUS:
+                raise RetryableError(f"Freshdesk {method} {path} answered {status}", status=status,
+                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            if status >= 400:
+                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}: {response.text[:300]}",
+                                    status=status)
+            if not response.content:
+                return {}, response.headers
+            try:
+                return response.json(), response.headers
+            except ValueError:
+                raise HelpdeskError(f"Freshdesk {method} {path} answered non-JSON") from None
+
+        try:
+            return retrying(deadline=self._retry_deadline)(once)
+        except RetryableError as exc:
+            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> Any:
+        return self._call(method, path, json_body=json_body, params=params)[0]
+
+    def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        """The items of a listing (each page a JSON array), following `Link: rel="next"` for at most MAX_PAGES
+        pages and never to another host with our credentials."""
+        base = urlsplit(str(self._client.base_url))
+        for _ in range(MAX_PAGES):
+            page, headers = self._call("GET", path, params=params)
+            yield from (item for item in page if isinstance(item, dict)) if isinstance(page, list) else ()
+            match = _NEXT.search(headers.get("link") or "")
+            if not match:
+                return
+            target = urlsplit(match.group(1))
+            if target.netloc and target.netloc != base.netloc:
+                return
+            path, params = target.path + (f"?{target.query}" if target.query else ""), None
+
+    def me(self) -> dict:
+        """The agent whose API key Seam uses: its conversations are the bot's."""
+        with self._me_lock:
+            if self._me is None:
+                self._me = self._request("GET", "/api/v2/agents/me") or {}
+            return self._me
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        raw = self._request("GET", f"/api/v2/tickets/{ticket_id}", params={"include": "requester"})
+        if not isinstance(raw, dict) or raw.get("id") is None:
+            raise HelpdeskError(f"Freshdesk ticket {ticket_id} came back without a ticket object")
+        requester_id = str(raw.get("requester_id"))
+        me_id = str(self.me().get("id"))
+        # The description is the ticket's first message (the customer's, unless an agent sent an outbound email);
+        # conversations are every reply and note after it.
+        messages = []
+        opening = body_text(raw, "description", "description_text")
+        if opening or raw.get("attachments"):
+            messages.append(Message(
+                author="agent" if raw.get("source") == OUTBOUND_EMAIL else "customer", body=opening,
+                created_at=raw.get("created_at"), id="description", attachments=_names(raw.get("attachments"))))
+        for item in self._pages(f"/api/v2/tickets/{ticket_id}/conversations", {"per_page": PER_PAGE}):
+            user_id = str(item.get("user_id"))
+            # `incoming` marks what came from outside the helpdesk (a customer's email, a CC'd contact).
+            if user_id == me_id and not item.get("incoming"):
+                author = "bot"
+            elif item.get("incoming") or user_id == requester_id:
+                author = "customer"
+            else:
+                author = "agent"
+            messages.append(Message(author=author, body=body_text(item, "body", "body_text"),
+                                    created_at=item.get("created_at"), id=str(item.get("id")),
+                                    public=not item.get("private", False), attachments=_names(item.get("attachments"))))
+        requester = raw.get("requester") if isinstance(raw.get("requester"), dict) else {}
+        answered = any(m.author != "customer" and m.public for m in messages)
+        return Ticket(
+            id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or ""), messages=tuple(messages),
+            requester_name=requester.get("name"), requester_email=requester.get("email"),
+            tags=tuple(str(t) for t in raw.get("tags") or []), priority=priority_word(raw.get("priority")),
+            status=status_word(raw.get("status")), created_at=raw.get("created_at"),
+            sla_due_at=sla_due(raw, answered=answered), url=self.ticket_link(ticket_id),
+        )
+
+    def updated_since(self, since: float) -> list[tuple[str, str]]:
+        """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), oldest first.
+        The list endpoint leaves spam and deleted tickets out unless asked for them."""
+        stamp = datetime.fromtimestamp(max(0, int(since)), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        params = {"updated_since": stamp, "order_by": "updated_at", "order_type": "asc", "per_page": PER_PAGE}
+        return [(str(t["id"]), str(t.get("updated_at") or "")) for t in self._pages("/api/v2/tickets", params)
+                if t.get("id") is not None]
+
+    def ticket_link(self, ticket_id: str) -> str:
+        return f"{self._agent_url}/a/tickets/{ticket_id}"
+
+    def find_agent(self, email: str) -> Agent | None:
+        # Freshdesk keeps emails lower-cased; agents and contacts are separate lists, so a customer never matches.
+        wanted = email.strip().lower()
+        for agent in self._request("GET", "/api/v2/agents", params={"email": wanted}) or []:
+            contact = agent.get("contact") if isinstance(agent, dict) else None
+            if not isinstance(contact, dict) or str(contact.get("email", "")).lower() != wanted:
+                continue
+            if contact.get("active") is False or agent.get("deactivated"):
+                continue  # not verified yet, or deactivated: cannot own a ticket
+            return Agent(id=str(agent["id"]), name=str(contact.get("name") or contact["email"]),
+                         email=str(contact["email"]))
+        return None
+
+    def knowledge(self) -> list[Article]:
+        """Published solution articles in folders customers may see, and canned responses, as clean text."""
+        def listing(path: str) -> Iterator[dict]:  # every level may page; items without an id are skipped
+            return (item for item in self._pages(path) if item.get("id") is not None)
+
+        found: list[Article] = []
+        for category in listing("/api/v2/solutions/categories"):
+            for folder in listing(f"/api/v2/solutions/categories/{category['id']}/folders"):
+                if folder.get("visibility") == FOLDER_AGENTS_ONLY:
+                    continue
+                for article in listing(f"/api/v2/solutions/folders/{folder['id']}/articles"):
+                    text = body_text(article, "description", "description_text")
+                    if article.get("status") == ARTICLE_PUBLISHED and text:
+                        found.append(Article(id=f"article-{article['id']}", title=str(article.get("title") or ""),
+                                             body=text))
+        for folder in listing("/api/v2/canned_response_folders"):
+            for response in listing(f"/api/v2/canned_response_folders/{folder['id']}/responses"):
+                text = body_text(response, "content_html", "content")
+                if text:
+                    found.append(Article(id=f"macro-{response['id']}", title=str(response.get("title") or ""),
+                                         body=text))
+        return found
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _status_code(status: str) -> int:
+        code = STATUS_CODES.get(status.strip().lower())
+        if code is None:
+            raise HelpdeskError(f"Freshdesk has no status {status!r} Seam can set (supported: "
+                                f"{', '.join(STATUS_CODES)})")
+        return code
+
+    def _update(self, ticket_id: str, fields: dict) -> None:
+        self._request("PUT", f"/api/v2/tickets/{ticket_id}", json_body=fields)
+
+    def reply(self, ticket_id: str, body: str, *, status: str | None = None) -> None:
+        # The reply endpoint takes no status: the reply goes first, so a failed status change never leaves a
+        # ticket solved without its answer.
+        code = self._status_code(status) if status else None
+        self._request("POST", f"/api/v2/tickets/{ticket_id}/reply", json_body={"body": text_to_html(body)})
+        if code is not None:
+            self._update(ticket_id, {"status": code})
+
+    def add_note(self, ticket_id: str, body: str) -> None:
+        self._request("POST", f"/api/v2/tickets/{ticket_id}/notes",
+                      json_body={"body": text_to_html(body), "private": True})
+
+    def assign(self, ticket_id: str, agent_id: str) -> None:
+        if not agent_id.strip().isdigit():
+            raise HelpdeskError(f"Freshdesk agent ids are numbers, got {agent_id[:40]!r}")
+        self._update(ticket_id, {"responder_id": int(agent_id)})
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        self._update(ticket_id, {"status": self._status_code(status)})
+
+    def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None:
+        # `tags` on a ticket update replaces the list and v2 has no add-tags call: read, merge, write back.
+        current = self._request("GET", f"/api/v2/tickets/{ticket_id}") or {}
+        existing = [str(t) for t in current.get("tags") or []]
+        merged = list(dict.fromkeys([*existing, *(str(t) for t in tags)]))
+        if merged != existing:
+            self._update(ticket_id, {"tags": merged})
+

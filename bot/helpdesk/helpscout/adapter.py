@@ -1,0 +1,409 @@
+"""The Help Scout adapter: webhook signature and body, reading a conversation with its threads, the writes Seam
+makes, reconciliation, and knowledge (saved replies and Help Scout Docs articles) — against the Mailbox API 2.0
+(https://developer.helpscout.com/mailbox-api/) with an OAuth2 client-credentials token.
+
+The httpx clients are injected (see `helpscout_client` and `docs_client` for the production ones); tests point
+them at a fake Help Scout on loopback. Every call goes through one `_request`: paced to the account's limit
+(writes count twice), retried with backoff that honours `X-RateLimit-Retry-After`, a 401 answered once with a
+fresh token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.helpdesk.base import (
+    Agent,
+    HelpdeskError,
+    WebhookAuthError,
+    WebhookChallenge,
+    WebhookEvent,
+    WebhookPayloadError,
+    webhook_json,
+)
+from bot.helpdesk.helpscout.auth import AccessToken
+from bot.helpdesk.helpscout.knowledge import docs_articles, saved_replies
+from bot.helpdesk.helpscout.settings import (
+    AGENT_URL,
+    DOCS_REQUESTS_PER_MINUTE,
+    NATIVE_STATUSES,
+    PRIORITY_FIELD,
+    REQUESTS_PER_MINUTE,
+    STATUS_MAP,
+    HelpScoutSettings,
+)
+from bot.helpdesk.helpscout.shapes import (
+    clean_id,
+    custom_field,
+    items,
+    newest_time,
+    next_link,
+    oldest_first,
+    page_position,
+    person_name,
+    tag_names,
+    thread_message,
+    to_html,
+)
+from bot.models import Article, Ticket
+from bot.pacing import ChannelPacer
+from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+# https://developer.helpscout.com/webhooks/ and the official PHP client's IncomingWebhook (TEST_EVENT).
+SIGNATURE_HEADER = "x-helpscout-signature"
+EVENT_HEADER = "x-helpscout-event"
+TEST_EVENT = "helpscout.test"
+TOKEN_PATH = "/v2/oauth2/token"
+# Bounds what a runaway pagination can cost (a conversation holds at most 100 threads).
+MAX_PAGES = 50
+MAX_SAVED_REPLIES = 500
+PACING_BURST = 10
+_CONVERSATION_LINK = re.compile(r"/conversations/(\d{1,20})(?:[/?#]|$)")
+
+
+def helpscout_client(settings: HelpScoutSettings) -> httpx.Client:
+    """The production Mailbox API client; the bearer token is added per request."""
+    return httpx.Client(base_url=settings.base_url, timeout=httpx.Timeout(15.0, connect=5.0),
+                        headers={"User-Agent": "seam (+https://github.com/seam-support/seam)",
+                                 "Accept": "application/json"})
+
+
+def docs_client(settings: HelpScoutSettings) -> httpx.Client:
+    """The Docs API client: Basic auth with the API key as user name and a dummy password
+    (https://developer.helpscout.com/docs-api/)."""
+    return httpx.Client(base_url=settings.docs_base_url, auth=(settings.docs_api_key or "", "X"),
+                        timeout=httpx.Timeout(15.0, connect=5.0), headers={"Accept": "application/json"})
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Help Scout's webhook signature: base64(HMAC-SHA1(secret, raw body))."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
+
+
+def _conversation_id(ticket_id: str) -> str:
+    """The id as it goes into a path: digits only, so no id can reach another endpoint."""
+    conversation_id = clean_id(ticket_id)
+    if conversation_id is None:
+        raise HelpdeskError(f"{str(ticket_id)[:40]!r} is not a Help Scout conversation id")
+    return conversation_id
+
+
+def _same_host(url: str, client: httpx.Client) -> bool:
+    """A link Seam may follow with its credentials: relative, or on the host the client was made for."""
+    return urlsplit(url).netloc in ("", client.base_url.netloc.decode("ascii"))
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+class HelpScoutAdapter:
+    name = "helpscout"
+
+    def __init__(self, client: httpx.Client, *, app_id: str, app_secret: str, webhook_secret: str,
+                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None,
+                 docs: httpx.Client | None = None, docs_pacer: ChannelPacer | None = None,
+                 token_clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._docs = docs
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._secret = webhook_secret
+        self._tolerance = tolerance_seconds
+        self._clock = clock
+        self._retry_deadline = retry_deadline
+        self._pacer, self._update_pacer, self._docs_pacer = pacer, update_pacer, docs_pacer
+        self._token = AccessToken(self._fetch_token, clock=token_clock)
+        self._me: dict | None = None
+        self._me_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> HelpScoutAdapter:
+        def per_minute(limit: float | None) -> ChannelPacer | None:
+            return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
+
+        own: HelpScoutSettings = settings.helpdesk_settings or HelpScoutSettings()
+        limits = settings.helpdesk_limits
+        requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute
+        return cls(client or helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
+                   webhook_secret=own.webhook_secret or "", tolerance_seconds=settings.webhook_tolerance_seconds,
+                   pacer=per_minute(requests), update_pacer=per_minute(limits.updates_per_minute),
+                   docs=docs_client(own) if own.docs_api_key else None,
+                   docs_pacer=per_minute(DOCS_REQUESTS_PER_MINUTE if requests else 0))
+
+    # -- webhooks -------------------------------------------------------------------------------------------
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> None:
+        if not self._secret:
+            raise WebhookAuthError("webhook secret not configured")
+        signature = headers.get(SIGNATURE_HEADER)
+        if not signature:
+            raise WebhookAuthError("missing signature")
+        if not hmac.compare_digest(sign(self._secret, body).encode(), signature.strip().encode()):
+            raise WebhookAuthError("bad signature")
+        if (headers.get(EVENT_HEADER) or "").strip() == TEST_EVENT:
+            return
+        # Help Scout signs no timestamp: the replay window is judged by the newest time the signed conversation
+        # shows. A body without one (a deletion, a malformed body) is left to parse_webhook.
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+        moment = newest_time(payload) if isinstance(payload, dict) else None
+        if moment is not None and self._clock() - moment.timestamp() > self._tolerance:
+            raise WebhookAuthError("event older than the allowed window")
+
+    def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        event = (headers.get(EVENT_HEADER) or "").strip()[:100]
+        if event == TEST_EVENT:  # sent when the webhook is saved: nothing to record
+            raise WebhookChallenge({"ok": True, "event": TEST_EVENT})
+        if event and (not event.startswith("convo.") or event == "convo.deleted"):
+            # Customer, tag, rating and chat events name no conversation Seam can read; a deleted one is gone.
+            raise WebhookChallenge({"ok": True, "ignored": event})
+        payload = webhook_json(body)
+        link = ((payload.get("_links") or {}).get("self") or {}).get("href") if isinstance(
+            payload.get("_links"), dict) else None
+        found = _CONVERSATION_LINK.search(link) if isinstance(link, str) else None
+        conversation_id = clean_id(payload.get("id")) or (found.group(1) if found else None)
+        if conversation_id is None:
+            raise WebhookPayloadError("no conversation id: send the conversation object (its 'id' a positive integer)")
+        # Help Scout sends no delivery id. A redelivery repeats the same event and bytes; a new event carries the
+        # conversation as it now is, which differs (a new thread, tag, status or userUpdatedAt).
+        digest = hashlib.sha256(event.encode() + b"\n" + body).hexdigest()
+        return WebhookEvent(ticket_id=conversation_id, delivery_key=f"helpscout:sha256:{digest}")
+
+    # -- the one way out ------------------------------------------------------------------------------------
+
+    def _pace(self, method: str, docs: bool) -> None:
+        if docs:
+            if self._docs_pacer is not None:
+                self._docs_pacer.wait("helpscout-docs")
+            return
+        write = method != "GET"
+        if self._pacer is not None:
+            for _ in range(2 if write else 1):  # "Write requests … count as 2 requests toward the rate limit."
+                self._pacer.wait("helpscout")
+        if write and self._update_pacer is not None:
+            self._update_pacer.wait("helpscout-writes")
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None,
+                 form: Mapping | None = None, docs: bool = False, bearer: bool = True) -> Any:
+        client = self._docs if docs else self._client
+        assert client is not None
+        # A write that timed out may have landed: the caller checks before repeating. The token request is safe.
+        idempotent = method == "GET" or not bearer
+        label = f"Help Scout {'Docs ' if docs else ''}{method} {path}"
+
+        def send(token: str | None, url: str) -> httpx.Response:
+            self._pace(method, docs)
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            try:
+                return client.request(method, url, json=json_body, params=params, data=form, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise RetryableError(f"{label}: unreachable ({exc})") from exc
+            except httpx.TransportError as exc:
+                if idempotent:
+                    raise RetryableError(f"{label} failed: {exc}") from exc
+                raise HelpdeskError(f"{label} failed: {exc}") from exc
+
+        def once() -> Any:
+            token = self._token.get() if bearer and not docs else None
+            response = send(token, path)
+            if response.status_code == 401 and token is not None:
+                self._token.invalidate(token)  # expired or revoked early: one more try with a fresh one
+                token = self._token.get()
+                response = send(token, path)
+            location = response.headers.get("location", "")
+            if response.is_redirect and method == "GET" and _same_host(location, client):
+                # A merged conversation answers 301 with its new address on the same API.
+                response = send(token, str(client.base_url.join(location)))
+            if response.status_code in RETRYABLE_STATUS:
+                wait = response.headers.get("x-ratelimit-retry-after") or response.headers.get("retry-after")
+                raise RetryableError(f"{label} answered {response.status_code}", status=response.status_code,
+                                     retry_after=parse_retry_after(wait))
+            if response.status_code >= 300:
+                detail = f": {response.text[:300]}" if bearer else ""  # a token error body stays out of logs
+                raise HelpdeskError(f"{label} answered {response.status_code}{detail}", status=response.status_code)
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                raise HelpdeskError(f"{label} answered non-JSON") from None
+
+        try:
+            return retrying(deadline=self._retry_deadline)(once)
+        except RetryableError as exc:
+            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+
+    def _fetch_token(self) -> Mapping:
+        # https://developer.helpscout.com/mailbox-api/overview/authentication/ (client credentials flow)
+        answer = self._request("POST", TOKEN_PATH, bearer=False, form={
+            "grant_type": "client_credentials", "client_id": self._app_id, "client_secret": self._app_secret})
+        return answer if isinstance(answer, dict) else {}
+
+    def _pages(self, path: str, params: dict | None, *, docs: bool = False) -> Iterator[Any]:
+        """A paginated listing, at most MAX_PAGES pages: HAL's `_links.next` (never to another host), else the
+        next page number while the page says there are more."""
+        client = self._docs if docs else self._client
+        assert client is not None
+        url, query = path, params
+        for _ in range(MAX_PAGES):
+            page = self._request("GET", url, params=query, docs=docs)
+            yield page
+            following = next_link(page)
+            if following:
+                if not _same_host(following, client):
+                    return
+                url, query = following, None
+                continue
+            position = page_position(page)
+            if position is None or position[0] >= position[1]:
+                return
+            url, query = path, {**(params or {}), "page": position[0] + 1}
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def me(self) -> dict:
+        """The user Seam acts as — the OAuth app's owner, whom the API credits with every thread Seam writes."""
+        with self._me_lock:
+            if self._me is None:
+                answer = self._request("GET", "/v2/users/me")
+                self._me = answer if isinstance(answer, dict) else {}
+            return self._me
+
+    def _conversation(self, ticket_id: str) -> tuple[str, dict]:
+        conversation_id = _conversation_id(ticket_id)
+        answer = self._request("GET", f"/v2/conversations/{conversation_id}")
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise HelpdeskError(f"Help Scout conversation {conversation_id} came back without a conversation")
+        return clean_id(answer["id"]) or conversation_id, answer
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        conversation_id, raw = self._conversation(ticket_id)
+        threads = [t for page in self._pages(f"/v2/conversations/{conversation_id}/threads", None)
+                   for t in items(page, "threads")]
+        me_id = clean_id(self.me().get("id"))
+        messages = [m for t in oldest_first(threads) if (m := thread_message(t, me_id=me_id)) is not None]
+        customer = raw.get("primaryCustomer") if isinstance(raw.get("primaryCustomer"), dict) else {}
+        priority = custom_field(raw.get("customFields"), PRIORITY_FIELD)
+        return Ticket(
+            id=conversation_id, subject=str(raw.get("subject") or ""), messages=tuple(messages),
+            requester_name=person_name(customer), requester_email=customer.get("email"),
+            tags=tag_names(raw.get("tags")), priority=priority.lower() if priority else None,
+            status=raw.get("status"), created_at=raw.get("createdAt"), sla_due_at=None,
+            url=self.ticket_link(conversation_id))
+
+    def ticket_link(self, ticket_id: str) -> str:
+        return f"{AGENT_URL}/conversation/{ticket_id}"
+
+    def updated_since(self, since: float) -> list[tuple[str, str]]:
+        """(conversation id, version) of every conversation modified at or after `since` (Unix seconds), spam
+        left out. The conversation shows no modification time, so the version is its newest time with its
+        thread count: equal for the same state, different after any change reconciliation should look at."""
+        params = {"status": "all", "modifiedSince": _stamp(datetime.fromtimestamp(int(since), UTC)),
+                  "sortField": "modifiedAt", "sortOrder": "asc"}
+        found: dict[str, str] = {}
+        for page in self._pages("/v2/conversations", params):
+            for raw in items(page, "conversations"):
+                conversation_id = clean_id(raw.get("id"))
+                if conversation_id and raw.get("status") != "spam":
+                    found[conversation_id] = f"{_stamp(newest_time(raw))}#{raw.get('threads', '')}"
+        return list(found.items())
+
+    def find_agent(self, email: str) -> Agent | None:
+        """The Help Scout user with this email (or alternate email), in any case. The API's `email` filter is
+        an exact match, so when it finds nobody the user list is searched."""
+        wanted = email.strip().casefold()
+
+        def match(page: Any) -> Agent | None:
+            for user in items(page, "users"):
+                emails = [user.get("email"), *(user.get("alternateEmails") or [])]
+                if any(isinstance(e, str) and e.strip().casefold() == wanted for e in emails) and user.get("id"):
+                    return Agent(id=str(user["id"]), name=person_name(user) or str(user.get("email") or email),
+                                 email=str(user.get("email") or email))
+            return None
+
+        found = match(self._request("GET", "/v2/users", params={"email": email.strip()}))
+        if found is None:
+            found = next((a for page in self._pages("/v2/users", None) if (a := match(page))), None)
+        return found
+
+    def knowledge(self) -> list[Article]:
+        """Saved replies of every inbox (`macro-<id>`) and, with a Docs API key, the published articles of public
+        Docs collections (`article-<id>`), as clean text (bot.helpdesk.helpscout.knowledge)."""
+        def get(path: str, **options: Any) -> Any:
+            return self._request("GET", path, **options)
+
+        found = list(saved_replies(get, self._pages, limit=MAX_SAVED_REPLIES))
+        if self._docs is not None:
+            found += docs_articles(get, self._pages)
+        return found
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def _status(self, status: str) -> str:
+        word = status.strip().lower()
+        if word in NATIVE_STATUSES:
+            return word
+        if word not in STATUS_MAP:
+            raise HelpdeskError(f"Help Scout has no status for {status!r} (use one of {', '.join(STATUS_MAP)})")
+        return STATUS_MAP[word]
+
+    def reply(self, ticket_id: str, body: str, *, status: str | None = None) -> None:
+        target = self._status(status) if status else None
+        conversation_id, raw = self._conversation(ticket_id)
+        customer_id = clean_id((raw.get("primaryCustomer") or {}).get("id"))
+        if customer_id is None:
+            raise HelpdeskError(f"Help Scout conversation {conversation_id} has no customer to reply to")
+        # A reply without a status reactivates the conversation
+        # (https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/reply/): Seam's "no status"
+        # means leave it as it is, so the current one is sent back.
+        if target is None and raw.get("status") in NATIVE_STATUSES:
+            target = raw["status"]
+        fields: dict = {"customer": {"id": int(customer_id)}, "text": to_html(body)}
+        if target:
+            fields["status"] = target
+        self._request("POST", f"/v2/conversations/{conversation_id}/reply", json_body=fields)
+
+    def add_note(self, ticket_id: str, body: str) -> None:
+        conversation_id = _conversation_id(ticket_id)
+        self._request("POST", f"/v2/conversations/{conversation_id}/notes", json_body={"text": to_html(body)})
+
+    def _patch(self, ticket_id: str, path: str, value: Any) -> None:
+        # https://developer.helpscout.com/mailbox-api/endpoints/conversations/update/ (JSON Patch, 204)
+        conversation_id = _conversation_id(ticket_id)
+        self._request("PATCH", f"/v2/conversations/{conversation_id}",
+                      json_body={"op": "replace", "path": path, "value": value})
+
+    def assign(self, ticket_id: str, agent_id: str) -> None:
+        self._patch(ticket_id, "/assignTo", int(agent_id) if agent_id.isdigit() else agent_id)
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        self._patch(ticket_id, "/status", self._status(status))
+
+    def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None:
+        # PUT replaces the whole set (https://developer.helpscout.com/mailbox-api/endpoints/conversations/tags/
+        # update/): read the tags first and send them all; Help Scout keeps tag names lower-case.
+        conversation_id, raw = self._conversation(ticket_id)
+        current = list(tag_names(raw.get("tags")))
+        wanted = list(dict.fromkeys([*current, *(t.strip().lower() for t in tags if t.strip())]))
+        if wanted != current:
+            self._request("PUT", f"/v2/conversations/{conversation_id}/tags", json_body={"tags": wanted})
