@@ -23,7 +23,7 @@ from bot.errors import ConfigError
 from bot.helpdesk import registry
 from bot.policy.settings import ExclusionsTable, PolicySettings, ThresholdsTable
 from bot.policy.triggers import TriggerSettings
-from bot.schema import Table, validate
+from bot.schema import Duration, Table, validate
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -67,26 +67,11 @@ class ReconcileTable(Table):
         return seconds
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 class KnowledgeTable(Table):
     """`[knowledge]`: how often `serve` syncs help-centre articles and macros from the helpdesk — seconds, or a
     duration such as "30m", "6h", "1d"; 0 turns it off. The first sync runs soon after start."""
 
-    sync_interval: StrictFloat = 3600.0
-
-    @field_validator("sync_interval", mode="before")
-    @classmethod
-    def _seconds(cls, value: Any) -> Any:
-        """A number of seconds, or a duration string ("90s", "30m", "6h", "1d"), as seconds."""
-        match = _DURATION.match(value) if isinstance(value, str) else None
-        if match is not None:
-            return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError('must be seconds or a duration such as "30m", "6h" or "1d"')
-        return float(value)
+    sync_interval: Duration = 3600.0
 
     @field_validator("sync_interval")
     @classmethod

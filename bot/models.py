@@ -269,6 +269,17 @@ class Escalation:
     last_error: str | None = None
     claimed_at: str | None = None
     finished_at: str | None = None
+    # After the post (migration m009): the route and whom it mentions, and what the lifecycle jobs did.
+    route: str | None = None
+    mention: str | None = None
+    customer_notified_at: str | None = None
+    reminded_at: str | None = None
+    manager_paged_at: str | None = None
+    sla_due_at: str | None = None
+    sla_warned_at: str | None = None
+    sla_breached_at: str | None = None
+    last_keep_warm_at: str | None = None
+    keep_warm_sent: int = 0
 
     @classmethod
     def from_row(cls, row: dict) -> Escalation:

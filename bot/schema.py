@@ -14,9 +14,9 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from bot.errors import ConfigError
 
@@ -108,3 +108,21 @@ def validate(model: type[T], data: Any, *, where: str) -> T:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(model, exc.errors()[0], where)) from None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(value: Any) -> float:
+    """A duration as written in seam.toml — a number of seconds, or "30s", "15m", "4h", "1d" — in seconds."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is not None:
+        return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError('must be seconds or a duration such as "30s", "15m", "4h" or "1d"')
+    return float(value)
+
+
+# A field holding a duration: `after: Duration = 900.0` reads `after = "15m"` (or 900) as 900 seconds.
+Duration = Annotated[float, BeforeValidator(seconds)]

@@ -159,6 +159,18 @@ def m008_knowledge(db: Database) -> None:
     db["synced_knowledge"].create_index(["helpdesk", "retired_at"])
 
 
+@MIGRATIONS()
+def m009_escalation_lifecycle(db: Database) -> None:
+    """What happens to an escalation after its post: the route that chose its channel and whom it mentions,
+    the customer told a person will follow up, reminders while unclaimed, the SLA watched, keep-warm updates."""
+    escalations = db["escalations"]
+    for column in ("route", "mention", "customer_notified_at", "reminded_at", "manager_paged_at", "sla_due_at",
+                   "sla_warned_at", "sla_breached_at", "last_keep_warm_at"):
+        escalations.add_column(column, str)
+    escalations.add_column("keep_warm_sent", int, not_null_default=0)
+    escalations.create_index(["state", "created_at"])
+
+
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
     """Serialise the store's writes on one in-process lock. Every writer is in this process, and a Python lock
     queues them fairly, where SQLite's busy handler would have them sleep and poll (1, 2, 5 … 100 ms): with
@@ -225,14 +237,15 @@ class Store:
 
     @_writes
     def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str,
-                     kind: str = "ticket") -> tuple[int, bool]:
-        """Store an accepted job; return (event id, True) or (existing id, False) for a redelivery."""
+                     kind: str = "ticket", run_at: datetime | None = None) -> tuple[int, bool]:
+        """Store an accepted job, due now or at `run_at` (a scheduled job); return (event id, True), or (existing
+        id, False) for a redelivery — a dedupe key makes a job once, however often it is scheduled."""
         now = iso(utcnow())
         with self._immediate() as conn:
             cursor = conn.execute(
                 "insert or ignore into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state,"
                 " attempts, next_attempt_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
-                (kind, helpdesk, dedupe_key, ticket_id, body, now, now),
+                (kind, helpdesk, dedupe_key, ticket_id, body, now, iso(run_at) if run_at else now),
             )
             if cursor.rowcount:
                 return int(cursor.lastrowid), True

@@ -365,7 +365,7 @@ def test_the_sync_interval_is_seconds_or_a_duration(tmp_path: Path, value: str, 
 
 @pytest.mark.parametrize(("value", "message"), [
     ("sync_interval = 5", "between 10 seconds and 7 days"), ('sync_interval = "8d"', "between 10 seconds"),
-    ('sync_interval = "hourly"', 'duration such as "30m"'), ("sync_interval = true", "duration"),
+    ('sync_interval = "hourly"', 'duration such as "30s"'), ("sync_interval = true", "duration"),
     ("interval = 60", "unknown key 'interval' (known: sync_interval)"),
 ])
 def test_a_bad_sync_interval_is_a_one_line_error(tmp_path: Path, value: str, message: str) -> None:
