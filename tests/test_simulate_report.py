@@ -278,3 +278,13 @@ def test_the_cli_takes_a_target_and_prints_the_recommendation_quietly(tmp_path: 
     assert len(read_jsonl(out / "decisions.jsonl")) == 2
     bad = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--target", "2", cwd=tmp_path)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_a_large_replay_examines_on_every_core_with_the_same_findings() -> None:
+    from bot.offline.simulate import PARALLEL_EXAMINE, _examine_all, _examine_chunk
+
+    tickets = [t for _ in range(PARALLEL_EXAMINE // len(CASE) + 1) for t in case_tickets()]
+    engine = StubEngine({tid: (conf, source) for tid, (_, conf, source, _) in CASE.items()})
+    assessments = [engine.assess(t) for t in tickets]
+    assert len(tickets) >= PARALLEL_EXAMINE
+    assert _examine_all(tickets, assessments, policy=Policy()) == _examine_chunk((tickets, assessments, Policy()))

@@ -239,9 +239,13 @@ class LocalEngine:
         self._lexical = LocalEngine(articles=articles, history=history, options=self.options) \
             if self._embedder is not None else None
         self._index = _build_index(docs, self.options, vectors)
-        self._chooser = _Chooser.fit(self._index)
+        # The deployed chooser fits on its own thread while the calibration folds fit theirs: the SVM releases
+        # the GIL, so on two cores the three or four fits overlap.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            chooser = pool.submit(_Chooser.fit, self._index)
+            self._calibrator: Calibrator | None = Calibrator.fit(self._index)
+            self._chooser = chooser.result()
         self._learning = threading.Lock()
-        self._calibrator: Calibrator | None = Calibrator.fit(self._index)
         self._recent: deque[np.ndarray] = deque(maxlen=RECENT_TICKETS)
         self._recent_lock = threading.Lock()
         self.uncovered_share = self.options.uncovered_share or DEFAULT_UNCOVERED_SHARE  # the latest estimate

@@ -11,8 +11,11 @@ when it differs or when the id is null (the ticket should not have been answered
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -119,7 +122,7 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
             chunk = tickets[start:start + step]
             assessments += many(chunk) if many else [engine.assess(t) for t in chunk]
             bar.update(len(chunk))
-    findings = [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(tickets, assessments, strict=True)]
+    findings = _examine_all(tickets, assessments, policy=policy)
     chosen = [route(found, assessment, policy=policy) for found, assessment in zip(findings, assessments, strict=True)]
     decisions = [{"id": ticket.id, **decision.to_record()} for ticket, decision in zip(tickets, chosen, strict=True)]
 
@@ -153,6 +156,26 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
 
 
 Progress = Callable[[int, str], AbstractContextManager]
+
+# Below this many tickets the triggers run in this process; above it, on every core (they are pure functions of
+# the ticket and the engine's assessment, and the regular expressions and VADER hold the GIL).
+PARALLEL_EXAMINE = 2000
+EXAMINE_CHUNK = 500
+
+
+def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) -> list[Findings]:
+    tickets, assessments, policy = args
+    return [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(tickets, assessments, strict=True)]
+
+
+def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *, policy: Policy) -> list[Findings]:
+    workers = os.cpu_count() or 1
+    if len(tickets) < PARALLEL_EXAMINE or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return _examine_chunk((tickets, assessments, policy))
+    chunks = [(tickets[i:i + EXAMINE_CHUNK], assessments[i:i + EXAMINE_CHUNK], policy)
+              for i in range(0, len(tickets), EXAMINE_CHUNK)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return [found for chunk in pool.map(_examine_chunk, chunks) for found in chunk]
 
 
 class _NoBar:
