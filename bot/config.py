@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from bot.errors import ConfigError
 from bot.helpdesk import registry
+from bot.policy.routing import Route, parse_when
 from bot.policy.settings import ExclusionsTable, PolicySettings, ThresholdsTable
 from bot.policy.triggers import TriggerSettings
 from bot.schema import Duration, Table, validate
@@ -37,6 +39,9 @@ class SlackTable(Table):
     manager_group: StrictStr | None = None  # a Slack user group ID whose members are managers too
     posts_per_second: Annotated[StrictFloat, Field(gt=0, le=1000)] = 1.0
     post_burst: Annotated[StrictInt, Field(ge=1, le=50)] = 4
+    # Card numbers and IBANs from tickets are shown masked in everything Seam posts to Slack ("[card ••••1111]"):
+    # a Slack workspace is read by many more people than the helpdesk. False shows them as the customer wrote.
+    mask_payment: StrictBool = True
 
     @field_validator("manager_group")
     @classmethod
@@ -88,9 +93,12 @@ class StatusTable(Table):
 
 
 class ServerTable(Table):
-    """`[server]`: background worker threads processing webhooks."""
+    """`[server]`: background worker threads processing webhooks (jobs that failed before may hold all but one of
+    them, so a new ticket always finds one), and when a job still running counts as stuck in `/healthz` — seconds
+    or a duration such as "2m"."""
 
-    workers: Annotated[StrictInt, Field(ge=1, le=32)] = 2
+    workers: Annotated[StrictInt, Field(ge=1, le=32)] = 4
+    stuck_after: Annotated[Duration, Field(ge=1, le=86400)] = 120.0
 
 
 class QualityGuardTable(Table):
@@ -120,6 +128,196 @@ class QualityGuardTable(Table):
         return self.window_hours * 3600
 
 
+# Slack ids a route may name: a channel (public C…, private G…), and people or user groups to mention.
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_MENTION = re.compile(r"^(?:<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A-Z0-9]{2,}(?:\|[^<>|]*)?>|<!here>|<!channel>)$")
+
+
+class RouteTable(Table):
+    """`[[routes]]`: escalations matching `when` (one plain-language rule, or a list that must all hold;
+    bot.policy.routing) go to `channel` and mention `mention`; the first matching route wins, the rest go to
+    ESCALATION_CHANNEL. `page_manager` mentions the managers too; `notify_customer` and `response_time`
+    override `[customer_notice]` for this route."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=60)]
+    when: StrictStr | list[StrictStr]
+    channel: StrictStr
+    mention: StrictStr | None = None
+    page_manager: StrictBool = False
+    notify_customer: StrictBool | None = None
+    response_time: Duration | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be blank")
+        return name.strip()
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, channel: str) -> str:
+        if not _CHANNEL_ID.match(channel.strip()):
+            raise ValueError("must be a Slack channel ID like C0123ABCD (the channel's details show it), not a name")
+        return channel.strip()
+
+    @field_validator("mention")
+    @classmethod
+    def _mention(cls, mention: str | None) -> str | None:
+        if mention is None:
+            return None
+        parts = mention.split()
+        if not parts or not all(_MENTION.match(p) for p in parts):
+            raise ValueError('must be Slack mentions such as "<@U0123ABCD>" or "<!subteam^S0123ABCD>", '
+                             "space-separated")
+        return " ".join(parts)
+
+    @field_validator("response_time")
+    @classmethod
+    def _positive(cls, seconds: float | None) -> float | None:
+        if seconds is not None and not 0 < seconds <= 90 * 86400:
+            raise ValueError("must be more than 0 and at most 90 days")
+        return seconds
+
+
+NOTICE_PLACEHOLDERS = ("name", "hours", "within")
+DEFAULT_NOTICE = ("Hi {name}, thanks for your message. A member of our team has it and will get back to "
+                  "you{within}.")
+
+
+class CustomerNoticeTable(Table):
+    """`[customer_notice]`: on escalate, a short public reply telling the customer a person will follow up
+    (bot.flows.routes). `template` may use {name} (the requester's first name, or "there"), {hours} (the
+    expected response time in words, "2 hours") and {within} (" within 2 hours", or nothing when no time is
+    known). The time is a route's `response_time`, else `response_time` for the ticket's priority here."""
+
+    enabled: StrictBool = False
+    template: Annotated[StrictStr, Field(min_length=1, max_length=2000)] = DEFAULT_NOTICE
+    notify_excluded: StrictBool = False
+    response_time: dict[str, Duration] = Field(default_factory=dict)
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, template: str) -> str:
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+        unknown = [f for f in fields if f not in NOTICE_PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"has an unknown placeholder {{{unknown[0]}}} (known: "
+                             + ", ".join("{" + p + "}" for p in NOTICE_PLACEHOLDERS) + ")")
+        if not template.strip():
+            raise ValueError("must not be blank")
+        return template
+
+    @field_validator("response_time")
+    @classmethod
+    def _times(cls, times: dict[str, float]) -> dict[str, float]:
+        for priority, seconds in times.items():
+            if not 0 < seconds <= 90 * 86400:
+                raise ValueError(f"{priority} must be more than 0 and at most 90 days")
+        return {priority.strip().lower(): seconds for priority, seconds in times.items()}
+
+
+# After the post (bot.flows.lifecycle): durations are seconds or "30s", "15m", "4h", "1d".
+DAY = 86400.0
+DEFAULT_RESPONSE_TARGETS = {"urgent": 3600.0, "high": 4 * 3600.0, "normal": DAY, "low": 2 * DAY}
+DEFAULT_KEEP_WARM = "We're still on it — a member of our team will reply as soon as possible."
+
+
+def _within(seconds: float, *, high: float, zero: bool = False) -> float:
+    """`seconds` if more than 0 (or 0 itself, when `zero`) and at most `high`; else a ValueError saying so."""
+    if (zero and seconds == 0) or 0 < seconds <= high:
+        return seconds
+    raise ValueError(f"must be {'between 0' if zero else 'more than 0'} and {'' if zero else 'at most '}"
+                     f"{high / DAY:g} days")
+
+
+class RemindersTable(Table):
+    """`[reminders]`: an escalation nobody claimed `unclaimed_after` its post gets a reply in its thread pinging
+    its route's mention; still unclaimed `escalate_after` the post, one pinging the managers (MANAGER_USER_IDS
+    and `[slack] manager_group`). A claim stops both. `escalate_after = 0` never pages the managers."""
+
+    enabled: StrictBool = True
+    unclaimed_after: Duration = 1800.0
+    escalate_after: Duration = 7200.0
+
+    @field_validator("unclaimed_after")
+    @classmethod
+    def _unclaimed(cls, seconds: float) -> float:
+        return _within(seconds, high=30 * DAY)
+
+    @field_validator("escalate_after")
+    @classmethod
+    def _escalate(cls, seconds: float) -> float:
+        return _within(seconds, high=30 * DAY, zero=True)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> RemindersTable:
+        if self.escalate_after and self.escalate_after <= self.unclaimed_after:
+            raise ValueError(f"escalate_after ({self.escalate_after:g} s) must be later than unclaimed_after "
+                             f"({self.unclaimed_after:g} s), or 0 to never page the managers")
+        return self
+
+
+class SlaWatchTable(Table):
+    """`[sla_watch]`: for escalations not yet finished, the ticket's due time — the helpdesk's SLA (Zendesk: its
+    SLA policy's next breach), else the ticket's own due time, else its creation plus `response_targets` for its
+    priority. `warn_before` the due time the card turns red, a reply in its thread pings the owner (the route's
+    mention when unclaimed); at the due time a breach is recorded (stats). A priority not listed keeps its
+    default; a ticket without one counts as normal."""
+
+    enabled: StrictBool = True
+    warn_before: Duration = 1800.0
+    response_targets: dict[str, Duration] = Field(default_factory=lambda: dict(DEFAULT_RESPONSE_TARGETS))
+
+    @field_validator("warn_before")
+    @classmethod
+    def _warn(cls, seconds: float) -> float:
+        return _within(seconds, high=7 * DAY, zero=True)
+
+    @field_validator("response_targets")
+    @classmethod
+    def _targets(cls, targets: dict[str, float]) -> dict[str, float]:
+        for priority, seconds in targets.items():
+            try:
+                _within(seconds, high=90 * DAY)
+            except ValueError as exc:
+                raise ValueError(f"{priority} {exc}") from None
+        return {**DEFAULT_RESPONSE_TARGETS, **{p.strip().lower(): s for p, s in targets.items()}}
+
+    def target(self, priority: str | None) -> float:
+        """The response target for a priority, in seconds (no priority, or one not listed: normal's)."""
+        targets = self.response_targets
+        return targets.get((priority or "normal").lower(), targets.get("normal", DAY))
+
+
+class KeepWarmTable(Table):
+    """`[keep_warm]`: an escalated ticket still waiting on a person `after` its post (no public agent reply
+    since the customer's last message, not solved) gets `template` as a public reply, then again every
+    `every`, at most `max` times; an agent's reply or the ticket solved stops it. Off by default: it writes to
+    customers. A route with `keep_warm = false` never gets it."""
+
+    enabled: StrictBool = False
+    after: Duration = 4 * 3600.0
+    every: Duration = 4 * 3600.0
+    max: Annotated[StrictInt, Field(ge=1, le=20)] = 2
+    template: Annotated[StrictStr, Field(min_length=1, max_length=2000)] = DEFAULT_KEEP_WARM
+
+    @field_validator("after", "every")
+    @classmethod
+    def _durations(cls, seconds: float) -> float:
+        return _within(seconds, high=30 * DAY)
+
+    @field_validator("template")
+    @classmethod
+    def _text(cls, template: str) -> str:
+        if not template.strip():
+            raise ValueError("must not be blank")
+        return template.strip()
+
+
 class FileConfig(Table):
     """The whole TOML file."""
 
@@ -134,6 +332,11 @@ class FileConfig(Table):
     server: ServerTable = ServerTable()
     quality_guard: QualityGuardTable = QualityGuardTable()
     knowledge: KnowledgeTable = KnowledgeTable()
+    routes: tuple[RouteTable, ...] = ()
+    customer_notice: CustomerNoticeTable = CustomerNoticeTable()
+    reminders: RemindersTable = RemindersTable()
+    sla_watch: SlaWatchTable = SlaWatchTable()
+    keep_warm: KeepWarmTable = KeepWarmTable()
 
 
 @dataclass(frozen=True)
@@ -166,10 +369,16 @@ class Settings:
     reconcile_seconds: float = 300.0
     resolve_status: str | None = "solved"
     approve_status: str | None = None
-    workers: int = 2
+    workers: int = 4
+    stuck_after_seconds: float = 120.0  # [server] stuck_after: /healthz names jobs running longer than this
     quality_guard: QualityGuardTable = field(default_factory=QualityGuardTable)
     webhook_tolerance_seconds: int = 300
     knowledge_sync_seconds: float = 3600.0  # [knowledge] sync_interval; 0: serve never syncs
+    routes: tuple[Route, ...] = ()  # [[routes]], understood (bot.policy.routing); first match wins
+    customer_notice: CustomerNoticeTable = field(default_factory=CustomerNoticeTable)
+    reminders: RemindersTable = field(default_factory=RemindersTable)
+    sla_watch: SlaWatchTable = field(default_factory=SlaWatchTable)
+    keep_warm: KeepWarmTable = field(default_factory=KeepWarmTable)
 
     def require_for_serve(self) -> None:
         """Raise ConfigError naming the first variable `serve` cannot run without."""
@@ -210,6 +419,19 @@ def read_file(path: Path) -> FileConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"SEAM_CONFIG {path} is not valid TOML: {exc}") from None
     return validate(FileConfig, data, where=str(path))
+
+
+def read_routes(tables: tuple[RouteTable, ...]) -> tuple[Route, ...]:
+    """`[[routes]]` understood: each `when` parsed (a rule Seam cannot read is a one-line error naming the route
+    and the rule), names unique."""
+    routes: list[Route] = []
+    for index, table in enumerate(tables):
+        if any(r.name.lower() == table.name.lower() for r in routes):
+            raise ConfigError(f"routes[{index}]: the name {table.name!r} is used by an earlier route; names are unique")
+        routes.append(Route(name=table.name, when=parse_when(table.when, where=f"routes[{index}] ({table.name}).when"),
+                            channel=table.channel, mention=table.mention, page_manager=table.page_manager,
+                            notify_customer=table.notify_customer, response_time=table.response_time))
+    return tuple(routes)
 
 
 def _status(table: StatusTable, which: str, statuses: tuple[str, ...]) -> str | None:
@@ -266,6 +488,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
         slack=file.slack, helpdesk_limits=file.helpdesk, reconcile_seconds=file.reconcile.interval_seconds,
         resolve_status=_status(file.resolve, "resolve", helpdesk.statuses),
         approve_status=_status(file.approve, "approve", helpdesk.statuses),
-        workers=file.server.workers, quality_guard=file.quality_guard,
+        workers=file.server.workers, stuck_after_seconds=file.server.stuck_after, quality_guard=file.quality_guard,
         knowledge_sync_seconds=file.knowledge.sync_interval,
+        routes=read_routes(file.routes), customer_notice=file.customer_notice,
+        reminders=file.reminders, sla_watch=file.sla_watch, keep_warm=file.keep_warm,
     )

@@ -2,17 +2,36 @@
 store's typed records — a queued job (`Event`) and an escalation (`Escalation`) with their state enums.
 
 `Ticket.from_dict` reads the contract's ticket JSON (../shared/CONTRACT.md, *Formats*); helpdesk adapters build
-the same `Ticket` from their own API shapes, so everything downstream sees one model.
+the same `Ticket` from their own API shapes, so everything downstream sees one model. Text from outside is made
+encodable as these records are built (`bot.text.encodable`): a lone surrogate in a subject or a comment becomes
+U+FFFD here, once, rather than failing the database write, the Slack post or the helpdesk reply downstream.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from bot.text import encodable
+
 AUTHORS = ("customer", "agent", "bot")
+
+
+def _make_encodable(record: Any) -> None:
+    """Replace, in a frozen record being built, what UTF-8 cannot carry in its text fields (strings, and tuples
+    of strings such as tags or attachment names)."""
+    for spec in fields(record):
+        value = getattr(record, spec.name)
+        if isinstance(value, str):
+            cleaned = encodable(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+            cleaned = tuple(encodable(v) for v in value)
+        else:
+            continue
+        if cleaned != value:
+            object.__setattr__(record, spec.name, cleaned)
 
 
 class Route(StrEnum):
@@ -30,6 +49,9 @@ class Message:
     public: bool = True
     attachments: tuple[str, ...] = ()  # file names: shown to agents, never read by the engine
 
+    def __post_init__(self) -> None:
+        _make_encodable(self)
+
 
 @dataclass(frozen=True)
 class Article:
@@ -40,11 +62,17 @@ class Article:
     body: str
     updated_at: str | None = None  # when the helpdesk last changed it, where the helpdesk says (knowledge sync)
 
+    def __post_init__(self) -> None:
+        _make_encodable(self)
+
 
 @dataclass(frozen=True)
 class Resolution:
     answer_id: str | None
     answer: str | None = None
+
+    def __post_init__(self) -> None:
+        _make_encodable(self)
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,12 @@ class Ticket:
     sla_due_at: str | None = None
     url: str | None = None
     resolution: Resolution | None = None
+    # What the adapter could not read (no requester, comments it could not parse): such a ticket is never
+    # skipped or answered automatically; it escalates with these as the reason.
+    problems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _make_encodable(self)
 
     @property
     def customer_messages(self) -> tuple[Message, ...]:
@@ -221,6 +255,7 @@ class Event:
     last_error: str | None = None
     outcome: str | None = None
     processed_at: str | None = None
+    priority: int = 0  # of jobs due together, the lowest runs first (bot.store, m010)
 
     @classmethod
     def from_row(cls, row: dict) -> Event:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
-__all__ = ["PiiLogFilter", "install_log_filter", "mask"]
+__all__ = ["PiiLogFilter", "excerpt", "install_log_filter", "mask", "mask_payment"]
 
 # Every replacement starts with "[" and ends with "]". The patterns treat "[" and "]" next to a match like word
 # characters, so a replacement never changes what its neighbours match: that is what keeps `mask` idempotent.
@@ -225,6 +226,33 @@ def _mask_once(text: str) -> str:
     return text
 
 
+def _mask_iban_last_four(match: re.Match[str]) -> str:
+    masked = _mask_iban(match)
+    if not masked.startswith(IBAN):
+        return masked
+    rest = masked[len(IBAN):]
+    number = match.group(0)[: len(match.group(0)) - len(rest)].replace(" ", "")
+    return f"[iban ••••{number[-4:]}]{rest}"
+
+
+def mask_payment(text: str) -> str:
+    """`text` with payment card numbers and IBANs replaced, keeping their last four characters (`[card ••••1111]`,
+    `[iban ••••3000]`) so an agent can still match them with the customer: what Seam posts into Slack. Nothing
+    else is touched — the agent needs the customer's email, phone and words. Idempotent; never raises."""
+    if not text or not isinstance(text, str):
+        return text if isinstance(text, str) else ""
+    if sum(c.isdigit() for c in text) < 13:  # no card or IBAN has fewer digits: the common case costs one scan
+        return text
+    return _CARD_RUN.sub(_mask_card, _IBAN.sub(_mask_iban_last_four, text))
+
+
+def excerpt(text: str, limit: int) -> str:
+    """At most `limit` characters of outside text (an API's error body) for a message or a log: masked first,
+    then cut, so a cut never leaves part of a card number unmasked."""
+    masked = mask(text)
+    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
 class PiiLogFilter(logging.Filter):
     """Masks a log record's formatted message (and any traceback text) in place; never drops a record."""
 
@@ -235,7 +263,9 @@ class PiiLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string: mask the raw parts rather than lose the record
             message = f"{record.msg} {record.args!r}"
-        record.msg = mask(message)
+        # A URL in a log line carries its query percent-encoded ("query=email%3Aana%40example.com"): decode it
+        # first, or the email hides from the patterns.
+        record.msg = mask(unquote(message) if "%" in message else message)
         record.args = None
         if record.exc_info and not record.exc_text:
             try:

@@ -14,6 +14,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Every call to a helpdesk is bounded well under the job queue's lease (bot.jobs.worker.LEASE_SECONDS): a server
+# that accepts the connection and then says nothing costs READ_TIMEOUT per attempt, and the attempts of one call
+# stop after CALL_DEADLINE — about 21 s for a hung GET (two attempts) instead of a minute. The job then fails and
+# is retried later with backoff, while the other workers keep taking other tickets.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+CALL_DEADLINE = 20.0
 
 
 class RetryableError(Exception):

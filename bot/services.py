@@ -23,6 +23,8 @@ from bot.engine.base import Engine
 from bot.engine.knowledge import load_knowledge, with_synced
 from bot.flows.actions import AgentActions, learned_label
 from bot.flows.controls import Controls
+from bot.flows.health import Health, check_credentials, observe
+from bot.flows.lifecycle import Lifecycle
 from bot.flows.pipeline import Pipeline
 from bot.helpdesk import registry
 from bot.helpdesk.base import Helpdesk
@@ -33,7 +35,7 @@ from bot.jobs.worker import Worker
 from bot.models import Assessment, Message, Resolution, Ticket
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
-from bot.slack.poster import Poster
+from bot.slack.poster import NOTE_KIND, TRANSCRIPT_KIND, Poster
 from bot.store import ANNOUNCE_KIND, Store
 
 log = logging.getLogger(__name__)
@@ -51,26 +53,36 @@ class Services:
     actions: AgentActions
     controls: Controls
     runner: Runner
+    health: Health | None = None  # what /healthz and the managers' App Home say about Seam itself
 
     @classmethod
     def build(cls, settings: Settings, *, helpdesk: Helpdesk | None = None, engine: Engine | None = None,
               slack: WebClient | None = None) -> Services:
         store = Store(settings.database_path)
-        helpdesk = helpdesk or registry.plugin(settings.helpdesk).build(settings)
+        health = Health(store=store, helpdesk=settings.helpdesk)
+        # Every helpdesk call's outcome reaches Health: a refused credential shows in /healthz.
+        helpdesk = observe(helpdesk or registry.plugin(settings.helpdesk).build(settings), health)
         # An engine given here (tests) is kept as it is; one built here is refitted when the knowledge changes.
         live = LiveEngine(engine) if engine is not None else LiveEngine.fitted(
             lambda: fit_engine(settings, store), revision=lambda: store.knowledge_revision(settings.helpdesk))
-        slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                                      observer=health.slack_call, mask_payment=settings.slack.mask_payment)
         poster = Poster(slack=slack, store=store,
                         pacer=ChannelPacer(rate=settings.slack.posts_per_second, burst=settings.slack.post_burst))
         controls = Controls(store=store, settings=settings,
-                            members=lambda group: slack.usergroups_users_list(usergroup=group)["users"])
+                            members=lambda group: slack.usergroups_users_list(usergroup=group)["users"],
+                            alert=health.alert)
+        lifecycle = Lifecycle(settings=settings, store=store, helpdesk=helpdesk, poster=poster)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
-                            policy=controls.policy)
+                            policy=controls.policy, lifecycle=lifecycle)
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack, poster=poster,
                                learn=live.learn, managers=controls.is_manager)
         # `announce`: the quality guard's announcement that it paused automation, queued so it is never lost.
-        worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce})
+        # `transcript` and `thread_note`: an escalation's thread, queued behind the cards still due
+        # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle).
+        worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce,
+                                               TRANSCRIPT_KIND: poster.transcript_job, NOTE_KIND: poster.note_job,
+                                               **lifecycle.handlers()})
         runner = Runner(store=store, worker=worker, threads=settings.workers)
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,
@@ -78,11 +90,18 @@ class Services:
         runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
                                           refresh=live.refresh))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=live, slack=slack, poster=poster,
-                   pipeline=pipeline, actions=actions, controls=controls, runner=runner)
+                   pipeline=pipeline, actions=actions, controls=controls, runner=runner, health=health)
+
+    def check_credentials(self) -> list[str]:
+        """Slack's token, the escalation channel (the app a member) and the helpdesk's credentials, before
+        serving: ConfigError in one line when one is refused (bot.flows.health). What was found, for the log."""
+        return check_credentials(slack=self.slack, helpdesk=self.helpdesk, settings=self.settings)
 
     def start(self) -> None:
         """Start the background work, after putting right what the last process left half done."""
         self.poster.refresh_interrupted()
+        if self.health is not None:
+            self.health.start()
         self.runner.start()
 
     def stop(self) -> None:

@@ -10,7 +10,8 @@ new migrations appended to `MIGRATIONS`; an applied migration is never edited.
 Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
 named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
 block the writer, and `BEGIN IMMEDIATE` where a read decides a write, so two workers cannot both claim the same
-thing.
+thing. Every statement's text parameters are made encodable on the way in (`EncodableConnection`): text from
+outside (a ticket's subject, a manager's rule, an agent's reply) is always stored, never a UnicodeEncodeError.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from bot.models import Article, Escalation, EscalationState, Event, EventState
-from bot.text import has_placeholder, iso, seconds_since, utcnow
+from bot.text import encodable, has_placeholder, iso, seconds_since, utcnow
 
 MIGRATIONS = Migrations("seam")
 T = TypeVar("T")
@@ -171,6 +172,34 @@ def m009_escalation_lifecycle(db: Database) -> None:
     escalations.create_index(["state", "created_at"])
 
 
+@MIGRATIONS()
+def m010_job_priority(db: Database) -> None:
+    """Jobs due at the same time run in order of `priority` (lower first), then of arrival: a transcript (1)
+    waits while a new escalation's card (a ticket job, 0) is due."""
+    db["events"].add_column("priority", int, not_null_default=0)
+
+
+def _encodable_parameters(parameters: Any) -> Any:
+    """A statement's parameters with every string made encodable (a lone surrogate becomes U+FFFD)."""
+    if isinstance(parameters, Mapping):
+        return {k: encodable(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    if isinstance(parameters, list | tuple):
+        return [encodable(v) if isinstance(v, str) else v for v in parameters]
+    return parameters
+
+
+class EncodableConnection(sqlite3.Connection):
+    """A connection whose `execute` and `executemany` (every query here and in sqlite-utils goes through them)
+    bind text SQLite can store: sqlite3 raises UnicodeEncodeError on a lone surrogate, which would fail the job
+    that tried to store it on every retry."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _encodable_parameters(parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_encodable_parameters(p) for p in seq_of_parameters))
+
+
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
     """Serialise the store's writes on one in-process lock. Every writer is in this process, and a Python lock
     queues them fairly, where SQLite's busy handler would have them sleep and poll (1, 2, 5 … 100 ms): with
@@ -203,7 +232,8 @@ class Store:
     def db(self) -> Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
+                                   factory=EncodableConnection)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -237,15 +267,16 @@ class Store:
 
     @_writes
     def record_event(self, *, helpdesk: str, dedupe_key: str, ticket_id: str, body: str,
-                     kind: str = "ticket", run_at: datetime | None = None) -> tuple[int, bool]:
+                     kind: str = "ticket", run_at: datetime | None = None, priority: int = 0) -> tuple[int, bool]:
         """Store an accepted job, due now or at `run_at` (a scheduled job); return (event id, True), or (existing
-        id, False) for a redelivery — a dedupe key makes a job once, however often it is scheduled."""
+        id, False) for a redelivery — a dedupe key makes a job once, however often it is scheduled. Of the jobs
+        due, the lowest `priority` runs first (m010)."""
         now = iso(utcnow())
         with self._immediate() as conn:
             cursor = conn.execute(
                 "insert or ignore into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state,"
-                " attempts, next_attempt_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
-                (kind, helpdesk, dedupe_key, ticket_id, body, now, iso(run_at) if run_at else now),
+                " attempts, next_attempt_at, priority) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                (kind, helpdesk, dedupe_key, ticket_id, body, now, iso(run_at) if run_at else now, priority),
             )
             if cursor.rowcount:
                 return int(cursor.lastrowid), True
@@ -253,15 +284,17 @@ class Store:
             return int(row[0]), False
 
     @_writes
-    def claim_event(self, *, lease_seconds: float = 120.0) -> Event | None:
-        """Take the oldest event that is due, or whose worker's lease ran out (it crashed), for processing."""
+    def claim_event(self, *, lease_seconds: float = 120.0, retries: bool = True) -> Event | None:
+        """Take the oldest event that is due (of the lowest `priority`), or whose worker's lease ran out (it
+        crashed), for processing. With `retries` False only a job's first attempt is taken (the worker keeps a
+        thread for new work while the others retry jobs that failed, bot.jobs.worker)."""
         now = utcnow()
         with self._immediate() as conn:
-            row = conn.execute(
-                "select id from events where (state = 'pending' and next_attempt_at <= ?)"
-                " or (state = 'processing' and lease_until < ?) order by id limit 1",
-                (iso(now), iso(now)),
-            ).fetchone()
+            due = "state = 'pending' and next_attempt_at <= :now"
+            where = (f"({due}) or (state = 'processing' and lease_until < :now)" if retries
+                     else f"{due} and attempts = 0")
+            row = conn.execute(f"select id from events where {where} order by priority, id limit 1",
+                               {"now": iso(now)}).fetchone()
             if row is None:
                 return None
             conn.execute(
@@ -379,13 +412,19 @@ class Store:
 
     @_writes
     def create_escalation(self, *, event_id: int, decision_id: int, ticket_key: str, ticket_id: str, channel: str,
-                          draft: str | None, confidence: float, card: dict, customer_text: str) -> Escalation:
-        """The record written before posting to Slack, so a crash mid-post can be recognised after restart."""
+                          draft: str | None, confidence: float, card: dict, customer_text: str,
+                          route: str | None = None, mention: str | None = None, sla_due_at: str | None = None,
+                          manager_paged_at: str | None = None) -> Escalation:
+        """The record written before posting to Slack, so a crash mid-post can be recognised after restart.
+        `route` and `mention`: the `[[routes]]` entry that chose `channel` and whom it mentions (None: the
+        default channel); `sla_due_at`: when the ticket is due, where known; `manager_paged_at`: set when the
+        post itself pages the managers (a `page_manager` route)."""
         now = iso(utcnow())
         self.db["escalations"].insert({
             "event_id": event_id, "decision_id": decision_id, "ticket_key": ticket_key, "ticket_id": ticket_id,
             "channel": channel, "state": EscalationState.POSTING, "draft": draft, "confidence": confidence,
             "card": json.dumps(card), "customer_text": customer_text, "created_at": now, "updated_at": now,
+            "route": route, "mention": mention, "sla_due_at": sla_due_at, "manager_paged_at": manager_paged_at,
         }, ignore=True)
         return self.escalation_for_event(event_id)
 
@@ -405,6 +444,28 @@ class Store:
             cursor = conn.execute(
                 "update escalations set owner = ?, state = 'claimed', claimed_at = ?, updated_at = ?"
                 " where id = ? and owner is null and state = 'open'", (user_id, now, now, escalation_id))
+            return cursor.rowcount == 1
+
+    @_writes
+    def change_owner(self, escalation_id: int, *, expected: str | None, new: str | None) -> bool:
+        """Compare-and-set the owner: from `expected` (None: nobody, the escalation open) to `new` (None: back to
+        open, nobody). Only an open, claimed or failed escalation changes hands; exactly one of many
+        simultaneous changes from the same owner wins, so there are never two owners."""
+        now = iso(utcnow())
+        with self._immediate() as conn:
+            if new is None:  # unclaim
+                cursor = conn.execute(
+                    "update escalations set owner = null, state = 'open', claimed_at = null, updated_at = ?"
+                    " where id = ? and owner = ? and state in ('claimed', 'failed')", (now, escalation_id, expected))
+            elif expected is None:  # assign an open one: a claim on someone's behalf
+                cursor = conn.execute(
+                    "update escalations set owner = ?, state = 'claimed', claimed_at = ?, updated_at = ?"
+                    " where id = ? and owner is null and state = 'open'", (new, now, now, escalation_id))
+            else:  # hand over: the state (claimed or failed) and the first claim's time stay
+                cursor = conn.execute(
+                    "update escalations set owner = ?, updated_at = ?"
+                    " where id = ? and owner = ? and state in ('claimed', 'failed')",
+                    (new, now, escalation_id, expected))
             return cursor.rowcount == 1
 
     @_writes
@@ -438,6 +499,63 @@ class Store:
         rows = self.db["escalations"].rows_where(where, params, order_by="created_at, id", limit=limit,
                                                  offset=max(0, offset))
         return [Escalation.from_row(row) for row in rows], total
+
+    def channel_queues(self) -> dict[str, dict[str, int]]:
+        """Unfinished escalations per channel: `{channel: {"open": n, "claimed": n}}` (claimed counts every owned
+        state: claimed, sending, failed)."""
+        rows = self.db.execute(
+            "select channel, state, count(*) from escalations where state in ('open', 'claimed', 'sending', 'failed')"
+            " group by channel, state").fetchall()
+        queues: dict[str, dict[str, int]] = {}
+        for channel, state, count in rows:
+            counts = queues.setdefault(channel or "", {"open": 0, "claimed": 0})
+            counts["open" if state == "open" else "claimed"] += count
+        return queues
+
+    def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
+        """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a
+        person will follow up: telling them again on every new message would only repeat it."""
+        rows = self.db["escalations"].rows_where(
+            "ticket_key = ? and id != ? and customer_notified_at is not null"
+            " and state in ('posting', 'open', 'claimed', 'sending', 'failed')", [ticket_key, besides],
+            order_by="id desc", limit=1)
+        row = next(iter(rows), None)
+        return Escalation.from_row(row) if row else None
+
+    # -- after the post: reminders, SLA watch, keep-warm (bot.flows.lifecycle) ------------------------------------
+
+    def latest_escalation_id(self, ticket_key: str) -> int | None:
+        """The ticket's newest escalation: a newer message's escalation takes over what follows the post."""
+        return self.db.execute("select max(id) from escalations where ticket_key = ?", [ticket_key]).fetchone()[0]
+
+    @_writes
+    def finish_step(self, key: str, *, escalation_id: int, fields: Mapping[str, Any], action: str,
+                    detail: Mapping[str, Any], result: Any = None) -> None:
+        """A lifecycle job's step recorded whole, in one transaction: its effect `key` done, the escalation's
+        `fields` set, and the audit entry (actor `seam`, `action`, `detail`) written — a crash leaves all three
+        or none, so the retry that finds the effect done neither repeats the step nor loses its record."""
+        now = iso(utcnow())
+        values = {**fields, "updated_at": now}
+        with self._immediate() as conn:
+            conn.execute("update effects set state = 'done', result = ?, finished_at = ? where key = ?",
+                         (json.dumps(result), now, key))
+            conn.execute(f"update escalations set {', '.join(f'{column} = ?' for column in values)} where id = ?",
+                         [*values.values(), escalation_id])
+            conn.execute("insert into audit_log (at, actor, action, detail) values (?, 'seam', ?, ?)",
+                         (now, action, json.dumps(dict(detail))))
+
+    def lifecycle_counts(self, *, since: str) -> dict:
+        """What followed the posts since an ISO time (for stats): escalations reminded, managers paged, SLA
+        warnings and breaches, and keep-warm updates sent to customers."""
+        reminded, paged, warned, breached = self.db.execute(
+            "select count(case when reminded_at >= :since then 1 end),"
+            " count(case when manager_paged_at >= :since then 1 end),"
+            " count(case when sla_warned_at >= :since then 1 end),"
+            " count(case when sla_breached_at >= :since then 1 end) from escalations", {"since": since}).fetchone()
+        kept_warm = self.db.execute("select count(*) from audit_log where action = 'keep_warm_sent' and at >= ?",
+                                    [since]).fetchone()[0]
+        return {"reminded": reminded, "managers_paged": paged, "sla_warned": warned, "sla_breached": breached,
+                "keep_warm_sent": kept_warm}
 
     # -- feedback --------------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Small helpers for text and time that every layer uses: cutting text to a limit, reading and writing ISO 8601
-times, saying a duration or a rate the way people do, and clean text from HTML.
+"""Small helpers for text and time that every layer uses: cutting text to a limit, text that can always be
+encoded, reading and writing ISO 8601 times, saying a duration or a rate the way people do, and clean text from
+HTML.
 """
 
 from __future__ import annotations
@@ -7,11 +8,38 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, ending in "…" when it was cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def encodable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a lone UTF-16 surrogate (`\\ud800`, which JSON from outside may hold) becomes
+    U+FFFD, and a split pair is joined into its character. Everything else is left exactly as it was."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def encodable_all(value: Any) -> Any:
+    """`encodable` applied to every string inside `value` (dicts, lists and tuples, keys too); other values as
+    they are. What leaves Seam for a database, Slack or a helpdesk goes through this."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {encodable_all(k): encodable_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [encodable_all(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(encodable_all(v) for v in value)
+    return value
 
 
 def utcnow() -> datetime:

@@ -1,8 +1,9 @@
-"""Listeners for the escalation message's buttons and the Edit and Reject modals.
+"""Listeners for the escalation message's buttons and the Edit, Reject and Reassign modals.
 
 Each listener acks first (a modal opens right after the ack, inside the trigger_id's 3 seconds) and hands the
-work to `bot.actions.AgentActions`. The escalation is found from the button's `value` (or the modal's
-private_metadata) alone. What the clicking user needs to know comes back as an ephemeral message.
+work to `bot.flows.actions.AgentActions`. The escalation is named by the button's `value` (or the modal's
+private_metadata), and acted on only when the message clicked (or the one the form was opened from) is that
+escalation's card. What the clicking user needs to know comes back as an ephemeral message.
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.flows.actions import AgentActions, Outcome
-from bot.slack.blocks import ACTION_IDS, EDIT_CALLBACK, REJECT_CALLBACK, REJECT_REASONS, edit_modal, reject_modal
+from bot.slack.blocks import (
+    ACTION_IDS,
+    EDIT_CALLBACK,
+    REASSIGN_CALLBACK,
+    REJECT_CALLBACK,
+    REJECT_REASONS,
+    approvable,
+    edit_modal,
+    reassign_modal,
+    reject_modal,
+)
+from bot.slack.poster import view_of
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +47,40 @@ def _from_button(body: dict) -> int | None:
 
 
 def _from_view(view: dict) -> int | None:
+    return _escalation_id(_view_metadata(view).get("escalation_id"))
+
+
+def _view_metadata(view: dict) -> dict:
     try:
-        return _escalation_id(json.loads(view.get("private_metadata") or "{}").get("escalation_id"))
-    except (ValueError, AttributeError, TypeError):
-        return None
+        metadata = json.loads(view.get("private_metadata") or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _clicked_on(body: dict) -> tuple[str | None, str | None]:
+    """The message a button was clicked on: (channel, ts)."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    return channel, ts
+
+
+def _button_target(body: dict, actions: AgentActions) -> tuple[int | None, Outcome | None]:
+    """The escalation a click acts on, or why it may not: the button names none, or the message clicked is
+    not that escalation's card."""
+    escalation_id = _from_button(body)
+    if escalation_id is None:
+        return None, Outcome(False, "This button does not name an escalation.")
+    channel, ts = _clicked_on(body)
+    return escalation_id, actions.misplaced(escalation_id, body["user"]["id"], channel=channel, ts=ts)
+
+
+def _form_misplaced(view: dict, escalation_id: int, user_id: str, actions: AgentActions) -> str | None:
+    """Why a form may not act on its escalation: it was not opened from that escalation's card."""
+    metadata = _view_metadata(view)
+    refusal = actions.misplaced(escalation_id, user_id, channel=metadata.get("channel"), ts=metadata.get("ts"))
+    return refusal.notice if refusal else None
 
 
 def _tell(client: WebClient, body: dict, outcome: Outcome) -> None:
@@ -61,10 +103,11 @@ def _button(act: Callable[[AgentActions, int, str], Outcome]) -> Callable[..., N
 
     def listener(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
         ack()
-        escalation_id = _from_button(body)
-        if escalation_id is None:
-            return _tell(client, body, Outcome(False, "This button does not name an escalation."))
-        _tell(client, body, act(_actions(context), escalation_id, body["user"]["id"]))
+        actions = _actions(context)
+        escalation_id, refusal = _button_target(body, actions)
+        if refusal is not None:
+            return _tell(client, body, refusal)
+        _tell(client, body, act(actions, escalation_id, body["user"]["id"]))
 
     listener.__name__ = act.__name__
     return listener
@@ -73,6 +116,7 @@ def _button(act: Callable[[AgentActions, int, str], Outcome]) -> Callable[..., N
 claim = _button(AgentActions.claim)
 approve = _button(AgentActions.approve)
 retry = _button(AgentActions.retry)
+unclaim = _button(AgentActions.unclaim)
 
 
 def open_edit(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
@@ -87,22 +131,72 @@ def open_reject(ack: Ack, body: dict, context: BoltContext, client: WebClient) -
 
 def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: str) -> None:
     actions = _actions(context)
-    escalation_id = _from_button(body)
-    if escalation_id is None:
-        return _tell(client, body, Outcome(False, "This button does not name an escalation."))
+    escalation_id, refusal = _button_target(body, actions)
+    if refusal is not None:
+        return _tell(client, body, refusal)
     # Only the escalation's row is read before views.open: the trigger_id expires 3 seconds after the click.
     escalation = actions.store.escalation(escalation_id)
     if escalation is None:
         return _tell(client, body, Outcome(False, "This escalation no longer exists."))
+    message = (escalation.channel, escalation.ts)
     label = f"#{escalation.ticket_id} {escalation.subject}".strip()
-    view = (edit_modal(escalation_id, draft=escalation.sent_text or escalation.draft, ticket_label=label)
-            if kind == "edit" else reject_modal(escalation_id, ticket_label=label))
+    if kind == "edit":
+        decision = view_of(escalation).decision
+        caution = None
+        if not escalation.sent_text and escalation.draft and not approvable(decision):
+            caution = (f":warning: The AI was only {decision.confidence:.0%} confident in this draft (or it holds "
+                       "placeholders): it is a starting point. Check every word before sending.")
+        view = edit_modal(escalation_id, draft=escalation.sent_text or escalation.draft, ticket_label=label,
+                          caution=caution, message=message)
+    else:
+        view = reject_modal(escalation_id, ticket_label=label, message=message)
     permitted = actions.may_finish(escalation_id, body["user"]["id"])
     if not permitted.ok:
         return _tell(client, body, permitted)
     client.views_open(trigger_id=body["trigger_id"], view=view)
     # Opening the form on an unclaimed escalation claims it (assign, DM): slow work, so after views.open.
     _tell(client, body, actions.check(escalation_id, body["user"]["id"]))
+
+
+def open_reassign(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+    ack()
+    actions = _actions(context)
+    escalation_id, refusal = _button_target(body, actions)
+    if refusal is not None:
+        return _tell(client, body, refusal)
+    permitted = actions.may_change_owner(escalation_id, body["user"]["id"])
+    if not permitted.ok:
+        return _tell(client, body, permitted)
+    escalation = actions.store.escalation(escalation_id)
+    label = f"#{escalation.ticket_id} {escalation.subject}".strip()
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=reassign_modal(escalation_id, ticket_label=label, owner=escalation.owner,
+                                          message=(escalation.channel, escalation.ts)))
+
+
+def submit_reassign(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
+    """The Reassign form's submission: who was picked, checked in the form (a person, and the submitter still
+    allowed to change the owner) before the ack; the change itself after it."""
+    escalation_id = _from_view(view)
+    if escalation_id is None:
+        return ack(response_action="errors", errors={"owner": "This form no longer names an escalation."})
+    values = (view.get("state") or {}).get("values") or {}
+    to_user = ((values.get("owner") or {}).get("user") or {}).get("selected_user")
+    if not to_user:
+        return ack(response_action="errors", errors={"owner": "Choose who takes it."})
+    actions = _actions(context)
+    user_id = body["user"]["id"]
+    misplaced = _form_misplaced(view, escalation_id, user_id, actions)
+    if misplaced:
+        return ack(response_action="errors", errors={"owner": misplaced})
+    permitted = actions.may_change_owner(escalation_id, user_id)
+    problem = None if not permitted.ok else actions.assignee_problem(to_user)
+    if not permitted.ok or problem:
+        return ack(response_action="errors", errors={"owner": problem or permitted.notice or "You cannot reassign it."})
+    ack()
+    outcome = actions.reassign(escalation_id, user_id, to_user)
+    if outcome.notice:
+        context["services"].poster.direct_message(user_id, {"text": outcome.notice})
 
 
 def _edited(values: dict) -> tuple[dict[str, str], dict]:
@@ -137,6 +231,9 @@ def _submission(*, block: str, refused: str, read: Callable[[dict], tuple[dict[s
             return ack(response_action="errors", errors=errors)
         actions = _actions(context)
         user_id = body["user"]["id"]
+        misplaced = _form_misplaced(view, escalation_id, user_id, actions)
+        if misplaced:
+            return ack(response_action="errors", errors={block: misplaced})
         # Read-only before the ack: claiming an open escalation (Slack and helpdesk calls) happens after it.
         permitted = actions.may_finish(escalation_id, user_id)
         if not permitted.ok:
@@ -162,5 +259,8 @@ def register(app: App) -> None:
     app.action(ACTION_IDS["edit"])(open_edit)
     app.action(ACTION_IDS["reject"])(open_reject)
     app.action(ACTION_IDS["retry"])(retry)
+    app.action(ACTION_IDS["unclaim"])(unclaim)
+    app.action(ACTION_IDS["reassign"])(open_reassign)
     app.view(EDIT_CALLBACK)(submit_edit)
     app.view(REJECT_CALLBACK)(submit_reject)
+    app.view(REASSIGN_CALLBACK)(submit_reassign)

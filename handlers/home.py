@@ -20,13 +20,15 @@ def publish(services: Services, client: WebClient, user_id: str, *, owned_page: 
             unclaimed_page: int = 0) -> None:
     controls = services.controls
     queue = controls.queue(user_id=user_id, owned_page=owned_page, unclaimed_page=unclaimed_page)
+    manager = controls.is_manager(user_id)
     view = home_view(
-        manager=controls.is_manager(user_id), paused=controls.policy().paused,
+        manager=manager, paused=controls.policy().paused,
         thresholds_text=controls.thresholds_text(),
         stats_text=controls.stats_text(days=7),
+        queues=controls.queues(),
         owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"], owned_page=owned_page,
         unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
-        unclaimed_page=unclaimed_page, queue=services.store.queue_stats(), notice=controls.quality_notice())
+        unclaimed_page=unclaimed_page, queue=services.store.queue_stats(), notice=controls.home_notice(manager=manager))
     client.views_publish(user_id=user_id, view=view)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import signal
 import threading
 import time
@@ -19,6 +20,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from werkzeug.exceptions import HTTPException
 
 from bot.config import ConfigError, load_settings
+from bot.flows.routes import check_routes
 from bot.services import Services
 from handlers import webhooks
 from handlers.app import build_bolt_app
@@ -76,10 +78,16 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         try:
             services.store.ping()
             queue = services.store.queue_stats()
+            problems = services.health.problems(queue) if services.health is not None else []
         except Exception as exc:  # the one thing health must report rather than raise
             log.error("health check: database unreachable: %s", exc)
             return jsonify(ok=False, error="database unreachable"), 503
-        return jsonify(ok=True, queue=queue)
+        # Jobs running now with their ages; those past [server] stuck_after are named as stuck.
+        running = services.runner.worker.running()
+        stuck = [job for job in running if job["seconds"] >= services.settings.stuck_after_seconds]
+        if problems:  # degraded: Seam answers, but escalations are failing (bot.flows.health)
+            return jsonify(ok=False, problems=problems, queue=queue, running=running, stuck=stuck), 503
+        return jsonify(ok=True, queue=queue, running=running, stuck=stuck)
 
     @web.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -136,7 +144,16 @@ def serve() -> None:
     try:
         settings = load_settings()
         settings.require_for_serve()
+        # The token lives in Settings from here on. Bolt would read SLACK_BOT_TOKEN from the environment again
+        # and warn that it goes unused beside the client Seam gives it; no child process needs it either.
+        os.environ.pop("SLACK_BOT_TOKEN", None)
         services = Services.build(settings)
+        # The Slack token, the escalation channel (the app in it) and the helpdesk's credentials: one refused
+        # stops serve with one line naming it.
+        for line in services.check_credentials():
+            log.info("checked %s", line)
+        # Every [[routes]] channel exists and has the bot in it: a bad route stops serve, named in one line.
+        check_routes(services.slack, settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     run(services)

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bot.store import Store
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.fakes import FakeSlack, FakeZendesk
-from tests.support.payloads import block_action, edit_values, reject_values, view_submission
+from tests.support.payloads import block_action, edit_values, reassign_values, reject_values, view_submission
 from tests.support.posts import posts_for, text_objects
 from tests.support.server import SeamServer, seam_env
 from tests.support.signing import signed_form
@@ -36,6 +37,7 @@ def slack():
             server.add_user(user, email=email, name=user.lower())
         server.add_user(MANAGER, email="boss@acme.example", name="boss")
         server.add_user("UNOZENDESK", email="stranger@acme.example", name="stranger")
+        server.add_user("UBOTTY", email="botty@acme.example", name="botty", is_bot=True)
         yield server
 
 
@@ -82,7 +84,8 @@ def click(seam: SeamServer, user: str, action: str, case: dict) -> httpx.Respons
 def submit(seam: SeamServer, user: str, callback_id: str, case: dict, values: dict) -> httpx.Response:
     body, headers = signed_form(view_submission(user=user, callback_id=callback_id, values=values,
                                                 private_metadata=json.dumps(
-                                                    {"escalation_id": int(case["escalation"])})))
+                                                    {"escalation_id": int(case["escalation"]), "channel": CHANNEL,
+                                                     "ts": case["ts"]})))
     return seam.http.post("/slack/events", content=body, headers=headers)
 
 
@@ -125,7 +128,7 @@ def test_claim_assigns_the_ticket_updates_the_message_and_dms_the_owner(seam, sl
     response = click(seam, "UAGENT1", "claim", case)
     assert response.status_code == 200
     wait_until(lambda: "Claimed by <@UAGENT1>" in json.dumps(message(slack, case)["blocks"]), what="the update")
-    assert buttons(message(slack, case)) == ["Approve", "Edit", "Reject"]
+    assert buttons(message(slack, case)) == ["Approve", "Edit", "Reject", "Unclaim", "Reassign"]
     wait_until(lambda: zendesk.ticket(case["ticket"])["assignee_id"] == _zendesk_agent_ids["agent1@acme.example"],
                what="the assignment")
     dm = wait_until(lambda: slack.messages("DUAGENT1"), what="the DM to the owner")
@@ -307,3 +310,103 @@ def test_feedback_export_writes_csv_with_the_documented_columns(seam, slack, zen
     assert {"user_id", "action", "confidence", "draft", "final_text", "edit_distance", "reason",
             "created_at"} <= set(rows[0])
     assert any(r["escalation_id"] == case["escalation"] and r["action"] == "claim" for r in rows)
+
+
+# -- owner changes: Unclaim and Reassign -------------------------------------------------------------------------
+
+
+def owner(seam: SeamServer, case: dict) -> tuple[str | None, str]:
+    escalation = Store(seam.env["DATABASE_PATH"]).escalation(int(case["escalation"]))
+    return escalation.owner, str(escalation.state)
+
+
+def zendesk_assignee(zendesk: FakeZendesk, case: dict) -> int | None:
+    return zendesk.ticket(case["ticket"])["assignee_id"]
+
+
+def test_unclaim_returns_the_escalation_to_open_and_clears_the_helpdesk_assignee(seam, slack, zendesk):
+    case = claimed_and_assigned(seam, slack, zendesk, "UAGENT14")
+    click(seam, "UAGENT15", "unclaim", case)  # not the owner, not a manager
+    refusal = wait_until(lambda: ephemerals_for(slack, "UAGENT15"), what="the refusal")[-1]
+    assert "claimed by <@UAGENT14>" in refusal and "unclaim" in refusal
+    assert owner(seam, case) == ("UAGENT14", "claimed") and zendesk_assignee(zendesk, case) is not None
+    click(seam, "UAGENT14", "unclaim", case)
+    wait_until(lambda: buttons(message(slack, case))[:1] == ["Claim"], what="the card back to Claim")
+    assert "Claimed by" not in json.dumps(message(slack, case)["blocks"])
+    assert owner(seam, case) == (None, "open")
+    wait_until(lambda: zendesk_assignee(zendesk, case) is None, what="the helpdesk assignee cleared")
+    rows = [r for r in feedback_rows(seam, case) if r["action"] == "unclaim"]
+    assert len(rows) == 1 and rows[0]["user_id"] == "UAGENT14" and rows[0]["reason"] == "from UAGENT14"
+    # Open again: anyone may claim it, and the new owner is assigned in Zendesk.
+    click(seam, "UAGENT15", "claim", case)
+    wait_until(lambda: zendesk_assignee(zendesk, case) == _zendesk_agent_ids["agent15@acme.example"],
+               what="the new claim's assignment")
+    assert owner(seam, case) == ("UAGENT15", "claimed")
+
+
+def test_simultaneous_unclaims_act_once(seam, slack, zendesk):
+    case = claimed_and_assigned(seam, slack, zendesk, "UAGENT16")
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        list(pool.map(lambda user: click(seam, user, "unclaim", case), ["UAGENT16", MANAGER] * 3))
+    wait_until(lambda: owner(seam, case) == (None, "open"), what="the unclaim")
+    wait_until(lambda: len(ephemerals_for(slack, MANAGER)) + len(ephemerals_for(slack, "UAGENT16")) >= 5,
+               what="the others told nothing changed")
+    assert len([r for r in feedback_rows(seam, case) if r["action"] == "unclaim"]) == 1
+
+
+def reassign_form(slack: FakeSlack, case: dict) -> list:
+    return [c for c in slack.calls_to("views.open") if c.params["view"]["callback_id"] == "seam_reassign_submit"
+            and json.loads(c.params["view"]["private_metadata"])["escalation_id"] == int(case["escalation"])]
+
+
+def test_reassign_picks_a_person_in_slack_and_moves_owner_assignee_and_card(seam, slack, zendesk):
+    case = claimed_and_assigned(seam, slack, zendesk, "UAGENT17")
+    click(seam, "UAGENT17", "reassign", case)
+    [opened] = wait_until(lambda: reassign_form(slack, case), what="the Reassign form")
+    [picker] = [b for b in opened.params["view"]["blocks"] if b["type"] == "input"]
+    assert picker["element"]["type"] == "users_select"
+    # Someone who neither owns it nor manages is refused inside the form; so is a bot as the new owner.
+    refused = submit(seam, "UAGENT18", "seam_reassign_submit", case, reassign_values("UAGENT18"))
+    assert refused.json()["response_action"] == "errors"
+    assert "claimed by <@UAGENT17>" in refused.json()["errors"]["owner"]
+    bot = submit(seam, "UAGENT17", "seam_reassign_submit", case, reassign_values("UBOTTY"))
+    assert "Pick a person" in bot.json()["errors"]["owner"]
+    nobody = submit(seam, "UAGENT17", "seam_reassign_submit", case, reassign_values(None))
+    assert nobody.json()["errors"] == {"owner": "Choose who takes it."}
+    assert owner(seam, case) == ("UAGENT17", "claimed")
+    # The owner hands it over: the store, Zendesk, the card and a DM to the new owner all follow.
+    done = submit(seam, "UAGENT17", "seam_reassign_submit", case, reassign_values("UAGENT18"))
+    assert done.status_code == 200 and not done.content.strip().startswith(b'{"response_action"')
+    wait_until(lambda: "Claimed by <@UAGENT18>" in json.dumps(message(slack, case)["blocks"]), what="the card")
+    assert owner(seam, case) == ("UAGENT18", "claimed")
+    wait_until(lambda: zendesk_assignee(zendesk, case) == _zendesk_agent_ids["agent18@acme.example"],
+               what="the new assignee")
+    dm = wait_until(lambda: slack.messages("DUAGENT18"), what="the DM to the new owner")[-1]
+    assert "<@UAGENT17> gave you" in json.dumps(dm["blocks"]) and f"#{case['ticket']}" in dm["text"]
+    [row] = [r for r in feedback_rows(seam, case) if r["action"] == "reassign"]
+    assert row["user_id"] == "UAGENT17" and row["reason"] == "from UAGENT17 to UAGENT18"
+    # A manager may move anyone's escalation, and the one who lost it is told.
+    submit(seam, MANAGER, "seam_reassign_submit", case, reassign_values("UAGENT19"))
+    wait_until(lambda: zendesk_assignee(zendesk, case) == _zendesk_agent_ids["agent19@acme.example"],
+               what="the manager's reassignment")
+    told = wait_until(lambda: [m for m in slack.messages("DUAGENT18") if "reassigned" in m["text"]], what="the DM")
+    assert "to <@UAGENT19>" in told[-1]["text"]
+
+
+def test_assign_on_an_open_escalation_gives_it_to_the_picked_person_like_a_claim(seam, slack, zendesk):
+    case = with_draft(seam, slack, zendesk)
+    assert buttons(message(slack, case))[-1] == "Assign to…"
+    click(seam, "UAGENT1", "reassign", case)
+    [opened] = wait_until(lambda: reassign_form(slack, case), what="the Assign form")
+    assert opened.params["view"]["submit"]["text"] == "Assign"
+    submit(seam, "UAGENT1", "seam_reassign_submit", case, reassign_values("UAGENT20"))
+    wait_until(lambda: "Claimed by <@UAGENT20>" in json.dumps(message(slack, case)["blocks"]), what="the card")
+    assert owner(seam, case) == ("UAGENT20", "claimed")
+    wait_until(lambda: zendesk_assignee(zendesk, case) == _zendesk_agent_ids["agent20@acme.example"],
+               what="the assignment")
+    wait_until(lambda: slack.messages("DUAGENT20"), what="the DM to the new owner")
+    # Unclaim is for owners: on an open escalation there is nothing to unclaim.
+    other = with_draft(seam, slack, zendesk)
+    click(seam, "UAGENT2", "unclaim", other)
+    wait_until(lambda: any("nothing to unclaim" in t for t in ephemerals_for(slack, "UAGENT2")), what="the notice")
+

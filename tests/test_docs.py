@@ -21,8 +21,12 @@ def test_manifest_declares_what_the_app_uses():
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/escalation"
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    # chat.postMessage/update, conversations.history (find a post after a crash), users.info with email.
-    assert {"chat:write", "commands", "channels:history", "users:read", "users:read.email"} <= scopes
+    # chat.postMessage/update, conversations.history (find a post after a crash), users.info with email,
+    # conversations.info (the start-up check that the app is in its channel).
+    assert {"chat:write", "commands", "channels:history", "users:read", "users:read.email", "channels:read",
+            "groups:read"} <= scopes
+    # Seam posts only where it is a member (crash recovery reads the channel's history, which needs membership).
+    assert "chat:write.public" not in scopes
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
@@ -40,7 +44,11 @@ def test_the_configuration_reference_example_loads(tmp_path):
     assert "store credit" in refund and "refund*" in refund
     assert "medical claims" in settings.policy.triggers.high_risk.topics
     assert "put me through to billing" in settings.policy.triggers.asks_for_human.phrases
-    assert settings.resolve_status == "solved" and settings.approve_status == "pending" and settings.workers == 2
+    assert [r.name for r in settings.routes] == ["vip", "acme", "billing"]
+    assert settings.routes[0].page_manager and settings.routes[1].notify_customer is False
+    assert settings.customer_notice.enabled and settings.customer_notice.response_time["high"] == 4 * 3600
+    assert settings.resolve_status == "solved" and settings.approve_status == "pending" and settings.workers == 4
+    assert settings.stuck_after_seconds == 120
 
 
 def test_readme_commands_are_the_ones_ci_and_the_tree_use():

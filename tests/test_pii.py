@@ -235,3 +235,45 @@ def test_install_log_filter_defaults_to_the_root_logger():
         root.removeHandler(handler)
         for h in root.handlers:
             h.removeFilter(installed)
+
+
+# -- issue 14, item 9: mask after decoding, and before cutting ---------------------------------------------
+
+
+def test_an_email_in_a_url_encoded_query_is_masked_in_the_log() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("seam.test.urlencoded")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    install_log_filter(logger)
+    try:
+        logger.warning('HTTP Request: GET http://127.0.0.1/api/v2/users/search.json?query=email%%3A%%22%s%%22 "200"',
+                       "ana.customer%40example.com")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "ana.customer" not in logged and "example.com" not in logged and "[email]" in logged
+
+
+def test_an_error_body_is_masked_before_it_is_cut() -> None:
+    from bot.pii import excerpt
+
+    body = "x" * 290 + " card 4111 1111 1111 1111 declined"
+    cut = excerpt(body, 300)
+    assert len(cut) <= 300 and "4111" not in cut and "1111 1" not in cut
+    assert mask(body[:300]) != cut, "cutting first would have left digits of the card behind"
+
+
+def test_a_helpdesk_error_never_carries_part_of_a_card_number(fake_zendesk) -> None:
+    import httpx
+
+    from bot.helpdesk.base import HelpdeskError
+    from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+
+    fake_zendesk.add_ticket(id=5, subject="Hi", requester_id=1001, comments=[{"author_id": 1001, "body": "hi"}])
+    fake_zendesk.fail("update_ticket", status=422, body="e" * 280 + " 4111 1111 1111 1111 was rejected")
+    adapter = ZendeskAdapter(httpx.Client(base_url=fake_zendesk.url, auth=fake_zendesk.auth), webhook_secret="s",
+                             agent_url="https://acme.zendesk.com", retry_deadline=2)
+    with pytest.raises(HelpdeskError) as error:
+        adapter.add_note("5", "note")
+    assert "4111" not in str(error.value) and "1111 1" not in str(error.value)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.models import Decision, Message, Reason, Route, Ticket
+from bot.models import Decision, EscalationState, Message, Reason, Route, Ticket
 from bot.slack.blocks import (
     MAX_TRANSCRIPT_POSTS,
     EscalationView,
+    QueueLine,
+    Status,
+    approvable,
+    edit_modal,
     escalation_message,
     escape,
+    home_view,
+    reassign_modal,
     transcript_messages,
 )
 
@@ -55,6 +64,10 @@ def blocks_of(message: dict, kind: str) -> list[dict]:
     return [b for b in message["blocks"] if b["type"] == kind]
 
 
+def button_texts(message: dict) -> list[str]:
+    return [e["text"]["text"] for b in blocks_of(message, "actions") for e in b["elements"]]
+
+
 def section_texts(message: dict) -> list[str]:
     return [b["text"]["text"] for b in blocks_of(message, "section") if "text" in b]
 
@@ -87,8 +100,9 @@ def test_the_actions_are_claim_approve_edit_reject_carrying_the_escalation_id() 
     message = escalation_message(make_view(escalation_id=41))
     [actions] = blocks_of(message, "actions")
     buttons = actions["elements"]
-    assert [b["text"]["text"] for b in buttons] == ["Claim", "Approve", "Edit", "Reject"]
-    assert [b["action_id"] for b in buttons] == ["seam_claim", "seam_approve", "seam_edit", "seam_reject"]
+    assert [b["text"]["text"] for b in buttons] == ["Claim", "Approve", "Edit", "Reject", "Assign to…"]
+    assert [b["action_id"] for b in buttons] == ["seam_claim", "seam_approve", "seam_edit", "seam_reject",
+                                                 "seam_reassign"]
     assert {b["value"] for b in buttons} == {"41"}
 
 
@@ -98,11 +112,10 @@ def test_the_metadata_lets_the_post_be_found_after_a_restart() -> None:
     assert message["metadata"]["event_payload"]["escalation_id"] == 41
 
 
-def test_without_a_draft_the_message_says_a_person_must_write_it_and_keeps_four_buttons() -> None:
+def test_without_a_draft_there_is_nothing_to_approve_or_reject_and_edit_writes_the_reply() -> None:
     message = escalation_message(make_view(answer=None, route=Route.ESCALATE))
     assert "a person needs to write it" in all_text(message)
-    [actions] = blocks_of(message, "actions")
-    assert len(actions["elements"]) == 4
+    assert button_texts(message) == ["Claim", "Edit: write reply", "Assign to…"]
 
 
 def test_draft_and_escalate_have_different_headers() -> None:
@@ -157,6 +170,158 @@ def test_a_very_long_subject_is_shortened_inside_a_link_that_stays_closed() -> N
     [link_text] = [t for t in section_texts(message) if LINK in t]
     assert link_text.endswith(">*")
     assert len(link_text) <= 3000
+
+
+# -- card polish: what is offered, the route in words, the summary, SLA and age ---------------------------------
+
+NOW = datetime(2026, 11, 20, 10, 14, tzinfo=UTC)
+LOW = Reason(code="low_confidence", label="Low confidence", detail="0.31 is below the draft threshold 0.50")
+
+
+def buttons_of(message: dict) -> list[dict]:
+    return [e for b in blocks_of(message, "actions") for e in b["elements"]]
+
+
+def field_texts(message: dict) -> list[str]:
+    return [f["text"] for b in blocks_of(message, "section") for f in b.get("fields", [])]
+
+
+def test_approve_asks_for_confirmation_before_the_reply_goes_out() -> None:
+    [approve] = [b for b in buttons_of(escalation_message(make_view())) if b["action_id"] == "seam_approve"]
+    confirm = approve["confirm"]
+    assert confirm["title"]["text"] == "Send this reply?"
+    assert "public reply" in confirm["text"]["text"]
+    assert confirm["confirm"]["text"] and confirm["deny"]["text"]
+    assert all("confirm" not in b for b in buttons_of(escalation_message(make_view()))
+               if b["action_id"] != "seam_approve")
+
+
+def test_a_draft_below_the_draft_threshold_is_a_starting_point_not_a_reply_to_approve() -> None:
+    message = escalation_message(make_view(route=Route.ESCALATE, confidence=0.31, reasons=(LOW,)))
+    assert button_texts(message) == ["Claim", "Edit", "Reject", "Assign to…"]
+    text = all_text(message)
+    assert "Open the sign-in page." in text, "the draft is still shown"
+    assert "not ready to approve" in text and "*Suggested reply*" not in text
+    assert "only 31% confident: below the draft threshold" in text
+
+
+def test_a_draft_holding_placeholders_is_not_offered_for_approval() -> None:
+    message = escalation_message(make_view(answer="Hi {{ticket.requester.first_name}}, see the sign-in page."))
+    assert "Approve" not in button_texts(message) and "Edit" in button_texts(message)
+    assert "placeholders a person fills in" in all_text(message)
+
+
+def test_approvable_is_false_without_a_draft_below_the_threshold_or_with_placeholders() -> None:
+    assert approvable(make_view().decision)
+    assert not approvable(make_view(answer=None).decision)
+    assert not approvable(make_view(answer="   ").decision)
+    assert not approvable(make_view(reasons=(LOW,)).decision)
+    assert not approvable(make_view(answer="Order {{ticket.id}}").decision)
+
+
+def test_the_route_is_shown_in_words() -> None:
+    for route, words in ((Route.ESCALATE, "Needs a person"), (Route.DRAFT, "Draft to approve")):
+        message = escalation_message(make_view(route=route))
+        assert words in blocks_of(message, "header")[0]["text"]["text"]
+        assert f"*Route*\n{words}" in field_texts(message)
+        assert words in message["text"]
+
+
+def test_the_summary_says_what_was_asked_what_the_ai_tried_and_why_a_person_has_it() -> None:
+    texts = section_texts(escalation_message(make_view()))
+    start = texts.index("*Summary* — what was asked")
+    asked, tried = texts[start + 1], texts[start + 2]
+    assert asked == "1 customer message. Cannot reset my password."
+    assert tried == ("*AI tried:* `reset-password`, 73% confident: the suggested reply below.\n"
+                     "*Why a person:*\n• High-risk topic: refund: “refund”\n• Needs approval &amp; review")
+    none = section_texts(escalation_message(make_view(answer=None, confidence=0.12)))
+    assert "*AI tried:* no article or past answer fits (12% confident at best)." in "\n".join(none)
+    excluded = make_view(answer=None, reasons=(Reason(code="excluded", label="Excluded: tagged vip"),))
+    assert "excluded from automatic answers" in all_text(escalation_message(excluded))
+
+
+def test_the_card_shows_the_sla_due_time_and_its_age_as_of_the_render() -> None:
+    status = Status(created_at="2026-11-20T10:02:00Z", sla_due_at="2026-11-20T14:02:00Z")
+    fields = field_texts(escalation_message(make_view(), status, now=NOW))
+    assert "*Waiting*\n12 min" in fields
+    [sla] = [f for f in fields if f.startswith("*SLA due*")]
+    assert "<!date^1795183320^{date_short_pretty} {time}|2026-11-20 14:02 UTC>" in sla and "in 3.8 h" in sla
+    late = Status(created_at="2026-11-20T09:00:00Z", sla_due_at="2026-11-20T10:00:00Z")
+    [overdue] = [f for f in field_texts(escalation_message(make_view(), late, now=NOW)) if f.startswith("*SLA")]
+    assert "🔴 overdue by 14 min" in overdue
+    footer = blocks_of(escalation_message(make_view(), status, now=NOW), "context")[-1]["elements"][0]["text"]
+    assert "as of <!date^1795169640^{time}|2026-11-20 10:14 UTC>" in footer
+    # Without a render time (the first post) there is no age, and a finished one shows none either.
+    assert not [f for f in field_texts(escalation_message(make_view(), status)) if f.startswith("*Waiting")]
+    sent = Status(state=EscalationState.SENT, sent_by="U1", sent_text="x", created_at="2026-11-20T10:02:00Z")
+    assert not [f for f in field_texts(escalation_message(make_view(), sent, now=NOW)) if f.startswith("*Waiting")]
+
+
+def test_claimed_and_failed_cards_offer_unclaim_and_reassign() -> None:
+    claimed = escalation_message(make_view(), Status(state=EscalationState.CLAIMED, owner="U1"))
+    assert button_texts(claimed) == ["Approve", "Edit", "Reject", "Unclaim", "Reassign"]
+    assert [b["action_id"] for b in buttons_of(claimed)][-2:] == ["seam_unclaim", "seam_reassign"]
+    assert buttons_of(claimed)[0]["style"] == "primary"
+    unsure = escalation_message(make_view(reasons=(LOW,)), Status(state=EscalationState.CLAIMED, owner="U1"))
+    assert button_texts(unsure) == ["Edit", "Reject", "Unclaim", "Reassign"]
+    assert buttons_of(unsure)[0]["style"] == "primary"
+    empty = escalation_message(make_view(answer=None), Status(state=EscalationState.CLAIMED, owner="U1"))
+    assert button_texts(empty) == ["Edit: write reply", "Unclaim", "Reassign"]
+    failed = escalation_message(make_view(), Status(state=EscalationState.FAILED, owner="U1", error="422"))
+    assert button_texts(failed) == ["Retry", "Edit", "Reject", "Unclaim", "Reassign"]
+    for message in (claimed, unsure, empty, failed):
+        assert all(b["text"]["text"].startswith(("Claim", "Approve", "Edit", "Reject", "Retry", "Unclaim",
+                                                 "Reassign", "Assign")) for b in buttons_of(message))
+
+
+def test_a_routed_card_names_its_queue_and_only_the_first_post_notifies() -> None:
+    view = replace(make_view(), queue="vip", mention="<!subteam^S0VIP>", page="<@UMGR>")
+    again = EscalationView.from_card(41, view.to_card())
+    assert (again.queue, again.mention, again.page) == ("vip", "<!subteam^S0VIP>", "<@UMGR>")
+    first = escalation_message(view, notify=True)
+    assert first["text"].startswith("<!subteam^S0VIP> <@UMGR> ")
+    assert "*Queue*\nvip · <!subteam^S0VIP>" in field_texts(first)
+    update = escalation_message(view, Status(state=EscalationState.CLAIMED, owner="U1"), now=NOW)
+    assert "<!subteam" not in update["text"] and "<@UMGR>" not in update["text"]
+    plain = escalation_message(make_view(), notify=True)
+    assert plain["text"] == escalation_message(make_view())["text"], "nothing to mention without a route"
+    assert "queue" not in make_view().to_card()
+
+
+def test_the_card_says_when_the_customer_was_told_a_person_will_follow_up() -> None:
+    told = escalation_message(make_view(), Status(customer_notified_at="2026-11-20T10:03:00Z"))
+    assert "Seam told the customer a person will follow up" in all_text(told)
+    assert "told the customer" not in all_text(escalation_message(make_view()))
+
+
+def test_the_edit_form_is_empty_without_a_draft_and_cautions_about_an_unsure_one() -> None:
+    empty = edit_modal(7, draft=None, ticket_label="#7 Help")
+    assert empty["title"]["text"] == "Write reply"
+    assert "initial_value" not in empty["blocks"][-1]["element"]
+    unsure = edit_modal(7, draft="Maybe this", ticket_label="#7 Help", caution="Only 31% confident")
+    assert unsure["title"]["text"] == "Edit reply"
+    assert unsure["blocks"][-1]["element"]["initial_value"] == "Maybe this"
+    assert "Only 31% confident" in all_text(unsure)
+
+
+def test_the_reassign_form_is_a_slack_user_picker() -> None:
+    form = reassign_modal(7, ticket_label="#7 Help", owner="U1")
+    assert form["callback_id"] == "seam_reassign_submit"
+    assert json.loads(form["private_metadata"]) == {"escalation_id": 7}
+    [picker] = [b for b in form["blocks"] if b["type"] == "input"]
+    assert (picker["block_id"], picker["element"]["type"], picker["element"]["action_id"]) == (
+        "owner", "users_select", "user")
+    assert "<@U1>" in all_text(form) and form["submit"]["text"] == "Reassign"
+    assert reassign_modal(7, ticket_label="#7", owner=None)["submit"]["text"] == "Assign"
+
+
+def test_the_app_home_lists_the_queue_of_each_channel() -> None:
+    view = home_view(manager=False, paused=False, thresholds_text="t", stats_text="s", owned=[], owned_total=0,
+                     owned_page=0, unclaimed=[], unclaimed_total=0, unclaimed_page=0,
+                     queues=[QueueLine(channel="C0ESC", routes=(), open=3, claimed=1),
+                             QueueLine(channel="C0VIP", routes=("vip", "press"), open=0, claimed=2)])
+    [queues] = [t for t in section_texts(view) if t.startswith("*Queues by channel*")]
+    assert queues.splitlines()[1:] == ["• <#C0ESC>: 3 open, 1 claimed", "• <#C0VIP> (vip, press): 0 open, 2 claimed"]
 
 
 # -- the transcript ----------------------------------------------------------------------------------------

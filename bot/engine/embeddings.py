@@ -38,6 +38,7 @@ from typing import Protocol
 import httpx
 import numpy as np
 
+from bot.pii import excerpt
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
 
 log = logging.getLogger(__name__)
@@ -281,4 +282,4 @@ def _error_text(response: httpx.Response) -> str:
             return str(message)[:200]
     except ValueError:
         pass
-    return response.text[:200] or response.reason_phrase
+    return excerpt(response.text, 200) or response.reason_phrase

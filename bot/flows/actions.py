@@ -1,18 +1,23 @@
-"""Agent actions on an escalation: claim, approve, edit, reject, retry — decided in the database, written back
-to the helpdesk, shown in Slack, and logged as feedback.
+"""Agent actions on an escalation: claim, approve, edit, reject, retry, unclaim, reassign — decided in the
+database, written back to the helpdesk, shown in Slack, and logged as feedback.
 
 Who may act: anyone may claim an open escalation; once it is claimed, approve, edit and reject are for the
-owner and for managers, and approve, edit or reject on an open one claims it for the clicker first. Each
-state change is a compare-and-set in the store, so of many simultaneous clicks exactly one acts; a reply is
-recorded before and after it is sent, so a retry never sends it twice. Every outcome carries the sentence the
-clicking user is told (ephemerally), if any.
+owner and for managers, and approve, edit or reject on an open one claims it for the clicker first. Owner
+changes follow the same rule: Unclaim (back to open, the helpdesk assignee cleared) and Reassign (to a person
+picked in Slack, assigned in the helpdesk by their email) of an owned escalation are for its owner and for
+managers; Reassign of an open one ("Assign to…") is for anyone, as claiming it is, and makes the picked person
+the owner as if they had claimed it. Each state change is a compare-and-set in the store, so of many
+simultaneous clicks exactly one acts and there are never two owners; a reply is recorded before and after it
+is sent, so a retry never sends it twice. Every outcome carries the sentence the clicking user is told
+(ephemerally), if any.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from slack_sdk import WebClient
@@ -22,7 +27,7 @@ from bot.config import Settings
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState
-from bot.slack.blocks import REJECT_REASONS, owner_dm
+from bot.slack.blocks import REJECT_REASONS, approvable, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
@@ -71,6 +76,13 @@ class AgentActions:
     poster: Poster
     learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
     managers: Callable[[str], bool] | None = None  # who counts as a manager (ids and the user group)
+    # Owner changes of one escalation run one at a time (striped by id), so the helpdesk's assignee is written in
+    # the same order as the store's owner and the two end up naming the same person.
+    _owner_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock()
+                                                                                    for _ in range(32)))
+
+    def _owner_lock(self, escalation_id: int) -> threading.Lock:
+        return self._owner_locks[escalation_id % len(self._owner_locks)]
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -104,6 +116,24 @@ class AgentActions:
                                   "can approve, edit or reject it.")
         return None
 
+    def misplaced(self, escalation_id: int, user_id: str, *, channel: str | None, ts: str | None) -> Outcome | None:
+        """Why a click or a form may not act on escalation `escalation_id`: the message it came from (its
+        channel and ts; for a form, the message it was opened from) is not that escalation's card. A button's
+        value and a form's metadata only name an escalation; the message is what the agent saw. None when they
+        agree."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None:
+            return Outcome(False, "This escalation no longer exists.")
+        if escalation.ts and channel == escalation.channel and ts == escalation.ts:
+            return None
+        log.warning("refused %s's action on escalation %s from message %s/%s (its card is %s/%s)", user_id,
+                    escalation_id, channel, ts, escalation.channel, escalation.ts)
+        self.store.audit(actor=user_id, action="action_refused",
+                         detail={"escalation_id": escalation_id, "why": "not this escalation's message",
+                                 "channel": channel, "ts": ts})
+        return Outcome(False, "That button is not on this escalation's message, so nothing was done. "
+                              "Use the buttons on the escalation itself.")
+
     def may_finish(self, escalation_id: int, user_id: str) -> Outcome:
         """A read-only check, fast enough to run before opening a modal."""
         return self._refusal(self.store.escalation(escalation_id), user_id) or Outcome(True)
@@ -124,6 +154,10 @@ class AgentActions:
     # -- actions -------------------------------------------------------------------------------------------
 
     def claim(self, escalation_id: int, user_id: str) -> Outcome:
+        with self._owner_lock(escalation_id):
+            return self._claim(escalation_id, user_id)
+
+    def _claim(self, escalation_id: int, user_id: str) -> Outcome:
         escalation = self.store.escalation(escalation_id)
         if escalation is None or escalation.state == EscalationState.POSTING:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
@@ -141,22 +175,23 @@ class AgentActions:
         self.poster.direct_message(user_id, owner_dm(view_of(escalation)))
         return Outcome(True, notice)
 
-    def _assign(self, escalation: Escalation, user_id: str) -> str | None:
+    def _assign(self, escalation: Escalation, user_id: str, *, for_someone_else: bool = False) -> str | None:
         """Assign the ticket to the helpdesk agent with the Slack user's email; say why not when that fails."""
+        who, your = (f"<@{user_id}> owns", "their") if for_someone_else else ("You own", "your")
         try:
             email = profile_email(self.slack, user_id)
         except SlackApiError as exc:
-            return f"You own this escalation, but Slack did not tell me your email ({exc.response.get('error')})."
+            return f"{who} this escalation, but Slack did not tell me {your} email ({exc.response.get('error')})."
         if not email:
-            return "You own this escalation, but your Slack profile has no email, so the ticket was not assigned."
+            return f"{who} this escalation, but {your} Slack profile has no email, so the ticket was not assigned."
         try:
             agent = self.helpdesk.find_agent(email)
             if agent is None:
-                return (f"You own this escalation, but no {self.helpdesk.name} agent has the email {email}, "
-                        "so the ticket was not assigned to you there.")
+                return (f"{who} this escalation, but no {self.helpdesk.name} agent has the email {email}, "
+                        "so the ticket was not assigned there.")
             self.helpdesk.assign(escalation.ticket_id, agent.id)
         except HelpdeskError as exc:
-            return f"You own this escalation, but assigning the ticket failed: {exc}"
+            return f"{who} this escalation, but assigning the ticket failed: {exc}"
         return None
 
     def check(self, escalation_id: int, user_id: str) -> Outcome:
@@ -172,6 +207,9 @@ class AgentActions:
         if has_placeholder(escalation.draft):
             return Outcome(False, "The draft still holds placeholders (like {{ticket.id}}): use Edit to fill them in "
                                   "before it goes to the customer.")
+        if not approvable(view_of(escalation).decision):
+            return Outcome(False, "The AI was not confident enough in this draft to offer it for approval: use Edit "
+                                  "to check it and send your version.")
         return _with_notice(self._send(escalation_id, user_id, text=escalation.draft, action="approve"), gate.notice)
 
     def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
@@ -255,3 +293,95 @@ class AgentActions:
         self._feedback(escalation, user_id=user_id, action="reject", reason=detail)
         self.poster.refresh(escalation_id)
         return Outcome(True, gate.notice)
+
+    # -- owner changes -------------------------------------------------------------------------------------------
+
+    def _owner_refusal(self, escalation: Escalation | None, user_id: str, *, unclaim: bool) -> Outcome | None:
+        """Why this user cannot unclaim or reassign this escalation now, or None if they can."""
+        if escalation is None or escalation.state == EscalationState.POSTING:
+            return Outcome(False, "This escalation no longer exists or is not ready yet.")
+        if escalation.state.finished:
+            who = escalation.sent_by or escalation.owner
+            return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
+        if escalation.state == EscalationState.SENDING:
+            return Outcome(False, "Nothing changed: the reply is being sent right now.")
+        if escalation.state == EscalationState.OPEN:
+            # An open one may be given to anyone by anyone (as anyone may claim it); there is nothing to unclaim.
+            return Outcome(False, "Nobody owns this escalation, so there is nothing to unclaim.") if unclaim else None
+        if escalation.owner != user_id and not self.is_manager(user_id):
+            verb = "unclaim" if unclaim else "reassign"
+            return Outcome(False, f"This escalation is claimed by <@{escalation.owner}>; only they or a manager can "
+                                  f"{verb} it.")
+        return None
+
+    def assignee_problem(self, user_id: str) -> str | None:
+        """Why this Slack user cannot own an escalation (a bot, a deactivated account), or None."""
+        try:
+            user = self.slack.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            return f"Slack does not know that user ({exc.response.get('error')})."
+        if user.get("is_bot") or user_id == "USLACKBOT":
+            return "Pick a person: a bot cannot own an escalation."
+        if user.get("deleted"):
+            return "That account is deactivated: pick someone else."
+        return None
+
+    def may_change_owner(self, escalation_id: int, user_id: str, *, unclaim: bool = False) -> Outcome:
+        """A read-only check, fast enough to run before opening the Reassign form."""
+        return self._owner_refusal(self.store.escalation(escalation_id), user_id, unclaim=unclaim) or Outcome(True)
+
+    def unclaim(self, escalation_id: int, user_id: str) -> Outcome:
+        """Back to open: nobody owns it, the helpdesk assignee is cleared, and the card offers Claim again."""
+        with self._owner_lock(escalation_id):
+            return self._unclaim(escalation_id, user_id)
+
+    def _unclaim(self, escalation_id: int, user_id: str) -> Outcome:
+        escalation = self.store.escalation(escalation_id)
+        refusal = self._owner_refusal(escalation, user_id, unclaim=True)
+        if refusal is not None:
+            return refusal
+        previous = escalation.owner
+        if not self.store.change_owner(escalation_id, expected=previous, new=None):
+            return Outcome(False, "Nothing changed: someone else changed this escalation first.")
+        escalation = self.store.escalation(escalation_id)
+        self._feedback(escalation, user_id=user_id, action="unclaim", reason=f"from {previous}")
+        self.poster.refresh(escalation_id)
+        notice = None
+        try:
+            self.helpdesk.assign(escalation.ticket_id, None)
+        except HelpdeskError as exc:
+            notice = f"Unclaimed, but clearing the ticket's assignee in {self.helpdesk.name} failed: {exc}"
+        if previous and previous != user_id:
+            self.poster.direct_message(previous, {"text": f"<@{user_id}> unclaimed escalation {escalation_id} "
+                                                          f"(#{escalation.ticket_id}): it is back in the queue."})
+        return Outcome(True, notice)
+
+    def reassign(self, escalation_id: int, user_id: str, to_user: str) -> Outcome:
+        """Give the escalation to `to_user`: the store's owner (compare-and-set), the helpdesk assignee (by their
+        Slack email, as Claim does), a DM to them, the card updated."""
+        with self._owner_lock(escalation_id):
+            return self._reassign(escalation_id, user_id, to_user)
+
+    def _reassign(self, escalation_id: int, user_id: str, to_user: str) -> Outcome:
+        escalation = self.store.escalation(escalation_id)
+        refusal = self._owner_refusal(escalation, user_id, unclaim=False)
+        if refusal is not None:
+            return refusal
+        previous = escalation.owner
+        if previous == to_user:
+            return Outcome(True, f"<@{to_user}> already owns this escalation.")
+        if not self.store.change_owner(escalation_id, expected=previous, new=to_user):
+            escalation = self.store.escalation(escalation_id)
+            owner = f"<@{escalation.owner}>" if escalation.owner else "nobody"
+            return Outcome(False, f"Nothing changed: someone else changed this escalation first (owner now: {owner}).")
+        escalation = self.store.escalation(escalation_id)
+        self._feedback(escalation, user_id=user_id, action="reassign",
+                       reason=f"from {previous} to {to_user}" if previous else f"to {to_user}")
+        self.poster.refresh(escalation_id)
+        notice = self._assign(escalation, to_user, for_someone_else=to_user != user_id)
+        if to_user != user_id:
+            self.poster.direct_message(to_user, owner_dm(view_of(escalation), assigned_by=user_id))
+        if previous and previous not in (user_id, to_user):
+            self.poster.direct_message(previous, {"text": f"<@{user_id}> reassigned escalation {escalation_id} "
+                                                          f"(#{escalation.ticket_id}) to <@{to_user}>."})
+        return Outcome(True, notice)

@@ -10,6 +10,7 @@ for a manager user group.
 
 from __future__ import annotations
 
+import logging
 import shlex
 import statistics
 import threading
@@ -21,12 +22,16 @@ from datetime import timedelta
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.flows import routes
 from bot.models import EscalationState
 from bot.policy import exclusions, thresholds
 from bot.policy.decide import Policy
 from bot.policy.settings import PolicySettings, Thresholds
+from bot.slack.blocks import QueueLine, escape
 from bot.store import OWNED_STATES, Store
 from bot.text import duration, iso, parse_time, seconds_since, utcnow
+
+log = logging.getLogger(__name__)
 
 PAUSED_KEY = "paused"
 # What the quality guard saw when it paused automation (bot.flows.quality), for the App Home's notice.
@@ -42,6 +47,7 @@ HELP = """*`/escalation`* — see and tune where the AI stops and a person start
   send, automatic answers and how many were reopened
 • `advise [target]` — the `auto` threshold agents' feedback supports for a target wrong-answer rate (default 5%)
 • `exclusions` — ticket types the AI never touches
+• `routes` — which channel each kind of escalation goes to, whom it mentions, and whether the customer is told
 Managers only:
 • `set auto|draft VALUE` and `set auto|draft VALUE for TOPIC` — change a threshold (0 ≤ draft ≤ auto ≤ 1)
 • `pause` / `resume` — stop and restart automatic replies (while paused everything is drafted or escalated);
@@ -55,12 +61,38 @@ class Reply:
     announce: str | None = None  # posted in the escalation channel when a setting changed
 
 
+# Stored exclusions already logged as unreadable (by id): the pipeline reads the policy for every ticket, and one
+# warning per rule and process is enough.
+_logged_unreadable: set[int] = set()
+_logged_lock = threading.Lock()
+
+
+def stored_exclusions(store: Store) -> tuple[list[exclusions.Exclusion], list[tuple[dict, str]]]:
+    """Managers' stored exclusions: the ones that parse, and the ones that do not (row, why). A rule written by an
+    older version, or straight into the table, must never stop the pipeline: it is skipped, logged once and shown
+    to managers (`exclusions`, the App Home) until someone removes it."""
+    readable: list[exclusions.Exclusion] = []
+    unreadable: list[tuple[dict, str]] = []
+    for row in store.exclusions():
+        try:
+            readable.append(exclusions.parse_rule(row["rule"]))
+        except ConfigError as exc:
+            unreadable.append((row, str(exc)))
+            with _logged_lock:
+                first = row["id"] not in _logged_unreadable
+                _logged_unreadable.add(row["id"])
+            if first:
+                log.warning("exclusion %s cannot be read and is skipped (remove it with `/escalation unexclude "
+                            "%s`): %s", row["id"], row["id"], exc)
+    return readable, unreadable
+
+
 def current_policy(store: Store, base: PolicySettings) -> Policy:
     """The file's policy with the database's run-time changes on top (they win, and survive restarts)."""
     stored = store.get_setting(THRESHOLDS_KEY)
     topics = {**base.topic_thresholds,
               **{t: Thresholds(**v) for t, v in (store.get_setting(TOPIC_THRESHOLDS_KEY) or {}).items()}}
-    extra = exclusions.parse_rules([row["rule"] for row in store.exclusions()])
+    extra = tuple(stored_exclusions(store)[0])
     settings = base.model_copy(update={"thresholds": Thresholds(**stored) if stored else base.thresholds,
                                        "topic_thresholds": topics, "exclusions": base.exclusions + extra})
     return Policy(settings=settings, paused=bool(store.get_setting(PAUSED_KEY, False)))
@@ -71,12 +103,14 @@ def _number(raw: str) -> float | None:
         value = float(raw)
     except ValueError:
         return None
-    return value if 0.0 <= value <= 1.0 else None
+    # + 0.0 turns "-0" into 0.0, which reads "0.00" rather than "-0.00".
+    return value + 0.0 if 0.0 <= value <= 1.0 else None
 
 
 def _changed(user_id: str, which: str, old: float, new: float, topic: str | None) -> Reply:
     verb = "raised" if new > old else "lowered" if new < old else "kept"
-    scope = f" for {topic}" if topic else ""
+    # What a manager typed is shown, never parsed: `<!channel>` in a topic must not notify the channel.
+    scope = f" for {escape(topic)}" if topic else ""
     return Reply(f"Done: {which}{scope} is now {new:.2f} (was {old:.2f}).",
                  announce=f"<@{user_id}> {verb} {which}{scope} from {old:.2f} to {new:.2f}")
 
@@ -114,10 +148,12 @@ class Controls:
     """The `/escalation` command and the App Home's settings, for one deployment."""
 
     def __init__(self, *, store: Store, settings: Settings,
-                 members: Callable[[str], list[str]] | None = None) -> None:
+                 members: Callable[[str], list[str]] | None = None,
+                 alert: Callable[[], str | None] | None = None) -> None:
         self.store = store
         self.settings = settings
         self._members = members
+        self._alert = alert  # Seam's own health, for managers (bot.flows.health.Health.alert)
         self._group: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._group_lock = threading.Lock()
 
@@ -170,6 +206,8 @@ class Controls:
             return Reply(self.advise_text(target=target))
         if verb == "exclusions":
             return Reply(self.exclusions_text())
+        if verb == "routes":
+            return Reply(routes.routes_text(self.settings))
         if verb in ("set", "pause", "resume", "exclude", "unexclude"):
             refusal = self._refuse(user_id)
             if refusal:
@@ -181,7 +219,7 @@ class Controls:
             if verb == "exclude":
                 return self.exclude(user_id, " ".join(args))
             return self.unexclude(user_id, args[0] if args else "")
-        return Reply(f"I don't know `{verb[:40]}`.\n\n{HELP}")
+        return Reply(f"I don't know `{escape(verb[:40])}`.\n\n{HELP}")
 
     # -- thresholds and pause -------------------------------------------------------------------------------
 
@@ -193,7 +231,7 @@ class Controls:
                  + (f" · :double_vertical_bar: *automation is paused*{by_guard}" if policy.paused
                     else " · automation is on")]
         for topic, value in sorted(settings.topic_thresholds.items()):
-            lines.append(f"• for {topic}: auto {value.auto:.2f}, draft {value.draft:.2f}")
+            lines.append(f"• for {escape(topic)}: auto {value.auto:.2f}, draft {value.draft:.2f}")
         return "\n".join(lines)
 
     def set_threshold(self, user_id: str, args: list[str]) -> Reply:
@@ -203,7 +241,7 @@ class Controls:
             return Reply(usage)
         which, value = args[0].lower(), _number(args[1])
         if value is None:
-            return Reply(f"`{args[1][:20]}` is not a number between 0 and 1. {usage}")
+            return Reply(f"`{escape(args[1][:20])}` is not a number between 0 and 1. {usage}")
         topic = " ".join(args[3:]) if len(args) > 3 else None
         settings = self.policy().settings
         current = settings.topic_thresholds.get(topic, settings.thresholds) if topic else settings.thresholds
@@ -274,11 +312,30 @@ class Controls:
                 f"UTC: {quality_sentence(figures)}. Every ticket is drafted or escalated until a manager checks "
                 "those answers and resumes (`/escalation resume`)." + (f" Reopened: {shown}." if shown else ""))
 
+    def home_notice(self, *, manager: bool) -> str | None:
+        """What the App Home says first: the quality guard's pause, for everyone; for managers also what needs
+        them — stored exclusions that cannot be read, and Seam's health alert (auth failures, jobs dying)."""
+        notices = [self.quality_notice()]
+        if manager:
+            unreadable = stored_exclusions(self.store)[1]
+            if unreadable:
+                rules = "; ".join(f"#{row['id']} “{row['rule']}”" for row, _ in unreadable)
+                notices.append(f":warning: *{len(unreadable)} exclusion rule{'s' if len(unreadable) > 1 else ''} "
+                               f"cannot be read and {'are' if len(unreadable) > 1 else 'is'} skipped*: {rules}. "
+                               f"Remove {'each' if len(unreadable) > 1 else 'it'} with `/escalation unexclude "
+                               f"{unreadable[0][0]['id']}` and add it again in a form `/escalation exclude` accepts.")
+            if self._alert is not None:
+                notices.append(self._alert())
+        return "\n\n".join(n for n in notices if n) or None
+
     # -- exclusions -----------------------------------------------------------------------------------------
 
     def exclusions_text(self) -> str:
-        lines = [f"• from the config file: {e.text}" for e in self.settings.policy.exclusions]
-        lines += [f"• *{row['id']}.* {row['rule']} (added by <@{row['created_by']}>)"
+        lines = [f"• from the config file: {escape(e.text)}" for e in self.settings.policy.exclusions]
+        unreadable = {row["id"]: why for row, why in stored_exclusions(self.store)[1]}
+        lines += [f"• *{row['id']}.* {escape(row['rule'])} (added by <@{row['created_by']}>)"
+                  + (f" — :warning: cannot be read, so it is skipped ({unreadable[row['id']]}); remove it with "
+                     f"`/escalation unexclude {row['id']}`" if row["id"] in unreadable else "")
                   for row in self.store.exclusions()]
         return "\n".join(["*Ticket types the AI never touches*", *lines]) if lines else (
             "No exclusions yet. Add one with `/escalation exclude \"tickets tagged vip\"`.")
@@ -288,24 +345,26 @@ class Controls:
         try:
             exclusions.parse_rule(rule)
         except ConfigError as exc:
-            return Reply(f"Nothing changed: {exc}")
+            return Reply(f"Nothing changed: {escape(str(exc))}")
         if not rule:
             return Reply('Say what to exclude, e.g. `/escalation exclude "anything about chargebacks"`.')
         if len(rule) > MAX_RULE_CHARS:
             return Reply(f"Nothing changed: a rule is at most {MAX_RULE_CHARS} characters; this one has {len(rule)}.")
         row_id = self.store.add_exclusion(rule, actor=user_id)
-        return Reply(f"Added exclusion {row_id}: {rule}",
-                     announce=f"<@{user_id}> excluded from automation: {rule} (#{row_id})")
+        shown = escape(rule)
+        return Reply(f"Added exclusion {row_id}: {shown}",
+                     announce=f"<@{user_id}> excluded from automation: {shown} (#{row_id})")
 
     def unexclude(self, user_id: str, raw: str) -> Reply:
         rows = {str(r["id"]): r for r in self.store.exclusions()}
         if raw.lstrip("#") not in rows:
-            return Reply(f"There is no exclusion `{raw[:20]}`: see `/escalation exclusions` for the numbers "
+            return Reply(f"There is no exclusion `{escape(raw[:20])}`: see `/escalation exclusions` for the numbers "
                          "(exclusions from the config file are changed there).")
         row = rows[raw.lstrip("#")]
         self.store.remove_exclusion(row["id"], actor=user_id)
-        return Reply(f"Removed exclusion {row['id']}: {row['rule']}",
-                     announce=f"<@{user_id}> removed exclusion #{row['id']}: {row['rule']}")
+        shown = escape(row["rule"])
+        return Reply(f"Removed exclusion {row['id']}: {shown}",
+                     announce=f"<@{user_id}> removed exclusion #{row['id']}: {shown}")
 
     # -- figures --------------------------------------------------------------------------------------------
 
@@ -333,6 +392,8 @@ class Controls:
             "median_send_seconds": statistics.median(to_send) if to_send else None,
             "reject_reasons": reasons.most_common(3), "topics": found["topics"],
             "automatic_answers": automatic["answers"], "reopened": automatic["reopened"],
+            # After the post (bot.flows.lifecycle): reminded, managers_paged, sla_warned, sla_breached, keep_warm_sent.
+            **self.store.lifecycle_counts(since=since),
         }
 
     def stats_text(self, *, days: int) -> str:
@@ -357,6 +418,8 @@ class Controls:
             # Reopened within the quality guard's window (bot.flows.quality): the check on the resolved share.
             f"Automatic answers: {s['automatic_answers']}, reopened: {s['reopened']} "
             f"({pct(s['reopened'] / s['automatic_answers'] if s['automatic_answers'] else None)}).",
+            f"After the post: SLA breaches {s['sla_breached']} (warned {s['sla_warned']}); reminders "
+            f"{s['reminded']}, managers paged {s['managers_paged']}; keep-warm updates {s['keep_warm_sent']}.",
         ]
         if s["reject_reasons"]:
             reasons = ", ".join(f"{r or 'unspecified'} ({n})" for r, n in s["reject_reasons"])
@@ -404,6 +467,10 @@ class Controls:
                          f"auto is now {settings.thresholds.auto:.2f}. Nothing changes until a manager runs "
                          f"`/escalation set auto {auto:.2f}`.")
         return "\n".join(lines)
+
+    def queues(self) -> list[QueueLine]:
+        """Each escalation channel's open and claimed escalations, with the routes posting there (App Home)."""
+        return routes.queues(self.settings, self.store)
 
     def queue(self, *, user_id: str, owned_page: int = 0, unclaimed_page: int = 0, page_size: int = 15) -> dict:
         """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals."""

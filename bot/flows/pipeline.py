@@ -5,7 +5,10 @@ it happens (`effects` table, the escalation's `posting` state), so a retry after
 reached the outside world instead of doing it again:
 - a public reply whose record says "started" is looked for among the ticket's comments before resending;
 - an escalation still `posting` is looked for in the channel by its message metadata before posting again
-  (`bot.slack.poster`).
+  (`bot.slack.poster`);
+- the customer notice (a public reply saying a person will follow up, `[customer_notice]`) is an effect keyed by
+  the event, looked for on the ticket like any reply before it is sent again.
+An escalation's channel and mentions come from the first matching `[[routes]]` entry (`bot.flows.routes`).
 The decision is stored on the first attempt and reused by retries, so a retry never changes route.
 
 Every automatic answer is recorded, and every event first asks the quality guard (`bot.flows.quality`) whether
@@ -18,17 +21,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.config import Settings
 from bot.engine.base import Engine
+from bot.flows import routes
+from bot.flows.lifecycle import Lifecycle
 from bot.flows.quality import QualityGuard, is_thanks
-from bot.helpdesk.base import Helpdesk
-from bot.models import Decision, EscalationState, Event, Reason, Route, Ticket
+from bot.helpdesk.base import Helpdesk, HelpdeskError
+from bot.models import Decision, Escalation, EscalationState, Event, Reason, Route, Ticket
+from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
 from bot.slack.blocks import EscalationView
 from bot.slack.poster import Poster
 from bot.store import Store
+from bot.text import iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,8 @@ class Pipeline:
     poster: Poster
     policy: Callable[[], Policy]  # the policy in force now (the file's, with managers' changes on top)
     guard: QualityGuard = field(init=False)
+    # What follows a post — reminders, the SLA watch, keep-warm (bot.flows.lifecycle); None schedules none.
+    lifecycle: Lifecycle | None = None
 
     def __post_init__(self) -> None:
         self.guard = QualityGuard(store=self.store, settings=self.settings, poster=self.poster)
@@ -81,15 +90,19 @@ class Pipeline:
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
         if event.turn_key is None:
             latest = ticket.latest_message
-            if latest is None:
+            if ticket.problems:
+                # Part of the ticket could not be read (no requester, malformed comments): who wrote last is not
+                # known for sure, so it goes to a person with the reason (bot.policy.decide) — never skipped.
+                log.warning("ticket %s could not be read fully: %s", ticket.id, "; ".join(ticket.problems))
+            elif latest is None:
                 return "skipped: ticket has no comments"
-            if latest.author != "customer":
+            elif latest.author != "customer":
                 # Our own reply, an agent's reply or a note fired the trigger: nothing for the AI to answer.
                 return f"skipped: latest comment is by the {latest.author}"
-            if _thanked_after_a_reply(ticket):
+            elif _thanked_after_a_reply(ticket):
                 # "Thanks, that worked!" after a reply asks nothing: answering it again would only repeat the answer.
                 return "skipped: the customer only said thanks"
-            turn_key = f"{self.helpdesk.name}:{ticket.id}:{latest.id or len(ticket.messages)}"
+            turn_key = f"{self.helpdesk.name}:{ticket.id}:{(latest and latest.id) or len(ticket.messages)}"
             if not self.store.claim_turn(event_id=event.id, turn_key=turn_key):
                 return "duplicate: this comment was already handled"
         ticket_key = self.store.upsert_ticket(helpdesk=self.helpdesk.name, ticket_id=ticket.id,
@@ -140,13 +153,96 @@ class Pipeline:
         retrying = escalation is not None
         link = ticket.url or self.helpdesk.ticket_link(ticket.id)
         if escalation is None:
-            card = EscalationView(escalation_id=0, ticket=ticket, decision=decision, link=link).to_card()
-            escalation = self.store.create_escalation(
-                event_id=event_id, decision_id=decision_id, ticket_key=ticket_key, ticket_id=ticket.id,
-                channel=self.settings.escalation_channel or "", draft=decision.answer,
-                confidence=decision.confidence, card=card, customer_text=ticket.customer_text())
-        ts = escalation.ts
+            escalation = self._record_escalation(event_id, decision_id, ticket_key, ticket, decision, link)
         if escalation.state == EscalationState.POSTING:
-            ts = self.poster.post_escalation(escalation, retrying=retrying)
-        self.poster.post_transcript(escalation, ts, ticket.messages, link=link)
+            self.poster.post_escalation(escalation, retrying=retrying)
+        # The transcript is a job of its own, behind the cards still due: in a burst every new card is posted
+        # before older escalations' transcripts (bot.slack.poster). Once per escalation, however often retried.
+        self.poster.queue_transcript(escalation, self._for_slack(ticket).messages, link=link)
+        if self.lifecycle is not None:
+            self.lifecycle.after_post(escalation.id, ticket)
+        self._tell_customer(event_id, escalation.id, ticket_key, ticket, decision)
         return "escalated" if decision.route == Route.ESCALATE else "drafted"
+
+    def _for_slack(self, ticket: Ticket) -> Ticket:
+        """The ticket as Slack shows it: card numbers and IBANs masked (`[slack] mask_payment`) before the
+        builders cut anything to Slack's limits, so a cut never leaves part of a number readable."""
+        if not self.settings.slack.mask_payment:
+            return ticket
+        return replace(ticket, subject=mask_payment(ticket.subject),
+                       messages=tuple(replace(m, body=mask_payment(m.body)) for m in ticket.messages))
+
+    def _for_slack_decision(self, decision: Decision) -> Decision:
+        if not self.settings.slack.mask_payment:
+            return decision
+        return replace(decision, answer=mask_payment(decision.answer) if decision.answer else decision.answer,
+                       summary=mask_payment(decision.summary or "") or decision.summary,
+                       reasons=tuple(replace(r, detail=mask_payment(r.detail)) for r in decision.reasons))
+
+    def _record_escalation(self, event_id: int, decision_id: int, ticket_key: str, ticket: Ticket,
+                           decision: Decision, link: str | None) -> Escalation:
+        """The escalation's record, before anything is posted: the route chosen (`[[routes]]`, first match;
+        otherwise ESCALATION_CHANNEL), whom the post mentions, and when the ticket is due."""
+        policy = self.policy().settings
+        match = routes.route_for(self.settings.routes, ticket, decision, policy=policy)
+        route = match.route if match else None
+        page = routes.manager_mentions(self.settings) if route and route.page_manager else ""
+        card = EscalationView(escalation_id=0, ticket=self._for_slack(ticket),
+                              decision=self._for_slack_decision(decision), link=link,
+                              queue=route.name if route else None, mention=route.mention if route else None,
+                              page=page or None).to_card()
+        escalation = self.store.create_escalation(
+            event_id=event_id, decision_id=decision_id, ticket_key=ticket_key, ticket_id=ticket.id,
+            channel=route.channel if route else self.settings.escalation_channel or "", draft=decision.answer,
+            confidence=decision.confidence, card=card, customer_text=ticket.customer_text(),
+            route=route.name if route else None, mention=route.mention if route else None,
+            sla_due_at=routes.sla_due_at(ticket, policy=policy), manager_paged_at=iso(utcnow()) if page else None)
+        if match:
+            self.store.audit(actor="seam", action="escalation_routed",
+                             detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "route": route.name,
+                                     "channel": route.channel, "matched": match.detail, "paged_managers": bool(page)})
+        return escalation
+
+    def _tell_customer(self, event_id: int, escalation_id: int, ticket_key: str, ticket: Ticket,
+                       decision: Decision) -> None:
+        """The short public reply saying a person will follow up (`[customer_notice]`, per route), at most once
+        per ticket event: recorded before and after, and looked for on the ticket when an earlier attempt may
+        have sent it. Shown in the escalation's thread."""
+        escalation = self.store.escalation(escalation_id)
+        text = routes.customer_notice(self.settings, ticket, decision,
+                                      route=routes.route_named(self.settings, escalation.route))
+        if text is None:
+            return
+        key = f"customer-notice:{event_id}"
+        effect = self.store.begin_effect(key, kind="public_reply")
+        if effect["state"] != "done":
+            told = self.store.customer_told(ticket_key, besides=escalation_id)
+            if told is not None:
+                # Still waiting on the person an earlier escalation of this ticket promised: saying it again on
+                # every new message would only repeat it.
+                self.store.finish_effect(key, result={"skipped": f"already told on escalation {told.id}"})
+                return
+            landed = not effect["fresh"] and reply_landed(ticket, text)
+            if not landed:
+                try:
+                    self.helpdesk.reply(ticket.id, text)
+                except HelpdeskError as exc:
+                    if exc.status is None or exc.status >= 500 or exc.status == 429:
+                        raise  # worth retrying with the event
+                    # Refused for good (a closed ticket, a 422): the escalation stands; say so once, not five times.
+                    log.warning("customer notice for ticket %s refused: %s", ticket.id, exc)
+                    self.store.finish_effect(key, result={"failed": str(exc)[:300]})
+                    self.store.audit(actor="seam", action="customer_notice_failed",
+                                     detail={"escalation_id": escalation_id, "ticket_id": ticket.id,
+                                             "error": str(exc)[:300]})
+                    return
+            self.store.update_escalation(escalation_id, customer_notified_at=iso(utcnow()))
+            self.store.finish_effect(key, result={"recovered": landed})
+            self.store.audit(actor="seam", action="customer_notified",
+                             detail={"escalation_id": escalation_id, "ticket_id": ticket.id, "event_id": event_id,
+                                     "route": escalation.route})
+        elif {"skipped", "failed"} & set(json.loads(effect["result"] or "null") or {}):
+            return
+        # Queued like the transcript (and after it): in a burst the next escalation's card goes first.
+        self.poster.queue_note(self.store.escalation(escalation_id), key="customer-notice",
+                               text=routes.notified_line(text))

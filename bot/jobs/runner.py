@@ -90,9 +90,12 @@ class Runner:
         return run
 
     def _work(self) -> None:
+        # Jobs that failed before may hold every thread but one: a new ticket always finds a worker, however many
+        # retries hang on a slow helpdesk (bot.jobs.worker).
+        max_retrying = max(1, self._count - 1)
         while not self._stopping.is_set():
             try:
-                worked = self.worker.run_once()
+                worked = self.worker.run_once(max_retrying=max_retrying)
             except Exception:  # the store itself failed (disk full, locked): back off, keep the thread alive
                 log.exception("worker could not claim work")
                 worked = False

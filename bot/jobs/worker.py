@@ -4,12 +4,17 @@ The webhook answers as soon as the job is stored and calls `Runner.notify()`; a 
 job with a lease and runs its handler (for a ticket event, `Pipeline.process`). A failure is retried with
 growing delays until the job is parked as `dead`. Jobs left `processing` by a crash are taken again at the next
 start (or once their lease runs out), so a restart loses nothing.
+
+Jobs that failed before (a helpdesk that hangs on one ticket, say) may hold only `max_retrying` threads at once
+(the runner leaves one thread for first attempts), so however many jobs hang, new tickets keep flowing. What each
+thread is running, and for how long, is `running()`: `/healthz` shows it, and names the jobs running for too long.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 from bot.models import Event
@@ -25,19 +30,24 @@ Handler = Callable[[Event], str]  # runs one job; returns a short outcome; raise
 
 
 class Worker:
-    def __init__(self, *, store: Store, handlers: Mapping[str, Handler]) -> None:
+    def __init__(self, *, store: Store, handlers: Mapping[str, Handler],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._handlers = dict(handlers)
-        self._running: dict[int, int] = {}  # thread id -> event id being processed
+        self._clock = clock
+        self._running: dict[int, tuple[Event, float]] = {}  # thread id -> (job being processed, since when)
         self._running_lock = threading.Lock()
 
-    def run_once(self) -> bool:
-        """Process one due job if there is one; True if it did. What each worker thread loops on."""
-        event = self._store.claim_event(lease_seconds=LEASE_SECONDS)
-        if event is None:
-            return False
-        with self._running_lock:
-            self._running[threading.get_ident()] = event.id
+    def run_once(self, *, max_retrying: int | None = None) -> bool:
+        """Process one due job if there is one; True if it did. What each worker thread loops on. With
+        `max_retrying`, a job that failed before is taken only while fewer than that many are running."""
+        with self._running_lock:  # the count and the claim together: two threads cannot both take the last slot
+            retrying = sum(1 for event, _ in self._running.values() if event.attempts > 1)
+            event = self._store.claim_event(lease_seconds=LEASE_SECONDS,
+                                            retries=max_retrying is None or retrying < max_retrying)
+            if event is None:
+                return False
+            self._running[threading.get_ident()] = (event, self._clock())
         try:
             handler = self._handlers.get(event.kind)
             if handler is None:
@@ -56,10 +66,18 @@ class Worker:
                 self._running.pop(threading.get_ident(), None)
         return True
 
+    def running(self) -> list[dict]:
+        """The jobs being processed now, longest-running first: id, kind, ticket_id, attempt and seconds."""
+        now = self._clock()
+        with self._running_lock:
+            jobs = list(self._running.values())
+        return sorted(({"id": event.id, "kind": event.kind, "ticket_id": event.ticket_id, "attempt": event.attempts,
+                        "seconds": round(now - since, 1)} for event, since in jobs), key=lambda j: -j["seconds"])
+
     def release_running(self) -> int:
         """Give back the jobs still running (at shutdown) so the next start takes them again at once."""
         with self._running_lock:
-            unfinished = list(self._running.values())
+            unfinished = [event.id for event, _ in self._running.values()]
         for event_id in unfinished:
             self._store.release_event(event_id)
         return len(unfinished)

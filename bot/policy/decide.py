@@ -2,8 +2,8 @@
 
 When in doubt Seam escalates:
 - escalate (a person takes it) when the customer asks for a person, is angry, the SLA is about to breach, the
-  AI already answered twice, the ticket matches an exclusion, the engine is unavailable, or confidence is
-  below `draft`;
+  AI already answered twice, the ticket matches an exclusion, the engine is unavailable, the helpdesk gave a
+  ticket Seam could not fully read (`Ticket.problems`), or confidence is below `draft`;
 - at most draft (a person approves) for a high-risk topic, an answer no retrieved passage supports, confidence
   below `auto`, or while automation is paused;
 - resolve only what is left.
@@ -25,6 +25,7 @@ PAUSED = "paused"
 UNGROUNDED = "ungrounded"
 AI_UNAVAILABLE = "ai_unavailable"
 PLACEHOLDERS = "placeholders"
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     capping: list[Reason] = []
     if assessment.unavailable:
         forcing.append(Reason(code=AI_UNAVAILABLE, label="AI unavailable", detail=assessment.unavailable))
+    if ticket.problems:
+        forcing.append(Reason(code=UNREADABLE, label="Seam could not read all of this ticket",
+                              detail="; ".join(ticket.problems)))
     for trigger, reason in triggers.fired(ticket, assessment, settings=settings.triggers, now=now):
         (forcing if trigger.escalates else capping).append(reason)
     high_risk = settings.triggers.high_risk

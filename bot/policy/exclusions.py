@@ -108,9 +108,10 @@ def _alternatives(value: str) -> tuple[str, ...]:
     return tuple(p.strip().strip("\"'“”").lower() for p in parts if p.strip().strip("\"'“”"))
 
 
-def parse_rule(text: str, *, position: int | None = None) -> Exclusion:
-    """One rule in plain language; ConfigError (one line, naming the rule) when it cannot be understood."""
-    where = f"exclusions.rules[{position}]" if position is not None else "exclusion rule"
+def parse_rule(text: str, *, position: int | None = None, where: str | None = None) -> Exclusion:
+    """One rule in plain language; ConfigError (one line, naming the rule) when it cannot be understood. `where`
+    names the rule in that error (a route's rules are read here too: `bot.policy.routing`)."""
+    where = where or (f"exclusions.rules[{position}]" if position is not None else "exclusion rule")
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{where} is empty: write e.g. \"tickets tagged vip\" or \"anything about chargebacks\"")
     rule = " ".join(text.split())

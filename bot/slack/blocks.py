@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -25,11 +27,12 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.models import Decision, Escalation, EscalationState, Message, Reason, Route, Ticket
-from bot.text import clip, duration
+from bot.text import clip, duration, has_placeholder, parse_time
 
 SECTION_LIMIT = 3000
 # Under the section limit, leaving room for a continuation marker.
@@ -37,11 +40,21 @@ CHUNK_CHARS = 2900
 # Thread replies for one transcript; past this the rest is summarised with a link, so a huge thread never
 # floods the channel or fails the post.
 MAX_TRANSCRIPT_POSTS = 20
+# A thread reply of the transcript holds whole parts of the conversation up to this many characters (and
+# Slack's 50 blocks a message): a short conversation is one reply. Slack paces posts per channel, so fewer
+# replies leave room for the next escalation's card sooner.
+REPLY_CHARS = 4000
+REPLY_BLOCKS = 50
 FIELD_LIMIT = 2000
 ACTION_IDS = {"claim": "seam_claim", "approve": "seam_approve", "edit": "seam_edit", "reject": "seam_reject",
-              "retry": "seam_retry"}
+              "retry": "seam_retry", "unclaim": "seam_unclaim", "reassign": "seam_reassign"}
 EDIT_CALLBACK = "seam_edit_submit"
 REJECT_CALLBACK = "seam_reject_submit"
+REASSIGN_CALLBACK = "seam_reassign_submit"
+# The route in words: what the header and the Route field say.
+ROUTE_WORDS = {Route.ESCALATE: "Needs a person", Route.DRAFT: "Draft to approve"}
+# The reason code of a draft below the draft threshold (bot.policy.triggers.low_confidence).
+LOW_CONFIDENCE = "low_confidence"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
@@ -79,11 +92,14 @@ class EscalationView:
     ticket: Ticket
     decision: Decision
     link: str | None
+    queue: str | None = None  # the `[[routes]]` entry that chose the channel, by name
+    mention: str | None = None  # whom that route mentions (`<@U…>`, `<!subteam^S…>`)
+    page: str | None = None  # the managers a `page_manager` route mentions too
 
     def to_card(self) -> dict:
         """What the message needs, as JSON the store keeps so every later update re-renders the same card."""
         t, d = self.ticket, self.decision
-        return {
+        card = {
             "ticket": {"id": t.id, "subject": t.subject, "requester_name": t.requester_name,
                        "requester_email": t.requester_email, "priority": t.priority},
             "decision": {"route": str(d.route), "confidence": d.confidence, "answer": d.answer,
@@ -91,6 +107,9 @@ class EscalationView:
                          "reasons": [r.__dict__ for r in d.reasons]},
             "link": self.link,
         }
+        if self.queue or self.mention or self.page:
+            card["queue"] = {"name": self.queue, "mention": self.mention, "page": self.page}
+        return card
 
     @classmethod
     def from_card(cls, escalation_id: int, card: dict) -> EscalationView:
@@ -98,7 +117,14 @@ class EscalationView:
         decision = Decision(route=Route(d["route"]), confidence=d["confidence"], answer=d["answer"],
                             answer_source=d["answer_source"], summary=d["summary"],
                             reasons=tuple(Reason(**r) for r in d["reasons"]))
-        return cls(escalation_id=escalation_id, ticket=Ticket(**t), decision=decision, link=card["link"])
+        queue = card.get("queue") or {}
+        return cls(escalation_id=escalation_id, ticket=Ticket(**t), decision=decision, link=card["link"],
+                   queue=queue.get("name"), mention=queue.get("mention"), page=queue.get("page"))
+
+    @property
+    def mentions(self) -> str:
+        """Everyone the first post notifies: the route's mention and, for a paging route, the managers."""
+        return " ".join(m for m in (self.mention, self.page) if m)
 
 
 @dataclass(frozen=True)
@@ -111,15 +137,30 @@ class Status:
     sent_text: str | None = None
     reason: str | None = None
     error: str | None = None
+    created_at: str | None = None  # for the age shown ("waiting 12 min", as of the render)
+    sla_due_at: str | None = None
+    customer_notified_at: str | None = None
 
     @classmethod
     def of(cls, escalation: Escalation) -> Status:
-        return cls(state=escalation.state, owner=escalation.owner, sent_by=escalation.sent_by,
-                   sent_text=escalation.sent_text, reason=escalation.reject_reason, error=escalation.last_error)
+        # A card still being posted is shown as it will be once posted: open.
+        state = EscalationState.OPEN if escalation.state == EscalationState.POSTING else escalation.state
+        return cls(state=state, owner=escalation.owner, sent_by=escalation.sent_by,
+                   sent_text=escalation.sent_text, reason=escalation.reject_reason, error=escalation.last_error,
+                   created_at=escalation.created_at, sla_due_at=escalation.sla_due_at,
+                   customer_notified_at=escalation.customer_notified_at)
+
+
+def approvable(decision: Decision) -> bool:
+    """Is the draft one a person may send with one click? Not when there is none, when its confidence is below
+    the draft threshold (then it is only a starting point for Edit), or when it still holds placeholders."""
+    answer = (decision.answer or "").strip()
+    return bool(answer) and not has_placeholder(answer) and not any(r.code == LOW_CONFIDENCE
+                                                                     for r in decision.reasons)
 
 
 def _title(route: Route) -> str:
-    return "✍️ Draft needs approval" if route == Route.DRAFT else "🙋 Needs a human"
+    return ("✍️ " if route == Route.DRAFT else "🙋 ") + ROUTE_WORDS.get(route, str(route))
 
 
 def _fallback_text(view: EscalationView) -> str:
@@ -128,23 +169,45 @@ def _fallback_text(view: EscalationView) -> str:
     return escape(clip(f"{_title(view.decision.route)}: #{view.ticket.id} {subject} ({reasons})", 500))
 
 
-def _button(kind: str, escalation_id: int, *, style: str | None = None) -> ButtonElement:
-    return ButtonElement(text=kind.capitalize(), action_id=ACTION_IDS[kind], value=str(escalation_id), style=style)
+APPROVE_CONFIRM = {"title": "Send this reply?", "confirm": "Send it", "deny": "Not yet",
+                   "text": "The suggested reply goes to the customer now, as a public reply on the ticket."}
 
 
-def _status_blocks(status: Status, escalation_id: int) -> list[Block]:
+def _button(kind: str, escalation_id: int, *, style: str | None = None, text: str | None = None) -> ButtonElement:
+    confirm = ConfirmObject(**APPROVE_CONFIRM) if kind == "approve" else None
+    return ButtonElement(text=text or kind.capitalize(), action_id=ACTION_IDS[kind], value=str(escalation_id),
+                         style=style, confirm=confirm)
+
+
+def _reply_buttons(decision: Decision, escalation_id: int, *, primary: bool) -> list[ButtonElement]:
+    """Approve (only for a draft a person may send as it is), Edit (or "Edit: write reply" when there is no draft
+    at all) and Reject (only when there is a draft to reject)."""
+    has_draft = bool((decision.answer or "").strip())
+    buttons = []
+    if approvable(decision):
+        buttons.append(_button("approve", escalation_id, style="primary" if primary else None))
+    buttons.append(_button("edit", escalation_id, text=None if has_draft else "Edit: write reply",
+                           style="primary" if primary and not buttons else None))
+    if has_draft:
+        buttons.append(_button("reject", escalation_id, style="danger"))
+    return buttons
+
+
+def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
     """The part of the card that changes as agents act: who owns it, what was sent, and what is left to do."""
+    escalation_id = view.escalation_id
     owner = f"<@{status.owner}>" if status.owner else "nobody"
     if status.state == EscalationState.OPEN:
         return [ActionsBlock(block_id="seam_actions", elements=[
-            _button("claim", escalation_id, style="primary"), _button("approve", escalation_id),
-            _button("edit", escalation_id), _button("reject", escalation_id, style="danger")])]
+            _button("claim", escalation_id, style="primary"),
+            *_reply_buttons(view.decision, escalation_id, primary=False),
+            _button("reassign", escalation_id, text="Assign to…")])]
     if status.state == EscalationState.CLAIMED:
         return [
             ContextBlock(elements=[MarkdownTextObject(text=f"👤 Claimed by {owner}")]),
             ActionsBlock(block_id="seam_actions", elements=[
-                _button("approve", escalation_id, style="primary"), _button("edit", escalation_id),
-                _button("reject", escalation_id, style="danger")]),
+                *_reply_buttons(view.decision, escalation_id, primary=True),
+                _button("unclaim", escalation_id), _button("reassign", escalation_id)]),
         ]
     if status.state == EscalationState.SENDING:
         return [ContextBlock(elements=[MarkdownTextObject(text=f"⏳ Sending the reply… (claimed by {owner})")])]
@@ -165,38 +228,101 @@ def _status_blocks(status: Status, escalation_id: int) -> list[Block]:
                 f"The draft is kept; Retry sends it again. (claimed by {owner})", SECTION_LIMIT))),
             ActionsBlock(block_id="seam_actions", elements=[
                 _button("retry", escalation_id, style="primary"), _button("edit", escalation_id),
-                _button("reject", escalation_id, style="danger")]),
+                _button("reject", escalation_id, style="danger"), _button("unclaim", escalation_id),
+                _button("reassign", escalation_id)]),
         ]
     return []
 
 
-def escalation_blocks(view: EscalationView, status: Status | None = None) -> list[Block]:
+def _moment(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A time Slack shows in each reader's own time zone (UTC where it cannot)."""
+    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def _tried(decision: Decision) -> str:
+    """What the AI tried, in a sentence: its best answer's source and confidence, and what became of it."""
+    source = f"`{escape(decision.answer_source)}`" if decision.answer_source else "a written answer"
+    confident = f"{decision.confidence:.0%} confident"
+    codes = {r.code for r in decision.reasons}
+    answer = (decision.answer or "").strip()
+    if not answer:
+        if "excluded" in codes:
+            return "nothing: this kind of ticket is excluded from automatic answers."
+        if "ai_unavailable" in codes:
+            return "nothing: the AI was unavailable."
+        return f"no article or past answer fits ({confident} at best)."
+    if has_placeholder(answer):
+        return f"{source}, {confident}, but it holds placeholders a person fills in: Edit it before sending."
+    if LOW_CONFIDENCE in codes:
+        return (f"{source}, only {confident}: below the draft threshold, so it is a starting point for Edit, "
+                "not a reply to approve.")
+    return f"{source}, {confident}: the suggested reply below."
+
+
+def _summary(decision: Decision) -> list[Block]:
+    """What the card says that the customer's first message does not: what was asked (the customer's words, as
+    plain text), what the AI tried and why a person has it."""
+    why = "\n".join(f"• {escape(r.text())}" for r in decision.reasons) or "• (no reason recorded)"
+    return [
+        SectionBlock(text=MarkdownTextObject(text="*Summary* — what was asked")),
+        SectionBlock(text=_plain(decision.summary or "(no summary)")),
+        SectionBlock(text=MarkdownTextObject(text=clip(
+            f"*AI tried:* {_tried(decision)}\n*Why a person:*\n{why}", SECTION_LIMIT))),
+    ]
+
+
+def _fields(view: EscalationView, status: Status, now: datetime | None) -> list[MarkdownTextObject]:
     ticket, decision = view.ticket, view.decision
-    subject = ticket.subject.strip() or "(no subject)"
     requester = ticket.requester_name or ticket.requester_email or "unknown"
     if ticket.requester_name and ticket.requester_email:
         requester = f"{ticket.requester_name} <{ticket.requester_email}>"
+    fields = [
+        MarkdownTextObject(text=clip(f"*Requester*\n{escape(requester)}", FIELD_LIMIT)),
+        MarkdownTextObject(text=clip(f"*Priority*\n{escape(ticket.priority or 'normal')}", FIELD_LIMIT)),
+        MarkdownTextObject(text=f"*Confidence*\n{decision.confidence:.0%}"),
+        MarkdownTextObject(text=f"*Route*\n{ROUTE_WORDS.get(decision.route, str(decision.route))}"),
+    ]
+    if view.queue:
+        fields.append(MarkdownTextObject(text=clip(
+            f"*Queue*\n{escape(view.queue)}" + (f" · {view.mention}" if view.mention else ""), FIELD_LIMIT)))
+    created, due = parse_time(status.created_at), parse_time(status.sla_due_at)
+    if now is not None and created is not None and status.state in UNFINISHED:
+        fields.append(MarkdownTextObject(text=f"*Waiting*\n{duration((now - created).total_seconds())}"))
+    if due is not None:
+        when = _moment(due)
+        if now is not None and status.state in UNFINISHED:
+            left = (due - now).total_seconds()
+            when += f" · 🔴 overdue by {duration(-left)}" if left < 0 else f" · in {duration(left)}"
+        fields.append(MarkdownTextObject(text=f"*SLA due*\n{when}"))
+    return fields
+
+
+# States in which the escalation still waits for someone: the card shows its age and the time left.
+UNFINISHED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.SENDING, EscalationState.FAILED)
+
+
+def escalation_blocks(view: EscalationView, status: Status | None = None, *,
+                      now: datetime | None = None) -> list[Block]:
+    """The card. `now` is the moment of this render: with it the card shows how long the escalation has waited
+    and the time left to the SLA (re-rendered by `Poster.refresh`); without it neither, as in the first post."""
+    ticket, decision = view.ticket, view.decision
+    status = status or Status()
+    subject = ticket.subject.strip() or "(no subject)"
     blocks: list[Block] = [
         HeaderBlock(text=_plain(_title(decision.route), 150)),
         SectionBlock(
             text=MarkdownTextObject(text=f"*{_link(view.link, clip(f'#{ticket.id} {subject}', 300))}*"),
-            fields=[
-                MarkdownTextObject(text=clip(f"*Requester*\n{escape(requester)}", FIELD_LIMIT)),
-                MarkdownTextObject(text=f"*Priority*\n{escape(ticket.priority or 'normal')}"),
-                MarkdownTextObject(text=f"*Confidence*\n{decision.confidence:.0%}"),
-                MarkdownTextObject(text=f"*Route*\n{decision.route}"),
-            ],
+            fields=_fields(view, status, now),
         ),
-        SectionBlock(text=MarkdownTextObject(text=clip(
-            "*Why*\n" + "\n".join(f"• {escape(r.text())}" for r in decision.reasons), SECTION_LIMIT))),
-        SectionBlock(text=MarkdownTextObject(text="*Summary*")),
-        SectionBlock(text=_plain(decision.summary or "(no summary)")),
+        *_summary(decision),
         DividerBlock(),
     ]
     if decision.answer:
-        source = f" (from {escape(decision.answer_source)})" if decision.answer_source else ""
+        source = f" (from {escape(clip(decision.answer_source, 200))})" if decision.answer_source else ""
+        label = ("*Suggested reply*" if approvable(decision)
+                 else "*AI draft* — not ready to approve as it is; Edit starts from it")
         blocks += [
-            SectionBlock(text=MarkdownTextObject(text=f"*Suggested reply*{source}")),
+            SectionBlock(text=MarkdownTextObject(text=f"{label}{source}")),
             SectionBlock(text=_plain(decision.answer)),
         ]
         if len(decision.answer) > SECTION_LIMIT:
@@ -204,19 +330,31 @@ def escalation_blocks(view: EscalationView, status: Status | None = None) -> lis
                 text=f"Draft shortened here ({len(decision.answer):,} characters); Edit shows all of it.")]))
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(
-            text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it._")))
-    blocks += _status_blocks(status or Status(), view.escalation_id)
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(
-        text=f"Seam escalation {view.escalation_id} · full conversation in the thread")]))
+            text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it: "
+                 "Edit: write reply._")))
+    if status.customer_notified_at:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text="📣 Seam told the customer a person will follow up (the words are in the thread)")]))
+    blocks += _status_blocks(status, view)
+    footer = f"Seam escalation {view.escalation_id} · full conversation in the thread"
+    if now is not None:
+        footer += f" · as of {_moment(now, '{time}')}"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return blocks
 
 
-def escalation_message(view: EscalationView, status: Status | None = None) -> dict:
+def escalation_message(view: EscalationView, status: Status | None = None, *, now: datetime | None = None,
+                       notify: bool = False) -> dict:
     """Arguments for chat.postMessage or chat.update (without `channel`/`ts`), including the metadata that
-    finds the post again after a crash."""
+    finds the post again after a crash. `notify` (the first post only) puts the route's mentions and a paging
+    route's managers at the start of the message's text: Slack notifies people from `text`; an update never
+    notifies anyone again."""
+    text = _fallback_text(view)
+    if notify and view.mentions:
+        text = f"{view.mentions} {text}"
     return {
-        "text": _fallback_text(view),
-        "blocks": [b.to_dict() for b in escalation_blocks(view, status)],
+        "text": text,
+        "blocks": [b.to_dict() for b in escalation_blocks(view, status, now=now)],
         "metadata": {"event_type": METADATA_EVENT_TYPE, "event_payload": {"escalation_id": view.escalation_id,
                                                                           "ticket_id": view.ticket.id}},
         "unfurl_links": False,
@@ -245,11 +383,60 @@ _AUTHOR_LABEL = {"customer": "Customer", "agent": "Agent", "bot": "Seam (bot)"}
 
 def transcript_messages(messages: Sequence[Message], *, link: str | None = None,
                         max_posts: int = MAX_TRANSCRIPT_POSTS) -> list[dict]:
-    """The full conversation as thread replies: each a chat.postMessage payload within Slack's limits."""
-    sections: list[tuple[str, str]] = []  # (heading, text) with text <= CHUNK_CHARS
+    """The full conversation as thread replies, one part of a message each: chat.postMessage payloads within
+    Slack's limits. (`transcript_replies` fits several parts in a reply.)"""
+    sections = _transcript_sections(messages)
+    posts: list[dict] = []
+    for heading, text in sections:
+        if len(posts) == max_posts - 1 and len(sections) > max_posts:
+            posts.append(_more_parts(len(sections) - len(posts), link))
+            break
+        posts.append(_transcript_reply([(heading, text)]))
+    return posts
+
+
+def transcript_replies(messages: Sequence[Message], *, link: str | None = None,
+                       max_posts: int = MAX_TRANSCRIPT_POSTS, max_chars: int = REPLY_CHARS) -> list[dict]:
+    """The full conversation in as few thread replies as fit: consecutive parts (each a heading and its text)
+    share a reply up to `max_chars` characters and Slack's 50 blocks, so a short conversation is one reply and
+    a long message still splits at the section limit. At most `max_posts` replies: past that the last one says
+    how many parts are not shown and links the ticket."""
+    groups: list[list[tuple[str, str]]] = []
+    size = 0
+    for heading, text in _transcript_sections(messages):
+        cost = len(heading) + len(text)
+        if groups and size + cost <= max_chars and 2 * (len(groups[-1]) + 1) <= REPLY_BLOCKS:
+            groups[-1].append((heading, text))
+            size += cost
+        else:
+            groups.append([(heading, text)])
+            size = cost
+    if len(groups) <= max_posts:
+        return [_transcript_reply(group) for group in groups]
+    shown = groups[:max_posts - 1]
+    return [*(_transcript_reply(group) for group in shown),
+            _more_parts(sum(len(group) for group in groups[max_posts - 1:]), link)]
+
+
+def _transcript_reply(parts: Sequence[tuple[str, str]]) -> dict:
+    blocks: list[Block] = []
+    for heading, text in parts:
+        blocks += [ContextBlock(elements=[MarkdownTextObject(text=heading)]), SectionBlock(text=_plain(text))]
+    return {"text": clip(escape("\n\n".join(text for _, text in parts)), CHUNK_CHARS),
+            "blocks": [b.to_dict() for b in blocks]}
+
+
+def _more_parts(remaining: int, link: str | None) -> dict:
+    return {"text": f"… {remaining} more parts of the conversation are not shown here. "
+                    f"{_link(link, 'Open the full ticket') if link else ''}".strip()}
+
+
+def _transcript_sections(messages: Sequence[Message]) -> list[tuple[str, str]]:
+    """Each message as (heading, text) parts, the text at most CHUNK_CHARS (a long message is split)."""
+    sections: list[tuple[str, str]] = []
     for number, message in enumerate(messages, start=1):
         visibility = "" if message.public else " (internal note)"
-        when = f" · {message.created_at}" if message.created_at else ""
+        when = f" · {clip(message.created_at, 64)}" if message.created_at else ""
         heading = f"*{number}. {_AUTHOR_LABEL.get(message.author, 'Agent')}*{visibility}{escape(when)}"
         body = message.body.strip() or ("" if message.attachments else "(empty)")
         if message.attachments:
@@ -258,32 +445,34 @@ def transcript_messages(messages: Sequence[Message], *, link: str | None = None,
         for index, part in enumerate(parts):
             suffix = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
             sections.append((heading + suffix, part))
-    posts: list[dict] = []
-    for heading, text in sections:
-        if len(posts) == max_posts - 1 and len(sections) > max_posts:
-            remaining = len(sections) - len(posts)
-            posts.append({"text": f"… {remaining} more parts of the conversation are not shown here. "
-                                  f"{_link(link, 'Open the full ticket') if link else ''}".strip()})
-            break
-        blocks = [ContextBlock(elements=[MarkdownTextObject(text=heading)]), SectionBlock(text=_plain(text))]
-        posts.append({"text": clip(escape(text), CHUNK_CHARS), "blocks": [b.to_dict() for b in blocks]})
-    return posts
+    return sections
 
 
-def _metadata(escalation_id: int) -> str:
-    return json.dumps({"escalation_id": escalation_id})
+def _metadata(escalation_id: int, message: tuple[str, str] | None) -> str:
+    """A form's private metadata: the escalation it acts on, and the card (channel, ts) it was opened from,
+    which the submission checks still belong together."""
+    data: dict = {"escalation_id": escalation_id}
+    if message is not None:
+        data["channel"], data["ts"] = message
+    return json.dumps(data)
 
 
-def edit_modal(escalation_id: int, *, draft: str | None, ticket_label: str) -> dict:
-    """The Edit modal: the draft in a multiline input; Slack checks it is not empty, and so do we on submit."""
+def edit_modal(escalation_id: int, *, draft: str | None, ticket_label: str, caution: str | None = None,
+               message: tuple[str, str] | None = None) -> dict:
+    """The Edit modal: the draft in a multiline input (an empty one, titled "Write reply", when there is no
+    draft); Slack checks it is not empty, and so do we on submit. `caution` (mrkdwn) says why the draft needs a
+    careful read, such as a confidence below the draft threshold."""
     text = draft or ""
     notice = []
+    if caution:
+        notice.append(ContextBlock(elements=[MarkdownTextObject(text=clip(caution, SECTION_LIMIT))]))
     if len(text) > INPUT_LIMIT:
-        notice = [ContextBlock(elements=[MarkdownTextObject(
-            text=f"The draft had {len(text):,} characters; Slack's input holds {INPUT_LIMIT:,}, so it is shortened.")])]
+        notice.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"The draft had {len(text):,} characters; Slack's input holds {INPUT_LIMIT:,}, so it is shortened.")]))
     view = View(
-        type="modal", callback_id=EDIT_CALLBACK, private_metadata=_metadata(escalation_id),
-        title=PlainTextObject(text="Edit reply"), submit=PlainTextObject(text="Send reply"),
+        type="modal", callback_id=EDIT_CALLBACK, private_metadata=_metadata(escalation_id, message),
+        title=PlainTextObject(text="Edit reply" if text.strip() else "Write reply"),
+        submit=PlainTextObject(text="Send reply"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=clip(f"Reply to *{escape(ticket_label)}*", SECTION_LIMIT))),
@@ -297,9 +486,9 @@ def edit_modal(escalation_id: int, *, draft: str | None, ticket_label: str) -> d
     return view.to_dict()
 
 
-def reject_modal(escalation_id: int, *, ticket_label: str) -> dict:
+def reject_modal(escalation_id: int, *, ticket_label: str, message: tuple[str, str] | None = None) -> dict:
     view = View(
-        type="modal", callback_id=REJECT_CALLBACK, private_metadata=_metadata(escalation_id),
+        type="modal", callback_id=REJECT_CALLBACK, private_metadata=_metadata(escalation_id, message),
         title=PlainTextObject(text="Reject draft"), submit=PlainTextObject(text="Reject"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
@@ -316,15 +505,40 @@ def reject_modal(escalation_id: int, *, ticket_label: str) -> dict:
     return view.to_dict()
 
 
-def owner_dm(view: EscalationView) -> dict:
-    """The DM an agent gets when they claim: the ticket link and the summary."""
+def reassign_modal(escalation_id: int, *, ticket_label: str, owner: str | None,
+                   message: tuple[str, str] | None = None) -> dict:
+    """The Reassign form: a Slack user picker. For an open escalation it assigns it (a claim on someone's
+    behalf); for an owned one it hands it over."""
+    lead = (f"*{escape(ticket_label)}* is owned by <@{owner}>. Who takes it over?" if owner
+            else f"Nobody owns *{escape(ticket_label)}* yet. Who should take it?")
+    view = View(
+        type="modal", callback_id=REASSIGN_CALLBACK, private_metadata=_metadata(escalation_id, message),
+        title=PlainTextObject(text="Reassign escalation" if owner else "Assign escalation"),
+        submit=PlainTextObject(text="Reassign" if owner else "Assign"), close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=clip(lead, SECTION_LIMIT))),
+            InputBlock(block_id="owner", label=PlainTextObject(text="New owner"),
+                       element=UserSelectElement(action_id="user", placeholder="Choose a person")),
+            ContextBlock(elements=[MarkdownTextObject(
+                text="The ticket is assigned to them in the helpdesk (matched by their Slack email), and they get "
+                     "a DM.")]),
+        ],
+    )
+    return view.to_dict()
+
+
+def owner_dm(view: EscalationView, *, assigned_by: str | None = None) -> dict:
+    """The DM an agent gets when they claim, or when someone else gives them the escalation: the ticket link and
+    the summary."""
     ticket = view.ticket
     label = clip(f"#{ticket.id} {ticket.subject.strip() or '(no subject)'}", 300)
+    lead = f"<@{assigned_by}> gave you" if assigned_by else "You claimed"
+    plain_lead = "You were given" if assigned_by else "You claimed"
     blocks = [
-        SectionBlock(text=MarkdownTextObject(text=clip(f"You claimed *{_link(view.link, label)}*", SECTION_LIMIT))),
+        SectionBlock(text=MarkdownTextObject(text=clip(f"{lead} *{_link(view.link, label)}*", SECTION_LIMIT))),
         SectionBlock(text=_plain(view.decision.summary or "(no summary)")),
     ]
-    return {"text": escape(clip(f"You claimed {label}", 500)), "blocks": [b.to_dict() for b in blocks],
+    return {"text": escape(clip(f"{plain_lead} {label}", 500)), "blocks": [b.to_dict() for b in blocks],
             "unfurl_links": False}
 
 
@@ -334,6 +548,16 @@ HOME_PAGE_SIZE = 15
 HOME_ACTIONS = {"page": "seam_home_page", "pause": "seam_home_pause", "resume": "seam_home_resume",
                 "thresholds": "seam_home_thresholds", "retry_dead": "seam_home_retry_dead"}
 THRESHOLDS_CALLBACK = "seam_thresholds_submit"
+
+
+@dataclass(frozen=True)
+class QueueLine:
+    """One channel's queue on the App Home: the routes that post there, and its unfinished escalations."""
+
+    channel: str
+    routes: tuple[str, ...]
+    open: int
+    claimed: int
 
 
 @dataclass(frozen=True)
@@ -371,12 +595,22 @@ def _home_list(title: str, items: Sequence[HomeItem], *, page: int, total: int, 
     return blocks
 
 
+def _queue_blocks(queues: Sequence[QueueLine]) -> list[Block]:
+    if not queues:
+        return []
+    lines = [f"• <#{q.channel}>" + (f" ({escape(', '.join(q.routes))})" if q.routes else "")
+             + f": {q.open} open, {q.claimed} claimed" for q in queues]
+    return [DividerBlock(), SectionBlock(text=MarkdownTextObject(
+        text=clip("*Queues by channel*\n" + "\n".join(lines), SECTION_LIMIT)))]
+
+
 def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: str, owned: Sequence[HomeItem],
               owned_total: int, owned_page: int, unclaimed: Sequence[HomeItem], unclaimed_total: int,
-              unclaimed_page: int, queue: dict | None = None, notice: str | None = None) -> dict:
+              unclaimed_page: int, queue: dict | None = None, notice: str | None = None,
+              queues: Sequence[QueueLine] = ()) -> dict:
     """The App Home for one viewer. Lists are paged (HOME_PAGE_SIZE each) so the view stays under Slack's
     100 blocks however long the queue is. `notice` (mrkdwn Seam wrote, such as the quality guard's reason for
-    pausing) comes first, for everyone to see."""
+    pausing) comes first, for everyone to see. `queues`: each escalation channel's open and claimed counts."""
     blocks: list[Block] = [HeaderBlock(text=_plain("Seam", 150))]
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(notice, SECTION_LIMIT))))
@@ -402,6 +636,7 @@ def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: 
     blocks += [
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text=clip(stats_text, SECTION_LIMIT))),
+        *_queue_blocks(queues),
         DividerBlock(),
         *_home_list("Your escalations", owned, page=owned_page, total=owned_total, kind="owned"),
         DividerBlock(),

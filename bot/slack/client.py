@@ -1,6 +1,16 @@
-"""The Slack Web API client Seam uses everywhere, and the few look-ups about people it needs."""
+"""The Slack Web API client Seam uses everywhere, and the few look-ups about people it needs.
+
+Every call goes through `SeamWebClient.api_call`: what is sent is made encodable first (a lone surrogate from a
+ticket or a Slack payload becomes U+FFFD instead of failing the request), card numbers and IBANs in it are masked
+(`[slack] mask_payment`, on by default: the last line of defence behind the pipeline, which masks ticket text
+before the builders cut it to Slack's limits), and an optional observer hears how each call ended
+(`bot.flows.health` keeps the last authentication or channel error for /healthz).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -10,14 +20,67 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.pii import mask_payment as _mask_payment
+from bot.text import encodable_all
 
-def slack_client(*, token: str | None, base_url: str) -> WebClient:
+# Seconds per HTTP attempt: Slack answers in well under one; a connection that hangs is retried twice at most.
+TIMEOUT = 10
+# (method, channel or None, the Slack error code or None when the call succeeded)
+Observer = Callable[[str, str | None, str | None], None]
+
+
+class SeamWebClient(WebClient):
+    """slack_sdk's client, with what it sends made encodable and each outcome told to `observer`."""
+
+    observer: Observer | None = None
+    mask_payment: bool = True
+
+    def api_call(self, api_method: str, *, http_verb: str = "POST", files: dict | None = None,
+                 data: dict | None = None, params: dict | None = None, json: dict | None = None,
+                 headers: dict | None = None, auth: dict | None = None) -> Any:
+        data, params, json = encodable_all(data), encodable_all(params), encodable_all(json)
+        if self.mask_payment:
+            data, params, json = _masked(data), _masked(params), _masked(json)
+        channel = next((str(a["channel"]) for a in (json, data, params) if isinstance(a, dict) and a.get("channel")),
+                       None)
+        try:
+            response = super().api_call(api_method, http_verb=http_verb, files=files, data=data, params=params,
+                                        json=json, headers=headers, auth=auth)
+        except SlackApiError as exc:
+            self._tell(api_method, channel, str(exc.response.get("error") or f"HTTP {exc.response.status_code}"))
+            raise
+        self._tell(api_method, channel, None)
+        return response
+
+    def _tell(self, method: str, channel: str | None, error: str | None) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(method, channel, error)
+            except Exception:  # watching must never break a call
+                pass
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask_payment(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_masked(v) for v in value)
+    return value
+
+
+def slack_client(*, token: str | None, base_url: str, observer: Observer | None = None,
+                 mask_payment: bool = True) -> SeamWebClient:
     """The Web API client: bounded timeout; retries on connection errors, 5xx and 429 (sleeping Retry-After)."""
-    return WebClient(
-        token=token, base_url=base_url, timeout=15,
+    client = SeamWebClient(
+        token=token, base_url=base_url, timeout=TIMEOUT,
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=5),
                         ServerErrorRetryHandler(max_retry_count=3)],
     )
+    client.observer = observer
+    client.mask_payment = mask_payment
+    return client
 
 
 def profile_email(slack: WebClient, user_id: str) -> str | None:

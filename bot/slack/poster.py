@@ -5,10 +5,17 @@ The escalation's top-level message is recorded (`posting`) before it is posted a
 own (`seam_transcript`, escalation id and part number) and is recorded as an effect before and after. After a
 crash, a retry looks for what already reached Slack (`conversations.history` / `conversations.replies`) before
 posting again. Posts to one channel are paced to Slack's limit (about one a second, short bursts).
+
+In a burst the k-th escalation's card should be visible about k seconds in, so cards come first: the pipeline
+posts the card and queues the transcript (`queue_transcript`) and its thread notes (`queue_note`) as jobs of
+their own, which the queue runs after the ticket jobs due (a lower job priority), and the pacer hands each free
+slot of a channel to a waiting card before a note, and to a note before a transcript part (`PRIORITY`). A short
+conversation is one thread reply (`bot.slack.blocks.transcript_replies`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,21 +23,41 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.models import Escalation, Message
+from bot.models import Escalation, Event, Message
 from bot.pacing import ChannelPacer
-from bot.slack.blocks import METADATA_EVENT_TYPE, EscalationView, Status, escalation_message, transcript_messages
+from bot.slack.blocks import (
+    METADATA_EVENT_TYPE,
+    EscalationView,
+    Status,
+    escalation_message,
+    transcript_messages,
+    transcript_replies,
+)
 from bot.store import Store
-from bot.text import parse_time
+from bot.text import parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
 TRANSCRIPT_EVENT_TYPE = "seam_transcript"
+# A note Seam adds to an escalation's thread (such as what it told the customer), found again by its key.
+NOTE_EVENT_TYPE = "seam_thread_note"
 # How far back from the escalation's record to look for a post made just before a crash.
 FIND_WINDOW_SECONDS = 60
+# Which post takes a channel's next free slot (ChannelPacer.wait): lower first.
+PRIORITY = {"card": 0, "note": 1, "transcript": 2}
+# The jobs that post an escalation's thread after its card (bot.jobs.worker runs them; services registers them),
+# and their queue priority: after every ticket job that is due (priority 0), so new cards go first.
+TRANSCRIPT_KIND = "transcript"
+NOTE_KIND = "thread_note"
+THREAD_JOB_PRIORITY = 1
 
 
 def view_of(escalation: Escalation) -> EscalationView:
     return EscalationView.from_card(escalation.id, escalation.card)
+
+
+def _helpdesk(escalation: Escalation) -> str:
+    return escalation.ticket_key.split(":", 1)[0]
 
 
 @dataclass
@@ -46,18 +73,43 @@ class Poster:
         it), record it as open and return its ts."""
         ts = self._find_post(escalation) if retrying else None
         if ts is None:
-            self._pace(escalation.channel)
-            response = self.slack.chat_postMessage(channel=escalation.channel,
-                                                   **escalation_message(view_of(escalation)))
+            self._pace(escalation.channel, "card")
+            # The first post names the route's mention (and a paging route's managers) in its text: the one
+            # place Slack notifies people from. Later updates never notify again.
+            response = self.slack.chat_postMessage(channel=escalation.channel, **escalation_message(
+                view_of(escalation), Status.of(escalation), notify=True))
             ts = response["ts"]
         self.store.mark_escalation_posted(escalation.id, channel=escalation.channel, ts=ts)
         return ts
 
     def post_transcript(self, escalation: Escalation, ts: str, messages: Sequence[Message], *,
-                        link: str | None) -> None:
-        """The conversation as replies in the card's thread, each part once however often this is retried."""
+                        link: str | None, packed: bool = True) -> None:
+        """The conversation as replies in the card's thread, each part once however often this is retried:
+        packed, a short conversation is one reply (`transcript_replies`); else one reply per part of a message."""
+        render = transcript_replies if packed else transcript_messages
+        self._post_parts(escalation, ts, render(messages, link=link))
+
+    def queue_transcript(self, escalation: Escalation, messages: Sequence[Message], *, link: str | None) -> None:
+        """Queue the transcript of an escalation whose card is posted, as a `transcript` job (once per
+        escalation): rendered now, so a retry after a crash posts the same parts, found again by their number."""
+        body = {"escalation_id": escalation.id, "replies": transcript_replies(messages, link=link)}
+        self.store.record_event(kind=TRANSCRIPT_KIND, helpdesk=_helpdesk(escalation),
+                                dedupe_key=f"transcript:{escalation.id}", ticket_id=escalation.ticket_id,
+                                body=json.dumps(body), priority=THREAD_JOB_PRIORITY)
+
+    def transcript_job(self, event: Event) -> str:
+        """The `transcript` job: post the queued parts in the card's thread (each once)."""
+        body = json.loads(event.body or "{}")
+        escalation = self.store.escalation(int(body["escalation_id"]))
+        if escalation is None or not escalation.ts:
+            raise LookupError(f"escalation {body.get('escalation_id')} has no post to thread the transcript under")
+        replies = body.get("replies") or []
+        self._post_parts(escalation, escalation.ts, replies)
+        return f"transcript posted ({len(replies)} replies)"
+
+    def _post_parts(self, escalation: Escalation, ts: str, replies: Sequence[dict]) -> None:
         posted: set[int] | None = None
-        for index, reply in enumerate(transcript_messages(messages, link=link)):
+        for index, reply in enumerate(replies):
             key = f"transcript:{escalation.id}:{index}"
             effect = self.store.begin_effect(key, kind="slack_thread_reply")
             if effect["state"] == "done":
@@ -69,19 +121,61 @@ class Poster:
                 if index in posted:
                     self.store.finish_effect(key, result={"recovered": True})
                     continue
-            self._pace(escalation.channel)
+            self._pace(escalation.channel, "transcript")
             self.slack.chat_postMessage(channel=escalation.channel, thread_ts=ts, unfurl_links=False,
                                         metadata={"event_type": TRANSCRIPT_EVENT_TYPE,
                                                   "event_payload": {"escalation_id": escalation.id, "part": index}},
                                         **reply)
             self.store.finish_effect(key)
 
+    def queue_note(self, escalation: Escalation, *, key: str, text: str) -> None:
+        """`thread_note`, as a job (`thread_note`, once per escalation and key) queued behind the cards due: for
+        a note the pipeline adds right after the card, such as what the customer was told."""
+        self.store.record_event(kind=NOTE_KIND, helpdesk=_helpdesk(escalation),
+                                dedupe_key=f"thread-note:{escalation.id}:{key}", ticket_id=escalation.ticket_id,
+                                body=json.dumps({"escalation_id": escalation.id, "key": key, "text": text}),
+                                priority=THREAD_JOB_PRIORITY)
+
+    def note_job(self, event: Event) -> str:
+        """The `thread_note` job: post the queued note in the escalation's thread (once)."""
+        body = json.loads(event.body or "{}")
+        escalation = self.store.escalation(int(body["escalation_id"]))
+        if escalation is None or not escalation.ts:
+            raise LookupError(f"escalation {body.get('escalation_id')} has no post to add a note under")
+        self.thread_note(escalation, key=body["key"], text=body["text"])
+        return "note posted"
+
+    def thread_note(self, escalation: Escalation, *, key: str, text: str) -> None:
+        """A line Seam adds to the escalation's thread (mrkdwn `text`), once per `key` however often this is
+        retried: recorded before and after, and looked for in the thread when an earlier attempt may have
+        posted it."""
+        if not escalation.ts:
+            return
+        effect_key = f"thread-note:{escalation.id}:{key}"
+        effect = self.store.begin_effect(effect_key, kind="slack_thread_reply")
+        if effect["state"] == "done":
+            return
+        if not effect["fresh"]:
+            replies = self._pages(self.slack.conversations_replies, channel=escalation.channel, ts=escalation.ts,
+                                  limit=200)
+            if any((payload := self._payload(m, NOTE_EVENT_TYPE, escalation.id)) is not None
+                   and payload.get("key") == key for m in replies):
+                self.store.finish_effect(effect_key, result={"recovered": True})
+                return
+        self._pace(escalation.channel, "note")
+        self.slack.chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts, text=text,
+                                    unfurl_links=False, unfurl_media=False,
+                                    metadata={"event_type": NOTE_EVENT_TYPE,
+                                              "event_payload": {"escalation_id": escalation.id, "key": key}})
+        self.store.finish_effect(effect_key)
+
     def refresh(self, escalation_id: int) -> None:
         """Re-render the escalation's message from the database (chat.update)."""
         escalation = self.store.escalation(escalation_id)
         if escalation is None or not escalation.ts:
             return
-        message = escalation_message(view_of(escalation), Status.of(escalation))
+        # Rendered as of now: the card shows how long the escalation has waited and the time left to its SLA.
+        message = escalation_message(view_of(escalation), Status.of(escalation), now=utcnow())
         message.pop("metadata", None)
         message.pop("unfurl_media", None)
         try:
@@ -123,9 +217,9 @@ class Poster:
 
     # -- finding what an earlier attempt posted -----------------------------------------------------------------
 
-    def _pace(self, channel: str) -> None:
+    def _pace(self, channel: str, kind: str) -> None:
         if self.pacer is not None:
-            waited = self.pacer.wait(channel)
+            waited = self.pacer.wait(channel, priority=PRIORITY[kind])
             if waited > 1:
                 log.info("paced a post to %s by %.1f s (Slack allows about one message a second)", channel, waited)
 

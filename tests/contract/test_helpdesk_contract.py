@@ -192,6 +192,14 @@ def test_assign_sets_the_assignee(harness: HelpdeskHarness) -> None:
     assert harness.assignee(ticket_id) == agent_id
 
 
+def test_assign_nobody_clears_the_assignee(harness: HelpdeskHarness) -> None:
+    ticket_id = one_question(harness)
+    agent_id = harness.add_agent("di.agent@example.com", "Di Agent")
+    harness.adapter.assign(ticket_id, agent_id)
+    harness.adapter.assign(ticket_id, None)  # Unclaim in Slack: nobody owns the ticket
+    assert harness.assignee(ticket_id) is None
+
+
 def test_set_status_changes_the_status_and_writes_nothing(harness: HelpdeskHarness) -> None:
     ticket_id = one_question(harness)
     harness.adapter.set_status(ticket_id, harness.pending_status)

@@ -1,5 +1,5 @@
 """Slack interaction payloads shaped like Slack's own: a `block_actions` button click, a `view_submission` of a
-modal, and the `state.values` of Seam's Edit and Reject modals. Sign and form-encode them with
+modal, and the `state.values` of Seam's Edit, Reject and Reassign modals. Sign and form-encode them with
 `tests.support.signing.signed_form`.
 """
 
@@ -54,3 +54,8 @@ def reject_values(reason: str | None, note: str | None = None) -> dict:
     selected = {"value": reason, "text": {"type": "plain_text", "text": reason}} if reason else None
     return {"reason": {"choice": {"type": "static_select", "selected_option": selected}},
             "note": {"text": {"type": "plain_text_input", "value": note}}}
+
+
+def reassign_values(user: str | None) -> dict:
+    """The Reassign form's state: Slack's users_select gives the picked user's id as `selected_user`."""
+    return {"owner": {"user": {"type": "users_select", "selected_user": user}}}

@@ -47,8 +47,10 @@ HELPDESK_PREFIXES = ("HELPDESK", "ZENDESK_", "FRESHDESK_", "GORGIAS_", "FRONT_",
 
 def seam_env(*, slack: FakeSlack, zendesk: FakeZendesk | None = None, tmp: Path,
              helpdesk_env: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
-    """The environment `serve` runs with: the fake Slack, and either the fake Zendesk or `helpdesk_env` (a
-    harness's `serve_env()`, for any helpdesk)."""
+    """The environment `serve` runs with: the fake Slack (which learns the escalation channel, with the app in it,
+    as `serve` checks at start), and either the fake Zendesk or `helpdesk_env` (a harness's `serve_env()`, for any
+    helpdesk)."""
+    slack.add_channel(CHANNEL, name="escalations")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_", "SEAM_", *HELPDESK_PREFIXES))}
     if helpdesk_env is None:
         assert zendesk is not None, "seam_env needs a fake Zendesk or another helpdesk's environment"

@@ -43,8 +43,17 @@ from bot.helpdesk.freshdesk.settings import (
 )
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
-from bot.text import html_to_text
+from bot.pii import excerpt
+from bot.retry import (
+    CALL_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RETRYABLE_STATUS,
+    RetryableError,
+    parse_retry_after,
+    retrying,
+)
+from bot.text import encodable_all, html_to_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -66,7 +75,7 @@ def freshdesk_client(settings: FreshdeskSettings) -> httpx.Client:
     return httpx.Client(
         base_url=settings.base_url,
         auth=(settings.api_key or "", "X"),
-        timeout=httpx.Timeout(15.0, connect=5.0),
+        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
     )
 
@@ -94,7 +103,8 @@ def _names(attachments: Any) -> tuple[str, ...]:
 class FreshdeskAdapter:
     name = "freshdesk"
 
-    def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str, retry_deadline: float = 60.0,
+    def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str,
+                 retry_deadline: float = CALL_DEADLINE,
                  pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None,
                  list_pacer: ChannelPacer | None = None) -> None:
         self._client = client
@@ -165,6 +175,7 @@ class FreshdeskAdapter:
               params: Mapping | None = None) -> tuple[Any, httpx.Headers]:
         """One API call with its retries: the parsed JSON body and the response headers."""
         idempotent = method in ("GET", "PUT")
+        json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> tuple[Any, httpx.Headers]:
             self._pace(method, path)
@@ -185,7 +196,7 @@ class FreshdeskAdapter:
                 raise RetryableError(f"Freshdesk {method} {path} answered {status}", status=status,
                                      retry_after=parse_retry_after(response.headers.get("Retry-After")))
             if status >= 400:
-                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}: {response.text[:300]}",
+                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}: {excerpt(response.text, 300)}",
                                     status=status)
             if not response.content:
                 return {}, response.headers
@@ -224,6 +235,12 @@ class FreshdeskAdapter:
                 self._me = self._request("GET", "/api/v2/agents/me") or {}
             return self._me
 
+    def check(self) -> str:
+        """GET /api/v2/agents/me: the agent FRESHDESK_API_KEY belongs to."""
+        agent = self._request("GET", "/api/v2/agents/me") or {}
+        contact = agent.get("contact") if isinstance(agent.get("contact"), dict) else {}
+        return f"API agent {contact.get('name') or agent.get('id')}"
+
     # -- reads ----------------------------------------------------------------------------------------------
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
@@ -260,6 +277,8 @@ class FreshdeskAdapter:
             tags=tuple(str(t) for t in raw.get("tags") or []), priority=priority_word(raw.get("priority")),
             status=status_word(raw.get("status")), created_at=raw.get("created_at"),
             sla_due_at=sla_due(raw, answered=answered), url=self.ticket_link(ticket_id),
+            problems=("the ticket has no requester, so who wrote which reply is not known",)
+            if raw.get("requester_id") is None else (),
         )
 
     def updated_since(self, since: float) -> list[tuple[str, str]]:
@@ -334,7 +353,10 @@ class FreshdeskAdapter:
         self._request("POST", f"/api/v2/tickets/{ticket_id}/notes",
                       json_body={"body": text_to_html(body), "private": True})
 
-    def assign(self, ticket_id: str, agent_id: str) -> None:
+    def assign(self, ticket_id: str, agent_id: str | None) -> None:
+        if agent_id is None:  # `responder_id: null` unassigns the ticket
+            self._update(ticket_id, {"responder_id": None})
+            return
         if not agent_id.strip().isdigit():
             raise HelpdeskError(f"Freshdesk agent ids are numbers, got {agent_id[:40]!r}")
         self._update(ticket_id, {"responder_id": int(agent_id)})

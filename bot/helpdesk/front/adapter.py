@@ -32,8 +32,17 @@ from bot.helpdesk.base import (
 from bot.helpdesk.front.settings import APP_URL, REQUESTS_PER_MINUTE, FrontSettings
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
-from bot.text import html_to_text, iso
+from bot.pii import excerpt
+from bot.retry import (
+    CALL_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RETRYABLE_STATUS,
+    RetryableError,
+    parse_retry_after,
+    retrying,
+)
+from bot.text import encodable_all, html_to_text, iso
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -53,7 +62,7 @@ PACING_BURST = 5
 def front_client(settings: FrontSettings) -> httpx.Client:
     """The production client: `Authorization: Bearer <API token>` (https://dev.frontapp.com/docs/authentication)."""
     return httpx.Client(
-        base_url=settings.base_url, timeout=httpx.Timeout(15.0, connect=5.0),
+        base_url=settings.base_url, timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
         headers={"Authorization": f"Bearer {settings.api_token or ''}", "Accept": "application/json",
                  "User-Agent": "seam (+https://github.com/seam-support/seam)"})
 
@@ -123,7 +132,8 @@ class FrontAdapter:
     name = "front"
 
     def __init__(self, client: httpx.Client, *, webhook_secret: str, author_id: str | None = None,
-                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time,
+                 retry_deadline: float = CALL_DEADLINE,
                  pacer: ChannelPacer | None = None, write_pacer: ChannelPacer | None = None) -> None:
         self._client = client
         self._secret = webhook_secret
@@ -194,6 +204,7 @@ class FrontAdapter:
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> dict:
         idempotent = method == "GET"
+        json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> dict:
             # Front counts every request against one per-company limit a minute: keep under it, not collect 429s.
@@ -216,7 +227,7 @@ class FrontAdapter:
                                      retry_after=parse_retry_after(response.headers.get("Retry-After")))
             if response.status_code >= 400:
                 raise HelpdeskError(f"Front {method} {path} answered {response.status_code}: "
-                                    f"{response.text[:300]}", status=response.status_code)
+                                    f"{excerpt(response.text, 300)}", status=response.status_code)
             if not response.content:
                 return {}
             try:
@@ -247,6 +258,11 @@ class FrontAdapter:
             seen.add(token)
 
     # -- reads ----------------------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """GET /me: the company FRONT_API_TOKEN belongs to (https://dev.frontapp.com/reference/get-me)."""
+        answer = self._request("GET", "/me")
+        return f"API token of {answer.get('name') or answer.get('id') or 'the company'}"
 
     def _by_seam(self, author: Any) -> bool:
         """Written by the identity Seam writes as: FRONT_AUTHOR_ID's teammate when set; else the API token, whose
@@ -407,7 +423,11 @@ class FrontAdapter:
         self._request("POST", f"/conversations/{self._conversation_id(ticket_id)}/comments",
                       json_body=self._authored({"body": body}))
 
-    def assign(self, ticket_id: str, agent_id: str) -> None:
+    def assign(self, ticket_id: str, agent_id: str | None) -> None:
+        if agent_id is None:  # `assignee_id: null` unassigns the conversation
+            self._request("PUT", f"/conversations/{self._conversation_id(ticket_id)}/assignee",
+                          json_body={"assignee_id": None})
+            return
         if not _RESOURCE_ID.match(agent_id.strip()):
             raise HelpdeskError(f"not a Front teammate id: {agent_id[:40]!r}", status=400)
         self._request("PUT", f"/conversations/{self._conversation_id(ticket_id)}/assignee",

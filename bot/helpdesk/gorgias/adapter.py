@@ -32,8 +32,17 @@ from bot.helpdesk.base import (
 from bot.helpdesk.gorgias.settings import REQUESTS_PER_MINUTE, STATUSES, GorgiasSettings
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
-from bot.text import html_to_text, parse_time
+from bot.pii import excerpt
+from bot.retry import (
+    CALL_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RETRYABLE_STATUS,
+    RetryableError,
+    parse_retry_after,
+    retrying,
+)
+from bot.text import encodable_all, html_to_text, parse_time
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -58,7 +67,7 @@ def gorgias_client(settings: GorgiasSettings) -> httpx.Client:
     return httpx.Client(
         base_url=settings.base_url,
         auth=(settings.email or "", settings.api_key or ""),
-        timeout=httpx.Timeout(15.0, connect=5.0),
+        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
     )
 
@@ -119,7 +128,8 @@ class GorgiasAdapter:
     name = "gorgias"
 
     def __init__(self, client: httpx.Client, *, email: str, webhook_secret: str, agent_url: str,
-                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time,
+                 retry_deadline: float = CALL_DEADLINE,
                  pacer: ChannelPacer | None = None, write_pacer: ChannelPacer | None = None,
                  pending_snooze: timedelta = PENDING_SNOOZE) -> None:
         self._client = client
@@ -180,6 +190,7 @@ class GorgiasAdapter:
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> Any:
         idempotent = method == "GET"
+        json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> Any:
             if self._pacer is not None:
@@ -202,7 +213,7 @@ class GorgiasAdapter:
                                      retry_after=parse_retry_after(response.headers.get("Retry-After")))
             if response.status_code >= 400:
                 raise HelpdeskError(f"Gorgias {method} {path} answered {response.status_code}: "
-                                    f"{response.text[:300]}", status=response.status_code)
+                                    f"{excerpt(response.text, 300)}", status=response.status_code)
             if not response.content:
                 return {}
             try:
@@ -242,6 +253,11 @@ class GorgiasAdapter:
                               if str(u.get("email") or "").strip().lower() == wanted), None)
                 self._me = found or {"email": self._email}
             return self._me
+
+    def check(self) -> str:
+        """GET /api/users?limit=1: the cheapest call that needs the API key (Gorgias has no "me" endpoint)."""
+        self._request("GET", "/api/users", params={"limit": 1})
+        return f"API key of {self._email}"
 
     def _sender(self) -> dict:
         me = self.me()
@@ -385,7 +401,10 @@ class GorgiasAdapter:
         self._post_message(ticket_id, {"channel": "internal-note", "via": "api", "from_agent": True, "public": False,
                                        "body_text": body, "body_html": _as_html(body), "sender": self._sender()})
 
-    def assign(self, ticket_id: str, agent_id: str) -> None:
+    def assign(self, ticket_id: str, agent_id: str | None) -> None:
+        if agent_id is None:  # `assignee_user: null` unassigns the ticket
+            self._update(ticket_id, {"assignee_user": None})
+            return
         self._update(ticket_id, {"assignee_user": {"id": int(agent_id) if agent_id.isdigit() else agent_id}})
 
     def set_status(self, ticket_id: str, status: str) -> None:

@@ -59,7 +59,17 @@ from bot.helpdesk.helpscout.shapes import (
 )
 from bot.models import Article, Ticket
 from bot.pacing import ChannelPacer
-from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
+from bot.pii import excerpt
+from bot.retry import (
+    CALL_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RETRYABLE_STATUS,
+    RetryableError,
+    parse_retry_after,
+    retrying,
+)
+from bot.text import encodable_all
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -79,7 +89,7 @@ _CONVERSATION_LINK = re.compile(r"/conversations/(\d{1,20})(?:[/?#]|$)")
 
 def helpscout_client(settings: HelpScoutSettings) -> httpx.Client:
     """The production Mailbox API client; the bearer token is added per request."""
-    return httpx.Client(base_url=settings.base_url, timeout=httpx.Timeout(15.0, connect=5.0),
+    return httpx.Client(base_url=settings.base_url, timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)",
                                  "Accept": "application/json"})
 
@@ -88,7 +98,8 @@ def docs_client(settings: HelpScoutSettings) -> httpx.Client:
     """The Docs API client: Basic auth with the API key as user name and a dummy password
     (https://developer.helpscout.com/docs-api/)."""
     return httpx.Client(base_url=settings.docs_base_url, auth=(settings.docs_api_key or "", "X"),
-                        timeout=httpx.Timeout(15.0, connect=5.0), headers={"Accept": "application/json"})
+                        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                        headers={"Accept": "application/json"})
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -117,7 +128,8 @@ class HelpScoutAdapter:
     name = "helpscout"
 
     def __init__(self, client: httpx.Client, *, app_id: str, app_secret: str, webhook_secret: str,
-                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 tolerance_seconds: int = 300, clock: Callable[[], float] = time.time,
+                 retry_deadline: float = CALL_DEADLINE,
                  pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None,
                  docs: httpx.Client | None = None, docs_pacer: ChannelPacer | None = None,
                  token_clock: Callable[[], float] = time.monotonic) -> None:
@@ -209,6 +221,8 @@ class HelpScoutAdapter:
         assert client is not None
         # A write that timed out may have landed: the caller checks before repeating. The token request is safe.
         idempotent = method == "GET" or not bearer
+        # httpx cannot send a lone surrogate: text from outside is made encodable here.
+        json_body, params, form = encodable_all(json_body), encodable_all(params), encodable_all(form)
         label = f"Help Scout {'Docs ' if docs else ''}{method} {path}"
 
         def send(token: str | None, url: str) -> httpx.Response:
@@ -239,7 +253,7 @@ class HelpScoutAdapter:
                 raise RetryableError(f"{label} answered {response.status_code}", status=response.status_code,
                                      retry_after=parse_retry_after(wait))
             if response.status_code >= 300:
-                detail = f": {response.text[:300]}" if bearer else ""  # a token error body stays out of logs
+                detail = f": {excerpt(response.text, 300)}" if bearer else ""  # a token error body stays out of logs
                 raise HelpdeskError(f"{label} answered {response.status_code}{detail}", status=response.status_code)
             if not response.content:
                 return {}
@@ -288,6 +302,13 @@ class HelpScoutAdapter:
                 answer = self._request("GET", "/v2/users/me")
                 self._me = answer if isinstance(answer, dict) else {}
             return self._me
+
+    def check(self) -> str:
+        """GET /v2/users/me (after fetching a token with the app's id and secret): the app's owner."""
+        answer = self._request("GET", "/v2/users/me")
+        user = answer if isinstance(answer, dict) else {}
+        name = " ".join(str(user.get(k) or "") for k in ("firstName", "lastName")).strip()
+        return f"API user {name or user.get('email') or user.get('id')}"
 
     def _conversation(self, ticket_id: str) -> tuple[str, dict]:
         conversation_id = _conversation_id(ticket_id)
@@ -393,7 +414,11 @@ class HelpScoutAdapter:
         self._request("PATCH", f"/v2/conversations/{conversation_id}",
                       json_body={"op": "replace", "path": path, "value": value})
 
-    def assign(self, ticket_id: str, agent_id: str) -> None:
+    def assign(self, ticket_id: str, agent_id: str | None) -> None:
+        if agent_id is None:  # JSON Patch `remove` on /assignTo unassigns the conversation
+            self._request("PATCH", f"/v2/conversations/{_conversation_id(ticket_id)}",
+                          json_body={"op": "remove", "path": "/assignTo"})
+            return
         self._patch(ticket_id, "/assignTo", int(agent_id) if agent_id.isdigit() else agent_id)
 
     def set_status(self, ticket_id: str, status: str) -> None:

@@ -30,8 +30,17 @@ from bot.helpdesk.base import (
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
-from bot.text import html_to_text
+from bot.pii import excerpt
+from bot.retry import (
+    CALL_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RETRYABLE_STATUS,
+    RetryableError,
+    parse_retry_after,
+    retrying,
+)
+from bot.text import encodable_all, html_to_text, parse_time
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -50,7 +59,7 @@ def zendesk_client(settings: ZendeskSettings) -> httpx.Client:
     return httpx.Client(
         base_url=settings.base_url,
         auth=(f"{settings.email}/token", settings.api_token or ""),
-        timeout=httpx.Timeout(15.0, connect=5.0),
+        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
     )
 
@@ -76,7 +85,7 @@ class ZendeskAdapter:
     name = "zendesk"
 
     def __init__(self, client: httpx.Client, *, webhook_secret: str, agent_url: str, tolerance_seconds: int = 300,
-                 clock: Callable[[], float] = time.time, retry_deadline: float = 60.0,
+                 clock: Callable[[], float] = time.time, retry_deadline: float = CALL_DEADLINE,
                  pacer: ChannelPacer | None = None, update_pacer: ChannelPacer | None = None) -> None:
         self._client = client
         self._pacer = pacer
@@ -138,6 +147,7 @@ class ZendeskAdapter:
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> dict:
         idempotent = method == "GET"
+        json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> dict:
             # Zendesk counts every request against the account's limit per minute, and ticket updates also
@@ -161,7 +171,7 @@ class ZendeskAdapter:
                                      retry_after=parse_retry_after(response.headers.get("Retry-After")))
             if response.status_code >= 400:
                 raise HelpdeskError(f"Zendesk {method} {path} answered {response.status_code}: "
-                                    f"{response.text[:300]}", status=response.status_code)
+                                    f"{excerpt(response.text, 300)}", status=response.status_code)
             if not response.content:
                 return {}
             try:
@@ -181,6 +191,15 @@ class ZendeskAdapter:
                 self._me = self._request("GET", "/api/v2/users/me.json").get("user") or {}
             return self._me
 
+    def check(self) -> str:
+        """GET /api/v2/users/me: who the API token acts as. Zendesk answers a request without credentials with
+        an anonymous user (no id) rather than a 401, so that is a refusal too."""
+        user = self._request("GET", "/api/v2/users/me.json").get("user") or {}
+        if user.get("id") is None:
+            raise HelpdeskError("Zendesk answered as an anonymous user: ZENDESK_EMAIL and ZENDESK_API_TOKEN were not "
+                                "accepted", status=401)
+        return f"API user {user.get('name') or user['id']} ({user.get('role') or 'unknown role'})"
+
     def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None]) -> Iterator[dict]:
         """Follow a paginated listing, at most MAX_PAGES pages, never to another host with our credentials."""
         base = urlsplit(str(self._client.base_url))
@@ -195,24 +214,44 @@ class ZendeskAdapter:
                 return
             url, params = target.path + (f"?{target.query}" if target.query else ""), None
 
-    def _comment_pages(self, ticket_id: str) -> list[dict]:
+    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int]:
+        """The ticket's comments, and how many entries of the listing were not comments Seam can read."""
         def next_url(page: dict) -> str | None:  # offset pagination, or cursor pagination's links/meta
             return page.get("next_page") or ((page.get("links") or {}).get("next")
                                              if (page.get("meta") or {}).get("has_more") else None)
 
-        return [c for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100}, next_url)
-                for c in page.get("comments") or [] if isinstance(c, dict)]
+        comments: list[dict] = []
+        unreadable = 0
+        for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100}, next_url):
+            listed = page.get("comments") or []
+            if not isinstance(listed, list):
+                unreadable += 1
+                continue
+            for comment in listed:
+                if isinstance(comment, dict) and isinstance(comment.get("plain_body", comment.get("body", "")),
+                                                            str | None):
+                    comments.append(comment)
+                else:
+                    unreadable += 1
+        return comments, unreadable
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
-        data = self._request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"})
+        # `slas`: the ticket's SLA policy metrics, when an SLA policy applies (sla_due_at, below).
+        data = self._request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users,slas"})
         raw = data.get("ticket")
         if not isinstance(raw, dict):
             raise HelpdeskError(f"Zendesk ticket {ticket_id} came back without a ticket object")
         users = {str(u.get("id")): u for u in data.get("users") or [] if isinstance(u, dict)}
         requester_id = str(raw.get("requester_id"))
         me_id = str(self.me().get("id"))
+        comments, unreadable = self._comment_pages(ticket_id)
+        problems = []
+        if raw.get("requester_id") is None:
+            problems.append("the ticket has no requester, so who wrote which comment is not known")
+        if unreadable:
+            problems.append(f"{unreadable} comment{'s' if unreadable > 1 else ''} could not be read")
         messages = []
-        for comment in self._comment_pages(ticket_id):
+        for comment in comments:
             author_id = str(comment.get("author_id"))
             author = "customer" if author_id == requester_id else "bot" if author_id == me_id else "agent"
             body = comment.get("plain_body") or comment.get("body") or ""
@@ -223,8 +262,9 @@ class ZendeskAdapter:
             id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
             messages=tuple(messages), requester_name=requester.get("name"), requester_email=requester.get("email"),
             tags=tuple(str(t) for t in raw.get("tags") or []), priority=raw.get("priority"),
-            status=raw.get("status"), created_at=raw.get("created_at"), sla_due_at=raw.get("due_at"),
-            url=self.ticket_link(ticket_id),
+            status=raw.get("status"), created_at=raw.get("created_at"),
+            sla_due_at=sla_breach_at(raw) or raw.get("due_at"), url=self.ticket_link(ticket_id),
+            problems=tuple(problems),
         )
 
     def updated_since(self, since: float) -> list[tuple[str, str]]:
@@ -260,8 +300,10 @@ class ZendeskAdapter:
     def add_note(self, ticket_id: str, body: str) -> None:
         self._update(ticket_id, {"comment": {"body": body, "public": False}})
 
-    def assign(self, ticket_id: str, agent_id: str) -> None:
-        self._update(ticket_id, {"assignee_id": int(agent_id) if agent_id.isdigit() else agent_id})
+    def assign(self, ticket_id: str, agent_id: str | None) -> None:
+        # `assignee_id: null` leaves the ticket unassigned (the ticket update API).
+        value = None if agent_id is None else int(agent_id) if agent_id.isdigit() else agent_id
+        self._update(ticket_id, {"assignee_id": value})
 
     def set_status(self, ticket_id: str, status: str) -> None:
         self._update(ticket_id, {"status": status})
@@ -335,6 +377,19 @@ class ZendeskAdapter:
         if next_url(last):
             raise HelpdeskError(f"Zendesk {path} has more than {MAX_PAGES} pages (or links elsewhere): not syncing a "
                                 "part of it")
+
+
+def sla_breach_at(raw: Mapping[str, Any]) -> str | None:
+    """The next breach of the ticket's SLA policy: the earliest `breach_at` of its `slas.policy_metrics` still
+    `active` (a metric achieved or paused has no breach coming), as `GET /api/v2/tickets/{id}.json?include=slas`
+    returns them (`{"breach_at": "…Z", "stage": "active", "metric": "first_reply_time", "hours": 2}`); None when no
+    SLA policy applies or the plan has none."""
+    slas = raw.get("slas")
+    metrics = slas.get("policy_metrics") if isinstance(slas, dict) else None
+    due = [(moment, str(m["breach_at"])) for m in metrics or [] if isinstance(m, dict) and m.get("breach_at")
+           and str(m.get("stage") or "active").lower() == "active"
+           and (moment := parse_time(str(m["breach_at"]))) is not None]
+    return min(due)[1] if due else None
 
 
 def macro_reply(macro: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""In-process fake HTTP APIs (Slack Web API, Zendesk, OpenAI) for Seam's tests."""
+"""In-process fake HTTP APIs (Slack Web API, Zendesk, OpenAI) and Slack's Socket Mode server for Seam's tests."""
 
 from ._base import Call
 from .embeddings_api import FakeEmbeddings
@@ -8,7 +8,8 @@ from .gorgias_api import FakeGorgias
 from .helpscout_api import FakeHelpScout
 from .openai_api import FakeOpenAI
 from .slack_api import FakeSlack
+from .socket_mode import FakeSocketMode
 from .zendesk_api import FakeZendesk
 
 __all__ = ["Call", "FakeEmbeddings", "FakeFreshdesk", "FakeFront", "FakeGorgias", "FakeHelpScout", "FakeOpenAI",
-           "FakeSlack", "FakeZendesk"]
+           "FakeSlack", "FakeSocketMode", "FakeZendesk"]

@@ -4,9 +4,10 @@ Each fake is a real ``http.server.ThreadingHTTPServer`` bound to an ephemeral
 port on 127.0.0.1 and served from a daemon thread.  The base class provides:
 
 * call recording (:class:`Call`, ``calls``, ``calls_to``, ``clear_calls``),
-* failure injection (``fail``) and per-method latency (``set_delay``),
+* failure injection (``fail``, ``clear_failures``) and per-method latency (``set_delay``),
 * polling helpers for asynchronous code under test (``wait_for``),
-* lifecycle (``start``/``stop``/context manager, ``url``).
+* lifecycle (``start``/``stop``/context manager, ``url``),
+* the clock calls are stamped with (``clock``: ``time.monotonic`` unless a simulation sets its own).
 
 Subclasses implement :meth:`FakeHTTPServer._dispatch`, which maps a request to
 a logical call name and a handler, and :meth:`FakeHTTPServer._failure_body`.
@@ -100,6 +101,8 @@ class FakeHTTPServer:
         self._delays: dict[str, float] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: What ``Call.received_at`` is read from (a benchmark running on simulated time sets its clock here).
+        self.clock: Callable[[], float] = time.monotonic
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeHTTPServer:
@@ -198,6 +201,14 @@ class FakeHTTPServer:
                 _Failure(status=status, remaining=times, headers=dict(headers or {}), body=body)
             )
 
+    def clear_failures(self, name: str | None = None) -> None:
+        """Drop the injected failures still queued for ``name`` (or for every name)."""
+        with self._lock:
+            if name is None:
+                self._failures.clear()
+            else:
+                self._failures.pop(name, None)
+
     def set_delay(self, name: str, seconds: float) -> None:
         """Sleep ``seconds`` before answering each call to ``name`` (0 disables)."""
         with self._lock:
@@ -258,6 +269,7 @@ class FakeHTTPServer:
             headers=headers,
             body=body,
             http_method=h.command,
+            received_at=self.clock(),
         )
         with self._lock:
             self._calls.append(call)

@@ -89,7 +89,10 @@ class FakeSlack(FakeHTTPServer):
         self._ephemerals: list[dict[str, Any]] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
+        # channel id -> what conversations.info says of it (only channels added with add_channel)
+        self._channel_info: dict[str, dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
+        self._socket_mode: tuple[str | None, str | None] = (None, None)  # (ws:// URL, app token): attach_socket_mode
         self._home_views: dict[str, str] = {}
         self._used_triggers: set[str] = set()
         self._handlers: dict[str, Handler] = {
@@ -100,6 +103,8 @@ class FakeSlack(FakeHTTPServer):
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "apps.connections.open": self._apps_connections_open,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.open": self._views_open,
@@ -141,6 +146,23 @@ class FakeSlack(FakeHTTPServer):
         with self._lock:
             self._users[user_id] = user
             return copy.deepcopy(user)
+
+    def add_channel(self, channel_id: str, *, name: str, is_member: bool = True, is_private: bool = False,
+                    is_archived: bool = False) -> None:
+        """Register a channel for ``conversations.info`` (whether the bot is in it: ``is_member``). Like Slack,
+        a private channel the bot is not in is answered ``channel_not_found``."""
+        with self._lock:
+            self._channel_info[channel_id] = {
+                "id": channel_id, "name": name, "is_channel": not is_private, "is_group": False,
+                "is_im": False, "is_private": is_private, "is_archived": is_archived, "is_member": is_member,
+                "created": 1700000000, "creator": "UADMIN", "name_normalized": name,
+            }
+
+    def attach_socket_mode(self, url: str, *, app_token: str) -> None:
+        """Make ``apps.connections.open`` (called with ``app_token``) answer the WebSocket ``url`` of a
+        :class:`FakeSocketMode`."""
+        with self._lock:
+            self._socket_mode = (url, app_token)
 
     def add_usergroup(self, usergroup_id: str, users: list[str]) -> None:
         """Register a user group for ``usergroups.users.list``."""
@@ -523,6 +545,25 @@ class FakeSlack(FakeHTTPServer):
             return {"channel": {"id": "G" + "".join(sorted(ids)), "is_mpim": True}}
 
         return self._run(req, params, run)
+
+    def _conversations_info(self, req: Request, params: dict[str, Any]) -> Response:
+        # https://api.slack.com/methods/conversations.info
+        def run(p: dict[str, Any]) -> dict[str, Any]:
+            info = self._channel_info.get(str(p.get("channel") or ""))
+            if info is None or (info["is_private"] and not info["is_member"]):
+                raise _SlackError("channel_not_found")
+            return {"channel": copy.deepcopy(info)}
+
+        return self._run(req, params, run)
+
+    def _apps_connections_open(self, req: Request, params: dict[str, Any]) -> Response:
+        # https://api.slack.com/methods/apps.connections.open: an app-level token (xapp-…), never the bot token.
+        with self._lock:
+            url, app_token = self._socket_mode
+        offered = params.get("token") or req.headers.get("authorization", "").removeprefix("Bearer ")
+        if app_token is None or offered != app_token:
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        return 200, {}, {"ok": True, "url": url}
 
     def _users_info(self, req: Request, params: dict[str, Any]) -> Response:
         def run(p: dict[str, Any]) -> dict[str, Any]:

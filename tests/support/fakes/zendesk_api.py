@@ -9,7 +9,7 @@ by :meth:`FakeZendesk.calls_to`, :meth:`FakeZendesk.fail`,
 ==================  ==============================================
 name                route
 ==================  ==============================================
-``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users``)
+``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users,slas``)
 ``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page)
 ``update_ticket``   ``PUT  /api/v2/tickets/{id}``
 ``add_tags``        ``PUT  /api/v2/tickets/{id}/tags``
@@ -29,6 +29,12 @@ its restrictions; a macro ``actions`` of ``{"field", "value"}`` (the reply in ``
 https://developer.zendesk.com/api-reference/introduction/pagination/; without ``page[size]``, offset pages
 (``per_page``, ``page``, ``next_page``). ``add_article``, ``add_user_segment`` and ``add_macro`` set the scene;
 ``update_article``, ``update_macro``, ``remove_article`` and ``remove_macro`` change it.
+
+SLA policies: ``set_slas(ticket_id, policy_metrics)`` gives a ticket the metrics an SLA policy applied to it;
+``include=slas`` then adds them to the ticket as ``"slas": {"policy_metrics": [...]}``, each
+``{"breach_at", "stage" ("active", "achieved", "paused"), "metric" ("first_reply_time", "next_reply_time", …),
+"hours"/"minutes"/"days"}`` — the shape Zendesk gives `GET /api/v2/tickets/{id}.json?include=slas` (metric names
+as in https://developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/).
 
 Anything else is recorded under the name ``"unknown"`` and answered 404.
 
@@ -116,10 +122,12 @@ class FakeZendesk(FakeHTTPServer):
         self._users: dict[int, dict[str, Any]] = {}
         self._tickets: dict[int, dict[str, Any]] = {}
         self._comments: dict[int, list[dict[str, Any]]] = {}
+        self._slas: dict[int, list[dict[str, Any]]] = {}
         self._articles: dict[int, dict[str, Any]] = {}
         self._segments: dict[int, dict[str, Any]] = {}
         self._macros: dict[int, dict[str, Any]] = {}
         self._knowledge_seq = 360_000_000
+        self._ticket_delays: dict[int, float] = {}
         self.add_user(id=API_USER_ID, name="Seam Bot", email=email, role="agent")
 
     def start(self) -> FakeZendesk:
@@ -212,6 +220,20 @@ class FakeZendesk(FakeHTTPServer):
             if self._comments[id]:
                 ticket["description"] = self._comments[id][0]["body"]
             return copy.deepcopy(ticket)
+
+    def set_ticket_delay(self, ticket_id: int, seconds: float) -> None:
+        """Sleep ``seconds`` before answering ``get_ticket`` for this one ticket (0 removes it): a helpdesk that
+        hangs on some tickets while it answers the others (``set_delay`` slows every call of a name)."""
+        with self._lock:
+            if seconds <= 0:
+                self._ticket_delays.pop(ticket_id, None)
+            else:
+                self._ticket_delays[ticket_id] = seconds
+
+    def set_slas(self, ticket_id: int, policy_metrics: list[dict[str, Any]]) -> None:
+        """The SLA policy metrics of a ticket, returned with ``include=slas`` (module docstring)."""
+        with self._lock:
+            self._slas[ticket_id] = copy.deepcopy(policy_metrics)
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         """The ticket's current state (a copy); KeyError if unknown."""
@@ -406,11 +428,17 @@ class FakeZendesk(FakeHTTPServer):
             return denied
         tid = self._path_id(req)
         with self._lock:
+            delay = self._ticket_delays.get(tid, 0.0)
+        if delay:
+            time.sleep(delay)
+        with self._lock:
             ticket = self._tickets.get(tid)
             if ticket is None:
                 return _error(404, "RecordNotFound", "Not found")
             payload: dict[str, Any] = {"ticket": copy.deepcopy(ticket)}
             includes = {s.strip() for s in str(params.get("include", "")).split(",")}
+            if "slas" in includes and tid in self._slas:
+                payload["ticket"]["slas"] = {"policy_metrics": copy.deepcopy(self._slas[tid])}
             if "users" in includes:
                 ids = [ticket["requester_id"], ticket["assignee_id"]]
                 payload["users"] = [

@@ -1,0 +1,286 @@
+"""What follows an escalation's post: reminders while nobody claims it, the SLA watched, and keep-warm updates to
+a customer still waiting on a person — each a durable job in the store's queue, due at its time.
+
+`Lifecycle.after_post` runs when the pipeline has posted a card and schedules, once per escalation (a dedupe
+key per escalation and step, so a retry or a redelivery schedules nothing twice):
+
+- `reminder` (`[reminders]`): at post + `unclaimed_after`, if nobody claimed it, a reply in its thread pings
+  the route's mention (`Escalation.mention`; none named when the default channel took it) and schedules the
+  manager step at post + `escalate_after`, which pings the managers (MANAGER_USER_IDS, `[slack]
+  manager_group`). A claim, or a finished escalation, stops both: the job then does nothing.
+- `sla_watch` (`[sla_watch]`): the ticket's due time is stored (`sla_due_at`) — the helpdesk's (Zendesk: its
+  SLA policy's next breach, `bot.helpdesk.zendesk`), else the ticket's creation plus the response target for
+  its priority. At due − `warn_before`, if the escalation is not finished and the ticket still waits on a
+  person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner (the route's
+  mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
+- `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
+  at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
+  customer's last message, no reply sent through Seam, no newer message with an escalation of its own), the
+  template goes to the customer as a public reply and a line in the thread says so.
+
+Every step is recorded whole (`Store.finish_step`: its effect, the escalation's column and the audit entry in
+one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
+crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
+the ticket (`reply_landed`'s rule, counting the earlier updates) before sending it again. A step an earlier
+attempt began is finished whatever happened since; one not begun checks again whether it is still wanted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.config import Settings
+from bot.flows import routes
+from bot.helpdesk.base import Helpdesk
+from bot.models import Escalation, EscalationState, Event, Ticket
+from bot.slack.blocks import escape
+from bot.slack.poster import Poster
+from bot.store import Store
+from bot.text import iso, parse_time, utcnow
+
+log = logging.getLogger(__name__)
+
+REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND = "reminder", "sla_watch", "keep_warm"
+# Ticket statuses (Seam's words and the platforms' own) that mean nobody is waiting any more.
+DONE_STATUSES = frozenset({"solved", "closed", "resolved", "archived", "deleted", "spam"})
+
+
+def span(seconds: float) -> str:
+    """A waiting time in words: "45 seconds", "30 minutes", "2 hours", "1.5 days"."""
+    seconds = max(0.0, seconds)
+    return f"{round(seconds)} second{'' if round(seconds) == 1 else 's'}" if seconds < 60 else routes.in_words(seconds)
+
+
+def slack_time(moment: datetime) -> str:
+    """A time every reader sees in their own time zone (Slack's date formatting), with a UTC fallback."""
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def waiting_on_person(ticket: Ticket) -> str | None:
+    """Why the ticket no longer waits on a person, or None while it does: solved (or closed), or a public reply
+    by an agent after the customer's latest message."""
+    if (ticket.status or "").strip().lower() in DONE_STATUSES:
+        return f"the ticket is {ticket.status}"
+    latest = ticket.latest_customer_message
+    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    if any(m.author == "agent" and m.public for m in after):
+        return "an agent replied"
+    return None
+
+
+def updates_on_ticket(ticket: Ticket, text: str) -> int:
+    """How many public replies after the customer's latest message say `text` (compared word for word, as
+    helpdesks that store HTML give replies back with other spacing)."""
+    latest = ticket.latest_customer_message
+    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    wanted = " ".join(text.split())
+    return sum(m.author != "customer" and m.public and " ".join(m.body.split()) == wanted for m in after)
+
+
+@dataclass
+class Lifecycle:
+    settings: Settings
+    store: Store
+    helpdesk: Helpdesk
+    poster: Poster
+    clock: Callable[[], datetime] = utcnow
+
+    def handlers(self) -> dict[str, Callable[[Event], str]]:
+        """The job kinds this module runs, for the worker."""
+        return {REMINDER_KIND: self.reminder, SLA_KIND: self.sla_watch, KEEP_WARM_KIND: self.keep_warm}
+
+    # -- scheduling -----------------------------------------------------------------------------------------
+
+    def after_post(self, escalation_id: int, ticket: Ticket) -> list[str]:
+        """Schedule what follows the post of escalation `escalation_id` (its card is in Slack); the kinds
+        scheduled. Safe to call again: each job is once per escalation and step."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or not escalation.ts:
+            return []
+        now = self.clock()
+        scheduled = []
+        reminders, sla, warm = self.settings.reminders, self.settings.sla_watch, self.settings.keep_warm
+        if reminders.enabled:
+            self._schedule(REMINDER_KIND, escalation, "unclaimed", now + timedelta(seconds=reminders.unclaimed_after),
+                           posted_at=iso(now))
+            scheduled.append(REMINDER_KIND)
+        if sla.enabled:
+            due = self.due_at(ticket, posted=now)
+            if iso(due) != escalation.sla_due_at:
+                self.store.update_escalation(escalation.id, sla_due_at=iso(due))
+                self.poster.refresh(escalation.id)
+            self._schedule(SLA_KIND, escalation, "warn", max(now, due - timedelta(seconds=sla.warn_before)),
+                           due=iso(due))
+            self._schedule(SLA_KIND, escalation, "breach", max(now, due), due=iso(due))
+            scheduled.append(SLA_KIND)
+        if warm.enabled and self.keeps_warm(escalation.route):
+            self._schedule(KEEP_WARM_KIND, escalation, "1", now + timedelta(seconds=warm.after), n=1)
+            scheduled.append(KEEP_WARM_KIND)
+        return scheduled
+
+    def due_at(self, ticket: Ticket, *, posted: datetime) -> datetime:
+        """When the ticket is due: the helpdesk's time (Zendesk: its SLA policy's next breach, else its own due
+        date), else its creation — or the post, when the helpdesk gives none — plus the response target for its
+        priority."""
+        due = parse_time(ticket.sla_due_at)
+        if due is not None:
+            return due
+        start = parse_time(ticket.created_at) or posted
+        return start + timedelta(seconds=self.settings.sla_watch.target(ticket.priority))
+
+    def keeps_warm(self, route_name: str | None) -> bool:
+        """Whether escalations of this route get keep-warm updates: `keep_warm` on its `[[routes]]` entry when
+        set there, else yes."""
+        route = routes.route_named(self.settings, route_name)
+        allowed = getattr(route, "keep_warm", None) if route is not None else None
+        return True if allowed is None else bool(allowed)
+
+    def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, **body: object) -> bool:
+        _, new = self.store.record_event(
+            kind=kind, helpdesk=escalation.ticket_key.split(":", 1)[0], ticket_id=escalation.ticket_id,
+            dedupe_key=f"{kind}:{escalation.id}:{step}", run_at=run_at,
+            body=json.dumps({"escalation_id": escalation.id, "step": step, **body}))
+        if new:
+            log.info("escalation %s: %s %s scheduled for %s", escalation.id, kind, step, iso(run_at))
+        return new
+
+    def _job(self, event: Event) -> tuple[dict, Escalation | None]:
+        body = json.loads(event.body or "{}")
+        return body, self.store.escalation(int(body["escalation_id"]))
+
+    # -- reminders ------------------------------------------------------------------------------------------
+
+    def reminder(self, event: Event) -> str:
+        """The `reminder` job: step `unclaimed` pings the route's mention, step `manager` the managers — only
+        while nobody has claimed the escalation."""
+        body, escalation = self._job(event)
+        if escalation is None:
+            return "skipped: no such escalation"
+        step = body["step"]
+        key = f"{REMINDER_KIND}:{escalation.id}:{step}"
+        if self.store.effect(key) is None:
+            if escalation.state != EscalationState.OPEN:
+                return f"stopped: the escalation is {escalation.state}"
+            if not self.settings.reminders.enabled:
+                return "skipped: reminders are off"
+        if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
+            return "done before"
+        now = self.clock()
+        posted = parse_time(body.get("posted_at")) or parse_time(escalation.created_at) or now
+        waited = span((now - posted).total_seconds())
+        if step == "manager":
+            mentioned = routes.manager_mentions(self.settings)
+            who = mentioned or "(no managers to page: set MANAGER_USER_IDS or [slack] manager_group)"
+            text = f"🚨 Still unclaimed after {waited}. {who} — please find someone to take it."
+            fields, action = {"manager_paged_at": iso(now)}, "manager_paged"
+        else:
+            mentioned = escalation.mention or ""
+            text = f"⏰ Still unclaimed after {waited}." + (f" {mentioned} — can someone take it?" if mentioned
+                                                            else " Can someone take it?")
+            fields, action = {"reminded_at": iso(now)}, "reminder_sent"
+        self.poster.thread_note(escalation, key=f"reminder-{step}", text=text)
+        self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail={
+            "escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "step": step, "waited": waited,
+            "mentioned": mentioned or None, "route": escalation.route})
+        escalate_after = self.settings.reminders.escalate_after
+        if step == "unclaimed" and escalate_after:
+            self._schedule(REMINDER_KIND, escalation, "manager", posted + timedelta(seconds=escalate_after),
+                           posted_at=iso(posted))
+        self.poster.refresh(escalation.id)
+        return "managers paged" if step == "manager" else "reminded"
+
+    # -- SLA watch ------------------------------------------------------------------------------------------
+
+    def sla_watch(self, event: Event) -> str:
+        """The `sla_watch` job: step `warn` (the breach is within `warn_before`) warns in the thread and turns
+        the card red; step `breach` (the due time) records the breach — while the escalation is not finished and
+        the ticket still waits on a person."""
+        body, escalation = self._job(event)
+        if escalation is None:
+            return "skipped: no such escalation"
+        step = body["step"]
+        key = f"{SLA_KIND}:{escalation.id}:{step}"
+        if self.store.effect(key) is None:
+            if escalation.state.finished:
+                return f"stopped: the escalation is {escalation.state}"
+            if not self.settings.sla_watch.enabled:
+                return "skipped: the SLA watch is off"
+            met = waiting_on_person(self.helpdesk.fetch_ticket(escalation.ticket_id))
+            if met is not None:
+                return f"stopped: {met}"
+        if self.store.begin_effect(key, kind=SLA_KIND)["state"] == "done":
+            return "done before"
+        now = self.clock()
+        due = parse_time(body.get("due")) or parse_time(escalation.sla_due_at) or now
+        detail = {"escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "due_at": iso(due),
+                  "owner": escalation.owner, "route": escalation.route}
+        if step == "warn":
+            who = f"<@{escalation.owner}>" if escalation.owner else escalation.mention or ""
+            left = (due - now).total_seconds()
+            when = f"in {span(left)}" if left >= 1 else "now"
+            text = (f"⏳ The SLA is due {when} ({slack_time(due)}) and the customer is still waiting."
+                    + (f" {who}" if who else ""))
+            fields, action = {"sla_warned_at": iso(now)}, "sla_warned"
+            detail["mentioned"] = who or None
+        else:
+            text = f"🔴 The SLA was breached at {slack_time(due)}: the customer is still waiting on a person."
+            fields, action = {"sla_breached_at": iso(now)}, "sla_breached"
+        self.poster.thread_note(escalation, key=f"sla-{step}", text=text)
+        self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail=detail)
+        self.poster.refresh(escalation.id)
+        return "SLA warned" if step == "warn" else "SLA breached"
+
+    # -- keep-warm ------------------------------------------------------------------------------------------
+
+    def keep_warm(self, event: Event) -> str:
+        """The `keep_warm` job: update `n` of `max` to a customer still waiting on a person, then the next one
+        scheduled `every` later."""
+        body, escalation = self._job(event)
+        if escalation is None:
+            return "skipped: no such escalation"
+        table = self.settings.keep_warm
+        n = int(body.get("n") or body["step"])
+        key = f"{KEEP_WARM_KIND}:{escalation.id}:{n}"
+        started = self.store.effect(key)
+        if started is None or started["state"] != "done":
+            ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
+            if started is None:
+                stop = self._why_not_keep_warm(escalation, ticket)
+                if stop is not None:
+                    return f"stopped: {stop}"
+            effect = self.store.begin_effect(key, kind="public_reply")
+            if effect["state"] != "done":
+                # An earlier attempt may have sent it and died before recording it: update n is on the ticket
+                # when n updates follow the customer's latest message.
+                recovered = not effect["fresh"] and updates_on_ticket(ticket, table.template) >= n
+                if not recovered:
+                    self.helpdesk.reply(escalation.ticket_id, table.template)
+                now = self.clock()
+                self.store.finish_step(key, escalation_id=escalation.id,
+                                       fields={"keep_warm_sent": n, "last_keep_warm_at": iso(now)},
+                                       action="keep_warm_sent", result={"recovered": recovered}, detail={
+                                           "escalation_id": escalation.id, "ticket_id": escalation.ticket_id,
+                                           "n": n, "max": table.max, "route": escalation.route})
+        self.poster.thread_note(escalation, key=f"keep-warm-{n}", text=(
+            f"💬 Seam sent the customer a keep-warm update ({n} of {table.max}): “{escape(table.template)}”"))
+        if n < table.max:
+            self._schedule(KEEP_WARM_KIND, escalation, str(n + 1), self.clock() + timedelta(seconds=table.every),
+                           n=n + 1)
+        self.poster.refresh(escalation.id)
+        return f"kept warm ({n} of {table.max})"
+
+    def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket) -> str | None:
+        """Why update `n` should not go out now, or None when it should."""
+        if not self.settings.keep_warm.enabled:
+            return "keep-warm is off"
+        if not self.keeps_warm(escalation.route):
+            return f"the route {escalation.route!r} has keep-warm off"
+        if escalation.state in (EscalationState.SENDING, EscalationState.SENT):
+            return "a reply was sent through Seam"
+        if self.store.latest_escalation_id(escalation.ticket_key) != escalation.id:
+            return "a newer message has an escalation of its own"
+        return waiting_on_person(ticket)

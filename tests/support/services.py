@@ -1,0 +1,50 @@
+"""Seam's whole core in-process, without `serve`: `build_services` makes the `Services` a deployment would have
+(store, Zendesk adapter, engine, Slack client, flows, runner) against the loopback fakes, with its own SQLite
+file; `web_client` puts the real Flask app and Bolt listeners in front of it (Flask's test client), and
+`drain` runs the queue's jobs on the calling thread. Nothing runs in the background unless a test starts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tests.support.constants import CHANNEL, SLACK_SECRET, ZENDESK_SECRET
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.knowledge import write_knowledge
+
+
+def build_services(*, slack: FakeSlack, zendesk: FakeZendesk, tmp: Path, slack_table: Any = None, **overrides: Any):
+    """`Services.build` for a deployment pointed at the fakes; `overrides` replace Settings fields (`slack_table`
+    the `[slack]` table, whose field name the fake's argument takes)."""
+    from bot.config import Settings
+    from bot.helpdesk.zendesk.settings import ZendeskSettings
+    from bot.services import Services
+
+    settings = Settings(
+        host="127.0.0.1", port=0, slack_bot_token=slack.token, slack_signing_secret=SLACK_SECRET,
+        slack_api_url=slack.url + "/", escalation_channel=CHANNEL,
+        helpdesk_settings=ZendeskSettings(subdomain=zendesk.subdomain, email=zendesk.email, api_token=zendesk.token,
+                                          api_url=zendesk.url, webhook_secret=ZENDESK_SECRET),
+        database_path=str(tmp / "seam.db"), knowledge_path=str(write_knowledge(tmp / "knowledge")),
+    )
+    if slack_table is not None:
+        overrides["slack"] = slack_table
+    return Services.build(replace(settings, **overrides))
+
+
+def web_client(services):
+    """Flask's test client for the web app `serve` runs (Bolt's listeners included)."""
+    from handlers.app import build_bolt_app
+    from handlers.web import create_web_app
+
+    return create_web_app(services, build_bolt_app(services)).test_client()
+
+
+def drain(services, *, limit: int = 50) -> int:
+    """Run due jobs one by one on this thread until none is left (at most `limit`); how many ran."""
+    ran = 0
+    while ran < limit and services.runner.worker.run_once():
+        ran += 1
+    return ran
