@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.engine import build_engine
 from bot.engine.base import Engine
 from bot.engine.knowledge import load_knowledge, with_synced
-from bot.flows.actions import AgentActions, learned_label
+from bot.flows.actions import WRITE_KIND, AgentActions, learned_label
 from bot.flows.controls import Controls
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
@@ -79,10 +79,11 @@ class Services:
                                learn=live.learn, managers=controls.is_manager)
         # `announce`: the quality guard's announcement that it paused automation, queued so it is never lost.
         # `transcript` and `thread_note`: an escalation's thread, queued behind the cards still due
-        # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle).
+        # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle);
+        # `helpdesk_write`: an agent action's reply, note or assignment, left by a crash or failed (bot.flows.actions).
         worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce,
                                                TRANSCRIPT_KIND: poster.transcript_job, NOTE_KIND: poster.note_job,
-                                               **lifecycle.handlers()})
+                                               WRITE_KIND: actions.write_job, **lifecycle.handlers()})
         runner = Runner(store=store, worker=worker, threads=settings.workers)
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,

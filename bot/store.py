@@ -307,6 +307,16 @@ class Store:
         return Event.from_row(self.db["events"].get(event_id))
 
     @_writes
+    def claim_event_by_id(self, event_id: int, *, lease_seconds: float = 120.0) -> Event | None:
+        """Take one given pending job for processing now, due or not (a job its recorder runs at once, such as an
+        agent action's helpdesk write); None if it is not pending (a worker holds it, or it is finished)."""
+        cursor = self.db.execute(
+            "update events set state = 'processing', attempts = attempts + 1, lease_until = ?"
+            " where id = ? and state = 'pending'",
+            [iso(utcnow() + timedelta(seconds=lease_seconds)), event_id])
+        return self.event(event_id) if cursor.rowcount == 1 else None
+
+    @_writes
     def claim_turn(self, *, event_id: int, turn_key: str) -> bool:
         """Mark this event as the one that handles a ticket's latest comment; False if another already does."""
         with self._immediate() as conn:
@@ -717,6 +727,17 @@ class Store:
     @_writes
     def finish_effect(self, key: str, *, result: Any = None) -> None:
         self.db["effects"].update(key, {"state": "done", "result": json.dumps(result), "finished_at": iso(utcnow())})
+
+    @_writes
+    def restart_effect(self, key: str) -> None:
+        """A new attempt at an external call that is not done: `started_at` becomes now (how long an answer to
+        this attempt may still take is counted from it)."""
+        self.db.execute("update effects set started_at = ? where key = ? and state != 'done'", [iso(utcnow()), key])
+
+    @_writes
+    def forget_effect(self, key: str) -> None:
+        """The call was refused for certain (it did not reach the outside world): the next attempt is a fresh one."""
+        self.db.execute("delete from effects where key = ? and state != 'done'", [key])
 
     # -- embedding cache ---------------------------------------------------------------------------------------
 

@@ -10,14 +10,27 @@ the owner as if they had claimed it. Each state change is a compare-and-set in t
 simultaneous clicks exactly one acts and there are never two owners; a reply is recorded before and after it
 is sent, so a retry never sends it twice. Every outcome carries the sentence the clicking user is told
 (ephemerally), if any.
+
+Every helpdesk write an action makes (the reply, Reject's internal note, the assignee of Claim, Unclaim and
+Reassign) is a durable job of the queue (`WRITE_KIND`), recorded right after the state change and run at once on
+the clicking user's thread, so they still hear how it went. A crash mid-write leaves the job in the queue: the
+next start runs it again (`write_job`), and the write's effect record makes it check the ticket before writing a
+second time. A failed note or assignment is retried by the queue with backoff; a refused reply waits for Retry.
+Before repeating a reply (or note) whose earlier attempt may have reached the helpdesk, Seam first waits out that
+attempt's own time limit (`write_timeout` from when it started), so a write the helpdesk applies late is found
+on the ticket and not made twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from difflib import SequenceMatcher
 
 from slack_sdk import WebClient
@@ -26,14 +39,67 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
-from bot.models import Escalation, EscalationState
+from bot.models import Escalation, EscalationState, Event
+from bot.retry import CALL_DEADLINE
 from bot.slack.blocks import REJECT_REASONS, approvable, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
-from bot.text import clip, has_placeholder, iso, utcnow
+from bot.text import clip, has_placeholder, iso, seconds_since, utcnow
 
 log = logging.getLogger(__name__)
+
+# The job kind of an agent action's helpdesk write: body {escalation_id, op: reply|note|assign|unassign, user_id,
+# and text/action (reply), text (note), to_user/for_someone_else (assign)}.
+WRITE_KIND = "helpdesk_write"
+# How long the clicking user's thread holds a write it runs at once before the queue may take it (bot.jobs.worker
+# holds its jobs as long), and the first retry's delay (then x4 each time, as the worker does).
+WRITE_LEASE_SECONDS = 300.0
+WRITE_BACKOFF_BASE = 5.0
+# How long after an attempt started a write may still be applied by the helpdesk: its call's deadline and a margin.
+WRITE_TIMEOUT = CALL_DEADLINE + 10.0
+NOTE_ERROR = "internal note not written: "
+ASSIGN_ERROR = "ticket not assigned: "
+
+
+@dataclass(frozen=True)
+class _Written:
+    """How a helpdesk write ended for good: the job's outcome, what the clicking user is told, and whether the
+    action it belongs to succeeded."""
+
+    outcome: str
+    notice: str | None = None
+    ok: bool = True
+
+
+class WriteFailed(Exception):
+    """A helpdesk write that failed and is retried by the queue; `notice` is what the clicking user is told."""
+
+    def __init__(self, notice: str | None, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.notice = notice
+
+
+def _refused(exc: Exception) -> bool:
+    """Did the helpdesk answer this write with a refusal (so it certainly did not apply it)?"""
+    status = getattr(exc, "status", None)
+    return isinstance(exc, HelpdeskError) and status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+def _unavailable(escalation: Escalation | None) -> Outcome | None:
+    """Why nobody can act on this escalation now (gone, not posted yet, finished, being sent), or None."""
+    if escalation is None or escalation.state == EscalationState.POSTING:
+        return Outcome(False, "This escalation no longer exists or is not ready yet.")
+    if escalation.state.finished:
+        who = escalation.sent_by or escalation.owner
+        return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
+    if escalation.state == EscalationState.SENDING:
+        return Outcome(False, "Nothing changed: the reply is being sent right now.")
+    return None
+
+
+def _same_words(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
 
 
 @dataclass(frozen=True)
@@ -80,6 +146,12 @@ class AgentActions:
     # the same order as the store's owner and the two end up naming the same person.
     _owner_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock()
                                                                                     for _ in range(32)))
+    # Seconds an earlier attempt's write may still be applied after it started (tests shorten it), and the sleep.
+    write_timeout: float = WRITE_TIMEOUT
+    sleep: Callable[[float], None] = time.sleep
+    # The helpdesk writes of one escalation run one at a time (striped by id), inline or from the queue.
+    _write_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock()
+                                                                                    for _ in range(32)))
 
     def _owner_lock(self, escalation_id: int) -> threading.Lock:
         return self._owner_locks[escalation_id % len(self._owner_locks)]
@@ -103,13 +175,9 @@ class AgentActions:
 
     def _refusal(self, escalation: Escalation | None, user_id: str) -> Outcome | None:
         """Why this user cannot finish this escalation now, or None if they can (an open one they may claim)."""
-        if escalation is None or escalation.state == EscalationState.POSTING:
-            return Outcome(False, "This escalation no longer exists or is not ready yet.")
-        if escalation.state.finished:
-            who = escalation.sent_by or escalation.owner
-            return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
-        if escalation.state == EscalationState.SENDING:
-            return Outcome(False, "Nothing changed: the reply is being sent right now.")
+        unavailable = _unavailable(escalation)
+        if unavailable is not None:
+            return unavailable
         if (escalation.state != EscalationState.OPEN and escalation.owner != user_id
                 and not self.is_manager(user_id)):
             return Outcome(False, f"This escalation is claimed by <@{escalation.owner}>; only they or a manager "
@@ -169,30 +237,191 @@ class AgentActions:
                 return Outcome(False, f"Nothing changed: this escalation is already {escalation.state}.")
             return Outcome(False, f"Already claimed by <@{escalation.owner}>.")
         escalation = self.store.escalation(escalation_id)
+        job = self._queue_write(escalation, "assign", user_id, to_user=user_id, for_someone_else=False)
         self._feedback(escalation, user_id=user_id, action="claim")
         self.poster.refresh(escalation_id)
-        notice = self._assign(escalation, user_id)
+        notice = self._run_write(job).notice
         self.poster.direct_message(user_id, owner_dm(view_of(escalation)))
         return Outcome(True, notice)
 
-    def _assign(self, escalation: Escalation, user_id: str, *, for_someone_else: bool = False) -> str | None:
+    # -- helpdesk writes: durable jobs, run at once ---------------------------------------------------------------
+
+    def _queue_write(self, escalation: Escalation, op: str, user_id: str, **fields: object) -> int:
+        """Record a helpdesk write as a job of the queue, right after the state change it follows, and return its
+        id. It is due only once the clicking user's thread had time to run it (`_run_write`): until then no
+        worker takes it, and after a crash the next start runs it."""
+        body = {"escalation_id": escalation.id, "op": op, "user_id": user_id, **fields}
+        event_id, _ = self.store.record_event(
+            kind=WRITE_KIND, helpdesk=str(self.settings.helpdesk), ticket_id=escalation.ticket_id,
+            dedupe_key=f"{WRITE_KIND}:{escalation.id}:{op}:{uuid.uuid4().hex}", body=json.dumps(body),
+            run_at=utcnow() + timedelta(seconds=WRITE_LEASE_SECONDS))
+        return event_id
+
+    def _run_write(self, event_id: int) -> _Written:
+        """Run a recorded write now, on this thread, and record its outcome as the worker would: a failure is
+        retried by the queue with backoff."""
+        event = self.store.claim_event_by_id(event_id, lease_seconds=WRITE_LEASE_SECONDS)
+        if event is None:  # already taken by the queue
+            return _Written("queued")
+        try:
+            written = self._perform(json.loads(event.body or "{}"))
+        except Exception as exc:
+            delay = WRITE_BACKOFF_BASE * 4 ** (event.attempts - 1)
+            state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+            log.warning("helpdesk write %s failed (attempt %s, now %s): %s", event.id, event.attempts, state, exc)
+            notice = exc.notice if isinstance(exc, WriteFailed) else f"Writing to {self.helpdesk.name} failed: {exc}"
+            return _Written(f"failed: {exc}", notice=notice, ok=False)
+        self.store.finish_event(event.id, outcome=written.outcome)
+        return written
+
+    def write_job(self, event: Event) -> str:
+        """The queue's handler for WRITE_KIND jobs: a write left by a crash, or retried after a failure."""
+        return self._perform(json.loads(event.body or "{}")).outcome
+
+    def _perform(self, job: dict) -> _Written:
+        ops = {"reply": self._write_reply, "note": self._write_note, "assign": self._write_assign,
+               "unassign": self._write_unassign}
+        with self._write_locks[int(job["escalation_id"]) % len(self._write_locks)]:
+            return ops[job["op"]](job)
+
+    def _after_timeout(self, effect: dict) -> None:
+        """Wait until an earlier attempt (started at the effect's `started_at`) can no longer be applied late."""
+        elapsed = seconds_since(effect.get("started_at"))
+        wait = self.write_timeout - (elapsed if elapsed is not None else self.write_timeout)
+        if wait > 0:
+            log.info("waiting %.1f s for an earlier attempt's write to time out before checking the ticket", wait)
+            self.sleep(wait)
+
+    def _note_error(self, escalation_id: int, prefix: str, error: str | None) -> None:
+        """Show (or, with None, clear) a failed note or assignment in the escalation's last_error; a failed reply's
+        error is kept."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or escalation.state == EscalationState.FAILED:
+            return
+        if error is not None:
+            self.store.update_escalation(escalation_id, last_error=clip(prefix + error, 500))
+        elif (escalation.last_error or "").startswith(prefix):
+            self.store.update_escalation(escalation_id, last_error=None)
+        else:
+            return
+        self.poster.refresh(escalation_id)
+
+    def _write_assign(self, job: dict) -> _Written:
         """Assign the ticket to the helpdesk agent with the Slack user's email; say why not when that fails."""
-        who, your = (f"<@{user_id}> owns", "their") if for_someone_else else ("You own", "your")
+        escalation_id, user_id = int(job["escalation_id"]), job["to_user"]
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or escalation.owner != user_id:
+            return _Written("not assigned: the owner changed since")
+        who, your = (f"<@{user_id}> owns", "their") if job.get("for_someone_else") else ("You own", "your")
         try:
             email = profile_email(self.slack, user_id)
         except SlackApiError as exc:
-            return f"{who} this escalation, but Slack did not tell me {your} email ({exc.response.get('error')})."
+            self._note_error(escalation_id, ASSIGN_ERROR, str(exc))
+            raise WriteFailed(f"{who} this escalation, but Slack did not tell me {your} email "
+                              f"({exc.response.get('error')}).", exc) from exc
         if not email:
-            return f"{who} this escalation, but {your} Slack profile has no email, so the ticket was not assigned."
+            return _Written("not assigned: no email", notice=f"{who} this escalation, but {your} Slack profile has "
+                                                             "no email, so the ticket was not assigned.")
         try:
             agent = self.helpdesk.find_agent(email)
             if agent is None:
-                return (f"{who} this escalation, but no {self.helpdesk.name} agent has the email {email}, "
-                        "so the ticket was not assigned there.")
+                return _Written("not assigned: no agent with that email",
+                                notice=f"{who} this escalation, but no {self.helpdesk.name} agent has the email "
+                                       f"{email}, so the ticket was not assigned there.")
             self.helpdesk.assign(escalation.ticket_id, agent.id)
         except HelpdeskError as exc:
-            return f"{who} this escalation, but assigning the ticket failed: {exc}"
-        return None
+            self._note_error(escalation_id, ASSIGN_ERROR, str(exc))
+            raise WriteFailed(f"{who} this escalation, but assigning the ticket failed: {exc}", exc) from exc
+        self._note_error(escalation_id, ASSIGN_ERROR, None)
+        return _Written(f"assigned to {user_id}")
+
+    def _write_unassign(self, job: dict) -> _Written:
+        escalation_id = int(job["escalation_id"])
+        escalation = self.store.escalation(escalation_id)
+        if escalation is None or escalation.owner is not None:
+            return _Written("not unassigned: the escalation has an owner again")
+        try:
+            self.helpdesk.assign(escalation.ticket_id, None)
+        except HelpdeskError as exc:
+            self._note_error(escalation_id, ASSIGN_ERROR, str(exc))
+            raise WriteFailed(f"Unclaimed, but clearing the ticket's assignee in {self.helpdesk.name} failed: {exc}",
+                              exc) from exc
+        self._note_error(escalation_id, ASSIGN_ERROR, None)
+        return _Written("unassigned")
+
+    def _write_note(self, job: dict) -> _Written:
+        """Reject's internal note, once: after an attempt that may have landed, look for it on the ticket first."""
+        escalation_id, body = int(job["escalation_id"]), job["text"]
+        escalation = self.store.escalation(escalation_id)
+        key = f"reject-note:{escalation_id}"
+        effect = self.store.begin_effect(key, kind="internal_note")
+        if effect["state"] == "done":
+            return _Written("note already written")
+        try:
+            if not effect["fresh"]:
+                self._after_timeout(effect)
+            if effect["fresh"] or not self._note_landed(escalation.ticket_id, body):
+                if not effect["fresh"]:
+                    self.store.restart_effect(key)
+                self.helpdesk.add_note(escalation.ticket_id, body)
+        except HelpdeskError as exc:
+            # The rejection stands (nothing reaches the customer either way); only the note is missing, for now.
+            if _refused(exc):
+                self.store.forget_effect(key)
+            log.warning("rejection note for escalation %s failed: %s", escalation_id, exc)
+            self._note_error(escalation_id, NOTE_ERROR, str(exc))
+            raise WriteFailed(None, exc) from exc
+        self.store.finish_effect(key)
+        self._note_error(escalation_id, NOTE_ERROR, None)
+        return _Written("note written")
+
+    def _note_landed(self, ticket_id: str, body: str) -> bool:
+        return any(not m.public and _same_words(m.body, body) for m in self.helpdesk.fetch_ticket(ticket_id).messages)
+
+    def _write_reply(self, job: dict) -> _Written:
+        """The public reply, once; a refusal (or any failure) leaves the escalation failed, with Retry offered."""
+        escalation_id, user_id, text, action = int(job["escalation_id"]), job["user_id"], job["text"], job["action"]
+        escalation = self.store.escalation(escalation_id)
+        key = f"send:{escalation_id}"
+        done = (self.store.effect(key) or {}).get("state") == "done"
+        if not done and escalation.state not in (EscalationState.SENDING, EscalationState.FAILED):
+            return _Written(f"not sent: the escalation is {escalation.state}", ok=False,
+                            notice="Nothing changed: someone else acted on this escalation first.")
+        try:
+            effect = self.store.begin_effect(key, kind="public_reply")
+            if effect["state"] != "done":
+                if not effect["fresh"]:
+                    self._after_timeout(effect)
+                if effect["fresh"] or not self._reply_landed(escalation.ticket_id, text):
+                    if not effect["fresh"]:
+                        self.store.restart_effect(key)
+                    self.helpdesk.reply(escalation.ticket_id, text, status=self.settings.approve_status)
+                self.store.finish_effect(key, result={"by": user_id})
+        except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
+            if _refused(exc):  # certainly not applied: Retry sends at once
+                self.store.forget_effect(key)
+            self.store.update_escalation(escalation_id, state=EscalationState.FAILED, last_error=clip(str(exc), 500))
+            self.store.audit(actor=user_id, action="escalation_send_failed",
+                             detail={"escalation_id": escalation_id, "error": clip(str(exc), 500)})
+            self.poster.refresh(escalation_id)
+            return _Written(f"not sent: {clip(str(exc), 200)}", ok=False,
+                            notice="The reply was not sent: the helpdesk did not accept it. The draft is kept; "
+                                   "use Retry on the message.")
+        escalation = self.store.escalation(escalation_id)
+        if escalation.state not in (EscalationState.SENDING, EscalationState.FAILED):
+            return _Written("already sent")
+        self.store.update_escalation(escalation_id, state=EscalationState.SENT, sent_by=user_id,
+                                     finished_at=iso(utcnow()), last_error=None)
+        escalation = self.store.escalation(escalation_id)
+        self._feedback(escalation, user_id=user_id, action=action, final_text=text)
+        self.poster.refresh(escalation_id)
+        if self.learn and escalation.customer_text:
+            label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id)
+            self.learn(escalation.customer_text, label, text)
+            # The engine answers the next similar ticket from this reply from now on: say when that began.
+            self.store.audit(actor="seam", action="learned_reply",
+                             detail={"escalation_id": escalation_id, "answer_source": label})
+        return _Written("sent")
 
     def check(self, escalation_id: int, user_id: str) -> Outcome:
         """May this user finish the escalation now? Claims an open one for them."""
@@ -233,36 +462,13 @@ class AgentActions:
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.SENDING):
             return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+        escalation = self.store.escalation(escalation_id)
+        job = self._queue_write(escalation, "reply", user_id, text=text, action=action)
         # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
         self.store.update_escalation(escalation_id, sent_text=text, send_action=action, last_error=None)
         self.poster.refresh(escalation_id)
-        escalation = self.store.escalation(escalation_id)
-        key = f"send:{escalation_id}"
-        effect = self.store.begin_effect(key, kind="public_reply")
-        try:
-            if effect["state"] != "done" and not (not effect["fresh"] and self._reply_landed(escalation.ticket_id,
-                                                                                             text)):
-                self.helpdesk.reply(escalation.ticket_id, text, status=self.settings.approve_status)
-            self.store.finish_effect(key, result={"by": user_id})
-        except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
-            self.store.update_escalation(escalation_id, state=EscalationState.FAILED, last_error=clip(str(exc), 500))
-            self.store.audit(actor=user_id, action="escalation_send_failed",
-                             detail={"escalation_id": escalation_id, "error": clip(str(exc), 500)})
-            self.poster.refresh(escalation_id)
-            return Outcome(False, "The reply was not sent: the helpdesk did not accept it. The draft is kept; "
-                                  "use Retry on the message.")
-        self.store.update_escalation(escalation_id, state=EscalationState.SENT, sent_by=user_id,
-                                     finished_at=iso(utcnow()))
-        escalation = self.store.escalation(escalation_id)
-        self._feedback(escalation, user_id=user_id, action=action, final_text=text)
-        self.poster.refresh(escalation_id)
-        if self.learn and escalation.customer_text:
-            label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id)
-            self.learn(escalation.customer_text, label, text)
-            # The engine answers the next similar ticket from this reply from now on: say when that began.
-            self.store.audit(actor="seam", action="learned_reply",
-                             detail={"escalation_id": escalation_id, "answer_source": label})
-        return Outcome(True)
+        written = self._run_write(job)
+        return Outcome(written.ok, None if written.ok else written.notice)
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:
         """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
@@ -273,21 +479,15 @@ class AgentActions:
         escalation, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate
+        body = note_for_rejection(user_name=display_name(self.slack, user_id), reason=reason, note=note,
+                                  draft=escalation.draft, confidence=escalation.confidence)
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.REJECTED):
             return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+        job = self._queue_write(escalation, "note", user_id, text=body)
         self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
-        body = note_for_rejection(user_name=display_name(self.slack, user_id), reason=reason, note=note,
-                                  draft=escalation.draft, confidence=escalation.confidence)
-        key = f"reject-note:{escalation_id}"
-        try:
-            if self.store.begin_effect(key, kind="internal_note")["state"] != "done":
-                self.helpdesk.add_note(escalation.ticket_id, body)
-                self.store.finish_effect(key)
-        except HelpdeskError as exc:
-            # The rejection stands (nothing reaches the customer either way); only the note is missing.
-            log.warning("rejection note for escalation %s failed: %s", escalation_id, exc)
-            self.store.update_escalation(escalation_id, last_error=clip(f"internal note not written: {exc}", 500))
+        # A failed note is retried by the queue; the rejection stands (nothing reaches the customer either way).
+        self._run_write(job)
         escalation = self.store.escalation(escalation_id)
         detail = f"{reason}: {note.strip()}" if note.strip() else reason
         self._feedback(escalation, user_id=user_id, action="reject", reason=detail)
@@ -298,13 +498,9 @@ class AgentActions:
 
     def _owner_refusal(self, escalation: Escalation | None, user_id: str, *, unclaim: bool) -> Outcome | None:
         """Why this user cannot unclaim or reassign this escalation now, or None if they can."""
-        if escalation is None or escalation.state == EscalationState.POSTING:
-            return Outcome(False, "This escalation no longer exists or is not ready yet.")
-        if escalation.state.finished:
-            who = escalation.sent_by or escalation.owner
-            return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
-        if escalation.state == EscalationState.SENDING:
-            return Outcome(False, "Nothing changed: the reply is being sent right now.")
+        unavailable = _unavailable(escalation)
+        if unavailable is not None:
+            return unavailable
         if escalation.state == EscalationState.OPEN:
             # An open one may be given to anyone by anyone (as anyone may claim it); there is nothing to unclaim.
             return Outcome(False, "Nobody owns this escalation, so there is nothing to unclaim.") if unclaim else None
@@ -344,13 +540,10 @@ class AgentActions:
         if not self.store.change_owner(escalation_id, expected=previous, new=None):
             return Outcome(False, "Nothing changed: someone else changed this escalation first.")
         escalation = self.store.escalation(escalation_id)
+        job = self._queue_write(escalation, "unassign", user_id)
         self._feedback(escalation, user_id=user_id, action="unclaim", reason=f"from {previous}")
         self.poster.refresh(escalation_id)
-        notice = None
-        try:
-            self.helpdesk.assign(escalation.ticket_id, None)
-        except HelpdeskError as exc:
-            notice = f"Unclaimed, but clearing the ticket's assignee in {self.helpdesk.name} failed: {exc}"
+        notice = self._run_write(job).notice
         if previous and previous != user_id:
             self.poster.direct_message(previous, {"text": f"<@{user_id}> unclaimed escalation {escalation_id} "
                                                           f"(#{escalation.ticket_id}): it is back in the queue."})
@@ -375,10 +568,11 @@ class AgentActions:
             owner = f"<@{escalation.owner}>" if escalation.owner else "nobody"
             return Outcome(False, f"Nothing changed: someone else changed this escalation first (owner now: {owner}).")
         escalation = self.store.escalation(escalation_id)
+        job = self._queue_write(escalation, "assign", user_id, to_user=to_user, for_someone_else=to_user != user_id)
         self._feedback(escalation, user_id=user_id, action="reassign",
                        reason=f"from {previous} to {to_user}" if previous else f"to {to_user}")
         self.poster.refresh(escalation_id)
-        notice = self._assign(escalation, to_user, for_someone_else=to_user != user_id)
+        notice = self._run_write(job).notice
         if to_user != user_id:
             self.poster.direct_message(to_user, owner_dm(view_of(escalation), assigned_by=user_id))
         if previous and previous not in (user_id, to_user):
