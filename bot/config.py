@@ -137,7 +137,7 @@ class RouteTable(Table):
     """`[[routes]]`: escalations matching `when` (one plain-language rule, or a list that must all hold;
     bot.policy.routing) go to `channel` and mention `mention`; the first matching route wins, the rest go to
     ESCALATION_CHANNEL. `page_manager` mentions the managers too; `notify_customer` and `response_time`
-    override `[customer_notice]` for this route."""
+    override `[customer_notice]` for this route, and `keep_warm = false` keeps `[keep_warm]` updates off it."""
 
     name: Annotated[StrictStr, Field(min_length=1, max_length=60)]
     when: StrictStr | list[StrictStr]
@@ -146,6 +146,7 @@ class RouteTable(Table):
     page_manager: StrictBool = False
     notify_customer: StrictBool | None = None
     response_time: Duration | None = None
+    keep_warm: StrictBool | None = None
 
     @field_validator("name")
     @classmethod
@@ -430,7 +431,8 @@ def read_routes(tables: tuple[RouteTable, ...]) -> tuple[Route, ...]:
             raise ConfigError(f"routes[{index}]: the name {table.name!r} is used by an earlier route; names are unique")
         routes.append(Route(name=table.name, when=parse_when(table.when, where=f"routes[{index}] ({table.name}).when"),
                             channel=table.channel, mention=table.mention, page_manager=table.page_manager,
-                            notify_customer=table.notify_customer, response_time=table.response_time))
+                            notify_customer=table.notify_customer, response_time=table.response_time,
+                            keep_warm=table.keep_warm))
     return tuple(routes)
 
 

@@ -97,3 +97,12 @@ def test_the_block_kit_example_in_the_agent_flow_doc_is_what_seam_builds():
     text = (ROOT / "docs" / "agent-flow.md").read_text()
     [documented] = re.findall(r"```json\n(.*?)```", text, re.S)
     assert json.loads(documented) == escalation_message(example)["blocks"]
+
+
+def test_every_config_example_in_the_readme_loads(tmp_path):
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"readme-{index}.toml"
+        path.write_text(block)
+        load_settings({"SEAM_CONFIG": str(path)}, cwd=tmp_path)

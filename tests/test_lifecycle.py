@@ -11,13 +11,12 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from bot.config import KeepWarmTable, RemindersTable, SlaWatchTable, load_settings
+from bot.config import KeepWarmTable, RemindersTable, RouteTable, SlaWatchTable, load_settings, read_routes
 from bot.errors import ConfigError
 from bot.flows.lifecycle import Lifecycle, updates_on_ticket, waiting_on_person
 from bot.helpdesk.zendesk.adapter import sla_breach_at
@@ -407,7 +406,7 @@ def test_switched_off_tables_schedule_nothing(pipeline, fake_zendesk):
 
 def test_a_route_with_keep_warm_off_gets_none(pipeline, fake_zendesk):
     lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True))
-    quiet_route = SimpleNamespace(name="quiet", keep_warm=False)
+    [quiet_route] = read_routes((RouteTable(name="quiet", when="tagged quiet", channel="C0QUIET", keep_warm=False),))
     lifecycle.settings = replace(lifecycle.settings, routes=(quiet_route,))
     assert lifecycle.keeps_warm("quiet") is False
     assert lifecycle.keeps_warm("other") is True and lifecycle.keeps_warm(None) is True

@@ -136,7 +136,7 @@ class Lifecycle:
         """Whether escalations of this route get keep-warm updates: `keep_warm` on its `[[routes]]` entry when
         set there, else yes."""
         route = routes.route_named(self.settings, route_name)
-        allowed = getattr(route, "keep_warm", None) if route is not None else None
+        allowed = route.keep_warm if route is not None else None
         return True if allowed is None else bool(allowed)
 
     def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, **body: object) -> bool:

@@ -102,6 +102,7 @@ class Route:
     page_manager: bool = False  # mention the managers in the post too
     notify_customer: bool | None = None  # None: `[customer_notice] enabled` decides
     response_time: float | None = None  # seconds the customer is told to expect, over the priority's
+    keep_warm: bool | None = None  # False: no `[keep_warm]` updates for this route's escalations
 
     def describe(self) -> str:
         return " and ".join(c.describe() for c in self.when)

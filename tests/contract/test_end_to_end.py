@@ -81,9 +81,11 @@ def test_reject_writes_an_internal_note_and_nothing_public(loop):
     ticket_id = harness.add_customer_ticket(
         "Gift card", [("customer", "How do gift cards work? I would like to talk to someone please.", True)])
     assert deliver(server, harness, ticket_id) == 202
-    escalation, _ = escalation_of(slack, ticket_id)
+    escalation, ts = escalation_of(slack, ticket_id)
+    # The form carries the card it was opened from, as Seam's Reject form does.
+    metadata = {"escalation_id": int(escalation), "channel": CHANNEL, "ts": ts}
     body, headers = signed_form(view_submission(
-        user=AGENT, callback_id="seam_reject_submit", private_metadata=json.dumps({"escalation_id": int(escalation)}),
+        user=AGENT, callback_id="seam_reject_submit", private_metadata=json.dumps(metadata),
         values=reject_values("wrong_information", "The customer has a corporate card; see the account notes.")))
     assert server.http.post("/slack/events", content=body, headers=headers).status_code == 200
     [note] = wait_until(lambda: harness.internal_notes(ticket_id), what="the internal note")
