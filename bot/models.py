@@ -75,6 +75,11 @@ class Resolution:
         _make_encodable(self)
 
 
+# Ticket statuses — Seam's words and the platforms' own — that mean nobody waits on an answer any more: Zendesk
+# solves and closes, Freshdesk resolves, Gorgias and Help Scout close, Front archives (or deletes, or marks spam).
+FINISHED_STATUSES = frozenset({"solved", "closed", "resolved", "archived", "deleted", "spam"})
+
+
 @dataclass(frozen=True)
 class Ticket:
     id: str
@@ -95,6 +100,11 @@ class Ticket:
 
     def __post_init__(self) -> None:
         _make_encodable(self)
+
+    @property
+    def finished(self) -> bool:
+        """Solved, closed, archived: nobody is waiting on an answer (FINISHED_STATUSES)."""
+        return (self.status or "").strip().lower() in FINISHED_STATUSES
 
     @property
     def customer_messages(self) -> tuple[Message, ...]:

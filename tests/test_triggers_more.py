@@ -162,6 +162,13 @@ def test_the_margin_is_inclusive(minutes: int, fires: bool) -> None:
     assert (sla(sla_due_at=iso(timedelta(minutes=minutes))) is not None) is fires
 
 
+@pytest.mark.parametrize("status", ["solved", "closed", "resolved", "archived", "Archived", "spam"])
+def test_a_finished_ticket_in_any_platforms_words_is_left_alone(status: str) -> None:
+    """Front archives, Freshdesk resolves: an overdue ticket nobody waits on any more is not an SLA breach."""
+    assert sla(sla_due_at=iso(-timedelta(hours=1)), status=status) is None
+    assert sla(sla_due_at=iso(-timedelta(hours=1)), status="open") is not None
+
+
 def test_the_margin_is_configurable() -> None:
     assert sla(sla_due_at=iso(timedelta(minutes=50))) is None
     assert sla(SlaSettings(margin_minutes=60), sla_due_at=iso(timedelta(minutes=50))).detail == "due in 50 min"

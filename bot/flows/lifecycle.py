@@ -45,8 +45,6 @@ from bot.text import iso, parse_time, utcnow
 log = logging.getLogger(__name__)
 
 REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND = "reminder", "sla_watch", "keep_warm"
-# Ticket statuses (Seam's words and the platforms' own) that mean nobody is waiting any more.
-DONE_STATUSES = frozenset({"solved", "closed", "resolved", "archived", "deleted", "spam"})
 
 
 def span(seconds: float) -> str:
@@ -63,7 +61,7 @@ def slack_time(moment: datetime) -> str:
 def waiting_on_person(ticket: Ticket) -> str | None:
     """Why the ticket no longer waits on a person, or None while it does: solved (or closed), or a public reply
     by an agent after the customer's latest message."""
-    if (ticket.status or "").strip().lower() in DONE_STATUSES:
+    if ticket.finished:
         return f"the ticket is {ticket.status}"
     latest = ticket.latest_customer_message
     after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages

@@ -376,8 +376,9 @@ def _duration(delta: timedelta) -> str:
 
 
 def sla_breach(ticket: Ticket, *, now: datetime, settings: SlaSettings) -> Reason | None:
-    """The ticket is due within the margin, or already overdue. Solved and closed tickets are left alone."""
-    if not settings.enabled or (ticket.status or "").lower() in ("solved", "closed"):
+    """The ticket is due within the margin, or already overdue. Finished tickets (solved, closed, and the
+    platforms' own words: archived, resolved) are left alone."""
+    if not settings.enabled or ticket.finished:
         return None
     due = due_at(ticket, settings=settings)
     if due is None:
