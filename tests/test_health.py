@@ -164,6 +164,23 @@ def test_serve_refuses_to_start_when_the_helpdesk_refuses_its_credentials(fake_s
     assert line.startswith("Error: HELPDESK=zendesk refused Seam's API credentials") and "401" in line, result.stderr
 
 
+def test_serve_starts_when_an_api_answers_less_than_slack_or_the_helpdesk_do(fake_slack, fake_zendesk, tmp_path):
+    """Only a definite refusal stops serve: a channel answer without `is_member`, a conversations.info Slack's
+    API does not serve, or a helpdesk whose "me" endpoint is missing (404) is logged, and Seam starts."""
+    fake_slack.fail("conversations.info", status=200, body={"ok": True, "channel": {"id": CHANNEL,
+                                                                                    "name": "escalations"}})
+    server = start(fake_slack, fake_zendesk, tmp_path)
+    assert server.stop() == 0
+    assert "membership not reported" in server.log()
+    fake_slack.fail("conversations.info", status=200, body={"ok": False, "error": "unknown_method"})
+    fake_zendesk.fail("me", status=404, body={"error": "InvalidEndpoint"})
+    (tmp_path / "again").mkdir()
+    server = start(fake_slack, fake_zendesk, tmp_path / "again")
+    assert server.stop() == 0
+    log = server.log()
+    assert "could not check ESCALATION_CHANNEL" in log and "could not check the zendesk credentials" in log
+
+
 def test_serve_logs_no_warning_about_an_unused_token(fake_slack, fake_zendesk, tmp_path):
     server = start(fake_slack, fake_zendesk, tmp_path)
     assert server.stop() == 0

@@ -88,16 +88,19 @@ def check_credentials(*, slack: WebClient, helpdesk: Helpdesk, settings: Setting
         label = f"#{info['name']} ({channel})" if info.get("name") else channel
         if info.get("is_archived"):
             raise ConfigError(f"ESCALATION_CHANNEL {label} is archived: unarchive it or choose another channel")
-        if not info.get("is_member"):
+        # Only a definite "no": an answer without the field (an older or partial API) is not a refusal.
+        if info.get("is_member") is False:
             raise ConfigError(f"the app is not a member of ESCALATION_CHANNEL {label}: invite it there "
                               "(/invite @seam); Seam posts there and reads its history to recover after a crash")
-        found.append(f"escalation channel {label}: the app is a member")
+        found.append(f"escalation channel {label}: " + ("the app is a member" if info.get("is_member")
+                                                          else "found (membership not reported)"))
     try:
         found.append(f"{helpdesk.name}: {helpdesk.check()}")
     except HelpdeskError as exc:
-        if exc.status in (*HELPDESK_AUTH_STATUSES, 404):
-            raise ConfigError(f"HELPDESK={helpdesk.name} refused Seam's API credentials or address: "
-                              f"{_one_line(exc)}") from None
+        if exc.status in HELPDESK_AUTH_STATUSES:
+            raise ConfigError(f"HELPDESK={helpdesk.name} refused Seam's API credentials: {_one_line(exc)}") from None
+        # A 404 may be a wrong domain, or an API that does not serve this one endpoint: say so, and let the
+        # first real call tell (its failure then shows in /healthz and the dead jobs).
         log.warning("could not check the %s credentials (%s); starting anyway", helpdesk.name, _one_line(exc))
     return found
 

@@ -84,8 +84,12 @@ def check_routes(slack: WebClient, settings: Settings) -> None:
                 if error in ("channel_not_found", "not_in_channel"):
                     raise ConfigError(f"{where}: channel {route.channel} is not a channel Slack knows, or a private "
                                       "one the bot was not invited to") from None
-                raise ConfigError(f"{where}: Slack refused to show channel {route.channel} "
-                                  f"({error or exc}); the bot needs channels:read and groups:read") from None
+                if error == "missing_scope":
+                    raise ConfigError(f"{where}: Slack refused to show channel {route.channel} (missing_scope); "
+                                      "the bot needs channels:read and groups:read") from None
+                log.warning("could not check %s's channel %s with Slack (%s); continuing", where, route.channel,
+                            error or exc)
+                seen[route.channel] = {}
             except Exception as exc:  # no answer from Slack at all
                 log.warning("could not check the routes' channels with Slack (%s); continuing", exc)
                 return
@@ -93,7 +97,8 @@ def check_routes(slack: WebClient, settings: Settings) -> None:
         label = f"#{channel['name']} ({route.channel})" if channel.get("name") else route.channel
         if channel.get("is_archived"):
             raise ConfigError(f"{where}: channel {label} is archived")
-        if not channel.get("is_member"):
+        # Only a definite "no": an answer without the field is not a refusal.
+        if channel.get("is_member") is False:
             raise ConfigError(f"{where}: the bot is not in channel {label}; invite it there (/invite @seam)")
 
 
