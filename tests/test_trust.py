@@ -162,17 +162,14 @@ def test_a_click_from_another_channel_is_refused(services, fake_slack, fake_zend
     assert services.store.escalation(escalation_id).state == "open"
 
 
-@pytest.mark.parametrize("metadata", [
-    lambda first, second, other: {"escalation_id": other, "channel": CHANNEL, "ts": first["ts"]},
-    lambda first, second, other: {"escalation_id": other},
-])
+@pytest.mark.parametrize("message", [{"channel": CHANNEL}, {"channel": "C0ELSEWHERE"}, {}])
 def test_a_form_whose_metadata_names_another_escalation_than_its_message_is_refused(
-        services, fake_slack, fake_zendesk, metadata):
+        services, fake_slack, fake_zendesk, message):
     first, second = _two_cards(services, fake_slack, fake_zendesk)
     other_id = second["metadata"]["event_payload"]["escalation_id"]
     client = web_client(services)
-    payload = view_submission(user=AGENT, callback_id="seam_edit_submit",
-                              private_metadata=json.dumps(metadata(first, second, other_id)),
+    metadata = {"escalation_id": other_id, "channel": CHANNEL, "ts": first["ts"], **message}
+    payload = view_submission(user=AGENT, callback_id="seam_edit_submit", private_metadata=json.dumps(metadata),
                               values={"reply": {"text": {"type": "plain_text_input", "value": "Hello"}}})
     body, headers = signed_form(payload)
     response = client.post("/slack/events", data=body, headers=headers)
@@ -199,3 +196,16 @@ def test_a_form_opened_from_the_card_carries_its_message_and_is_accepted(service
     body, headers = signed_form(payload)
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     wait_until(lambda: any(c["body"] == "We are on it." for c in fake_zendesk.comments(801)), what="the reply")
+
+
+def test_a_click_naming_no_message_is_found_by_its_value_as_the_contract_says(services, fake_slack, fake_zendesk):
+    """The boundary contract finds the escalation by the button's value alone: a payload without a container or a
+    message (a driver of the API, not Slack's client) still acts — only a message that is not the card refuses."""
+    first, _ = _two_cards(services, fake_slack, fake_zendesk)
+    escalation_id = first["metadata"]["event_payload"]["escalation_id"]
+    payload = block_action(user=AGENT, action_id="seam_claim", value=str(escalation_id), message_ts=first["ts"])
+    for key in ("container", "message"):
+        payload.pop(key)
+    body, headers = signed_form(payload)
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    wait_until(lambda: services.store.escalation(escalation_id).state == "claimed", what="the claim")

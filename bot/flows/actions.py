@@ -187,12 +187,13 @@ class AgentActions:
     def misplaced(self, escalation_id: int, user_id: str, *, channel: str | None, ts: str | None) -> Outcome | None:
         """Why a click or a form may not act on escalation `escalation_id`: the message it came from (its
         channel and ts; for a form, the message it was opened from) is not that escalation's card. A button's
-        value and a form's metadata only name an escalation; the message is what the agent saw. None when they
-        agree."""
+        value and a form's metadata name the escalation (the boundary contract finds it by the value alone, so a
+        payload that names no message is taken at its word); the message is what the agent saw, and when the
+        payload names one it must be the card. None when they agree."""
         escalation = self.store.escalation(escalation_id)
         if escalation is None:
             return Outcome(False, "This escalation no longer exists.")
-        if escalation.ts and channel == escalation.channel and ts == escalation.ts:
+        if (channel is None or channel == escalation.channel) and (ts is None or ts == escalation.ts):
             return None
         log.warning("refused %s's action on escalation %s from message %s/%s (its card is %s/%s)", user_id,
                     escalation_id, channel, ts, escalation.channel, escalation.ts)
