@@ -16,11 +16,14 @@ from bot.config import HelpdeskTable, Settings, load_settings
 from bot.errors import InputError
 from bot.helpdesk import registry
 from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.freshdesk import adapter as freshdesk_adapter
 from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, text_to_html
 from bot.helpdesk.freshdesk.importer import import_freshdesk
 from bot.helpdesk.freshdesk.settings import FreshdeskSettings
+from bot.jobs.knowledge import sync_knowledge
 from bot.models import Ticket
 from bot.pacing import ChannelPacer
+from bot.store import Store
 from tests.support.cli import run_bot
 from tests.support.fakes import FakeFreshdesk
 
@@ -308,6 +311,43 @@ def test_knowledge_is_published_customer_facing_articles_and_canned_responses_as
     assert "article-101" not in articles and "article-102" not in articles
     assert {f"article-{200 + i}" for i in range(35)} <= set(articles)
     assert articles["macro-50"].body == "Refunds take 5–7 days.\nThanks"
+
+
+def knowledge_pages(freshdesk: FakeFreshdesk, kind: str, count: int) -> None:
+    """`count` published articles in one folder, or `count` canned responses in one folder (30 a page)."""
+    freshdesk.add_category(id=1, name="General")
+    freshdesk.add_folder(id=10, category_id=1, name="FAQ")
+    freshdesk.add_canned_folder(id=5, name="General")
+    for i in range(count):
+        if kind == "article":
+            freshdesk.add_article(id=100 + i, folder_id=10, title=f"Article {i}", html_body=f"<p>Body {i}</p>")
+        else:
+            freshdesk.add_canned_response(id=100 + i, folder_id=5, title=f"Reply {i}", html_body=f"<p>Body {i}</p>")
+
+
+@pytest.mark.parametrize("kind", ["article", "macro"])
+def test_a_knowledge_listing_longer_than_max_pages_is_refused_and_the_sync_keeps_what_it_had(
+        freshdesk: FakeFreshdesk, adapter: FreshdeskAdapter, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    knowledge_pages(freshdesk, kind, 61)  # three pages of 30
+    store = Store(":memory:")
+    assert sync_knowledge(store, adapter).added == 61
+    monkeypatch.setattr(freshdesk_adapter, "MAX_PAGES", 2)
+    with pytest.raises(HelpdeskError, match="more than 2 pages"):
+        adapter.knowledge()
+    with pytest.raises(HelpdeskError):
+        sync_knowledge(store, adapter)
+    assert len(store.synced_articles("freshdesk")) == 61, "nothing beyond page 2 is retired"
+    # Other listings keep stopping quietly at MAX_PAGES.
+    freshdesk.add_ticket(id=12, subject="Long", requester_id=CUSTOMER, description="start",
+                         conversations=[{"user_id": CUSTOMER, "body": f"m{i}", "incoming": True} for i in range(250)])
+    assert len(adapter.fetch_ticket("12").messages) == 201
+
+
+def test_a_knowledge_listing_linking_to_another_host_is_refused() -> None:
+    with ElsewhereFreshdesk() as fake, httpx.Client(base_url=fake.url, auth=fake.auth, timeout=2) as c:
+        knowledge_pages(fake, "article", 31)
+        with pytest.raises(HelpdeskError, match="links elsewhere"):
+            make_adapter(c).knowledge()
 
 
 # -- pacing and retries ------------------------------------------------------------------------------------

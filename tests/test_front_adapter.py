@@ -17,10 +17,13 @@ import pytest
 from bot.config import HelpdeskTable, Settings
 from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from bot.helpdesk.front import PLUGIN
+from bot.helpdesk.front import adapter as front_adapter
 from bot.helpdesk.front.adapter import MAX_PAGES, FrontAdapter, sign_application, sign_rule
 from bot.helpdesk.front.importer import import_front
 from bot.helpdesk.front.settings import FrontSettings
+from bot.jobs.knowledge import sync_knowledge
 from bot.models import Ticket
+from bot.store import Store
 from tests.support.cli import run_bot
 from tests.support.fakes import FakeFront, FakeSlack
 from tests.support.helpdesks import FrontHarness
@@ -432,6 +435,41 @@ def test_knowledge_is_templates_and_published_articles_as_clean_text(front: Fake
     found = {a.id: (a.title, a.body) for a in adapter.knowledge()}
     assert found == {f"macro-{refund}": ("Refunds", "Refunds take 5 days.\n\n• Keep the receipt"),
                      f"article-{article}": ("Shipping", "Shipping\n\nWe ship&track.")}
+
+
+@pytest.mark.parametrize("kind", ["macro", "article"])
+def test_a_knowledge_listing_longer_than_max_pages_is_refused_and_the_sync_keeps_what_it_had(
+        monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    with FakeFront(max_page_size=1) as front, httpx.Client(base_url=front.url, headers=front.headers) as c:
+        adapter = make_adapter(c)
+        base = front.add_knowledge_base(name="Help")
+        for n in range(3):  # three pages of one
+            if kind == "macro":
+                front.add_message_template(name=f"Template {n}", body=f"<p>Answer {n}</p>")
+            else:
+                front.add_article(base, name=f"Article {n}", content=f"<p>Answer {n}</p>")
+        store = Store(":memory:")
+        assert sync_knowledge(store, adapter).added == 3
+        monkeypatch.setattr(front_adapter, "MAX_PAGES", 2)
+        with pytest.raises(HelpdeskError, match="more than 2 pages"):
+            adapter.knowledge()
+        with pytest.raises(HelpdeskError):
+            sync_knowledge(store, adapter)
+        assert len(store.synced_articles("front")) == 3, "nothing beyond page 2 is retired"
+
+
+def test_a_knowledge_base_listing_that_goes_on_is_followed_and_refused_when_it_never_ends() -> None:
+    class EndlessBases(FakeFront):
+        def _h_list_knowledge_bases(self, req, params):
+            status, headers, body = super()._h_list_knowledge_bases(req, params)
+            body["_pagination"] = {"next": f"{self.link_host}/knowledge_bases?page_token=again"}
+            return status, headers, body
+
+    with EndlessBases() as front, httpx.Client(base_url=front.url, headers=front.headers) as c:
+        front.add_knowledge_base(name="Help")
+        with pytest.raises(HelpdeskError, match="knowledge_bases"):
+            make_adapter(c).knowledge()
+        assert len(front.calls_to("list_knowledge_bases")) == 2, "a token handed back twice ends the listing"
 
 
 # -- pacing and retries -----------------------------------------------------------------------------------

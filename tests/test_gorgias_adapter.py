@@ -19,12 +19,15 @@ from bot.config import HelpdeskTable
 from bot.errors import InputError
 from bot.helpdesk import registry
 from bot.helpdesk.base import HelpdeskError, WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.gorgias import adapter as gorgias_adapter
 from bot.helpdesk.gorgias.adapter import GorgiasAdapter
 from bot.helpdesk.gorgias.importer import import_gorgias
 from bot.helpdesk.gorgias.settings import GorgiasSettings
+from bot.jobs.knowledge import sync_knowledge
 from bot.offline.importers import write_jsonl
 from bot.offline.simulate import read_tickets
 from bot.pacing import ChannelPacer
+from bot.store import Store
 from tests.support.cli import run_bot
 from tests.support.fakes import FakeGorgias
 
@@ -255,6 +258,20 @@ def test_knowledge_is_macros_as_clean_text(adapter: GorgiasAdapter, gorgias: Fak
     assert (articles["macro-12"].title, articles["macro-12"].body) == ("Plain", "Returns are free for 30 days.")
     assert "macro-13" not in articles and "macro-14" not in articles
     assert len(articles) == 107 and len(gorgias.calls_to("list_macros")) == 2
+
+
+def test_a_macro_listing_longer_than_max_pages_is_refused_and_the_sync_keeps_what_it_had(
+        adapter: GorgiasAdapter, gorgias: FakeGorgias, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(201):  # three pages of 100
+        gorgias.add_macro(id=100 + i, name=f"Macro {i:03}", body_text=f"answer {i}")
+    store = Store(":memory:")
+    assert sync_knowledge(store, adapter).added == 201
+    monkeypatch.setattr(gorgias_adapter, "MAX_PAGES", 2)
+    with pytest.raises(HelpdeskError, match="more than 2 pages"):
+        adapter.knowledge()
+    with pytest.raises(HelpdeskError):
+        sync_knowledge(store, adapter)
+    assert len(store.synced_articles("gorgias")) == 201, "nothing beyond page 2 is retired"
 
 
 # -- pacing and Retry-after ----------------------------------------------------------------------------------

@@ -24,11 +24,14 @@ from bot.config import HelpdeskTable, Settings
 from bot.errors import InputError
 from bot.helpdesk import registry
 from bot.helpdesk.base import HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
+from bot.helpdesk.helpscout import adapter as helpscout_adapter
 from bot.helpdesk.helpscout.adapter import MAX_PAGES, HelpScoutAdapter, sign
 from bot.helpdesk.helpscout.importer import command, import_helpscout
 from bot.helpdesk.helpscout.settings import HelpScoutSettings
+from bot.jobs.knowledge import sync_knowledge
 from bot.models import Ticket
 from bot.pacing import ChannelPacer
+from bot.store import Store
 from tests.support.fakes import FakeHelpScout
 
 SECRET = "hs-webhook-secret"
@@ -563,6 +566,35 @@ def test_without_a_docs_key_knowledge_is_saved_replies_only(fake, adapter):
     reply = fake.add_saved_reply("Hello", "Hello!")
     assert [a.id for a in adapter.knowledge()] == [f"macro-{reply}"]
     assert not fake.calls_to("docs_collections")
+
+
+@pytest.mark.parametrize("listing", ["collections", "articles"])
+def test_a_docs_listing_longer_than_max_pages_is_refused_and_the_sync_keeps_what_it_had(
+        monkeypatch: pytest.MonkeyPatch, listing: str) -> None:
+    with FakeHelpScout(page_size=1) as fake, httpx.Client(base_url=fake.url, timeout=5) as c, \
+            httpx.Client(base_url=fake.url, auth=(fake.docs_api_key, "X"), timeout=5) as docs:
+        adapter = make(c, fake, docs=docs)
+        collection = fake.add_docs_collection("Help")
+        for n in range(3):  # three pages of one
+            where = fake.add_docs_collection(f"More {n}") if listing == "collections" else collection
+            fake.add_docs_article(where, f"Article {n}", f"<p>Answer {n}</p>")
+        store = Store(":memory:")
+        assert sync_knowledge(store, adapter).added == 3
+        monkeypatch.setattr(helpscout_adapter, "MAX_PAGES", 2)
+        with pytest.raises(HelpdeskError, match="more than 2 pages"):
+            adapter.knowledge()
+        with pytest.raises(HelpdeskError):
+            sync_knowledge(store, adapter)
+        assert len(store.synced_articles("helpscout")) == 3, "nothing beyond page 2 is retired"
+
+
+def test_a_mailbox_listing_longer_than_max_pages_is_refused(fake: FakeHelpScout, adapter: HelpScoutAdapter,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(100):  # with the first: three pages of 50
+        fake.add_mailbox(f"Inbox{n}")
+    monkeypatch.setattr(helpscout_adapter, "MAX_PAGES", 2)
+    with pytest.raises(HelpdeskError, match="/v2/mailboxes has more than 2 pages"):
+        adapter.knowledge()
 
 
 # -- the importer ----------------------------------------------------------------------------------------------

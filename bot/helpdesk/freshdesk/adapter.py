@@ -213,10 +213,13 @@ class FreshdeskAdapter:
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> Any:
         return self._call(method, path, json_body=json_body, params=params)[0]
 
-    def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+    def _pages(self, path: str, params: dict | None = None, *, whole: bool = False) -> Iterator[dict]:
         """The items of a listing (each page a JSON array), following `Link: rel="next"` for at most MAX_PAGES
-        pages and never to another host with our credentials."""
+        pages and never to another host with our credentials. With `whole`, a listing that goes on past that
+        raises HelpdeskError once its pages are read instead of ending quietly: knowledge sync retires what a
+        listing leaves out, so part of one must not pass for all of it."""
         base = urlsplit(str(self._client.base_url))
+        first = path
         for _ in range(MAX_PAGES):
             page, headers = self._call("GET", path, params=params)
             yield from (item for item in page if isinstance(item, dict)) if isinstance(page, list) else ()
@@ -225,8 +228,11 @@ class FreshdeskAdapter:
                 return
             target = urlsplit(match.group(1))
             if target.netloc and target.netloc != base.netloc:
-                return
+                break
             path, params = target.path + (f"?{target.query}" if target.query else ""), None
+        if whole:
+            raise HelpdeskError(f"Freshdesk {first} has more than {MAX_PAGES} pages (or links elsewhere): not "
+                                "syncing a part of it")
 
     def me(self) -> dict:
         """The agent whose API key Seam uses: its conversations are the bot's."""
@@ -306,9 +312,11 @@ class FreshdeskAdapter:
         return None
 
     def knowledge(self) -> list[Article]:
-        """Published solution articles in folders customers may see, and canned responses, as clean text."""
+        """Published solution articles in folders customers may see, and canned responses, as clean text.
+        A listing longer than MAX_PAGES pages raises HelpdeskError rather than give part of the knowledge: a
+        sync retires what the helpdesk no longer lists."""
         def listing(path: str) -> Iterator[dict]:  # every level may page; items without an id are skipped
-            return (item for item in self._pages(path) if item.get("id") is not None)
+            return (item for item in self._pages(path, whole=True) if item.get("id") is not None)
 
         found: list[Article] = []
         for category in listing("/api/v2/solutions/categories"):

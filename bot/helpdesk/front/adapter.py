@@ -241,10 +241,12 @@ class FrontAdapter:
         except RetryableError as exc:
             raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
 
-    def _pages(self, path: str, params: Mapping | None = None) -> Iterator[dict]:
+    def _pages(self, path: str, params: Mapping | None = None, *, whole: bool = False) -> Iterator[dict]:
         """A paginated listing, at most MAX_PAGES pages. `_pagination.next` names the company's own API host
         (https://dev.frontapp.com/docs/pagination): only its query goes on, to this path on the configured host,
-        so the token never travels to a host named in a response."""
+        so the token never travels to a host named in a response. With `whole`, a listing that goes on past
+        MAX_PAGES (or hands back a token it already gave) raises HelpdeskError instead of ending quietly:
+        knowledge sync retires what a listing leaves out, so part of one must not pass for all of it."""
         query = dict(params or {})
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -253,9 +255,13 @@ class FrontAdapter:
             following = (page.get("_pagination") or {}).get("next")
             query = dict(parse_qsl(urlsplit(following).query)) if isinstance(following, str) else {}
             token = query.get("page_token")
-            if not token or token in seen:
+            if not token:
                 return
+            if token in seen:
+                break
             seen.add(token)
+        if whole:
+            raise HelpdeskError(f"Front {path} has more than {MAX_PAGES} pages (or loops): not syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -349,18 +355,21 @@ class FrontAdapter:
     def knowledge(self) -> list[Article]:
         """Message templates as `macro-<id>`, and the published articles of published knowledge bases as
         `article-<id>`, both as clean text (https://dev.frontapp.com/reference/message-templates,
-        https://dev.frontapp.com/reference/knowledge-bases)."""
+        https://dev.frontapp.com/reference/knowledge-bases). A listing longer than MAX_PAGES pages raises
+        HelpdeskError rather than give part of the knowledge: a sync retires what the helpdesk no longer lists."""
         articles: list[Article] = []
-        for page in self._pages("/message_templates", {"limit": PAGE_LIMIT}):
+        for page in self._pages("/message_templates", {"limit": PAGE_LIMIT}, whole=True):
             for template in _results(page):
                 body = html_to_text(str(template.get("body") or ""))
                 if template.get("id") and body:
                     articles.append(Article(id=f"macro-{template['id']}", body=body,
                                             title=str(template.get("name") or template.get("subject") or "")))
-        for base in _results(self._request("GET", "/knowledge_bases")):
+        # Read as a listing like the others: should the answer name a next page, it is followed, not taken for the end.
+        bases = [base for page in self._pages("/knowledge_bases", whole=True) for base in _results(page)]
+        for base in bases:
             if base.get("status") == "unpublished" or not _RESOURCE_ID.match(str(base.get("id") or "")):
                 continue
-            for page in self._pages(f"/knowledge_bases/{base['id']}/articles", {"limit": PAGE_LIMIT}):
+            for page in self._pages(f"/knowledge_bases/{base['id']}/articles", {"limit": PAGE_LIMIT}, whole=True):
                 for slim in _results(page):
                     if not _RESOURCE_ID.match(str(slim.get("id") or "")):
                         continue

@@ -226,9 +226,11 @@ class GorgiasAdapter:
         except RetryableError as exc:
             raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
 
-    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
+    def _pages(self, path: str, params: Mapping[str, Any], *, whole: bool = False) -> Iterator[dict]:
         """A cursor-paginated listing (developers.gorgias.com/reference/pagination), at most MAX_PAGES pages. The
-        cursor is a token sent back to the same path, so no listing can lead the credentials to another host."""
+        cursor is a token sent back to the same path, so no listing can lead the credentials to another host.
+        With `whole`, a listing that still has a next cursor after MAX_PAGES raises HelpdeskError instead of
+        ending quietly: knowledge sync retires what a listing leaves out, so part of one must not pass for all."""
         query = dict(params)
         for _ in range(MAX_PAGES):
             page = self._request("GET", path, params=query)
@@ -239,9 +241,11 @@ class GorgiasAdapter:
             if not cursor:
                 return
             query = {**params, "cursor": cursor}
+        if whole:
+            raise HelpdeskError(f"Gorgias {path} has more than {MAX_PAGES} pages: not syncing a part of it")
 
-    def _listed(self, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
-        for page in self._pages(path, params):
+    def _listed(self, path: str, params: Mapping[str, Any], *, whole: bool = False) -> Iterator[dict]:
+        for page in self._pages(path, params, whole=whole):
             yield from (item for item in page.get("data") or [] if isinstance(item, dict))
 
     def me(self) -> dict:
@@ -334,9 +338,11 @@ class GorgiasAdapter:
         return None
 
     def knowledge(self) -> list[Article]:
-        """Macros as articles (`macro-<id>`). The public REST API has no help-centre endpoint, so that is all."""
+        """Macros as articles (`macro-<id>`). The public REST API has no help-centre endpoint, so that is all.
+        A listing longer than MAX_PAGES pages raises HelpdeskError rather than give part of the macros: a sync
+        retires what the helpdesk no longer lists."""
         articles = []
-        for macro in self._listed("/api/macros", {"limit": PAGE_SIZE}):
+        for macro in self._listed("/api/macros", {"limit": PAGE_SIZE}, whole=True):
             text = macro_text(macro)
             if macro.get("id") is not None and text and not macro.get("archived_datetime"):
                 articles.append(Article(id=f"macro-{macro['id']}", title=str(macro.get("name") or ""), body=text))

@@ -273,9 +273,11 @@ class HelpScoutAdapter:
             "grant_type": "client_credentials", "client_id": self._app_id, "client_secret": self._app_secret})
         return answer if isinstance(answer, dict) else {}
 
-    def _pages(self, path: str, params: dict | None, *, docs: bool = False) -> Iterator[Any]:
+    def _pages(self, path: str, params: dict | None, *, docs: bool = False, whole: bool = False) -> Iterator[Any]:
         """A paginated listing, at most MAX_PAGES pages: HAL's `_links.next` (never to another host), else the
-        next page number while the page says there are more."""
+        next page number while the page says there are more. With `whole`, a listing that goes on past that
+        raises HelpdeskError instead of ending quietly: knowledge sync retires what a listing leaves out, so part
+        of one must not pass for all of it."""
         client = self._docs if docs else self._client
         assert client is not None
         url, query = path, params
@@ -285,13 +287,16 @@ class HelpScoutAdapter:
             following = next_link(page)
             if following:
                 if not _same_host(following, client):
-                    return
+                    break
                 url, query = following, None
                 continue
             position = page_position(page)
             if position is None or position[0] >= position[1]:
                 return
             url, query = path, {**(params or {}), "page": position[0] + 1}
+        if whole:
+            raise HelpdeskError(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
+                                "syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -369,13 +374,18 @@ class HelpScoutAdapter:
 
     def knowledge(self) -> list[Article]:
         """Saved replies of every inbox (`macro-<id>`) and, with a Docs API key, the published articles of public
-        Docs collections (`article-<id>`), as clean text (bot.helpdesk.helpscout.knowledge)."""
+        Docs collections (`article-<id>`), as clean text (bot.helpdesk.helpscout.knowledge). A listing longer
+        than MAX_PAGES pages raises HelpdeskError rather than give part of the knowledge: a sync retires what
+        the helpdesk no longer lists."""
         def get(path: str, **options: Any) -> Any:
             return self._request("GET", path, **options)
 
-        found = list(saved_replies(get, self._pages, limit=MAX_SAVED_REPLIES))
+        def pages(path: str, params: dict | None, **options: Any) -> Iterator[Any]:
+            return self._pages(path, params, whole=True, **options)
+
+        found = list(saved_replies(get, pages, limit=MAX_SAVED_REPLIES))
         if self._docs is not None:
-            found += docs_articles(get, self._pages)
+            found += docs_articles(get, pages)
         return found
 
     # -- writes ---------------------------------------------------------------------------------------------
