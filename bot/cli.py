@@ -126,7 +126,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     if bar:  # the fit has no progress of its own: say what the wait is for
         click.echo(f"learning from {len(past):,} history tickets and {len(articles):,} articles…", err=True)
     # As in serve, an answer still holding a template placeholder ({{ticket.id}}) is drafted at most.
-    engine = build_engine(settings, articles=articles, history=past)
+    # A simulation is this process alone: the fit may fork workers onto every core.
+    engine = build_engine(settings, articles=articles, history=past, processes=True)
     policy = Policy(settings=settings.policy)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)

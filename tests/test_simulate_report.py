@@ -288,3 +288,41 @@ def test_a_large_replay_examines_on_every_core_with_the_same_findings() -> None:
     assessments = [engine.assess(t) for t in tickets]
     assert len(tickets) >= PARALLEL_EXAMINE
     assert _examine_all(tickets, assessments, policy=Policy()) == _examine_chunk((tickets, assessments, Policy()))
+
+
+def _sample(path: str) -> list[Ticket]:
+    from bot.offline.simulate import read_tickets
+
+    tickets, problems = read_tickets(Path(__file__).resolve().parent.parent / path)
+    assert not problems
+    return tickets
+
+
+def test_a_fit_in_forked_processes_is_the_same_every_time_and_agrees_with_threads() -> None:
+    """The simulation fits in processes (each its own liblinear random state): run to run, the same figures."""
+    from bot.engine.local import LocalEngine
+
+    history, replay = _sample("examples/history.jsonl"), _sample("examples/tickets.jsonl")[:300]
+    first = LocalEngine(history=history, processes=True).assess_many(replay)
+    again = LocalEngine(history=history, processes=True).assess_many(replay)
+    threads = LocalEngine(history=history).assess_many(replay)
+    assert [(a.answer_source, a.confidence) for a in first] == [(a.answer_source, a.confidence) for a in again]
+    assert [a.answer_source for a in first] == [a.answer_source for a in threads]
+    assert max(abs(a.confidence - b.confidence) for a, b in zip(first, threads, strict=True)) < 0.02
+
+
+def test_a_large_replay_assessed_in_forked_workers_decides_as_one_process_does(monkeypatch) -> None:
+    from bot.engine.local import LocalEngine
+    from bot.offline import simulate as module
+
+    history = _sample("examples/history.jsonl")
+    replay = [t for _ in range(4) for t in _sample("examples/tickets.jsonl")]  # 2,400 tickets
+    assert len(replay) >= module.PARALLEL_EXAMINE
+    engine = LocalEngine(history=history, processes=True)
+    assert engine.fork_safe and module._forkable(engine, replay)
+    forked, forked_summary = simulate(replay, engine=engine, policy=Policy())
+    share = engine.uncovered_share
+    monkeypatch.setattr(module, "PARALLEL_EXAMINE", len(replay) + 1)  # now one process does it all
+    assert not module._forkable(engine, replay)
+    alone, alone_summary = simulate(replay, engine=engine, policy=Policy())
+    assert forked == alone and forked_summary == alone_summary and engine.uncovered_share == share

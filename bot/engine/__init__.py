@@ -37,7 +37,7 @@ def build_embedder(settings: Settings, *, cache: EmbeddingCache | None = None) -
 
 
 def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket],
-                 embedding_cache: EmbeddingCache | None = None) -> Engine:
+                 embedding_cache: EmbeddingCache | None = None, processes: bool = False) -> Engine:
     """The engine the configuration asks for: OpenAI's when OPENAI_API_KEY is set (grounded in the local
     engine's retrieval), else the local one.
 
@@ -48,11 +48,13 @@ def build_engine(settings: Settings, *, articles: Sequence[Article], history: Se
     anything failed — then that call's evidence is lexical only. It never raises, is thread-safe, and caches
     by text, so embedding every document at each fit and every ticket at each assessment costs one request per
     new text; after a failure it answers None at once (no request) for `COOLDOWN` seconds. `embedder.model`
-    and `embedder.dimension` (None until the first answer) describe the vectors."""
+    and `embedder.dimension` (None until the first answer) describe the vectors.
+
+    `processes`: the local engine fits in forked processes (the offline simulation only; see LocalEngine)."""
     from bot.engine.local import LocalEngine
 
     local = LocalEngine(articles=articles, history=history,
-                        embedder=build_embedder(settings, cache=embedding_cache))
+                        embedder=build_embedder(settings, cache=embedding_cache), processes=processes)
     if settings.openai_api_key:
         from bot.engine.openai import OpenAIEngine
 

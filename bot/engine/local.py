@@ -16,12 +16,13 @@ Three parts, all scikit-learn:
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -206,12 +207,57 @@ class _Chooser:
         return classes[order[:, 0]], first, first - second
 
 
+# The index forked fitting processes inherit (set just before the pool forks; passing it to every task would
+# pickle the whole matrix each time).
+_FORKED_INDEX: _Index | None = None
+Fold = tuple[np.ndarray, list[int], list[list[int]]]
+FoldRunner = Callable[[_Index, list[Fold]], list[tuple[list[np.ndarray], list[bool]]]]
+
+
+def _fit_chooser(index: _Index | None) -> _Chooser | None:
+    return _Chooser.fit(index if index is not None else _FORKED_INDEX)
+
+
+def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
+    return Calibrator.run_fold(_FORKED_INDEX, fold)
+
+
+class _FittingPool:
+    """The executor the fits run on, and how calibration folds are run on it: threads, or forked processes
+    (see LocalEngine); processes only where `fork` exists, with two cores or more and a sizeable history."""
+
+    def __init__(self, index: _Index, *, processes: bool) -> None:
+        self._index = index
+        self._processes = (processes and (os.cpu_count() or 1) >= 2 and len(index.docs) >= 1000
+                           and "fork" in multiprocessing.get_all_start_methods())
+
+    def __enter__(self) -> tuple[Executor, FoldRunner]:
+        global _FORKED_INDEX
+        if self._processes:
+            _FORKED_INDEX = self._index
+            self._pool: Executor = ProcessPoolExecutor(max_workers=min(4, os.cpu_count() or 2),
+                                                       mp_context=multiprocessing.get_context("fork"))
+            return self._pool, lambda _index, folds: list(self._pool.map(_run_fold_forked, folds))
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        return self._pool, Calibrator.run_folds_on_threads
+
+    def __exit__(self, *exc: object) -> None:
+        global _FORKED_INDEX
+        self._pool.shutdown()
+        _FORKED_INDEX = None
+
+
 class LocalEngine:
     """Retrieval engine over knowledge articles and history tickets, with a calibrated confidence; see the
     module docstring."""
 
     def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = (),
-                 options: EngineOptions | None = None, embedder: Embedder | None = None) -> None:
+                 options: EngineOptions | None = None, embedder: Embedder | None = None,
+                 processes: bool = False) -> None:
+        """`processes`: fit the chooser and the calibration folds in forked worker processes (the offline
+        simulation: one process, nothing else running) instead of threads (serve, where forking a process full
+        of threads and sockets is unsafe). Processes use every core, and each has its own liblinear random
+        state, so the fit is the same from run to run."""
         self.options = options or EngineOptions()
         history = list(history)
         self._articles = {a.id: a for a in articles}
@@ -239,11 +285,10 @@ class LocalEngine:
         self._lexical = LocalEngine(articles=articles, history=history, options=self.options) \
             if self._embedder is not None else None
         self._index = _build_index(docs, self.options, vectors)
-        # The deployed chooser fits on its own thread while the calibration folds fit theirs: the SVM releases
-        # the GIL, so on two cores the three or four fits overlap.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            chooser = pool.submit(_Chooser.fit, self._index)
-            self._calibrator: Calibrator | None = Calibrator.fit(self._index)
+        # The deployed chooser fits beside the calibration folds: on two cores the fits overlap.
+        with _FittingPool(self._index, processes=processes) as (pool, run_folds):
+            chooser = pool.submit(_fit_chooser, self._index if not isinstance(pool, ProcessPoolExecutor) else None)
+            self._calibrator: Calibrator | None = Calibrator.fit(self._index, run_folds=run_folds)
             self._chooser = chooser.result()
         self._learning = threading.Lock()
         self._recent: deque[np.ndarray] = deque(maxlen=RECENT_TICKETS)
@@ -301,6 +346,12 @@ class LocalEngine:
                 passages[doc.label] = Passage(source=doc.label, text=doc.answer,
                                               similarity=round(float(row[position]), 4))
         return list(passages.values())
+
+    @property
+    def fork_safe(self) -> bool:
+        """May a simulation assess in forked copies of this engine? Not with an embeddings client: its HTTP
+        connections and locks do not survive a fork."""
+        return self._embedder is None
 
     def assess_many(self, tickets: Sequence[Ticket]) -> list[Assessment]:
         """Assess tickets in blocks of matrix products: the simulation replays thousands at once."""
@@ -511,16 +562,20 @@ class Calibrator:
                              LogisticRegression(C=1.0, max_iter=3000))
 
     @classmethod
-    def fit(cls, index: _Index) -> Calibrator | None:
+    def fit(cls, index: _Index, *, run_folds: FoldRunner | None = None) -> Calibrator | None:
         history = np.array([i for i, d in enumerate(index.docs) if d.kind == "history"])
         if len(history) < MIN_CALIBRATION_EXAMPLES or index.vectorizer is None:
             return None
-        covered_x, covered_y = cls._covered(index, history)
+        covered, uncovered_folds = cls._covered_folds(index, history), cls._uncovered_folds(index, history)
+        # Every fold at once, in order: on processes the uncovered folds need not wait for the covered ones.
+        results = (run_folds or cls.run_folds_on_threads)(index, covered + uncovered_folds)
+        covered_x = [x for features, _ in results[:len(covered)] for x in features]
+        covered_y = [y for _, targets in results[:len(covered)] for y in targets]
         targets = np.array(covered_y, dtype=int)
         if len(targets) < MIN_CALIBRATION_EXAMPLES or min(targets.sum(), len(targets) - targets.sum()) < 5:
             return None
         right = cls._model().fit(np.vstack(covered_x), targets)
-        uncovered_x, _ = cls._uncovered(index, history)
+        uncovered_x = [x for features, _ in results[len(covered):] for x in features]
         uncovered = None
         if len(uncovered_x) >= 5:
             both = np.vstack(covered_x + uncovered_x)
@@ -566,7 +621,7 @@ class Calibrator:
         return features, targets
 
     @classmethod
-    def _covered(cls, index: _Index, history: np.ndarray) -> tuple[list[np.ndarray], list[bool]]:
+    def _covered_folds(cls, index: _Index, history: np.ndarray) -> list[Fold]:
         everything = np.arange(len(index.docs))
         if len(history) > MAX_COVERED_EXAMPLES:
             # Enough examples to fit a dozen-parameter model; matching every past ticket costs time, not accuracy.
@@ -575,13 +630,13 @@ class Calibrator:
         for fold in range(CROSS_FIT_FOLDS):
             queries = history[fold::CROSS_FIT_FOLDS].tolist()
             folds.append((np.setdiff1d(everything, queries), queries, [[i] for i in queries]))
-        return cls._run_folds(index, folds)
+        return folds
 
     @classmethod
-    def _uncovered(cls, index: _Index, history: np.ndarray) -> tuple[list[np.ndarray], list[bool]]:
+    def _uncovered_folds(cls, index: _Index, history: np.ndarray) -> list[Fold]:
         labels = sorted({index.docs[i].label for i in history} - {HANDLED_BY_PERSON})
         if len(labels) < 3:
-            return [], []
+            return []
         rng = np.random.default_rng(0)
         folds = []
         for fold in range(UNCOVERED_FOLDS):
@@ -591,24 +646,24 @@ class Calibrator:
             if len(queries) > UNCOVERED_PER_FOLD:
                 queries = sorted(rng.choice(queries, UNCOVERED_PER_FOLD, replace=False).tolist())
             folds.append((np.flatnonzero(~is_hidden), queries, [hidden_columns] * len(queries)))
-        return cls._run_folds(index, folds)
+        return folds
 
     @classmethod
-    def _run_folds(cls, index: _Index, folds: list[tuple[np.ndarray, list[int], list[list[int]]]],
-                   ) -> tuple[list[np.ndarray], list[bool]]:
-        """Each fold: a chooser fitted on its training rows, then its queries matched with their hidden
-        documents. Folds run on a few threads (the SVM fits and matrix products release the GIL), in order."""
+    def run_fold(cls, index: _Index, fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
+        """One fold: a chooser fitted on its training rows, then its queries matched with their hidden
+        documents; the calibration examples (features, right or not) it gives."""
+        train, queries, hidden = fold
+        chooser = _Chooser.fit(index, train)
+        features, targets = [], []
+        for start in range(0, len(queries), BLOCK):
+            x, y = cls._examples(index, chooser, queries[start:start + BLOCK], hidden[start:start + BLOCK])
+            features += x
+            targets += y
+        return features, targets
 
-        def run(fold: tuple[np.ndarray, list[int], list[list[int]]]) -> tuple[list[np.ndarray], list[bool]]:
-            train, queries, hidden = fold
-            chooser = _Chooser.fit(index, train)
-            features, targets = [], []
-            for start in range(0, len(queries), BLOCK):
-                x, y = cls._examples(index, chooser, queries[start:start + BLOCK], hidden[start:start + BLOCK])
-                features += x
-                targets += y
-            return features, targets
-
+    @classmethod
+    def run_folds_on_threads(cls, index: _Index, folds: list[Fold]) -> list[tuple[list[np.ndarray], list[bool]]]:
+        """The folds on a few threads (the SVM fits and matrix products release the GIL part of the time), in
+        order."""
         with ThreadPoolExecutor(max_workers=CALIBRATION_THREADS) as pool:
-            results = list(pool.map(run, folds))
-        return [x for f, _ in results for x in f], [y for _, t in results for y in t]
+            return list(pool.map(lambda fold: cls.run_fold(index, fold), folds))
