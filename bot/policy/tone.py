@@ -84,6 +84,12 @@ _REPEATED_PUNCTUATION = re.compile(r"!{2,}|\?{2,}|\?!|!\?")
 _MASKS = set("*#@$%!?")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 _TOKEN = re.compile(r"[A-Za-z0-9*#@$%!?]+")
+# Only a token holding a mask character or a digit can be masked profanity: the rest skip the per-word check.
+_MAYBE_MASKED = re.compile(r"[*#@$%!?0-9]")
+# Compiled once: read_tone runs on every ticket, thousands of times in a simulation.
+_STRONG_THREAT_PATTERNS = tuple(re.compile(p) for p in _STRONG_THREATS)
+_WEAK_THREAT_PATTERNS = tuple(re.compile(p) for p in _WEAK_THREATS)
+_EXASPERATION_PATTERNS = tuple(re.compile(p) for p in _EXASPERATION)
 _ADDRESSES = re.compile(r"https?://\S+|\S+@\S+\.\w+|(?<!\w)@\w+")
 
 
@@ -168,17 +174,18 @@ def read_tone(text: str, *, profanity: Iterable[str] = ()) -> ToneReading:
         score += _W_PUNCTUATION
         signals.append("repeated punctuation")
     pattern, words = _compile_profanity(tuple(profanity))
-    if not positive and (pattern.search(text) or any(_masked_profanity(t, words) for t in _TOKEN.findall(text))):
+    if not positive and (pattern.search(text) or any(_masked_profanity(t, words) for t in _TOKEN.findall(text)
+                                                     if _MAYBE_MASKED.search(t))):
         score += _W_PROFANITY
         signals.append("profanity")
     lowered = text.lower()
-    if any(re.search(p, lowered) for p in _STRONG_THREATS):
+    if any(p.search(lowered) for p in _STRONG_THREAT_PATTERNS):
         score += _W_STRONG_THREAT
         signals.append("threat to leave or escalate")
-    elif any(re.search(p, lowered) for p in _WEAK_THREATS):
+    elif any(p.search(lowered) for p in _WEAK_THREAT_PATTERNS):
         score += _W_WEAK_THREAT
         signals.append("threat to leave")
-    if any(re.search(p, lowered) for p in _EXASPERATION):
+    if any(p.search(lowered) for p in _EXASPERATION_PATTERNS):
         score += _W_EXASPERATION
         signals.append("exasperation")
     if signals == [] and compound < 0:

@@ -312,9 +312,14 @@ def maybe_asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -
 
 def risk_topics(ticket: Ticket, *, topics: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
     """Each high-risk topic the customer's text touches, with the words that show it."""
-    text = ticket.everything_customer_wrote()
     key = tuple((topic, tuple(words)) for topic, words in topics.items())
-    return [(topic, _quote(match)) for topic, pattern in _compile_topics(key) if (match := pattern.search(text))]
+    return list(_risk_hits(ticket.everything_customer_wrote(), key))
+
+
+@lru_cache(maxsize=4096)
+def _risk_hits(text: str, key: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, str], ...]:
+    # Cached: the trigger and the routing (exclusions' topics) both ask, and the regular expressions are slow.
+    return tuple((topic, _quote(match)) for topic, pattern in _compile_topics(key) if (match := pattern.search(text)))
 
 
 def high_risk_topic(ticket: Ticket, *, topics: Mapping[str, Iterable[str]]) -> Reason | None:
