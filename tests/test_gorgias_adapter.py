@@ -274,6 +274,17 @@ def test_a_macro_listing_longer_than_max_pages_is_refused_and_the_sync_keeps_wha
     assert len(store.synced_articles("gorgias")) == 201, "nothing beyond page 2 is retired"
 
 
+def test_a_macro_listing_that_is_not_a_page_is_refused_not_taken_for_an_empty_one(
+        adapter: GorgiasAdapter, gorgias: FakeGorgias) -> None:
+    gorgias.add_macro(id=100, name="Refunds", body_text="Refunds take 5 days.")
+    store = Store(":memory:")
+    assert sync_knowledge(store, adapter).added == 1
+    gorgias.fail("list_macros", status=200, body=["not", "a", "page"])
+    with pytest.raises(HelpdeskError, match="not a page"):
+        sync_knowledge(store, adapter)
+    assert len(store.synced_articles("gorgias")) == 1, "the macro is not retired"
+
+
 # -- pacing and Retry-after ----------------------------------------------------------------------------------
 
 def test_paced_to_the_bucket_no_request_is_refused(client: httpx.Client, gorgias: FakeGorgias) -> None:

@@ -681,3 +681,15 @@ def test_threads_without_their_conversation_are_noted_and_nothing_usable_is_an_e
 
 def test_importing_is_the_registered_helpscout_command():
     assert registry.plugin("helpscout").import_command() is command
+
+
+def test_more_saved_replies_than_seam_reads_is_refused_not_cut(monkeypatch: pytest.MonkeyPatch, fake, adapter):
+    """Each saved reply costs a request, so Seam reads at most MAX_SAVED_REPLIES; past that, a part would make
+    the sync retire the rest as deleted, so the whole listing is refused."""
+    monkeypatch.setattr(helpscout_adapter, "MAX_SAVED_REPLIES", 2)
+    for n in range(2):
+        fake.add_saved_reply(f"Reply {n}", f"Answer {n}")
+    assert len(adapter.knowledge()) == 2
+    fake.add_saved_reply("One too many", "Answer 3")
+    with pytest.raises(HelpdeskError, match="more than 2 saved replies"):
+        adapter.knowledge()

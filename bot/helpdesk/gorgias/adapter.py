@@ -235,6 +235,8 @@ class GorgiasAdapter:
         for _ in range(MAX_PAGES):
             page = self._request("GET", path, params=query)
             if not isinstance(page, dict):
+                if whole:  # an answer that is not a page cannot say the listing ended
+                    raise HelpdeskError(f"Gorgias {path} answered something that is not a page: not syncing it")
                 return
             yield page
             cursor = (page.get("meta") or {}).get("next_cursor")

@@ -82,7 +82,8 @@ TEST_EVENT = "helpscout.test"
 TOKEN_PATH = "/v2/oauth2/token"
 # Bounds what a runaway pagination can cost (a conversation holds at most 100 threads).
 MAX_PAGES = 50
-MAX_SAVED_REPLIES = 500
+# Each saved reply is one request (the listing holds no text): 2,000 is about five minutes at Help Scout's pace.
+MAX_SAVED_REPLIES = 2000
 PACING_BURST = 10
 _CONVERSATION_LINK = re.compile(r"/conversations/(\d{1,20})(?:[/?#]|$)")
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bot.helpdesk.base import HelpdeskError
 from bot.helpdesk.helpscout.shapes import clean_id, items
 from bot.models import Article
 from bot.text import html_to_text
@@ -29,7 +30,8 @@ _DOCS_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
 def saved_replies(get: Get, pages: Pages, *, limit: int) -> Iterator[Article]:
-    """Every inbox's saved replies in full, each once, at most `limit` of them."""
+    """Every inbox's saved replies in full, each once (one request each, so at most `limit` of them): more than
+    that raises HelpdeskError rather than give a part — a sync retires what the listing leaves out."""
     seen: set[str] = set()
     for page in pages("/v2/mailboxes", None):
         for mailbox in items(page, "mailboxes"):
@@ -37,8 +39,10 @@ def saved_replies(get: Get, pages: Pages, *, limit: int) -> Iterator[Article]:
             listed = get(f"/v2/mailboxes/{mailbox_id}/saved-replies") if mailbox_id else []
             for item in listed if isinstance(listed, list) else []:
                 reply_id = clean_id(item.get("id")) if isinstance(item, dict) else None
-                if reply_id is None or reply_id in seen or len(seen) >= limit:
+                if reply_id is None or reply_id in seen:
                     continue
+                if len(seen) >= limit:
+                    raise HelpdeskError(f"Help Scout has more than {limit} saved replies: not syncing a part of them")
                 seen.add(reply_id)
                 full = get(f"/v2/mailboxes/{mailbox_id}/saved-replies/{reply_id}")
                 body = html_to_text(str(full.get("text") or "")) if isinstance(full, dict) else ""
