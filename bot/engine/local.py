@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -224,12 +225,13 @@ def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
 
 class _FittingPool:
     """The executor the fits run on, and how calibration folds are run on it: threads, or forked processes
-    (see LocalEngine); processes only where `fork` exists, with two cores or more and a sizeable history."""
+    (see LocalEngine); processes only on Linux (fork is unsafe on macOS once threads have run), with two cores
+    or more and a sizeable history."""
 
     def __init__(self, index: _Index, *, processes: bool) -> None:
         self._index = index
         self._processes = (processes and (os.cpu_count() or 1) >= 2 and len(index.docs) >= 1000
-                           and "fork" in multiprocessing.get_all_start_methods())
+                           and sys.platform == "linux")
 
     def __enter__(self) -> tuple[Executor, FoldRunner]:
         global _FORKED_INDEX

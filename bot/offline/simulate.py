@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -172,10 +173,11 @@ _FORKED: tuple[Engine, Policy] | None = None
 
 
 def _forkable(engine: Engine, tickets: Sequence[Ticket]) -> bool:
-    """Assess and examine in forked workers: many tickets, more than one core, and an engine that says it is
-    safe to fork (the local engine without an embeddings client; never one that calls out per ticket)."""
+    """Assess and examine in forked workers: many tickets, more than one core, Linux (fork elsewhere — macOS's
+    system libraries — is not safe after threads have run), and an engine that says it is safe to fork (the
+    local engine without an embeddings client; never one that calls out per ticket)."""
     return (len(tickets) >= PARALLEL_EXAMINE and (os.cpu_count() or 1) >= 2 and getattr(engine, "fork_safe", False)
-            and "fork" in multiprocessing.get_all_start_methods())
+            and sys.platform == "linux")
 
 
 def _assess_chunk(chunk: Sequence[Ticket]) -> tuple[list[Assessment], list[Findings], float | None]:
@@ -217,7 +219,7 @@ def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) 
 
 def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *, policy: Policy) -> list[Findings]:
     workers = os.cpu_count() or 1
-    if len(tickets) < PARALLEL_EXAMINE or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(tickets) < PARALLEL_EXAMINE or workers < 2 or sys.platform != "linux":
         return _examine_chunk((tickets, assessments, policy))
     chunks = [(tickets[i:i + EXAMINE_CHUNK], assessments[i:i + EXAMINE_CHUNK], policy)
               for i in range(0, len(tickets), EXAMINE_CHUNK)]
