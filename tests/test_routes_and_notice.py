@@ -22,7 +22,7 @@ from bot.store import Store
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.fakes import FakeSlack, FakeZendesk
 from tests.support.server import SeamServer, seam_env
-from tests.support.signing import slack_headers
+from tests.support.signing import slack_headers, zendesk_headers
 from tests.support.waiting import wait_until
 
 MANAGER = "UMANAGER"
@@ -157,14 +157,18 @@ def test_a_vip_ticket_goes_to_the_vip_channel_mentions_its_team_and_pages_the_ma
 
 def test_the_rest_go_to_the_escalation_channel_and_the_customer_is_told_once_per_ticket_event(seam, slack, zendesk):
     ticket_id = ticket(zendesk)
-    post = escalate(seam, slack, CHANNEL, ticket_id)
+    # Signed once: a redelivery repeats the same body and headers (a new signature timestamp is a new delivery).
+    body = json.dumps({"ticket_id": ticket_id}).encode()
+    headers = zendesk_headers(body)
+    assert seam.post_webhook(body, headers=headers).status_code == 202
+    [post] = wait_until(lambda: posts(slack, CHANNEL, ticket_id), what="the post in the escalation channel")
     assert "<!subteam" not in post["text"] and "<@" not in post["text"], "no route, nobody mentioned"
     assert not any(f.startswith("*Queue*") for f in fields(post))
     wait_until(lambda: thread_notes(slack, CHANNEL, post), what="the notice in the thread")
     [notice] = notices(zendesk, ticket_id)
     assert notice["body"].endswith("within 4 hours."), "[customer_notice.response_time] for its priority"
     # The same event again (a redelivery), then another webhook for the same comment: nothing new.
-    assert seam.post_webhook({"ticket_id": ticket_id}).status_code == 200
+    assert seam.post_webhook(body, headers=headers).status_code == 200
     assert seam.post_webhook({"ticket_id": ticket_id, "ticket": {"id": ticket_id, "note": "again"}}).status_code == 202
     # The customer writes again while the first escalation waits: a new card, and no second promise.
     httpx.put(f"{zendesk.url}/api/v2/tickets/{ticket_id}.json", auth=zendesk.auth, json={"ticket": {"comment": {
