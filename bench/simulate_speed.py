@@ -1,5 +1,5 @@
 """Benchmark: `python -m bot simulate` end to end (read, fit, assess, sweep, recommend, write the report) on
-10,000 history tickets and 10,000 replayed tickets. Requirement: under 60 s on a 2-core machine.
+10,000 history tickets and 10,000 replayed tickets. Target: under 30 s on a 2-core machine (it was 60 s before issue 11 asked for 30).
 
 Tickets are built at run time from public datasets under ../shared/data (nothing is copied into the repository;
 see each dataset's SOURCE.md): BANKING77 train + test (answer_id = its intent, answer = "[macro for <intent>]"),
@@ -31,7 +31,7 @@ from bench._common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-LIMIT_SECONDS = 60.0
+LIMIT_SECONDS = 30.0
 
 
 def pool(root: Path) -> list[tuple[str, str | None, str]]:
@@ -103,7 +103,7 @@ def main() -> None:
           f"{args.tickets / wall:,.0f} replayed tickets/s; marginal (full − baseline) "
           f"{wall - base_wall:.1f} s for {args.tickets - 1000:,} more tickets")
     verdict = "meets" if wall < LIMIT_SECONDS else "MISSES"
-    print(f"requirement < {LIMIT_SECONDS:.0f} s: {verdict}")
+    print(f"target < {LIMIT_SECONDS:.0f} s: {verdict}")
     current, recommended = summary["current"], summary["recommended"]
     print(f"at auto {summary['thresholds']['auto']:.2f}: resolves {current['resolve_rate']:.1%}, wrong "
           f"{current['wrong_answer_rate']:.2%}; recommended {recommended['auto_threshold']} "
