@@ -1,5 +1,6 @@
 """Benchmark: `python -m bot simulate` end to end (read, fit, assess, sweep, recommend, write the report) on
-10,000 history tickets and 10,000 replayed tickets. Target: under 30 s on a 2-core machine (it was 60 s before issue 11 asked for 30).
+10,000 history tickets and 10,000 replayed tickets. Target: under 30 s on a 2-core machine (it was 60 s before
+issue 11 asked for 30).
 
 Tickets are built at run time from public datasets under ../shared/data (nothing is copied into the repository;
 see each dataset's SOURCE.md): BANKING77 train + test (answer_id = its intent, answer = "[macro for <intent>]"),
