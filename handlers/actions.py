@@ -72,6 +72,7 @@ def _button_target(body: dict, actions: AgentActions) -> tuple[int | None, Outco
     escalation_id = _from_button(body)
     if escalation_id is None:
         return None, Outcome(False, "This button does not name an escalation.")
+    actions.wait_posted(escalation_id)
     channel, ts = _clicked_on(body)
     return escalation_id, actions.misplaced(escalation_id, body["user"]["id"], channel=channel, ts=ts)
 

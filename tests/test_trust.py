@@ -209,3 +209,23 @@ def test_a_click_naming_no_message_is_found_by_its_value_as_the_contract_says(se
     body, headers = signed_form(payload)
     assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
     wait_until(lambda: services.store.escalation(escalation_id).state == "claimed", what="the claim")
+
+
+def test_a_click_racing_the_record_of_its_card_waits_for_it_and_acts(services, fake_slack, fake_zendesk):
+    """Slack shows the card as soon as chat.postMessage answers; the store records it a moment later. A click in
+    between waits for the record instead of being refused as "not ready"."""
+    import threading
+
+    first, _ = _two_cards(services, fake_slack, fake_zendesk)
+    escalation_id = first["metadata"]["event_payload"]["escalation_id"]
+    services.store.update_escalation(escalation_id, state="posting", ts=None)
+    later = threading.Timer(0.5, services.store.mark_escalation_posted, args=(escalation_id,),
+                            kwargs={"channel": CHANNEL, "ts": first["ts"]})
+    later.start()
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_claim", value=str(escalation_id),
+                                             message_ts=first["ts"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    later.join()
+    wait_until(lambda: services.store.escalation(escalation_id).state == "claimed", what="the claim")
+    assert not fake_slack.ephemerals(CHANNEL) or all("nothing was done" not in e["text"]
+                                                     for e in fake_slack.ephemerals(CHANNEL))

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # The job kind of an agent action's helpdesk write: body {escalation_id, op: reply|note|assign|unassign, user_id,
 # and text/action (reply), text (note), to_user/for_someone_else (assign)}.
 WRITE_KIND = "helpdesk_write"
+# How long a click waits for a card Slack already shows to be recorded as posted (see AgentActions.wait_posted).
+POSTED_WAIT_SECONDS = 3.0
 # How long the clicking user's thread holds a write it runs at once before the queue may take it (bot.jobs.worker
 # holds its jobs as long), and the first retry's delay (then x4 each time, as the worker does).
 WRITE_LEASE_SECONDS = 300.0
@@ -183,6 +185,16 @@ class AgentActions:
             return Outcome(False, f"This escalation is claimed by <@{escalation.owner}>; only they or a manager "
                                   "can approve, edit or reject it.")
         return None
+
+    def wait_posted(self, escalation_id: int, *, timeout: float = POSTED_WAIT_SECONDS) -> None:
+        """Wait (at most `timeout`) while the escalation's card is in Slack but not yet recorded as posted: a
+        click can arrive in the moment between chat.postMessage's answer and the store's record of it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            escalation = self.store.escalation(escalation_id)
+            if escalation is None or escalation.state != EscalationState.POSTING:
+                return
+            self.sleep(0.05)
 
     def misplaced(self, escalation_id: int, user_id: str, *, channel: str | None, ts: str | None) -> Outcome | None:
         """Why a click or a form may not act on escalation `escalation_id`: the message it came from (its
