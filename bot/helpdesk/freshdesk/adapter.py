@@ -41,17 +41,13 @@ from bot.helpdesk.freshdesk.settings import (
     sla_due,
     status_word,
 )
+from bot.helpdesk.http import checked, send, with_retries
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.pii import excerpt
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    RETRYABLE_STATUS,
-    RetryableError,
-    parse_retry_after,
-    retrying,
 )
 from bot.text import encodable_all, html_to_text
 
@@ -179,36 +175,15 @@ class FreshdeskAdapter:
 
         def once() -> tuple[Any, httpx.Headers]:
             self._pace(method, path)
-            try:
-                response = self._client.request(method, path, json=json_body, params=params)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise RetryableError(f"Freshdesk unreachable: {exc}") from exc
-            except httpx.TransportError as exc:
-                # A write that timed out may have landed; the caller decides (it checks before repeating).
-                if method == "GET":
-                    raise RetryableError(f"Freshdesk {method} {path} failed: {exc}") from exc
-                raise HelpdeskError(f"Freshdesk {method} {path} failed: {exc}") from exc
+            label = f"Freshdesk {method} {path}"
+            response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
+                            idempotent=method == "GET")
             status = response.status_code
             if status in _MAYBE_LANDED and not idempotent:
-                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}; it may have landed",
-                                    status=status)
-            if status in RETRYABLE_STATUS:
-                raise RetryableError(f"Freshdesk {method} {path} answered {status}", status=status,
-                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
-            if status >= 400:
-                raise HelpdeskError(f"Freshdesk {method} {path} answered {status}: {excerpt(response.text, 300)}",
-                                    status=status)
-            if not response.content:
-                return {}, response.headers
-            try:
-                return response.json(), response.headers
-            except ValueError:
-                raise HelpdeskError(f"Freshdesk {method} {path} answered non-JSON") from None
+                raise HelpdeskError(f"{label} answered {status}; it may have landed", status=status)
+            return checked(label, response), response.headers
 
-        try:
-            return retrying(deadline=self._retry_deadline)(once)
-        except RetryableError as exc:
-            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+        return with_retries(once, deadline=self._retry_deadline)
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> Any:
         return self._call(method, path, json_body=json_body, params=params)[0]

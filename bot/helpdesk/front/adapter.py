@@ -30,17 +30,13 @@ from bot.helpdesk.base import (
     webhook_json,
 )
 from bot.helpdesk.front.settings import APP_URL, REQUESTS_PER_MINUTE, FrontSettings
+from bot.helpdesk.http import checked, send, with_retries
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.pii import excerpt
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    RETRYABLE_STATUS,
-    RetryableError,
-    parse_retry_after,
-    retrying,
 )
 from bot.text import encodable_all, html_to_text, iso
 
@@ -212,34 +208,13 @@ class FrontAdapter:
                 self._pacer.wait("front")
             if self._write_pacer is not None and not idempotent:
                 self._write_pacer.wait("front-writes")
-            try:
-                response = self._client.request(method, path, json=json_body, params=params)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise RetryableError(f"Front unreachable: {exc}") from exc
-            except httpx.TransportError as exc:
-                # A write that timed out may have landed; the caller decides (it checks before repeating).
-                if idempotent:
-                    raise RetryableError(f"Front {method} {path} failed: {exc}") from exc
-                raise HelpdeskError(f"Front {method} {path} failed: {exc}") from exc
-            if response.status_code in RETRYABLE_STATUS:
-                raise RetryableError(f"Front {method} {path} answered {response.status_code}",
-                                     status=response.status_code,
-                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
-            if response.status_code >= 400:
-                raise HelpdeskError(f"Front {method} {path} answered {response.status_code}: "
-                                    f"{excerpt(response.text, 300)}", status=response.status_code)
-            if not response.content:
-                return {}
-            try:
-                data = response.json()
-            except ValueError:
-                raise HelpdeskError(f"Front {method} {path} answered non-JSON") from None
+            label = f"Front {method} {path}"
+            response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
+                            idempotent=idempotent)
+            data = checked(label, response)
             return data if isinstance(data, dict) else {}
 
-        try:
-            return retrying(deadline=self._retry_deadline)(once)
-        except RetryableError as exc:
-            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+        return with_retries(once, deadline=self._retry_deadline)
 
     def _pages(self, path: str, params: Mapping | None = None, *, whole: bool = False) -> Iterator[dict]:
         """A paginated listing, at most MAX_PAGES pages. `_pagination.next` names the company's own API host

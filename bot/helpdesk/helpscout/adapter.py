@@ -57,17 +57,14 @@ from bot.helpdesk.helpscout.shapes import (
     thread_message,
     to_html,
 )
+from bot.helpdesk.http import checked, with_retries
+from bot.helpdesk.http import send as send_http
 from bot.models import Article, Ticket
 from bot.pacing import ChannelPacer
-from bot.pii import excerpt
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    RETRYABLE_STATUS,
-    RetryableError,
-    parse_retry_after,
-    retrying,
 )
 from bot.text import encodable_all
 
@@ -229,14 +226,8 @@ class HelpScoutAdapter:
         def send(token: str | None, url: str) -> httpx.Response:
             self._pace(method, docs)
             headers = {"Authorization": f"Bearer {token}"} if token else None
-            try:
-                return client.request(method, url, json=json_body, params=params, data=form, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise RetryableError(f"{label}: unreachable ({exc})") from exc
-            except httpx.TransportError as exc:
-                if idempotent:
-                    raise RetryableError(f"{label} failed: {exc}") from exc
-                raise HelpdeskError(f"{label} failed: {exc}") from exc
+            return send_http(label, lambda: client.request(method, url, json=json_body, params=params, data=form,
+                                                           headers=headers), idempotent=idempotent)
 
         def once() -> Any:
             token = self._token.get() if bearer and not docs else None
@@ -249,24 +240,11 @@ class HelpScoutAdapter:
             if response.is_redirect and method == "GET" and _same_host(location, client):
                 # A merged conversation answers 301 with its new address on the same API.
                 response = send(token, str(client.base_url.join(location)))
-            if response.status_code in RETRYABLE_STATUS:
-                wait = response.headers.get("x-ratelimit-retry-after") or response.headers.get("retry-after")
-                raise RetryableError(f"{label} answered {response.status_code}", status=response.status_code,
-                                     retry_after=parse_retry_after(wait))
-            if response.status_code >= 300:
-                detail = f": {excerpt(response.text, 300)}" if bearer else ""  # a token error body stays out of logs
-                raise HelpdeskError(f"{label} answered {response.status_code}{detail}", status=response.status_code)
-            if not response.content:
-                return {}
-            try:
-                return response.json()
-            except ValueError:
-                raise HelpdeskError(f"{label} answered non-JSON") from None
+            # A token request's error body stays out of logs.
+            return checked(label, response, retry_after=response.headers.get("x-ratelimit-retry-after"),
+                           error_at=300, show_body=bearer)
 
-        try:
-            return retrying(deadline=self._retry_deadline)(once)
-        except RetryableError as exc:
-            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+        return with_retries(once, deadline=self._retry_deadline)
 
     def _fetch_token(self) -> Mapping:
         # https://developer.helpscout.com/mailbox-api/overview/authentication/ (client credentials flow)

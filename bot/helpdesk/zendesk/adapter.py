@@ -27,18 +27,14 @@ from bot.helpdesk.base import (
     WebhookPayloadError,
     webhook_json,
 )
+from bot.helpdesk.http import checked, send, with_retries
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer
-from bot.pii import excerpt
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    RETRYABLE_STATUS,
-    RetryableError,
-    parse_retry_after,
-    retrying,
 )
 from bot.text import encodable_all, html_to_text, parse_time
 
@@ -156,33 +152,12 @@ class ZendeskAdapter:
                 self._pacer.wait("zendesk")
             if self._update_pacer is not None and method == "PUT" and path.startswith("/api/v2/tickets/"):
                 self._update_pacer.wait("zendesk-updates")
-            try:
-                response = self._client.request(method, path, json=json_body, params=params)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise RetryableError(f"Zendesk unreachable: {exc}") from exc
-            except httpx.TransportError as exc:
-                # A write that timed out may have landed; the caller decides (it checks before repeating).
-                if idempotent:
-                    raise RetryableError(f"Zendesk {method} {path} failed: {exc}") from exc
-                raise HelpdeskError(f"Zendesk {method} {path} failed: {exc}") from exc
-            if response.status_code in RETRYABLE_STATUS:
-                raise RetryableError(f"Zendesk {method} {path} answered {response.status_code}",
-                                     status=response.status_code,
-                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
-            if response.status_code >= 400:
-                raise HelpdeskError(f"Zendesk {method} {path} answered {response.status_code}: "
-                                    f"{excerpt(response.text, 300)}", status=response.status_code)
-            if not response.content:
-                return {}
-            try:
-                return response.json()
-            except ValueError:
-                raise HelpdeskError(f"Zendesk {method} {path} answered non-JSON") from None
+            label = f"Zendesk {method} {path}"
+            response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
+                            idempotent=idempotent)
+            return checked(label, response)
 
-        try:
-            return retrying(deadline=self._retry_deadline)(once)
-        except RetryableError as exc:
-            raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+        return with_retries(once, deadline=self._retry_deadline)
 
     def me(self) -> dict:
         """The API user Seam writes as: its comments are the bot's."""
