@@ -68,7 +68,8 @@ def test_readme_sample_figures_match_a_fresh_simulation():
 
     tickets, _ = read_tickets(ROOT / "examples" / "tickets.jsonl")
     history, _ = read_tickets(ROOT / "examples" / "history.jsonl")
-    engine = LocalEngine(articles=load_knowledge(ROOT / "examples" / "knowledge"), history=history)
+    # As `python -m bot simulate` fits it: in processes, so the figures are the same every run.
+    engine = LocalEngine(articles=load_knowledge(ROOT / "examples" / "knowledge"), history=history, processes=True)
     _, summary = simulate(tickets, engine=engine, policy=Policy())
     current = summary["current"]
     readme = " ".join((ROOT / "README.md").read_text().split())
