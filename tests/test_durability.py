@@ -227,6 +227,10 @@ def test_a_reply_interrupted_by_a_crash_is_offered_again_with_retry(fake_slack, 
     try:
         assert server.post_webhook({"ticket_id": ticket_id}).status_code == 202
         [post] = wait_until(lambda: posts_for(fake_slack, ticket_id), what="the escalation")
+        # An agent can only click once the card's ts is recorded, which follows Slack's answer by a moment.
+        store = Store(server.env["DATABASE_PATH"])
+        wait_until(lambda: store.db.execute("select ts from escalations where ticket_id = ?",
+                                            [str(ticket_id)]).fetchone() == (post["ts"],), what="the card's record")
     finally:
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
