@@ -49,14 +49,20 @@ NEIGHBOURS = 10
 # Only neighbours at least this fraction as similar as the nearest one compete for the vote: distant matches
 # share vocabulary with everything and would otherwise dilute agreement.
 COMPETITIVE_BAND = 0.6
+CHAR_NGRAM_MAX = 4
 BLOCK = 512  # queries per matrix product: bounds memory at BLOCK × documents similarities
 # Fewer resolved past tickets than this and there is too little to calibrate on: the plain score is used.
 MIN_CALIBRATION_EXAMPLES = 50
-# Three folds rather than five: each calibration chooser sees two thirds of the history, so its examples are a
-# little less sure than the deployed chooser — the safe side — and on the dev replays that calibrated better
-# (AURC −3 to −4 %) while fitting 35 % faster (bench/decisions.py, docs/benchmarks.md).
-CROSS_FIT_FOLDS = 3
+# Each calibration chooser leaves out at most a third of the history, so its examples are a little less sure than
+# the deployed chooser's — the safe side. With a small history that takes three folds (rather than five: on the
+# dev replays three calibrated better, AURC −3 to −4 %, and fitted 35 % faster); once the covered examples are
+# capped, a long history needs fewer folds (two at 10,000 tickets, one from 12,000), each still leaving out at
+# most a third: fewer fits, the same examples (bench/decisions.py, docs/benchmarks.md).
+HELD_OUT_PARTS = 3  # a fold leaves out at most one part in this many of the history
 MAX_COVERED_EXAMPLES = 4000
+# The linear SVM's stopping tolerance: liblinear's default is 1e-4; at 1e-3 the dev replays' figures are the same
+# to the third digit and a fit takes a fifth less time (docs/benchmarks.md, "Simulation speed").
+SVM_TOLERANCE = 1e-3
 CALIBRATION_THREADS = max(1, min(4, os.cpu_count() or 1))
 # The share of incoming tickets that ask something the knowledge does not cover is estimated from the tickets
 # themselves (see Calibrator); this is the share assumed until there are enough of them, and the bounds of the
@@ -135,6 +141,7 @@ class _Index:
     answer_words: object = None  # answers × single words: documents of the answer holding it (CSR)
     answer_of: dict = field(default_factory=dict)  # label -> row of answer_words
     doc_answer: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # document -> row
+    answer_docs: tuple = ()  # row -> its documents' positions, ascending (matching reads them for every query)
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
 
@@ -156,7 +163,10 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     stop_words = "english" if options.remove_stop_words else None
     vectorizer = FeatureUnion([
         ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words=stop_words, min_df=1)),
-        ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=1)),
+        # Character 3–4-grams: on the dev replays as good as 3–5-grams (AURC better on four of five sets) with a
+        # fifth fewer stored values, so every fit and match is cheaper (docs/benchmarks.md).
+        ("chars", TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, CHAR_NGRAM_MAX),
+                                  min_df=1)),
     ])
     semantic = options.semantic_weight if vectors is not None else 0.0
     matrix = _with_vectors(normalize(vectorizer.fit_transform([d.text for d in docs])), vectors, semantic)
@@ -170,9 +180,13 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     doc_answer = np.array([answer_of[label] for label in labels], dtype=int)
     membership = csr_matrix((np.ones(len(docs), dtype=np.int32), (doc_answer, np.arange(len(docs)))),
                             shape=(len(answers), len(docs)))
+    by_answer = np.argsort(doc_answer, kind="stable")
+    bounds = np.searchsorted(doc_answer[by_answer], np.arange(len(answers) + 1))
+    answer_docs = tuple(by_answer[bounds[row]:bounds[row + 1]] for row in range(len(answers)))
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words,
                   answer_words=(membership @ doc_words).tocsr(), answer_of=answer_of, doc_answer=doc_answer,
+                  answer_docs=answer_docs,
                   semantic=semantic)
 
 
@@ -191,7 +205,7 @@ class _Chooser:
         history = sum(index.docs[i].kind == "history" for i in rows)
         if history < MIN_CALIBRATION_EXAMPLES or len(set(index.labels[rows])) < 2:
             return None
-        model = LinearSVC(C=0.5, random_state=0)
+        model = LinearSVC(C=0.5, tol=SVM_TOLERANCE, random_state=0)
         model.fit(index.matrix[rows], index.labels[rows].astype(str))
         return cls(model)
 
@@ -513,7 +527,8 @@ def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, f
     if label is None or label == HANDLED_BY_PERSON:
         return none
     # The closest document with the chosen answer: its text is what would be sent, its closeness the evidence.
-    with_label = np.flatnonzero(index.labels == label)
+    answer = index.answer_of.get(label)
+    with_label = index.answer_docs[answer] if answer is not None else np.array([], dtype=int)
     best = int(with_label[np.argmax(row[with_label])]) if len(with_label) else None
     if best is None or (row[best] < MIN_RELEVANCE and (index.options.hard_gate or choice is None)):
         return none
@@ -540,7 +555,8 @@ class Calibrator:
     Two kinds of examples, each made by matching past tickets exactly as a new ticket would be matched, with a
     chooser that never saw them:
     - covered: each resolved past ticket against everything else (the index leaves it out; the chooser is
-      cross-fitted in `CROSS_FIT_FOLDS` folds); right when the answer found is the one a person actually used;
+      cross-fitted in folds that each leave out at most one part in `HELD_OUT_PARTS` of it); right when the
+      answer found is the one a person actually used;
     - uncovered: the tickets of a third of the answers at a time, with every document of those answers hidden
       and a chooser fitted without them, so the right answer cannot be found and any answer is wrong. This is
       what a question the knowledge does not cover looks like — the case a confident engine gets wrong.
@@ -625,12 +641,14 @@ class Calibrator:
     @classmethod
     def _covered_folds(cls, index: _Index, history: np.ndarray) -> list[Fold]:
         everything = np.arange(len(index.docs))
+        examples = history
         if len(history) > MAX_COVERED_EXAMPLES:
             # Enough examples to fit a dozen-parameter model; matching every past ticket costs time, not accuracy.
-            history = np.sort(np.random.default_rng(0).choice(history, MAX_COVERED_EXAMPLES, replace=False))
+            examples = np.sort(np.random.default_rng(0).choice(history, MAX_COVERED_EXAMPLES, replace=False))
+        count = max(1, -(-len(examples) * HELD_OUT_PARTS // len(history)))  # ceiling, in whole numbers
         folds = []
-        for fold in range(CROSS_FIT_FOLDS):
-            queries = history[fold::CROSS_FIT_FOLDS].tolist()
+        for fold in range(count):
+            queries = examples[fold::count].tolist()
             folds.append((np.setdiff1d(everything, queries), queries, [[i] for i in queries]))
         return folds
 
