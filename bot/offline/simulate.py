@@ -27,7 +27,7 @@ from bot.errors import InputError
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
 from bot.policy import thresholds
-from bot.policy.decide import Findings, Policy, examine, route
+from bot.policy.decide import Findings, Policy, examine, route, route_of
 from bot.policy.settings import Thresholds
 from bot.text import parse_time
 
@@ -237,9 +237,15 @@ def _no_progress(length: int, label: str) -> Iterator[_NoBar]:
     yield _NoBar()
 
 
-def _at(policy: Policy, auto: float) -> Policy:
-    """The policy with the auto threshold moved (and the draft threshold lowered with it when needed)."""
-    return policy.at(Thresholds(auto=auto, draft=min(policy.thresholds.draft, auto)))
+def _at(policy: Policy, auto: float) -> Thresholds:
+    """The global thresholds with auto moved (and draft lowered with it when needed)."""
+    return Thresholds(auto=auto, draft=min(policy.thresholds.draft, auto))
+
+
+def _route_at(found: Findings, assessment: Assessment, *, policy: Policy, base: Thresholds) -> Route:
+    """The ticket's route with the global thresholds at `base` (a topic's own thresholds still apply)."""
+    return route_of(found, assessment.confidence, thresholds=policy.settings.thresholds_for(found.topics, base=base),
+                    paused=policy.paused)
 
 
 def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Findings],
@@ -248,7 +254,7 @@ def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Finding
     routes: Counter = Counter()
     right = wrong = 0
     for ticket, found, assessment in zip(tickets, findings, assessments, strict=True):
-        chosen = route(found, assessment, policy=at).route
+        chosen = _route_at(found, assessment, policy=policy, base=at)
         routes[chosen] += 1
         if chosen == Route.RESOLVE:
             grade = _grade(ticket, assessment.answer_source)
@@ -279,10 +285,10 @@ def _recommend(tickets: Sequence[Ticket], findings: Sequence[Findings], assessme
         if grade is None:
             continue
         confidence = assessment.confidence
-        if route(found, assessment, policy=top).route == Route.RESOLVE:
+        if _route_at(found, assessment, policy=policy, base=top) == Route.RESOLVE:
             always.append(not grade)
-        elif 0.0 <= confidence <= 1.0 and route(found, assessment,
-                                                policy=_at(policy, confidence)).route == Route.RESOLVE:
+        elif 0.0 <= confidence <= 1.0 and _route_at(found, assessment, policy=policy,
+                                                    base=_at(policy, confidence)) == Route.RESOLVE:
             varying.append((confidence, not grade))
     candidates = thresholds.grid(policy.thresholds.draft)
     points = thresholds.points_from(varying, candidates, always=always)

@@ -12,7 +12,7 @@ Thresholds can be set per topic (a high-risk topic's name or the answer's source
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.models import Assessment, Decision, Reason, Route, Ticket
@@ -41,10 +41,6 @@ class Policy:
 
     def thresholds_for(self, topics: tuple[str, ...]) -> Thresholds:
         return self.settings.thresholds_for(topics)
-
-    def at(self, thresholds: Thresholds) -> Policy:
-        """The same policy at other global thresholds (the simulation's sweep)."""
-        return replace(self, settings=self.settings.model_copy(update={"thresholds": thresholds}))
 
 
 @dataclass(frozen=True)
@@ -87,20 +83,22 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
                     excluded=excluded is not None)
 
 
+def route_of(findings: Findings, confidence: float, *, thresholds: Thresholds, paused: bool) -> Route:
+    """The route alone (the simulation's sweep asks it of every ticket at a dozen thresholds)."""
+    if findings.forcing or confidence < thresholds.draft:
+        return Route.ESCALATE
+    if findings.capping or paused or confidence < thresholds.auto:
+        return Route.DRAFT
+    return Route.RESOLVE
+
+
 def route(findings: Findings, assessment: Assessment, *, policy: Policy) -> Decision:
     confidence = assessment.confidence
     thresholds = policy.thresholds_for(findings.topics)
     low = triggers.low_confidence(confidence, draft_threshold=thresholds.draft)
     reasons: list[Reason] = [*findings.forcing, *findings.capping, *([low] if low else [])]
-
-    if findings.forcing or low:
-        chosen = Route.ESCALATE
-    elif findings.capping:
-        chosen = Route.DRAFT
-    elif confidence >= thresholds.auto and not policy.paused:
-        chosen = Route.RESOLVE
-    else:
-        chosen = Route.DRAFT
+    chosen = route_of(findings, confidence, thresholds=thresholds, paused=policy.paused)
+    if chosen == Route.DRAFT and not findings.capping:
         if policy.paused and confidence >= thresholds.auto:
             reasons.append(Reason(code=PAUSED, label="Automation is paused",
                                   detail=f"confidence {confidence:.2f} would have been answered automatically"))

@@ -96,9 +96,10 @@ class PolicySettings(Table):
         return cls(thresholds=base, topic_thresholds=topics, triggers=triggers,
                    exclusions=parse_rules(exclusions.rules))
 
-    def thresholds_for(self, topics: tuple[str, ...]) -> Thresholds:
-        """The global thresholds, or the strictest override among the ticket's topics."""
+    def thresholds_for(self, topics: tuple[str, ...], *, base: Thresholds | None = None) -> Thresholds:
+        """The global thresholds (or `base`, the simulation's sweep point), or the strictest override among the
+        ticket's topics."""
         overrides = [self.topic_thresholds[t] for t in topics if t in self.topic_thresholds]
         if not overrides:
-            return self.thresholds
+            return base or self.thresholds
         return Thresholds(auto=max(o.auto for o in overrides), draft=max(o.draft for o in overrides))
