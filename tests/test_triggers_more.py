@@ -130,6 +130,19 @@ def test_the_threshold_and_the_switch_are_honoured() -> None:
     assert angry("Worst service ever!!! F*** you", settings=ToneSettings(enabled=False)) is None
 
 
+@pytest.mark.parametrize("text", [
+    "Where is my card?", "I can't log in", "my card is not working", "not bad at all", "no", "No thanks.",
+    "kind of slow", "The app is kind of broken", ":( still waiting", "where is it :)", "WHY!!!", "refund?!",
+    "terrible service", "great, thanks", "I'm upset", "this is a joke", "card 😡 blocked", "café closed",
+    "bank transfer pending since Tuesday", "abc-def ghi", "   ", "...", "ok", "good-bye", "(awful)",
+])
+def test_the_vader_shortcut_agrees_with_vader(text: str) -> None:
+    from bot.policy.tone import _compound, _vader
+
+    # Texts without a lexicon word skip VADER: the score must be the one VADER itself gives.
+    assert _compound(text) == float(_vader().polarity_scores(text)["compound"])
+
+
 def test_an_empty_thread_reads_calm() -> None:
     assert angry_tone(Ticket(id="1"), settings=TONE) is None
     assert read_tone("   ").score == 0.0

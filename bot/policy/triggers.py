@@ -23,6 +23,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, Valid
 from bot.models import Assessment, Reason, Ticket
 from bot.policy import spelling
 from bot.policy.keywords import keyword_pattern
+from bot.policy.needles import Guarded
 from bot.policy.tone import read_tone, tone_text
 from bot.schema import Table
 from bot.text import parse_time
@@ -216,12 +217,12 @@ _FLAGS = re.IGNORECASE | re.MULTILINE
 
 
 @lru_cache(maxsize=32)
-def _compile_human(extra: tuple[str, ...]) -> re.Pattern[str]:
+def _compile_human(extra: tuple[str, ...]) -> Guarded:
     parts = list(_HUMAN_PATTERNS) + [r"\b" + re.escape(spelling.normalise(p).lower()) + r"\b" for p in extra]
-    return re.compile("|".join(f"(?:{p})" for p in parts), _FLAGS)
+    return Guarded(re.compile("|".join(f"(?:{p})" for p in parts), _FLAGS))
 
 
-_MAYBE_HUMAN = re.compile("|".join(f"(?:{p})" for p in _MAYBE_HUMAN_PATTERNS), _FLAGS)
+_MAYBE_HUMAN = Guarded(re.compile("|".join(f"(?:{p})" for p in _MAYBE_HUMAN_PATTERNS), _FLAGS))
 
 
 @lru_cache(maxsize=32)
@@ -278,7 +279,7 @@ def read_request(text: str, extra_phrases: tuple[str, ...] = ()) -> HumanRequest
     return None
 
 
-def _search(pattern: re.Pattern[str], reading: spelling.Reading) -> tuple[str, str] | None:
+def _search(pattern: Guarded, reading: spelling.Reading) -> tuple[str, str] | None:
     """(as written, as read) for the first match in the corrected text."""
     if match := pattern.search(reading.text):
         start, end = reading.source_span(*match.span())
