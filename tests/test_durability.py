@@ -146,6 +146,26 @@ def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, f
     assert fake_zendesk.calls_to("incremental_tickets")
 
 
+def test_a_reconciliation_cut_short_goes_on_where_it_stopped(pipeline, fake_zendesk, monkeypatch):
+    from bot.helpdesk.zendesk import adapter as zendesk_adapter
+
+    ids = human_tickets(fake_zendesk, 6000, 7)
+    # Two tickets a page and one page a call: every check reads only part of what changed.
+    fake_zendesk.incremental_page_size = 2
+    monkeypatch.setattr(zendesk_adapter, "MAX_PAGES", 1)
+    later = time.time() + 3600  # the tickets are an hour old: past Zendesk's "not in the last minute" margin
+    reconciler = Reconciler(store=pipeline.store, helpdesk=pipeline.helpdesk, interval=7200, notify=lambda: None,
+                            clock=lambda: later)
+    assert reconciler.run_once() == 2
+    assert pipeline.helpdesk.updated_since(0).resume_from is not None
+    for _ in range(10):
+        reconciler.run_once()
+    recorded = {row["ticket_id"] for row in pipeline.store.db["events"].rows}
+    assert recorded >= {str(t) for t in ids}, "nothing past the cut is lost"
+    fake_zendesk.incremental_page_size = 1000
+    assert reconciler.run_once() == 0 and pipeline.store.get_setting("reconcile_since") == later
+
+
 def test_reconciliation_runs_inside_serve_on_its_interval(fake_slack, fake_zendesk, tmp_path):
     [ticket_id] = human_tickets(fake_zendesk, 5000, 1)
     config = tmp_path / "seam.toml"

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -218,6 +219,21 @@ def test_updated_since_pages_through_tickets_updated_at_or_after_the_time(freshd
     assert (first["order_by"], first["order_type"], first["per_page"]) == ("updated_at", "asc", "100")
     assert first["updated_since"].endswith("Z") and len(freshdesk.calls_to("list_tickets")) == 2
     assert adapter.updated_since(time.time() + 3600) == []
+
+
+def test_a_listing_past_the_page_limit_says_where_to_go_on(freshdesk: FakeFreshdesk, adapter: FreshdeskAdapter,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for ticket_id in range(1, 131):
+        freshdesk.add_ticket(id=ticket_id, subject="s", requester_id=CUSTOMER, description="d")
+    since = time.time() - 3600
+    monkeypatch.setattr(freshdesk_adapter, "MAX_PAGES", 1)
+    listed = adapter.updated_since(since)
+    assert [t for t, _ in listed] == [str(i) for i in range(1, 101)]
+    # Oldest first: everything updated before the last update read was read.
+    last = datetime.fromisoformat(listed[-1][1].replace("Z", "+00:00")).timestamp()
+    assert listed.resume_from == last >= since
+    monkeypatch.setattr(freshdesk_adapter, "MAX_PAGES", 50)
+    assert adapter.updated_since(since).resume_from is None
 
 
 @pytest.mark.parametrize("spelling", [str.lower, str.upper, str], ids=["lower", "upper", "as-stored"])

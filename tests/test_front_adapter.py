@@ -372,6 +372,20 @@ def test_updated_since_reads_every_events_page_and_leaves_out_deleted(front: Fak
     assert listed[fresh[0]] < listed[fresh[-1]]
 
 
+def test_events_past_the_page_limit_are_a_cut_listing_read_again_from_since(front: FakeFront, adapter: FrontAdapter,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    old = conversation(front)
+    since = front.events(old)[-1]["emitted_at"] + 1
+    fresh = [conversation(front, *({"body": f"m{n}"} for n in range(4))) for _ in range(5)]  # 20 events
+    monkeypatch.setattr(front_adapter, "MAX_PAGES", 1)
+    listed = adapter.updated_since(since)
+    # Newest first: the page read holds the newest 15 events, so the oldest conversation was not reached and
+    # the next check must ask from `since` again.
+    assert listed.resume_from == since and fresh[0] not in dict(listed) and fresh[-1] in dict(listed)
+    monkeypatch.setattr(front_adapter, "MAX_PAGES", 50)
+    assert adapter.updated_since(since).resume_from is None
+
+
 # -- writes -----------------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.models import Article, Ticket
+from bot.text import parse_time
 
 if TYPE_CHECKING:
     import click
@@ -45,6 +46,36 @@ class HelpdeskError(Exception):
         self.status = status
 
 
+class ListingCut(HelpdeskError):
+    """A listing went on past the pages an adapter reads in one call (or pointed elsewhere): what was read is
+    only part of it."""
+
+
+class Updates(list):
+    """What `updated_since` found: (ticket id, version) pairs. `resume_from` is None when the listing was read
+    to its end; when it was cut short, it is the Unix time up to which nothing was missed (the last update read
+    from an oldest-first listing; the asked-for time itself from a newest-first one), and reconciliation asks
+    again from there."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = (), *, resume_from: float | None = None) -> None:
+        super().__init__(items)
+        self.resume_from = resume_from
+
+
+def iso_seconds(version: str) -> float | None:
+    """An ISO 8601 time as Unix seconds; None when it is not one."""
+    moment = parse_time(version)
+    return moment.timestamp() if moment else None
+
+
+def resumed_after(found: Sequence[tuple[str, str]], since: float, *,
+                  time_of: Callable[[str], float | None] = iso_seconds) -> float:
+    """Where an oldest-first listing cut short leaves off: the latest time among the versions read (`time_of`
+    reads one; by default an ISO 8601 time), never before `since`."""
+    times = [t for t in (time_of(version) for _, version in found) if t is not None]
+    return max([since, *times])
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     ticket_id: str
@@ -70,7 +101,7 @@ class Helpdesk(Protocol):
 
     def ticket_link(self, ticket_id: str) -> str: ...
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]: ...
+    def updated_since(self, since: float) -> Updates: ...
 
     def reply(self, ticket_id: str, body: str, *, status: str | None = None) -> None: ...
 

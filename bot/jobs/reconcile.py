@@ -1,7 +1,8 @@
 """Reconciliation: a lost webhook must not lose a ticket. Every few minutes, ask the helpdesk which tickets
 changed since the last check and record an event for each, exactly as a webhook would. Updates the webhooks
 already delivered are harmless: the pipeline sees the same latest comment and calls it a duplicate; replies by
-agents or by Seam are skipped there too.
+agents or by Seam are skipped there too. When an adapter's listing is cut short (`Updates.resume_from`), the next
+check starts where the reading stopped rather than at the time of this one.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bot.helpdesk.base import Helpdesk
 from bot.store import Store
@@ -18,6 +20,10 @@ log = logging.getLogger(__name__)
 SINCE_KEY = "reconcile_since"
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
+
+
+def _utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Reconciler:
@@ -44,7 +50,15 @@ class Reconciler:
             _, new = self._store.record_event(helpdesk=self._helpdesk.name, ticket_id=ticket_id, body="{}",
                                               dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}")
             created += new
-        self._store.set_setting(SINCE_KEY, now, actor="seam", audit=False)
+        # A listing cut short (more updates than an adapter reads in one call, after an outage say) covers the
+        # window only up to `resume_from`, a time on the helpdesk's own clock: the next check starts there (the
+        # overlap is for our clock's view of "now", so it is added back).
+        resume_from = getattr(updated, "resume_from", None)
+        if resume_from is not None:
+            log.warning("reconciliation read %d ticket updates but not all of them since %s: going on from %s "
+                        "next time", len(updated), _utc(start), _utc(resume_from))
+        self._store.set_setting(SINCE_KEY, now if resume_from is None else max(since, resume_from + OVERLAP_SECONDS),
+                                actor="seam", audit=False)
         if created:
             log.info("reconciliation found %d ticket updates to check (of %d since the last check)", created,
                      len(updated))

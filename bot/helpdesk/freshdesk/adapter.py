@@ -25,9 +25,12 @@ import httpx
 from bot.helpdesk.base import (
     Agent,
     HelpdeskError,
+    ListingCut,
+    Updates,
     WebhookEvent,
     WebhookPayloadError,
     check_shared_secret,
+    resumed_after,
     webhook_json,
 )
 from bot.helpdesk.freshdesk.settings import (
@@ -206,7 +209,7 @@ class FreshdeskAdapter:
                 break
             path, params = target.path + (f"?{target.query}" if target.query else ""), None
         if whole:
-            raise HelpdeskError(f"Freshdesk {first} has more than {MAX_PAGES} pages (or links elsewhere): not "
+            raise ListingCut(f"Freshdesk {first} has more than {MAX_PAGES} pages (or links elsewhere): not "
                                 "syncing a part of it")
 
     def me(self) -> dict:
@@ -262,13 +265,20 @@ class FreshdeskAdapter:
             if raw.get("requester_id") is None else (),
         )
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]:
+    def updated_since(self, since: float) -> Updates:
         """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), oldest first.
-        The list endpoint leaves spam and deleted tickets out unless asked for them."""
+        The list endpoint leaves spam and deleted tickets out unless asked for them. Past MAX_PAGES pages the
+        listing is cut and `resume_from` says where to go on."""
         stamp = datetime.fromtimestamp(max(0, int(since)), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         params = {"updated_since": stamp, "order_by": "updated_at", "order_type": "asc", "per_page": PER_PAGE}
-        return [(str(t["id"]), str(t.get("updated_at") or "")) for t in self._pages("/api/v2/tickets", params)
-                if t.get("id") is not None]
+        found = Updates()
+        try:
+            for ticket in self._pages("/api/v2/tickets", params, whole=True):
+                if ticket.get("id") is not None:
+                    found.append((str(ticket["id"]), str(ticket.get("updated_at") or "")))
+        except ListingCut:
+            found.resume_from = resumed_after(found, since)
+        return found
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/a/tickets/{ticket_id}"

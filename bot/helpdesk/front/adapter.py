@@ -23,6 +23,8 @@ import httpx
 from bot.helpdesk.base import (
     Agent,
     HelpdeskError,
+    ListingCut,
+    Updates,
     WebhookAuthError,
     WebhookChallenge,
     WebhookEvent,
@@ -236,7 +238,7 @@ class FrontAdapter:
                 break
             seen.add(token)
         if whole:
-            raise HelpdeskError(f"Front {path} has more than {MAX_PAGES} pages (or loops): not syncing a part of it")
+            raise ListingCut(f"Front {path} has more than {MAX_PAGES} pages (or loops): not syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -294,22 +296,29 @@ class FrontAdapter:
             # The conversation resource exposes no SLA or due date (ConversationResponse, core-api.json).
             sla_due_at=None, url=self.ticket_link(str(raw["id"])))
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]:
+    def updated_since(self, since: float) -> Updates:
         """(conversation id, time of its latest event) for every conversation with an event at or after `since`
         (Unix seconds), from GET /events?q[after]= (https://dev.frontapp.com/docs/query-object-q); deleted
-        conversations are left out."""
+        conversations are left out. Events come newest first: when MAX_PAGES pages do not reach `since`, the
+        oldest were not read and `resume_from` is `since` itself, so the next check asks for the same window."""
         latest: dict[str, float] = {}
         deleted: set[str] = set()
+        resume_from = None
         # Whether `after` includes its bound is not documented: ask from just before and filter here.
-        for page in self._pages("/events", {"q[after]": f"{since - 0.001:.3f}", "limit": EVENTS_LIMIT}):
-            for event in _results(page):
-                conversation_id, emitted = conversation_of(event), _number(event.get("emitted_at"))
-                if conversation_id is None or emitted < since:
-                    continue
-                if (event.get("conversation") or {}).get("status") == "deleted":
-                    deleted.add(conversation_id)
-                latest[conversation_id] = max(latest.get(conversation_id, emitted), emitted)
-        return [(cid, when(at) or "") for cid, at in latest.items() if cid not in deleted]
+        try:
+            for page in self._pages("/events", {"q[after]": f"{since - 0.001:.3f}", "limit": EVENTS_LIMIT},
+                                    whole=True):
+                for event in _results(page):
+                    conversation_id, emitted = conversation_of(event), _number(event.get("emitted_at"))
+                    if conversation_id is None or emitted < since:
+                        continue
+                    if (event.get("conversation") or {}).get("status") == "deleted":
+                        deleted.add(conversation_id)
+                    latest[conversation_id] = max(latest.get(conversation_id, emitted), emitted)
+        except ListingCut:
+            resume_from = since
+        return Updates(((cid, when(at) or "") for cid, at in latest.items() if cid not in deleted),
+                       resume_from=resume_from)
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{APP_URL}/{ticket_id}"

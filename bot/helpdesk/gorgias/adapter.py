@@ -23,6 +23,8 @@ import httpx
 from bot.helpdesk.base import (
     Agent,
     HelpdeskError,
+    ListingCut,
+    Updates,
     WebhookAuthError,
     WebhookEvent,
     WebhookPayloadError,
@@ -219,7 +221,7 @@ class GorgiasAdapter:
                 return
             query = {**params, "cursor": cursor}
         if whole:
-            raise HelpdeskError(f"Gorgias {path} has more than {MAX_PAGES} pages: not syncing a part of it")
+            raise ListingCut(f"Gorgias {path} has more than {MAX_PAGES} pages: not syncing a part of it")
 
     def _listed(self, path: str, params: Mapping[str, Any], *, whole: bool = False) -> Iterator[dict]:
         for page in self._pages(path, params, whole=whole):
@@ -289,18 +291,25 @@ class GorgiasAdapter:
             # Gorgias's ticket object carries no SLA due date.
             created_at=raw.get("created_datetime"), sla_due_at=None, url=self.ticket_link(ticket_id))
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]:
+    def updated_since(self, since: float) -> Updates:
         """(ticket id, updated_datetime) of every ticket updated at or after `since` (Unix seconds), oldest update
-        first: the newest-first listing is read until it goes past `since`. Trashed tickets are not listed."""
+        first: the newest-first listing is read until it goes past `since`. Trashed tickets are not listed. When
+        MAX_PAGES pages do not reach `since`, the oldest updates were not read: `resume_from` is `since` itself,
+        so the next check asks for the same window again."""
         found: list[tuple[float, str, str]] = []
-        for ticket in self._listed("/api/tickets", {"order_by": "updated_datetime:desc", "limit": PAGE_SIZE}):
-            moment = parse_time(ticket.get("updated_datetime"))
-            if moment is None or ticket.get("id") is None:
-                continue
-            if moment.timestamp() < since:
-                break
-            found.append((moment.timestamp(), str(ticket["id"]), str(ticket["updated_datetime"])))
-        return [(ticket_id, updated) for _, ticket_id, updated in sorted(found)]
+        resume_from = None
+        try:
+            for ticket in self._listed("/api/tickets", {"order_by": "updated_datetime:desc", "limit": PAGE_SIZE},
+                                       whole=True):
+                moment = parse_time(ticket.get("updated_datetime"))
+                if moment is None or ticket.get("id") is None:
+                    continue
+                if moment.timestamp() < since:
+                    break
+                found.append((moment.timestamp(), str(ticket["id"]), str(ticket["updated_datetime"])))
+        except ListingCut:
+            resume_from = since
+        return Updates(((ticket_id, updated) for _, ticket_id, updated in sorted(found)), resume_from=resume_from)
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/app/ticket/{ticket_id}"

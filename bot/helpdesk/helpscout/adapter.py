@@ -27,10 +27,14 @@ import httpx
 from bot.helpdesk.base import (
     Agent,
     HelpdeskError,
+    ListingCut,
+    Updates,
     WebhookAuthError,
     WebhookChallenge,
     WebhookEvent,
     WebhookPayloadError,
+    iso_seconds,
+    resumed_after,
     webhook_json,
 )
 from bot.helpdesk.helpscout.auth import AccessToken
@@ -274,7 +278,7 @@ class HelpScoutAdapter:
                 return
             url, query = path, {**(params or {}), "page": position[0] + 1}
         if whole:
-            raise HelpdeskError(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
+            raise ListingCut(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
                                 "syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
@@ -319,19 +323,26 @@ class HelpScoutAdapter:
     def ticket_link(self, ticket_id: str) -> str:
         return f"{AGENT_URL}/conversation/{ticket_id}"
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]:
+    def updated_since(self, since: float) -> Updates:
         """(conversation id, version) of every conversation modified at or after `since` (Unix seconds), spam
         left out. The conversation shows no modification time, so the version is its newest time with its
-        thread count: equal for the same state, different after any change reconciliation should look at."""
+        thread count: equal for the same state, different after any change reconciliation should look at.
+        Past MAX_PAGES pages the listing (oldest modification first) is cut and `resume_from` says where to go
+        on: the newest time read, which is never after the modification it stands for."""
         params = {"status": "all", "modifiedSince": _stamp(datetime.fromtimestamp(int(since), UTC)),
                   "sortField": "modifiedAt", "sortOrder": "asc"}
         found: dict[str, str] = {}
-        for page in self._pages("/v2/conversations", params):
-            for raw in items(page, "conversations"):
-                conversation_id = clean_id(raw.get("id"))
-                if conversation_id and raw.get("status") != "spam":
-                    found[conversation_id] = f"{_stamp(newest_time(raw))}#{raw.get('threads', '')}"
-        return list(found.items())
+        resume_from = None
+        try:
+            for page in self._pages("/v2/conversations", params, whole=True):
+                for raw in items(page, "conversations"):
+                    conversation_id = clean_id(raw.get("id"))
+                    if conversation_id and raw.get("status") != "spam":
+                        found[conversation_id] = f"{_stamp(newest_time(raw))}#{raw.get('threads', '')}"
+        except ListingCut:
+            resume_from = resumed_after(list(found.items()), since,
+                                        time_of=lambda version: iso_seconds(version.split("#")[0]))
+        return Updates(found.items(), resume_from=resume_from)
 
     def find_agent(self, email: str) -> Agent | None:
         """The Help Scout user with this email (or alternate email), in any case. The API's `email` filter is

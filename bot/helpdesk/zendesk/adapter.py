@@ -22,9 +22,12 @@ import httpx
 from bot.helpdesk.base import (
     Agent,
     HelpdeskError,
+    ListingCut,
+    Updates,
     WebhookAuthError,
     WebhookEvent,
     WebhookPayloadError,
+    resumed_after,
     webhook_json,
 )
 from bot.helpdesk.http import checked, send, with_retries
@@ -242,13 +245,20 @@ class ZendeskAdapter:
             problems=tuple(problems),
         )
 
-    def updated_since(self, since: float) -> list[tuple[str, str]]:
+    def updated_since(self, since: float) -> Updates:
         """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), from the
-        cursor-based incremental export; deleted tickets are left out."""
-        pages = self._pages("/api/v2/incremental/tickets/cursor.json", {"start_time": int(since)},
-                            lambda page: None if page.get("end_of_stream", True) else page.get("after_url"))
-        return [(str(t["id"]), str(t.get("updated_at") or "")) for page in pages for t in page.get("tickets") or []
-                if isinstance(t, dict) and t.get("id") and t.get("status") != "deleted"]
+        cursor-based incremental export (oldest update first); deleted tickets are left out. Past MAX_PAGES
+        pages the export is cut and `resume_from` says where to go on."""
+        def next_url(page: dict) -> str | None:
+            return None if page.get("end_of_stream", True) else page.get("after_url")
+
+        found, last = Updates(), {}
+        for last in self._pages("/api/v2/incremental/tickets/cursor.json", {"start_time": int(since)}, next_url):
+            found += [(str(t["id"]), str(t.get("updated_at") or "")) for t in last.get("tickets") or []
+                      if isinstance(t, dict) and t.get("id") and t.get("status") != "deleted"]
+        if next_url(last):
+            found.resume_from = resumed_after(found, since)
+        return found
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"
@@ -350,8 +360,8 @@ class ZendeskAdapter:
         for last in self._pages(path, {"page[size]": 100, **(params or {})}, next_url):
             yield from (item for item in last.get(key) or [] if isinstance(item, dict))
         if next_url(last):
-            raise HelpdeskError(f"Zendesk {path} has more than {MAX_PAGES} pages (or links elsewhere): not syncing a "
-                                "part of it")
+            raise ListingCut(f"Zendesk {path} has more than {MAX_PAGES} pages (or links elsewhere): not syncing a "
+                             "part of it")
 
 
 def sla_breach_at(raw: Mapping[str, Any]) -> str | None:

@@ -117,6 +117,7 @@ class FakeZendesk(FakeHTTPServer):
         self.token = token
         self.subdomain = subdomain
         self._clock = 0
+        self.incremental_page_size = 1000  # Zendesk's; tests lower it to see an export span many pages
         self._comment_seq = 0
         self._audit_seq = 0
         self._users: dict[int, dict[str, Any]] = {}
@@ -453,7 +454,7 @@ class FakeZendesk(FakeHTTPServer):
         of at most `per_page` (default 1000), oldest update first; `cursor` continues."""
         if denied := self._guard(req):
             return denied
-        per_page = int(params.get("per_page", 1000))
+        per_page = int(params.get("per_page", self.incremental_page_size))
         with self._lock:
             if "cursor" in params:
                 start, offset = (int(x) for x in str(params["cursor"]).split(":"))
