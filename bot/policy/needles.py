@@ -12,18 +12,27 @@ rules there are wider than lower-casing.
 from __future__ import annotations
 
 import re
-from re import _constants as sre  # the parse `re` compiles from: stable across 3.11–3.13
-from re import _parser
+
+try:  # the parse `re` compiles from (3.11–3.13); without it every text is searched, as before
+    from re import _constants as sre
+    from re import _parser
+except ImportError:  # pragma: no cover - a Python that moved them
+    sre = _parser = None
 
 MIN_NEEDLE = 2  # a single letter is in every text and would check nothing
 
-_REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)}
+_REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)} if sre else set()
 
 
 def needles(pattern: str, flags: int = 0) -> frozenset[str] | None:
     """Lower-case strings one of which every match of `pattern` contains, or None when some match need contain
     no run of `MIN_NEEDLE` letters the parse can see."""
-    found = _needles(_parser.parse(pattern, flags))
+    if _parser is None:
+        return None
+    try:
+        found = _needles(_parser.parse(pattern, flags))
+    except Exception:  # a parse shaped unlike 3.11–3.13's: no pre-check, never a wrong answer
+        return None
     if found is None or min(map(len, found)) < MIN_NEEDLE:
         return None
     return frozenset(n.lower() for n in found)
