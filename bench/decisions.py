@@ -88,7 +88,9 @@ def seam(options: EngineOptions | None = None, name: str = "Seam", *,
 
             embedder = Embedder(model="all-MiniLM-L6-v2", base_url=embeddings_url, client=httpx.Client(timeout=600),
                                 cache=InMemoryEmbeddingCache())
-        engine = LocalEngine(history=history, options=options or EngineOptions(), embedder=embedder)
+        # Fitted in processes, as the simulate command fits: the same figures every run.
+        engine = LocalEngine(history=history, options=options or EngineOptions(), embedder=embedder,
+                             processes=embedder is None)
         found = engine.assess_many([_ticket(f"r{i}", text) for i, text in enumerate(replay.texts)])
         return Answers(name, np.array([a.confidence for a in found]), [a.answer_source for a in found],
                        time.perf_counter() - started)
