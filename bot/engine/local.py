@@ -61,7 +61,7 @@ MIN_CALIBRATION_EXAMPLES = 50
 HELD_OUT_PARTS = 3  # a fold leaves out at most one part in this many of the history
 MAX_COVERED_EXAMPLES = 4000
 # The linear SVM's stopping tolerance: liblinear's default is 1e-4; at 1e-3 the dev replays' figures are the same
-# to the third digit and a fit takes a fifth less time (docs/benchmarks.md, "Simulation speed").
+# to the third digit and a fit takes a tenth or so less time (docs/benchmarks.md, "Choices for speed").
 SVM_TOLERANCE = 1e-3
 CALIBRATION_THREADS = max(1, min(4, os.cpu_count() or 1))
 # The share of incoming tickets that ask something the knowledge does not cover is estimated from the tickets
