@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.flows.actions import AgentActions, Outcome
+from bot.flows.actions import POSTED_WAIT_SECONDS, AgentActions, Outcome
 from bot.slack.blocks import (
     ACTION_IDS,
     EDIT_CALLBACK,
@@ -31,6 +31,8 @@ from bot.slack.blocks import (
 from bot.slack.poster import view_of
 
 log = logging.getLogger(__name__)
+
+MODAL_POSTED_WAIT_SECONDS = 1.0
 
 
 def _escalation_id(raw: object) -> int | None:
@@ -66,13 +68,14 @@ def _clicked_on(body: dict) -> tuple[str | None, str | None]:
     return channel, ts
 
 
-def _button_target(body: dict, actions: AgentActions) -> tuple[int | None, Outcome | None]:
+def _button_target(body: dict, actions: AgentActions, *,
+                   posted_wait: float = POSTED_WAIT_SECONDS) -> tuple[int | None, Outcome | None]:
     """The escalation a click acts on, or why it may not: the button names none, or the message clicked is
     not that escalation's card."""
     escalation_id = _from_button(body)
     if escalation_id is None:
         return None, Outcome(False, "This button does not name an escalation.")
-    actions.wait_posted(escalation_id)
+    actions.wait_posted(escalation_id, timeout=posted_wait)
     channel, ts = _clicked_on(body)
     return escalation_id, actions.misplaced(escalation_id, body["user"]["id"], channel=channel, ts=ts)
 
@@ -132,10 +135,12 @@ def open_reject(ack: Ack, body: dict, context: BoltContext, client: WebClient) -
 
 def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: str) -> None:
     actions = _actions(context)
-    escalation_id, refusal = _button_target(body, actions)
+    # The trigger_id expires 3 seconds after the click: a card still being recorded is waited for a second at
+    # most, so views.open still has time.
+    escalation_id, refusal = _button_target(body, actions, posted_wait=MODAL_POSTED_WAIT_SECONDS)
     if refusal is not None:
         return _tell(client, body, refusal)
-    # Only the escalation's row is read before views.open: the trigger_id expires 3 seconds after the click.
+    # Only the escalation's row is read before views.open.
     escalation = actions.store.escalation(escalation_id)
     if escalation is None:
         return _tell(client, body, Outcome(False, "This escalation no longer exists."))
