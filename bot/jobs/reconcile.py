@@ -14,16 +14,13 @@ from datetime import UTC, datetime
 
 from bot.helpdesk.base import Helpdesk
 from bot.store import Store
+from bot.text import iso
 
 log = logging.getLogger(__name__)
 
 SINCE_KEY = "reconcile_since"
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
-
-
-def _utc(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Reconciler:
@@ -53,10 +50,11 @@ class Reconciler:
         # A listing cut short (more updates than an adapter reads in one call, after an outage say) covers the
         # window only up to `resume_from`, a time on the helpdesk's own clock: the next check starts there (the
         # overlap is for our clock's view of "now", so it is added back).
-        resume_from = getattr(updated, "resume_from", None)
+        resume_from = updated.resume_from
         if resume_from is not None:
             log.warning("reconciliation read %d ticket updates but not all of them since %s: going on from %s "
-                        "next time", len(updated), _utc(start), _utc(resume_from))
+                        "next time", len(updated), iso(datetime.fromtimestamp(start, UTC)),
+                        iso(datetime.fromtimestamp(resume_from, UTC)))
         self._store.set_setting(SINCE_KEY, now if resume_from is None else max(since, resume_from + OVERLAP_SECONDS),
                                 actor="seam", audit=False)
         if created:

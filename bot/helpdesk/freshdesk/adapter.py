@@ -210,7 +210,7 @@ class FreshdeskAdapter:
             path, params = target.path + (f"?{target.query}" if target.query else ""), None
         if whole:
             raise ListingCut(f"Freshdesk {first} has more than {MAX_PAGES} pages (or links elsewhere): not "
-                                "syncing a part of it")
+                             "syncing a part of it")
 
     def me(self) -> dict:
         """The agent whose API key Seam uses: its conversations are the bot's."""

@@ -279,7 +279,7 @@ class HelpScoutAdapter:
             url, query = path, {**(params or {}), "page": position[0] + 1}
         if whole:
             raise ListingCut(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
-                                "syncing a part of it")
+                             "syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 
