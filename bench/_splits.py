@@ -8,13 +8,14 @@ deterministic (by index, by sorted intent name) and read from ../shared/data at 
 - banking77_oos: BANKING77-OOS (Zhang et al. 2022). History `train` (50 intents). Dev = `valid` +
   `id-oos/valid` (banking questions of 27 held-out intents) + the even lines of `ood-oos/valid` (off-domain);
   test = `test` + `id-oos/test` + the odd lines of `ood-oos/valid`.
+- banking77_oos_relabelled: the same, with the replays' labels checked against BANKING77's (see the function).
 - banking77: BANKING77 `train`/`test` with every 5th intent (sorted by name) held out of the history; its
   test questions expect no answer. Dev = the even lines of `test`, test = the odd ones.
 - bitext: the Bitext customer-support sample (27 intents); every 5th intent held out of the history. For the
   other intents, rows by index: 3 in 5 history, 1 dev, 1 test; held-out intents' rows alternate dev/test.
 - nlupp_banking, nlupp_hotels: NLU++; the answer is the example's set of intents (a macro per combination).
   Folds 0–11 history, 12–15 dev, 16–19 test; a combination seen fewer than 3 times in the history (or none)
-  expects no answer.
+  expects no answer, and its past tickets are left out of the history (no macro).
 ABCD is in ../shared/data only as a three-conversation sample: too small to split, so it is not used.
 """
 
@@ -64,6 +65,32 @@ def banking77_oos(root: Path) -> Split:
     return Split("banking77_oos", data.banking77_oos(root, "train"), dev, test)
 
 
+def banking77_oos_relabelled(root: Path) -> Split:
+    """BANKING77-OOS with its replays scored against BANKING77's own labels. Every BANKING77-OOS question is a
+    BANKING77 question, but for 4–7 % of them (3.9 % of `valid`, 7.2 % of `test`, 6.2 % of `train`) the label
+    differs from BANKING77's ("can someone assist me with activating my card?" is `cash_withdrawal_charge`).
+    Where they differ, BANKING77's label is expected, or no answer when that intent is not one of the 50 in the
+    history. The history stays as published: a deployment's history has mislabelled tickets too."""
+    published = banking77_oos(root)
+    original: dict[str, set[str]] = {}
+    for name in ("train.csv", "test.csv"):
+        with (root / "banking77" / name).open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                original.setdefault(row["text"].strip().lower(), set()).add(row["category"])
+    known = set(published.history.labels)
+
+    def relabel(replay: data.Labelled) -> data.Labelled:
+        labels = []
+        for text, label in zip(replay.texts, replay.labels, strict=True):
+            theirs = original.get(text.strip().lower(), set())
+            if label is not None and theirs and label not in theirs:
+                label = next(iter(theirs)) if len(theirs) == 1 and theirs <= known else None
+            labels.append(label)
+        return data.Labelled(replay.texts, labels)
+
+    return Split("banking77_oos_relabelled", published.history, relabel(published.dev), relabel(published.test))
+
+
 def _held_out(labels: list[str]) -> set[str]:
     return set(sorted(set(labels))[::HELD_OUT_EVERY])
 
@@ -110,6 +137,10 @@ def _nlupp(root: Path, domain: str) -> Split:
         folds[int(path.stem[4:])] = [(e["text"], "+".join(sorted(e.get("intents") or [])) or None) for e in examples]
     history = [pair for f in range(0, 12) for pair in folds[f] if pair[1] is not None]
     counts = Counter(label for _, label in history)
+    # A combination seen fewer than NLUPP_MIN_HISTORY times has no macro, as the replay's "expects no answer" says:
+    # its past tickets are not in the history (as BANKING77's held-out intents are not). Kept with a macro, a
+    # system that finds that macro would be counted wrong.
+    history = [(text, label) for text, label in history if counts[label] >= NLUPP_MIN_HISTORY]
 
     def replay(numbers: range) -> data.Labelled:
         pairs = [(t, label if label and counts[label] >= NLUPP_MIN_HISTORY else None)
@@ -128,5 +159,6 @@ def nlupp_hotels(root: Path) -> Split:
     return _nlupp(root, "hotels")
 
 
-SPLITS = {"banking77_oos": banking77_oos, "banking77": banking77, "bitext": bitext,
+SPLITS = {"banking77_oos": banking77_oos, "banking77_oos_relabelled": banking77_oos_relabelled,
+          "banking77": banking77, "bitext": bitext,
           "nlupp_banking": nlupp_banking, "nlupp_hotels": nlupp_hotels}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from bench import _datasets as data
 from bench._common import machine
 from bench._splits import SPLITS, Split
 from bench.engine_quality import Curve, risk_coverage
-from bot.engine.local import EngineOptions, LocalEngine
+from bot.engine.local import HANDLED_BY_PERSON, EngineOptions, LocalEngine
 from bot.models import Message, Resolution, Ticket
 from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
 
@@ -113,11 +113,19 @@ def logistic(c: float) -> Callable[[Split, data.Labelled], Answers]:
         model = make_pipeline(_tfidf(), LogisticRegression(C=c, max_iter=3000))
         model.fit(split.history.texts, split.history.labels)
         probabilities = model.predict_proba(replay.texts)
-        classes = model.classes_
-        return Answers(f"TF-IDF + LR (C={c:g})", probabilities.max(axis=1),
-                       [str(classes[i]) for i in probabilities.argmax(axis=1)], time.perf_counter() - started)
+        answers = [str(model.classes_[i]) for i in probabilities.argmax(axis=1)]
+        return _without_person(Answers(f"TF-IDF + LR (C={c:g})", probabilities.max(axis=1), answers,
+                                       time.perf_counter() - started))
 
     return run
+
+
+def _without_person(found: Answers) -> Answers:
+    """A baseline whose best guess is "a person answered tickets like this" (NLU++'s rare combinations) does not
+    answer: confidence 0, as Seam does."""
+    person = np.array([a == HANDLED_BY_PERSON for a in found.answers])
+    return replace(found, confidences=np.where(person, 0.0, found.confidences),
+                   answers=[None if p else a for a, p in zip(found.answers, person, strict=True)])
 
 
 def knn(split: Split, replay: data.Labelled) -> Answers:
@@ -140,7 +148,7 @@ def knn(split: Split, replay: data.Labelled) -> Answers:
         best = max(votes, key=votes.get)
         confidences.append(votes[best] / total * float(row[top[0]]))
         answers.append(best)
-    return Answers("kNN", np.array(confidences), answers, time.perf_counter() - started)
+    return _without_person(Answers("kNN", np.array(confidences), answers, time.perf_counter() - started))
 
 
 def figures(dataset: str, answers: Answers, expected: Sequence[str | None]) -> Figures:
