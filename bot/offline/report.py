@@ -90,8 +90,10 @@ def _uncovered(summary: dict) -> str:
     share = summary.get("uncovered_share_estimate")
     if share is None:
         return ""
+    from bot.engine.local import UNCOVERED_SHARE_BOUNDS
     return (f" The engine estimates that {percent(share)} of these tickets ask something the knowledge and history "
-            f"do not cover, and scores its confidence for that mix.")
+            f"do not cover (it never assumes fewer than {percent(UNCOVERED_SHARE_BOUNDS[0])}), and scores its "
+            f"confidence for that mix.")
 
 
 def _share(row: dict) -> str:
