@@ -355,6 +355,32 @@ def test_history_reusing_a_macro_answers_similar_tickets_with_that_macro() -> No
     assert result.confidence > 0
 
 
+
+@pytest.mark.parametrize(("question", "unexplained_words"), [
+    ("swap the address on my order", 0),  # every word is in some past ticket answered "change"
+    ("download my order", 1),  # "download" is in none of them (only in the invoice answer's)
+])
+def test_words_an_answers_past_tickets_never_hold_are_what_it_leaves_unexplained(question: str,
+                                                                                 unexplained_words: int) -> None:
+    # The calibrator's evidence that a question asks something its nearest answer does not cover (a twin intent).
+    # Each answer's words are found by binary search, which silently misses words when the index's answer-word
+    # table is not sorted: every question then looked entirely unexplained.
+    import numpy as np
+
+    from bot.engine.local import EngineOptions, _build_index, _Doc, _unexplained
+
+    docs = [_Doc(label="change", text=text, answer="How to change an order.")
+            for text in ("change my order", "add an item to my order", "swap the colour of my order",
+                         "correct the address on my order")]
+    docs += [_Doc(label="invoice", text=text, answer="Where invoices are.")
+             for text in ("find my invoice", "where is the bill for my order", "download the invoice")]
+    index = _build_index(docs, EngineOptions())
+    words = index.transform([question])[:, index.unigrams].tocsr()
+    share, count = _unexplained(index, words, 0, "change", ())
+    assert round(float(np.expm1(count))) == unexplained_words
+    assert (share == 0) == (unexplained_words == 0) and share < 1
+
+
 # -- knowledge ---------------------------------------------------------------------------------------------
 
 

@@ -186,11 +186,11 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     by_answer = np.argsort(doc_answer, kind="stable")
     bounds = np.searchsorted(doc_answer[by_answer], np.arange(len(answers) + 1))
     answer_docs = tuple(by_answer[bounds[row]:bounds[row + 1]] for row in range(len(answers)))
+    # Sorted: _unexplained finds words in an answer's row by binary search (a sparse product's are not sorted).
+    answer_words = (membership @ doc_words).tocsr().sorted_indices()
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
-                  options=options, unigrams=unigrams, doc_words=doc_words,
-                  answer_words=(membership @ doc_words).tocsr(), answer_of=answer_of, doc_answer=doc_answer,
-                  answer_docs=answer_docs,
-                  semantic=semantic)
+                  options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
+                  answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic)
 
 
 class _Chooser:
