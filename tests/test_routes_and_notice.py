@@ -222,7 +222,8 @@ def test_escalation_routes_lists_the_routes_and_the_home_shows_each_channels_que
     assert lines[0].startswith(f"• <#{CHANNEL}>: ") and lines[1].startswith(f"• <#{VIP}> (vip): ")
     assert lines[2].startswith(f"• <#{ACME}> (acme): ")
     vip_open = int(lines[1].split(": ")[1].split(" open")[0])
-    assert vip_open >= 2, "both VIP escalations of this module wait unclaimed"
+    # At least this test's own: the module's other VIP test may run in another pytest-xdist worker, with its own Seam.
+    assert vip_open >= 1, "the VIP escalation waits unclaimed"
 
 
 def test_a_notice_sent_just_before_a_crash_is_found_on_the_ticket_not_sent_again(tmp_path):
