@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from bench import _datasets as data
 from bench._common import machine
 from bench._splits import SPLITS, Split
 from bench.engine_quality import Curve, risk_coverage
-from bot.engine.local import HANDLED_BY_PERSON, EngineOptions, LocalEngine
+from bot.engine.local import EngineOptions, LocalEngine
 from bot.models import Message, Resolution, Ticket
 from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
 
@@ -121,18 +121,9 @@ def logistic(c: float) -> Callable[[Split, data.Labelled], Answers]:
         model.fit(split.history.texts, split.history.labels)
         probabilities = model.predict_proba(replay.texts)
         answers = [str(model.classes_[i]) for i in probabilities.argmax(axis=1)]
-        return _without_person(Answers(f"TF-IDF + LR (C={c:g})", probabilities.max(axis=1), answers,
-                                       time.perf_counter() - started))
+        return Answers(f"TF-IDF + LR (C={c:g})", probabilities.max(axis=1), answers, time.perf_counter() - started)
 
     return run
-
-
-def _without_person(found: Answers) -> Answers:
-    """A baseline whose best guess is "a person answered tickets like this" (NLU++'s rare combinations) does not
-    answer: confidence 0, as Seam does."""
-    person = np.array([a == HANDLED_BY_PERSON for a in found.answers])
-    return replace(found, confidences=np.where(person, 0.0, found.confidences),
-                   answers=[None if p else a for a, p in zip(found.answers, person, strict=True)])
 
 
 def knn(split: Split, replay: data.Labelled) -> Answers:
@@ -155,7 +146,7 @@ def knn(split: Split, replay: data.Labelled) -> Answers:
         best = max(votes, key=votes.get)
         confidences.append(votes[best] / total * float(row[top[0]]))
         answers.append(best)
-    return _without_person(Answers("kNN", np.array(confidences), answers, time.perf_counter() - started))
+    return Answers("kNN", np.array(confidences), answers, time.perf_counter() - started)
 
 
 def figures(dataset: str, answers: Answers, expected: Sequence[str | None]) -> Figures:
