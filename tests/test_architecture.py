@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FOUNDATIONS = {"bot.errors", "bot.text", "bot.schema", "bot.models", "bot.pii", "bot.retry", "bot.pacing"}
+FOUNDATIONS = {"bot.errors", "bot.text", "bot.schema", "bot.models", "bot.pii", "bot.retry", "bot.pacing",
+               "bot.workers"}
 # What each part of the core may import besides itself and the foundations. Anything else is an upward import.
 ALLOWED: dict[str, set[str]] = {
     "bot.policy": set(),

@@ -19,7 +19,6 @@ import logging
 import multiprocessing
 import os
 import re
-import sys
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +37,7 @@ from bot.engine.base import Passage, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
+from bot.workers import forking_helps
 
 log = logging.getLogger(__name__)
 
@@ -244,13 +244,11 @@ def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
 
 class _FittingPool:
     """The executor the fits run on, and how calibration folds are run on it: threads, or forked processes
-    (see LocalEngine); processes only on Linux (fork is unsafe on macOS once threads have run), with two cores
-    or more and a sizeable history."""
+    (see LocalEngine); processes only where forking helps (bot.workers) and for a sizeable history."""
 
     def __init__(self, index: _Index, *, processes: bool) -> None:
         self._index = index
-        self._processes = (processes and (os.cpu_count() or 1) >= 2 and len(index.docs) >= 1000
-                           and sys.platform == "linux")
+        self._processes = processes and len(index.docs) >= 1000 and forking_helps()
 
     def __enter__(self) -> tuple[Executor, FoldRunner]:
         global _FORKED_INDEX

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,7 @@ from bot.policy import thresholds
 from bot.policy.decide import Findings, Policy, examine, route, route_of
 from bot.policy.settings import Thresholds
 from bot.text import parse_time
+from bot.workers import forking_helps
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 ASSESS_STEP = 2048  # tickets per engine call: a multiple of the engine's block, so a progress bar can move
@@ -173,11 +173,10 @@ _FORKED: tuple[Engine, Policy] | None = None
 
 
 def _forkable(engine: Engine, tickets: Sequence[Ticket]) -> bool:
-    """Assess and examine in forked workers: many tickets, more than one core, Linux (fork elsewhere — macOS's
-    system libraries — is not safe after threads have run), and an engine that says it is safe to fork (the
-    local engine without an embeddings client; never one that calls out per ticket)."""
-    return (len(tickets) >= PARALLEL_EXAMINE and (os.cpu_count() or 1) >= 2 and getattr(engine, "fork_safe", False)
-            and sys.platform == "linux")
+    """Assess and examine in forked workers: many tickets, a machine where forking helps (bot.workers), and an
+    engine that says it is safe to fork (the local engine without an embeddings client; never one that calls out
+    per ticket)."""
+    return len(tickets) >= PARALLEL_EXAMINE and getattr(engine, "fork_safe", False) and forking_helps()
 
 
 def _assess_chunk(chunk: Sequence[Ticket]) -> tuple[list[Assessment], list[Findings], float | None]:
@@ -218,12 +217,11 @@ def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) 
 
 
 def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *, policy: Policy) -> list[Findings]:
-    workers = os.cpu_count() or 1
-    if len(tickets) < PARALLEL_EXAMINE or workers < 2 or sys.platform != "linux":
+    if len(tickets) < PARALLEL_EXAMINE or not forking_helps():
         return _examine_chunk((tickets, assessments, policy))
     chunks = [(tickets[i:i + EXAMINE_CHUNK], assessments[i:i + EXAMINE_CHUNK], policy)
               for i in range(0, len(tickets), EXAMINE_CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
         return [found for chunk in pool.map(_examine_chunk, chunks) for found in chunk]
 
 
