@@ -85,7 +85,7 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
 
 def route_of(findings: Findings, confidence: float, *, thresholds: Thresholds, paused: bool) -> Route:
     """The route alone (the simulation's sweep asks it of every ticket at a dozen thresholds)."""
-    if findings.forcing or confidence < thresholds.draft:
+    if findings.forcing or triggers.is_low_confidence(confidence, draft_threshold=thresholds.draft):
         return Route.ESCALATE
     if findings.capping or paused or confidence < thresholds.auto:
         return Route.DRAFT

@@ -335,8 +335,13 @@ def risk_reason(hits: list[tuple[str, str]]) -> Reason | None:
     return Reason(code="high_risk_topic", label=f"High-risk topic: {names}", detail=hits[0][1])
 
 
+def is_low_confidence(confidence: float, *, draft_threshold: float) -> bool:
+    """Too unsure even to draft: the rule both the trigger and the route (bot.policy.decide.route_of) follow."""
+    return confidence < draft_threshold
+
+
 def low_confidence(confidence: float, *, draft_threshold: float) -> Reason | None:
-    if confidence < draft_threshold:
+    if is_low_confidence(confidence, draft_threshold=draft_threshold):
         return Reason(code="low_confidence", label="Low confidence",
                       detail=f"{confidence:.2f} is below the draft threshold {draft_threshold:.2f}")
     return None
