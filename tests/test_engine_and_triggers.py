@@ -355,7 +355,6 @@ def test_history_reusing_a_macro_answers_similar_tickets_with_that_macro() -> No
     assert result.confidence > 0
 
 
-
 @pytest.mark.parametrize(("question", "unexplained_words"), [
     ("swap the address on my order", 0),  # every word is in some past ticket answered "change"
     ("download my order", 1),  # "download" is in none of them (only in the invoice answer's)
