@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from bot.text import encodable
@@ -19,11 +20,16 @@ from bot.text import encodable
 AUTHORS = ("customer", "agent", "bot")
 
 
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(spec.name for spec in fields(kind))
+
+
 def _make_encodable(record: Any) -> None:
     """Replace, in a frozen record being built, what UTF-8 cannot carry in its text fields (strings, and tuples
     of strings such as tags or attachment names)."""
-    for spec in fields(record):
-        value = getattr(record, spec.name)
+    for name in _field_names(type(record)):
+        value = getattr(record, name)
         if isinstance(value, str):
             cleaned = encodable(value)
         elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
@@ -31,7 +37,7 @@ def _make_encodable(record: Any) -> None:
         else:
             continue
         if cleaned != value:
-            object.__setattr__(record, spec.name, cleaned)
+            object.__setattr__(record, name, cleaned)
 
 
 class Route(StrEnum):
