@@ -311,18 +311,31 @@ def test_a_fit_in_forked_processes_is_the_same_every_time_and_agrees_with_thread
     assert max(abs(a.confidence - b.confidence) for a, b in zip(first, threads, strict=True)) < 0.02
 
 
-def test_a_large_replay_assessed_in_forked_workers_decides_as_one_process_does(monkeypatch) -> None:
+def test_a_large_replay_matched_and_examined_in_forked_workers_decides_as_one_process_does(monkeypatch) -> None:
+    from contextlib import contextmanager
+
+    from bot.engine import local
     from bot.engine.local import LocalEngine
     from bot.offline import simulate as module
 
     history = _sample("examples/history.jsonl")
     replay = [t for _ in range(4) for t in _sample("examples/tickets.jsonl")]  # 2,400 tickets
-    assert len(replay) >= module.PARALLEL_EXAMINE
+    assert len(replay) >= max(module.PARALLEL_EXAMINE, local.PARALLEL_MATCH)
     engine = LocalEngine(history=history, processes=True)
-    assert engine.fork_safe and module._forkable(engine, replay)
-    forked, forked_summary = simulate(replay, engine=engine, policy=Policy())
+    told: dict[str, int] = {}
+
+    @contextmanager
+    def progress(length: int, label: str):
+        class Bar:
+            def update(self, n: int) -> None:
+                told[label] = told.get(label, 0) + n
+
+        yield Bar()
+
+    forked, forked_summary = simulate(replay, engine=engine, policy=Policy(), progress=progress)
     share = engine.uncovered_share
+    assert told["assessing"] == len(replay)  # block by block, as the workers finish them
     monkeypatch.setattr(module, "PARALLEL_EXAMINE", len(replay) + 1)  # now one process does it all
-    assert not module._forkable(engine, replay)
+    monkeypatch.setattr(local, "PARALLEL_MATCH", len(replay) + 1)
     alone, alone_summary = simulate(replay, engine=engine, policy=Policy())
     assert forked == alone and forked_summary == alone_summary and engine.uncovered_share == share

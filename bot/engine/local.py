@@ -21,7 +21,7 @@ import os
 import re
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -53,6 +53,8 @@ NEIGHBOURS = 10
 COMPETITIVE_BAND = 0.6
 CHAR_NGRAM_MAX = 4
 BLOCK = 512  # queries per matrix product: bounds memory at BLOCK × documents similarities
+# From this many tickets at once (a replayed file), an engine fitted in processes matches them in forked workers too.
+PARALLEL_MATCH = 2000
 # Fewer resolved past tickets than this and there is too little to calibrate on: the plain score is used.
 MIN_CALIBRATION_EXAMPLES = 50
 # Each calibration chooser leaves out at most a third of the history, so its examples are a little less sure than
@@ -242,6 +244,17 @@ def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
     return Calibrator.run_fold(_FORKED_INDEX, fold)
 
 
+# What forked matching workers inherit: the index, the chooser and the texts to match (set just before the pool
+# forks, for the same reason as _FORKED_INDEX).
+_FORKED_MATCHING: tuple[_Index, _Chooser | None, list[str]] | None = None
+
+
+def _match_span_forked(span: tuple[int, int]) -> list[_Match]:
+    index, chooser, texts = _FORKED_MATCHING
+    chunk = texts[span[0]:span[1]]
+    return _match_block(index, chooser, index.transform(chunk), [_length(t) for t in chunk])
+
+
 class _FittingPool:
     """The executor the fits run on, and how calibration folds are run on it: threads, or forked processes
     (see LocalEngine); processes only where forking helps (bot.workers) and for a sizeable history."""
@@ -275,9 +288,10 @@ class LocalEngine:
                  processes: bool = False) -> None:
         """`processes`: fit the chooser and the calibration folds in forked worker processes (the offline
         simulation: one process, nothing else running) instead of threads (serve, where forking a process full
-        of threads and sockets is unsafe). Processes use every core, and each has its own liblinear random
-        state, so the fit is the same from run to run."""
+        of threads and sockets is unsafe), and match a replayed file in them too. Processes use every core, and
+        each has its own liblinear random state, so the fit is the same from run to run."""
         self.options = options or EngineOptions()
+        self._processes = processes
         history = list(history)
         self._articles = {a.id: a for a in articles}
         docs = [_Doc(label=a.id, text=passage, answer=a.body, kind="article")
@@ -372,23 +386,50 @@ class LocalEngine:
         connections and locks do not survive a fork."""
         return self._embedder is None
 
-    def assess_many(self, tickets: Sequence[Ticket]) -> list[Assessment]:
-        """Assess tickets in blocks of matrix products: the simulation replays thousands at once."""
+    def assess_many(self, tickets: Sequence[Ticket], *,
+                    progress: Callable[[int], object] | None = None) -> list[Assessment]:
+        """Assess tickets in blocks of matrix products, with one estimate of the share of uncovered questions
+        for them all: the simulation replays a whole file at once (matched in forked workers when the engine
+        was fitted in processes). `progress(n)` is told as each block of n tickets is matched."""
         index, chooser = self._index, self._chooser
         if index.vectorizer is None or not tickets:
+            if progress is not None:
+                progress(len(tickets))
             return [Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(t)) for t in tickets]
         texts = [t.customer_text() for t in tickets]
         vectors = self._vectors(texts)
         if index.semantic and vectors is None:
-            return self._lexical.assess_many(tickets)
+            return self._lexical.assess_many(tickets, progress=progress)
+        spans = [(start, min(start + BLOCK, len(texts))) for start in range(0, len(texts), BLOCK)]
         matches: list[_Match] = []
-        for start in range(0, len(texts), BLOCK):
-            chunk = texts[start:start + BLOCK]
-            block = None if vectors is None else vectors[start:start + BLOCK]
-            matches += _match_block(index, chooser, index.transform(chunk, block), [_length(t) for t in chunk])
+        if vectors is None and self._processes and len(texts) >= PARALLEL_MATCH and forking_helps():
+            for block in self._match_forked(index, chooser, texts, spans):
+                matches += block
+                if progress is not None:
+                    progress(len(block))
+        else:
+            for start, end in spans:
+                block = None if vectors is None else vectors[start:end]
+                matches += _match_block(index, chooser, index.transform(texts[start:end], block),
+                                        [_length(t) for t in texts[start:end]])
+                if progress is not None:
+                    progress(end - start)
         confidences = self._confidences(matches)
         return [self._assessment(index, ticket, match, confidence)
                 for ticket, match, confidence in zip(tickets, matches, confidences, strict=True)]
+
+    @staticmethod
+    def _match_forked(index: _Index, chooser: _Chooser | None, texts: list[str],
+                      spans: list[tuple[int, int]]) -> Iterator[list[_Match]]:
+        """The blocks matched on every core, in order."""
+        global _FORKED_MATCHING
+        _FORKED_MATCHING = (index, chooser, texts)
+        try:
+            with ProcessPoolExecutor(max_workers=os.cpu_count() or 2,
+                                     mp_context=multiprocessing.get_context("fork")) as pool:
+                yield from pool.map(_match_span_forked, spans)
+        finally:
+            _FORKED_MATCHING = None
 
     def _confidences(self, matches: Sequence[_Match]) -> list[float]:
         answered = [i for i, m in enumerate(matches) if m.label is not None]
@@ -605,9 +646,13 @@ class Calibrator:
             uncovered = cls._model().fit(both, kinds, logisticregression__sample_weight=weights)
         return cls(right, uncovered)
 
-    def _uncovered_at(self, features: np.ndarray, share: float) -> np.ndarray:
+    def _balanced(self, features: np.ndarray) -> np.ndarray:
+        """P(uncovered | evidence) for traffic half uncovered, as the model was fitted."""
+        return np.clip(self._uncovered.predict_proba(features)[:, 1], 1e-6, 1 - 1e-6)
+
+    @staticmethod
+    def _uncovered_at(balanced: np.ndarray, share: float) -> np.ndarray:
         """P(uncovered | evidence) for traffic in which `share` of the questions are uncovered."""
-        balanced = np.clip(self._uncovered.predict_proba(features)[:, 1], 1e-6, 1 - 1e-6)
         odds = balanced / (1 - balanced) * share / (1 - share)
         return odds / (1 + odds)
 
@@ -615,9 +660,10 @@ class Calibrator:
         """The share of uncovered questions that makes these tickets' evidence most likely (EM on the prior)."""
         if self._uncovered is None or len(features) < MIN_TICKETS_TO_ESTIMATE:
             return DEFAULT_UNCOVERED_SHARE
+        balanced = self._balanced(features)
         share = DEFAULT_UNCOVERED_SHARE
         for _ in range(100):
-            updated = float(np.clip(self._uncovered_at(features, share).mean(), *UNCOVERED_SHARE_BOUNDS))
+            updated = float(np.clip(self._uncovered_at(balanced, share).mean(), *UNCOVERED_SHARE_BOUNDS))
             if abs(updated - share) < 1e-4:
                 return updated
             share = updated
@@ -627,7 +673,7 @@ class Calibrator:
         right = self._right.predict_proba(features)[:, 1]
         if self._uncovered is None:
             return right * (1 - uncovered_share)
-        return right * (1 - self._uncovered_at(features, uncovered_share))
+        return right * (1 - self._uncovered_at(self._balanced(features), uncovered_share))
 
     @staticmethod
     def _examples(index: _Index, chooser: _Chooser | None, positions: Sequence[int],

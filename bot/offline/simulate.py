@@ -32,7 +32,6 @@ from bot.text import parse_time
 from bot.workers import forking_helps
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
-ASSESS_STEP = 2048  # tickets per engine call: a multiple of the engine's block, so a progress bar can move
 WRONG_TEXT_CHARS = 300
 NO_TOPIC = "(none)"
 
@@ -113,20 +112,18 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
     breakdowns, the wrongly answered tickets and the recommended auto threshold for a `target` wrong-answer
     rate). `progress(length, label)` is a context manager with `update(n)` (click.progressbar fits)."""
     progress = progress or _no_progress
-    # The local engine assesses thousands at once; others (OpenAI) one call per ticket. Blocks of the engine's
-    # own block size leave the figures unchanged and let a progress bar move.
-    if _forkable(engine, tickets):
-        assessments, findings = _assess_and_examine_forked(tickets, engine=engine, policy=policy, progress=progress)
-    else:
-        many = getattr(engine, "assess_many", None)
-        assessments = []
-        with progress(len(tickets), "assessing") as bar:
-            step = ASSESS_STEP if many else 1
-            for start in range(0, len(tickets), step):
-                chunk = tickets[start:start + step]
-                assessments += many(chunk) if many else [engine.assess(t) for t in chunk]
-                bar.update(len(chunk))
-        findings = _examine_all(tickets, assessments, policy=policy)
+    many = getattr(engine, "assess_many", None)
+    with progress(len(tickets), "assessing") as bar:
+        if many:
+            # The local engine assesses the whole file at once: one estimate of the share of uncovered questions
+            # for all of it (matched on every core when it was fitted in processes).
+            assessments = many(tickets, progress=bar.update)
+        else:  # one call per ticket (OpenAI)
+            assessments = []
+            for ticket in tickets:
+                assessments.append(engine.assess(ticket))
+                bar.update(1)
+    findings = _examine_all(tickets, assessments, policy=policy)
     chosen = [route(found, assessment, policy=policy) for found, assessment in zip(findings, assessments, strict=True)]
     decisions = [{"id": ticket.id, **decision.to_record()} for ticket, decision in zip(tickets, chosen, strict=True)]
 
@@ -165,50 +162,6 @@ Progress = Callable[[int, str], AbstractContextManager]
 # the ticket and the engine's assessment, and the regular expressions and VADER hold the GIL).
 PARALLEL_EXAMINE = 2000
 EXAMINE_CHUNK = 500
-
-
-# What forked workers inherit (set just before the pool forks): the fitted engine and the policy. Passing them
-# as arguments would pickle the engine's index for every chunk.
-_FORKED: tuple[Engine, Policy] | None = None
-
-
-def _forkable(engine: Engine, tickets: Sequence[Ticket]) -> bool:
-    """Assess and examine in forked workers: many tickets, a machine where forking helps (bot.workers), and an
-    engine that says it is safe to fork (the local engine without an embeddings client; never one that calls out
-    per ticket)."""
-    return len(tickets) >= PARALLEL_EXAMINE and getattr(engine, "fork_safe", False) and forking_helps()
-
-
-def _assess_chunk(chunk: Sequence[Ticket]) -> tuple[list[Assessment], list[Findings], float | None]:
-    engine, policy = _FORKED
-    assessments = engine.assess_many(chunk)
-    findings = [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(chunk, assessments, strict=True)]
-    return assessments, findings, getattr(engine, "uncovered_share", None)
-
-
-def _assess_and_examine_forked(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
-                               progress: Progress) -> tuple[list[Assessment], list[Findings]]:
-    """The same blocks of ASSESS_STEP tickets as in one process (so the same figures: the engine estimates the
-    uncovered share per call), each assessed and examined in a forked worker."""
-    global _FORKED
-    chunks = [tickets[i:i + ASSESS_STEP] for i in range(0, len(tickets), ASSESS_STEP)]
-    assessments: list[Assessment] = []
-    findings: list[Findings] = []
-    share = None
-    _FORKED = (engine, policy)
-    try:
-        with progress(len(tickets), "assessing") as bar, ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 2, mp_context=multiprocessing.get_context("fork")) as pool:
-            for chunk_assessments, chunk_findings, chunk_share in pool.map(_assess_chunk, chunks):
-                assessments += chunk_assessments
-                findings += chunk_findings
-                share = chunk_share
-                bar.update(len(chunk_assessments))
-    finally:
-        _FORKED = None
-    if share is not None and hasattr(engine, "uncovered_share"):
-        engine.uncovered_share = share  # the last block's estimate, as in one process
-    return assessments, findings
 
 
 def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) -> list[Findings]:
