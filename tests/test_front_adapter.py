@@ -372,18 +372,47 @@ def test_updated_since_reads_every_events_page_and_leaves_out_deleted(front: Fak
     assert listed[fresh[0]] < listed[fresh[-1]]
 
 
-def test_events_past_the_page_limit_are_a_cut_listing_read_again_from_since(front: FakeFront, adapter: FrontAdapter,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_past_the_page_limit_say_where_the_reading_stopped_and_the_window_before_it_can_be_read(
+        front: FakeFront, adapter: FrontAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
     old = conversation(front)
     since = front.events(old)[-1]["emitted_at"] + 1
     fresh = [conversation(front, *({"body": f"m{n}"} for n in range(4))) for _ in range(5)]  # 20 events
     monkeypatch.setattr(front_adapter, "MAX_PAGES", 1)
     listed = adapter.updated_since(since)
-    # Newest first: the page read holds the newest 15 events, so the oldest conversation was not reached and
-    # the next check must ask from `since` again.
-    assert listed.resume_from == since and fresh[0] not in dict(listed) and fresh[-1] in dict(listed)
+    # Newest first: the page read holds the newest 15 events, so the oldest conversation was not reached.
+    oldest_read = sorted(e["emitted_at"] for e in front.events())[-15]
+    assert fresh[0] not in dict(listed) and fresh[-1] in dict(listed)
+    assert listed.unread_before == oldest_read and listed.resume_from == since
+    earlier = adapter.updated_since(since, before=listed.unread_before)
+    assert earlier.unread_before is None and fresh[0] in dict(earlier) and old not in dict(earlier)
+    assert all(event["emitted_at"] <= oldest_read for cid in dict(earlier) for event in front.events(cid)[:1])
     monkeypatch.setattr(front_adapter, "MAX_PAGES", 50)
-    assert adapter.updated_since(since).resume_from is None
+    whole = adapter.updated_since(since)
+    assert whole.resume_from is None and whole.unread_before is None and set(dict(whole)) == set(fresh)
+
+
+def test_reconciliation_reads_back_what_a_cut_newest_first_listing_left_while_traffic_goes_on(
+        front: FakeFront, adapter: FrontAdapter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """After an outage the window holds more events than a check reads. Asked again from the same time, the
+    newest-first listing would read the same newest page every check and never reach the oldest conversations;
+    the backlog reads back from where each reading stopped."""
+    from bot.jobs.reconcile import BACKLOG_KEY, SINCE_KEY, Reconciler
+
+    monkeypatch.setattr(front_adapter, "MAX_PAGES", 1)  # 15 events a check
+    store = Store(str(tmp_path / "seam.db"))
+    waiting = [conversation(front, *({"body": f"m{n}"} for n in range(3))) for _ in range(12)]  # 36 events
+    clock = [max(e["emitted_at"] for e in front.events()) + 120]
+    reconciler = Reconciler(store=store, helpdesk=adapter, interval=3 * 3600, notify=lambda: None,
+                            clock=lambda: clock[0])
+    for _ in range(8):
+        reconciler.run_once()
+        front.advance(600)  # a check every ten minutes, with six events between checks
+        waiting.append(conversation(front, *({"body": f"n{n}"} for n in range(6))))
+        clock[0] = max(e["emitted_at"] for e in front.events()) + 120
+    reconciler.run_once()
+    recorded = {row["ticket_id"] for row in store.db["events"].rows}
+    assert recorded == set(waiting), "every conversation reached, the oldest included"
+    assert store.get_setting(BACKLOG_KEY) is None and store.get_setting(SINCE_KEY) == clock[0]
 
 
 # -- writes -----------------------------------------------------------------------------------------------

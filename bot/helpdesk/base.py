@@ -55,11 +55,19 @@ class Updates(list):
     """What `updated_since` found: (ticket id, version) pairs. `resume_from` is None when the listing was read
     to its end; when it was cut short, it is the Unix time up to which nothing was missed (the last update read
     from an oldest-first listing; the asked-for time itself from a newest-first one), and reconciliation asks
-    again from there."""
+    again from there.
 
-    def __init__(self, items: Iterable[tuple[str, str]] = (), *, resume_from: float | None = None) -> None:
+    A newest-first listing that can be asked for an earlier window (the adapter's `updated_since` takes
+    `before=`, an inclusive upper bound) says instead where its reading stopped: `unread_before` is the time of
+    the oldest update read, and the updates from the asked-for time up to it may not have been read.
+    Reconciliation then reads that window on its own, a listing at a time, going back until it is read whole;
+    asked again from the same time, a newest-first listing would read the same newest updates every check."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = (), *, resume_from: float | None = None,
+                 unread_before: float | None = None) -> None:
         super().__init__(items)
         self.resume_from = resume_from
+        self.unread_before = unread_before
 
 
 def iso_seconds(version: str) -> float | None:

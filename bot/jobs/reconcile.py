@@ -2,7 +2,9 @@
 changed since the last check and record an event for each, exactly as a webhook would. Updates the webhooks
 already delivered are harmless: the pipeline sees the same latest comment and calls it a duplicate; replies by
 agents or by Seam are skipped there too. When an adapter's listing is cut short (`Updates.resume_from`), the next
-check starts where the reading stopped rather than at the time of this one.
+check starts where the reading stopped rather than at the time of this one. A newest-first listing cut short
+(`Updates.unread_before`: Front's events) read the newest part of the window: the older part becomes a backlog,
+read one listing per check beside the regular one, going back in time until nothing of it is left.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.helpdesk.base import Helpdesk
+from bot.helpdesk.base import Helpdesk, Updates
 from bot.store import Store
 from bot.text import iso
 
 log = logging.getLogger(__name__)
 
 SINCE_KEY = "reconcile_since"
+BACKLOG_KEY = "reconcile_backlog"  # [from, up to]: a window a newest-first listing has not read yet (Unix times)
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
 
@@ -37,24 +40,28 @@ class Reconciler:
         self._clock = clock
 
     def run_once(self) -> int:
-        """Record events for tickets updated since the last check; return how many were new."""
+        """Record events for tickets updated since the last check (and for a window a newest-first listing left
+        behind, when there is one); return how many were new."""
         now = self._clock()
         since = self._store.get_setting(SINCE_KEY) or now - self.interval
         start = min(since, now - 60) - OVERLAP_SECONDS
+        backlog = self._store.get_setting(BACKLOG_KEY)
         updated = self._helpdesk.updated_since(start)
-        created = 0
-        for ticket_id, updated_at in updated:
-            _, new = self._store.record_event(helpdesk=self._helpdesk.name, ticket_id=ticket_id, body="{}",
-                                              dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}")
-            created += new
-        # A listing cut short (more updates than an adapter reads in one call, after an outage say) covers the
-        # window only up to `resume_from`, a time on the helpdesk's own clock: the next check starts there (the
-        # overlap is for our clock's view of "now", so it is added back).
+        created = self._record(updated)
+        if backlog:
+            created += self._read_backlog(*backlog)
         resume_from = updated.resume_from
-        if resume_from is not None:
+        if updated.unread_before is not None:
+            # Everything from `unread_before` on was read: the regular window moves on, and the part before it
+            # is read from the backlog, one listing per check (merged with a backlog already waiting).
+            self._add_backlog(start, updated.unread_before)
+            resume_from = None
+        elif resume_from is not None:
+            # A listing cut short (more updates than an adapter reads in one call, after an outage say) covers
+            # the window only up to `resume_from`, a time on the helpdesk's own clock: the next check starts
+            # there (the overlap is for our clock's view of "now", so it is added back).
             log.warning("reconciliation read %d ticket updates but not all of them since %s: going on from %s "
-                        "next time", len(updated), iso(datetime.fromtimestamp(start, UTC)),
-                        iso(datetime.fromtimestamp(resume_from, UTC)))
+                        "next time", len(updated), _when(start), _when(resume_from))
         self._store.set_setting(SINCE_KEY, now if resume_from is None else max(since, resume_from + OVERLAP_SECONDS),
                                 actor="seam", audit=False)
         if created:
@@ -62,3 +69,37 @@ class Reconciler:
                      len(updated))
             self._notify()
         return created
+
+    def _record(self, updated: Updates) -> int:
+        created = 0
+        for ticket_id, updated_at in updated:
+            _, new = self._store.record_event(helpdesk=self._helpdesk.name, ticket_id=ticket_id, body="{}",
+                                              dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}")
+            created += new
+        return created
+
+    def _read_backlog(self, start: float, end: float) -> int:
+        """One listing of the backlog window, newest first: what it does not reach stays in the backlog."""
+        earlier = self._helpdesk.updated_since(start, before=end)
+        created = self._record(earlier)
+        reached = earlier.unread_before
+        if reached is None:
+            log.info("reconciliation read the backlog from %s to %s whole", _when(start), _when(end))
+            self._store.set_setting(BACKLOG_KEY, None, actor="seam", audit=False)
+        elif reached < end:
+            self._store.set_setting(BACKLOG_KEY, [start, reached], actor="seam", audit=False)
+        else:  # a listing's worth of updates at one instant: it cannot go back further by time
+            log.error("reconciliation cannot read back past %s: more updates at that instant than one listing "
+                      "holds", _when(end))
+        return created
+
+    def _add_backlog(self, start: float, unread_before: float) -> None:
+        waiting = self._store.get_setting(BACKLOG_KEY)
+        window = [start, unread_before] if not waiting else [min(waiting[0], start), max(waiting[1], unread_before)]
+        log.warning("reconciliation read the newest ticket updates since %s but not the older ones: reading back "
+                    "from %s in the next checks", _when(start), _when(unread_before))
+        self._store.set_setting(BACKLOG_KEY, window, actor="seam", audit=False)
+
+
+def _when(moment: float) -> str:
+    return iso(datetime.fromtimestamp(moment, UTC))

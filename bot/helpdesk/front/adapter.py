@@ -296,29 +296,34 @@ class FrontAdapter:
             # The conversation resource exposes no SLA or due date (ConversationResponse, core-api.json).
             sla_due_at=None, url=self.ticket_link(str(raw["id"])))
 
-    def updated_since(self, since: float) -> Updates:
+    def updated_since(self, since: float, *, before: float | None = None) -> Updates:
         """(conversation id, time of its latest event) for every conversation with an event at or after `since`
-        (Unix seconds), from GET /events?q[after]= (https://dev.frontapp.com/docs/query-object-q); deleted
-        conversations are left out. Events come newest first: when MAX_PAGES pages do not reach `since`, the
-        oldest were not read and `resume_from` is `since` itself, so the next check asks for the same window."""
+        (and at or before `before`; Unix seconds), from GET /events?q[after]=&q[before]=
+        (https://dev.frontapp.com/docs/query-object-q); deleted conversations are left out. Events come newest
+        first: when MAX_PAGES pages do not reach `since`, the oldest were not read, and `unread_before` is the
+        time of the oldest event read, for reconciliation to ask for the window before it."""
         latest: dict[str, float] = {}
         deleted: set[str] = set()
-        resume_from = None
-        # Whether `after` includes its bound is not documented: ask from just before and filter here.
+        oldest: float | None = None
+        resume_from = unread_before = None
+        # Whether `after` and `before` include their bounds is not documented: ask a little wider, filter here.
+        params = {"q[after]": f"{since - 0.001:.3f}", "limit": EVENTS_LIMIT}
+        if before is not None:
+            params["q[before]"] = f"{before + 0.001:.3f}"
         try:
-            for page in self._pages("/events", {"q[after]": f"{since - 0.001:.3f}", "limit": EVENTS_LIMIT},
-                                    whole=True):
+            for page in self._pages("/events", params, whole=True):
                 for event in _results(page):
                     conversation_id, emitted = conversation_of(event), _number(event.get("emitted_at"))
-                    if conversation_id is None or emitted < since:
+                    if conversation_id is None or emitted < since or (before is not None and emitted > before):
                         continue
+                    oldest = emitted if oldest is None else min(oldest, emitted)
                     if (event.get("conversation") or {}).get("status") == "deleted":
                         deleted.add(conversation_id)
                     latest[conversation_id] = max(latest.get(conversation_id, emitted), emitted)
         except ListingCut:
-            resume_from = since
+            resume_from, unread_before = since, oldest
         return Updates(((cid, when(at) or "") for cid, at in latest.items() if cid not in deleted),
-                       resume_from=resume_from)
+                       resume_from=resume_from, unread_before=unread_before)
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{APP_URL}/{ticket_id}"

@@ -152,6 +152,11 @@ class FakeFront(FakeHTTPServer):
         self._clock = max(self._clock + 1.0, round(time.time(), 3))
         return self._clock
 
+    def advance(self, seconds: float) -> None:
+        """Let time pass: the next event is emitted at least `seconds` after the last one."""
+        with self._lock:
+            self._clock += seconds
+
     def add_teammate(self, *, email: str, first_name: str, last_name: str = "", is_blocked: bool = False,
                      type: str = "user") -> str:
         with self._lock:
