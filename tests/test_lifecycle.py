@@ -71,8 +71,10 @@ def escalate(seam: SeamServer, slack: FakeSlack, zendesk: FakeZendesk, *, tags: 
                        comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
     assert seam.post_webhook({"ticket_id": ticket_id}).status_code == 202
     [post] = wait_until(lambda: posts_for(slack, ticket_id), what="the escalation")
-    posted_at = next(c.received_at for c in slack.calls_to("chat.postMessage")
-                     if c.ok and c.response["ts"] == post["ts"])
+    # The fake stores the message before it records the call's answer: wait for the record too.
+    posted_at = wait_until(lambda: next((c.received_at for c in slack.calls_to("chat.postMessage")
+                                         if c.ok and c.response["ts"] == post["ts"]), None),
+                           what="the escalation's call record")
     return {"ticket": ticket_id, "escalation": int(post["metadata"]["event_payload"]["escalation_id"]),
             "ts": post["ts"], "posted_at": posted_at}
 
