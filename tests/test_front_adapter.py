@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bot.config import HelpdeskTable, Settings
-from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
+from bot.helpdesk.base import Agent, HelpdeskError, Updates, WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from bot.helpdesk.front import PLUGIN
 from bot.helpdesk.front import adapter as front_adapter
 from bot.helpdesk.front.adapter import MAX_PAGES, FrontAdapter, sign_application, sign_rule
@@ -413,6 +413,26 @@ def test_reconciliation_reads_back_what_a_cut_newest_first_listing_left_while_tr
     recorded = {row["ticket_id"] for row in store.db["events"].rows}
     assert recorded == set(waiting), "every conversation reached, the oldest included"
     assert store.get_setting(BACKLOG_KEY) is None and store.get_setting(SINCE_KEY) == clock[0]
+
+
+def test_a_backlog_left_by_another_helpdesk_is_not_read(front: FakeFront, adapter: FrontAdapter,
+                                                         tmp_path: Path) -> None:
+    """A deployment that moves from Front to another helpdesk keeps its database: the new adapter must not be
+    asked for Front's window (it takes no `before=`), and the reconciliation job must keep running."""
+    from bot.jobs.reconcile import BACKLOG_KEY, Reconciler
+
+    class Elsewhere:
+        name = "zendesk"
+
+        def updated_since(self, since: float) -> Updates:
+            return Updates([("42", "2026-12-03T10:00:00Z")])
+
+    store = Store(str(tmp_path / "seam.db"))
+    store.set_setting(BACKLOG_KEY, {"helpdesk": "front", "from": NOW - 7200, "to": NOW - 3600}, actor="seam")
+    reconciler = Reconciler(store=store, helpdesk=Elsewhere(), interval=300, notify=lambda: None, clock=lambda: NOW)
+    assert reconciler.run_once() == 1
+    assert Reconciler(store=store, helpdesk=adapter, interval=300, notify=lambda: None,
+                      clock=lambda: NOW).run_once() == 0
 
 
 # -- writes -----------------------------------------------------------------------------------------------

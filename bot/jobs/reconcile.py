@@ -21,7 +21,9 @@ from bot.text import iso
 log = logging.getLogger(__name__)
 
 SINCE_KEY = "reconcile_since"
-BACKLOG_KEY = "reconcile_backlog"  # [from, up to]: a window a newest-first listing has not read yet (Unix times)
+# A window a newest-first listing has not read yet: {"helpdesk": name, "from": Unix time, "to": Unix time}. It
+# names its helpdesk: another helpdesk's adapter (after a switch) never reads it.
+BACKLOG_KEY = "reconcile_backlog"
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
 
@@ -45,7 +47,7 @@ class Reconciler:
         now = self._clock()
         since = self._store.get_setting(SINCE_KEY) or now - self.interval
         start = min(since, now - 60) - OVERLAP_SECONDS
-        backlog = self._store.get_setting(BACKLOG_KEY)
+        backlog = self._backlog()
         updated = self._helpdesk.updated_since(start)
         created = self._record(updated)
         if backlog:
@@ -85,20 +87,31 @@ class Reconciler:
         reached = earlier.unread_before
         if reached is None:
             log.info("reconciliation read the backlog from %s to %s whole", _when(start), _when(end))
-            self._store.set_setting(BACKLOG_KEY, None, actor="seam", audit=False)
+            self._set_backlog(None)
         elif reached < end:
-            self._store.set_setting(BACKLOG_KEY, [start, reached], actor="seam", audit=False)
+            self._set_backlog((start, reached))
         else:  # a listing's worth of updates at one instant: it cannot go back further by time
             log.error("reconciliation cannot read back past %s: more updates at that instant than one listing "
                       "holds", _when(end))
         return created
 
     def _add_backlog(self, start: float, unread_before: float) -> None:
-        waiting = self._store.get_setting(BACKLOG_KEY)
-        window = [start, unread_before] if not waiting else [min(waiting[0], start), max(waiting[1], unread_before)]
+        waiting = self._backlog()
+        window = (start, unread_before) if not waiting else (min(waiting[0], start), max(waiting[1], unread_before))
         log.warning("reconciliation read the newest ticket updates since %s but not the older ones: reading back "
                     "from %s in the next checks", _when(start), _when(unread_before))
-        self._store.set_setting(BACKLOG_KEY, window, actor="seam", audit=False)
+        self._set_backlog(window)
+
+    def _backlog(self) -> tuple[float, float] | None:
+        """The window waiting to be read, if it was left by this helpdesk."""
+        waiting = self._store.get_setting(BACKLOG_KEY)
+        if not isinstance(waiting, dict) or waiting.get("helpdesk") != self._helpdesk.name:
+            return None
+        return float(waiting["from"]), float(waiting["to"])
+
+    def _set_backlog(self, window: tuple[float, float] | None) -> None:
+        value = None if window is None else {"helpdesk": self._helpdesk.name, "from": window[0], "to": window[1]}
+        self._store.set_setting(BACKLOG_KEY, value, actor="seam", audit=False)
 
 
 def _when(moment: float) -> str:
