@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from bot.models import Ticket
 from bot.policy.keywords import keyword_pattern
+from bot.policy.needles import Guarded
 
 # Built-in profanity, as config keywords (`word*` matches any ending). `[triggers.angry_tone] profanity` adds
 # to it. Obfuscated spellings ("f***", "sh!t", "a$$", "f**king") are matched against the same list.
@@ -87,10 +88,11 @@ _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "
 _TOKEN = re.compile(r"[A-Za-z0-9*#@$%!?]+")
 # Only a token holding a mask character or a digit can be masked profanity: the rest skip the per-word check.
 _MAYBE_MASKED = re.compile(r"[*#@$%!?0-9]")
-# Compiled once: read_tone runs on every ticket, thousands of times in a simulation.
-_STRONG_THREAT_PATTERNS = tuple(re.compile(p) for p in _STRONG_THREATS)
-_WEAK_THREAT_PATTERNS = tuple(re.compile(p) for p in _WEAK_THREATS)
-_EXASPERATION_PATTERNS = tuple(re.compile(p) for p in _EXASPERATION)
+# Compiled once, each list as one alternation behind a literal pre-check (bot.policy.needles): read_tone runs on
+# every ticket, thousands of times in a simulation, and most texts hold none of the words these need.
+_STRONG_THREAT = Guarded(re.compile("|".join(f"(?:{p})" for p in _STRONG_THREATS)))
+_WEAK_THREAT = Guarded(re.compile("|".join(f"(?:{p})" for p in _WEAK_THREATS)))
+_EXASPERATED = Guarded(re.compile("|".join(f"(?:{p})" for p in _EXASPERATION)))
 _ADDRESSES = re.compile(r"https?://\S+|\S+@\S+\.\w+|(?<!\w)@\w+")
 
 
@@ -163,6 +165,8 @@ def _is_shouting(text: str) -> bool:
     caps = [w for w in _CAPS_WORD.findall(text) if w.replace("'", "") not in _ACRONYMS]
     if sum(len(w) >= 4 for w in caps) >= 3 or _CAPS_RUN.search(text):
         return True
+    if len(caps) < 2:  # most texts: no need to count their letters
+        return False
     letters = [c for c in text if c.isalpha()]
     return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) >= 0.7 and len(caps) >= 2
 
@@ -191,13 +195,13 @@ def read_tone(text: str, *, profanity: Iterable[str] = ()) -> ToneReading:
         score += _W_PROFANITY
         signals.append("profanity")
     lowered = text.lower()
-    if any(p.search(lowered) for p in _STRONG_THREAT_PATTERNS):
+    if _STRONG_THREAT.search(lowered):
         score += _W_STRONG_THREAT
         signals.append("threat to leave or escalate")
-    elif any(p.search(lowered) for p in _WEAK_THREAT_PATTERNS):
+    elif _WEAK_THREAT.search(lowered):
         score += _W_WEAK_THREAT
         signals.append("threat to leave")
-    if any(p.search(lowered) for p in _EXASPERATION_PATTERNS):
+    if _EXASPERATED.search(lowered):
         score += _W_EXASPERATION
         signals.append("exasperation")
     if signals == [] and compound < 0:
