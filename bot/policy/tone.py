@@ -139,9 +139,9 @@ def tone_text(ticket: Ticket) -> str:
 
 
 @lru_cache(maxsize=32)
-def _compile_profanity(extra: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
+def _compile_profanity(extra: tuple[str, ...]) -> tuple[Guarded, tuple[tuple[str, bool], ...]]:
     words = tuple(dict.fromkeys(w.strip().lower() for w in DEFAULT_PROFANITY + extra if w.strip()))
-    pattern = re.compile("|".join(f"(?:{keyword_pattern(w)})" for w in words), re.IGNORECASE)
+    pattern = Guarded(re.compile("|".join(f"(?:{keyword_pattern(w)})" for w in words), re.IGNORECASE))
     single = tuple((w.rstrip("*"), w.endswith("*")) for w in words if " " not in w.strip())
     return pattern, single
 
