@@ -16,13 +16,13 @@ Three parts, all scikit-learn:
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import re
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -37,7 +37,7 @@ from bot.engine.base import Passage, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
-from bot.workers import forking_helps
+from bot.workers import forked_pool, forking_helps, inherited
 
 log = logging.getLogger(__name__)
 
@@ -232,28 +232,22 @@ class _Chooser:
         return classes[order[:, 0]], first, first - second
 
 
-# The index forked fitting processes inherit (set just before the pool forks; passing it to every task would
-# pickle the whole matrix each time).
-_FORKED_INDEX: _Index | None = None
 Fold = tuple[np.ndarray, list[int], list[list[int]]]
 FoldRunner = Callable[[_Index, list[Fold]], list[tuple[list[np.ndarray], list[bool]]]]
 
 
+# Tasks for forked workers (bot.workers.forked_pool): the fitting workers inherit the index, the matching workers
+# (index, chooser, texts).
 def _fit_chooser(index: _Index | None) -> _Chooser | None:
-    return _Chooser.fit(index if index is not None else _FORKED_INDEX)
+    return _Chooser.fit(index if index is not None else inherited())
 
 
 def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
-    return Calibrator.run_fold(_FORKED_INDEX, fold)
-
-
-# What forked matching workers inherit: the index, the chooser and the texts to match (set just before the pool
-# forks, for the same reason as _FORKED_INDEX).
-_FORKED_MATCHING: tuple[_Index, _Chooser | None, list[str]] | None = None
+    return Calibrator.run_fold(inherited(), fold)
 
 
 def _match_span_forked(span: tuple[int, int]) -> list[_Match]:
-    index, chooser, texts = _FORKED_MATCHING
+    index, chooser, texts = inherited()
     chunk = texts[span[0]:span[1]]
     return _match_block(index, chooser, index.transform(chunk), [_length(t) for t in chunk])
 
@@ -265,21 +259,17 @@ class _FittingPool:
     def __init__(self, index: _Index, *, processes: bool) -> None:
         self._index = index
         self._processes = processes and len(index.docs) >= 1000 and forking_helps()
+        self._context = ExitStack()
 
     def __enter__(self) -> tuple[Executor, FoldRunner]:
-        global _FORKED_INDEX
         if self._processes:
-            _FORKED_INDEX = self._index
-            self._pool: Executor = ProcessPoolExecutor(max_workers=min(4, os.cpu_count() or 2),
-                                                       mp_context=multiprocessing.get_context("fork"))
-            return self._pool, lambda _index, folds: list(self._pool.map(_run_fold_forked, folds))
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        return self._pool, Calibrator.run_folds_on_threads
+            pool = self._context.enter_context(forked_pool(self._index, workers=min(4, os.cpu_count() or 2)))
+            return pool, lambda _index, folds: list(pool.map(_run_fold_forked, folds))
+        pool = self._context.enter_context(ThreadPoolExecutor(max_workers=1))
+        return pool, Calibrator.run_folds_on_threads
 
     def __exit__(self, *exc: object) -> None:
-        global _FORKED_INDEX
-        self._pool.shutdown()
-        _FORKED_INDEX = None
+        self._context.close()
 
 
 class LocalEngine:
@@ -385,8 +375,8 @@ class LocalEngine:
 
     @property
     def fork_safe(self) -> bool:
-        """May a simulation assess in forked copies of this engine? Not with an embeddings client: its HTTP
-        connections and locks do not survive a fork."""
+        """May a replayed file be matched in forked copies of this engine? Not with an embeddings client: its
+        HTTP connections and locks do not survive a fork."""
         return self._embedder is None
 
     def assess_many(self, tickets: Sequence[Ticket], *,
@@ -405,7 +395,7 @@ class LocalEngine:
             return self._lexical.assess_many(tickets, progress=progress)
         spans = [(start, min(start + BLOCK, len(texts))) for start in range(0, len(texts), BLOCK)]
         matches: list[_Match] = []
-        if vectors is None and self._processes and len(texts) >= PARALLEL_MATCH and forking_helps():
+        if self.fork_safe and self._processes and len(texts) >= PARALLEL_MATCH and forking_helps():
             for block in self._match_forked(index, chooser, texts, spans):
                 matches += block
                 if progress is not None:
@@ -425,14 +415,8 @@ class LocalEngine:
     def _match_forked(index: _Index, chooser: _Chooser | None, texts: list[str],
                       spans: list[tuple[int, int]]) -> Iterator[list[_Match]]:
         """The blocks matched on every core, in order."""
-        global _FORKED_MATCHING
-        _FORKED_MATCHING = (index, chooser, texts)
-        try:
-            with ProcessPoolExecutor(max_workers=os.cpu_count() or 2,
-                                     mp_context=multiprocessing.get_context("fork")) as pool:
-                yield from pool.map(_match_span_forked, spans)
-        finally:
-            _FORKED_MATCHING = None
+        with forked_pool((index, chooser, texts)) as pool:
+            yield from pool.map(_match_span_forked, spans)
 
     def _confidences(self, matches: Sequence[_Match]) -> list[float]:
         answered = [i for i, m in enumerate(matches) if m.label is not None]

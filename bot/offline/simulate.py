@@ -11,11 +11,8 @@ when it differs or when the id is null (the ticket should not have been answered
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -29,7 +26,7 @@ from bot.policy import thresholds
 from bot.policy.decide import Findings, Policy, examine, route, route_of
 from bot.policy.settings import Thresholds
 from bot.text import parse_time
-from bot.workers import forking_helps
+from bot.workers import forked_pool, forking_helps
 
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 WRONG_TEXT_CHARS = 300
@@ -174,7 +171,7 @@ def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *
         return _examine_chunk((tickets, assessments, policy))
     chunks = [(tickets[i:i + EXAMINE_CHUNK], assessments[i:i + EXAMINE_CHUNK], policy)
               for i in range(0, len(tickets), EXAMINE_CHUNK)]
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+    with forked_pool() as pool:
         return [found for chunk in pool.map(_examine_chunk, chunks) for found in chunk]
 
 
