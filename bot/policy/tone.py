@@ -168,7 +168,7 @@ def _is_shouting(text: str) -> bool:
     if len(caps) < 2:  # most texts: no need to count their letters
         return False
     letters = [c for c in text if c.isalpha()]
-    return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) >= 0.7 and len(caps) >= 2
+    return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) >= 0.7
 
 
 def read_tone(text: str, *, profanity: Iterable[str] = ()) -> ToneReading:
