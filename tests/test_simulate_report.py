@@ -298,17 +298,23 @@ def _sample(path: str) -> list[Ticket]:
     return tickets
 
 
-def test_a_fit_in_forked_processes_is_the_same_every_time_and_agrees_with_threads() -> None:
-    """The simulation fits in processes (each its own liblinear random state): run to run, the same figures."""
+def test_a_fit_is_the_same_every_time_in_forked_processes_and_on_threads() -> None:
+    """The simulation fits in processes, serve on threads (its SVM fits take turns: liblinear's random generator
+    is one per process), so serve decides as the simulation predicted, and run to run the figures repeat."""
     from bot.engine.local import LocalEngine
 
     history, replay = _sample("examples/history.jsonl"), _sample("examples/tickets.jsonl")[:300]
     first = LocalEngine(history=history, processes=True).assess_many(replay)
     again = LocalEngine(history=history, processes=True).assess_many(replay)
     threads = LocalEngine(history=history).assess_many(replay)
-    assert [(a.answer_source, a.confidence) for a in first] == [(a.answer_source, a.confidence) for a in again]
-    assert [a.answer_source for a in first] == [a.answer_source for a in threads]
-    assert max(abs(a.confidence - b.confidence) for a, b in zip(first, threads, strict=True)) < 0.02
+    decided = [(a.answer_source, a.confidence) for a in first]
+    assert decided == [(a.answer_source, a.confidence) for a in again]
+    assert decided == [(a.answer_source, a.confidence) for a in threads]
+    # Under 1,000 documents even the simulation fits on threads: four calibration folds and the deployed chooser
+    # at once, which used to interleave liblinear's draws.
+    small = history[:600]
+    assert len({tuple(a.confidence for a in LocalEngine(history=small, processes=True).assess_many(replay))
+                for _ in range(3)}) == 1
 
 
 def test_a_large_replay_matched_and_examined_in_forked_workers_decides_as_one_process_does(monkeypatch) -> None:
