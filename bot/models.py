@@ -224,6 +224,9 @@ class Assessment:
     wants_human: bool = False  # the engine's own reading that the customer asks for a person
     grounded: bool = True
     unavailable: str | None = None
+    # The local engine's calibrated parts of `confidence`: P(right | evidence, covered) and P(uncovered |
+    # evidence) for half-uncovered traffic (bot.engine.local.Calibrator.parts); None from other engines.
+    calibration: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,7 @@ class Decision:
     answer_source: str | None
     summary: str
     evidence: tuple[dict, ...] = field(default=())
+    calibration: tuple[float, float] | None = None  # the assessment's, kept for the automatic answer's verdict
 
     def to_record(self) -> dict:
         return {

@@ -26,6 +26,7 @@ from bot.flows.controls import Controls
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.pipeline import Pipeline
+from bot.flows.quality import verdicts
 from bot.helpdesk import registry
 from bot.helpdesk.base import Helpdesk
 from bot.jobs.knowledge import KnowledgeSync
@@ -188,7 +189,8 @@ def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
     log.info("%d knowledge articles from %s, %d synced from %s, %d replies learned from agents", len(files),
              settings.knowledge_path, len(synced), settings.helpdesk, len(learned))
     engine = build_engine(settings, articles=with_synced(files, synced), history=learned,
-                          embedding_cache=store.embedding_cache)
+                          embedding_cache=store.embedding_cache,
+                          feedback=lambda: verdicts(store, settings.quality_guard))
     return engine, revision
 
 

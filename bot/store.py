@@ -179,6 +179,16 @@ def m010_job_priority(db: Database) -> None:
     db["events"].add_column("priority", int, not_null_default=0)
 
 
+@MIGRATIONS()
+def m011_answer_calibration(db: Database) -> None:
+    """The local engine's two calibrated parts of each automatic answer's confidence (bot.models.Assessment
+    `calibration`), so the verdicts on them can re-fit the share of uncovered questions (bot.engine.local
+    `share_from_feedback`); null for answers another engine made, and for one whose decision a retry read back
+    from the decisions table (which keeps the confidence only)."""
+    for column in ("p_right", "p_uncovered"):
+        db["automatic_answers"].add_column(column, float)
+
+
 def _encodable_parameters(parameters: Any) -> Any:
     """A statement's parameters with every string made encodable (a lone surrogate becomes U+FFFD)."""
     if isinstance(parameters, Mapping):
@@ -638,12 +648,14 @@ class Store:
 
     @_writes
     def record_automatic_answer(self, *, event_id: int, ticket_key: str, ticket_id: str, answer_source: str | None,
-                                confidence: float) -> int:
-        """Note a public reply Seam sent on its own; once per event (a retry finds the first row). Its id."""
+                                confidence: float, calibration: tuple[float, float] | None = None) -> int:
+        """Note a public reply Seam sent on its own, with its confidence's calibrated parts when the local engine
+        made it; once per event (a retry finds the first row). Its id."""
+        p_right, p_uncovered = calibration if calibration is not None else (None, None)
         self.db.execute(
             "insert or ignore into automatic_answers (event_id, ticket_key, ticket_id, answer_source, confidence,"
-            " answered_at) values (?, ?, ?, ?, ?, ?)",
-            [event_id, ticket_key, ticket_id, answer_source, confidence, iso(utcnow())])
+            " answered_at, p_right, p_uncovered) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [event_id, ticket_key, ticket_id, answer_source, confidence, iso(utcnow()), p_right, p_uncovered])
         return int(self.db.execute("select id from automatic_answers where event_id = ?", [event_id]).fetchone()[0])
 
     def latest_automatic_answer(self, ticket_key: str) -> dict | None:

@@ -343,6 +343,96 @@ def test_a_disabled_guard_counts_but_never_pauses(pipeline, fake_zendesk):
     assert pipeline.store.get_setting(PAUSED_KEY) is None
 
 
+# -- the verdicts tune the engine's share of uncovered questions ---------------------------------------------------
+
+
+def test_reopens_beyond_what_the_confidences_foretold_raise_the_share_until_they_match():
+    import numpy as np
+
+    from bot.engine.base import Verdict
+    from bot.engine.local import UNCOVERED_SHARE_BOUNDS, Calibrator, share_from_feedback
+
+    floor, ceiling = UNCOVERED_SHARE_BOUNDS
+    assert share_from_feedback([]) == floor
+    # 40 answers each 96.3% sure at the floor: about one and a half reopens foretold.
+    settled = [Verdict(right=0.99, balanced=0.1, reopened=False)] * 40
+    assert share_from_feedback(settled) == floor
+    assert share_from_feedback(settled[:39] + [Verdict(0.99, 0.1, True)]) == floor, "no more than foretold"
+    shares = []
+    for reopened in (3, 6, 12):
+        verdicts = settled[reopened:] + [Verdict(0.99, 0.1, True)] * reopened
+        share = share_from_feedback(verdicts)
+        expected = (1 - Calibrator.combine(np.full(40, 0.99), np.full(40, 0.1), share)).sum()
+        assert floor < share < ceiling and abs(expected - reopened) < 0.01
+        shares.append(share)
+    assert shares == sorted(shares), "more reopens, a higher share"
+    assert share_from_feedback([Verdict(0.99, 0.1, True)] * 40) == ceiling
+    # A part at the very edge (as stored) cannot divide by zero.
+    assert share_from_feedback([Verdict(1.0, 1.0, True), Verdict(0.5, 0.0, False)]) == floor  # 1.5 foretold
+
+
+def test_the_verdicts_need_enough_judged_answers_with_the_local_engines_parts(store: Store):
+    from bot.flows.quality import verdicts
+
+    table = QualityGuardTable(last=10, min_answers=3)
+    events = []
+    for n in range(3):
+        event_id, _ = store.record_event(helpdesk="zendesk", dedupe_key=f"v{n}", ticket_id=f"v{n}", body="{}")
+        store.record_automatic_answer(event_id=event_id, ticket_key=f"zendesk:v{n}", ticket_id=f"v{n}",
+                                      answer_source="reset-password", confidence=0.95, calibration=(0.97, 0.1 * n))
+        events.append(event_id)
+    answered(store, "other-engine", hours_ago=50)  # no parts: another engine's answer, never a verdict
+    store.db.execute("update automatic_answers set answered_at = ?", [iso(utcnow() - timedelta(hours=50))])
+    found = verdicts(store, table)
+    assert sorted((v.right, v.balanced, v.reopened) for v in found) == [(0.97, 0.0, False), (0.97, 0.1, False),
+                                                                         (0.97, 0.2, False)]
+    store.mark_reopened(ticket_key="zendesk:v2", event_id=later_event(store, "v2"), reason="r", answered_after="")
+    assert sum(v.reopened for v in verdicts(store, table)) == 1
+    assert verdicts(store, QualityGuardTable(last=10, min_answers=4)) == [], "three verdicts are too few"
+
+
+def test_a_resolved_ticket_keeps_its_confidences_parts_for_the_verdict(pipeline, fake_zendesk):
+    inner = pipeline.engine
+
+    class WithParts:
+        def assess(self, ticket: Ticket):
+            return replace(inner.assess(ticket), calibration=(0.97, 0.04))
+
+    pipeline = replace(pipeline, engine=WithParts())
+    assert run_event(pipeline, asked(fake_zendesk, 51)).outcome == "resolved"
+    answer = pipeline.store.latest_automatic_answer("zendesk:51")
+    assert (answer["p_right"], answer["p_uncovered"]) == (0.97, 0.04)
+
+
+def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold():
+    from bot.engine.base import Verdict
+    from bot.engine.local import DEFAULT_UNCOVERED_SHARE, LocalEngine
+
+    root = Path(__file__).resolve().parent.parent
+    history = [Ticket.from_dict(json.loads(line))
+               for line in (root / "examples" / "history.jsonl").read_text().splitlines()[:600]]
+    replay = [Ticket.from_dict(json.loads(line))
+              for line in (root / "examples" / "tickets.jsonl").read_text().splitlines()[:40]]
+    told: list[Verdict] = []
+    engine = LocalEngine(history=history, feedback=lambda: told)
+    assert engine.calibrated
+    before = [engine.assess(t) for t in replay]
+    assert engine.uncovered_share == DEFAULT_UNCOVERED_SHARE
+    # Every one of 40 automatic answers reopened: far more than their confidences foretold.
+    told.extend(Verdict(*a.calibration, reopened=True) for a in before if a.calibration)
+    after = [engine.assess(t) for t in replay]
+    assert engine.feedback_share > DEFAULT_UNCOVERED_SHARE and engine.uncovered_share == engine.feedback_share
+    answered = [(b.confidence, a.confidence) for b, a in zip(before, after, strict=True) if b.calibration]
+    assert answered and all(a < b for b, a in answered)
+    assert [a.answer_source for a in after] == [b.answer_source for b in before], "the same answers, less sure"
+
+    def unreadable():
+        raise RuntimeError("database is locked")
+
+    engine = LocalEngine(history=history, feedback=unreadable)
+    assert [engine.assess(t).confidence for t in replay] == [b.confidence for b in before]
+
+
 # -- end to end through `python -m bot serve` ----------------------------------------------------------------------
 
 MANAGER = "UBOSS"

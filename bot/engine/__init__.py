@@ -6,12 +6,12 @@ local engine sentence embeddings as extra evidence (embeddings.py)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.engine.base import Engine
+    from bot.engine.base import Engine, Verdict
     from bot.engine.embeddings import Embedder, EmbeddingCache
     from bot.engine.knowledge import Article
     from bot.models import Ticket
@@ -37,7 +37,8 @@ def build_embedder(settings: Settings, *, cache: EmbeddingCache | None = None) -
 
 
 def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket],
-                 embedding_cache: EmbeddingCache | None = None, processes: bool = False) -> Engine:
+                 embedding_cache: EmbeddingCache | None = None, processes: bool = False,
+                 feedback: Callable[[], Sequence[Verdict]] | None = None) -> Engine:
     """The engine the configuration asks for: OpenAI's when OPENAI_API_KEY is set (grounded in the local
     engine's retrieval), else the local one.
 
@@ -50,11 +51,14 @@ def build_engine(settings: Settings, *, articles: Sequence[Article], history: Se
     new text; after a failure it answers None at once (no request) for `COOLDOWN` seconds. `embedder.model`
     and `embedder.dimension` (None until the first answer) describe the vectors.
 
-    `processes`: the local engine fits in forked processes (the offline simulation only; see LocalEngine)."""
+    `processes`: the local engine fits in forked processes (the offline simulation only; see LocalEngine).
+    `feedback`: the verdicts on recent automatic answers (serve: bot.flows.quality.verdicts), for the local
+    engine's share of uncovered questions."""
     from bot.engine.local import LocalEngine
 
     local = LocalEngine(articles=articles, history=history,
-                        embedder=build_embedder(settings, cache=embedding_cache), processes=processes)
+                        embedder=build_embedder(settings, cache=embedding_cache), processes=processes,
+                        feedback=feedback)
     if settings.openai_api_key:
         from bot.engine.openai import OpenAIEngine
 

@@ -1,4 +1,5 @@
-"""What every engine is and shares: the `Engine` interface, a retrieved `Passage`, and the extractive summary.
+"""What every engine is and shares: the `Engine` interface, a retrieved `Passage`, a `Verdict` on an automatic
+answer, and the extractive summary.
 
 An engine reads a ticket and says what answer it would give, from what evidence, and how likely that answer is
 to be right (`bot.models.Assessment`); the policy (`bot.policy`) decides what to do with that. Two engines
@@ -31,6 +32,18 @@ class Passage:
     similarity: float
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A judged automatic answer: the local engine's calibrated parts of its confidence when it was made
+    (`Assessment.calibration`), and whether the customer reopened it — a wrong answer, for the quality guard
+    (bot.flows.quality). The local engine fits its share of uncovered questions to these
+    (bot.engine.local.share_from_feedback)."""
+
+    right: float
+    balanced: float
+    reopened: bool
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
@@ -53,8 +66,3 @@ def summarize(ticket: Ticket, *, limit: int = SUMMARY_CHARS) -> str:
     if others:
         lead += f", {others} repl{'ies' if others != 1 else 'y'}"
     return _clip(f"{lead}. " + " ".join(parts), limit)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

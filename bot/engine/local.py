@@ -33,7 +33,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
 from sklearn.svm import LinearSVC
 
-from bot.engine.base import Passage, summarize
+from bot.engine.base import Passage, Verdict, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.models import Assessment, Ticket
@@ -285,8 +285,11 @@ class LocalEngine:
 
     def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = (),
                  options: EngineOptions | None = None, embedder: Embedder | None = None,
-                 processes: bool = False) -> None:
-        """`processes`: fit the chooser and the calibration folds in forked worker processes (the offline
+                 processes: bool = False, feedback: Callable[[], Sequence[Verdict]] | None = None) -> None:
+        """`feedback`: the verdicts on recent automatic answers (serve: `bot.flows.quality.feedback`), from which
+        live assessments take a floor for the share of uncovered questions (`share_from_feedback`).
+
+        `processes`: fit the chooser and the calibration folds in forked worker processes (the offline
         simulation: one process, nothing else running) instead of threads (serve, where forking a process full
         of threads and sockets is unsafe), and match a replayed file in them too. Processes use every core; on
         threads the SVM fits take turns (`_SVM_FIT`). Either way the fit is the same, from run to run."""
@@ -315,8 +318,9 @@ class LocalEngine:
         self._embedder = embedder if vectors is not None else None
         if embedder is not None and vectors is None:
             log.warning("embeddings unavailable while fitting: deciding on lexical evidence alone")
-        self._lexical = LocalEngine(articles=articles, history=history, options=self.options) \
+        self._lexical = LocalEngine(articles=articles, history=history, options=self.options, feedback=feedback) \
             if self._embedder is not None else None
+        self._feedback = feedback
         self._index = _build_index(docs, self.options, vectors)
         # The deployed chooser fits beside the calibration folds: on two cores the fits overlap.
         with _FittingPool(self._index, processes=processes) as (pool, run_folds):
@@ -327,6 +331,7 @@ class LocalEngine:
         self._recent: deque[np.ndarray] = deque(maxlen=RECENT_TICKETS)
         self._recent_lock = threading.Lock()
         self.uncovered_share = self.options.uncovered_share or DEFAULT_UNCOVERED_SHARE  # the latest estimate
+        self.feedback_share = DEFAULT_UNCOVERED_SHARE  # what the verdicts on automatic answers last showed
 
     @property
     def size(self) -> int:
@@ -414,9 +419,9 @@ class LocalEngine:
                                         [_length(t) for t in texts[start:end]])
                 if progress is not None:
                     progress(end - start)
-        confidences = self._confidences(matches)
-        return [self._assessment(index, ticket, match, confidence)
-                for ticket, match, confidence in zip(tickets, matches, confidences, strict=True)]
+        confidences, parts = self._confidences(matches)
+        return [self._assessment(index, ticket, match, confidence, calibration)
+                for ticket, match, confidence, calibration in zip(tickets, matches, confidences, parts, strict=True)]
 
     @staticmethod
     def _match_forked(index: _Index, chooser: _Chooser | None, texts: list[str],
@@ -425,46 +430,70 @@ class LocalEngine:
         with forked_pool((index, chooser, texts)) as pool:
             yield from pool.map(_match_span_forked, spans)
 
-    def _confidences(self, matches: Sequence[_Match]) -> list[float]:
+    def _confidences(self, matches: Sequence[_Match]) -> tuple[list[float], list[tuple[float, float] | None]]:
+        """Per match: the confidence, and the calibrator's two parts it was made from (None without one)."""
         answered = [i for i, m in enumerate(matches) if m.label is not None]
         confidences = [0.0] * len(matches)
+        parts: list[tuple[float, float] | None] = [None] * len(matches)
         if not answered:
-            return confidences
+            return confidences, parts
         if self._calibrator is not None:
             features = np.vstack([matches[i].features for i in answered])
             share = self._uncovered_share(features)
-            scores = self._calibrator.predict(features, uncovered_share=share)
+            right, balanced = self._calibrator.parts(features)
+            scores = Calibrator.combine(right, balanced, share)
+            for i, r, b in zip(answered, right, balanced, strict=True):
+                parts[i] = (float(r), float(b))
         else:
             scores = [matches[i].heuristic for i in answered]
         for i, score in zip(answered, scores, strict=True):
             confidences[i] = round(float(score), 4)
-        return confidences
+        return confidences, parts
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray | None:
         return self._embedder.embed(texts) if self._embedder is not None else None
 
     def _uncovered_share(self, features: np.ndarray) -> float:
         """The share of uncovered questions to score these tickets for: fixed by the options, else estimated
-        from them when they are many (a replayed file), else from the most recent tickets assessed (live)."""
+        from them when they are many (a replayed file), else from the most recent tickets assessed (live), and
+        then at least what the verdicts on recent automatic answers show (`share_from_feedback`)."""
         if self.options.uncovered_share is not None:
             return self.options.uncovered_share
         with self._recent_lock:
             if len(features) >= MIN_TICKETS_TO_ESTIMATE:
-                sample = features
+                share = self._calibrator.estimate_uncovered_share(features)
             else:
                 self._recent.extend(features)
-                sample = np.vstack(self._recent)
-            self.uncovered_share = self._calibrator.estimate_uncovered_share(sample)
-            return self.uncovered_share
+                share = self._calibrator.estimate_uncovered_share(np.vstack(self._recent))
+                if self._feedback is not None:
+                    share = max(share, self._share_from_feedback())
+            self.uncovered_share = share
+            return share
+
+    def _share_from_feedback(self) -> float:
+        try:
+            verdicts = self._feedback()
+        except Exception:  # the verdicts only ever raise the share: without them, the estimate stands
+            log.exception("feedback on automatic answers unreadable; the share of uncovered questions is estimated "
+                          "from recent tickets alone")
+            return DEFAULT_UNCOVERED_SHARE
+        share = share_from_feedback(verdicts)
+        if share != self.feedback_share:
+            log.info("share of uncovered questions from %d verdicts on automatic answers: %.0f%%", len(verdicts),
+                     share * 100)
+            self.feedback_share = share
+        return share
 
     @staticmethod
-    def _assessment(index: _Index, ticket: Ticket, match: _Match, confidence: float) -> Assessment:
+    def _assessment(index: _Index, ticket: Ticket, match: _Match, confidence: float,
+                    calibration: tuple[float, float] | None = None) -> Assessment:
         summary = summarize(ticket)
         if match.label is None:
             return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summary,
                               evidence=match.evidence)
         return Assessment(confidence=confidence, answer=index.docs[match.answer_position].answer,
-                          answer_source=match.label, summary=summary, evidence=match.evidence, topic=match.label)
+                          answer_source=match.label, summary=summary, evidence=match.evidence, topic=match.label,
+                          calibration=calibration)
 
 
 def _length(text: str) -> int:
@@ -586,6 +615,33 @@ def _match_row(index: _Index, row: np.ndarray, length: int, choice: tuple[str, f
     return _Match(label=label, answer_position=best, features=features, heuristic=heuristic, evidence=evidence)
 
 
+def share_from_feedback(verdicts: Sequence[Verdict]) -> float:
+    """The share of uncovered questions under which the judged automatic answers would have been expected to
+    hold as many wrong ones as the customers reopened, within UNCOVERED_SHARE_BOUNDS (no verdicts: the lower
+    bound). The calibrator's share is the one part of a confidence fitted to the deployment; when customers
+    reopen more answers than the confidences foretold, raising it lowers every confidence on the same evidence —
+    the estimate from unlabelled recent tickets runs low (see DEFAULT_UNCOVERED_SHARE), and this is what the
+    customers themselves said. A reopen for any other reason counts too: the safe side."""
+    low, high = UNCOVERED_SHARE_BOUNDS
+    if not verdicts:
+        return low
+    right = np.array([v.right for v in verdicts], dtype=float)
+    balanced = np.clip(np.array([v.balanced for v in verdicts], dtype=float), 1e-6, 1 - 1e-6)
+    reopened = sum(v.reopened for v in verdicts)
+
+    def expected_wrong(share: float) -> float:
+        return float((1 - Calibrator.combine(right, balanced, share)).sum())
+
+    if expected_wrong(low) >= reopened:
+        return low
+    if expected_wrong(high) <= reopened:
+        return high
+    for _ in range(30):  # bisection: the expected count grows with the share
+        middle = (low + high) / 2
+        low, high = (middle, high) if expected_wrong(middle) < reopened else (low, middle)
+    return round(high, 4)
+
+
 class Calibrator:
     """P(the chosen answer is right | the shape of the evidence), learnt from the history itself, for the share of
     questions the knowledge does not cover that this deployment actually gets.
@@ -663,11 +719,21 @@ class Calibrator:
             share = updated
         return share
 
-    def predict(self, features: np.ndarray, *, uncovered_share: float = DEFAULT_UNCOVERED_SHARE) -> np.ndarray:
+    def parts(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(right | evidence, covered) and P(uncovered | evidence) for half-uncovered traffic: what a confidence
+        is made of at any share (`combine`). Without an uncovered model the second is 0.5, so the share scales
+        the confidence directly."""
         right = self._right.predict_proba(features)[:, 1]
-        if self._uncovered is None:
-            return right * (1 - uncovered_share)
-        return right * (1 - self._uncovered_at(self._balanced(features), uncovered_share))
+        balanced = self._balanced(features) if self._uncovered is not None else np.full(len(features), 0.5)
+        return right, balanced
+
+    @classmethod
+    def combine(cls, right: np.ndarray, balanced: np.ndarray, share: float) -> np.ndarray:
+        """The confidence from its parts, for traffic in which `share` of the questions are uncovered."""
+        return right * (1 - cls._uncovered_at(balanced, share))
+
+    def predict(self, features: np.ndarray, *, uncovered_share: float = DEFAULT_UNCOVERED_SHARE) -> np.ndarray:
+        return self.combine(*self.parts(features), uncovered_share)
 
     @staticmethod
     def _examples(index: _Index, chooser: _Chooser | None, positions: Sequence[int],

@@ -125,7 +125,8 @@ class Pipeline:
             # Once per event (the store ignores a repeat), and before the effect is finished: a crash in between
             # leaves the effect "started", and the retry that finds the reply records the answer then.
             self.store.record_automatic_answer(event_id=event_id, ticket_key=ticket_key, ticket_id=ticket.id,
-                                               answer_source=decision.answer_source, confidence=decision.confidence)
+                                               answer_source=decision.answer_source, confidence=decision.confidence,
+                                               calibration=decision.calibration)
 
         effect = self.store.begin_effect(key, kind="public_reply")
         if effect["state"] == "done":

@@ -17,6 +17,11 @@ least `min_answers` of them and more than `max_reopen_rate` reopened, it pauses 
 `/escalation pause` uses, audited as "seam" with the figures, and queues one announcement for the escalation
 channel (a job of kind `announce`, retried until Slack takes it); while automation stays paused it says nothing
 more. `enabled = false` keeps the counting and never pauses.
+
+The same verdicts tune the local engine (`verdicts`): the share of uncovered questions its confidences assume is
+raised until the last judged automatic answers would have been expected to hold as many wrong ones as were
+reopened (bot.engine.local `share_from_feedback`), so a deployment whose customers reopen more than the confidences
+foretold gets fewer automatic answers before the guard has to pause them all.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import QualityGuardTable, Settings
+from bot.engine.base import Verdict
 from bot.flows.controls import PAUSED_KEY, QUALITY_PAUSE_KEY, quality_sentence, window_text
 from bot.models import Event, Message, Ticket
 from bot.slack.poster import Poster
@@ -119,6 +125,15 @@ def reopen_shown(ticket: Ticket, *, answer: str | None, resolve_status: str | No
     if resolve_status and resolve_status.lower() not in REOPEN_STATUSES and status in REOPEN_STATUSES:
         return now, "ticket reopened"
     return None
+
+
+def verdicts(store: Store, table: QualityGuardTable) -> list[Verdict]:
+    """The verdicts on the last `last` judged automatic answers that the local engine made (reopened or not), or
+    none while there are fewer than `min_answers` of them: a few answers say little about a share."""
+    judged = store.judged_automatic_answers(last=table.last, window_seconds=table.window_seconds)
+    found = [Verdict(right=a["p_right"], balanced=a["p_uncovered"], reopened=a["reopened_at"] is not None)
+             for a in judged if a["p_right"] is not None and a["p_uncovered"] is not None]
+    return found if len(found) >= table.min_answers else []
 
 
 @dataclass

@@ -109,7 +109,7 @@ def route(findings: Findings, assessment: Assessment, *, policy: Policy) -> Deci
     # An excluded ticket type is never touched by the AI: not even a suggested reply.
     answer, source = (None, None) if findings.excluded else (assessment.answer, assessment.answer_source)
     return Decision(route=chosen, confidence=confidence, reasons=tuple(reasons), answer=answer, answer_source=source,
-                    summary=assessment.summary, evidence=assessment.evidence)
+                    summary=assessment.summary, evidence=assessment.evidence, calibration=assessment.calibration)
 
 
 def decide(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: datetime | None = None) -> Decision:
