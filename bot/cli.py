@@ -97,8 +97,9 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     from bot.config import load_settings
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
+    from bot.models import read_tickets
     from bot.offline.report import format_table, write_outputs
-    from bot.offline.simulate import DEFAULT_SWEEP, read_tickets, split_by_time, without_replayed
+    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, without_replayed
     from bot.offline.simulate import simulate as run_simulation
     from bot.policy.decide import Policy
 

@@ -363,6 +363,9 @@ class Settings:
     embeddings_api_key: str | None = None
     database_path: str = "./seam.db"
     knowledge_path: str | None = None
+    # Resolved past tickets (ticket JSONL, what `simulate --history` reads) the local engine learns from and
+    # calibrates on in serve.
+    history_path: str | None = None
     config_path: str | None = None
     policy: PolicySettings = field(default_factory=PolicySettings)
     slack: SlackTable = field(default_factory=SlackTable)
@@ -458,6 +461,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
     knowledge = get("KNOWLEDGE_PATH")
     if knowledge is None and (cwd / "knowledge").is_dir():
         knowledge = str(cwd / "knowledge")
+    history = get("HISTORY_PATH")
+    if history is None and (cwd / "history.jsonl").is_file():
+        history = str(cwd / "history.jsonl")
 
     helpdesk = registry.plugin(get("HELPDESK") or "zendesk")
     settings = Settings(
@@ -481,6 +487,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
                             else get("OPENAI_API_KEY")),
         database_path=get("DATABASE_PATH") or "./seam.db",
         knowledge_path=knowledge,
+        history_path=history,
         config_path=config_path,
     )
     return replace(

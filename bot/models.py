@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from bot.errors import InputError
 from bot.text import encodable
 
 AUTHORS = ("customer", "agent", "bot")
@@ -351,3 +353,38 @@ class Escalation:
     @property
     def link(self) -> str | None:
         return self.card.get("link")
+
+
+def read_tickets(path: str | Path, *, limit: int | None = None) -> tuple[list[Ticket], list[str]]:
+    """Tickets from a JSONL file, and the problems found in rows that were skipped (`line N: why`)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    tickets: list[Ticket] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            ticket = Ticket.from_dict(json.loads(line))
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path.name} line {number}: not valid JSON ({exc.msg})")
+            continue
+        except ValueError as exc:
+            problems.append(f"{path.name} line {number}: {exc}")
+            continue
+        if ticket.id in seen:
+            problems.append(f"{path.name} line {number}: duplicate id {ticket.id!r}")
+            continue
+        seen.add(ticket.id)
+        tickets.append(ticket)
+        if limit is not None and len(tickets) >= limit:
+            break
+    if not tickets:
+        raise InputError(f"{path} has no usable ticket" + (f" ({problems[0]})" if problems else ""))
+    return tickets, problems

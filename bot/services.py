@@ -33,7 +33,7 @@ from bot.jobs.knowledge import KnowledgeSync
 from bot.jobs.reconcile import Reconciler
 from bot.jobs.runner import Runner
 from bot.jobs.worker import Worker
-from bot.models import Assessment, Message, Resolution, Ticket
+from bot.models import Assessment, Message, Resolution, Ticket, read_tickets
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
 from bot.slack.poster import NOTE_KIND, TRANSCRIPT_KIND, Poster
@@ -179,19 +179,33 @@ class LiveEngine:
 
 
 def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
-    """An engine fitted on the KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, and the
-    replies agents approved; and the knowledge revision it saw (read first: a change made during the fit shows
-    as a new revision, and the next refresh fits again)."""
+    """An engine fitted on the KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, the
+    resolved past tickets of HISTORY_PATH and the replies agents approved; and the knowledge revision it saw
+    (read first: a change made during the fit shows as a new revision, and the next refresh fits again)."""
     revision = store.knowledge_revision(settings.helpdesk)
     files = load_knowledge(settings.knowledge_path)
     synced = store.synced_articles(settings.helpdesk)
+    past = past_tickets(settings.history_path)
     learned = learned_tickets(store)
-    log.info("%d knowledge articles from %s, %d synced from %s, %d replies learned from agents", len(files),
-             settings.knowledge_path, len(synced), settings.helpdesk, len(learned))
-    engine = build_engine(settings, articles=with_synced(files, synced), history=learned,
+    log.info("%d knowledge articles from %s, %d synced from %s, %d resolved past tickets from %s, %d replies "
+             "learned from agents", len(files), settings.knowledge_path, len(synced), settings.helpdesk, len(past),
+             settings.history_path, len(learned))
+    engine = build_engine(settings, articles=with_synced(files, synced), history=[*past, *learned],
                           embedding_cache=store.embedding_cache,
                           feedback=lambda: verdicts(store, settings.quality_guard))
     return engine, revision
+
+
+def past_tickets(path: str | None) -> list[Ticket]:
+    """The resolved tickets of HISTORY_PATH (ticket JSONL: `python -m bot import … --resolved-only` writes it,
+    `simulate --history` reads it), so serve decides with the engine the simulation measured; none without a
+    path. Rows that cannot be read are skipped and counted in the log; a missing or empty file is an error."""
+    if not path:
+        return []
+    tickets, problems = read_tickets(path)
+    if problems:
+        log.warning("%s: %d rows skipped, e.g. %s", path, len(problems), problems[0])
+    return [t for t in tickets if t.resolution is not None]
 
 
 def learned_tickets(store: Store) -> list[Ticket]:

@@ -203,19 +203,25 @@ def test_a_missing_seam_config_file_is_a_config_error_naming_the_path(tmp_path: 
 def test_seam_toml_and_knowledge_in_the_working_directory_are_picked_up(tmp_path: Path) -> None:
     write_toml(tmp_path, "[thresholds]\nauto = 0.7\ndraft = 0.2\n", name="seam.toml")
     (tmp_path / "knowledge").mkdir()
+    assert load_settings(env={}, cwd=tmp_path).history_path is None
+    (tmp_path / "history.jsonl").write_text("")
     settings = load_settings(env={}, cwd=tmp_path)
     assert settings.policy.thresholds.auto == pytest.approx(0.7)
     assert settings.config_path == str(tmp_path / "seam.toml")
     assert settings.knowledge_path == str(tmp_path / "knowledge")
+    assert settings.history_path == str(tmp_path / "history.jsonl")
 
 
 def test_explicit_paths_win_over_files_in_the_working_directory(tmp_path: Path) -> None:
     write_toml(tmp_path, "[thresholds]\nauto = 0.7\n", name="seam.toml")
     (tmp_path / "knowledge").mkdir()
+    (tmp_path / "history.jsonl").write_text("")
     other = write_toml(tmp_path, "[thresholds]\nauto = 0.6\n", name="other.toml")
-    settings = load_settings(env={"SEAM_CONFIG": str(other), "KNOWLEDGE_PATH": "/srv/kb"}, cwd=tmp_path)
+    settings = load_settings(env={"SEAM_CONFIG": str(other), "KNOWLEDGE_PATH": "/srv/kb",
+                                  "HISTORY_PATH": "/srv/past.jsonl"}, cwd=tmp_path)
     assert settings.policy.thresholds.auto == pytest.approx(0.6)
     assert settings.knowledge_path == "/srv/kb"
+    assert settings.history_path == "/srv/past.jsonl"
 
 
 def test_a_knowledge_file_in_the_working_directory_is_not_taken_for_a_folder(tmp_path: Path) -> None:

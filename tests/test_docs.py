@@ -63,7 +63,8 @@ def test_readme_commands_are_the_ones_ci_and_the_tree_use():
 def test_readme_sample_figures_match_a_fresh_simulation():
     from bot.engine.knowledge import load_knowledge
     from bot.engine.local import LocalEngine
-    from bot.offline.simulate import read_tickets, simulate
+    from bot.models import read_tickets
+    from bot.offline.simulate import simulate
     from bot.policy.decide import Policy
 
     tickets, _ = read_tickets(ROOT / "examples" / "tickets.jsonl")

@@ -24,8 +24,8 @@ from bot.helpdesk.gorgias.adapter import GorgiasAdapter
 from bot.helpdesk.gorgias.importer import import_gorgias
 from bot.helpdesk.gorgias.settings import GorgiasSettings
 from bot.jobs.knowledge import sync_knowledge
+from bot.models import read_tickets
 from bot.offline.importers import write_jsonl
-from bot.offline.simulate import read_tickets
 from bot.pacing import ChannelPacer
 from bot.store import Store
 from tests.support.cli import run_bot

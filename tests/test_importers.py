@@ -13,8 +13,8 @@ import pytest
 
 from bot.errors import InputError
 from bot.helpdesk.zendesk.importer import import_zendesk
+from bot.models import read_tickets
 from bot.offline.importers import CsvColumns, answer_hash, import_csv, write_jsonl
-from bot.offline.simulate import read_tickets
 from tests.support.knowledge import write_knowledge
 
 REQUESTER, OTHER_CUSTOMER, AGENT, CC_CUSTOMER = 5001, 5002, 9001, 5003

@@ -291,7 +291,7 @@ def test_a_large_replay_examines_on_every_core_with_the_same_findings() -> None:
 
 
 def _sample(path: str) -> list[Ticket]:
-    from bot.offline.simulate import read_tickets
+    from bot.models import read_tickets
 
     tickets, problems = read_tickets(Path(__file__).resolve().parent.parent / path)
     assert not problems

@@ -4,7 +4,7 @@ dump files page by page, checking and writing tickets — and the spreadsheet (C
 API-dump importer lives in its folder (`bot.helpdesk.zendesk.importer`).
 
 Every ticket written is checked with `Ticket.from_dict` first, so the output always loads with
-`bot.offline.simulate.read_tickets` without a problem. Bad records are reported (`FILE record N: why` for
+`bot.models.read_tickets` without a problem. Bad records are reported (`FILE record N: why` for
 dumps, `FILE line N: why` for CSV) and skipped; an input with no usable ticket at all raises `InputError`.
 """
 

@@ -10,13 +10,11 @@ when it differs or when the id is null (the ticket should not have been answered
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 from bot.engine.base import Engine
 from bot.errors import InputError
@@ -31,41 +29,6 @@ from bot.workers import forked_pool, forking_helps
 DEFAULT_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.99,)
 WRONG_TEXT_CHARS = 300
 NO_TOPIC = "(none)"
-
-
-def read_tickets(path: str | Path, *, limit: int | None = None) -> tuple[list[Ticket], list[str]]:
-    """Tickets from a JSONL file, and the problems found in rows that were skipped (`line N: why`)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text") from None
-    tickets: list[Ticket] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            ticket = Ticket.from_dict(json.loads(line))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path.name} line {number}: not valid JSON ({exc.msg})")
-            continue
-        except ValueError as exc:
-            problems.append(f"{path.name} line {number}: {exc}")
-            continue
-        if ticket.id in seen:
-            problems.append(f"{path.name} line {number}: duplicate id {ticket.id!r}")
-            continue
-        seen.add(ticket.id)
-        tickets.append(ticket)
-        if limit is not None and len(tickets) >= limit:
-            break
-    if not tickets:
-        raise InputError(f"{path} has no usable ticket" + (f" ({problems[0]})" if problems else ""))
-    return tickets, problems
 
 
 def _grade(ticket: Ticket, answer_source: str | None) -> bool | None:

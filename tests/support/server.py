@@ -51,7 +51,8 @@ def seam_env(*, slack: FakeSlack, zendesk: FakeZendesk | None = None, tmp: Path,
     as `serve` checks at start), and either the fake Zendesk or `helpdesk_env` (a harness's `serve_env()`, for any
     helpdesk)."""
     slack.add_channel(CHANNEL, name="escalations")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_", "SEAM_", *HELPDESK_PREFIXES))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "OPENAI_", "SEAM_", *HELPDESK_PREFIXES)) and k != "HISTORY_PATH"}
     if helpdesk_env is None:
         assert zendesk is not None, "seam_env needs a fake Zendesk or another helpdesk's environment"
         helpdesk_env = {"HELPDESK": "zendesk", "ZENDESK_SUBDOMAIN": zendesk.subdomain, "ZENDESK_EMAIL": zendesk.email,

@@ -1,0 +1,101 @@
+"""`HISTORY_PATH`: serve learns from the same resolved past tickets `simulate --history` replays against, so it
+decides each ticket as the simulation predicted — same route, same answer, same confidence — end to end through
+`python -m bot serve` and `python -m bot simulate` against the fakes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.models import Ticket
+from bot.store import Store
+from tests.support.constants import CUSTOMER_ID
+from tests.support.fakes import FakeSlack, FakeZendesk
+from tests.support.server import SeamServer, seam_env
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = ROOT / "examples" / "history.jsonl"
+REPLAYED = 30
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def zendesk():
+    with FakeZendesk() as server:
+        server.add_user(id=CUSTOMER_ID, name="Ana Customer", email="ana@example.com")
+        yield server
+
+
+def sample_tickets() -> list[Ticket]:
+    lines = (ROOT / "examples" / "tickets.jsonl").read_text(encoding="utf-8").splitlines()
+    # One customer message each, as a new Zendesk ticket holds; numeric ids, as Zendesk's are.
+    tickets = [Ticket.from_dict({**json.loads(line), "id": str(9100 + n), "sla_due_at": None})
+               for n, line in enumerate(lines[:REPLAYED])]
+    return [t for t in tickets if len(t.messages) == 1]
+
+
+def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predicted(slack, zendesk, tmp_path):
+    tickets = sample_tickets()
+    assert len(tickets) >= 20
+    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path, HISTORY_PATH=str(HISTORY))
+    server = SeamServer(env, tmp_path / "serve.log").start(timeout=90)
+    try:
+        assert "resolved past tickets from" in server.log() and "calibrated on history" in server.log()
+        for ticket in tickets:
+            zendesk.add_ticket(id=int(ticket.id), subject=ticket.subject, requester_id=CUSTOMER_ID,
+                               comments=[{"author_id": CUSTOMER_ID, "body": ticket.messages[0].body}])
+            assert server.post_webhook({"ticket_id": int(ticket.id)}).status_code == 202
+        store = Store(env["DATABASE_PATH"])
+        wait_until(lambda: store.db.execute("select count(*) from decisions").fetchone()[0] >= len(tickets),
+                   timeout=60, what="a decision for every ticket")
+        served = {row["ticket_key"].split(":")[1]: row for row in store.db.query("select * from decisions")}
+    finally:
+        assert server.stop() == 0, server.log()
+
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("".join(json.dumps({"id": t.id, "subject": t.subject,
+                                          "messages": [{"author": "customer", "body": t.messages[0].body}]}) + "\n"
+                              for t in tickets), encoding="utf-8")
+    # The same knowledge folder and database (synced knowledge, none here) as serve had.
+    result = subprocess.run([sys.executable, "-m", "bot", "simulate", str(replay), "--history", str(HISTORY),
+                             "--knowledge", env["KNOWLEDGE_PATH"], "--out", str(tmp_path / "sim")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    predicted = [json.loads(line) for line in (tmp_path / "sim" / "decisions.jsonl").read_text().splitlines()]
+    assert len(predicted) == len(tickets)
+    routes = {p["route"] for p in predicted}
+    assert "resolve" in routes and len(routes) >= 2, "the sample has both automatic answers and hand-offs"
+    for p in predicted:
+        row = served[p["id"]]
+        assert (row["route"], row["answer_source"], row["confidence"]) == \
+            (p["route"], p["answer_source"], p["confidence"]), p["id"]
+
+
+def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(slack, zendesk, tmp_path):
+    """The control: the history is what made serve's answers (the test knowledge has none of its macros)."""
+    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path)
+    server = SeamServer(env, tmp_path / "serve.log").start()
+    try:
+        assert "0 resolved past tickets" in server.log() and "uncalibrated" in server.log()
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_a_history_file_that_is_missing_stops_serve_with_one_line(slack, zendesk, tmp_path):
+    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path, HISTORY_PATH=str(tmp_path / "nowhere.jsonl"))
+    result = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and " INFO " not in line]
+    assert len(lines) == 1 and "nowhere.jsonl" in lines[0] and "Traceback" not in result.stderr, result.stderr
