@@ -1,0 +1,98 @@
+"""The local engine learning agents' replies (`LocalEngine.learn`): a reply is answerable once learn() returns,
+replies that arrive during a refit are learnt together in the next one, and a reply the embeddings server could not
+embed waits for the next learn() instead of being lost from the semantic index.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.engine import local
+from bot.engine.embeddings import Embedder
+from bot.engine.local import LocalEngine
+from bot.models import Message, Ticket
+from tests.support.fakes import FakeEmbeddings
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLIES = {
+    "learned-faroe": ("Do you ship parcels to the Faroe Islands by island courier?",
+                      "Yes: our island courier reaches the Faroe Islands in 9 to 12 days."),
+    "learned-tandem": ("Can I return a tandem bicycle bought in your spring sale?",
+                       "Tandems from the spring sale can be returned within 60 days."),
+    "learned-engraving": ("Will you engrave a name on the silver locket I ordered?",
+                          "We engrave up to 12 letters on any locket for free."),
+    "learned-hamster": ("Is the hamster wheel you sell safe for a dwarf hamster?",
+                        "The 20 cm wheel suits dwarf hamsters; the 28 cm one suits Syrians."),
+}
+
+
+def history(count: int) -> list[Ticket]:
+    lines = (ROOT / "examples" / "history.jsonl").read_text(encoding="utf-8").splitlines()[:count]
+    return [Ticket.from_dict(json.loads(line)) for line in lines]
+
+
+def asking(text: str) -> Ticket:
+    return Ticket(id="q", messages=(Message("customer", text),))
+
+
+def test_replies_that_arrive_during_a_refit_are_learnt_together_in_the_next(monkeypatch) -> None:
+    engine = LocalEngine(history=history(300))
+    builds: list[int] = []
+    first_started, others_queued = threading.Event(), threading.Event()
+    build = local._build_index
+
+    def counted(docs, *args, **kwargs):
+        builds.append(len(docs))
+        if len(builds) == 1:  # hold the first refit until the other three replies are waiting
+            first_started.set()
+            assert others_queued.wait(20)
+        return build(docs, *args, **kwargs)
+
+    monkeypatch.setattr(local, "_build_index", counted)
+    labels = list(REPLIES)
+    threads = [threading.Thread(target=engine.learn, args=(REPLIES[label][0], label, REPLIES[label][1]))
+               for label in labels]
+    threads[0].start()
+    assert first_started.wait(20)
+    for thread in threads[1:]:
+        thread.start()
+
+    def waiting() -> int:
+        with engine._pending_lock:
+            return len(engine._pending)
+
+    while waiting() < 3:
+        threading.Event().wait(0.01)
+    others_queued.set()
+    for thread in threads:
+        thread.join(30)
+    assert len(builds) == 2, "one refit for the first reply, one for the three that waited"
+    assert builds[1] == builds[0] + 3
+    for label in labels:
+        assert engine.assess(asking(REPLIES[label][0])).answer_source == label
+
+
+@pytest.fixture
+def fake():
+    with FakeEmbeddings() as server:
+        yield server
+
+
+def test_a_reply_the_embeddings_server_missed_is_learnt_semantically_with_the_next(fake) -> None:
+    with httpx.Client() as client:
+        embedder = Embedder(model="test-embed-1", base_url=fake.base_url, client=client, cooldown=0)
+        engine = LocalEngine(history=history(120), embedder=embedder)
+        faroe, tandem = "learned-faroe", "learned-tandem"
+        fake.fail(status=400)  # the next request only
+        engine.learn(REPLIES[faroe][0], faroe, REPLIES[faroe][1])
+        assert faroe not in {d.label for d in engine._index.docs}, "not embedded: kept for the next learn()"
+        engine.learn(REPLIES[tandem][0], tandem, REPLIES[tandem][1])
+        assert engine._embedder is not None, "the engine is semantic again"
+        for label in (faroe, tandem):
+            assert engine.assess(asking(REPLIES[label][0])).answer_source == label
+        assert {faroe, tandem} <= {d.label for d in engine._index.docs}
