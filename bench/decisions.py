@@ -21,6 +21,9 @@ A second table sets Seam beside the stronger baseline, TF-IDF + LR (C=10), figur
 over the replayed tickets (`--resamples`, 2,000 by default): the difference, its 95 % interval, and the share of
 resamples in which Seam is ahead. A replay of a few hundred tickets decides "coverage at ≤1 %" with a handful of
 them; the interval says which differences are more than that.
+
+A third table replays the live half of item 3 (`after_verdicts`): the verdicts on Seam's first automatic answers
+(reopened = wrong) set the share of uncovered questions for the rest of the replay, as serve does.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from bench import _datasets as data
 from bench._common import machine
 from bench._splits import SPLITS, Split
 from bench.engine_quality import Curve, risk_coverage
-from bot.engine.local import EngineOptions, LocalEngine
+from bot.config import QualityGuardTable
+from bot.engine.base import Verdict
+from bot.engine.local import DEFAULT_UNCOVERED_SHARE, Calibrator, EngineOptions, LocalEngine, share_from_feedback
 from bot.models import Message, Resolution, Ticket
 from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
 
@@ -58,6 +63,8 @@ class Answers:
     # The answerable tickets replayed on their own (in-scope traffic), when that changes the confidences: Seam
     # estimates the share of uncovered questions from the tickets it is given. None: the same as in the mix.
     alone: tuple[np.ndarray, list[str | None]] | None = None
+    # Seam's calibrated parts of each confidence (Assessment.calibration), for `after_verdicts`.
+    calibration: list[tuple[float, float] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ def seam(options: EngineOptions | None = None, name: str = "Seam", *,
         alone = engine.assess_many([_ticket(f"r{i}", text) for i, (text, expected)
                                     in enumerate(zip(replay.texts, replay.labels, strict=True)) if expected])
         return Answers(name, np.array([a.confidence for a in found]), [a.answer_source for a in found], seconds,
-                       alone=(np.array([a.confidence for a in alone]), [a.answer_source for a in alone]))
+                       alone=(np.array([a.confidence for a in alone]), [a.answer_source for a in alone]),
+                       calibration=[a.calibration for a in found])
 
     return run
 
@@ -226,6 +234,53 @@ def compare(dataset: str, a: Answers, b: Answers, expected: Sequence[str | None]
     return Comparison(dataset, observed, low, high, ((differences * better) > 1e-12).mean(axis=0))
 
 
+@dataclass(frozen=True)
+class AfterVerdicts:
+    dataset: str
+    verdicts: int
+    wrong: int
+    share: float
+    tickets: int  # the second half
+    before: tuple[float, float]  # (answered, wrong share of automatic answers) at 0.9, at the default share
+    after: tuple[float, float]  # the same at the share the verdicts set
+
+    def row(self) -> str:
+        return (f"| {self.dataset} | {self.verdicts} ({self.wrong} wrong) | {DEFAULT_UNCOVERED_SHARE:.0%} → "
+                f"{self.share:.0%} | {self.tickets:,} | {self.before[0]:.1%}, {self.before[1]:.2%} "
+                f"| {self.after[0]:.1%}, {self.after[1]:.2%} |")
+
+
+def after_verdicts(dataset: str, answers: Answers, expected: Sequence[str | None], *, seed: int = 0) -> AfterVerdicts:
+    """Item 3 live, replayed: the tickets arrive in a random order; the first half is answered at the default
+    share of uncovered questions, as serve does before it has verdicts; the verdicts on the last `last` of those
+    automatic answers (reopened = wrong: a perfect reopen signal) set the share for the second half
+    (`share_from_feedback`, with the quality guard's defaults), as serve does once `min_answers` are judged."""
+    table = QualityGuardTable()
+    order = np.random.default_rng(seed).permutation(len(expected))
+    half = len(order) // 2
+    parts = answers.calibration or [None] * len(expected)
+
+    def confidence(i: int, share: float) -> float:
+        if parts[i] is None:
+            return 0.0
+        right, balanced = parts[i]
+        return float(Calibrator.combine(np.array([right]), np.array([balanced]), share)[0])
+
+    def wrong(i: int) -> bool:
+        return expected[i] is None or answers.answers[i] != expected[i]
+
+    first = [i for i in order[:half] if confidence(i, DEFAULT_UNCOVERED_SHARE) >= DEFAULT_AUTO_THRESHOLD]
+    verdicts = [Verdict(*parts[i], reopened=wrong(i)) for i in first[-table.last:]]
+    share = share_from_feedback(verdicts) if len(verdicts) >= table.min_answers else DEFAULT_UNCOVERED_SHARE
+
+    def at(share: float) -> tuple[float, float]:
+        auto = [i for i in order[half:] if confidence(i, share) >= DEFAULT_AUTO_THRESHOLD]
+        return len(auto) / (len(order) - half), sum(map(wrong, auto)) / max(1, len(auto))
+
+    return AfterVerdicts(dataset, len(verdicts), sum(v.reopened for v in verdicts), share, len(order) - half,
+                         at(DEFAULT_UNCOVERED_SHARE), at(share))
+
+
 def _selftest() -> None:
     expected = ["a", "b", None, "a"]
     ranked = Answers("ranked", np.array([0.9, 0.8, 0.1, 0.7]), ["a", "b", "x", "a"], 0.0)
@@ -268,7 +323,7 @@ def main() -> None:
     print(f"# Decision quality, {args.split} replays — {machine()}\n")
     print(HEADER)
     print("| --- " * (HEADER.count("|") - 1) + "|")
-    comparisons = []
+    comparisons, verdicts = [], []
     for name in args.datasets.split(","):
         split = SPLITS[name](args.data)
         replay = split.replay(args.split)
@@ -277,6 +332,8 @@ def main() -> None:
             answers = system(split, replay)
             by_system[answers.system] = answers
             print(figures(name, answers, replay.labels).row(), flush=True)
+        if "Seam" in by_system:
+            verdicts.append(after_verdicts(name, by_system["Seam"], replay.labels))
         if args.resamples and {"Seam", "TF-IDF + LR (C=10)"} <= by_system.keys():
             comparisons.append(compare(name, by_system["Seam"], by_system["TF-IDF + LR (C=10)"], replay.labels,
                                        resamples=args.resamples))
@@ -287,6 +344,14 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- |")
         for comparison in comparisons:
             print("\n".join(comparison.rows()), flush=True)
+    if verdicts:
+        print("\n## Seam after verdicts on its automatic answers (reopened = wrong; the quality guard's defaults: "
+              "the last 50, at least 20)\n")
+        print("| dataset | verdicts | share of uncovered questions | second half, tickets "
+              "| answered, wrong share @0.9 before | after |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for found in verdicts:
+            print(found.row())
 
 
 if __name__ == "__main__":
