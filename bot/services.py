@@ -72,7 +72,7 @@ class Services:
                         pacer=ChannelPacer(rate=settings.slack.posts_per_second, burst=settings.slack.post_burst))
         controls = Controls(store=store, settings=settings,
                             members=lambda group: slack.usergroups_users_list(usergroup=group)["users"],
-                            alert=health.alert)
+                            alert=health.alert, uncovered_share=live.uncovered_share)
         lifecycle = Lifecycle(settings=settings, store=store, helpdesk=helpdesk, poster=poster)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
                             policy=controls.policy, lifecycle=lifecycle)
@@ -139,6 +139,14 @@ class LiveEngine:
     @property
     def current(self) -> Engine:
         return self._engine
+
+    def uncovered_share(self) -> tuple[float, bool] | None:
+        """The share of uncovered questions the current local engine scores for, and whether reopened automatic
+        answers set it; None when confidence comes from elsewhere (OpenAI, or too little history to calibrate)."""
+        engine = self._engine
+        if not getattr(engine, "calibrated", False):
+            return None
+        return engine.uncovered_share, engine.share_from_reopens
 
     def assess(self, ticket: Ticket) -> Assessment:
         return self._engine.assess(ticket)

@@ -320,6 +320,7 @@ def test_the_guard_trips_once_pauses_and_announces_and_a_resume_starts_afresh(pi
     notice = controls.quality_notice()
     assert "The quality guard paused automatic replies" in notice and "Reopened: #34, #33" in notice
     assert "Automatic answers: 4, reopened: 2 (50%)." in controls.stats_text(days=7)
+    assert "Confidence assumes" not in controls.stats_text(days=7), "this engine has no calibrated share"
     # While paused, new tickets are drafted for a person.
     assert run_event(pipeline, asked(fake_zendesk, 35)).outcome == "drafted"
     # A manager resumes; the old reopens no longer count, so one more reopen does not trip it again.
@@ -404,9 +405,10 @@ def test_a_resolved_ticket_keeps_its_confidences_parts_for_the_verdict(pipeline,
     assert (answer["p_right"], answer["p_uncovered"]) == (0.97, 0.04)
 
 
-def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold():
+def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold(store: Store):
     from bot.engine.base import Verdict
     from bot.engine.local import DEFAULT_UNCOVERED_SHARE, LocalEngine
+    from bot.services import LiveEngine
 
     root = Path(__file__).resolve().parent.parent
     history = [Ticket.from_dict(json.loads(line))
@@ -417,11 +419,16 @@ def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it
     engine = LocalEngine(history=history, feedback=lambda: told)
     assert engine.calibrated
     before = [engine.assess(t) for t in replay]
-    assert engine.uncovered_share == DEFAULT_UNCOVERED_SHARE
+    assert engine.uncovered_share == DEFAULT_UNCOVERED_SHARE and not engine.share_from_reopens
     # Every one of 40 automatic answers reopened: far more than their confidences foretold.
     told.extend(Verdict(*a.calibration, reopened=True) for a in before if a.calibration)
     after = [engine.assess(t) for t in replay]
     assert engine.feedback_share > DEFAULT_UNCOVERED_SHARE and engine.uncovered_share == engine.feedback_share
+    assert engine.share_from_reopens
+    live = LiveEngine(engine)
+    controls = Controls(store=store, settings=load_settings(env={}), uncovered_share=live.uncovered_share)
+    assert (f"Confidence assumes {engine.uncovered_share:.0%} of questions are outside the knowledge (raised because "
+            "customers reopened more automatic answers than their confidence foretold).") in controls.stats_text(days=7)
     answered = [(b.confidence, a.confidence) for b, a in zip(before, after, strict=True) if b.calibration]
     assert answered and all(a < b for b, a in answered)
     assert [a.answer_source for a in after] == [b.answer_source for b in before], "the same answers, less sure"

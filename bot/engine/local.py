@@ -343,6 +343,11 @@ class LocalEngine:
     def calibrated(self) -> bool:
         return self._calibrator is not None
 
+    @property
+    def share_from_reopens(self) -> bool:
+        """Whether the verdicts on automatic answers set the share last scored for (above the estimate)."""
+        return self.feedback_share > DEFAULT_UNCOVERED_SHARE and self.feedback_share >= self.uncovered_share
+
     def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
         """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time; when
         this returns, it is learnt. Refits the index and the chooser and swaps them in together, so concurrent

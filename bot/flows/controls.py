@@ -149,11 +149,15 @@ class Controls:
 
     def __init__(self, *, store: Store, settings: Settings,
                  members: Callable[[str], list[str]] | None = None,
-                 alert: Callable[[], str | None] | None = None) -> None:
+                 alert: Callable[[], str | None] | None = None,
+                 uncovered_share: Callable[[], tuple[float, bool] | None] | None = None) -> None:
         self.store = store
         self.settings = settings
         self._members = members
         self._alert = alert  # Seam's own health, for managers (bot.flows.health.Health.alert)
+        # The share of uncovered questions the local engine's confidences assume now, and whether reopened
+        # automatic answers set it (bot.engine.local); None from an engine without one.
+        self._uncovered_share = uncovered_share
         self._group: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._group_lock = threading.Lock()
 
@@ -396,6 +400,15 @@ class Controls:
             **self.store.lifecycle_counts(since=since),
         }
 
+    def _share_line(self) -> list[str]:
+        found = self._uncovered_share() if self._uncovered_share is not None else None
+        if found is None:
+            return []
+        share, from_reopens = found
+        why = ("raised because customers reopened more automatic answers than their confidence foretold"
+               if from_reopens else "estimated from recent tickets, never below 20%")
+        return [f"Confidence assumes {share:.0%} of questions are outside the knowledge ({why})."]
+
     def stats_text(self, *, days: int) -> str:
         s = self.stats(days=days)
         decided = s["resolved"] + s["drafted"] + s["escalated"]
@@ -418,6 +431,7 @@ class Controls:
             # Reopened within the quality guard's window (bot.flows.quality): the check on the resolved share.
             f"Automatic answers: {s['automatic_answers']}, reopened: {s['reopened']} "
             f"({pct(s['reopened'] / s['automatic_answers'] if s['automatic_answers'] else None)}).",
+            *self._share_line(),
             f"After the post: SLA breaches {s['sla_breached']} (warned {s['sla_warned']}); reminders "
             f"{s['reminded']}, managers paged {s['managers_paged']}; keep-warm updates {s['keep_warm_sent']}.",
         ]
