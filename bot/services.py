@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from slack_sdk import WebClient
 
@@ -65,7 +66,7 @@ class Services:
         helpdesk = observe(helpdesk or registry.plugin(settings.helpdesk).build(settings), health)
         # An engine given here (tests) is kept as it is; one built here is refitted when the knowledge changes.
         live = LiveEngine(engine) if engine is not None else LiveEngine.fitted(
-            lambda: fit_engine(settings, store), revision=lambda: store.knowledge_revision(settings.helpdesk))
+            lambda: fit_engine(settings, store), revision=lambda: engine_revision(settings, store))
         slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url,
                                       observer=health.slack_call, mask_payment=settings.slack.mask_payment)
         poster = Poster(slack=slack, store=store,
@@ -190,7 +191,7 @@ def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
     """An engine fitted on the KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, the
     resolved past tickets of HISTORY_PATH and the replies agents approved; and the knowledge revision it saw
     (read first: a change made during the fit shows as a new revision, and the next refresh fits again)."""
-    revision = store.knowledge_revision(settings.helpdesk)
+    revision = engine_revision(settings, store)
     files = load_knowledge(settings.knowledge_path)
     synced = store.synced_articles(settings.helpdesk)
     past = past_tickets(settings.history_path)
@@ -202,6 +203,17 @@ def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
                           embedding_cache=store.embedding_cache,
                           feedback=lambda: verdicts(store, settings.quality_guard))
     return engine, revision
+
+
+def engine_revision(settings: Settings, store: Store) -> str:
+    """What the engine is fitted from, as a version: the synced knowledge's revision and the HISTORY_PATH file's
+    size and modification time, so a history file replaced under a running serve is refitted on too."""
+    try:
+        stat = Path(settings.history_path).stat() if settings.history_path else None
+    except OSError:
+        stat = None  # gone: the refit says so (and the current engine keeps answering)
+    history = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
+    return f"{store.knowledge_revision(settings.helpdesk)}|history {history}"
 
 
 def past_tickets(path: str | None) -> list[Ticket]:

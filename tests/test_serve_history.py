@@ -99,3 +99,27 @@ def test_a_history_file_that_is_missing_stops_serve_with_one_line(slack, zendesk
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.strip() and " INFO " not in line]
     assert len(lines) == 1 and "nowhere.jsonl" in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_history_file_replaced_under_serve_is_refitted_on_at_the_next_refresh(tmp_path):
+    from dataclasses import replace
+
+    from bot.config import load_settings
+    from bot.services import LiveEngine, engine_revision, fit_engine
+
+    lines = HISTORY.read_text(encoding="utf-8").splitlines(keepends=True)
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(lines[:100]), encoding="utf-8")
+    settings = replace(load_settings(env={}, cwd=tmp_path), database_path=str(tmp_path / "seam.db"))
+    assert settings.history_path == str(path)
+    store = Store(settings.database_path)
+    live = LiveEngine.fitted(lambda: fit_engine(settings, store), revision=lambda: engine_revision(settings, store))
+    assert not live.refresh(), "nothing changed"
+    first = live.current
+    path.write_text("".join(lines[:300]), encoding="utf-8")
+    assert live.refresh() and live.current is not first
+    assert live.current.size > first.size
+    path.unlink()
+    with pytest.raises(Exception, match="file not found"):
+        live.refresh()  # the refit fails; the engine fitted last keeps answering
+    assert live.current.size > first.size
