@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -405,7 +407,7 @@ def test_a_resolved_ticket_keeps_its_confidences_parts_for_the_verdict(pipeline,
     assert (answer["p_right"], answer["p_uncovered"]) == (0.97, 0.04)
 
 
-def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold(store: Store):
+def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold(store: Store, caplog):
     from bot.engine.base import Verdict
     from bot.engine.local import DEFAULT_UNCOVERED_SHARE, LocalEngine
     from bot.services import LiveEngine
@@ -416,7 +418,14 @@ def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it
     replay = [Ticket.from_dict(json.loads(line))
               for line in (root / "examples" / "tickets.jsonl").read_text().splitlines()[:40]]
     told: list[Verdict] = []
-    engine = LocalEngine(history=history, feedback=lambda: told)
+    locked = threading.Event()
+
+    def feedback() -> list[Verdict]:
+        if locked.is_set():
+            raise RuntimeError("database is locked")
+        return told
+
+    engine = LocalEngine(history=history, feedback=feedback)
     assert engine.calibrated
     before = [engine.assess(t) for t in replay]
     assert engine.uncovered_share == DEFAULT_UNCOVERED_SHARE and not engine.share_from_reopens
@@ -433,11 +442,15 @@ def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it
     assert answered and all(a < b for b, a in answered)
     assert [a.answer_source for a in after] == [b.answer_source for b in before], "the same answers, less sure"
 
-    def unreadable():
-        raise RuntimeError("database is locked")
-
-    engine = LocalEngine(history=history, feedback=unreadable)
-    assert [engine.assess(t).confidence for t in replay] == [b.confidence for b in before]
+    # Verdicts that cannot be read (a locked database): the share they last showed stands, logged once.
+    raised = engine.feedback_share
+    locked.set()
+    with caplog.at_level(logging.ERROR, logger="bot.engine.local"):
+        assert [engine.assess(t).confidence for t in replay] == [a.confidence for a in after]
+    assert engine.feedback_share == raised
+    assert len([r for r in caplog.records if "unreadable" in r.getMessage()]) == 1
+    engine = LocalEngine(history=history, feedback=feedback)
+    assert [engine.assess(t).confidence for t in replay] == [b.confidence for b in before], "none read yet: 20%"
 
 
 # -- end to end through `python -m bot serve` ----------------------------------------------------------------------

@@ -334,6 +334,7 @@ class LocalEngine:
         self._recent_lock = threading.Lock()
         self.uncovered_share = self.options.uncovered_share or DEFAULT_UNCOVERED_SHARE  # the latest estimate
         self.feedback_share = DEFAULT_UNCOVERED_SHARE  # what the verdicts on automatic answers last showed
+        self._feedback_failing = False
 
     @property
     def size(self) -> int:
@@ -489,10 +490,14 @@ class LocalEngine:
     def _share_from_feedback(self) -> float:
         try:
             verdicts = self._feedback()
-        except Exception:  # the verdicts only ever raise the share: without them, the estimate stands
-            log.exception("feedback on automatic answers unreadable; the share of uncovered questions is estimated "
-                          "from recent tickets alone")
-            return DEFAULT_UNCOVERED_SHARE
+        except Exception:
+            # Keep what the verdicts last showed (the safe side), and say so once per outage, not per ticket.
+            if not self._feedback_failing:
+                log.exception("verdicts on automatic answers unreadable; scoring for the share they last showed "
+                              "(%.0f%%) until they can be read", self.feedback_share * 100)
+            self._feedback_failing = True
+            return self.feedback_share
+        self._feedback_failing = False
         share = share_from_feedback(verdicts)
         if share != self.feedback_share:
             log.info("share of uncovered questions from %d verdicts on automatic answers: %.0f%%", len(verdicts),
