@@ -15,26 +15,12 @@ import pytest
 from bot.models import Ticket
 from bot.store import Store
 from tests.support.constants import CUSTOMER_ID
-from tests.support.fakes import FakeSlack, FakeZendesk
 from tests.support.server import SeamServer, seam_env
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = ROOT / "examples" / "history.jsonl"
 REPLAYED = 30
-
-
-@pytest.fixture(scope="module")
-def slack():
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def zendesk():
-    with FakeZendesk() as server:
-        server.add_user(id=CUSTOMER_ID, name="Ana Customer", email="ana@example.com")
-        yield server
 
 
 def sample_tickets() -> list[Ticket]:
@@ -45,15 +31,16 @@ def sample_tickets() -> list[Ticket]:
     return [t for t in tickets if len(t.messages) == 1]
 
 
-def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predicted(slack, zendesk, tmp_path):
+def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predicted(fake_slack, fake_zendesk,
+                                                                                   tmp_path):
     tickets = sample_tickets()
     assert len(tickets) >= 20
-    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path, HISTORY_PATH=str(HISTORY))
+    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, HISTORY_PATH=str(HISTORY))
     server = SeamServer(env, tmp_path / "serve.log").start(timeout=90)
     try:
         assert "resolved past tickets from" in server.log() and "calibrated on history" in server.log()
         for ticket in tickets:
-            zendesk.add_ticket(id=int(ticket.id), subject=ticket.subject, requester_id=CUSTOMER_ID,
+            fake_zendesk.add_ticket(id=int(ticket.id), subject=ticket.subject, requester_id=CUSTOMER_ID,
                                comments=[{"author_id": CUSTOMER_ID, "body": ticket.messages[0].body}])
             assert server.post_webhook({"ticket_id": int(ticket.id)}).status_code == 202
         store = Store(env["DATABASE_PATH"])
@@ -82,9 +69,9 @@ def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predic
             (p["route"], p["answer_source"], p["confidence"]), p["id"]
 
 
-def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(slack, zendesk, tmp_path):
+def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(fake_slack, fake_zendesk, tmp_path):
     """The control: the history is what made serve's answers (the test knowledge has none of its macros)."""
-    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path)
+    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
     server = SeamServer(env, tmp_path / "serve.log").start()
     try:
         assert "0 resolved past tickets" in server.log() and "uncalibrated" in server.log()
@@ -92,8 +79,8 @@ def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(s
         assert server.stop() == 0, server.log()
 
 
-def test_a_history_file_that_is_missing_stops_serve_with_one_line(slack, zendesk, tmp_path):
-    env = seam_env(slack=slack, zendesk=zendesk, tmp=tmp_path, HISTORY_PATH=str(tmp_path / "nowhere.jsonl"))
+def test_a_history_file_that_is_missing_stops_serve_with_one_line(fake_slack, fake_zendesk, tmp_path):
+    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, HISTORY_PATH=str(tmp_path / "nowhere.jsonl"))
     result = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode != 0
