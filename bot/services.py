@@ -3,15 +3,17 @@ background runner from Settings. The web layer (`handlers/`) receives one `Servi
 listeners; `start()` and `stop()` bracket the background work.
 
 The engine answers from the KNOWLEDGE_PATH files, the articles and macros synced from the helpdesk
-(bot.jobs.knowledge) and the replies agents approved. When the synced knowledge changes, `LiveEngine` fits a new
-engine from all three in the sync's own thread and swaps it in whole: the pipeline and the agent actions hold the
-`LiveEngine`, so that swap is the one place the engine changes.
+(bot.jobs.knowledge), the resolved past tickets of HISTORY_PATH and the replies agents approved. Its first fit
+runs in a background thread, so serve listens at once; when the synced knowledge or the history file changes,
+`LiveEngine` fits a new engine from them all in the sync's own thread and swaps it in whole: the pipeline and the
+agent actions hold the `LiveEngine`, so that swap is the one place the engine changes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.engine import build_engine
 from bot.engine.base import Engine
-from bot.engine.knowledge import load_knowledge, with_synced
+from bot.engine.knowledge import Article, load_knowledge, with_synced
 from bot.flows.actions import WRITE_KIND, AgentActions, learned_label
 from bot.flows.controls import Controls
 from bot.flows.health import Health, check_credentials, observe
@@ -41,6 +43,9 @@ from bot.slack.poster import NOTE_KIND, TRANSCRIPT_KIND, Poster
 from bot.store import ANNOUNCE_KIND, Store
 
 log = logging.getLogger(__name__)
+
+# How long a ticket waits for the engine's first fit before its job fails and is retried (bot.jobs.worker).
+FIRST_FIT_WAIT_SECONDS = 240.0
 
 
 @dataclass
@@ -65,8 +70,15 @@ class Services:
         # Every helpdesk call's outcome reaches Health: a refused credential shows in /healthz.
         helpdesk = observe(helpdesk or registry.plugin(settings.helpdesk).build(settings), health)
         # An engine given here (tests) is kept as it is; one built here is refitted when the knowledge changes.
-        live = LiveEngine(engine) if engine is not None else LiveEngine.fitted(
-            lambda: fit_engine(settings, store), revision=lambda: engine_revision(settings, store))
+        if engine is not None:
+            live = LiveEngine(engine)
+        else:
+            # Read (and check) what the engine is fitted from now, so a bad HISTORY_PATH stops serve with one line;
+            # fit it in the background, so serve listens at once (a long history takes a while to fit).
+            inputs = EngineInputs.read(settings, store)
+            live = LiveEngine.fitting(lambda: fit_engine(settings, store, inputs=inputs),
+                                      fit=lambda: fit_engine(settings, store),
+                                      revision=lambda: engine_revision(settings, store))
         slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url,
                                       observer=health.slack_call, mask_payment=settings.slack.mask_payment)
         poster = Poster(slack=slack, store=store,
@@ -112,34 +124,70 @@ class Services:
 
 
 class LiveEngine:
-    """The engine `serve` answers with, swapped whole when the synced knowledge changes.
+    """The engine `serve` answers with, swapped whole when the synced knowledge or the history changes.
 
     `assess` asks the current engine (an answer still holding a template placeholder is drafted at most: the
-    policy sees to that). `learn` teaches the current engine an agent's reply; one
-    learnt while a new engine is being fitted is taught to the new one too, so a swap loses none (the fit may
-    also have read it from the store: the new engine then holds it twice, which only weighs it a little more).
-    `refresh` refits — files, synced articles and learnt replies, read afresh — when the store's knowledge
-    revision is not the one the current engine was fitted at, and swaps the new engine in; until then, and if
-    the fit fails, the old one answers."""
+    policy sees to that); while the first fit runs (`fitting`: serve listens meanwhile) it waits for it. `learn`
+    teaches the current engine an agent's reply; one learnt while a new engine is being fitted is taught to the
+    new one too, so a swap loses none (the fit may also have read it from the store: the new engine then holds it
+    twice, which only weighs it a little more). `refresh` refits — files, synced articles, the history and learnt
+    replies, read afresh — when the revision is not the one the current engine was fitted at, and swaps the new
+    engine in; until then, and if the fit fails, the old one answers. A first fit that failed leaves no engine:
+    tickets fail and are retried, and each refresh fits again."""
 
-    def __init__(self, engine: Engine, *, fit: Callable[[], tuple[Engine, str]] | None = None,
+    def __init__(self, engine: Engine | None, *, fit: Callable[[], tuple[Engine, str]] | None = None,
                  revision: Callable[[], str] | None = None, fitted_at: str | None = None) -> None:
         self._engine = engine
         self._fit = fit
         self._revision = revision
-        self.fitted_at = fitted_at  # the knowledge revision the current engine was fitted at
+        self.fitted_at = fitted_at  # the revision the current engine was fitted at
         self._swap = threading.Lock()  # guards the engine and the replies learnt during a fit
         self._fitting = threading.Lock()  # one fit at a time
         self._learnt_meanwhile: list[tuple[str, str, str]] | None = None
+        self._settled = threading.Event()  # the first fit is over, well or not
+        if engine is not None:
+            self._settled.set()
+        self.fit_error: str | None = None  # why the last fit failed
 
     @classmethod
     def fitted(cls, fit: Callable[[], tuple[Engine, str]], *, revision: Callable[[], str]) -> LiveEngine:
         engine, fitted_at = fit()
         return cls(engine, fit=fit, revision=revision, fitted_at=fitted_at)
 
+    @classmethod
+    def fitting(cls, first: Callable[[], tuple[Engine, str]], *, fit: Callable[[], tuple[Engine, str]],
+                revision: Callable[[], str]) -> LiveEngine:
+        """A live engine whose first fit (`first`) runs in a background thread; `fit` is every later one."""
+        live = cls(None, fit=fit, revision=revision)
+        live._learnt_meanwhile = []
+        threading.Thread(target=live._first_fit, args=(first,), name="seam-engine-fit", daemon=True).start()
+        return live
+
+    def _first_fit(self, first: Callable[[], tuple[Engine, str]]) -> None:
+        started = time.monotonic()
+        with self._fitting:
+            try:
+                engine, fitted_at = first()
+            except Exception as exc:
+                with self._swap:
+                    self._learnt_meanwhile = None
+                self.fit_error = f"{type(exc).__name__}: {exc}"
+                log.exception("the engine could not be fitted; tickets wait and are retried, and the next "
+                              "refresh fits again")
+            else:
+                replayed = self._install(engine, fitted_at)
+                log.info("engine ready after %.1f s (%d replies learnt during the fit replayed)",
+                         time.monotonic() - started, replayed)
+            finally:
+                self._settled.set()
+
     @property
-    def current(self) -> Engine:
+    def current(self) -> Engine | None:
         return self._engine
+
+    @property
+    def ready(self) -> bool:
+        return self._engine is not None
 
     def uncovered_share(self) -> tuple[float, bool] | None:
         """The share of uncovered questions the current local engine scores for, and whether reopened automatic
@@ -150,7 +198,12 @@ class LiveEngine:
         return engine.uncovered_share, engine.share_from_reopens
 
     def assess(self, ticket: Ticket) -> Assessment:
-        return self._engine.assess(ticket)
+        if not self._settled.wait(FIRST_FIT_WAIT_SECONDS):
+            raise RuntimeError("the engine is still being fitted")
+        engine = self._engine
+        if engine is None:
+            raise RuntimeError(f"no engine: the fit failed ({self.fit_error})")
+        return engine.assess(ticket)
 
     def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
         with self._swap:
@@ -162,47 +215,69 @@ class LiveEngine:
             learn(customer_text, answer_source, answer)
 
     def refresh(self) -> bool:
-        """Refit and swap when the knowledge changed since the current engine was fitted; True if it did."""
-        if self._fit is None or self._revision is None:
+        """Refit and swap when the knowledge or the history changed since the current engine was fitted (or
+        when there is no engine yet, the first fit having failed); True if it did."""
+        if self._fit is None or self._revision is None or not self._settled.is_set():
             return False
         with self._fitting:
-            if self._revision() == self.fitted_at:
+            if self._engine is not None and self._revision() == self.fitted_at:
                 return False
             with self._swap:
                 self._learnt_meanwhile = []
             try:
                 engine, fitted_at = self._fit()
-            except BaseException:
+            except BaseException as exc:
                 with self._swap:
                     self._learnt_meanwhile = None
+                self.fit_error = f"{type(exc).__name__}: {exc}"
                 raise
-            with self._swap:
-                meanwhile, self._learnt_meanwhile = self._learnt_meanwhile or [], None
-                self._engine, self.fitted_at = engine, fitted_at
-            learn = getattr(engine, "learn", None)
-            for reply in meanwhile if learn is not None else ():
-                learn(*reply)
+            replayed = self._install(engine, fitted_at)
             log.info("engine refitted with the changed knowledge (%d replies learnt during the fit replayed)",
-                     len(meanwhile))
+                     replayed)
             return True
 
+    def _install(self, engine: Engine, fitted_at: str) -> int:
+        """Swap the new engine in, teach it the replies learnt while it was fitted; how many."""
+        with self._swap:
+            meanwhile, self._learnt_meanwhile = self._learnt_meanwhile or [], None
+            self._engine, self.fitted_at, self.fit_error = engine, fitted_at, None
+        learn = getattr(engine, "learn", None)
+        for reply in meanwhile if learn is not None else ():
+            learn(*reply)
+        return len(meanwhile)
 
-def fit_engine(settings: Settings, store: Store) -> tuple[Engine, str]:
-    """An engine fitted on the KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, the
-    resolved past tickets of HISTORY_PATH and the replies agents approved; and the knowledge revision it saw
-    (read first: a change made during the fit shows as a new revision, and the next refresh fits again)."""
-    revision = engine_revision(settings, store)
-    files = load_knowledge(settings.knowledge_path)
-    synced = store.synced_articles(settings.helpdesk)
-    past = past_tickets(settings.history_path)
-    learned = learned_tickets(store)
-    log.info("%d knowledge articles from %s, %d synced from %s, %d resolved past tickets from %s, %d replies "
-             "learned from agents", len(files), settings.knowledge_path, len(synced), settings.helpdesk, len(past),
-             settings.history_path, len(learned))
-    engine = build_engine(settings, articles=with_synced(files, synced), history=[*past, *learned],
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """What an engine is fitted from, and the revision they were read at (read first: a change made during the
+    fit shows as a new revision, and the next refresh fits again)."""
+
+    articles: list[Article]
+    history: list[Ticket]
+    revision: str
+
+    @classmethod
+    def read(cls, settings: Settings, store: Store) -> EngineInputs:
+        """The KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, the resolved past tickets
+        of HISTORY_PATH and the replies agents approved. Raises ConfigError on a file that cannot be read."""
+        revision = engine_revision(settings, store)
+        files = load_knowledge(settings.knowledge_path)
+        synced = store.synced_articles(settings.helpdesk)
+        past = past_tickets(settings.history_path)
+        learned = learned_tickets(store)
+        log.info("%d knowledge articles from %s, %d synced from %s, %d resolved past tickets from %s, %d replies "
+                 "learned from agents", len(files), settings.knowledge_path, len(synced), settings.helpdesk,
+                 len(past), settings.history_path, len(learned))
+        return cls(articles=with_synced(files, synced), history=[*past, *learned], revision=revision)
+
+
+def fit_engine(settings: Settings, store: Store, *, inputs: EngineInputs | None = None) -> tuple[Engine, str]:
+    """An engine fitted on `inputs` (read now by default: see EngineInputs), and the revision they were read at."""
+    inputs = inputs or EngineInputs.read(settings, store)
+    engine = build_engine(settings, articles=inputs.articles, history=inputs.history,
                           embedding_cache=store.embedding_cache,
                           feedback=lambda: verdicts(store, settings.quality_guard))
-    return engine, revision
+    return engine, inputs.revision
 
 
 def engine_revision(settings: Settings, store: Store) -> str:

@@ -264,6 +264,38 @@ def test_the_live_engine_refits_when_the_knowledge_revision_moves_and_keeps_repl
     assert engines[0].learnt == ["seam-feedback-7"] and engines[1].learnt == ["seam-feedback-7"]
 
 
+def test_serve_listens_while_its_first_fit_runs_and_tickets_wait_for_it() -> None:
+    release = threading.Event()
+    first = Answering("first")
+
+    def slow_first_fit() -> tuple[Answering, str]:
+        assert release.wait(10)
+        return first, "r1"
+
+    live = LiveEngine.fitting(slow_first_fit, fit=lambda: (Answering("later"), "r2"), revision=lambda: "r2")
+    assert not live.ready and live.current is None and live.uncovered_share() is None
+    answers: list[str] = []
+    waiting = threading.Thread(target=lambda: answers.append(live.assess(ticket()).answer))
+    waiting.start()
+    live.learn("customer text", "seam-feedback-3", "the reply")  # taught before the engine exists
+    assert not live.refresh(), "no refit while the first fit runs"
+    assert answers == []
+    release.set()
+    waiting.join(10)
+    assert answers == ["first"] and live.ready and live.fitted_at == "r1"
+    assert first.learnt == ["seam-feedback-3"], "replayed into the engine once it was fitted"
+
+
+def test_a_first_fit_that_fails_fails_tickets_at_once_until_a_refresh_fits() -> None:
+    def broken() -> tuple[Answering, str]:
+        raise OSError("the knowledge folder is gone")
+
+    live = LiveEngine.fitting(broken, fit=lambda: (Answering("back"), "r1"), revision=lambda: "r1")
+    with pytest.raises(RuntimeError, match="the fit failed .*knowledge folder is gone"):
+        live.assess(ticket())
+    assert live.refresh() and live.assess(ticket()).answer == "back" and live.fit_error is None
+
+
 def test_a_failed_refit_keeps_the_engine_answering() -> None:
     revision = ["r1"]
     calls = []

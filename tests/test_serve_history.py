@@ -38,7 +38,8 @@ def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predic
     env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, HISTORY_PATH=str(HISTORY))
     server = SeamServer(env, tmp_path / "serve.log").start(timeout=90)
     try:
-        assert "resolved past tickets from" in server.log() and "calibrated on history" in server.log()
+        # Serve listens while it fits; tickets sent meanwhile wait for the engine.
+        assert "resolved past tickets from" in server.log()
         for ticket in tickets:
             fake_zendesk.add_ticket(id=int(ticket.id), subject=ticket.subject, requester_id=CUSTOMER_ID,
                                comments=[{"author_id": CUSTOMER_ID, "body": ticket.messages[0].body}])
@@ -47,6 +48,7 @@ def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predic
         wait_until(lambda: store.db.execute("select count(*) from decisions").fetchone()[0] >= len(tickets),
                    timeout=60, what="a decision for every ticket")
         served = {row["ticket_key"].split(":")[1]: row for row in store.db.query("select * from decisions")}
+        assert "engine: local (calibrated on history)" in server.log() and "engine ready after" in server.log()
     finally:
         assert server.stop() == 0, server.log()
 
@@ -74,7 +76,9 @@ def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(f
     env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
     server = SeamServer(env, tmp_path / "serve.log").start()
     try:
-        assert "0 resolved past tickets" in server.log() and "uncalibrated" in server.log()
+        assert "0 resolved past tickets" in server.log()
+        wait_until(lambda: "engine ready after" in server.log(), what="the engine fitted")
+        assert "uncalibrated" in server.log()
     finally:
         assert server.stop() == 0, server.log()
 
