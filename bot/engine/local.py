@@ -286,7 +286,7 @@ class LocalEngine:
     def __init__(self, *, articles: Sequence[Article] = (), history: Iterable[Ticket] = (),
                  options: EngineOptions | None = None, embedder: Embedder | None = None,
                  processes: bool = False, feedback: Callable[[], Sequence[Verdict]] | None = None) -> None:
-        """`feedback`: the verdicts on recent automatic answers (serve: `bot.flows.quality.feedback`), from which
+        """`feedback`: the verdicts on recent automatic answers (serve: `bot.flows.quality.verdicts`), from which
         live assessments take a floor for the share of uncovered questions (`share_from_feedback`).
 
         `processes`: fit the chooser and the calibration folds in forked worker processes (the offline
