@@ -39,7 +39,7 @@ import numpy as np
 from bench import _datasets as data
 from bench._common import machine
 from bench._splits import SPLITS, Split
-from bench.engine_quality import Curve, risk_coverage
+from bench.engine_quality import risk_coverage
 from bot.config import QualityGuardTable
 from bot.engine.base import Verdict
 from bot.engine.local import DEFAULT_UNCOVERED_SHARE, Calibrator, EngineOptions, LocalEngine, share_from_feedback
@@ -165,32 +165,35 @@ def knn(split: Split, replay: data.Labelled) -> Answers:
     return Answers("kNN", np.array(confidences), answers, time.perf_counter() - started)
 
 
-def figures(dataset: str, answers: Answers, expected: Sequence[str | None]) -> Figures:
-    answerable = [e is not None for e in expected]
-    right = [e is not None and a == e for a, e in zip(answers.answers, expected, strict=True)]
-    curve: Curve = risk_coverage(answers.confidences, right, answerable)
-    top1 = sum(right) / max(1, sum(answerable))
-    automatic = answers.confidences >= DEFAULT_AUTO_THRESHOLD
-    wrong = sum(1 for auto, ok in zip(automatic, right, strict=True) if auto and not ok)
-    share = wrong / automatic.sum() if automatic.sum() else None
-    if answers.alone is not None:  # the answerable tickets replayed alone
-        confidences, found = answers.alone
-        expected_alone = [e for e in expected if e is not None]
-        in_scope = list(confidences >= DEFAULT_AUTO_THRESHOLD)
-        in_scope_right = [a == e for a, e in zip(found, expected_alone, strict=True)]
-    else:
-        in_scope = [auto and can for auto, can in zip(automatic, answerable, strict=True)]
-        in_scope_right = right
-    in_scope_wrong = sum(1 for auto, ok in zip(in_scope, in_scope_right, strict=True) if auto and not ok)
-    in_scope_share = in_scope_wrong / sum(in_scope) if sum(in_scope) else None
-    return Figures(dataset, answers.system, tuple(curve.coverage_at(b) for b in BOUNDS), curve.aurc, top1, share,
-                   float(automatic.mean()), in_scope_share, answers.seconds)
+def _right(answers: Answers, expected: Sequence[str | None]) -> np.ndarray:
+    """Per ticket: the system's top answer is the expected one (never, for a ticket that expects none)."""
+    return np.array([e is not None and a == e for a, e in zip(answers.answers, expected, strict=True)])
 
 
 def _ranked(confidences: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> np.ndarray:
     """The figures that depend on how a system ranks its answers (RANKED), for one set of tickets."""
     curve = risk_coverage(confidences, right, answerable)
     return np.array([*(curve.coverage_at(b) for b in BOUNDS), curve.aurc, right.sum() / max(1, answerable.sum())])
+
+
+def figures(dataset: str, answers: Answers, expected: Sequence[str | None]) -> Figures:
+    answerable = np.array([e is not None for e in expected])
+    right = _right(answers, expected)
+    *coverage, aurc, top1 = _ranked(answers.confidences, right, answerable)
+    automatic = answers.confidences >= DEFAULT_AUTO_THRESHOLD
+    share = int((automatic & ~right).sum()) / automatic.sum() if automatic.sum() else None
+    if answers.alone is not None:  # the answerable tickets replayed alone
+        confidences, found = answers.alone
+        expected_alone = [e for e in expected if e is not None]
+        in_scope = list(confidences >= DEFAULT_AUTO_THRESHOLD)
+        in_scope_right = [a == e for a, e in zip(found, expected_alone, strict=True)]
+    else:
+        in_scope = list(automatic & answerable)
+        in_scope_right = list(right)
+    in_scope_wrong = sum(1 for auto, ok in zip(in_scope, in_scope_right, strict=True) if auto and not ok)
+    in_scope_share = in_scope_wrong / sum(in_scope) if sum(in_scope) else None
+    return Figures(dataset, answers.system, tuple(float(c) for c in coverage), float(aurc), float(top1), share,
+                   float(automatic.mean()), in_scope_share, answers.seconds)
 
 
 @dataclass(frozen=True)
@@ -217,11 +220,7 @@ def compare(dataset: str, a: Answers, b: Answers, expected: Sequence[str | None]
             resamples: int = RESAMPLES, seed: int = 0) -> Comparison:
     """Paired bootstrap: resample the tickets with replacement, score both systems on the same resample."""
     answerable = np.array([e is not None for e in expected])
-
-    def right(answers: Answers) -> np.ndarray:
-        return np.array([e is not None and x == e for x, e in zip(answers.answers, expected, strict=True)])
-
-    right_a, right_b = right(a), right(b)
+    right_a, right_b = _right(a, expected), _right(b, expected)
     observed = _ranked(a.confidences, right_a, answerable) - _ranked(b.confidences, right_b, answerable)
     rng = np.random.default_rng(seed)
     better = np.array([1.0 if higher else -1.0 for _, higher in RANKED])
@@ -266,8 +265,10 @@ def after_verdicts(dataset: str, answers: Answers, expected: Sequence[str | None
         right, balanced = parts[i]
         return float(Calibrator.combine(np.array([right]), np.array([balanced]), share)[0])
 
+    right = _right(answers, expected)
+
     def wrong(i: int) -> bool:
-        return expected[i] is None or answers.answers[i] != expected[i]
+        return not right[i]
 
     first = [i for i in order[:half] if confidence(i, DEFAULT_UNCOVERED_SHARE) >= DEFAULT_AUTO_THRESHOLD]
     verdicts = [Verdict(*parts[i], reopened=wrong(i)) for i in first[-table.last:]]
