@@ -5,7 +5,6 @@ embed waits for the next learn() instead of being lost from the semantic index.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from bot.engine import local
 from bot.engine.embeddings import Embedder
 from bot.engine.local import LocalEngine
-from bot.models import Message, Ticket
+from bot.models import Message, Ticket, read_tickets
 from tests.support.fakes import FakeEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +31,7 @@ REPLIES = {
 
 
 def history(count: int) -> list[Ticket]:
-    lines = (ROOT / "examples" / "history.jsonl").read_text(encoding="utf-8").splitlines()[:count]
-    return [Ticket.from_dict(json.loads(line)) for line in lines]
+    return read_tickets(ROOT / "examples" / "history.jsonl", limit=count)[0]
 
 
 def asking(text: str) -> Ticket:

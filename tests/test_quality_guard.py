@@ -410,13 +410,12 @@ def test_a_resolved_ticket_keeps_its_confidences_parts_for_the_verdict(pipeline,
 def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold(store: Store, caplog):
     from bot.engine.base import Verdict
     from bot.engine.local import DEFAULT_UNCOVERED_SHARE, LocalEngine
+    from bot.models import read_tickets
     from bot.services import LiveEngine
 
     root = Path(__file__).resolve().parent.parent
-    history = [Ticket.from_dict(json.loads(line))
-               for line in (root / "examples" / "history.jsonl").read_text().splitlines()[:600]]
-    replay = [Ticket.from_dict(json.loads(line))
-              for line in (root / "examples" / "tickets.jsonl").read_text().splitlines()[:40]]
+    history = read_tickets(root / "examples" / "history.jsonl", limit=600)[0]
+    replay = read_tickets(root / "examples" / "tickets.jsonl", limit=40)[0]
     told: list[Verdict] = []
     locked = threading.Event()
 
