@@ -1,6 +1,6 @@
 """Small helpers for text and time that every layer uses: cutting text to a limit, text that can always be
-encoded, reading and writing ISO 8601 times, saying a duration or a rate the way people do, and clean text from
-HTML.
+encoded, reading and writing ISO 8601 times, saying a duration or a rate the way people do, clean text from
+HTML, and how far apart two words are (a misspelling is within `allowed_edits`).
 """
 
 from __future__ import annotations
@@ -167,3 +167,31 @@ def without_name_placeholders(text: str) -> str:
     cleaned = re.sub(r"[ \t]+([,.!?;:])", r"\1", cleaned)  # "Thanks !" → "Thanks!"
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
     return re.sub(r"[ \t]+$", "", cleaned, flags=re.M).strip()
+
+
+# Words of this many letters or more may be misspelt by two edits, shorter ones by one (bot.policy.spelling,
+# bot.engine.wording).
+LONG_WORD = 8
+
+
+def distance(a: str, b: str, limit: int) -> int:
+    """The optimal-string-alignment Damerau–Levenshtein distance of a and b, or limit + 1 once it exceeds limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, before[j - 2] + 1)
+            current[j] = value
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return min(previous[-1], limit + 1)
+
+
+def allowed_edits(word: str) -> int:
+    return 2 if len(word) >= LONG_WORD else 1

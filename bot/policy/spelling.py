@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from bot.text import LONG_WORD, allowed_edits, distance
+
 # The words the trigger's patterns are made of. Inflections are listed when the patterns use them.
 VOCABULARY: frozenset[str] = frozenset("""
 person persons people someone somebody anyone anybody human humans agent agents representative representatives
@@ -159,33 +161,9 @@ wast wat watt weed went what where width wine wish wit witch wits wold wont work
 wreaking yorker zeal
 """.split())
 
-_LONG = 8  # vocabulary words of this many letters or more allow 2 edits
 _WORD = re.compile(r"[^\W\d_]+")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
 _SYMBOL = re.compile(r"[^\w\s.,!?;:']|_")  # what is neither a letter, a digit, a space nor sentence punctuation
-
-
-def distance(a: str, b: str, limit: int) -> int:
-    """The optimal-string-alignment Damerau–Levenshtein distance of a and b, or limit + 1 once it exceeds limit."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, before[j - 2] + 1)
-            current[j] = value
-        if min(current) > limit:
-            return limit + 1
-        before, previous = previous, current
-    return min(previous[-1], limit + 1)
-
-
-def allowed_edits(word: str) -> int:
-    return 2 if len(word) >= _LONG else 1
 
 
 def _deletes(word: str, edits: int) -> set[str]:
@@ -218,7 +196,7 @@ def correction(word: str) -> tuple[str, bool] | None:
             if (head in VOCABULARY or head in JOINING) and (tail in VOCABULARY or tail in JOINING) and (
                     head in VOCABULARY or tail in VOCABULARY):
                 return f"{head} {tail}", True
-    best, nearest = _LONG, []
+    best, nearest = LONG_WORD, []
     for v in sorted({v for d in _deletes(w, 2) for v in _INDEX.get(d, ())}):
         d = distance(w, v, allowed_edits(v))
         if d <= allowed_edits(v) and d <= best:
