@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.knowledge import KnowledgeError, load_knowledge
-from bot.engine.local import LocalEngine
+from bot.engine.local import EngineOptions, LocalEngine
 from bot.models import Assessment, Message, Resolution, Route, Ticket
 from bot.policy.decide import Policy, decide
 from bot.policy.keywords import keyword_pattern
@@ -337,8 +337,11 @@ def test_history_a_person_answered_themselves_steers_similar_tickets_away_from_a
             "reset link expired, I need an export of all my account data",
         ])
     ]
-    without = LocalEngine(articles=articles).assess(ticket(question))
-    steered = LocalEngine(articles=articles, history=history).assess(ticket(question))
+    # The plain score without the explained share, which on its own keeps this question (no article has its
+    # export) from being answered: what is tested here is the steering by the person-handled history.
+    plain = EngineOptions(explain_content=False)
+    without = LocalEngine(articles=articles, options=plain).assess(ticket(question))
+    steered = LocalEngine(articles=articles, history=history, options=plain).assess(ticket(question))
     assert without.answer_source == "reset-password" and without.confidence > 0.5
     assert (steered.confidence, steered.answer, steered.answer_source) == (0.0, None, None)
 

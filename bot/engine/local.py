@@ -9,7 +9,8 @@ Three parts, all scikit-learn:
 - a calibrator: from the shape of the evidence (how close the nearest documents with that answer are, how
   strongly the neighbours agree, the SVM's margin, ...) it gives the probability that the answer is right,
   learnt on the history itself (see `Calibrator`). Without enough history it falls back to a plain score,
-  closeness × agreement, which orders answers but is not a probability.
+  closeness × agreement × the share of the question's content words the answer explains (bot.engine.wording),
+  which orders answers but is not a probability.
 `Engine` (bot.engine.base) is the interface every engine (this one, the OpenAI one) implements.
 """
 
@@ -36,6 +37,7 @@ from sklearn.svm import LinearSVC
 from bot.engine.base import Passage, Verdict, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
+from bot.engine.wording import explained_share
 from bot.models import Assessment, Ticket
 from bot.workers import forked_pool, forking_helps, inherited
 
@@ -113,6 +115,10 @@ class EngineOptions:
     # With sentence embeddings (EMBEDDINGS_MODEL), how much they weigh beside the TF-IDF vector: each row is
     # [TF-IDF, weight × embedding], normalised, so a similarity is (lexical + weight² × semantic) / (1 + weight²).
     semantic_weight: float = 1.0
+    # Without history to calibrate on, the plain score is also weighed by the share of the question's content
+    # words the answer explains (bot.engine.wording): on the knowledge-only dev replays a wrong answer at 0.9 came
+    # 3–4 times less often, AURC better on the three larger sets (bench/knowledge_only.py, docs/benchmarks.md).
+    explain_content: bool = True
 
     @classmethod
     def variants(cls) -> dict[str, EngineOptions]:
@@ -160,10 +166,32 @@ class _Index:
     answer_docs: tuple = ()  # row -> its documents' positions, ascending (matching reads them for every query)
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # what is built from it on first use
 
     def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
         lexical = normalize(self.vectorizer.transform(list(texts)))
         return _with_vectors(lexical, vectors, self.semantic)
+
+    def word_terms(self) -> _WordTerms:
+        """The single words of the index as text, and their weights (built on first use: only an engine without
+        history to calibrate on needs them)."""
+        found = self.cache.get("word_terms")
+        if found is None:
+            words = self.vectorizer.transformer_list[0][1]
+            terms = {column: term for term, column in words.vocabulary_.items() if " " not in term}
+            found = self.cache["word_terms"] = _WordTerms(
+                terms=[terms[int(c)] for c in self.unigrams],
+                weights={term: float(words.idf_[c]) for c, term in terms.items()},
+                unknown_weight=float(np.log(1 + len(self.docs)) + 1))
+        return found
+
+
+@dataclass(frozen=True)
+class _WordTerms:
+    terms: list[str]  # the index's single words, in the order of `_Index.unigrams` (answer_words' columns)
+    weights: dict[str, float]  # word -> inverse document frequency
+    unknown_weight: float
+
 
 
 def _with_vectors(lexical, vectors: np.ndarray | None, weight: float):
@@ -436,7 +464,7 @@ class LocalEngine:
                                         [_length(t) for t in texts[start:end]])
                 if progress is not None:
                     progress(end - start)
-        confidences, parts = self._confidences(matches)
+        confidences, parts = self._confidences(index, matches, texts)
         return [self._assessment(index, ticket, match, confidence, calibration)
                 for ticket, match, confidence, calibration in zip(tickets, matches, confidences, parts, strict=True)]
 
@@ -447,7 +475,8 @@ class LocalEngine:
         with forked_pool((index, chooser, texts)) as pool:
             yield from pool.map(_match_span_forked, spans)
 
-    def _confidences(self, matches: Sequence[_Match]) -> tuple[list[float], list[tuple[float, float] | None]]:
+    def _confidences(self, index: _Index, matches: Sequence[_Match], texts: Sequence[str]
+                     ) -> tuple[list[float], list[tuple[float, float] | None]]:
         """Per match: the confidence, and the calibrator's two parts it was made from (None without one)."""
         answered = [i for i, m in enumerate(matches) if m.label is not None]
         confidences = [0.0] * len(matches)
@@ -462,7 +491,9 @@ class LocalEngine:
             for i, r, b in zip(answered, right, balanced, strict=True):
                 parts[i] = (float(r), float(b))
         else:
-            scores = [matches[i].heuristic for i in answered]
+            explain = self.options.explain_content
+            scores = [matches[i].heuristic * (_explained(index, texts[i], matches[i].label) if explain else 1.0)
+                      for i in answered]
         for i, score in zip(answered, scores, strict=True):
             confidences[i] = round(float(score), 4)
         return confidences, parts
@@ -521,6 +552,17 @@ def _length(text: str) -> int:
     return len(text.split())
 
 
+def _explained(index: _Index, text: str, label: str) -> float:
+    """The share of the question's content the answer's passages and past tickets explain (bot.engine.wording),
+    each word weighted by its inverse document frequency; a word no document uses weighs what a word in none of
+    them would (scikit-learn's smoothed idf at a document frequency of 0)."""
+    words = index.word_terms()
+    row = index.answer_of[label]
+    columns = index.answer_words.indices[index.answer_words.indptr[row]:index.answer_words.indptr[row + 1]]
+    known = frozenset(words.terms[column] for column in columns)
+    return explained_share(text, known, words.weights, words.unknown_weight)
+
+
 @dataclass(frozen=True)
 class _Match:
     """The chosen answer for one query and the shape of the evidence behind it."""
@@ -528,7 +570,7 @@ class _Match:
     label: str | None  # None: nothing relevant, or similar tickets are handled by people
     answer_position: int | None
     features: np.ndarray
-    heuristic: float  # closeness × agreement: the score used when there is no history to calibrate on
+    heuristic: float  # closeness × agreement: with `_explained`, the score used without history to calibrate on
     evidence: tuple[dict, ...]
 
 
