@@ -209,8 +209,8 @@ SLA = """[reminders]
 enabled = false
 
 [sla_watch]
-warn_before = "2s"
-response_targets = { normal = "4s" }
+warn_before = "3s"
+response_targets = { normal = "6s" }
 """
 
 
@@ -226,8 +226,8 @@ def test_the_sla_watch_warns_the_owner_before_the_due_time_then_records_the_brea
         row = wait_until(lambda: (r := escalation_row(seam, owned)).sla_warned_at and r, what="sla_warned_at")
         due = parse_time(row.sla_due_at)
         created = parse_time(zendesk.ticket(owned["ticket"])["created_at"])
-        assert due == created + timedelta(seconds=4), "created_at plus the normal response target"
-        assert due.timestamp() - 2.05 <= warning["wall"] < due.timestamp() - 2 + 1.9, "warn_before the due time"
+        assert due == created + timedelta(seconds=6), "created_at plus the normal response target"
+        assert due.timestamp() - 3.05 <= warning["wall"] < due.timestamp() - 3 + 1.9, "warn_before the due time"
         [breach] = wait_until(lambda: notes(slack, owned, "sla-breach"), timeout=10, what="the breach")
         assert due.timestamp() - 0.05 <= breach["wall"] < due.timestamp() + 1.9, "at the due time"
         time.sleep(2.0)
@@ -245,7 +245,7 @@ def test_the_sla_watch_warns_the_owner_before_the_due_time_then_records_the_brea
 
 
 def test_zendesks_sla_policy_sets_the_due_time_and_the_watch_survives_a_kill(slack, zendesk, tmp_path):
-    seam = serve(slack, zendesk, tmp_path, SLA.replace('normal = "4s"', 'normal = "1h"'))
+    seam = serve(slack, zendesk, tmp_path, SLA.replace('normal = "6s"', 'normal = "1h"'))
     ticket_id = next(_ids)
     zendesk.add_ticket(id=ticket_id, subject="Late parcel", requester_id=CUSTOMER_ID,
                        comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
