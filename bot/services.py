@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.engine import build_engine
 from bot.engine.base import Engine
 from bot.engine.knowledge import Article, load_knowledge, with_synced
+from bot.engine.local import MIN_CALIBRATION_EXAMPLES
 from bot.flows.actions import WRITE_KIND, AgentActions, learned_label
 from bot.flows.controls import Controls
 from bot.flows.health import Health, check_credentials, observe
@@ -124,7 +125,8 @@ class Services:
 
 
 class LiveEngine:
-    """The engine `serve` answers with, swapped whole when the synced knowledge or the history changes.
+    """The engine `serve` answers with, swapped whole when the synced knowledge, the history or the number of
+    learnt replies changes (`engine_revision`).
 
     `assess` asks the current engine (an answer still holding a template placeholder is drafted at most: the
     policy sees to that); while the first fit runs (`fitting`: serve listens meanwhile) it waits for it. `learn`
@@ -132,7 +134,8 @@ class LiveEngine:
     new one too, so a swap loses none (the fit may also have read it from the store: the new engine then holds it
     twice, which only weighs it a little more). `refresh` refits — files, synced articles, the history and learnt
     replies, read afresh — when the revision is not the one the current engine was fitted at, and swaps the new
-    engine in; until then, and if the fit fails, the old one answers. A first fit that failed leaves no engine:
+    engine in; until then, and if the fit fails, the old one answers. The knowledge sync's rounds refresh, and so
+    does a learnt reply that moved the revision (in the background). A first fit that failed leaves no engine:
     tickets fail and are retried, and each refresh fits again."""
 
     def __init__(self, engine: Engine | None, *, fit: Callable[[], tuple[Engine, str]] | None = None,
@@ -148,6 +151,8 @@ class LiveEngine:
         if engine is not None:
             self._settled.set()
         self.fit_error: str | None = None  # why the last fit failed
+        self._refitting = threading.Lock()  # held by the background refit a learnt reply started
+        self._failed_at: str | None = None  # the revision that background refit last failed at
 
     @classmethod
     def fitted(cls, fit: Callable[[], tuple[Engine, str]], *, revision: Callable[[], str]) -> LiveEngine:
@@ -213,6 +218,34 @@ class LiveEngine:
         learn = getattr(engine, "learn", None)
         if learn is not None:
             learn(customer_text, answer_source, answer)
+        self._refit_when_due()
+
+    def _refit_when_due(self) -> None:
+        """After a reply is learnt: if the revision moved (enough learnt replies to calibrate on, then each
+        doubling, `engine_revision`; or the knowledge or history), refit in the background now rather than at
+        the knowledge sync's next round, an hour away by default and never with syncing off. A learnt reply
+        joins the index at once but not the calibrator, and only a refit turns a knowledge-only engine's plain
+        score into a probability. Not again for a revision whose refit failed (the sync's rounds still try)."""
+        if self._revision is None or self._fit is None or not self._settled.is_set():
+            return
+        try:
+            revision = self._revision()
+        except Exception:
+            log.exception("could not tell whether the engine needs a refit; the next reply asks again")
+            return
+        if revision in (self.fitted_at, self._failed_at) or not self._refitting.acquire(blocking=False):
+            return
+
+        def refit() -> None:
+            try:
+                self.refresh()
+            except Exception:
+                self._failed_at = revision
+                log.exception("the engine could not be refitted; the current one keeps answering")
+            finally:
+                self._refitting.release()
+
+        threading.Thread(target=refit, name="seam-engine-refit", daemon=True).start()
 
     def refresh(self) -> bool:
         """Refit and swap when the knowledge or the history changed since the current engine was fitted (or
@@ -232,8 +265,9 @@ class LiveEngine:
                 self.fit_error = f"{type(exc).__name__}: {exc}"
                 raise
             replayed = self._install(engine, fitted_at)
-            log.info("engine refitted with the changed knowledge (%d replies learnt during the fit replayed)",
-                     replayed)
+            log.info("engine refitted on the changed knowledge, history or learnt replies (%s; %d replies learnt "
+                     "during the fit replayed)", "calibrated" if getattr(engine, "calibrated", False)
+                     else "uncalibrated", replayed)
             return True
 
     def _install(self, engine: Engine, fitted_at: str) -> int:
@@ -281,14 +315,29 @@ def fit_engine(settings: Settings, store: Store, *, inputs: EngineInputs | None 
 
 
 def engine_revision(settings: Settings, store: Store) -> str:
-    """What the engine is fitted from, as a version: the synced knowledge's revision and the HISTORY_PATH file's
-    size and modification time, so a history file replaced under a running serve is refitted on too."""
+    """What the engine is fitted from, as a version: the synced knowledge's revision, the HISTORY_PATH file's
+    size and modification time (a history file replaced under a running serve is refitted on too), and the
+    learnt replies counted in steps (`learned_step`)."""
     try:
         stat = Path(settings.history_path).stat() if settings.history_path else None
     except OSError:
         stat = None  # gone: the refit says so (and the current engine keeps answering)
     history = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
-    return f"{store.knowledge_revision(settings.helpdesk)}|history {history}"
+    learnt = learned_step(store.learned_count())
+    return f"{store.knowledge_revision(settings.helpdesk)}|history {history}|learnt {learnt}"
+
+
+def learned_step(count: int) -> int:
+    """The learnt replies in steps that each double the last, from the fewest the engine calibrates on (50): 0,
+    50, 100, 200, ... A learnt reply joins the index at once; a refit, which also refits the calibrator, is
+    due at each step — often enough to turn approved replies into calibration, rarely enough for a long
+    history (a refit of 10,000 past tickets costs about 17 s of CPU on serve's threads)."""
+    if count < MIN_CALIBRATION_EXAMPLES:
+        return 0
+    step = MIN_CALIBRATION_EXAMPLES
+    while step * 2 <= count:
+        step *= 2
+    return step
 
 
 def past_tickets(path: str | None) -> list[Ticket]:

@@ -47,6 +47,8 @@ FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "t
                     "answer_source", "draft", "final_text", "edit_distance", "reason")
 # The job kind of an announcement queued by the quality guard (retried like any job until Slack takes it).
 ANNOUNCE_KIND = "announce"
+# The feedback rows that are replies the engine learns from: sent by a person, with the customer's words.
+_LEARNED = "action in ('approve', 'edit') and customer_text is not null and final_text is not null"
 
 
 def ticket_key(helpdesk: str, ticket_id: str) -> str:
@@ -586,9 +588,12 @@ class Store:
     def learned_answers(self) -> list[dict]:
         """Replies people approved or edited: (customer text, answer source, final text), oldest first."""
         return list(self.db.query(
-            "select customer_text, answer_source, final_text, action, escalation_id from feedback"
-            " where action in ('approve', 'edit') and customer_text is not null and final_text is not null"
+            f"select customer_text, answer_source, final_text, action, escalation_id from feedback where {_LEARNED}"
             " order by id"))
+
+    def learned_count(self) -> int:
+        """How many replies `learned_answers` holds."""
+        return self.db.execute(f"select count(*) from feedback where {_LEARNED}").fetchone()[0]
 
     def feedback_rows(self) -> Iterator[dict]:
         """The whole feedback log for export, oldest first, in FEEDBACK_COLUMNS: agents' actions, and Seam's

@@ -114,3 +114,41 @@ def test_a_history_file_replaced_under_serve_is_refitted_on_at_the_next_refresh(
     with pytest.raises(Exception, match="file not found"):
         live.refresh()  # the refit fails; the engine fitted last keeps answering
     assert live.current.size > first.size
+
+
+def test_approved_replies_enough_to_calibrate_on_refit_the_engine_in_the_background(tmp_path):
+    """A knowledge-only serve has no probability to give, only a plain score; the 50th learnt reply refits it, so
+    it calibrates on them, without waiting for the knowledge sync's next round. The 51st refits nothing."""
+    from dataclasses import replace
+
+    from bot.config import load_settings
+    from bot.models import read_tickets
+    from bot.services import LiveEngine, engine_revision, fit_engine, learned_step
+
+    assert [learned_step(n) for n in (0, 49, 50, 99, 100, 250, 400)] == [0, 0, 50, 50, 100, 200, 400]
+    settings = replace(load_settings(env={"KNOWLEDGE_PATH": str(ROOT / "examples" / "knowledge")}, cwd=tmp_path),
+                       database_path=str(tmp_path / "seam.db"))
+    store = Store(settings.database_path)
+    resolved, _ = read_tickets(ROOT / "examples" / "history.jsonl")
+    replies = [(t.customer_text(), t.resolution.answer_id, t.resolution.answer) for t in resolved
+               if t.resolution and t.resolution.answer_id and t.resolution.answer][:51]
+
+    def approve(number: int) -> None:
+        text, source, answer = replies[number]
+        store.add_feedback(escalation_id=None, action="approve", customer_text=text, answer_source=source,
+                           final_text=answer, user_id="UAGENT1")
+
+    for number in range(49):
+        approve(number)
+    live = LiveEngine.fitted(lambda: fit_engine(settings, store), revision=lambda: engine_revision(settings, store))
+    knowledge_only = live.current
+    assert not knowledge_only.calibrated and knowledge_only.size > 0
+    approve(49)
+    live.learn(*replies[49])
+    wait_until(lambda: live.current is not knowledge_only, what="the refit after the 50th reply")
+    assert live.current.calibrated
+    calibrated = live.current
+    approve(50)
+    live.learn(*replies[50])
+    assert live.fitted_at == engine_revision(settings, store), "the 51st reply moves no step: no refit is due"
+    assert live.current is calibrated
