@@ -185,10 +185,18 @@ def m010_job_priority(db: Database) -> None:
 def m011_answer_calibration(db: Database) -> None:
     """The local engine's two calibrated parts of each automatic answer's confidence (bot.models.Assessment
     `calibration`), so the verdicts on them can re-fit the share of uncovered questions (bot.engine.local
-    `share_from_feedback`); null for answers another engine made, and for one whose decision a retry read back
-    from the decisions table (which keeps the confidence only)."""
+    `share_from_feedback`); null for answers another engine made (and, before m012, for one whose decision a
+    retry read back from the decisions table)."""
     for column in ("p_right", "p_uncovered"):
         db["automatic_answers"].add_column(column, float)
+
+
+@MIGRATIONS()
+def m012_decision_calibration(db: Database) -> None:
+    """The same two parts on the decision, so a retry that reads the decision back (a crash after deciding)
+    records its automatic answer with them, and the verdict on it counts."""
+    for column in ("p_right", "p_uncovered"):
+        db["decisions"].add_column(column, float)
 
 
 def _encodable_parameters(parameters: Any) -> Any:
@@ -411,11 +419,13 @@ class Store:
 
     @_writes
     def add_decision(self, *, event_id: int, ticket_key: str, decision: Any) -> int:
+        p_right, p_uncovered = decision.calibration if decision.calibration is not None else (None, None)
         return self.db["decisions"].insert({
             "event_id": event_id, "ticket_key": ticket_key, "route": str(decision.route),
             "confidence": decision.confidence, "reasons": json.dumps([r.__dict__ for r in decision.reasons]),
             "answer": decision.answer, "answer_source": decision.answer_source, "summary": decision.summary,
             "evidence": json.dumps(list(decision.evidence)), "created_at": iso(utcnow()),
+            "p_right": p_right, "p_uncovered": p_uncovered,
         }).last_pk
 
     def decision_for_event(self, event_id: int) -> dict | None:

@@ -24,7 +24,7 @@ import pytest
 from bot.config import QualityGuardTable, load_settings
 from bot.errors import ConfigError
 from bot.flows.controls import PAUSED_KEY, Controls
-from bot.flows.pipeline import Pipeline
+from bot.flows.pipeline import Pipeline, _decision_from_row
 from bot.flows.quality import is_thanks, reopen_shown
 from bot.jobs.worker import Worker
 from bot.models import Decision, Event, Message, Route, Ticket
@@ -405,6 +405,9 @@ def test_a_resolved_ticket_keeps_its_confidences_parts_for_the_verdict(pipeline,
     assert run_event(pipeline, asked(fake_zendesk, 51)).outcome == "resolved"
     answer = pipeline.store.latest_automatic_answer("zendesk:51")
     assert (answer["p_right"], answer["p_uncovered"]) == (0.97, 0.04)
+    # A retry after a crash reads the decision back from the store: the parts come back with it.
+    [row] = pipeline.store.db["decisions"].rows
+    assert _decision_from_row(row).calibration == (0.97, 0.04)
 
 
 def test_the_local_engine_answers_less_surely_once_customers_reopen_more_than_it_foretold(store: Store, caplog):

@@ -41,10 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def _decision_from_row(row: dict) -> Decision:
+    parts = (row.get("p_right"), row.get("p_uncovered"))
     return Decision(route=Route(row["route"]), confidence=row["confidence"],
                     reasons=tuple(Reason(**r) for r in json.loads(row["reasons"])), answer=row["answer"],
                     answer_source=row["answer_source"], summary=row["summary"] or "",
-                    evidence=tuple(json.loads(row["evidence"] or "[]")))
+                    evidence=tuple(json.loads(row["evidence"] or "[]")),
+                    calibration=parts if None not in parts else None)
 
 
 def reply_landed(ticket: Ticket, answer: str, *, since_latest_customer_message: bool = True) -> bool:
