@@ -302,6 +302,33 @@ HEADER = ("| dataset | system | " + " | ".join(f"coverage @ wrong ≤{b:.0%}" fo
 _selftest()
 
 
+def print_header(title: str) -> None:
+    print(f"# {title} — {machine()}\n")
+    print(HEADER)
+    print("| --- " * (HEADER.count("|") - 1) + "|")
+
+
+def print_comparisons(comparisons: Sequence[Comparison], *, against: str, resamples: int) -> None:
+    if not comparisons:
+        return
+    print(f"\n## Seam − {against}, paired bootstrap over the replayed tickets ({resamples:,} resamples; coverage "
+          "and top-1 in points, AURC lower is better)\n")
+    print("| dataset | figure | difference | 95% interval | Seam ahead in |")
+    print("| --- | --- | --- | --- | --- |")
+    for comparison in comparisons:
+        print("\n".join(comparison.rows()), flush=True)
+
+
+def answer_all(label: str, systems: Sequence[Callable], split: object, replay: data.Labelled) -> dict[str, Answers]:
+    """Every system's answers to the replay, by system; each printed as a row of the table as it comes."""
+    by_system = {}
+    for system in systems:
+        answers = system(split, replay)
+        by_system[answers.system] = answers
+        print(figures(label, answers, replay.labels).row(), flush=True)
+    return by_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.decisions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -321,30 +348,18 @@ def main() -> None:
     if args.embeddings:
         with_embeddings = seam(name="Seam + MiniLM embeddings", embeddings_url=args.embeddings)
         systems = [with_embeddings] if args.only_embeddings else [systems[0], with_embeddings, *systems[1:]]
-    print(f"# Decision quality, {args.split} replays — {machine()}\n")
-    print(HEADER)
-    print("| --- " * (HEADER.count("|") - 1) + "|")
+    print_header(f"Decision quality, {args.split} replays")
     comparisons, verdicts = [], []
     for name in args.datasets.split(","):
         split = SPLITS[name](args.data)
         replay = split.replay(args.split)
-        by_system = {}
-        for system in systems:
-            answers = system(split, replay)
-            by_system[answers.system] = answers
-            print(figures(name, answers, replay.labels).row(), flush=True)
+        by_system = answer_all(name, systems, split, replay)
         if "Seam" in by_system:
             verdicts.append(after_verdicts(name, by_system["Seam"], replay.labels))
         if args.resamples and {"Seam", "TF-IDF + LR (C=10)"} <= by_system.keys():
             comparisons.append(compare(name, by_system["Seam"], by_system["TF-IDF + LR (C=10)"], replay.labels,
                                        resamples=args.resamples))
-    if comparisons:
-        print(f"\n## Seam − TF-IDF + LR (C=10), paired bootstrap over the replayed tickets ({args.resamples:,} "
-              "resamples; coverage and top-1 in points, AURC lower is better)\n")
-        print("| dataset | figure | Seam − LR | 95% interval | Seam ahead in |")
-        print("| --- | --- | --- | --- | --- |")
-        for comparison in comparisons:
-            print("\n".join(comparison.rows()), flush=True)
+    print_comparisons(comparisons, against="TF-IDF + LR (C=10)", resamples=args.resamples)
     if verdicts:
         print("\n## Seam after verdicts on its automatic answers (reopened = wrong; the quality guard's defaults: "
               "the last 50, at least 20)\n")

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import _datasets as data
-from bench._common import machine
 from bench._knowledge_splits import SPLITS, KnowledgeSplit
-from bench.decisions import DEFAULT_DATA, HEADER, RESAMPLES, Answers, compare, figures
+from bench.decisions import DEFAULT_DATA, RESAMPLES, Answers, answer_all, compare, print_comparisons, print_header
 from bot.engine.local import EngineOptions, LocalEngine
 from bot.models import Message, Ticket
 from bot.policy.settings import DEFAULT_AUTO_THRESHOLD
@@ -77,21 +76,15 @@ def main() -> None:
                         help="bootstrap resamples for Seam against its plain score; 0: no comparison")
     args = parser.parse_args()
     systems = [seam(EngineOptions(), "Seam"), seam(EngineOptions(explain_content=False), PLAIN), cosine]
-    print(f"# Knowledge only, {args.split} replays — {machine()}\n")
-    print(HEADER)
-    print("| --- " * (HEADER.count("|") - 1) + "|")
+    print_header(f"Knowledge only, {args.split} replays")
     comparisons, counts = [], []
     for name in args.datasets.split(","):
         split = SPLITS[name](args.data)
         replay = split.replay(args.split)
         answerable = sum(label is not None for label in replay.labels)
         label = f"{name} ({len(split.articles)} articles; {len(replay.texts)} tickets, {answerable} answerable)"
-        by_system = {}
-        for system in systems:
-            answers = system(split, replay)
-            by_system[answers.system] = answers
-            print(figures(label, answers, replay.labels).row(), flush=True)
-            counts.append(at_default(name, answers, replay.labels))
+        by_system = answer_all(label, systems, split, replay)
+        counts += [at_default(name, answers, replay.labels) for answers in by_system.values()]
         if args.resamples:
             comparisons.append(compare(name, by_system["Seam"], by_system[PLAIN], replay.labels,
                                        resamples=args.resamples))
@@ -99,13 +92,7 @@ def main() -> None:
     print("| dataset | system | answered automatically | right | wrong |")
     print("| --- | --- | --- | --- | --- |")
     print("\n".join(counts))
-    if comparisons:
-        print(f"\n## Seam − {PLAIN}, paired bootstrap ({args.resamples:,} resamples; coverage and top-1 in points, "
-              "AURC lower is better)\n")
-        print("| dataset | figure | difference | 95% interval | Seam ahead in |")
-        print("| --- | --- | --- | --- | --- |")
-        for comparison in comparisons:
-            print("\n".join(comparison.rows()), flush=True)
+    print_comparisons(comparisons, against=PLAIN, resamples=args.resamples)
 
 
 if __name__ == "__main__":
