@@ -67,3 +67,10 @@ def test_a_question_whose_key_word_no_article_uses_is_not_answered_alone(knowled
     # What the plain score said of the refund question: sure of the shipping article.
     if question.startswith("How long"):
         assert confidence(plain, question)[0] >= DEFAULT_AUTO_THRESHOLD
+
+
+def test_a_generic_subject_line_does_not_keep_a_clear_question_from_being_answered(knowledge: list) -> None:
+    engine = LocalEngine(articles=knowledge)
+    found = engine.assess(Ticket(id="1", subject="Password problem",
+                                 messages=(Message(author="customer", body="How do I reset my password?"),)))
+    assert found.answer_source == "reset-password" and found.confidence >= DEFAULT_AUTO_THRESHOLD

@@ -6,10 +6,11 @@ article never uses: "How long does a refund take?" against "How long shipping ta
 that match as high as a true one; the share of the question's content the article explains does not.
 - Content words: the question's words less function words (`FUNCTION_WORDS`: the closed classes of English —
   pronouns, determiners, auxiliaries, prepositions, conjunctions — and the courtesies and framing of a support
-  message, "hi", "please", "need", "help", and who should answer, "talk to a person": the asks-for-a-person
-  trigger reads that, and the draft for the agent who takes the ticket is about the rest), and less anything
-  with a digit (order numbers say nothing of the topic). The list was written from the grammar, not fitted to
-  a dataset.
+  message, "hi", "please", "need help", the generic nouns of a subject line, "issue", "problem", "urgent", and
+  who should answer, "talk to a person": the asks-for-a-person trigger reads that, and the draft for the agent
+  who takes the ticket is about the rest), and less anything with a digit (order numbers say nothing of the
+  topic). The list was written from the grammar and the shape of a ticket, not fitted to a dataset; words that
+  are framing in one ticket and the point in another ("quick", "more") stay content: when in doubt, a draft.
 - Each content word weighs its inverse document frequency in the knowledge; a word the knowledge never uses
   weighs the most (the knowledge has nothing on it).
 - A word is explained when the answer's passages use it, an inflection of it ("takes" for "take": a shared stem
@@ -42,6 +43,7 @@ perhaps please thanks thank thx ty hi hello hey dear regards cheers sorry ok oka
 need needs needed want wants wanted wanna gonna would like know tell let help helping assist assistance
 question questions ask asking trying try able possible way thing things get got getting go going make
 talk talking speak speaking person persons people human humans agent agents representative representatives operator
+issue issues problem problems query queries request requests inquiry enquiry urgent urgently asap regarding fw fwd
 """.split())
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
