@@ -86,7 +86,7 @@ class Services:
                         pacer=ChannelPacer(rate=settings.slack.posts_per_second, burst=settings.slack.post_burst))
         controls = Controls(store=store, settings=settings,
                             members=lambda group: slack.usergroups_users_list(usergroup=group)["users"],
-                            alert=health.alert, uncovered_share=live.uncovered_share)
+                            alert=health.alert, uncovered_share=live.uncovered_share, plain_score=live.plain_score)
         lifecycle = Lifecycle(settings=settings, store=store, helpdesk=helpdesk, poster=poster)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
                             policy=controls.policy, lifecycle=lifecycle)
@@ -201,6 +201,11 @@ class LiveEngine:
         if not getattr(engine, "calibrated", False):
             return None
         return engine.uncovered_share, engine.share_from_reopens
+
+    def plain_score(self) -> bool:
+        """Does the current engine score plainly, having too little history to calibrate on (a local engine's
+        first days on knowledge alone)?"""
+        return getattr(self._engine, "calibrated", True) is False
 
     def assess(self, ticket: Ticket) -> Assessment:
         if not self._settled.wait(FIRST_FIT_WAIT_SECONDS):

@@ -323,6 +323,14 @@ def test_the_guard_trips_once_pauses_and_announces_and_a_resume_starts_afresh(pi
     assert "The quality guard paused automatic replies" in notice and "Reopened: #34, #33" in notice
     assert "Automatic answers: 4, reopened: 2 (50%)." in controls.stats_text(days=7)
     assert "Confidence assumes" not in controls.stats_text(days=7), "this engine has no calibrated share"
+    # An engine on knowledge alone says so, and how far the approved replies are from calibrating it.
+    pipeline.store.add_feedback(escalation_id=None, action="edit", customer_text="where is my parcel",
+                                final_text="It ships today.", user_id="UAGENT")
+    plain = Controls(store=pipeline.store, settings=controls.settings, plain_score=lambda: True)
+    assert ("Confidence is a plain score, not yet a probability" in plain.stats_text(days=7)
+            and "Approved or edited replies so far: 1 (at 50 Seam refits on them)." in plain.stats_text(days=7))
+    assert "plain score" not in Controls(store=pipeline.store, settings=controls.settings,
+                                         plain_score=lambda: False).stats_text(days=7)
     # While paused, new tickets are drafted for a person.
     assert run_event(pipeline, asked(fake_zendesk, 35)).outcome == "drafted"
     # A manager resumes; the old reopens no longer count, so one more reopen does not trip it again.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
+from bot.engine.local import MIN_CALIBRATION_EXAMPLES
 from bot.errors import ConfigError
 from bot.flows import routes
 from bot.models import EscalationState
@@ -150,7 +151,8 @@ class Controls:
     def __init__(self, *, store: Store, settings: Settings,
                  members: Callable[[str], list[str]] | None = None,
                  alert: Callable[[], str | None] | None = None,
-                 uncovered_share: Callable[[], tuple[float, bool] | None] | None = None) -> None:
+                 uncovered_share: Callable[[], tuple[float, bool] | None] | None = None,
+                 plain_score: Callable[[], bool] | None = None) -> None:
         self.store = store
         self.settings = settings
         self._members = members
@@ -158,6 +160,8 @@ class Controls:
         # The share of uncovered questions the local engine's confidences assume now, and whether reopened
         # automatic answers set it (bot.engine.local); None from an engine without one.
         self._uncovered_share = uncovered_share
+        # Whether the local engine has too little history to calibrate on, and scores plainly (bot.engine.wording).
+        self._plain_score = plain_score
         self._group: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._group_lock = threading.Lock()
 
@@ -401,6 +405,12 @@ class Controls:
         }
 
     def _share_line(self) -> list[str]:
+        """What the engine's confidence means now, for managers wondering why it answers as often as it does."""
+        if self._plain_score is not None and self._plain_score():
+            learnt = self.store.learned_count()
+            return [f"Confidence is a plain score, not yet a probability: too little history to calibrate on, so a "
+                    f"ticket is answered on its own only when an article covers everything it asks. Approved or "
+                    f"edited replies so far: {learnt} (at {MIN_CALIBRATION_EXAMPLES} Seam refits on them)."]
         found = self._uncovered_share() if self._uncovered_share is not None else None
         if found is None:
             return []
