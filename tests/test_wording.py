@@ -74,3 +74,15 @@ def test_a_generic_subject_line_does_not_keep_a_clear_question_from_being_answer
     found = engine.assess(Ticket(id="1", subject="Password problem",
                                  messages=(Message(author="customer", body="How do I reset my password?"),)))
     assert found.answer_source == "reset-password" and found.confidence >= DEFAULT_AUTO_THRESHOLD
+
+
+def test_a_reply_an_agent_approved_teaches_the_words_of_its_question(knowledge: list) -> None:
+    from tests.support.knowledge import ARTICLES
+
+    engine = LocalEngine(articles=knowledge)
+    question = "How long does shipping take to Canada?"
+    assert confidence(engine, question)[0] < DEFAULT_AUTO_THRESHOLD, "no article names Canada"
+    engine.learn(question, "shipping-times", ARTICLES["shipping-times"][1])
+    score, source = confidence(engine, "shipping to Canada, how long?")
+    assert score >= DEFAULT_AUTO_THRESHOLD and source == "shipping-times"
+    assert confidence(engine, "How long does a refund take?")[0] < DEFAULT_AUTO_THRESHOLD
