@@ -58,6 +58,10 @@ def test_simulate_writes_decisions_summary_chart_and_report(tmp_path: Path, know
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.html").read_text()
     assert report.lstrip().lower().startswith("<!doctype html") and "data:image/png;base64," in report
+    # Knowledge alone: no calibration, so no estimated share, and the report and the console say so.
+    assert summary["calibrated"] is False and summary["uncovered_share_estimate"] is None
+    assert "confidence is a plain score, not a probability" in report
+    assert "confidence is a plain score, not a probability" in result.stdout
 
 
 def test_a_hand_checked_case_gives_exact_counts_and_accuracy(tmp_path: Path, knowledge: Path) -> None:
@@ -166,6 +170,8 @@ def test_the_bundled_sample_sweep_is_monotone(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     total = len((ROOT / "examples" / "tickets.jsonl").read_text().splitlines())
     assert summary["tickets"] == total
+    assert summary["calibrated"] is True and summary["uncovered_share_estimate"] >= 0.2
+    assert "plain score" not in result.stdout
     sweep = summary["sweep"]
     assert len(sweep) >= 5
     resolve_rates = [p["resolve_rate"] for p in sweep]

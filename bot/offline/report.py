@@ -87,6 +87,8 @@ def render_chart(summary: dict, path: Path) -> None:
 
 
 def _uncovered(summary: dict) -> str:
+    if summary.get("calibrated") is False:
+        return " " + PLAIN_SCORE
     share = summary.get("uncovered_share_estimate")
     if share is None:
         return ""
@@ -269,7 +271,14 @@ def format_table(summary: dict) -> str:
                      f"{percent(r['escalate_rate']):>9}  {percent(r['accuracy']):>8}  "
                      f"{_share(r):>21}{mark}")
     lines.append(recommendation_line(summary))
+    if summary.get("calibrated") is False:
+        lines.append(PLAIN_SCORE)
     return "\n".join(lines)
+
+
+PLAIN_SCORE = ("With fewer than 50 resolved history tickets there is nothing to calibrate on: confidence is a plain "
+               "score, not a probability, and a ticket reaches the auto threshold only when an article covers all it "
+               "asks. Simulate with --history to choose thresholds on calibrated confidence.")
 
 
 def recommendation_line(summary: dict) -> str:

@@ -110,8 +110,12 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
         "by_trigger": _by_trigger(findings, assessments, chosen, policy=policy),
         "wrong_answers": _wrong_answers(tickets, assessments, chosen),
         "recommended": recommended,
-        # The local engine scores confidence for the share of uncovered questions it estimates in these tickets.
-        "uncovered_share_estimate": getattr(engine, "uncovered_share", None),
+        # A local engine with history to calibrate on scores confidence for the share of uncovered questions it
+        # estimates in these tickets; without, its confidence is a plain score (bot.engine.wording) and the share
+        # is none of its business. None from an engine that is neither (OpenAI).
+        "calibrated": getattr(engine, "calibrated", None),
+        "uncovered_share_estimate": getattr(engine, "uncovered_share", None)
+        if getattr(engine, "calibrated", False) else None,
     }
     return decisions, summary
 
