@@ -24,8 +24,8 @@ from bot.config import Settings
 from bot.engine import build_engine
 from bot.engine.base import Engine
 from bot.engine.knowledge import Article, load_knowledge, with_synced
-from bot.engine.local import MIN_CALIBRATION_EXAMPLES
-from bot.flows.actions import WRITE_KIND, AgentActions, learned_label
+from bot.engine.local import MIN_CALIBRATION_EXAMPLES, REJECTED
+from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions, learned_label
 from bot.flows.controls import Controls
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
@@ -298,15 +298,16 @@ class EngineInputs:
     @classmethod
     def read(cls, settings: Settings, store: Store) -> EngineInputs:
         """The KNOWLEDGE_PATH files, the articles and macros synced from this helpdesk, the resolved past tickets
-        of HISTORY_PATH and the replies agents approved. Raises ConfigError on a file that cannot be read."""
+        of HISTORY_PATH, the replies agents approved and the questions of drafts they rejected (learned_tickets).
+        Raises ConfigError on a file that cannot be read."""
         revision = engine_revision(settings, store)
         files = load_knowledge(settings.knowledge_path)
         synced = store.synced_articles(settings.helpdesk)
         past = past_tickets(settings.history_path)
         learned = learned_tickets(store)
         log.info("%d knowledge articles from %s, %d synced from %s, %d resolved past tickets from %s, %d replies "
-                 "learned from agents", len(files), settings.knowledge_path, len(synced), settings.helpdesk,
-                 len(past), settings.history_path, len(learned))
+                 "and rejections learned from agents", len(files), settings.knowledge_path, len(synced),
+                 settings.helpdesk, len(past), settings.history_path, len(learned))
         return cls(articles=with_synced(files, synced), history=[*past, *learned], revision=revision)
 
 
@@ -358,10 +359,15 @@ def past_tickets(path: str | None) -> list[Ticket]:
 
 
 def learned_tickets(store: Store) -> list[Ticket]:
-    """Replies agents approved or edited, as resolved tickets the engine can answer from (the feedback loop)."""
-    return [Ticket(id=f"seam-feedback-{row['escalation_id']}", messages=(Message("customer", row["customer_text"]),),
-                   resolution=Resolution(answer_id=learned_label(action=row["action"],
-                                                                 answer_source=row["answer_source"],
-                                                                 escalation_id=row["escalation_id"]),
-                                         answer=row["final_text"]))
-            for row in store.learned_answers()]
+    """Replies agents approved or edited, as resolved tickets the engine can answer from, and the questions of
+    drafts rejected as wrong or not to be automated, which it must not answer again (the feedback loop)."""
+    replies = [Ticket(id=f"seam-feedback-{row['escalation_id']}", messages=(Message("customer", row["customer_text"]),),
+                      resolution=Resolution(answer_id=learned_label(action=row["action"],
+                                                                    answer_source=row["answer_source"],
+                                                                    escalation_id=row["escalation_id"]),
+                                            answer=row["final_text"]))
+               for row in store.learned_answers()]
+    rejected = [Ticket(id=f"seam-rejected-{row['escalation_id']}",
+                       messages=(Message("customer", row["customer_text"]),), resolution=Resolution(answer_id=REJECTED))
+                for row in store.taught_rejections(TEACHING_REJECTIONS)]
+    return [*replies, *rejected]

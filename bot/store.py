@@ -601,6 +601,17 @@ class Store:
             f"select customer_text, answer_source, final_text, action, escalation_id from feedback where {_LEARNED}"
             " order by id"))
 
+    def taught_rejections(self, reasons: tuple[str, ...]) -> list[dict]:
+        """Rejections for one of `reasons` (the feedback's reason is "reason" or "reason: note"), with the
+        customer's words, oldest first."""
+        if not reasons:
+            return []
+        matches = " or ".join("reason = ? or reason like ?" for _ in reasons)
+        return list(self.db.query(
+            f"select customer_text, escalation_id, reason from feedback where action = 'reject'"
+            f" and customer_text is not null and ({matches}) order by id",
+            [value for r in reasons for value in (r, f"{r}:%")]))
+
     def learned_count(self) -> int:
         """How many replies `learned_answers` holds."""
         return self.db.execute(f"select count(*) from feedback where {_LEARNED}").fetchone()[0]

@@ -420,3 +420,17 @@ def test_assign_on_an_open_escalation_gives_it_to_the_picked_person_like_a_claim
     click(seam, "UAGENT2", "unclaim", other)
     wait_until(lambda: any("nothing to unclaim" in t for t in ephemerals_for(slack, "UAGENT2")), what="the notice")
 
+
+
+def test_a_draft_rejected_as_wrong_is_not_offered_again_for_the_same_question(seam, slack, zendesk):
+    question = "My password reset email went to an old address I cannot open any more. Can I talk to a person?"
+    first = escalate(seam, slack, zendesk, question)
+    assert "Approve" in buttons(message(slack, first)) or "Edit" in buttons(message(slack, first))
+    assert Store(seam.env["DATABASE_PATH"]).escalation(int(first["escalation"])).draft, "a draft to reject"
+    click(seam, "UAGENT14", "claim", first)
+    wait_until(lambda: "Claimed by" in json.dumps(message(slack, first)["blocks"]), what="the claim")
+    submit(seam, "UAGENT14", "seam_reject_submit", first, reject_values("wrong_information", "Address change"))
+    wait_until(lambda: any(r["action"] == "reject" for r in feedback_rows(seam, first)), what="the rejection")
+    second = escalate(seam, slack, zendesk, question)
+    assert not Store(seam.env["DATABASE_PATH"]).escalation(int(second["escalation"])).draft
+    assert "Edit: write reply" in buttons(message(slack, second))

@@ -5,6 +5,7 @@ embed waits for the next learn() instead of being lost from the semantic index.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
 
@@ -94,3 +95,25 @@ def test_a_reply_the_embeddings_server_missed_is_learnt_semantically_with_the_ne
         for label in (faroe, tandem):
             assert engine.assess(asking(REPLIES[label][0])).answer_source == label
         assert {faroe, tandem} <= {d.label for d in engine._index.docs}
+
+
+def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_neighbours() -> None:
+    from bot.engine.knowledge import load_knowledge
+    from bot.models import Resolution
+    from tests.support.knowledge import write_knowledge
+
+    articles = load_knowledge(write_knowledge(Path(tempfile.mkdtemp()) / "knowledge"))
+    rejected = "How long does a refund take?"
+    engine = LocalEngine(articles=articles)
+    assert engine.assess(asking(rejected)).answer_source == "shipping-times", "the draft an agent would reject"
+    engine.learn(rejected, local.REJECTED, "")
+    again = engine.assess(asking("how long does a refund take"))
+    assert (again.answer_source, again.confidence) == (None, 0.0)
+    # The same framing about what the article does cover is answered as before: a rejection never votes.
+    shipping = engine.assess(asking("How long does shipping take?"))
+    assert shipping.answer_source == "shipping-times" and shipping.confidence >= 0.9
+    # After a restart the rejection comes back as a history ticket with that answer id.
+    restarted = LocalEngine(articles=articles, history=[
+        Ticket(id="r", messages=(Message("customer", rejected),), resolution=Resolution(answer_id=local.REJECTED))])
+    assert restarted.assess(asking(rejected)).answer_source is None
+    assert restarted.assess(asking("How long does shipping take?")).answer_source == "shipping-times"

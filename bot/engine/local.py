@@ -93,6 +93,12 @@ RECENT_TICKETS = 1000
 UNCOVERED_FOLDS = 3
 UNCOVERED_PER_FOLD = 400
 HANDLED_BY_PERSON = ""  # the label of past tickets a person answered without reusing a macro or article
+# `learn(text, REJECTED, "")`, and a history ticket with this answer id: a question whose draft an agent rejected
+# as wrong or not to automate. It never votes or trains the chooser (one rejection would outvote an article in a
+# small knowledge base); a ticket at least REJECTED_NEAR_COPY similar to one (the same question again, a template
+# email with another order number) gets no answer, so it is not drafted or answered the same way twice.
+REJECTED = "seam-rejected"
+REJECTED_NEAR_COPY = 0.9
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,7 @@ class _Index:
     answer_docs: tuple = ()  # row -> its documents' positions, ascending (matching reads them for every query)
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
+    rejected: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # positions of kind "rejected"
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # what is built from it on first use
 
     def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
@@ -191,7 +198,6 @@ class _WordTerms:
     terms: list[str]  # the index's single words, in the order of `_Index.unigrams` (answer_words' columns)
     weights: dict[str, float]  # word -> inverse document frequency
     unknown_weight: float
-
 
 
 def _with_vectors(lexical, vectors: np.ndarray | None, weight: float):
@@ -229,9 +235,11 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     answer_docs = tuple(by_answer[bounds[row]:bounds[row + 1]] for row in range(len(answers)))
     # Sorted: _unexplained finds words in an answer's row by binary search (a sparse product's are not sorted).
     answer_words = (membership @ doc_words).tocsr().sorted_indices()
+    rejected = np.array([i for i, d in enumerate(docs) if d.kind == "rejected"], dtype=int)
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
-                  answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic)
+                  answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic,
+                  rejected=rejected)
 
 
 class _Chooser:
@@ -244,6 +252,8 @@ class _Chooser:
     @classmethod
     def fit(cls, index: _Index, rows: Sequence[int] | None = None) -> _Chooser | None:
         rows = np.arange(len(index.docs)) if rows is None else np.asarray(rows)
+        if len(index.rejected):
+            rows = rows[~np.isin(rows, index.rejected)]
         # With little history (knowledge articles alone, say) an SVM has too few examples per answer: the
         # neighbours' vote chooses instead.
         history = sum(index.docs[i].kind == "history" for i in rows)
@@ -331,6 +341,9 @@ class LocalEngine:
             resolution = past.resolution
             if resolution is None:
                 continue
+            if resolution.answer_id == REJECTED:
+                docs.append(_Doc(label=HANDLED_BY_PERSON, text=past.customer_text(), answer="", kind="rejected"))
+                continue
             if not resolution.answer_id:
                 # A person answered in their own words: similar tickets are people's work, and vote so.
                 docs.append(_Doc(label=HANDLED_BY_PERSON, text=past.customer_text(), answer="", kind="history"))
@@ -378,17 +391,22 @@ class LocalEngine:
         return self.feedback_share > DEFAULT_UNCOVERED_SHARE and self.feedback_share >= self.uncovered_share
 
     def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
-        """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time; when
-        this returns, it is learnt. Refits the index and the chooser and swaps them in together, so concurrent
-        assessments see either the old pair or the new one; the calibrator is kept (it scores the shape of the
-        evidence, not the documents themselves). A refit takes seconds on a long history (about 5 s of CPU for
-        10,000 past tickets), so replies that arrive while one runs wait and are learnt together in the next."""
-        if not customer_text.strip() or not answer.strip():
+        """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time (or, with
+        `answer_source` REJECTED and no answer, the question of a draft an agent rejected: see REJECTED); when
+        this returns, it is learnt. Refits the index
+        and the chooser and swaps them in together, so concurrent assessments see either the old pair or the new
+        one; the calibrator is kept (it scores the shape of the evidence, not the documents themselves). A refit
+        takes seconds on a long history (about 5 s of CPU for 10,000 past tickets), so replies that arrive while
+        one runs wait and are learnt together in the next."""
+        rejected = answer_source == REJECTED
+        if not customer_text.strip() or (not rejected and not answer.strip()):
             return
         if self._lexical is not None:
             self._lexical.learn(customer_text, answer_source, answer)
+        doc = _Doc(label=HANDLED_BY_PERSON, text=customer_text, answer="", kind="rejected") if rejected else \
+            _Doc(label=answer_source, text=customer_text, answer=answer, kind="history")
         with self._pending_lock:
-            self._pending.append(_Doc(label=answer_source, text=customer_text, answer=answer, kind="history"))
+            self._pending.append(doc)
         with self._learning:
             with self._pending_lock:
                 batch, self._pending = self._pending, []
@@ -592,6 +610,10 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
         similarities[~shared] = np.minimum(similarities[~shared], 0.0)
     for row, columns in enumerate(hidden or ()):
         similarities[row, columns] = -1.0
+    blocked = np.zeros(len(similarities), dtype=bool)
+    if len(index.rejected):
+        blocked = similarities[:, index.rejected].max(axis=1) >= REJECTED_NEAR_COPY
+        similarities[:, index.rejected] = -1.0
     choices = chooser.choose(queries) if chooser is not None else None
     matches = [_match_row(index, row, length, None if choices is None else (choices[0][i], choices[1][i],
                                                                             choices[2][i]))
@@ -599,7 +621,8 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
     words = queries[:, index.unigrams].tocsr()
     return [replace(match, features=np.r_[match.features, _unexplained(index, words, row, match.label,
                                                                        hidden[row] if hidden else ())])
-            if match.label is not None else replace(match, features=np.zeros(len(FEATURES)))
+            if match.label is not None and not blocked[row]
+            else replace(match, label=None, answer_position=None, heuristic=0.0, features=np.zeros(len(FEATURES)))
             for row, match in enumerate(matches)]
 
 

@@ -37,6 +37,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.engine.local import REJECTED
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState, Event
@@ -113,6 +114,12 @@ class Outcome:
 def edit_distance(draft: str | None, final: str | None) -> float:
     """0.0 when the reply went out as drafted, 1.0 when nothing of the draft survived."""
     return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
+
+
+# Reject reasons that say this draft should not have been offered for this question: the engine learns the
+# question (bot.engine.local REJECTED), and the same question again gets no answer — a person takes it. A wrong
+# tone or a case to investigate says nothing about the answer.
+TEACHING_REJECTIONS = ("wrong_information", "should_not_automate")
 
 
 def learned_label(*, action: str, answer_source: str | None, escalation_id: int) -> str:
@@ -505,6 +512,11 @@ class AgentActions:
         detail = f"{reason}: {note.strip()}" if note.strip() else reason
         self._feedback(escalation, user_id=user_id, action="reject", reason=detail)
         self.poster.refresh(escalation_id)
+        if self.learn and escalation.customer_text and reason in TEACHING_REJECTIONS:
+            self.learn(escalation.customer_text, REJECTED, "")
+            self.store.audit(actor="seam", action="learned_rejection",
+                             detail={"escalation_id": escalation_id, "answer_source": escalation.answer_source,
+                                     "reason": reason})
         return Outcome(True, gate.notice)
 
     # -- owner changes -------------------------------------------------------------------------------------------
