@@ -155,5 +155,8 @@ def serve() -> None:
         # Every [[routes]] channel exists and has the bot in it: a bad route stops serve, named in one line.
         check_routes(services.slack, settings)
     except ConfigError as exc:
+        # The engine's first fit runs in a background thread and may log on ("engine ready") while this exits:
+        # the error must stay the last line, the one a person reads.
+        logging.disable(logging.CRITICAL)
         raise click.ClickException(str(exc)) from None
     run(services)
