@@ -226,6 +226,9 @@ class Assessment:
     wants_human: bool = False  # the engine's own reading that the customer asks for a person
     grounded: bool = True
     unavailable: str | None = None
+    # The local engine found this question among those whose draft an agent rejected as wrong or not to automate
+    # (bot.engine.local REJECTED): no answer, and a person takes it.
+    rejected_before: bool = False
     # The local engine's calibrated parts of `confidence`: P(right | evidence, covered) and P(uncovered |
     # evidence) for half-uncovered traffic (bot.engine.local.Calibrator.parts); None from other engines.
     calibration: tuple[float, float] | None = None

@@ -434,3 +434,4 @@ def test_a_draft_rejected_as_wrong_is_not_offered_again_for_the_same_question(se
     second = escalate(seam, slack, zendesk, question)
     assert not Store(seam.env["DATABASE_PATH"]).escalation(int(second["escalation"])).draft
     assert "Edit: write reply" in buttons(message(slack, second))
+    assert "A draft for this question was rejected before" in json.dumps(message(slack, second)["blocks"])

@@ -253,6 +253,13 @@ def test_confidence_between_the_thresholds_drafts_for_approval(confidence: float
     assert reason.label == "Needs approval"
 
 
+def test_a_question_whose_draft_was_rejected_before_escalates_and_says_why() -> None:
+    found = Assessment(confidence=0.0, answer=None, answer_source=None, summary="s", rejected_before=True)
+    decision = decide(ticket("How long does shipping take?"), found, policy=POLICY)
+    assert decision.route == Route.ESCALATE
+    assert codes(decision) == ["rejected_before", "low_confidence"]
+
+
 @pytest.mark.parametrize("confidence", [0.0, 0.3, 0.499])
 def test_confidence_below_the_draft_threshold_escalates_as_low_confidence(confidence: float) -> None:
     decision = decide(ticket("How do I reset my password?"), assessment(confidence), policy=POLICY)

@@ -108,10 +108,11 @@ def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_ne
     assert engine.assess(asking(rejected)).answer_source == "shipping-times", "the draft an agent would reject"
     engine.learn(rejected, local.REJECTED, "")
     again = engine.assess(asking("how long does a refund take"))
-    assert (again.answer_source, again.confidence) == (None, 0.0)
+    assert (again.answer_source, again.confidence, again.rejected_before) == (None, 0.0, True)
     # The same framing about what the article does cover is answered as before: a rejection never votes.
     shipping = engine.assess(asking("How long does shipping take?"))
     assert shipping.answer_source == "shipping-times" and shipping.confidence >= 0.9
+    assert not shipping.rejected_before
     # After a restart the rejection comes back as a history ticket with that answer id.
     restarted = LocalEngine(articles=articles, history=[
         Ticket(id="r", messages=(Message("customer", rejected),), resolution=Resolution(answer_id=local.REJECTED))])

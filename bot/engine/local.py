@@ -560,7 +560,7 @@ class LocalEngine:
         summary = summarize(ticket)
         if match.label is None:
             return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summary,
-                              evidence=match.evidence)
+                              evidence=match.evidence, rejected_before=match.rejected)
         return Assessment(confidence=confidence, answer=index.docs[match.answer_position].answer,
                           answer_source=match.label, summary=summary, evidence=match.evidence, topic=match.label,
                           calibration=calibration)
@@ -590,6 +590,7 @@ class _Match:
     features: np.ndarray
     heuristic: float  # closeness × agreement: with `_explained`, the score used without history to calibrate on
     evidence: tuple[dict, ...]
+    rejected: bool = False  # a near copy of a question whose draft an agent rejected (REJECTED): no answer
 
 
 FEATURES = ("relevance", "top_similarity", "agreement", "margin", "support", "person_share", "is_top1",
@@ -622,7 +623,8 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
     return [replace(match, features=np.r_[match.features, _unexplained(index, words, row, match.label,
                                                                        hidden[row] if hidden else ())])
             if match.label is not None and not blocked[row]
-            else replace(match, label=None, answer_position=None, heuristic=0.0, features=np.zeros(len(FEATURES)))
+            else replace(match, label=None, answer_position=None, heuristic=0.0, features=np.zeros(len(FEATURES)),
+                         rejected=bool(blocked[row]))
             for row, match in enumerate(matches)]
 
 

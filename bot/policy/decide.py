@@ -3,7 +3,8 @@
 When in doubt Seam escalates:
 - escalate (a person takes it) when the customer asks for a person, is angry, the SLA is about to breach, the
   AI already answered twice, the ticket matches an exclusion, the engine is unavailable, the helpdesk gave a
-  ticket Seam could not fully read (`Ticket.problems`), or confidence is below `draft`;
+  ticket Seam could not fully read (`Ticket.problems`), an agent rejected the draft for this very question
+  before, or confidence is below `draft`;
 - at most draft (a person approves) for a high-risk topic, an answer no retrieved passage supports, confidence
   below `auto`, or while automation is paused;
 - resolve only what is left.
@@ -26,6 +27,7 @@ UNGROUNDED = "ungrounded"
 AI_UNAVAILABLE = "ai_unavailable"
 PLACEHOLDERS = "placeholders"
 UNREADABLE = "unreadable"
+REJECTED_BEFORE = "rejected_before"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     capping: list[Reason] = []
     if assessment.unavailable:
         forcing.append(Reason(code=AI_UNAVAILABLE, label="AI unavailable", detail=assessment.unavailable))
+    if assessment.rejected_before:
+        forcing.append(Reason(code=REJECTED_BEFORE, label="A draft for this question was rejected before",
+                              detail="an agent marked it wrong or not to automate: a person answers it"))
     if ticket.problems:
         forcing.append(Reason(code=UNREADABLE, label="Seam could not read all of this ticket",
                               detail="; ".join(ticket.problems)))
