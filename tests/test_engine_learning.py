@@ -113,6 +113,11 @@ def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_ne
     shipping = engine.assess(asking("How long does shipping take?"))
     assert shipping.answer_source == "shipping-times" and shipping.confidence >= 0.9
     assert not shipping.rejected_before
+    # A template email with another order number is the same question.
+    template = "Gift card 4471-2231 from my order 99812: does it expire? I got it two years ago."
+    engine.learn(template, local.REJECTED, "")
+    assert engine.assess(asking(template.replace("4471-2231", "5190-0042").replace("99812", "10334"))).rejected_before
+    assert engine.assess(asking("Do gift cards expire?")).answer_source == "gift-cards"
     # After a restart the rejection comes back as a history ticket with that answer id.
     restarted = LocalEngine(articles=articles, history=[
         Ticket(id="r", messages=(Message("customer", rejected),), resolution=Resolution(answer_id=local.REJECTED))])

@@ -78,6 +78,7 @@ SVM_TOLERANCE = 1e-3
 # their own generator. A fit is then the same on threads and in processes, every time (serve fits what simulate
 # fitted); on threads the fits of a 10,000-ticket history take about 17 s instead of 12.
 _SVM_FIT = threading.Lock()
+_NUMBER = re.compile(r"\d+")
 CALIBRATION_THREADS = max(1, min(4, os.cpu_count() or 1))
 # The share of incoming tickets that ask something the knowledge does not cover is estimated from the tickets
 # themselves (see Calibrator); this is the share assumed until there are enough of them, and the bounds of the
@@ -95,8 +96,8 @@ UNCOVERED_PER_FOLD = 400
 HANDLED_BY_PERSON = ""  # the label of past tickets a person answered without reusing a macro or article
 # `learn(text, REJECTED, "")`, and a history ticket with this answer id: a question whose draft an agent rejected
 # as wrong or not to automate. It never votes or trains the chooser (one rejection would outvote an article in a
-# small knowledge base); a ticket at least REJECTED_NEAR_COPY similar to one (the same question again, a template
-# email with another order number) gets no answer, so it is not drafted or answered the same way twice.
+# small knowledge base); a ticket at least REJECTED_NEAR_COPY similar to one, numbers aside (the same question
+# again, a template email with another order number), gets no answer, so it is not drafted the same way twice.
 REJECTED = "seam-rejected"
 REJECTED_NEAR_COPY = 0.9
 
@@ -173,6 +174,7 @@ class _Index:
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
     rejected: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # positions of kind "rejected"
+    rejected_rows: object = None  # their texts with every number alike (`_numbers_alike`), as TF-IDF rows
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # what is built from it on first use
 
     def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
@@ -236,10 +238,17 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     # Sorted: _unexplained finds words in an answer's row by binary search (a sparse product's are not sorted).
     answer_words = (membership @ doc_words).tocsr().sorted_indices()
     rejected = np.array([i for i, d in enumerate(docs) if d.kind == "rejected"], dtype=int)
+    rejected_rows = normalize(vectorizer.transform([_numbers_alike(docs[i].text) for i in rejected])) \
+        if len(rejected) else None
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
                   answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic,
-                  rejected=rejected)
+                  rejected=rejected, rejected_rows=rejected_rows)
+
+
+def _numbers_alike(text: str) -> str:
+    """The text with every number written 0: an order or ticket number does not make another question."""
+    return _NUMBER.sub("0", text)
 
 
 class _Chooser:
@@ -294,7 +303,7 @@ def _run_fold_forked(fold: Fold) -> tuple[list[np.ndarray], list[bool]]:
 def _match_span_forked(span: tuple[int, int]) -> list[_Match]:
     index, chooser, texts = inherited()
     chunk = texts[span[0]:span[1]]
-    return _match_block(index, chooser, index.transform(chunk), [_length(t) for t in chunk])
+    return _match_block(index, chooser, index.transform(chunk), [_length(t) for t in chunk], texts=chunk)
 
 
 class _FittingPool:
@@ -479,7 +488,7 @@ class LocalEngine:
             for start, end in spans:
                 block = None if vectors is None else vectors[start:end]
                 matches += _match_block(index, chooser, index.transform(texts[start:end], block),
-                                        [_length(t) for t in texts[start:end]])
+                                        [_length(t) for t in texts[start:end]], texts=texts[start:end])
                 if progress is not None:
                     progress(end - start)
         confidences, parts = self._confidences(index, matches, texts)
@@ -600,7 +609,7 @@ ROW_FEATURES = len(FEATURES) - 2  # the last two are added for a whole block (`_
 
 
 def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequence[int], *,
-                 hidden: Sequence[Sequence[int]] | None = None) -> list[_Match]:
+                 hidden: Sequence[Sequence[int]] | None = None, texts: Sequence[str] | None = None) -> list[_Match]:
     """Match a block of L2-normalised query rows against the index, optionally hiding, per row, some documents
     (when calibrating: the query itself, or every document of its answer)."""
     similarities = (queries @ index.matrix.T).toarray()
@@ -613,8 +622,10 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
         similarities[row, columns] = -1.0
     blocked = np.zeros(len(similarities), dtype=bool)
     if len(index.rejected):
-        blocked = similarities[:, index.rejected].max(axis=1) >= REJECTED_NEAR_COPY
         similarities[:, index.rejected] = -1.0
+        if texts is not None:  # new tickets (calibration examples are never blocked)
+            alike = normalize(index.vectorizer.transform([_numbers_alike(t) for t in texts]))
+            blocked = (alike @ index.rejected_rows.T).toarray().max(axis=1) >= REJECTED_NEAR_COPY
     choices = chooser.choose(queries) if chooser is not None else None
     matches = [_match_row(index, row, length, None if choices is None else (choices[0][i], choices[1][i],
                                                                             choices[2][i]))
