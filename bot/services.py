@@ -361,13 +361,16 @@ def past_tickets(path: str | None) -> list[Ticket]:
 def learned_tickets(store: Store) -> list[Ticket]:
     """Replies agents approved or edited, as resolved tickets the engine can answer from, and the questions of
     drafts rejected as wrong or not to be automated, which it must not answer again (the feedback loop)."""
-    replies = [Ticket(id=f"seam-feedback-{row['escalation_id']}", messages=(Message("customer", row["customer_text"]),),
-                      resolution=Resolution(answer_id=learned_label(action=row["action"],
-                                                                    answer_source=row["answer_source"],
-                                                                    escalation_id=row["escalation_id"]),
-                                            answer=row["final_text"]))
+    replies = [(row["id"], Ticket(id=f"seam-feedback-{row['escalation_id']}",
+                                  messages=(Message("customer", row["customer_text"]),),
+                                  resolution=Resolution(answer_id=learned_label(action=row["action"],
+                                                                                answer_source=row["answer_source"],
+                                                                                escalation_id=row["escalation_id"]),
+                                                        answer=row["final_text"])))
                for row in store.learned_answers()]
-    rejected = [Ticket(id=f"seam-rejected-{row['escalation_id']}",
-                       messages=(Message("customer", row["customer_text"]),), resolution=Resolution(answer_id=REJECTED))
+    rejected = [(row["id"], Ticket(id=f"seam-rejected-{row['escalation_id']}",
+                                   messages=(Message("customer", row["customer_text"]),),
+                                   resolution=Resolution(answer_id=REJECTED)))
                 for row in store.taught_rejections(TEACHING_REJECTIONS)]
-    return [*replies, *rejected]
+    # In the order agents acted: a reply sent after a rejection of the same question lifts it (bot.engine.local).
+    return [ticket for _, ticket in sorted([*replies, *rejected], key=lambda pair: pair[0])]

@@ -598,8 +598,8 @@ class Store:
     def learned_answers(self) -> list[dict]:
         """Replies people approved or edited: (customer text, answer source, final text), oldest first."""
         return list(self.db.query(
-            f"select customer_text, answer_source, final_text, action, escalation_id from feedback where {_LEARNED}"
-            " order by id"))
+            f"select id, customer_text, answer_source, final_text, action, escalation_id from feedback"
+            f" where {_LEARNED} order by id"))
 
     def taught_rejections(self, reasons: tuple[str, ...]) -> list[dict]:
         """Rejections for one of `reasons` (the feedback's reason is "reason" or "reason: note"), with the
@@ -608,7 +608,7 @@ class Store:
             return []
         matches = " or ".join("reason = ? or reason like ?" for _ in reasons)
         return list(self.db.query(
-            f"select customer_text, escalation_id, reason from feedback where action = 'reject'"
+            f"select id, customer_text, escalation_id, reason from feedback where action = 'reject'"
             f" and customer_text is not null and ({matches}) order by id",
             [value for r in reasons for value in (r, f"{r}:%")]))
 

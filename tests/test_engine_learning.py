@@ -123,3 +123,29 @@ def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_ne
         Ticket(id="r", messages=(Message("customer", rejected),), resolution=Resolution(answer_id=local.REJECTED))])
     assert restarted.assess(asking(rejected)).answer_source is None
     assert restarted.assess(asking("How long does shipping take?")).answer_source == "shipping-times"
+
+
+def test_a_reply_sent_after_a_rejection_of_the_same_question_lifts_it() -> None:
+    from bot.engine.knowledge import load_knowledge
+    from bot.models import Resolution
+    from tests.support.knowledge import write_knowledge
+
+    articles = load_knowledge(write_knowledge(Path(tempfile.mkdtemp()) / "knowledge"))
+    question = "How long does a refund for order 5521 take?"
+    reply = "Refunds reach your card 5 to 10 business days after we receive the parcel."
+    engine = LocalEngine(articles=articles)
+    engine.learn(question, local.REJECTED, "")
+    assert engine.assess(asking(question)).rejected_before
+    engine.learn(question.replace("5521", "6630"), "seam-reply-9", reply)  # an agent wrote the right reply
+    again = engine.assess(asking(question.replace("5521", "7012")))
+    assert not again.rejected_before and again.answer == reply
+
+    def ticket(n: str, answer_id: str, answer: str | None = None) -> Ticket:
+        return Ticket(id=n, messages=(Message("customer", question),),
+                      resolution=Resolution(answer_id=answer_id, answer=answer))
+
+    # After a restart the order the agents acted in decides: the reply first, then the rejection, blocks.
+    lifted = LocalEngine(articles=articles, history=[ticket("a", local.REJECTED), ticket("b", "seam-reply-9", reply)])
+    assert lifted.assess(asking(question)).answer == reply
+    kept = LocalEngine(articles=articles, history=[ticket("b", "seam-reply-9", reply), ticket("a", local.REJECTED)])
+    assert kept.assess(asking(question)).rejected_before

@@ -97,7 +97,8 @@ HANDLED_BY_PERSON = ""  # the label of past tickets a person answered without re
 # `learn(text, REJECTED, "")`, and a history ticket with this answer id: a question whose draft an agent rejected
 # as wrong or not to automate. It never votes or trains the chooser (one rejection would outvote an article in a
 # small knowledge base); a ticket at least REJECTED_NEAR_COPY similar to one, numbers aside (the same question
-# again, a template email with another order number), gets no answer, so it is not drafted the same way twice.
+# again, a template email with another order number), gets no answer, so it is not drafted the same way twice —
+# unless a reply agents sent for that question was learnt after the rejection: the latest word on it stands.
 REJECTED = "seam-rejected"
 REJECTED_NEAR_COPY = 0.9
 
@@ -175,6 +176,7 @@ class _Index:
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
     rejected: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # positions of kind "rejected"
     rejected_rows: object = None  # their texts with every number alike (`_numbers_alike`), as TF-IDF rows
+    answered: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # past tickets with an answer
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # what is built from it on first use
 
     def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
@@ -238,12 +240,14 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     # Sorted: _unexplained finds words in an answer's row by binary search (a sparse product's are not sorted).
     answer_words = (membership @ doc_words).tocsr().sorted_indices()
     rejected = np.array([i for i, d in enumerate(docs) if d.kind == "rejected"], dtype=int)
+    answered = np.array([i for i, d in enumerate(docs) if d.kind == "history" and d.label != HANDLED_BY_PERSON],
+                        dtype=int)
     rejected_rows = normalize(vectorizer.transform([_numbers_alike(docs[i].text) for i in rejected])) \
         if len(rejected) else None
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
                   answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic,
-                  rejected=rejected, rejected_rows=rejected_rows)
+                  rejected=rejected, rejected_rows=rejected_rows, answered=answered)
 
 
 def _numbers_alike(text: str) -> str:
@@ -624,8 +628,7 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
     if len(index.rejected):
         similarities[:, index.rejected] = -1.0
         if texts is not None:  # new tickets (calibration examples are never blocked)
-            alike = normalize(index.vectorizer.transform([_numbers_alike(t) for t in texts]))
-            blocked = (alike @ index.rejected_rows.T).toarray().max(axis=1) >= REJECTED_NEAR_COPY
+            blocked = _rejected_before(index, texts)
     choices = chooser.choose(queries) if chooser is not None else None
     matches = [_match_row(index, row, length, None if choices is None else (choices[0][i], choices[1][i],
                                                                             choices[2][i]))
@@ -637,6 +640,22 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
             else replace(match, label=None, answer_position=None, heuristic=0.0, features=np.zeros(len(FEATURES)),
                          rejected=bool(blocked[row]))
             for row, match in enumerate(matches)]
+
+
+def _rejected_before(index: _Index, texts: Sequence[str]) -> np.ndarray:
+    """Per text: is it a near copy (numbers aside) of a rejected question, with no reply agents sent for a near
+    copy of it learnt since? Documents are in the order they were learnt (EngineInputs reads the feedback in
+    order; learn() appends)."""
+    alike = normalize(index.vectorizer.transform([_numbers_alike(t) for t in texts]))
+    near = (alike @ index.rejected_rows.T).toarray() >= REJECTED_NEAR_COPY
+    blocked = near.any(axis=1)
+    for row in np.flatnonzero(blocked):
+        latest = index.rejected[np.flatnonzero(near[row]).max()]
+        since = index.answered[index.answered > latest]
+        if len(since):
+            rows = normalize(index.vectorizer.transform([_numbers_alike(index.docs[i].text) for i in since]))
+            blocked[row] = not ((alike[row] @ rows.T).toarray() >= REJECTED_NEAR_COPY).any()
+    return blocked
 
 
 def _unexplained(index: _Index, words, row: int, label: str, hidden: Sequence[int]) -> tuple[float, float]:
