@@ -86,3 +86,11 @@ def test_a_reply_an_agent_approved_teaches_the_words_of_its_question(knowledge: 
     score, source = confidence(engine, "shipping to Canada, how long?")
     assert score >= DEFAULT_AUTO_THRESHOLD and source == "shipping-times"
     assert confidence(engine, "How long does a refund take?")[0] < DEFAULT_AUTO_THRESHOLD
+
+
+@pytest.mark.parametrize(("word", "known", "same"), [
+    ("take", "takes", True), ("expire", "expired", True), ("shipping", "shipped", True),
+    ("cancel", "cancellation", True), ("refund", "refurbished", False), ("card", "care", False),
+])
+def test_inflections_share_a_stem_and_lookalikes_do_not(word: str, known: str, same: bool) -> None:
+    assert (explained_share(f"{word} {word}", {known}, {}, unknown_weight=1.0) == 1.0) is same

@@ -14,8 +14,9 @@ that match as high as a true one; the share of the question's content the articl
 - Each content word weighs its inverse document frequency in the knowledge; a word the knowledge never uses
   weighs the most (the knowledge has nothing on it).
 - A word is explained when the answer's passages use it, an inflection of it ("takes" for "take": a shared stem
-  of all but the last two letters), or a misspelling of it (one edit, two for words over seven letters: the
-  allowance of the asks-for-a-person trigger's spelling reader, `bot.text.allowed_edits`).
+  of all but the last two letters, at least 4, and 5 from six letters), or a misspelling of it (one edit, two
+  for words over seven letters: the allowance of the asks-for-a-person trigger's spelling reader,
+  `bot.text.allowed_edits`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def _same_word(word: str, known: str) -> bool:
     if word == known:
         return True
     shorter = min(len(word), len(known))
-    if shorter >= 4 and word[:max(4, shorter - 2)] == known[:max(4, shorter - 2)]:
+    # A shared stem of all but the last two letters, and at least 4 (5 from 6 letters: "refund" is not "refurbished").
+    stem = max(4 if shorter < 6 else 5, shorter - 2)
+    if shorter >= 4 and word[:stem] == known[:stem]:
         return True  # an inflection: take / takes, expire / expired, card / cards
     if len(word) >= 5 and abs(len(word) - len(known)) <= 2:
         edits = allowed_edits(word)
