@@ -31,24 +31,26 @@ def sample_tickets() -> list[Ticket]:
     return [t for t in tickets if len(t.messages) == 1]
 
 
-def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predicted(fake_slack, fake_zendesk,
-                                                                                   tmp_path):
+def served_and_predicted(fake_slack, fake_zendesk, tmp_path: Path, **env_extra: str
+                         ) -> tuple[dict[str, dict], list[dict], str]:
+    """30 sample tickets sent to serve by webhook, then the same tickets through simulate with the same knowledge,
+    history and database: serve's decisions by ticket id, simulate's, and serve's log."""
     tickets = sample_tickets()
     assert len(tickets) >= 20
-    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, HISTORY_PATH=str(HISTORY))
+    env = seam_env(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, **env_extra)
     server = SeamServer(env, tmp_path / "serve.log").start(timeout=90)
     try:
         # Serve listens while it fits; tickets sent meanwhile wait for the engine.
         assert "resolved past tickets from" in server.log()
         for ticket in tickets:
             fake_zendesk.add_ticket(id=int(ticket.id), subject=ticket.subject, requester_id=CUSTOMER_ID,
-                               comments=[{"author_id": CUSTOMER_ID, "body": ticket.messages[0].body}])
+                                    comments=[{"author_id": CUSTOMER_ID, "body": ticket.messages[0].body}])
             assert server.post_webhook({"ticket_id": int(ticket.id)}).status_code == 202
         store = Store(env["DATABASE_PATH"])
         wait_until(lambda: store.db.execute("select count(*) from decisions").fetchone()[0] >= len(tickets),
                    timeout=60, what="a decision for every ticket")
         served = {row["ticket_key"].split(":")[1]: row for row in store.db.query("select * from decisions")}
-        assert "engine: local (calibrated on history)" in server.log() and "engine ready after" in server.log()
+        log = server.log()
     finally:
         assert server.stop() == 0, server.log()
 
@@ -57,18 +59,40 @@ def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predic
                                           "messages": [{"author": "customer", "body": t.messages[0].body}]}) + "\n"
                               for t in tickets), encoding="utf-8")
     # The same knowledge folder and database (synced knowledge, none here) as serve had.
-    result = subprocess.run([sys.executable, "-m", "bot", "simulate", str(replay), "--history", str(HISTORY),
+    history = ["--history", env["HISTORY_PATH"]] if env.get("HISTORY_PATH") else []
+    result = subprocess.run([sys.executable, "-m", "bot", "simulate", str(replay), *history,
                              "--knowledge", env["KNOWLEDGE_PATH"], "--out", str(tmp_path / "sim")],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     predicted = [json.loads(line) for line in (tmp_path / "sim" / "decisions.jsonl").read_text().splitlines()]
     assert len(predicted) == len(tickets)
-    routes = {p["route"] for p in predicted}
-    assert "resolve" in routes and len(routes) >= 2, "the sample has both automatic answers and hand-offs"
+    return served, predicted, log
+
+
+def assert_the_same(served: dict[str, dict], predicted: list[dict]) -> None:
     for p in predicted:
         row = served[p["id"]]
         assert (row["route"], row["answer_source"], row["confidence"]) == \
             (p["route"], p["answer_source"], p["confidence"]), p["id"]
+
+
+def test_serve_decides_every_ticket_as_the_simulation_on_the_same_history_predicted(fake_slack, fake_zendesk,
+                                                                                   tmp_path):
+    served, predicted, log = served_and_predicted(fake_slack, fake_zendesk, tmp_path, HISTORY_PATH=str(HISTORY))
+    assert "engine: local (calibrated on history)" in log and "engine ready after" in log
+    routes = {p["route"] for p in predicted}
+    assert "resolve" in routes and len(routes) >= 2, "the sample has both automatic answers and hand-offs"
+    assert_the_same(served, predicted)
+
+
+def test_on_knowledge_alone_serve_decides_every_ticket_as_the_simulation_predicted(fake_slack, fake_zendesk,
+                                                                                  tmp_path):
+    """A deployment's first day, through the contract's variables only: the plain score of both is the same."""
+    served, predicted, log = served_and_predicted(fake_slack, fake_zendesk, tmp_path,
+                                                  KNOWLEDGE_PATH=str(ROOT / "examples" / "knowledge"))
+    assert "uncalibrated" in log
+    assert len({p["route"] for p in predicted}) >= 2 and any(p["answer_source"] for p in predicted)
+    assert_the_same(served, predicted)
 
 
 def test_without_history_the_same_tickets_are_decided_from_the_knowledge_alone(fake_slack, fake_zendesk, tmp_path):
