@@ -367,3 +367,21 @@ def test_an_empty_knowledge_base_still_assesses(fake):
     assessment = engine.assess(PASSWORD)
     assert assessment.unavailable is None and assessment.answer is None
     assert "none matched" in sent_messages(fake)[0]["content"]
+
+
+def test_learnt_replies_ground_the_model_and_a_rejected_question_spends_no_call(fake, tmp_path):
+    from bot.engine.local import REJECTED
+
+    own = LocalEngine(articles=load_knowledge(write_knowledge(tmp_path / "knowledge")))
+    engine = make_engine(fake, own)
+    question = "Do you ship parcels to the Faroe Islands by island courier?"
+    reply = "Yes: our island courier reaches the Faroe Islands in 9 to 12 days."
+    engine.learn(question, "seam-reply-4", reply)
+    engine.assess(ticket(question))
+    assert reply in json.dumps(sent_messages(fake)), "the agent's reply is a passage the model sees"
+    rejected = "Can I pay for my order with two different gift cards at once?"
+    engine.learn(rejected, REJECTED, "")
+    calls = len(fake.calls_to("chat.completions"))
+    found = engine.assess(ticket(rejected))
+    assert found.rejected_before and found.answer is None and found.confidence == 0.0
+    assert len(fake.calls_to("chat.completions")) == calls

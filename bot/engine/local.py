@@ -461,6 +461,12 @@ class LocalEngine:
                                               similarity=round(float(row[position]), 4))
         return list(passages.values())
 
+    def rejected_before(self, ticket: Ticket) -> bool:
+        """Is this ticket a near copy of a question whose draft an agent rejected (REJECTED)? For an engine that
+        answers otherwise (OpenAI's), which asks before answering."""
+        index = self._index
+        return bool(len(index.rejected)) and bool(_rejected_before(index, [ticket.customer_text()])[0])
+
     @property
     def fork_safe(self) -> bool:
         """May a replayed file be matched in forked copies of this engine? Not with an embeddings client: its

@@ -281,7 +281,16 @@ class OpenAIEngine:
             log.exception("OpenAI engine failed on ticket %s", ticket.id)
             return self._unavailable(ticket, f"engine error: {type(exc).__name__}")
 
+    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+        """Agents' replies become passages the model may ground on, and a rejected draft's question is not answered
+        again (bot.engine.local REJECTED): the local retriever learns both."""
+        self.retriever.learn(customer_text, answer_source, answer)
+
     def _assess(self, ticket: Ticket) -> Assessment:
+        if self.retriever.rejected_before(ticket):
+            # An agent rejected the draft for this very question: a person takes it, and no model call is spent.
+            return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(ticket),
+                              rejected_before=True)
         passages = self.retriever.retrieve(ticket, k=self.passages) if self.passages > 0 else []
         completion = self._complete(build_messages(ticket, passages))
         if not completion.choices:
