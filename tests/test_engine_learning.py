@@ -1,11 +1,11 @@
 """The local engine learning agents' replies (`LocalEngine.learn`): a reply is answerable once learn() returns,
-replies that arrive during a refit are learnt together in the next one, and a reply the embeddings server could not
-embed waits for the next learn() instead of being lost from the semantic index.
+replies that arrive during a refit are learnt together in the next one, a reply the embeddings server could not
+embed waits for the next learn() instead of being lost from the semantic index, and a rejected draft's question
+is not answered again until a reply for it is learnt.
 """
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from pathlib import Path
 
@@ -14,9 +14,11 @@ import pytest
 
 from bot.engine import local
 from bot.engine.embeddings import Embedder
+from bot.engine.knowledge import load_knowledge
 from bot.engine.local import LocalEngine
-from bot.models import Message, Ticket, read_tickets
+from bot.models import Message, Resolution, Ticket, read_tickets
 from tests.support.fakes import FakeEmbeddings
+from tests.support.knowledge import write_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLIES = {
@@ -97,12 +99,12 @@ def test_a_reply_the_embeddings_server_missed_is_learnt_semantically_with_the_ne
         assert {faroe, tandem} <= {d.label for d in engine._index.docs}
 
 
-def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_neighbours() -> None:
-    from bot.engine.knowledge import load_knowledge
-    from bot.models import Resolution
-    from tests.support.knowledge import write_knowledge
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory: pytest.TempPathFactory) -> list:
+    return load_knowledge(write_knowledge(tmp_path_factory.mktemp("learning") / "knowledge"))
 
-    articles = load_knowledge(write_knowledge(Path(tempfile.mkdtemp()) / "knowledge"))
+
+def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_neighbours(articles: list) -> None:
     rejected = "How long does a refund take?"
     engine = LocalEngine(articles=articles)
     assert engine.assess(asking(rejected)).answer_source == "shipping-times", "the draft an agent would reject"
@@ -125,12 +127,7 @@ def test_a_rejected_question_is_not_answered_again_and_takes_nothing_from_its_ne
     assert restarted.assess(asking("How long does shipping take?")).answer_source == "shipping-times"
 
 
-def test_a_reply_sent_after_a_rejection_of_the_same_question_lifts_it() -> None:
-    from bot.engine.knowledge import load_knowledge
-    from bot.models import Resolution
-    from tests.support.knowledge import write_knowledge
-
-    articles = load_knowledge(write_knowledge(Path(tempfile.mkdtemp()) / "knowledge"))
+def test_a_reply_sent_after_a_rejection_of_the_same_question_lifts_it(articles: list) -> None:
     question = "How long does a refund for order 5521 take?"
     reply = "Refunds reach your card 5 to 10 business days after we receive the parcel."
     engine = LocalEngine(articles=articles)
