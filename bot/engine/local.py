@@ -175,8 +175,11 @@ class _Index:
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
     rejected: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # positions of kind "rejected"
-    rejected_rows: object = None  # their texts with every number alike (`_numbers_alike`), as TF-IDF rows
-    answered: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # past tickets with an answer
+    # Agents' word on questions, in the order it was learnt: the rejected questions and every answered past ticket
+    # after the first of them, as TF-IDF rows of their texts with every number alike (`_numbers_alike`), and
+    # which of them are rejections (`_rejected_before`).
+    verdict_rows: object = None
+    verdict_rejects: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # what is built from it on first use
 
     def transform(self, texts: Sequence[str], vectors: np.ndarray | None = None):
@@ -240,14 +243,14 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     # Sorted: _unexplained finds words in an answer's row by binary search (a sparse product's are not sorted).
     answer_words = (membership @ doc_words).tocsr().sorted_indices()
     rejected = np.array([i for i, d in enumerate(docs) if d.kind == "rejected"], dtype=int)
-    answered = np.array([i for i, d in enumerate(docs) if d.kind == "history" and d.label != HANDLED_BY_PERSON],
-                        dtype=int)
-    rejected_rows = normalize(vectorizer.transform([_numbers_alike(docs[i].text) for i in rejected])) \
-        if len(rejected) else None
+    verdicts = [d for d in docs[rejected[0]:] if d.kind == "rejected"
+                or (d.kind == "history" and d.label != HANDLED_BY_PERSON)] if len(rejected) else []
+    verdict_rows = normalize(vectorizer.transform([_numbers_alike(d.text) for d in verdicts])) if verdicts else None
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
                   answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic,
-                  rejected=rejected, rejected_rows=rejected_rows, answered=answered)
+                  rejected=rejected, verdict_rows=verdict_rows,
+                  verdict_rejects=np.array([d.kind == "rejected" for d in verdicts], dtype=bool))
 
 
 def _numbers_alike(text: str) -> str:
@@ -406,11 +409,10 @@ class LocalEngine:
     def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
         """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time (or, with
         `answer_source` REJECTED and no answer, the question of a draft an agent rejected: see REJECTED); when
-        this returns, it is learnt. Refits the index
-        and the chooser and swaps them in together, so concurrent assessments see either the old pair or the new
-        one; the calibrator is kept (it scores the shape of the evidence, not the documents themselves). A refit
-        takes seconds on a long history (about 5 s of CPU for 10,000 past tickets), so replies that arrive while
-        one runs wait and are learnt together in the next."""
+        this returns, it is learnt. Refits the index and the chooser and swaps them in together, so concurrent
+        assessments see either the old pair or the new one; the calibrator is kept (it scores the shape of the
+        evidence, not the documents themselves). A refit takes seconds on a long history (about 5 s of CPU for
+        10,000 past tickets), so replies that arrive while one runs wait and are learnt together in the next."""
         rejected = answer_source == REJECTED
         if not customer_text.strip() or (not rejected and not answer.strip()):
             return
@@ -649,19 +651,13 @@ def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequ
 
 
 def _rejected_before(index: _Index, texts: Sequence[str]) -> np.ndarray:
-    """Per text: is it a near copy (numbers aside) of a rejected question, with no reply agents sent for a near
-    copy of it learnt since? Documents are in the order they were learnt (EngineInputs reads the feedback in
+    """Per text: is the latest of agents' word on its near copies (numbers aside) a rejection — no reply for
+    such a question learnt since? Documents are in the order they were learnt (EngineInputs reads the feedback in
     order; learn() appends)."""
     alike = normalize(index.vectorizer.transform([_numbers_alike(t) for t in texts]))
-    near = (alike @ index.rejected_rows.T).toarray() >= REJECTED_NEAR_COPY
-    blocked = near.any(axis=1)
-    for row in np.flatnonzero(blocked):
-        latest = index.rejected[np.flatnonzero(near[row]).max()]
-        since = index.answered[index.answered > latest]
-        if len(since):
-            rows = normalize(index.vectorizer.transform([_numbers_alike(index.docs[i].text) for i in since]))
-            blocked[row] = not ((alike[row] @ rows.T).toarray() >= REJECTED_NEAR_COPY).any()
-    return blocked
+    near = (alike @ index.verdict_rows.T).toarray() >= REJECTED_NEAR_COPY
+    latest = np.where(near, np.arange(near.shape[1]), -1).max(axis=1)
+    return (latest >= 0) & index.verdict_rejects[np.maximum(latest, 0)]
 
 
 def _unexplained(index: _Index, words, row: int, label: str, hidden: Sequence[int]) -> tuple[float, float]:
