@@ -232,6 +232,9 @@ class Assessment:
     # The local engine's calibrated parts of `confidence`: P(right | evidence, covered) and P(uncovered |
     # evidence) for half-uncovered traffic (bot.engine.local.Calibrator.parts); None from other engines.
     calibration: tuple[float, float] | None = None
+    # What in `answer` belongs to another customer's case — an order number, an email, a name from the past ticket
+    # the reply was written for (bot.engine.local `_reply`): the answer then goes to a person first.
+    foreign_details: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

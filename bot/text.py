@@ -1,6 +1,8 @@
 """Small helpers for text and time that every layer uses: cutting text to a limit, text that can always be
 encoded, reading and writing ISO 8601 times, saying a duration or a rate the way people do, clean text from
-HTML, and how far apart two words are (a misspelling is within `allowed_edits`).
+HTML, how far apart two words are (a misspelling is within `allowed_edits`), and what in a reply belongs to
+one customer (`details`, `addressed_to`): a reply written for one ticket must not carry its customer's order
+number or name to the next.
 """
 
 from __future__ import annotations
@@ -195,3 +197,60 @@ def distance(a: str, b: str, limit: int) -> int:
 
 def allowed_edits(word: str) -> int:
     return 2 if len(word) >= LONG_WORD else 1
+
+
+# What in a reply identifies one customer's case: an email address, or a run of four or more digits (an order,
+# ticket, account or phone number) that is not a year. Numbers are compared as their digits alone, so "#77812",
+# "ORD-77812" and "77812" are one detail.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DIGITS = re.compile(r"\d{4,}")
+# "Hi Ana," / "Dear Mr Smith," / "Hello Ana!" at the start of a reply: the one place a reply is sure to name its
+# customer. The name is one to three capitalised words; "Hi there," and "Dear customer," name nobody.
+_ADDRESS = re.compile(r"^(?P<lead>[ \t]*(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ \t]+)"
+                      r"(?P<name>[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*){0,2})(?=[ \t]*[,!.:;\n]|[ \t]*$)")
+_NOBODY = frozenset("there team all everyone everybody folks friend friends customer customers sir madam "
+                    "support valued".split())
+
+
+def details(text: str) -> frozenset[str]:
+    """The case details `text` names: email addresses (lower case) and numbers of four or more digits (not
+    years 1900–2099), each as its digits."""
+    found = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
+    without_emails = _EMAIL.sub(" ", text)
+    found.update(n for n in _DIGITS.findall(without_emails) if not (len(n) == 4 and 1900 <= int(n) <= 2099))
+    return frozenset(found)
+
+
+def first_name(name: str | None) -> str | None:
+    """The first word of a person's name as a helpdesk gives it, or None when it does not read as a name (empty,
+    an email address, digits)."""
+    words = (name or "").split()
+    if not words or "@" in words[0] or not words[0].replace("-", "").replace("'", "").isalpha():
+        return None
+    return words[0]
+
+
+def addressed_to(reply: str, name: str | None) -> str:
+    """`reply` with the name its greeting addresses ("Hi Ana,") replaced by this customer's first name, or by
+    "there" ("customer" after "Dear") when theirs is not known: a reply learnt from one ticket greets the next
+    customer by their own name or none. A greeting that names nobody, or this customer, is left as it is."""
+    match = _ADDRESS.match(reply)
+    if match is None or match.group("name").split()[0].lower() in _NOBODY:
+        return reply
+    own = first_name(name)
+    if own is not None and own.lower() in {w.lower().rstrip(".") for w in match.group("name").split()}:
+        return reply
+    fallback = "customer" if match.group("lead").strip().lower() == "dear" else "there"
+    return reply[:match.start("name")] + (own or fallback) + reply[match.end("name"):]
+
+
+def masked(text: str, found: tuple[str, ...] | frozenset[str]) -> str:
+    """`text` with each of the details `found` (`details`' emails and digit runs, or names) written "[…]"."""
+    for detail in found:
+        if "@" in detail:
+            text = re.sub(re.escape(detail), "[…]", text, flags=re.IGNORECASE)
+        elif detail.isdigit():
+            text = re.sub(r"\d{4,}", lambda m, d=detail: "[…]" if m.group(0) == d else m.group(0), text)
+        else:
+            text = re.sub(rf"\b{re.escape(detail)}\b", "[…]", text)
+    return text

@@ -39,6 +39,7 @@ from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.engine.wording import explained_share
 from bot.models import Assessment, Ticket
+from bot.text import addressed_to, details, masked
 from bot.workers import forked_pool, forking_helps, inherited
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ class _Doc:
     text: str  # what is matched against
     answer: str  # what would be sent
     kind: str = "history"  # "article" passage or "history" ticket
+    # The words of the name of the customer a past ticket's reply was written for: in another customer's reply
+    # they are that customer's details (`_reply`).
+    names: tuple[str, ...] = ()
 
 
 def _passages(article: Article) -> list[str]:
@@ -368,7 +372,7 @@ class LocalEngine:
             answer = article.body if article else (resolution.answer or "")
             if answer.strip():
                 docs.append(_Doc(label=resolution.answer_id, text=past.customer_text(), answer=answer,
-                                 kind="history"))
+                                 kind="history", names=_name_words(past.requester_name) if not article else ()))
         # Sentence embeddings, when configured, join the TF-IDF vectors (EngineOptions.semantic_weight). If the
         # embeddings server fails now, the engine is lexical; if it fails later, a lexical twin answers instead.
         vectors = embedder.embed([d.text for d in docs]) if embedder is not None and docs else None
@@ -459,7 +463,10 @@ class LocalEngine:
             if row[position] < MIN_RELEVANCE or len(passages) >= k:
                 break
             if shared[position] and doc.label != HANDLED_BY_PERSON and doc.label not in passages:
-                passages[doc.label] = Passage(source=doc.label, text=doc.answer,
+                # The model reads another customer's order number or name no more than that customer's next
+                # reply may carry it: the clean reply of the same answer, else what names the case masked.
+                text, foreign = _reply(index, ticket, doc.label, int(position))
+                passages[doc.label] = Passage(source=doc.label, text=masked(text, foreign),
                                               similarity=round(float(row[position]), 4))
         return list(passages.values())
 
@@ -582,9 +589,75 @@ class LocalEngine:
         if match.label is None:
             return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summary,
                               evidence=match.evidence, rejected_before=match.rejected)
-        return Assessment(confidence=confidence, answer=index.docs[match.answer_position].answer,
-                          answer_source=match.label, summary=summary, evidence=match.evidence, topic=match.label,
-                          calibration=calibration)
+        answer, foreign = _reply(index, ticket, match.label, match.answer_position)
+        return Assessment(confidence=confidence, answer=answer, answer_source=match.label, summary=summary,
+                          evidence=match.evidence, topic=match.label, calibration=calibration,
+                          foreign_details=foreign)
+
+
+def _name_words(name: str | None) -> tuple[str, ...]:
+    return tuple(w for w in re.findall(r"[^\W\d_]{2,}", name or "") if w[0].isupper())
+
+
+def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[str, tuple[str, ...]]:
+    """The reply to send for the chosen answer, greeting this customer (`bot.text.addressed_to`), and what in it
+    belongs to another customer's case: an email or number (`bot.text.details`) that is not in this ticket and
+    not standard for the answer (in its article, or in the replies of two past tickets), or the name of the
+    customer a past reply was written for. The nearest document's reply is the first choice; when it names
+    another case, another reply with the same answer that names none is sent instead (the article's own text
+    first, then the wording most of the answer's replies share), and when there is none, what it names is said
+    (the policy then lets a person look first)."""
+    nearest = index.docs[position]
+    own: list[frozenset[str]] = []  # this ticket's details, read only when a reply names any
+
+    def named(doc: _Doc) -> tuple[str, tuple[str, ...]]:
+        text = addressed_to(doc.answer, ticket.requester_name)
+        found = _details_of(index, text)
+        if found:
+            if not own:
+                own.append(details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages),
+                                               ticket.requester_email or ""])))
+            found = found - own[0] - _standard_details(index, label)
+        names = [n for n in doc.names if re.search(rf"\b{re.escape(n)}\b", text)
+                 and n.lower() not in {w.lower() for w in _name_words(ticket.requester_name)}]
+        return text, (*sorted(found), *names)
+
+    text, foreign = named(nearest)
+    if not foreign:
+        return text, ()
+    docs = [index.docs[i] for i in index.answer_docs[index.answer_of[label]]]
+    shared = defaultdict(int)
+    for doc in docs:
+        shared[" ".join(doc.answer.split())] += 1
+    for doc in sorted(docs, key=lambda d: (d.kind != "article", -shared[" ".join(d.answer.split())])):
+        other, other_foreign = named(doc)
+        if doc.answer.strip() and not other_foreign:
+            return other, ()
+    return text, foreign
+
+
+def _details_of(index: _Index, text: str) -> frozenset[str]:
+    """`bot.text.details`, remembered per reply text (many tickets get the same reply)."""
+    cache = index.cache.setdefault("details", {})
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = details(text)
+    return found
+
+
+def _standard_details(index: _Index, label: str) -> frozenset[str]:
+    """The details that are part of an answer rather than of one case: in its article (every passage's reply is
+    the article's text), or in the replies of at least two of its documents — a support line's number, say."""
+    cache = index.cache.setdefault("standard_details", {})
+    found = cache.get(label)
+    if found is None:
+        counts: dict[str, int] = defaultdict(int)
+        for position in index.answer_docs[index.answer_of[label]]:
+            doc = index.docs[position]
+            for detail in _details_of(index, doc.answer):
+                counts[detail] += 2 if doc.kind == "article" else 1
+        found = cache[label] = frozenset(d for d, n in counts.items() if n >= 2)
+    return found
 
 
 def _length(text: str) -> int:

@@ -37,7 +37,7 @@ from bot import pii
 from bot.engine.base import Passage, summarize
 from bot.errors import ConfigError
 from bot.models import Assessment, Ticket
-from bot.text import clip
+from bot.text import clip, details
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -317,6 +317,11 @@ class OpenAIEngine:
                      f"; not retrieved: {unknown}" if unknown else "")
         evidence = tuple({"source": p.source, "similarity": p.similarity, "cited": p.source in cited}
                          for p in passages)
+        # A number or email the customer did not write and no passage holds is the model's own, or another
+        # customer's: a person checks the reply first (bot.policy.decide).
+        known = details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages),
+                                    ticket.requester_email or "", *(p.text for p in passages)]))
+        foreign = tuple(sorted(details(answer) - known)) if answer is not None else ()
         return Assessment(
             confidence=out["confidence"] if answer is not None else 0.0,
             answer=answer,
@@ -327,6 +332,7 @@ class OpenAIEngine:
             tone=out["tone"],
             wants_human=out["wants_human"],
             grounded=grounded,
+            foreign_details=foreign,
         )
 
     def _unavailable(self, ticket: Ticket, reason: str) -> Assessment:

@@ -5,8 +5,9 @@ When in doubt Seam escalates:
   AI already answered twice, the ticket matches an exclusion, the engine is unavailable, the helpdesk gave a
   ticket Seam could not fully read (`Ticket.problems`), an agent rejected the draft for this very question
   before, or confidence is below `draft`;
-- at most draft (a person approves) for a high-risk topic, an answer no retrieved passage supports, confidence
-  below `auto`, or while automation is paused;
+- at most draft (a person approves) for a high-risk topic, an answer no retrieved passage supports, an answer
+  that names another customer's case (an order number, an email, a name from the ticket it was written for),
+  confidence below `auto`, or while automation is paused;
 - resolve only what is left.
 Thresholds can be set per topic (a high-risk topic's name or the answer's source); the strictest applies.
 """
@@ -28,6 +29,7 @@ AI_UNAVAILABLE = "ai_unavailable"
 PLACEHOLDERS = "placeholders"
 UNREADABLE = "unreadable"
 REJECTED_BEFORE = "rejected_before"
+OTHER_CUSTOMER = "other_customer"
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
         # A macro's "{{ticket.requester.first_name}}" or Liquid "{% if %}" must never reach a customer as braces.
         capping.append(Reason(code=PLACEHOLDERS, label="The answer has placeholders a person fills in",
                               detail=f"from {assessment.answer_source}" if assessment.answer_source else ""))
+    if assessment.answer and assessment.foreign_details:
+        # A reply written for one customer, sent to another, would tell them someone else's order or address.
+        shown = ", ".join(assessment.foreign_details[:5]) + (" …" if len(assessment.foreign_details) > 5 else "")
+        capping.append(Reason(code=OTHER_CUSTOMER, label="The answer names another customer's details",
+                              detail=f"{shown}: a person checks the reply first"))
     return Findings(forcing=tuple(forcing), capping=tuple(capping), topics=tuple(dict.fromkeys(topics)),
                     excluded=excluded is not None)
 
