@@ -25,8 +25,9 @@ from bot.engine import build_engine
 from bot.engine.base import Engine
 from bot.engine.knowledge import Article, load_knowledge, with_synced
 from bot.engine.local import MIN_CALIBRATION_EXAMPLES, REJECTED
-from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions, learned_label
+from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions
 from bot.flows.controls import Controls
+from bot.flows.feedback import learned_label
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.pipeline import Pipeline

@@ -31,13 +31,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from difflib import SequenceMatcher
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.engine.local import REJECTED
+from bot.flows.feedback import edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState, Event
@@ -101,31 +101,16 @@ def _unavailable(escalation: Escalation | None) -> Outcome | None:
     return None
 
 
-def _same_words(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
-
-
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
     notice: str | None = None  # what the clicking user is told, ephemerally
 
 
-def edit_distance(draft: str | None, final: str | None) -> float:
-    """0.0 when the reply went out as drafted, 1.0 when nothing of the draft survived."""
-    return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
-
-
 # Reject reasons that say this draft should not have been offered for this question: the engine learns the
 # question (bot.engine.local REJECTED), and the same question again gets no answer — a person takes it. A wrong
 # tone or a case to investigate says nothing about the answer.
 TEACHING_REJECTIONS = ("wrong_information", "should_not_automate")
-
-
-def learned_label(*, action: str, answer_source: str | None, escalation_id: int) -> str:
-    """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted,
-    else a new answer of its own."""
-    return answer_source if action == "approve" and answer_source else f"seam-reply-{escalation_id}"
 
 
 def note_for_rejection(*, user_name: str, reason: str, note: str, draft: str | None, confidence: float) -> str:
@@ -396,7 +381,7 @@ class AgentActions:
         return _Written("note written")
 
     def _note_landed(self, ticket_id: str, body: str) -> bool:
-        return any(not m.public and _same_words(m.body, body) for m in self.helpdesk.fetch_ticket(ticket_id).messages)
+        return any(not m.public and same_words(m.body, body) for m in self.helpdesk.fetch_ticket(ticket_id).messages)
 
     def _write_reply(self, job: dict) -> _Written:
         """The public reply, once; a refusal (or any failure) leaves the escalation failed, with Retry offered."""
