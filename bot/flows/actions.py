@@ -9,7 +9,8 @@ managers; Reassign of an open one ("Assign to…") is for anyone, as claiming it
 the owner as if they had claimed it. Each state change is a compare-and-set in the store, so of many
 simultaneous clicks exactly one acts and there are never two owners; a reply is recorded before and after it
 is sent, so a retry never sends it twice. Every outcome carries the sentence the clicking user is told
-(ephemerally), if any.
+(ephemerally), if any. An escalation answered in the helpdesk (`bot.flows.answered`) takes no action: a click on
+its stale card changes nothing and says where the ticket was answered.
 
 Every helpdesk write an action makes (the reply, Reject's internal note, the assignee of Claim, Unclaim and
 Reassign) is a durable job of the queue (`WRITE_KIND`), recorded right after the state change and run at once on
@@ -42,7 +43,7 @@ from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
-from bot.slack.blocks import REJECT_REASONS, approvable, owner_dm
+from bot.slack.blocks import REJECT_REASONS, approvable, helpdesk_label, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
@@ -93,6 +94,11 @@ def _unavailable(escalation: Escalation | None) -> Outcome | None:
     """Why nobody can act on this escalation now (gone, not posted yet, finished, being sent), or None."""
     if escalation is None or escalation.state == EscalationState.POSTING:
         return Outcome(False, "This escalation no longer exists or is not ready yet.")
+    if escalation.state == EscalationState.ANSWERED:
+        # Answered outside Seam (bot.flows.answered): a stale card in someone's view must not send a second answer.
+        where = helpdesk_label(escalation.ticket_key.split(":", 1)[0])
+        done = "answered" if (escalation.sent_text or "").strip() else "solved"
+        return Outcome(False, f"This ticket was {done} in {where}; nothing was sent.")
     if escalation.state.finished:
         who = escalation.sent_by or escalation.owner
         return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
@@ -236,6 +242,8 @@ class AgentActions:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
         if not self.store.claim_escalation(escalation_id, user_id=user_id):
             escalation = self.store.escalation(escalation_id)
+            if escalation.state == EscalationState.ANSWERED:  # its owner, if any, owns nothing left to do
+                return _unavailable(escalation)
             if escalation.owner == user_id:
                 return Outcome(True, "You already own this escalation.")
             if escalation.state.finished:
@@ -466,7 +474,7 @@ class AgentActions:
     def _send(self, escalation_id: int, user_id: str, *, text: str, action: str) -> Outcome:
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.SENDING):
-            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+            return self._beaten(escalation_id)
         escalation = self.store.escalation(escalation_id)
         job = self._queue_write(escalation, "reply", user_id, text=text, action=action)
         # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
@@ -474,6 +482,13 @@ class AgentActions:
         self.poster.refresh(escalation_id)
         written = self._run_write(job)
         return Outcome(written.ok, None if written.ok else written.notice)
+
+    def _beaten(self, escalation_id: int) -> Outcome:
+        """What the clicking user is told when another change won the compare-and-set their click lost."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is not None and escalation.state == EscalationState.ANSWERED:
+            return _unavailable(escalation)
+        return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:
         """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
@@ -488,7 +503,7 @@ class AgentActions:
                                   draft=escalation.draft, confidence=escalation.confidence)
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.REJECTED):
-            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+            return self._beaten(escalation_id)
         job = self._queue_write(escalation, "note", user_id, text=body)
         self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
         # A failed note is retried by the queue; the rejection stands (nothing reaches the customer either way).
