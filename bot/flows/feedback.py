@@ -1,12 +1,15 @@
 """What a reply people wrote teaches: how far it is from the draft (the feedback log's `edit_distance`) and the
 answer source the engine files it under (`learned_label`) — shared by the replies sent from Slack
-(`bot.flows.actions`) and the engine's refit after a restart (`bot.services.learned_tickets`), so both file a
-reply the same way.
+(`bot.flows.actions`), the replies agents wrote in the helpdesk itself (`bot.flows.answered`) and the engine's
+refit after a restart (`bot.services.learned_tickets`), so all three file a reply the same way.
 """
 
 from __future__ import annotations
 
 from difflib import SequenceMatcher
+
+# The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
+HELPDESK_REPLY = "helpdesk_reply"
 
 
 def same_words(a: str, b: str) -> bool:
@@ -19,7 +22,11 @@ def edit_distance(draft: str | None, final: str | None) -> float:
     return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
 
 
-def learned_label(*, action: str, answer_source: str | None, escalation_id: int) -> str:
-    """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted,
-    else a new answer of its own."""
-    return answer_source if action == "approve" and answer_source else f"seam-reply-{escalation_id}"
+def learned_label(*, action: str, answer_source: str | None, escalation_id: int, draft: str | None = None,
+                  final_text: str | None = None) -> str:
+    """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted (a
+    reply written in the helpdesk counts as approved when its words are the draft's), else a new answer of its
+    own."""
+    as_drafted = action == "approve" or (
+        action == HELPDESK_REPLY and bool((draft or "").strip()) and same_words(draft or "", final_text or ""))
+    return answer_source if as_drafted and answer_source else f"seam-reply-{escalation_id}"
