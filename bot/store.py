@@ -698,7 +698,7 @@ class Store:
 
     def activity(self, *, since: str, topics: int = 8) -> dict:
         """What happened since an ISO time: routes decided, tickets seen, agents' actions, escalation times,
-        reject reasons and the busiest answer sources."""
+        escalations answered in the helpdesk instead, reject reasons and the busiest answer sources."""
         db = self.db
         return {
             "routes": dict(db.execute("select route, count(*) from decisions where created_at >= ? group by route",
@@ -709,6 +709,8 @@ class Store:
                                        "group by action", [since]).fetchall()),
             "escalations": list(db.query("select created_at, claimed_at, finished_at, state from escalations "
                                          "where created_at >= ?", [since])),
+            "answered_in_helpdesk": db.execute("select count(*) from escalations where state = 'answered' "
+                                               "and finished_at >= ?", [since]).fetchone()[0],
             "reject_reasons": [r["reason"] for r in db.query(
                 "select reason from feedback where action = 'reject' and created_at >= ?", [since])],
             "topics": list(db.query(

@@ -347,6 +347,20 @@ def test_a_reply_word_for_word_the_draft_is_learnt_under_the_drafts_answer_sourc
     assert learnt["detail"]["answer_source"] == escalation.answer_source == "reset-password"
 
 
+# -- stats ---------------------------------------------------------------------------------------------------------
+
+def test_stats_count_the_escalations_answered_in_the_helpdesk(services, fake_slack, fake_zendesk):
+    for _ in range(2):
+        case = escalate(services, fake_slack, fake_zendesk)
+        write(fake_zendesk, case, "Hi Ana, done.")
+        assert "closed" in outcome(services, case["ticket"], "reply")
+    escalate(services, fake_slack, fake_zendesk)
+    assert services.controls.stats(days=7)["answered_in_helpdesk"] == 2
+    line = next(line for line in services.controls.stats_text(days=7).splitlines() if line.startswith("Agents"))
+    assert line == ("Agents reviewed 0 drafts: approved as is –, edited –, rejected –; escalations answered in the "
+                    "helpdesk: 2.")
+
+
 # -- the card, as plain data ---------------------------------------------------------------------------------------
 
 def view() -> EscalationView:
