@@ -300,10 +300,13 @@ class EscalationState(StrEnum):
     SENT = "sent"
     REJECTED = "rejected"
     FAILED = "failed"  # the reply did not land: Retry is offered
+    # Answered (or solved) in the helpdesk, outside Seam: an agent replied there, or the ticket was solved or
+    # closed, while the card was open or claimed (bot.flows.answered).
+    ANSWERED = "answered"
 
     @property
     def finished(self) -> bool:
-        return self in (EscalationState.SENT, EscalationState.REJECTED)
+        return self in (EscalationState.SENT, EscalationState.REJECTED, EscalationState.ANSWERED)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from bot.engine import build_engine
 from bot.engine.base import Engine
 from bot.engine.knowledge import Article, load_knowledge, with_synced
 from bot.engine.local import MIN_CALIBRATION_EXAMPLES, REJECTED
-from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions, learned_label
+from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions
 from bot.flows.controls import Controls
+from bot.flows.feedback import learned_label
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.pipeline import Pipeline
@@ -89,7 +90,7 @@ class Services:
                             alert=health.alert, uncovered_share=live.uncovered_share, plain_score=live.plain_score)
         lifecycle = Lifecycle(settings=settings, store=store, helpdesk=helpdesk, poster=poster)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
-                            policy=controls.policy, lifecycle=lifecycle)
+                            policy=controls.policy, lifecycle=lifecycle, learn=live.learn)
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack, poster=poster,
                                learn=live.learn, managers=controls.is_manager)
         # `announce`: the quality guard's announcement that it paused automation, queued so it is never lost.
@@ -359,13 +360,16 @@ def past_tickets(path: str | None) -> list[Ticket]:
 
 
 def learned_tickets(store: Store) -> list[Ticket]:
-    """Replies agents approved or edited, as resolved tickets the engine can answer from, and the questions of
-    drafts rejected as wrong or not to be automated, which it must not answer again (the feedback loop)."""
+    """Replies agents approved or edited, or wrote in the helpdesk to resolve an escalated ticket
+    (bot.flows.answered), as resolved tickets the engine can answer from, and the questions of drafts rejected as
+    wrong or not to be automated, which it must not answer again (the feedback loop)."""
     replies = [(row["id"], Ticket(id=f"seam-feedback-{row['escalation_id']}",
                                   messages=(Message("customer", row["customer_text"]),),
                                   resolution=Resolution(answer_id=learned_label(action=row["action"],
                                                                                 answer_source=row["answer_source"],
-                                                                                escalation_id=row["escalation_id"]),
+                                                                                escalation_id=row["escalation_id"],
+                                                                                draft=row["draft"],
+                                                                                final_text=row["final_text"]),
                                                         answer=row["final_text"])))
                for row in store.learned_answers()]
     rejected = [(row["id"], Ticket(id=f"seam-rejected-{row['escalation_id']}",

@@ -47,13 +47,21 @@ FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "t
                     "answer_source", "draft", "final_text", "edit_distance", "reason")
 # The job kind of an announcement queued by the quality guard (retried like any job until Slack takes it).
 ANNOUNCE_KIND = "announce"
-# The feedback rows that are replies the engine learns from: sent by a person, with the customer's words.
-_LEARNED = "action in ('approve', 'edit') and customer_text is not null and final_text is not null"
+# The feedback rows that are replies the engine learns from: sent by a person (from Slack, or written in the
+# helpdesk and resolving the ticket: bot.flows.answered), with the customer's words.
+_LEARNED = ("action in ('approve', 'edit', 'helpdesk_reply') and customer_text is not null"
+            " and final_text is not null")
 
 
 def ticket_key(helpdesk: str, ticket_id: str) -> str:
     """How the store names a ticket across helpdesks."""
     return f"{helpdesk}:{ticket_id}"
+
+
+def turn_key(helpdesk: str, ticket_id: str, comment: str | int) -> str:
+    """How the store names one comment of a ticket (its id, or its position when the helpdesk gives none): the
+    event that handles a customer's comment claims its turn (`claim_turn`), once."""
+    return f"{helpdesk}:{ticket_id}:{comment}"
 
 
 @MIGRATIONS()
@@ -544,6 +552,39 @@ class Store:
             counts["open" if state == "open" else "claimed"] += count
         return queues
 
+    def answerable_escalations(self, ticket_key: str, *, created_before: str) -> list[Escalation]:
+        """The ticket's escalations still waiting in Slack (open or claimed) that were recorded before an ISO
+        time: those an answer the helpdesk showed at that time may close (bot.flows.answered). Sending and failed
+        ones are Seam's own reply in flight; a posting one is not in Slack yet."""
+        rows = self.db["escalations"].rows_where(
+            "ticket_key = ? and state in ('open', 'claimed') and created_at <= ?", [ticket_key, created_before],
+            order_by="id")
+        return [Escalation.from_row(row) for row in rows]
+
+    @_writes
+    def answer_escalation(self, escalation_id: int, *, text: str | None, detail: Mapping[str, Any]) -> bool:
+        """Mark an open or claimed escalation answered in the helpdesk, with the agent's reply (`text`, None when
+        the ticket was solved without one), and write the audit entry (actor `seam`, action
+        `escalation_answered_in_helpdesk`) in the same transaction: the compare-and-set that makes it happen
+        once, whatever the redeliveries, and never after a click already finished it. True if this call did."""
+        now = iso(utcnow())
+        with self._immediate() as conn:
+            cursor = conn.execute(
+                "update escalations set state = 'answered', sent_text = ?, finished_at = ?, updated_at = ?"
+                " where id = ? and state in ('open', 'claimed')", (text, now, now, escalation_id))
+            if cursor.rowcount != 1:
+                return False
+            conn.execute("insert into audit_log (at, actor, action, detail) values (?, 'seam',"
+                         " 'escalation_answered_in_helpdesk', ?)", (now, json.dumps(dict(detail))))
+        return True
+
+    def escalation_for_turn(self, turn_key: str) -> Escalation | None:
+        """The escalation made for one customer comment (the event that claimed its turn), if any."""
+        row = next(iter(self.db.query(
+            "select e.* from escalations e join events v on v.id = e.event_id where v.turn_key = ?"
+            " order by e.id desc limit 1", [turn_key])), None)
+        return Escalation.from_row(row) if row else None
+
     def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
         """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a
         person will follow up: telling them again on every new message would only repeat it."""
@@ -595,10 +636,25 @@ class Store:
     def add_feedback(self, **row: Any) -> int:
         return self.db["feedback"].insert({**row, "created_at": iso(utcnow())}).last_pk
 
+    @_writes
+    def add_feedback_once(self, *, escalation_id: int, action: str, **row: Any) -> bool:
+        """Add a feedback row unless the escalation already has one with this action (a redelivered event, two
+        workers on one ticket); True if this call added it."""
+        columns = {**row, "escalation_id": escalation_id, "action": action, "created_at": iso(utcnow())}
+        with self._immediate() as conn:
+            if conn.execute("select 1 from feedback where escalation_id = ? and action = ?",
+                            (escalation_id, action)).fetchone():
+                return False
+            conn.execute(f"insert into feedback ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+                         list(columns.values()))
+        return True
+
     def learned_answers(self) -> list[dict]:
-        """Replies people approved or edited: (customer text, answer source, final text), oldest first."""
+        """Replies people approved or edited in Slack, or wrote in the helpdesk to resolve an escalated ticket:
+        (customer text, answer source, final text, and the draft and action the answer source is read with),
+        oldest first."""
         return list(self.db.query(
-            f"select id, customer_text, answer_source, final_text, action, escalation_id from feedback"
+            f"select id, customer_text, answer_source, final_text, draft, action, escalation_id from feedback"
             f" where {_LEARNED} order by id"))
 
     def taught_rejections(self, reasons: tuple[str, ...]) -> list[dict]:
@@ -642,7 +698,7 @@ class Store:
 
     def activity(self, *, since: str, topics: int = 8) -> dict:
         """What happened since an ISO time: routes decided, tickets seen, agents' actions, escalation times,
-        reject reasons and the busiest answer sources."""
+        escalations answered in the helpdesk instead, reject reasons and the busiest answer sources."""
         db = self.db
         return {
             "routes": dict(db.execute("select route, count(*) from decisions where created_at >= ? group by route",
@@ -653,6 +709,8 @@ class Store:
                                        "group by action", [since]).fetchall()),
             "escalations": list(db.query("select created_at, claimed_at, finished_at, state from escalations "
                                          "where created_at >= ?", [since])),
+            "answered_in_helpdesk": db.execute("select count(*) from escalations where state = 'answered' "
+                                               "and finished_at >= ?", [since]).fetchone()[0],
             "reject_reasons": [r["reason"] for r in db.query(
                 "select reason from feedback where action = 'reject' and created_at >= ?", [since])],
             "topics": list(db.query(

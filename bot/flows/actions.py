@@ -9,7 +9,8 @@ managers; Reassign of an open one ("Assign to…") is for anyone, as claiming it
 the owner as if they had claimed it. Each state change is a compare-and-set in the store, so of many
 simultaneous clicks exactly one acts and there are never two owners; a reply is recorded before and after it
 is sent, so a retry never sends it twice. Every outcome carries the sentence the clicking user is told
-(ephemerally), if any.
+(ephemerally), if any. An escalation answered in the helpdesk (`bot.flows.answered`) takes no action: a click on
+its stale card changes nothing and says where the ticket was answered.
 
 Every helpdesk write an action makes (the reply, Reject's internal note, the assignee of Claim, Unclaim and
 Reassign) is a durable job of the queue (`WRITE_KIND`), recorded right after the state change and run at once on
@@ -31,18 +32,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from difflib import SequenceMatcher
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.engine.local import REJECTED
+from bot.flows.feedback import edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
-from bot.slack.blocks import REJECT_REASONS, approvable, owner_dm
+from bot.slack.blocks import REJECT_REASONS, approvable, helpdesk_label, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
@@ -93,6 +94,11 @@ def _unavailable(escalation: Escalation | None) -> Outcome | None:
     """Why nobody can act on this escalation now (gone, not posted yet, finished, being sent), or None."""
     if escalation is None or escalation.state == EscalationState.POSTING:
         return Outcome(False, "This escalation no longer exists or is not ready yet.")
+    if escalation.state == EscalationState.ANSWERED:
+        # Answered outside Seam (bot.flows.answered): a stale card in someone's view must not send a second answer.
+        where = helpdesk_label(escalation.ticket_key.split(":", 1)[0])
+        done = "answered" if (escalation.sent_text or "").strip() else "solved"
+        return Outcome(False, f"This ticket was {done} in {where}; nothing was sent.")
     if escalation.state.finished:
         who = escalation.sent_by or escalation.owner
         return Outcome(False, f"Nothing changed: this escalation was already {escalation.state} by <@{who}>.")
@@ -101,31 +107,16 @@ def _unavailable(escalation: Escalation | None) -> Outcome | None:
     return None
 
 
-def _same_words(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
-
-
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
     notice: str | None = None  # what the clicking user is told, ephemerally
 
 
-def edit_distance(draft: str | None, final: str | None) -> float:
-    """0.0 when the reply went out as drafted, 1.0 when nothing of the draft survived."""
-    return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
-
-
 # Reject reasons that say this draft should not have been offered for this question: the engine learns the
 # question (bot.engine.local REJECTED), and the same question again gets no answer — a person takes it. A wrong
 # tone or a case to investigate says nothing about the answer.
 TEACHING_REJECTIONS = ("wrong_information", "should_not_automate")
-
-
-def learned_label(*, action: str, answer_source: str | None, escalation_id: int) -> str:
-    """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted,
-    else a new answer of its own."""
-    return answer_source if action == "approve" and answer_source else f"seam-reply-{escalation_id}"
 
 
 def note_for_rejection(*, user_name: str, reason: str, note: str, draft: str | None, confidence: float) -> str:
@@ -251,6 +242,8 @@ class AgentActions:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
         if not self.store.claim_escalation(escalation_id, user_id=user_id):
             escalation = self.store.escalation(escalation_id)
+            if escalation.state == EscalationState.ANSWERED:  # its owner, if any, owns nothing left to do
+                return _unavailable(escalation)
             if escalation.owner == user_id:
                 return Outcome(True, "You already own this escalation.")
             if escalation.state.finished:
@@ -396,7 +389,7 @@ class AgentActions:
         return _Written("note written")
 
     def _note_landed(self, ticket_id: str, body: str) -> bool:
-        return any(not m.public and _same_words(m.body, body) for m in self.helpdesk.fetch_ticket(ticket_id).messages)
+        return any(not m.public and same_words(m.body, body) for m in self.helpdesk.fetch_ticket(ticket_id).messages)
 
     def _write_reply(self, job: dict) -> _Written:
         """The public reply, once; a refusal (or any failure) leaves the escalation failed, with Retry offered."""
@@ -481,7 +474,7 @@ class AgentActions:
     def _send(self, escalation_id: int, user_id: str, *, text: str, action: str) -> Outcome:
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.SENDING):
-            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+            return self._beaten(escalation_id)
         escalation = self.store.escalation(escalation_id)
         job = self._queue_write(escalation, "reply", user_id, text=text, action=action)
         # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
@@ -489,6 +482,13 @@ class AgentActions:
         self.poster.refresh(escalation_id)
         written = self._run_write(job)
         return Outcome(written.ok, None if written.ok else written.notice)
+
+    def _beaten(self, escalation_id: int) -> Outcome:
+        """What the clicking user is told when another change won the compare-and-set their click lost."""
+        escalation = self.store.escalation(escalation_id)
+        if escalation is not None and escalation.state == EscalationState.ANSWERED:
+            return _unavailable(escalation)
+        return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:
         """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
@@ -503,7 +503,7 @@ class AgentActions:
                                   draft=escalation.draft, confidence=escalation.confidence)
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.REJECTED):
-            return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+            return self._beaten(escalation_id)
         job = self._queue_write(escalation, "note", user_id, text=body)
         self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
         # A failed note is retried by the queue; the rejection stands (nothing reaches the customer either way).

@@ -44,8 +44,8 @@ GROUP_CACHE_SECONDS = 300
 
 HELP = """*`/escalation`* — see and tune where the AI stops and a person starts.
 • `thresholds` — the current `auto` and `draft` thresholds, per-topic overrides, and whether automation is paused
-• `stats [7d|30d]` — tickets seen, resolved / drafted / escalated, approve / edit / reject rates, time to claim and
-  send, automatic answers and how many were reopened
+• `stats [7d|30d]` — tickets seen, resolved / drafted / escalated, approve / edit / reject rates, escalations
+  answered in the helpdesk instead, time to claim and send, automatic answers and how many were reopened
 • `advise [target]` — the `auto` threshold agents' feedback supports for a target wrong-answer rate (default 5%)
 • `exclusions` — ticket types the AI never touches
 • `routes` — which channel each kind of escalation goes to, whom it mentions, and whether the customer is told
@@ -399,6 +399,8 @@ class Controls:
             "median_claim_seconds": statistics.median(to_claim) if to_claim else None,
             "median_send_seconds": statistics.median(to_send) if to_send else None,
             "reject_reasons": reasons.most_common(3), "topics": found["topics"],
+            # Closed because an agent answered (or solved the ticket) in the helpdesk instead (bot.flows.answered).
+            "answered_in_helpdesk": found["answered_in_helpdesk"],
             "automatic_answers": automatic["answers"], "reopened": automatic["reopened"],
             # After the post (bot.flows.lifecycle): reminded, managers_paged, sla_warned, sla_breached, keep_warm_sent.
             **self.store.lifecycle_counts(since=since),
@@ -436,7 +438,8 @@ class Controls:
             f"*Last {days} days*: {s['tickets']} tickets seen; resolved by AI {share(s['resolved'])}, "
             f"drafted {share(s['drafted'])}, escalated {share(s['escalated'])}.",
             f"Agents reviewed {s['reviewed']} drafts: approved as is {pct(s['approve_rate'])}, edited "
-            f"{pct(s['edit_rate'])}, rejected {pct(s['reject_rate'])}.",
+            f"{pct(s['edit_rate'])}, rejected {pct(s['reject_rate'])}; escalations answered in the helpdesk: "
+            f"{s['answered_in_helpdesk']}.",
             f"Median time to claim: {waited(s['median_claim_seconds'])}; to send: {waited(s['median_send_seconds'])}.",
             # Reopened within the quality guard's window (bot.flows.quality): the check on the resolved share.
             f"Automatic answers: {s['automatic_answers']}, reopened: {s['reopened']} "

@@ -15,8 +15,9 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
-  customer's last message, no reply sent through Seam, no newer message with an escalation of its own), the
-  template goes to the customer as a public reply and a line in the thread says so.
+  customer's last message, no reply sent through Seam, the escalation not answered in the helpdesk, no newer
+  message with an escalation of its own), the template goes to the customer as a public reply and a line in the
+  thread says so.
 
 Every step is recorded whole (`Store.finish_step`: its effect, the escalation's column and the audit entry in
 one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
@@ -279,6 +280,9 @@ class Lifecycle:
             return f"the route {escalation.route!r} has keep-warm off"
         if escalation.state in (EscalationState.SENDING, EscalationState.SENT):
             return "a reply was sent through Seam"
+        if escalation.state == EscalationState.ANSWERED:
+            # Even when the customer's thank-you since leaves the ticket looking unanswered (waiting_on_person).
+            return "the ticket was answered in the helpdesk"
         if self.store.latest_escalation_id(escalation.ticket_key) != escalation.id:
             return "a newer message has an escalation of its own"
         return waiting_on_person(ticket)

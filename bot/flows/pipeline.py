@@ -14,6 +14,10 @@ The decision is stored on the first attempt and reused by retries, so a retry ne
 Every automatic answer is recorded, and every event first asks the quality guard (`bot.flows.quality`) whether
 the ticket shows the customer coming back after the latest one — before the event is skipped or routed, so a
 reopen counts once whatever happens to the new message.
+
+An event whose latest comment is not the customer's (an agent's reply, a note, Seam's own reply), or whose
+ticket is solved or closed, may show the ticket answered in the helpdesk, outside Seam: before it is skipped,
+`bot.flows.answered` closes the ticket's open and claimed escalations and learns the reply that resolved it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from bot.config import Settings
 from bot.engine.base import Engine
 from bot.flows import routes
+from bot.flows.answered import HelpdeskAnswers
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError
@@ -34,7 +39,7 @@ from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
 from bot.slack.blocks import EscalationView
 from bot.slack.poster import Poster
-from bot.store import Store
+from bot.store import Store, turn_key
 from bot.text import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -81,17 +86,29 @@ class Pipeline:
     guard: QualityGuard = field(init=False)
     # What follows a post — reminders, the SLA watch, keep-warm (bot.flows.lifecycle); None schedules none.
     lifecycle: Lifecycle | None = None
+    # Teaches the engine a reply an agent wrote in the helpdesk that resolved an escalated ticket (bot.flows.answered),
+    # as AgentActions.learn does for a reply sent from Slack: (customer text, answer source, reply).
+    learn: Callable[[str, str, str], None] | None = None
+    answers: HelpdeskAnswers = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = QualityGuard(store=self.store, settings=self.settings, poster=self.poster)
+        self.answers = HelpdeskAnswers(store=self.store, poster=self.poster, helpdesk=self.helpdesk.name,
+                                       learn=self.learn)
 
     def process(self, event: Event) -> str:
         """Handle one ticket event; return a short outcome. Raises on failures worth retrying."""
+        read_at = iso(utcnow())
         ticket = self.helpdesk.fetch_ticket(event.ticket_id)
         # Even an event skipped below may show a reopen (the ticket set back to open without a new comment).
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
         if event.turn_key is None:
             latest = ticket.latest_message
+            if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished):
+                # An agent may have answered in the helpdesk, or solved the ticket there: that closes its cards.
+                answered = self.answers.settle(ticket, read_at=read_at)
+                if answered is not None:
+                    return answered
             if ticket.problems:
                 # Part of the ticket could not be read (no requester, malformed comments): who wrote last is not
                 # known for sure, so it goes to a person with the reason (bot.policy.decide) — never skipped.
@@ -104,8 +121,8 @@ class Pipeline:
             elif _thanked_after_a_reply(ticket):
                 # "Thanks, that worked!" after a reply asks nothing: answering it again would only repeat the answer.
                 return "skipped: the customer only said thanks"
-            turn_key = f"{self.helpdesk.name}:{ticket.id}:{(latest and latest.id) or len(ticket.messages)}"
-            if not self.store.claim_turn(event_id=event.id, turn_key=turn_key):
+            turn = turn_key(self.helpdesk.name, ticket.id, (latest and latest.id) or len(ticket.messages))
+            if not self.store.claim_turn(event_id=event.id, turn_key=turn):
                 return "duplicate: this comment was already handled"
         ticket_key = self.store.upsert_ticket(helpdesk=self.helpdesk.name, ticket_id=ticket.id,
                                               subject=ticket.subject, requester=ticket.requester_email,

@@ -58,6 +58,9 @@ LOW_CONFIDENCE = "low_confidence"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
+# How the cards name each helpdesk (HELPDESK's value); another is shown capitalised.
+HELPDESK_LABELS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "gorgias": "Gorgias", "front": "Front",
+                   "helpscout": "Help Scout"}
 REJECT_REASONS = {
     "wrong_information": "Wrong information",
     "wrong_tone": "Wrong tone",
@@ -70,6 +73,12 @@ REJECT_REASONS = {
 def escape(text: str) -> str:
     """Slack's mrkdwn escaping: after this, `<!channel>` or `<http://x|y>` in ticket text is shown, not parsed."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def helpdesk_label(name: str | None) -> str:
+    """A helpdesk's name as people write it ("Help Scout" for `helpscout`); "the helpdesk" when not known."""
+    key = (name or "").strip().lower()
+    return HELPDESK_LABELS.get(key) or (key.capitalize() if key else "the helpdesk")
 
 
 def _plain(text: str, limit: int = SECTION_LIMIT) -> PlainTextObject:
@@ -140,6 +149,7 @@ class Status:
     created_at: str | None = None  # for the age shown ("waiting 12 min", as of the render)
     sla_due_at: str | None = None
     customer_notified_at: str | None = None
+    helpdesk: str | None = None  # the ticket's helpdesk (HELPDESK's value): where an answered ticket was answered
 
     @classmethod
     def of(cls, escalation: Escalation) -> Status:
@@ -148,7 +158,8 @@ class Status:
         return cls(state=state, owner=escalation.owner, sent_by=escalation.sent_by,
                    sent_text=escalation.sent_text, reason=escalation.reject_reason, error=escalation.last_error,
                    created_at=escalation.created_at, sla_due_at=escalation.sla_due_at,
-                   customer_notified_at=escalation.customer_notified_at)
+                   customer_notified_at=escalation.customer_notified_at,
+                   helpdesk=escalation.ticket_key.split(":", 1)[0])
 
 
 def approvable(decision: Decision) -> bool:
@@ -214,6 +225,17 @@ def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
     if status.state == EscalationState.SENT:
         return [
             SectionBlock(text=MarkdownTextObject(text=f"✅ *Sent by <@{status.sent_by or status.owner}>*")),
+            SectionBlock(text=_plain(status.sent_text or "")),
+        ]
+    if status.state == EscalationState.ANSWERED:
+        # Answered outside Seam (bot.flows.answered): nothing to click, so a second answer cannot go out from here.
+        where = helpdesk_label(status.helpdesk)
+        if not (status.sent_text or "").strip():
+            return [SectionBlock(text=MarkdownTextObject(
+                text=f"✅ *Solved in {escape(where)}* without a reply through Seam — nothing left to do here."))]
+        return [
+            SectionBlock(text=MarkdownTextObject(
+                text=f"✅ *Answered in {escape(where)} by an agent* — nothing left to do here.")),
             SectionBlock(text=_plain(status.sent_text or "")),
         ]
     if status.state == EscalationState.REJECTED:
