@@ -406,3 +406,43 @@ def test_an_answered_card_shows_no_waiting_time_any_more():
     answered = replace(waiting, state=EscalationState.ANSWERED, sent_text="Done.")
     fields = [f["text"] for b in escalation_message(view(), answered, now=now)["blocks"] for f in b.get("fields", [])]
     assert not [f for f in fields if f.startswith("*Waiting")]
+
+
+def test_a_learnt_reply_that_names_its_customer_greets_the_next_one_and_waits_for_a_person(
+        services, fake_slack, fake_zendesk):
+    # Replies written in the helpdesk are written for one customer (bot.engine.local `_reply`): the next customer
+    # is greeted by name, and the first customer's order number keeps the draft from going out with one click.
+    case = escalate(services, fake_slack, fake_zendesk, f"{FAROE} I would like a person to answer.")
+    write(fake_zendesk, case, f"Hi Ana,\n{TAUGHT} Your order 55123 leaves on Monday.", status="solved")
+    assert "learnt" in outcome(services, case["ticket"], "solved")
+    fake_zendesk.add_user(id=CUSTOMER_ID + 1, name="Bo Other", email="bo@example.net")
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Faroe", requester_id=CUSTOMER_ID + 1,
+                            comments=[{"author_id": CUSTOMER_ID + 1, "body": FAROE}])
+    assert "resolved" not in outcome(services, ticket_id, "new")
+    [post] = posts_for(fake_slack, ticket_id)
+    escalation = services.store.escalation(int(post["metadata"]["event_payload"]["escalation_id"]))
+    assert escalation.draft == f"Hi Bo,\n{TAUGHT} Your order 55123 leaves on Monday."
+    assert "The answer names another customer's details" in shown(post)
+    assert not any(b.startswith("Approve") for b in buttons(post)) and "Edit" in buttons(post)
+
+
+def test_the_reply_a_customer_thanked_for_before_the_ticket_was_solved_is_learnt(services, fake_slack, fake_zendesk):
+    case = escalate(services, fake_slack, fake_zendesk, f"{FAROE} I would like a person to answer.")
+    write(fake_zendesk, case, TAUGHT)
+    customer_writes(fake_zendesk, case, "Thanks, that helps!")
+    write(fake_zendesk, case, status="solved")
+    assert outcome(services, case["ticket"], "solved") == (
+        f"answered in the helpdesk: escalation {case['escalation']} closed, "
+        f"the agent's reply learnt for escalation {case['escalation']}")
+    assert services.store.escalation(case["escalation"]).sent_text == TAUGHT
+    assert [r["final_text"] for r in helpdesk_replies(services, case)] == [TAUGHT]
+
+
+def test_a_new_question_after_the_agents_reply_is_not_taken_for_thanks(services, fake_slack, fake_zendesk):
+    case = escalate(services, fake_slack, fake_zendesk, f"{FAROE} I would like a person to answer.")
+    write(fake_zendesk, case, TAUGHT)
+    customer_writes(fake_zendesk, case, "Thanks. And can I pay on delivery there?")
+    write(fake_zendesk, case, status="solved")
+    assert "learnt" not in outcome(services, case["ticket"], "solved")
+    assert helpdesk_replies(services, case) == []

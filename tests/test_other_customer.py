@@ -15,6 +15,7 @@ from bot.engine.local import LocalEngine
 from bot.engine.openai import OpenAIEngine
 from bot.models import Route, Ticket
 from bot.policy.decide import OTHER_CUSTOMER, Policy, decide
+from bot.slack import blocks
 from bot.text import addressed_to, details, masked
 from tests.support.fakes import FakeOpenAI
 
@@ -166,3 +167,17 @@ def test_a_number_the_model_wrote_from_nowhere_goes_to_a_person_first(fake):
     assert decide(ticket, assessment, policy=Policy()).route == Route.DRAFT
     model_says(fake, "Your order 99999 ships tomorrow. Call 555-0142 if it has not arrived in a week.")
     assert engine.assess(ticket).foreign_details == ()
+
+
+# -- the card --------------------------------------------------------------------------------------------------
+
+def test_a_draft_naming_another_customer_cannot_be_sent_with_one_click():
+    ticket = asking("Where is my order 99999? It has not arrived yet")
+    decision = decide(ticket, LocalEngine(history=PERSONAL).assess(ticket), policy=Policy())
+    assert blocks.OTHER_CUSTOMER == OTHER_CUSTOMER
+    assert not blocks.approvable(decision)
+    message = blocks.escalation_message(blocks.EscalationView(ticket=ticket, decision=decision, escalation_id=7,
+                                                                link=None))
+    buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert "Edit" in buttons and not any(b.startswith("Approve") for b in buttons)
+    assert "The answer names another customer's details" in json.dumps(message)

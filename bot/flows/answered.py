@@ -16,7 +16,8 @@ about a solved or closed ticket, before it skips the event:
 
 The engine learns the agent's reply only when it is the resolution: the ticket is solved or closed and an agent
 replied publicly after the customer's latest message — the last such reply is the answer, the rule of the
-history importers (`bot.helpdesk.zendesk.importer`). A reply on a ticket left open ("Looking into it, I'll get
+history importers (`bot.helpdesk.zendesk.importer`); a plain thank-you from the customer after that reply asks
+nothing, so the reply it thanks for is still the answer. A reply on a ticket left open ("Looking into it, I'll get
 back to you") is never learnt, or the engine would send it to the next customer. It is learnt for the escalation
 made for the customer's latest message — answered in the helpdesk, or rejected in Slack before an agent wrote the
 real answer there — once per escalation: a feedback row with action `helpdesk_reply` (whose presence a
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from bot.flows.feedback import HELPDESK_REPLY, edit_distance, learned_label
 from bot.flows.lifecycle import waiting_on_person
+from bot.flows.quality import is_thanks
 from bot.models import Escalation, EscalationState, Message, Ticket
 from bot.slack.poster import Poster
 from bot.store import Store, ticket_key, turn_key
@@ -48,13 +50,25 @@ LEARNS_FOR = (EscalationState.ANSWERED, EscalationState.REJECTED)
 
 
 def _latest_customer_index(ticket: Ticket) -> int | None:
-    return next((i for i in range(len(ticket.messages) - 1, -1, -1) if ticket.messages[i].author == "customer"),
-                None)
+    """The customer's latest message that asks something: a plain thank-you after an agent's reply ("Thanks, that
+    worked!", `bot.flows.quality.is_thanks`) asks nothing, and the reply before it is still the answer."""
+    latest = None
+    for i in range(len(ticket.messages) - 1, -1, -1):
+        message = ticket.messages[i]
+        if message.author != "customer":
+            continue
+        if latest is None:
+            latest = i
+        if not is_thanks(message.body):
+            return i
+        if not any(m.author == "agent" and m.public for m in ticket.messages[:i]):
+            return latest  # thanks for nothing an agent wrote: the latest message is the question
+    return latest
 
 
 def last_agent_reply(ticket: Ticket) -> Message | None:
-    """The last public reply by an agent after the customer's latest message (the answer, when the ticket is
-    solved), or None."""
+    """The last public reply by an agent after the customer's latest message that asks something (the answer,
+    when the ticket is solved), or None."""
     latest = _latest_customer_index(ticket)
     after = ticket.messages[latest + 1:] if latest is not None else ticket.messages
     return next((m for m in reversed(after) if m.author == "agent" and m.public), None)

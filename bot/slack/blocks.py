@@ -55,6 +55,9 @@ REASSIGN_CALLBACK = "seam_reassign_submit"
 ROUTE_WORDS = {Route.ESCALATE: "Needs a person", Route.DRAFT: "Draft to approve"}
 # The reason code of a draft below the draft threshold (bot.policy.triggers.low_confidence).
 LOW_CONFIDENCE = "low_confidence"
+# The reason code of an answer naming another customer's details (bot.policy.decide.OTHER_CUSTOMER): a person edits
+# those out before it is sent, so one click cannot send it.
+OTHER_CUSTOMER = "other_customer"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
@@ -164,9 +167,10 @@ class Status:
 
 def approvable(decision: Decision) -> bool:
     """Is the draft one a person may send with one click? Not when there is none, when its confidence is below
-    the draft threshold (then it is only a starting point for Edit), or when it still holds placeholders."""
+    the draft threshold (then it is only a starting point for Edit), when it still holds placeholders, or when it
+    names another customer's details."""
     answer = (decision.answer or "").strip()
-    return bool(answer) and not has_placeholder(answer) and not any(r.code == LOW_CONFIDENCE
+    return bool(answer) and not has_placeholder(answer) and not any(r.code in (LOW_CONFIDENCE, OTHER_CUSTOMER)
                                                                      for r in decision.reasons)
 
 
