@@ -20,6 +20,7 @@ from bot.flows.actions import POSTED_WAIT_SECONDS, AgentActions, Outcome
 from bot.slack.blocks import (
     ACTION_IDS,
     EDIT_CALLBACK,
+    OTHER_CUSTOMER,
     REASSIGN_CALLBACK,
     REJECT_CALLBACK,
     REJECT_REASONS,
@@ -149,7 +150,11 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
     if kind == "edit":
         decision = view_of(escalation).decision
         caution = None
-        if not escalation.sent_text and escalation.draft and not approvable(decision):
+        other = next((r for r in decision.reasons if r.code == OTHER_CUSTOMER), None)
+        if not escalation.sent_text and escalation.draft and other is not None:
+            caution = (f":warning: This draft was written for another customer and names their details "
+                       f"({other.detail.split(':')[0]}): take them out before sending.")
+        elif not escalation.sent_text and escalation.draft and not approvable(decision):
             caution = (f":warning: The AI was only {decision.confidence:.0%} confident in this draft (or it holds "
                        "placeholders): it is a starting point. Check every word before sending.")
         view = edit_modal(escalation_id, draft=escalation.sent_text or escalation.draft, ticket_label=label,

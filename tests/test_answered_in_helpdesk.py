@@ -425,6 +425,14 @@ def test_a_learnt_reply_that_names_its_customer_greets_the_next_one_and_waits_fo
     assert escalation.draft == f"Hi Bo,\n{TAUGHT} Your order 55123 leaves on Monday."
     assert "The answer names another customer's details" in shown(post)
     assert not any(b.startswith("Approve") for b in buttons(post)) and "Edit" in buttons(post)
+    # Edit opens the draft with what to take out.
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_edit", value=str(escalation.id),
+                                             message_ts=post["ts"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    opened = wait_until(lambda: fake_slack.calls_to("views.open"), what="the Edit form")
+    view = opened[-1].params["view"]
+    form = json.dumps(json.loads(view) if isinstance(view, str) else view)
+    assert "written for another customer and names their details (55123)" in form
 
 
 def test_the_reply_a_customer_thanked_for_before_the_ticket_was_solved_is_learnt(services, fake_slack, fake_zendesk):
