@@ -612,7 +612,8 @@ def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[st
 
     def named(doc: _Doc) -> tuple[str, tuple[str, ...]]:
         text = addressed_to(doc.answer, ticket.requester_name)
-        found = _details_of(index, text)
+        # Read off the reply as written (a first name holds no digits or "@"): the cache stays one entry per reply.
+        found = _details_of(index, doc.answer)
         if found:
             if not own:
                 own.append(details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages),
@@ -637,7 +638,7 @@ def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[st
 
 
 def _details_of(index: _Index, text: str) -> frozenset[str]:
-    """`bot.text.details`, remembered per reply text (many tickets get the same reply)."""
+    """`bot.text.details` of a document's reply, remembered (many tickets get the same reply)."""
     cache = index.cache.setdefault("details", {})
     found = cache.get(text)
     if found is None:
