@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from bot.config import KeepWarmTable
+from bot.flows.feedback import reply_label
 from bot.models import Decision, EscalationState, Message, Reason, Route, Ticket
 from bot.slack.blocks import EscalationView, Status, escalation_message, helpdesk_label
 from tests.support.constants import CHANNEL, CUSTOMER_ID
@@ -286,7 +287,7 @@ def test_the_reply_that_solved_the_ticket_is_learnt_once_and_kept_after_a_restar
         "helpdesk", TAUGHT, escalation.draft, escalation.confidence, escalation.answer_source)
     assert 0 < row["edit_distance"] <= 1
     [learnt] = audited(services, "learned_reply", case)
-    assert learnt["detail"]["answer_source"] == f"seam-reply-{case['escalation']}"
+    assert learnt["detail"]["answer_source"] == reply_label(TAUGHT)
     assert outcome(services, case["ticket"], "again") == "skipped: latest comment is by the agent"
     assert len(helpdesk_replies(services, case)) == 1, "once per escalation"
 

@@ -429,7 +429,8 @@ class AgentActions:
         self._feedback(escalation, user_id=user_id, action=action, final_text=text)
         self.poster.refresh(escalation_id)
         if self.learn and escalation.customer_text:
-            label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id)
+            label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id,
+                                  draft=escalation.draft, final_text=text)
             self.learn(escalation.customer_text, label, text)
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",

@@ -1,12 +1,15 @@
 """What a reply people wrote teaches: how far it is from the draft (the feedback log's `edit_distance`) and the
-answer source the engine files it under (`learned_label`) — shared by the replies sent from Slack
+answer source the engine files it under (`learned_label`, `reply_label`) — shared by the replies sent from Slack
 (`bot.flows.actions`), the replies agents wrote in the helpdesk itself (`bot.flows.answered`) and the engine's
 refit after a restart (`bot.services.learned_tickets`), so all three file a reply the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
 from difflib import SequenceMatcher
+
+from bot.text import addressed_to
 
 # The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
 HELPDESK_REPLY = "helpdesk_reply"
@@ -22,11 +25,23 @@ def edit_distance(draft: str | None, final: str | None) -> float:
     return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
 
 
+def reply_label(text: str) -> str:
+    """The answer a reply people wrote is filed under: one per wording, whoever sent it and to whom. A macro sent
+    to twenty customers is one answer with twenty examples, which the engine can grow sure of, not twenty answers
+    of one example that split every vote. The wording is read with the greeting naming nobody ("Hi Ana," and "Hi
+    Bo," are "Hi there,"), case and spacing aside."""
+    normalised = " ".join(addressed_to(text.strip(), None).casefold().split())
+    return "seam-reply-" + hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:12]
+
+
 def learned_label(*, action: str, answer_source: str | None, escalation_id: int, draft: str | None = None,
                   final_text: str | None = None) -> str:
     """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted (a
-    reply written in the helpdesk counts as approved when its words are the draft's), else a new answer of its
-    own."""
+    reply edited or written in the helpdesk counts as drafted when its words are the draft's but for the name its
+    greeting addresses), else the answer of its wording (`reply_label`)."""
     as_drafted = action == "approve" or (
-        action == HELPDESK_REPLY and bool((draft or "").strip()) and same_words(draft or "", final_text or ""))
-    return answer_source if as_drafted and answer_source else f"seam-reply-{escalation_id}"
+        bool((draft or "").strip()) and reply_label(draft or "") == reply_label(final_text or ""))
+    if as_drafted and answer_source:
+        return answer_source
+    return reply_label(final_text or draft or "") if (final_text or draft or "").strip() else \
+        f"seam-reply-{escalation_id}"

@@ -1,0 +1,49 @@
+"""What a reply people wrote is filed under (bot.flows.feedback): one answer per wording, so the same macro sent
+by several agents to several customers is one answer the engine grows sure of, and an edit that only greets the
+customer by name is the draft's own answer."""
+
+from __future__ import annotations
+
+from bot.engine.local import LocalEngine
+from bot.flows.feedback import HELPDESK_REPLY, learned_label, reply_label
+from bot.models import Message, Ticket
+
+FARO = "Yes: we ship to the Faroe Islands with our island courier; delivery takes 9 to 12 days."
+QUESTIONS = ["Do you ship parcels to the Faroe Islands?", "Can you deliver to the Faroe Islands, and how long?",
+             "Shipping to Faroe Islands possible? How many days?"]
+
+
+def test_one_wording_is_one_answer_whoever_it_greets():
+    assert reply_label(f"Hi Ana,\n{FARO}") == reply_label(f"hi  Bo,\n{FARO.upper()} ") == reply_label(
+        f"Hi there,\n{FARO}")
+    assert reply_label(FARO) != reply_label(f"Hi Ana,\n{FARO}"), "a greeting is part of the wording"
+    assert reply_label(FARO) != reply_label(FARO.replace("9 to 12", "5 to 7"))
+    assert reply_label(FARO).startswith("seam-reply-")
+
+
+def test_an_edit_that_only_greets_the_customer_is_filed_under_the_drafts_answer():
+    draft = f"Hi there,\n{FARO}"
+    for action in ("edit", HELPDESK_REPLY):
+        assert learned_label(action=action, answer_source="faroe-shipping", escalation_id=3, draft=draft,
+                             final_text=f"Hi Ana,\n{FARO}") == "faroe-shipping"
+        assert learned_label(action=action, answer_source="faroe-shipping", escalation_id=3, draft=draft,
+                             final_text=f"Hi Ana,\n{FARO} Sorry for the wait!") == reply_label(
+            f"Hi Ana,\n{FARO} Sorry for the wait!")
+    assert learned_label(action="approve", answer_source="faroe-shipping", escalation_id=3, draft=draft,
+                         final_text=draft) == "faroe-shipping"
+    assert learned_label(action="edit", answer_source=None, escalation_id=3, draft=None, final_text="") == \
+        "seam-reply-3"
+
+
+def test_the_same_reply_sent_three_times_is_an_answer_the_engine_is_sure_of():
+    def confidence(labels: list[str]) -> float:
+        engine = LocalEngine()
+        for question, label in zip(QUESTIONS, labels, strict=True):
+            engine.learn(question, label, f"Hi Ana,\n{FARO}")
+        found = engine.assess(Ticket(id="n", messages=(Message("customer", "Do you deliver to the Faroe Islands?"),)))
+        assert found.answer == f"Hi there,\n{FARO}"
+        return found.confidence
+
+    one_each = confidence([f"seam-reply-{i}" for i in range(3)])  # how replies were filed before
+    shared = confidence([reply_label(f"Hi {name},\n{FARO}") for name in ("Ana", "Bo", "Cy")])
+    assert shared >= 0.9 > one_each
