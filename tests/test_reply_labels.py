@@ -18,6 +18,8 @@ def test_one_wording_is_one_answer_whoever_it_greets():
         f"Hi there,\n{FARO}")
     assert reply_label(FARO) != reply_label(f"Hi Ana,\n{FARO}"), "a greeting is part of the wording"
     assert reply_label(FARO) != reply_label(FARO.replace("9 to 12", "5 to 7"))
+    order = f"{FARO} Your order 77812 leaves Monday."
+    assert reply_label(order) == reply_label(order.replace("77812", "55501")), "a case's number aside"
     assert reply_label(FARO).startswith("seam-reply-")
 
 

@@ -7,6 +7,7 @@ refit after a restart (`bot.services.learned_tickets`), so all three file a repl
 from __future__ import annotations
 
 import hashlib
+import re
 from difflib import SequenceMatcher
 
 from bot.text import addressed_to
@@ -29,8 +30,10 @@ def reply_label(text: str) -> str:
     """The answer a reply people wrote is filed under: one per wording, whoever sent it and to whom. A macro sent
     to twenty customers is one answer with twenty examples, which the engine can grow sure of, not twenty answers
     of one example that split every vote. The wording is read with the greeting naming nobody ("Hi Ana," and "Hi
-    Bo," are "Hi there,"), case and spacing aside."""
-    normalised = " ".join(addressed_to(text.strip(), None).casefold().split())
+    Bo," are "Hi there,"), each case's number written alike (four digits or more: "order 77812" and "order 55501";
+    "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
+    (`bot.engine.local._reply`), not the answer's."""
+    normalised = " ".join(re.sub(r"\d{4,}", "0", addressed_to(text.strip(), None)).casefold().split())
     return "seam-reply-" + hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:12]
 
 
