@@ -21,6 +21,7 @@ def test_one_wording_is_one_answer_whoever_it_greets():
     order = f"{FARO} Your order 77812 leaves Monday."
     assert reply_label(order) == reply_label(order.replace("77812", "55501")), "a case's number aside"
     assert reply_label(FARO).startswith("seam-reply-")
+    assert reply_label(f"{FARO} \ud800") == reply_label(f"{FARO} \ufffd"), "text UTF-8 cannot carry as it is"
 
 
 def test_an_edit_that_only_greets_the_customer_is_filed_under_the_drafts_answer():

@@ -10,7 +10,7 @@ import hashlib
 import re
 from difflib import SequenceMatcher
 
-from bot.text import addressed_to
+from bot.text import addressed_to, encodable
 
 # The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
 HELPDESK_REPLY = "helpdesk_reply"
@@ -34,7 +34,8 @@ def reply_label(text: str) -> str:
     "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
     (`bot.engine.local._reply`), not the answer's."""
     normalised = " ".join(re.sub(r"\d{4,}", "0", addressed_to(text.strip(), None)).casefold().split())
-    return "seam-reply-" + hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:12]
+    # encodable: a reply may hold a lone surrogate (test_hardening), which UTF-8 cannot carry as it is.
+    return "seam-reply-" + hashlib.sha256(encodable(normalised).encode("utf-8")).hexdigest()[:12]
 
 
 def learned_label(*, action: str, answer_source: str | None, escalation_id: int, draft: str | None = None,
