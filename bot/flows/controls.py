@@ -411,8 +411,9 @@ class Controls:
         if self._plain_score is not None and self._plain_score():
             learnt = self.store.learned_count()
             return [f"Confidence is a plain score, not yet a probability: too little history to calibrate on, so a "
-                    f"ticket is answered on its own only when an article covers everything it asks. Approved or "
-                    f"edited replies so far: {learnt} (at {MIN_CALIBRATION_EXAMPLES} Seam refits on them)."]
+                    f"ticket is answered on its own only when an article covers everything it asks. Replies learnt so "
+                    f"far (approved, edited, or written in the helpdesk): {learnt} (at {MIN_CALIBRATION_EXAMPLES} "
+                    f"Seam refits on them)."]
         found = self._uncovered_share() if self._uncovered_share is not None else None
         if found is None:
             return []
