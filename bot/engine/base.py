@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.models import Assessment, Ticket
-from bot.text import clip
+from bot.text import clip, details
 
 SUMMARY_CHARS = 280
 
@@ -42,6 +42,13 @@ class Verdict:
     right: float
     balanced: float
     reopened: bool
+
+
+def own_details(ticket: Ticket, *also: str) -> frozenset[str]:
+    """The case details (`bot.text.details`) the ticket itself holds — in its subject, its messages, its
+    requester's email — and in `also` (texts the answer may quote): a reply naming any other is for another case."""
+    return details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages), ticket.requester_email or "",
+                               *also]))
 
 
 def sentences(text: str) -> list[str]:

@@ -34,7 +34,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
 from sklearn.svm import LinearSVC
 
-from bot.engine.base import Passage, Verdict, summarize
+from bot.engine.base import Passage, Verdict, own_details, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.engine.wording import explained_share
@@ -609,6 +609,7 @@ def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[st
     (the policy then lets a person look first)."""
     nearest = index.docs[position]
     own: list[frozenset[str]] = []  # this ticket's details, read only when a reply names any
+    own_names = {w.lower() for w in _name_words(ticket.requester_name)}
 
     def named(doc: _Doc) -> tuple[str, tuple[str, ...]]:
         text = addressed_to(doc.answer, ticket.requester_name)
@@ -616,11 +617,9 @@ def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[st
         found = _details_of(index, doc.answer)
         if found:
             if not own:
-                own.append(details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages),
-                                               ticket.requester_email or ""])))
+                own.append(own_details(ticket))
             found = found - own[0] - _standard_details(index, label)
-        names = [n for n in doc.names if re.search(rf"\b{re.escape(n)}\b", text)
-                 and n.lower() not in {w.lower() for w in _name_words(ticket.requester_name)}]
+        names = [n for n in doc.names if n.lower() not in own_names and re.search(rf"\b{re.escape(n)}\b", text)]
         return text, (*sorted(found), *names)
 
     text, foreign = named(nearest)

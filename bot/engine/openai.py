@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from bot import pii
-from bot.engine.base import Passage, summarize
+from bot.engine.base import Passage, own_details, summarize
 from bot.errors import ConfigError
 from bot.models import Assessment, Ticket
 from bot.text import clip, details
@@ -319,8 +319,7 @@ class OpenAIEngine:
                          for p in passages)
         # A number or email the customer did not write and no passage holds is the model's own, or another
         # customer's: a person checks the reply first (bot.policy.decide).
-        known = details("\n".join([ticket.subject or "", *(m.body for m in ticket.messages),
-                                    ticket.requester_email or "", *(p.text for p in passages)]))
+        known = own_details(ticket, *(p.text for p in passages))
         foreign = tuple(sorted(details(answer) - known)) if answer is not None else ()
         return Assessment(
             confidence=out["confidence"] if answer is not None else 0.0,
