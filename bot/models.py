@@ -360,6 +360,11 @@ class Escalation:
         return (self.card.get("ticket") or {}).get("subject") or ""
 
     @property
+    def requester_name(self) -> str | None:
+        """The name of the customer the escalated ticket came from, as the card shows it."""
+        return (self.card.get("ticket") or {}).get("requester_name") or None
+
+    @property
     def link(self) -> str | None:
         return self.card.get("link")
 

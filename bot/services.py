@@ -147,7 +147,7 @@ class LiveEngine:
         self.fitted_at = fitted_at  # the revision the current engine was fitted at
         self._swap = threading.Lock()  # guards the engine and the replies learnt during a fit
         self._fitting = threading.Lock()  # one fit at a time
-        self._learnt_meanwhile: list[tuple[str, str, str]] | None = None
+        self._learnt_meanwhile: list[tuple[str, str, str, str | None]] | None = None
         self._settled = threading.Event()  # the first fit is over, well or not
         if engine is not None:
             self._settled.set()
@@ -216,14 +216,15 @@ class LiveEngine:
             raise RuntimeError(f"no engine: the fit failed ({self.fit_error})")
         return engine.assess(ticket)
 
-    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+    def learn(self, customer_text: str, answer_source: str, answer: str, *,
+              requester_name: str | None = None) -> None:
         with self._swap:
             engine = self._engine
             if self._learnt_meanwhile is not None:
-                self._learnt_meanwhile.append((customer_text, answer_source, answer))
+                self._learnt_meanwhile.append((customer_text, answer_source, answer, requester_name))
         learn = getattr(engine, "learn", None)
         if learn is not None:
-            learn(customer_text, answer_source, answer)
+            learn(customer_text, answer_source, answer, requester_name=requester_name)
         self._refit_when_due()
 
     def _refit_when_due(self) -> None:
@@ -282,8 +283,8 @@ class LiveEngine:
             meanwhile, self._learnt_meanwhile = self._learnt_meanwhile or [], None
             self._engine, self.fitted_at, self.fit_error = engine, fitted_at, None
         learn = getattr(engine, "learn", None)
-        for reply in meanwhile if learn is not None else ():
-            learn(*reply)
+        for text, source, answer, name in meanwhile if learn is not None else ():
+            learn(text, source, answer, requester_name=name)
         return len(meanwhile)
 
 
@@ -365,6 +366,7 @@ def learned_tickets(store: Store) -> list[Ticket]:
     wrong or not to be automated, which it must not answer again (the feedback loop)."""
     replies = [(row["id"], Ticket(id=f"seam-feedback-{row['escalation_id']}",
                                   messages=(Message("customer", row["customer_text"]),),
+                                  requester_name=row["requester_name"],
                                   resolution=Resolution(answer_id=learned_label(action=row["action"],
                                                                                 answer_source=row["answer_source"],
                                                                                 escalation_id=row["escalation_id"],

@@ -651,11 +651,13 @@ class Store:
 
     def learned_answers(self) -> list[dict]:
         """Replies people approved or edited in Slack, or wrote in the helpdesk to resolve an escalated ticket:
-        (customer text, answer source, final text, and the draft and action the answer source is read with),
-        oldest first."""
+        (customer text, answer source, final text, and the draft and action the answer source is read with, and
+        the name of the customer it was written for, from the escalation's card), oldest first."""
         return list(self.db.query(
-            f"select id, customer_text, answer_source, final_text, draft, action, escalation_id from feedback"
-            f" where {_LEARNED} order by id"))
+            "select id, customer_text, answer_source, final_text, draft, action, escalation_id,"
+            " (select json_extract(e.card, '$.ticket.requester_name') from escalations e"
+            "  where e.id = feedback.escalation_id) as requester_name"
+            f" from feedback where {_LEARNED} order by id"))
 
     def taught_rejections(self, reasons: tuple[str, ...]) -> list[dict]:
         """Rejections for one of `reasons` (the feedback's reason is "reason" or "reason: note"), with the

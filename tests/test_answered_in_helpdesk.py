@@ -21,7 +21,7 @@ import pytest
 
 from bot.config import KeepWarmTable
 from bot.flows.feedback import reply_label
-from bot.models import Decision, EscalationState, Message, Reason, Route, Ticket
+from bot.models import Decision, Escalation, EscalationState, Message, Reason, Route, Ticket
 from bot.slack.blocks import EscalationView, Status, escalation_message, helpdesk_label
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action
@@ -434,6 +434,29 @@ def test_a_learnt_reply_that_names_its_customer_greets_the_next_one_and_waits_fo
     view = opened[-1].params["view"]
     form = json.dumps(json.loads(view) if isinstance(view, str) else view)
     assert "written for another customer and names their details (55123)" in form
+
+
+def test_a_learnt_reply_that_names_its_customer_in_the_text_waits_for_a_person_even_after_a_restart(
+        services, fake_slack, fake_zendesk, tmp_path):
+    case = escalate(services, fake_slack, fake_zendesk, f"{FAROE} I would like a person to answer.")
+    write(fake_zendesk, case, f"{TAUGHT} Safe travels to the islands, Ana!", status="solved")
+    assert "learnt" in outcome(services, case["ticket"], "solved")
+    fake_zendesk.add_user(id=CUSTOMER_ID + 2, name="Cy Third", email="cy@example.net")
+
+    def next_customer(running) -> Escalation:
+        ticket_id = next(_ids)
+        fake_zendesk.add_ticket(id=ticket_id, subject="Faroe", requester_id=CUSTOMER_ID + 2,
+                                comments=[{"author_id": CUSTOMER_ID + 2, "body": FAROE}])
+        assert "resolved" not in outcome(running, ticket_id, "new")
+        [post] = posts_for(fake_slack, ticket_id)
+        assert "The answer names another customer's details" in shown(post)
+        return running.store.escalation(int(post["metadata"]["event_payload"]["escalation_id"]))
+
+    assert next_customer(services).draft == f"{TAUGHT} Safe travels to the islands, Ana!"
+    # The name is read back with the reply when the engine is fitted again.
+    restarted = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    assert restarted.engine.assess(asking(FAROE)).foreign_details == ("Ana",)
+    assert next_customer(restarted).draft == f"{TAUGHT} Safe travels to the islands, Ana!"
 
 
 def test_the_reply_a_customer_thanked_for_before_the_ticket_was_solved_is_learnt(services, fake_slack, fake_zendesk):

@@ -199,7 +199,8 @@ class Answering:
     def assess(self, ticket: Ticket) -> Assessment:
         return assessment(self.answer, source=self.source)
 
-    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+    def learn(self, customer_text: str, answer_source: str, answer: str, *,
+              requester_name: str | None = None) -> None:
         self.learnt.append(answer_source)
 
 

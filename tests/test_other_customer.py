@@ -121,6 +121,27 @@ def test_a_learnt_reply_naming_its_customer_is_drafted_for_the_next():
     assert decide(ticket, assessment, policy=Policy()).route != Route.RESOLVE
 
 
+def test_a_learnt_reply_naming_its_customer_in_the_text_is_drafted_for_anyone_else():
+    # A greeting is rewritten (`addressed_to`); a name further in the text is not, so the engine keeps the name of
+    # the customer a learnt reply was written for, as it does for past tickets' requesters.
+    question = "Can I change the delivery address of my parcel?"
+    engine = LocalEngine(history=PERSONAL)
+    engine.learn(question, "seam-reply-8", "Done: the address is changed. Thanks for your patience, Gus!",
+                 requester_name="Gus Li")
+    ticket = asking(question)
+    assessment = engine.assess(ticket)
+    assert assessment.answer_source == "seam-reply-8"
+    assert assessment.foreign_details == ("Gus",)
+    assert decide(ticket, assessment, policy=Policy()).route != Route.RESOLVE
+    # Gus asking again reads his own name.
+    assert engine.assess(asking(question, name="Gus Li", email="gus@mail.example")).foreign_details == ()
+    # A reply of the same answer that names nobody is sent instead.
+    engine.learn("May I change where my parcel is delivered?", "seam-reply-8", "Done: the address is changed.",
+                 requester_name="Hal Berg")
+    assessment = engine.assess(ticket)
+    assert (assessment.answer, assessment.foreign_details) == ("Done: the address is changed.", ())
+
+
 def test_generic_history_is_answered_as_before():
     replies = [past(i, name, order, reply=f"Your order ships within two days. {SUPPORT_LINE}")
                for i, (name, order) in enumerate([("Ana Lopez", "77812"), ("Ben Okafor", "55501")])]

@@ -410,20 +410,24 @@ class LocalEngine:
         """Whether the verdicts on automatic answers set the share last scored for (above the estimate)."""
         return self.feedback_share > DEFAULT_UNCOVERED_SHARE and self.feedback_share >= self.uncovered_share
 
-    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+    def learn(self, customer_text: str, answer_source: str, answer: str, *,
+              requester_name: str | None = None) -> None:
         """Add a reply a person approved or wrote, so a similar ticket can be answered from it next time (or, with
         `answer_source` REJECTED and no answer, the question of a draft an agent rejected: see REJECTED); when
-        this returns, it is learnt. Refits the index and the chooser and swaps them in together, so concurrent
-        assessments see either the old pair or the new one; the calibrator is kept (it scores the shape of the
-        evidence, not the documents themselves). A refit takes seconds on a long history (about 5 s of CPU for
-        10,000 past tickets), so replies that arrive while one runs wait and are learnt together in the next."""
+        this returns, it is learnt. `requester_name`: the customer the reply was written for, whose name in it
+        ("Thanks for waiting, Ana") is another customer's detail to anyone else (`_reply`). Refits the index and
+        the chooser and swaps them in together, so concurrent assessments see either the old pair or the new one;
+        the calibrator is kept (it scores the shape of the evidence, not the documents themselves). A refit takes
+        seconds on a long history (about 5 s of CPU for 10,000 past tickets), so replies that arrive while one
+        runs wait and are learnt together in the next."""
         rejected = answer_source == REJECTED
         if not customer_text.strip() or (not rejected and not answer.strip()):
             return
         if self._lexical is not None:
-            self._lexical.learn(customer_text, answer_source, answer)
+            self._lexical.learn(customer_text, answer_source, answer, requester_name=requester_name)
         doc = _Doc(label=HANDLED_BY_PERSON, text=customer_text, answer="", kind="rejected") if rejected else \
-            _Doc(label=answer_source, text=customer_text, answer=answer, kind="history")
+            _Doc(label=answer_source, text=customer_text, answer=answer, kind="history",
+                 names=_name_words(requester_name))
         with self._pending_lock:
             self._pending.append(doc)
         with self._learning:

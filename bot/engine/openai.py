@@ -281,10 +281,12 @@ class OpenAIEngine:
             log.exception("OpenAI engine failed on ticket %s", ticket.id)
             return self._unavailable(ticket, f"engine error: {type(exc).__name__}")
 
-    def learn(self, customer_text: str, answer_source: str, answer: str) -> None:
+    def learn(self, customer_text: str, answer_source: str, answer: str, *,
+              requester_name: str | None = None) -> None:
         """Agents' replies become passages the model may ground on, and a rejected draft's question is not answered
-        again (bot.engine.local REJECTED): the local retriever learns both."""
-        self.retriever.learn(customer_text, answer_source, answer)
+        again (bot.engine.local REJECTED): the local retriever learns both (the customer's name masked in a
+        passage for anyone else)."""
+        self.retriever.learn(customer_text, answer_source, answer, requester_name=requester_name)
 
     def _assess(self, ticket: Ticket) -> Assessment:
         if self.retriever.rejected_before(ticket):

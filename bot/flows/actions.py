@@ -38,7 +38,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.engine.local import REJECTED
-from bot.flows.feedback import edit_distance, learned_label, same_words
+from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Escalation, EscalationState, Event
@@ -140,7 +140,7 @@ class AgentActions:
     helpdesk: Helpdesk
     slack: WebClient
     poster: Poster
-    learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
+    learn: Learn | None = None
     managers: Callable[[str], bool] | None = None  # who counts as a manager (ids and the user group)
     # Owner changes of one escalation run one at a time (striped by id), so the helpdesk's assignee is written in
     # the same order as the store's owner and the two end up naming the same person.
@@ -431,7 +431,7 @@ class AgentActions:
         if self.learn and escalation.customer_text:
             label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id,
                                   draft=escalation.draft, final_text=text)
-            self.learn(escalation.customer_text, label, text)
+            self.learn(escalation.customer_text, label, text, requester_name=escalation.requester_name)
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",
                              detail={"escalation_id": escalation_id, "answer_source": label})

@@ -28,10 +28,9 @@ read back by the refit after a restart (`bot.services.learned_tickets`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.flows.feedback import HELPDESK_REPLY, edit_distance, learned_label
+from bot.flows.feedback import HELPDESK_REPLY, Learn, edit_distance, learned_label
 from bot.flows.lifecycle import waiting_on_person
 from bot.flows.quality import is_thanks
 from bot.models import Escalation, EscalationState, Message, Ticket
@@ -84,7 +83,7 @@ class HelpdeskAnswers:
     store: Store
     poster: Poster
     helpdesk: str  # the helpdesk's name (HELPDESK), as the store keys its tickets
-    learn: Callable[[str, str, str], None] | None = None  # (customer text, answer source, reply)
+    learn: Learn | None = None
 
     def settle(self, ticket: Ticket, *, read_at: str) -> str | None:
         """Close the escalations the ticket shows were answered in the helpdesk, and learn the reply that resolved
@@ -137,7 +136,7 @@ class HelpdeskAnswers:
         if self.learn is not None:
             label = learned_label(action=HELPDESK_REPLY, answer_source=escalation.answer_source,
                                   escalation_id=escalation.id, draft=escalation.draft, final_text=reply.body)
-            self.learn(escalation.customer_text, label, reply.body)
+            self.learn(escalation.customer_text, label, reply.body, requester_name=escalation.requester_name)
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",
                              detail={"escalation_id": escalation.id, "answer_source": label, "from": "helpdesk"})

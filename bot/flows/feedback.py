@@ -9,11 +9,20 @@ from __future__ import annotations
 import hashlib
 import re
 from difflib import SequenceMatcher
+from typing import Protocol
 
 from bot.text import addressed_to, encodable
 
 # The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
 HELPDESK_REPLY = "helpdesk_reply"
+
+
+class Learn(Protocol):
+    """The engine's `learn`, as the flows call it: the customer's words, the answer source the reply is filed
+    under, the reply, and the name of the customer it was written for (another customer's detail to anyone else)."""
+
+    def __call__(self, customer_text: str, answer_source: str, answer: str, *,
+                 requester_name: str | None = None) -> None: ...
 
 
 def same_words(a: str, b: str) -> bool:

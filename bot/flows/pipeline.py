@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.engine.base import Engine
 from bot.flows import routes
 from bot.flows.answered import HelpdeskAnswers
+from bot.flows.feedback import Learn
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError
@@ -87,8 +88,8 @@ class Pipeline:
     # What follows a post — reminders, the SLA watch, keep-warm (bot.flows.lifecycle); None schedules none.
     lifecycle: Lifecycle | None = None
     # Teaches the engine a reply an agent wrote in the helpdesk that resolved an escalated ticket (bot.flows.answered),
-    # as AgentActions.learn does for a reply sent from Slack: (customer text, answer source, reply).
-    learn: Callable[[str, str, str], None] | None = None
+    # as AgentActions.learn does for a reply sent from Slack.
+    learn: Learn | None = None
     answers: HelpdeskAnswers = field(init=False)
 
     def __post_init__(self) -> None:
