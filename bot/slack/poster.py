@@ -82,6 +82,15 @@ def _slack_error(exc: BaseException | None) -> str | None:
         return None
 
 
+def _why(exc: BaseException | None) -> str:
+    """A refusal in a few words for the log: Slack's error code (and HTTP status), or the exception."""
+    code = _slack_error(exc)
+    if code is None:
+        return f"{type(exc).__name__}: {exc}"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return f"{code} (HTTP {status})" if status and status != 200 else code
+
+
 def _slack_down(exc: BaseException | None) -> bool:
     """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, a timeout or a lost connection
     (after the client's own retries)."""
@@ -220,7 +229,7 @@ class Poster:
         outcome, error = self._update_card(escalation_id)
         if outcome == REFUSED:
             log.warning("could not update escalation %s in Slack (the card is caught up later): %s", escalation_id,
-                        error)
+                        _why(error))
         return outcome != REFUSED
 
     def refresh_stale(self, *, limit: int = STALE_ROUND_LIMIT) -> int:
@@ -245,14 +254,14 @@ class Poster:
                 if _slack_down(error):
                     # Not this card's fault: no backoff for it, and no more calls this round.
                     log.warning("card sweep: Slack refused the card of escalation %s (%s); %d stale cards wait for "
-                                "the next round", escalation.id, error, len(due) - due.index(escalation))
+                                "the next round", escalation.id, _why(error), len(due) - due.index(escalation))
                     break
                 with self._refused_lock:
                     failures = self._refused.get(escalation.id, (0, 0))[0] + 1
                     self._refused[escalation.id] = (failures,
                                                     self._round + min(2 ** (failures - 1), MAX_BACKOFF_ROUNDS))
                 log.warning("card sweep: Slack refused the card of escalation %s (%s, %d times in a row); tried "
-                            "again in a later round", escalation.id, error, failures)
+                            "again in a later round", escalation.id, _why(error), failures)
             if updated:
                 log.info("card sweep: %d cards caught up with the database", updated)
             return updated
