@@ -11,6 +11,13 @@ posts the card and queues the transcript (`queue_transcript`) and its thread not
 their own, which the queue runs after the ticket jobs due (a lower job priority), and the pacer hands each free
 slot of a channel to a waiting card before a note, and to a note before a transcript part (`PRIORITY`). A short
 conversation is one thread reply (`bot.slack.blocks.transcript_replies`).
+
+The card is a view of the escalation's row: `refresh` re-renders it after every change (chat.update) and records
+the `updated_at` it rendered as `card_synced_at` (a compare-and-set: a change meanwhile leaves it stale); the
+first post records it too. A card left behind — a crash between a change and its refresh, or an update Slack
+refused, which `refresh` logs and drops — is caught up by `refresh_stale`, the sweep bot.jobs.cards runs at
+start and every `[slack] card_sync_interval`. Renders of one card are serialised, so an older render never
+lands after a newer one.
 """
 
 from __future__ import annotations
