@@ -33,8 +33,8 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class SlackTable(Table):
-    """`[slack]`: the manager user group, and the pace of posts (Slack allows about one message per second per
-    channel, with short bursts: chat.postMessage's special tier)."""
+    """`[slack]`: the manager user group, the pace of posts (Slack allows about one message per second per
+    channel, with short bursts: chat.postMessage's special tier), and how often stale cards are caught up."""
 
     manager_group: StrictStr | None = None  # a Slack user group ID whose members are managers too
     posts_per_second: Annotated[StrictFloat, Field(gt=0, le=1000)] = 1.0
@@ -42,6 +42,16 @@ class SlackTable(Table):
     # Card numbers and IBANs from tickets are shown masked in everything Seam posts to Slack ("[card ••••1111]"):
     # a Slack workspace is read by many more people than the helpdesk. False shows them as the customer wrote.
     mask_payment: StrictBool = True
+    # How often cards left behind their escalation (a crash mid-action, an update Slack refused) are re-rendered
+    # (bot.jobs.cards): seconds or a duration; 0 turns it off. The first round runs at start.
+    card_sync_interval: Duration = 60.0
+
+    @field_validator("card_sync_interval")
+    @classmethod
+    def _sensible_sync(cls, seconds: float) -> float:
+        if seconds != 0 and not 10 <= seconds <= 3600:
+            raise ValueError("must be 0 (off) or between 10 seconds and 1 hour")
+        return seconds
 
     @field_validator("manager_group")
     @classmethod

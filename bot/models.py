@@ -346,6 +346,8 @@ class Escalation:
     sla_breached_at: str | None = None
     last_keep_warm_at: str | None = None
     keep_warm_sent: int = 0
+    # The `updated_at` of the row the card in Slack last showed (migration m013; bot.slack.poster).
+    card_synced_at: str | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> Escalation:

@@ -34,6 +34,7 @@ from bot.flows.pipeline import Pipeline
 from bot.flows.quality import verdicts
 from bot.helpdesk import registry
 from bot.helpdesk.base import Helpdesk
+from bot.jobs.cards import CardSync
 from bot.jobs.knowledge import KnowledgeSync
 from bot.jobs.reconcile import Reconciler
 from bot.jobs.runner import Runner
@@ -41,7 +42,7 @@ from bot.jobs.worker import Worker
 from bot.models import Assessment, Message, Resolution, Ticket, read_tickets
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
-from bot.slack.poster import NOTE_KIND, TRANSCRIPT_KIND, Poster
+from bot.slack.poster import NOTE_KIND, STALE_ROUND_LIMIT, TRANSCRIPT_KIND, Poster
 from bot.store import ANNOUNCE_KIND, Store
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ class Services:
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,
                                        notify=runner.notify))
+        # Cards behind their escalation's row (a crash mid-action, an update Slack refused) are caught up.
+        runner.add_periodic(CardSync(sweep=poster.refresh_stale, interval=settings.slack.card_sync_interval,
+                                     limit=STALE_ROUND_LIMIT))
         runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
                                           refresh=live.refresh))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=live, slack=slack, poster=poster,

@@ -207,6 +207,22 @@ def m012_decision_calibration(db: Database) -> None:
         db["decisions"].add_column(column, float)
 
 
+# An escalation whose card in Slack is behind its row (bot.slack.poster `refresh_stale`): posted, and the row's
+# version its card last showed (`card_synced_at`) is not the row's `updated_at`. The partial index below has this
+# same condition, so finding the stale cards reads only them.
+CARD_STALE = "card_synced_at is not updated_at"
+
+
+@MIGRATIONS()
+def m013_card_sync(db: Database) -> None:
+    """Which version of the escalation's row its card in Slack shows: the row's `updated_at` as it was rendered
+    (chat.update, or the first post). A card whose row changed since is caught up by the poster's sweep. The rows
+    already there are taken as shown: an upgrade must not send a burst of updates for old finished escalations."""
+    db["escalations"].add_column("card_synced_at", str)
+    db.execute("update escalations set card_synced_at = updated_at")
+    db.execute(f"create index escalations_card_stale on escalations (updated_at, id) where {CARD_STALE}")
+
+
 def _encodable_parameters(parameters: Any) -> Any:
     """A statement's parameters with every string made encodable (a lone surrogate becomes U+FFFD)."""
     if isinstance(parameters, Mapping):
@@ -469,8 +485,34 @@ class Store:
         return self.escalation_for_event(event_id)
 
     @_writes
-    def mark_escalation_posted(self, escalation_id: int, *, channel: str, ts: str) -> None:
-        self.update_escalation(escalation_id, state=EscalationState.OPEN, channel=channel, ts=ts)
+    def mark_escalation_posted(self, escalation_id: int, *, channel: str, ts: str,
+                               rendered: str | None = None) -> None:
+        """The escalation is open and its card is at `ts`. `rendered`: the `updated_at` of the row the card was
+        posted from — when the row has not changed since, the card shows it as it is now (a card still posting
+        is shown open), so it is recorded in sync; None (a post found again after a crash, rendered by an
+        earlier attempt) leaves it to the sweep to catch up."""
+        now = iso(utcnow())
+        self.db.execute(
+            "update escalations set state = ?, channel = ?, ts = ?, updated_at = ?,"
+            " card_synced_at = case when ? is not null and updated_at = ? then ? else card_synced_at end"
+            " where id = ?", [EscalationState.OPEN, channel, ts, now, rendered, rendered, now, escalation_id])
+
+    @_writes
+    def mark_card_synced(self, escalation_id: int, *, rendered: str) -> bool:
+        """The card in Slack now shows the row as of `updated_at` == `rendered`: recorded only if the row has not
+        changed since (compare-and-set), so a change that landed meanwhile leaves the card stale, to be caught up.
+        True if recorded. `updated_at` itself is left alone: this is bookkeeping, not a change of the escalation."""
+        cursor = self.db.execute("update escalations set card_synced_at = ? where id = ? and updated_at = ?",
+                                 [rendered, escalation_id, rendered])
+        return cursor.rowcount == 1
+
+    def stale_cards(self, *, limit: int) -> list[Escalation]:
+        """Escalations whose card in Slack is behind their row (posted, `card_synced_at` not `updated_at`), the
+        oldest change first; at most `limit`. One still `posting` is not in Slack yet (its post records it)."""
+        rows = self.db.query(
+            f"select * from escalations where {CARD_STALE} and ts is not null and state != 'posting'"
+            " order by updated_at, id limit ?", [limit])
+        return [Escalation.from_row(row) for row in rows]
 
     @_writes
     def update_escalation(self, escalation_id: int, **fields: Any) -> None:

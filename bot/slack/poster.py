@@ -11,19 +11,27 @@ posts the card and queues the transcript (`queue_transcript`) and its thread not
 their own, which the queue runs after the ticket jobs due (a lower job priority), and the pacer hands each free
 slot of a channel to a waiting card before a note, and to a note before a transcript part (`PRIORITY`). A short
 conversation is one thread reply (`bot.slack.blocks.transcript_replies`).
+
+The card is a view of the escalation's row: `refresh` re-renders it after every change (chat.update) and records
+the `updated_at` it rendered as `card_synced_at` (a compare-and-set: a change meanwhile leaves it stale); the
+first post records it too. A card left behind — a crash between a change and its refresh, or an update Slack
+refused, which `refresh` logs and drops — is caught up by `refresh_stale`, the sweep bot.jobs.cards runs at
+start and every `[slack] card_sync_interval`. Renders of one card are serialised, so an older render never
+lands after a newer one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.models import Escalation, Event, Message
+from bot.models import Escalation, EscalationState, Event, Message
 from bot.pacing import ChannelPacer
 from bot.slack.blocks import (
     METADATA_EVENT_TYPE,
@@ -50,6 +58,18 @@ PRIORITY = {"card": 0, "note": 1, "transcript": 2}
 TRANSCRIPT_KIND = "transcript"
 NOTE_KIND = "thread_note"
 THREAD_JOB_PRIORITY = 1
+# The card sweep (`refresh_stale`): cards updated per round at most (chat.update is Tier 3, about 50 a minute, and
+# the flows update cards too), and the longest a card Slack keeps refusing waits between tries, in rounds.
+STALE_ROUND_LIMIT = 20
+MAX_BACKOFF_ROUNDS = 64
+# chat.update errors that mean the card is gone for good (deleted, its channel deleted or unreachable, too old to
+# edit): the card is recorded as shown and no longer updated.
+GONE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "edit_window_closed",
+                         "is_archived"})
+# Errors of Slack as a whole, not of one card: the sweep's round stops there.
+DOWN_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# What `_update_card` did.
+UPDATED, GONE, REFUSED, SKIPPED = "updated", "gone", "refused", "skipped"
 
 
 def view_of(escalation: Escalation) -> EscalationView:
@@ -60,11 +80,46 @@ def _helpdesk(escalation: Escalation) -> str:
     return escalation.ticket_key.split(":", 1)[0]
 
 
+def _slack_error(exc: BaseException | None) -> str | None:
+    """Slack's error code of a refused call (`ratelimited`, `message_not_found`), None for a failure without one."""
+    response = getattr(exc, "response", None)
+    try:
+        return response.get("error") if response is not None else None
+    except (AttributeError, TypeError):
+        return None
+
+
+def _why(exc: BaseException | None) -> str:
+    """A refusal in a few words for the log: Slack's error code (and HTTP status), or the exception."""
+    code = _slack_error(exc)
+    if code is None:
+        return f"{type(exc).__name__}: {exc}"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return f"{code} (HTTP {status})" if status and status != 200 else code
+
+
+def _slack_down(exc: BaseException | None) -> bool:
+    """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, a timeout or a lost connection
+    (after the client's own retries)."""
+    if not isinstance(exc, SlackApiError):
+        return True
+    status = getattr(exc.response, "status_code", None) or 0
+    return status == 429 or status >= 500 or _slack_error(exc) in DOWN_ERRORS
+
+
 @dataclass
 class Poster:
     slack: WebClient
     store: Store
     pacer: ChannelPacer | None = None
+    # Renders of one card are serialised (`_update_card`): one lock per escalation id modulo their number.
+    _card_locks: list[threading.Lock] = field(default_factory=lambda: [threading.Lock() for _ in range(64)],
+                                              init=False, repr=False)
+    _sweep_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _round: int = field(default=0, init=False, repr=False)
+    # Cards the sweep saw Slack refuse: escalation id -> (refusals in a row, the round to try it again in).
+    _refused: dict[int, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _refused_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- the escalation and its thread ------------------------------------------------------------------------
 
@@ -72,6 +127,7 @@ class Poster:
         """Post the card of an escalation still `posting` (or find it, when an earlier attempt may have posted
         it), record it as open and return its ts."""
         ts = self._find_post(escalation) if retrying else None
+        found = ts is not None
         if ts is None:
             self._pace(escalation.channel, "card")
             # The first post names the route's mention (and a paging route's managers) in its text: the one
@@ -79,7 +135,10 @@ class Poster:
             response = self.slack.chat_postMessage(channel=escalation.channel, **escalation_message(
                 view_of(escalation), Status.of(escalation), notify=True))
             ts = response["ts"]
-        self.store.mark_escalation_posted(escalation.id, channel=escalation.channel, ts=ts)
+        # The card just posted shows the row it was rendered from (a posting escalation is shown open): in sync,
+        # unless the row changed meanwhile. One found again was rendered by an earlier attempt: the sweep checks.
+        self.store.mark_escalation_posted(escalation.id, channel=escalation.channel, ts=ts,
+                                          rendered=None if found else escalation.updated_at)
         return ts
 
     def post_transcript(self, escalation: Escalation, ts: str, messages: Sequence[Message], *,
@@ -169,20 +228,81 @@ class Poster:
                                               "event_payload": {"escalation_id": escalation.id, "key": key}})
         self.store.finish_effect(effect_key)
 
-    def refresh(self, escalation_id: int) -> None:
-        """Re-render the escalation's message from the database (chat.update)."""
-        escalation = self.store.escalation(escalation_id)
-        if escalation is None or not escalation.ts:
-            return
-        # Rendered as of now: the card shows how long the escalation has waited and the time left to its SLA.
-        message = escalation_message(view_of(escalation), Status.of(escalation), now=utcnow())
-        message.pop("metadata", None)
-        message.pop("unfurl_media", None)
-        try:
-            self.slack.chat_update(channel=escalation.channel, ts=escalation.ts, **message)
-        except SlackApiError as exc:
-            # The database is the truth; a failed cosmetic update must not undo or repeat an action.
-            log.warning("could not update escalation %s in Slack: %s", escalation_id, exc)
+    def refresh(self, escalation_id: int) -> bool:
+        """Re-render the escalation's message from the database (chat.update), and record the version of the row
+        it now shows (`card_synced_at`, a compare-and-set: a change that landed meanwhile leaves it stale for
+        `refresh_stale`). False when Slack refused: logged and dropped — the database is the truth, and a failed
+        cosmetic update must not undo or repeat an action; the sweep catches the card up later."""
+        outcome, error = self._update_card(escalation_id)
+        if outcome == REFUSED:
+            log.warning("could not update escalation %s in Slack (the card is caught up later): %s", escalation_id,
+                        _why(error))
+        return outcome != REFUSED
+
+    def refresh_stale(self, *, limit: int = STALE_ROUND_LIMIT) -> int:
+        """One round of the card sweep: re-render the cards that are behind their row (a crash between a change
+        and its refresh, or a chat.update Slack refused), the oldest change first, at most `limit` (chat.update
+        is Tier 3, about 50 a minute). A refusal by Slack as a whole (rate limited, 5xx, a timeout) ends the
+        round: that card and the rest wait for the next one. A card Slack refuses on its own (another error) is
+        tried again next round, then after 2, 4, … rounds (at most MAX_BACKOFF_ROUNDS), so it never holds up the
+        others. A card whose message is gone is recorded as shown and no longer updated. How many were updated."""
+        with self._sweep_lock:
+            self._round += 1
+            with self._refused_lock:
+                waiting = {i for i, (_, due) in self._refused.items() if due > self._round}
+            due = [e for e in self.store.stale_cards(limit=limit + len(waiting)) if e.id not in waiting][:limit]
+            updated = 0
+            for escalation in due:
+                outcome, error = self._update_card(escalation.id)
+                if outcome == UPDATED:
+                    updated += 1
+                if outcome != REFUSED:
+                    continue
+                if _slack_down(error):
+                    # Not this card's fault: no backoff for it, and no more calls this round.
+                    log.warning("card sweep: Slack refused the card of escalation %s (%s); %d stale cards wait for "
+                                "the next round", escalation.id, _why(error), len(due) - due.index(escalation))
+                    break
+                with self._refused_lock:
+                    failures = self._refused.get(escalation.id, (0, 0))[0] + 1
+                    self._refused[escalation.id] = (failures,
+                                                    self._round + min(2 ** (failures - 1), MAX_BACKOFF_ROUNDS))
+                log.warning("card sweep: Slack refused the card of escalation %s (%s, %d times in a row); tried "
+                            "again in a later round", escalation.id, _why(error), failures)
+            if updated:
+                log.info("card sweep: %d cards caught up with the database", updated)
+            return updated
+
+    def _update_card(self, escalation_id: int) -> tuple[str, BaseException | None]:
+        """chat.update of the card from the row as it is now, and the row's version recorded as shown: UPDATED,
+        GONE (the message or channel is gone: recorded as shown, logged once), REFUSED (with the error; the card
+        stays stale) or SKIPPED (no card)."""
+        with self._card_locks[escalation_id % len(self._card_locks)]:
+            # One render of a card at a time: the read, the update and its record happen in order, so an older
+            # render can never reach Slack after a newer one and be recorded as the newer.
+            escalation = self.store.escalation(escalation_id)
+            if escalation is None or not escalation.ts or escalation.state == EscalationState.POSTING:
+                return SKIPPED, None
+            # Rendered as of now: the card shows how long the escalation has waited and the time left to its SLA.
+            message = escalation_message(view_of(escalation), Status.of(escalation), now=utcnow())
+            message.pop("metadata", None)
+            message.pop("unfurl_media", None)
+            try:
+                self.slack.chat_update(channel=escalation.channel, ts=escalation.ts, **message)
+            except (SlackApiError, OSError) as exc:
+                if _slack_error(exc) not in GONE_ERRORS:
+                    return REFUSED, exc
+                log.warning("the card of escalation %s is gone from Slack (%s): it is no longer updated",
+                            escalation_id, _slack_error(exc))
+                self._shown(escalation)
+                return GONE, exc
+            self._shown(escalation)
+            return UPDATED, None
+
+    def _shown(self, escalation: Escalation) -> None:
+        self.store.mark_card_synced(escalation.id, rendered=escalation.updated_at)
+        with self._refused_lock:
+            self._refused.pop(escalation.id, None)
 
     def refresh_interrupted(self) -> None:
         """At start-up: replies being sent when Seam stopped are marked failed and their cards offer Retry."""
