@@ -244,6 +244,25 @@ def addressed_to(reply: str, name: str | None) -> str:
     return reply[:match.start("name")] + (own or fallback) + reply[match.end("name"):]
 
 
+# The sign-off that ends a reply: a closing ("Best,", "Kind regards", "Thanks!") alone on its line or followed by a
+# name ("Best, Sam"; "Cheers, Sam from Acme"), then at most three short lines of name, role or team ("Sam Lee",
+# "Customer Support", "Acme") — or a dash and a name ("— Sam"). Which agent signed says nothing about the answer.
+_NAME_WORD = r"(?:[A-Z][\w'’.&-]*|from|the|at|of|and|&)"
+_NAME_LINE = rf"[ \t]*{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,5}}[ \t]*[.!]?[ \t]*"
+_CLOSING = (r"(?i:best(?: regards| wishes)?|(?:kind|warm|warmest|many|with) regards|regards|many thanks|thanks"
+            r"(?: again| so much)?|thank you(?: again)?|cheers|sincerely|yours(?: sincerely| truly)?|all the best"
+            r"|take care|speak soon|talk soon)")
+_SIGN_OFF = re.compile(rf"(?:^|\n)(?:[ \t]*{_CLOSING}[ \t]*[,.!]*(?:{_NAME_LINE})?|[ \t]*[-–—]+{_NAME_LINE})"
+                       rf"(?:\n{_NAME_LINE}){{0,3}}\s*$")
+
+
+def without_sign_off(reply: str) -> str:
+    """`reply` without the sign-off that ends it ("Best,\nSam", "Kind regards, Maria from Acme Support",
+    "— Sam"); a closing that says more ("Thanks for your patience, the refund is on its way.") is kept."""
+    match = _SIGN_OFF.search(reply.rstrip())
+    return reply.rstrip()[:match.start()].rstrip() if match and match.start() > 0 else reply
+
+
 def masked(text: str, found: tuple[str, ...] | frozenset[str]) -> str:
     """`text` with each of the details `found` (`details`' emails and digit runs, or names) written "[…]"."""
     for detail in found:

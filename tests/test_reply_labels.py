@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.engine.local import LocalEngine
 from bot.flows.feedback import HELPDESK_REPLY, learned_label, reply_label
 from bot.models import Message, Ticket
+from bot.text import without_sign_off
 
 FARO = "Yes: we ship to the Faroe Islands with our island courier; delivery takes 9 to 12 days."
 QUESTIONS = ["Do you ship parcels to the Faroe Islands?", "Can you deliver to the Faroe Islands, and how long?",
@@ -22,6 +23,20 @@ def test_one_wording_is_one_answer_whoever_it_greets():
     assert reply_label(order) == reply_label(order.replace("77812", "55501")), "a case's number aside"
     assert reply_label(FARO).startswith("seam-reply-")
     assert reply_label(f"{FARO} \ud800") == reply_label(f"{FARO} \ufffd"), "text UTF-8 cannot carry as it is"
+
+
+def test_which_agent_signed_is_not_part_of_the_wording():
+    signed = [f"Hi Ana,\n{FARO}\n\nBest,\nSam", f"Hi Bo,\n{FARO}\nKind regards, Maria from Acme Support",
+              f"Hi Cy,\n{FARO}\n\nThanks!\nThe Acme Team", f"Hi Ana,\n{FARO}\n— Sam",
+              f"Hi Dora,\n{FARO}\nRegards,\nSam Lee\nCustomer Support\nAcme", f"Hi there,\n{FARO}"]
+    assert len({reply_label(reply) for reply in signed}) == 1
+    # A closing that says something more is part of the answer.
+    assert reply_label(f"{FARO}\nThank you for your patience while we fix the courier's app.") != reply_label(FARO)
+    assert reply_label(f"{FARO} Thanks, the courier confirmed it.") != reply_label(FARO)
+    assert without_sign_off("Best,\nSam") == "Best,\nSam", "a reply that is all sign-off is left as it is"
+    # An edit that only signs the draft is the draft's own answer.
+    assert learned_label(action="edit", answer_source="faroe-shipping", escalation_id=3, draft=f"Hi there,\n{FARO}",
+                         final_text=f"Hi Ana,\n{FARO}\n\nCheers,\nSam") == "faroe-shipping"
 
 
 def test_an_edit_that_only_greets_the_customer_is_filed_under_the_drafts_answer():

@@ -11,7 +11,7 @@ import re
 from difflib import SequenceMatcher
 from typing import Protocol
 
-from bot.text import addressed_to, encodable
+from bot.text import addressed_to, encodable, without_sign_off
 
 # The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
 HELPDESK_REPLY = "helpdesk_reply"
@@ -39,10 +39,12 @@ def reply_label(text: str) -> str:
     """The answer a reply people wrote is filed under: one per wording, whoever sent it and to whom. A macro sent
     to twenty customers is one answer with twenty examples, which the engine can grow sure of, not twenty answers
     of one example that split every vote. The wording is read with the greeting naming nobody ("Hi Ana," and "Hi
-    Bo," are "Hi there,"), each case's number written alike (four digits or more: "order 77812" and "order 55501";
-    "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
+    Bo," are "Hi there,"), the sign-off aside ("Best, Sam" and "Kind regards, Maria": which agent signed says
+    nothing about the answer), each case's number written alike (four digits or more: "order 77812" and "order
+    55501"; "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
     (`bot.engine.local._reply`), not the answer's."""
-    normalised = " ".join(re.sub(r"\d{4,}", "0", addressed_to(text.strip(), None)).casefold().split())
+    wording = without_sign_off(addressed_to(text.strip(), None))
+    normalised = " ".join(re.sub(r"\d{4,}", "0", wording).casefold().split())
     # encodable: a reply may hold a lone surrogate (test_hardening), which UTF-8 cannot carry as it is.
     return "seam-reply-" + hashlib.sha256(encodable(normalised).encode("utf-8")).hexdigest()[:12]
 
