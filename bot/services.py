@@ -375,7 +375,8 @@ def learned_tickets(store: Store) -> list[Ticket]:
                                                                                 answer_source=row["answer_source"],
                                                                                 escalation_id=row["escalation_id"],
                                                                                 draft=row["draft"],
-                                                                                final_text=row["final_text"]),
+                                                                                final_text=row["final_text"],
+                                                                                requester_name=row["requester_name"]),
                                                         answer=row["final_text"])))
                for row in store.learned_answers()]
     rejected = [(row["id"], Ticket(id=f"seam-rejected-{row['escalation_id']}",

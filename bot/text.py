@@ -221,6 +221,11 @@ def details(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def name_words(name: str | None) -> tuple[str, ...]:
+    """The capitalised words of a person's name ("Ana", "Lopez"): what of it a reply may carry."""
+    return tuple(w for w in re.findall(r"[^\W\d_]{2,}", name or "") if w[0].isupper())
+
+
 def first_name(name: str | None) -> str | None:
     """The first word of a person's name as a helpdesk gives it, or None when it does not read as a name (empty,
     an email address, digits)."""

@@ -28,7 +28,8 @@ def past(i: int, name: str, order: str, *, reply: str | None = None) -> Ticket:
         "id": f"h{i}", "messages": [{"author": "customer", "body": f"Where is my order {order}? It has not arrived"}],
         "requester": {"name": name, "email": f"{first.lower()}@example.com"},
         "resolution": {"answer_id": "where-is-my-order", "answer": reply if reply is not None else
-                       f"Hi {first},\nYour order {order} ships tomorrow. {SUPPORT_LINE}\nThanks {first}!"}})
+                       f"Hi {first},\nThanks for waiting, {first}: your order {order} ships tomorrow. {SUPPORT_LINE}"
+                       f"\nThanks {first}!"}})
 
 
 def asking(body: str, *, name: str | None = "Dora Quinn", email: str | None = "dora@example.net") -> Ticket:
@@ -140,6 +141,15 @@ def test_a_learnt_reply_naming_its_customer_in_the_text_is_drafted_for_anyone_el
                  requester_name="Hal Berg")
     assessment = engine.assess(ticket)
     assert (assessment.answer, assessment.foreign_details) == ("Done: the address is changed.", ())
+
+
+def test_a_past_reply_is_sent_without_the_sign_off_of_the_agent_who_wrote_it():
+    engine = LocalEngine(history=PERSONAL)
+    question = "Can I change the delivery address of my parcel?"
+    engine.learn(question, "seam-reply-9", "Hi Gus,\nDone: the address is changed.\n\nBest,\nSam",
+                 requester_name="Gus Li")
+    assessment = engine.assess(asking(question))
+    assert (assessment.answer, assessment.foreign_details) == ("Hi Dora,\nDone: the address is changed.", ())
 
 
 def test_generic_history_is_answered_as_before():

@@ -39,6 +39,14 @@ def test_which_agent_signed_is_not_part_of_the_wording():
                          final_text=f"Hi Ana,\n{FARO}\n\nCheers,\nSam") == "faroe-shipping"
 
 
+def test_the_customers_name_anywhere_in_the_reply_is_not_part_of_the_wording():
+    ana, bo = f"Thanks for waiting, Ana: {FARO}", f"Thanks for waiting, Bo: {FARO}"
+    assert reply_label(ana, name="Ana Lopez") == reply_label(bo, name="Bo Li")
+    assert reply_label(ana) != reply_label(bo), "without the name, it is a word of the reply"
+    assert learned_label(action=HELPDESK_REPLY, answer_source=None, escalation_id=4, final_text=ana,
+                         requester_name="Ana Lopez") == reply_label(bo, name="Bo Li")
+
+
 def test_an_edit_that_only_greets_the_customer_is_filed_under_the_drafts_answer():
     draft = f"Hi there,\n{FARO}"
     for action in ("edit", HELPDESK_REPLY):

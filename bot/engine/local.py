@@ -39,7 +39,7 @@ from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
 from bot.engine.wording import explained_share
 from bot.models import Assessment, Ticket
-from bot.text import addressed_to, details, masked
+from bot.text import addressed_to, details, masked, name_words, without_sign_off
 from bot.workers import forked_pool, forking_helps, inherited
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ class LocalEngine:
             answer = article.body if article else (resolution.answer or "")
             if answer.strip():
                 docs.append(_Doc(label=resolution.answer_id, text=past.customer_text(), answer=answer,
-                                 kind="history", names=_name_words(past.requester_name) if not article else ()))
+                                 kind="history", names=name_words(past.requester_name) if not article else ()))
         # Sentence embeddings, when configured, join the TF-IDF vectors (EngineOptions.semantic_weight). If the
         # embeddings server fails now, the engine is lexical; if it fails later, a lexical twin answers instead.
         vectors = embedder.embed([d.text for d in docs]) if embedder is not None and docs else None
@@ -436,7 +436,7 @@ class LocalEngine:
             self._lexical.learn(customer_text, answer_source, answer, requester_name=requester_name)
         doc = _Doc(label=HANDLED_BY_PERSON, text=customer_text, answer="", kind="rejected") if rejected else \
             _Doc(label=answer_source, text=customer_text, answer=answer, kind="history",
-                 names=_name_words(requester_name))
+                 names=name_words(requester_name))
         with self._pending_lock:
             self._pending.append(doc)
         with self._learning:
@@ -608,12 +608,9 @@ class LocalEngine:
                           foreign_details=foreign)
 
 
-def _name_words(name: str | None) -> tuple[str, ...]:
-    return tuple(w for w in re.findall(r"[^\W\d_]{2,}", name or "") if w[0].isupper())
-
-
 def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[str, tuple[str, ...]]:
-    """The reply to send for the chosen answer, greeting this customer (`bot.text.addressed_to`), and what in it
+    """The reply to send for the chosen answer, greeting this customer (`bot.text.addressed_to`) and without the
+    sign-off of the agent who wrote a past reply (`bot.text.without_sign_off`), and what in it
     belongs to another customer's case: an email or number (`bot.text.details`) that is not in this ticket and
     not standard for the answer (in its article, or in the replies of two past tickets), or the name of the
     customer a past reply was written for. The nearest document's reply is the first choice; when it names
@@ -622,10 +619,14 @@ def _reply(index: _Index, ticket: Ticket, label: str, position: int) -> tuple[st
     (the policy then lets a person look first)."""
     nearest = index.docs[position]
     own: list[frozenset[str]] = []  # this ticket's details, read only when a reply names any
-    own_names = {w.lower() for w in _name_words(ticket.requester_name)}
+    own_names = {w.lower() for w in name_words(ticket.requester_name)}
 
     def named(doc: _Doc) -> tuple[str, tuple[str, ...]]:
         text = addressed_to(doc.answer, ticket.requester_name)
+        if doc.kind != "article":
+            # A past reply was signed by the agent who wrote it ("Best, Sam"): sent to someone else by Seam, it
+            # would claim Sam wrote it. The helpdesk adds its own signature for Seam's user where it is set.
+            text = without_sign_off(text)
         # Read off the reply as written (a first name holds no digits or "@"): the cache stays one entry per reply.
         found = _details_of(index, doc.answer)
         if found:

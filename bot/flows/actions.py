@@ -430,7 +430,7 @@ class AgentActions:
         self.poster.refresh(escalation_id)
         if self.learn and escalation.customer_text:
             label = learned_label(action=action, answer_source=escalation.answer_source, escalation_id=escalation_id,
-                                  draft=escalation.draft, final_text=text)
+                                  draft=escalation.draft, final_text=text, requester_name=escalation.requester_name)
             self.learn(escalation.customer_text, label, text, requester_name=escalation.requester_name)
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",

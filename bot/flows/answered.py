@@ -135,7 +135,8 @@ class HelpdeskAnswers:
             return None
         if self.learn is not None:
             label = learned_label(action=HELPDESK_REPLY, answer_source=escalation.answer_source,
-                                  escalation_id=escalation.id, draft=escalation.draft, final_text=reply.body)
+                                  escalation_id=escalation.id, draft=escalation.draft, final_text=reply.body,
+                                  requester_name=escalation.requester_name)
             self.learn(escalation.customer_text, label, reply.body, requester_name=escalation.requester_name)
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",

@@ -11,7 +11,7 @@ import re
 from difflib import SequenceMatcher
 from typing import Protocol
 
-from bot.text import addressed_to, encodable, without_sign_off
+from bot.text import addressed_to, encodable, name_words, without_sign_off
 
 # The feedback action of an agent's reply written in the helpdesk, outside Seam, that resolved an escalated ticket.
 HELPDESK_REPLY = "helpdesk_reply"
@@ -35,28 +35,32 @@ def edit_distance(draft: str | None, final: str | None) -> float:
     return round(1.0 - SequenceMatcher(None, draft or "", final or "", autojunk=False).ratio(), 4)
 
 
-def reply_label(text: str) -> str:
+def reply_label(text: str, *, name: str | None = None) -> str:
     """The answer a reply people wrote is filed under: one per wording, whoever sent it and to whom. A macro sent
     to twenty customers is one answer with twenty examples, which the engine can grow sure of, not twenty answers
     of one example that split every vote. The wording is read with the greeting naming nobody ("Hi Ana," and "Hi
-    Bo," are "Hi there,"), the sign-off aside ("Best, Sam" and "Kind regards, Maria": which agent signed says
+    Bo," are "Hi there,"), the name of the customer it was written for (`name`) wherever it is ("Thanks for
+    waiting, Ana"), the sign-off aside ("Best, Sam" and "Kind regards, Maria": which agent signed says
     nothing about the answer), each case's number written alike (four digits or more: "order 77812" and "order
     55501"; "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
     (`bot.engine.local._reply`), not the answer's."""
     wording = without_sign_off(addressed_to(text.strip(), None))
+    for word in name_words(name):
+        wording = re.sub(rf"\b{re.escape(word)}\b", "<name>", wording)
     normalised = " ".join(re.sub(r"\d{4,}", "0", wording).casefold().split())
     # encodable: a reply may hold a lone surrogate (test_hardening), which UTF-8 cannot carry as it is.
     return "seam-reply-" + hashlib.sha256(encodable(normalised).encode("utf-8")).hexdigest()[:12]
 
 
 def learned_label(*, action: str, answer_source: str | None, escalation_id: int, draft: str | None = None,
-                  final_text: str | None = None) -> str:
+                  final_text: str | None = None, requester_name: str | None = None) -> str:
     """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted (a
     reply edited or written in the helpdesk counts as drafted when its words are the draft's but for the name its
     greeting addresses), else the answer of its wording (`reply_label`)."""
     as_drafted = action == "approve" or (
-        bool((draft or "").strip()) and reply_label(draft or "") == reply_label(final_text or ""))
+        bool((draft or "").strip()) and reply_label(draft or "", name=requester_name) == reply_label(
+            final_text or "", name=requester_name))
     if as_drafted and answer_source:
         return answer_source
-    return reply_label(final_text or draft or "") if (final_text or draft or "").strip() else \
+    return reply_label(final_text or draft or "", name=requester_name) if (final_text or draft or "").strip() else \
         f"seam-reply-{escalation_id}"
