@@ -32,6 +32,13 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
+def off_or_between(seconds: float, low: float, high: float, words: str) -> float:
+    """An interval of a periodic job: 0 (off) or within [low, high] seconds (`words` says the range)."""
+    if seconds != 0 and not low <= seconds <= high:
+        raise ValueError(f"must be 0 (off) or between {words}")
+    return seconds
+
+
 class SlackTable(Table):
     """`[slack]`: the manager user group, the pace of posts (Slack allows about one message per second per
     channel, with short bursts: chat.postMessage's special tier), and how often stale cards are caught up."""
@@ -49,9 +56,7 @@ class SlackTable(Table):
     @field_validator("card_sync_interval")
     @classmethod
     def _sensible_sync(cls, seconds: float) -> float:
-        if seconds != 0 and not 10 <= seconds <= 3600:
-            raise ValueError("must be 0 (off) or between 10 seconds and 1 hour")
-        return seconds
+        return off_or_between(seconds, 10, 3600, "10 seconds and 1 hour")
 
     @field_validator("manager_group")
     @classmethod
@@ -77,9 +82,7 @@ class ReconcileTable(Table):
     @field_validator("interval_seconds")
     @classmethod
     def _sensible(cls, seconds: float) -> float:
-        if seconds != 0 and not 10 <= seconds <= 86400:
-            raise ValueError("must be 0 (off) or between 10 and 86400")
-        return seconds
+        return off_or_between(seconds, 10, 86400, "10 and 86400")
 
 
 class KnowledgeTable(Table):
@@ -91,9 +94,7 @@ class KnowledgeTable(Table):
     @field_validator("sync_interval")
     @classmethod
     def _sensible(cls, seconds: float) -> float:
-        if seconds != 0 and not 10 <= seconds <= 7 * 86400:
-            raise ValueError("must be 0 (off) or between 10 seconds and 7 days")
-        return seconds
+        return off_or_between(seconds, 10, 7 * 86400, "10 seconds and 7 days")
 
 
 class StatusTable(Table):
