@@ -40,9 +40,9 @@ def reply_label(text: str, *, name: str | None = None) -> str:
     to twenty customers is one answer with twenty examples, which the engine can grow sure of, not twenty answers
     of one example that split every vote. The wording is read with the greeting naming nobody ("Hi Ana," and "Hi
     Bo," are "Hi there,"), the name of the customer it was written for (`name`) wherever it is ("Thanks for
-    waiting, Ana"), the sign-off aside ("Best, Sam" and "Kind regards, Maria": which agent signed says
-    nothing about the answer), each case's number written alike (four digits or more: "order 77812" and "order
-    55501"; "9 to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
+    waiting, Ana"), the sign-off aside ("Best, Sam" and "Kind regards, Maria": which agent signed says nothing
+    about the answer), each case's number written alike (four digits or more: "order 77812" and "order 55501"; "9
+    to 12 days" stays), case and spacing aside. Which case a number belonged to is the reply check's business
     (`bot.engine.local._reply`), not the answer's."""
     wording = without_sign_off(addressed_to(text.strip(), None))
     for word in name_words(name):
@@ -55,8 +55,8 @@ def reply_label(text: str, *, name: str | None = None) -> str:
 def learned_label(*, action: str, answer_source: str | None, escalation_id: int, draft: str | None = None,
                   final_text: str | None = None, requester_name: str | None = None) -> str:
     """The answer source a sent reply teaches the engine: the same article or macro when approved as drafted (a
-    reply edited or written in the helpdesk counts as drafted when its words are the draft's but for the name its
-    greeting addresses), else the answer of its wording (`reply_label`)."""
+    reply edited or written in the helpdesk counts as drafted when its words are the draft's but for the customer's
+    name and the agent's sign-off), else the answer of its wording (`reply_label`)."""
     as_drafted = action == "approve" or (
         bool((draft or "").strip()) and reply_label(draft or "", name=requester_name) == reply_label(
             final_text or "", name=requester_name))
