@@ -101,8 +101,7 @@ class ZendeskAdapter:
         self._me_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None,
-                      retry_deadline: float = CALL_DEADLINE) -> ZendeskAdapter:
+    def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> ZendeskAdapter:
         def per_minute(limit: float | None, default: float) -> ChannelPacer | None:
             limit = default if limit is None else limit
             return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
@@ -111,7 +110,7 @@ class ZendeskAdapter:
         limits = settings.helpdesk_limits
         return cls(client or zendesk_client(own), webhook_secret=own.webhook_secret or "",
                    agent_url=own.agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
-                   retry_deadline=retry_deadline, pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
+                   pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
                    update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE))
 
     # -- webhooks -------------------------------------------------------------------------------------------
@@ -183,10 +182,11 @@ class ZendeskAdapter:
         return f"API user {user.get('name') or user['id']} ({user.get('role') or 'unknown role'})"
 
     def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None], *,
-               max_pages: int = MAX_PAGES) -> Iterator[dict]:
-        """Follow a paginated listing, at most `max_pages` pages, never to another host with our credentials."""
+               max_pages: int | None = None) -> Iterator[dict]:
+        """Follow a paginated listing, at most `max_pages` pages (MAX_PAGES unless said), never to another host
+        with our credentials."""
         base = urlsplit(str(self._client.base_url))
-        for _ in range(max_pages):
+        for _ in range(max_pages or MAX_PAGES):
             page = self._request("GET", url, params=params)
             yield page
             following = next_url(page)
@@ -265,15 +265,16 @@ class ZendeskAdapter:
             found.resume_from = resumed_after(found, since)
         return found
 
-    def export_pages(self, since: float, *, max_pages: int = EXPORT_MAX_PAGES) -> Iterator[dict]:
+    def export_pages(self, since: float, *, max_pages: int | None = None) -> Iterator[dict]:
         """The pages of the cursor-based incremental ticket export from `since` (Unix seconds), users sideloaded,
-        as Zendesk returns them: `after_url` is followed until `end_of_stream`, at most `max_pages` pages and never
-        to another host (the last page then has `end_of_stream` false)."""
+        as Zendesk returns them: `after_url` is followed until `end_of_stream`, at most `max_pages` pages
+        (EXPORT_MAX_PAGES unless said) and never to another host (the last page then has `end_of_stream` false)."""
         def next_url(page: dict) -> str | None:
             return None if page.get("end_of_stream", True) else page.get("after_url")
 
         yield from self._pages("/api/v2/incremental/tickets/cursor.json",
-                               {"start_time": int(since), "include": "users"}, next_url, max_pages=max_pages)
+                               {"start_time": int(since), "include": "users"}, next_url,
+                               max_pages=max_pages or EXPORT_MAX_PAGES)
 
     def ticket_comments(self, ticket_id: str) -> tuple[list[dict], int]:
         """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable."""

@@ -24,7 +24,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,11 +210,10 @@ def export_dump(adapter: ZendeskAdapter, since: float, out: Path, *, resolved_on
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
                     say: Callable[[str], None]) -> ExportResult:
-    """`export_dump` with the Zendesk API variables `serve` reads (and seam.toml's `[helpdesk]` pacing); a missing
+    """`export_dump` with the Zendesk API variables `serve` reads and Zendesk's documented request limit; a missing
     variable, refused credentials or a failed export is a one-line click error. The token is never shown."""
-    from bot.config import load_settings
-    from bot.helpdesk.zendesk.adapter import ZendeskAdapter
-    from bot.helpdesk.zendesk.settings import ZendeskSettings
+    from bot.helpdesk.zendesk.adapter import PACING_BURST, ZendeskAdapter, zendesk_client
+    from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, ZendeskSettings
 
     own = ZendeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
     missing = [name for name in own.missing() if "WEBHOOK" not in name]  # exporting needs API access only
@@ -223,8 +222,11 @@ def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int 
                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise here
-    settings = replace(load_settings(), helpdesk="zendesk", helpdesk_settings=own)
-    adapter = ZendeskAdapter.from_settings(settings, retry_deadline=EXPORT_RETRY_DEADLINE)
+    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
+    # it), so the account-wide pace is Zendesk's documented default and a 429 on a smaller plan is waited out.
+    adapter = ZendeskAdapter(zendesk_client(own), webhook_secret="", agent_url=own.agent_url,
+                             retry_deadline=EXPORT_RETRY_DEADLINE,
+                             pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST))
     try:
         say(f"exporting from {own.base_url} as {adapter.check()}, tickets updated since "
             f"{datetime.fromtimestamp(since, UTC):%Y-%m-%d %H:%M} UTC, into {out}")
