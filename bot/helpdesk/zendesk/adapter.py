@@ -50,6 +50,9 @@ INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 # Enough for any real thread (100 comments a page) while bounding what a runaway pagination can cost.
 MAX_PAGES = 50
+# The incremental export for simulation (bot.helpdesk.zendesk.export) reads a whole account's history: 1,000
+# tickets a page, so this bounds it at a million ticket versions rather than at a page count a busy account reaches.
+EXPORT_MAX_PAGES = 1000
 PACING_BURST = 20
 
 
@@ -178,10 +181,12 @@ class ZendeskAdapter:
                                 "accepted", status=401)
         return f"API user {user.get('name') or user['id']} ({user.get('role') or 'unknown role'})"
 
-    def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None]) -> Iterator[dict]:
-        """Follow a paginated listing, at most MAX_PAGES pages, never to another host with our credentials."""
+    def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None], *,
+               max_pages: int | None = None) -> Iterator[dict]:
+        """Follow a paginated listing, at most `max_pages` pages (MAX_PAGES unless said), never to another host
+        with our credentials."""
         base = urlsplit(str(self._client.base_url))
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages or MAX_PAGES):
             page = self._request("GET", url, params=params)
             yield page
             following = next_url(page)
@@ -259,6 +264,21 @@ class ZendeskAdapter:
         if next_url(last):
             found.resume_from = resumed_after(found, since)
         return found
+
+    def export_pages(self, since: float, *, max_pages: int | None = None) -> Iterator[dict]:
+        """The pages of the cursor-based incremental ticket export from `since` (Unix seconds), users sideloaded,
+        as Zendesk returns them: `after_url` is followed until `end_of_stream`, at most `max_pages` pages
+        (EXPORT_MAX_PAGES unless said) and never to another host (the last page then has `end_of_stream` false)."""
+        def next_url(page: dict) -> str | None:
+            return None if page.get("end_of_stream", True) else page.get("after_url")
+
+        yield from self._pages("/api/v2/incremental/tickets/cursor.json",
+                               {"start_time": int(since), "include": "users"}, next_url,
+                               max_pages=max_pages or EXPORT_MAX_PAGES)
+
+    def ticket_comments(self, ticket_id: str) -> tuple[list[dict], int]:
+        """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable."""
+        return self._comment_pages(ticket_id)
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"

@@ -34,6 +34,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
+from bot.helpdesk.zendesk.export import Since
 from bot.offline.importers import (
     ImportResult,
     checked,
@@ -325,17 +326,35 @@ def _sortable_id(ticket_id: str) -> tuple:
 
 
 @click.command("zendesk")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("dumps", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
 @click.option("--resolved-only", is_flag=True,
-              help="Keep solved and closed tickets only (for a --history file).")
+              help="Keep solved and closed tickets only (for a --history file). With --from-api, only their "
+                   "comments are fetched.")
 @click.option("--answer-tag-prefix", default="macro_", show_default=True,
               help="A tag with this prefix names the macro that resolved the ticket: tag macro_refund_status gives "
                    "resolution.answer_id refund_status. Without one, answer_id is null (a person answered in "
                    "their own words). '' turns this off.")
-def command(dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str) -> None:
-    """Convert Zendesk API dumps (files or folders) into ticket JSONL.
+@click.option("--from-api", is_flag=True,
+              help="Fetch the dump from the Zendesk API into --dump-dir first (ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and "
+                   "ZENDESK_API_TOKEN, as serve reads them), then convert it. Instead of DUMPS.")
+@click.option("--since", type=Since(),
+              help="With --from-api: tickets updated since this date (2026-09-01) or this long ago (90d, 12h).")
+@click.option("--dump-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("zendesk-dump"),
+              show_default=True,
+              help="With --from-api: where the dump goes. Running the command again resumes: comments already "
+                   "fetched are not fetched again (unless their ticket changed).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="With --from-api: fetch the comments of at most N tickets, the first listed (oldest update "
+                   "first), and convert only those.")
+@click.pass_context
+def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str,
+            from_api: bool, since: float | None, dump_dir: Path, limit: int | None) -> None:
+    """Convert Zendesk API dumps (files or folders) into ticket JSONL, or fetch the dump first (--from-api).
 
+    \b
+    Fetch and convert in one go (re-run the same command to resume an interrupted export):
+      python -m bot import zendesk --from-api --since 90d --out tickets.jsonl
     \b
     Each file holds JSON pages as the API returns them (.json: one page or an array of
     pages; .jsonl/.ndjson: one page a line); folders are read recursively:
@@ -349,5 +368,33 @@ def command(dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_p
     Deleted tickets are left out; a ticket on several pages counts once, in its latest version.
     Solved and closed tickets get a resolution: the last public agent reply is the answer, and
     the thread stops before it (the question as it stood when a person answered it)."""
+    from click.core import ParameterSource
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    api_only = [f"--{name.replace('_', '-')}" for name in ("since", "dump_dir", "limit")
+                if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    exported = None
+    if not from_api:
+        if api_only:
+            raise click.UsageError(f"{api_only[0]} goes with --from-api")
+        if not dumps:
+            raise click.UsageError("pass the DUMPS to convert, or --from-api --since … to fetch them from Zendesk")
+    else:
+        if dumps:
+            raise click.UsageError("--from-api fetches the dump into --dump-dir: pass no DUMPS with it")
+        if since is None:
+            raise click.UsageError("--from-api needs --since (a date such as 2026-09-01, or 90d)")
+        from bot.helpdesk.zendesk.export import export_from_env
+
+        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
+        dumps = (dump_dir,)
     result = import_zendesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix)
-    write_result(result, out, say=lambda line: click.echo(line, err=True))
+    if exported is not None and exported.beyond_limit:
+        fetched = set(exported.exported)
+        kept = [t for t in result.tickets if t["id"] in fetched]
+        result.notes.append(f"left out {len(result.tickets) - len(kept)} ticket(s) whose comments were not "
+                            f"fetched (--limit {limit})")
+        result.tickets = kept
+    write_result(result, out, say=say)

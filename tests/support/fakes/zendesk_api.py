@@ -11,6 +11,7 @@ name                route
 ==================  ==============================================
 ``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users,slas``)
 ``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page)
+``incremental_tickets`` ``GET /api/v2/incremental/tickets/cursor`` (start_time, cursor, include=users)
 ``update_ticket``   ``PUT  /api/v2/tickets/{id}``
 ``add_tags``        ``PUT  /api/v2/tickets/{id}/tags``
 ``search_users``    ``GET  /api/v2/users/search?query=email:x@y``
@@ -451,7 +452,8 @@ class FakeZendesk(FakeHTTPServer):
 
     def _h_incremental_tickets(self, req: Request, params: dict[str, Any]) -> Response:
         """Cursor-based incremental export: tickets updated at or after `start_time` (Unix seconds), in one page
-        of at most `per_page` (default 1000), oldest update first; `cursor` continues."""
+        of at most `per_page` (default 1000), oldest update first; `cursor` continues; `include=users` sideloads
+        the page's requesters and assignees."""
         if denied := self._guard(req):
             return denied
         per_page = int(params.get("per_page", self.incremental_page_size))
@@ -464,11 +466,17 @@ class FakeZendesk(FakeHTTPServer):
                                if datetime.strptime(t["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
                                    tzinfo=UTC).timestamp() >= start), key=lambda t: (t["updated_at"], t["id"]))
             page = [copy.deepcopy(t) for t in matching[offset:offset + per_page]]
+            includes = {s.strip() for s in str(params.get("include", "")).split(",")}
+            ids = dict.fromkeys(i for t in page for i in (t["requester_id"], t["assignee_id"]) if i is not None)
+            users = [copy.deepcopy(self._users[i]) for i in ids if i in self._users]
         end = offset + per_page >= len(matching)
         cursor = f"{start}:{offset + per_page}"
-        return 200, {}, {"tickets": page, "end_of_stream": end, "after_cursor": None if end else cursor,
-                         "after_url": None if end
-                         else f"{self.url}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"}
+        body = {"tickets": page, "end_of_stream": end, "after_cursor": None if end else cursor,
+                "after_url": None if end else f"{self.url}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"
+                + (f"&include={params['include']}" if params.get("include") else "")}
+        if "users" in includes:  # sideloaded: the requesters and assignees of the page's tickets
+            body["users"] = users
+        return 200, {}, body
 
     def _h_list_comments(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):
