@@ -33,6 +33,8 @@ CONFIG = f"""
 [slack]
 posts_per_second = 1000
 post_burst = 50
+# Off, so the card's "Seam told the customer" line is shown by the notice itself, not by the sweep.
+card_sync_interval = 0
 
 [reconcile]
 interval_seconds = 0
@@ -153,6 +155,9 @@ def test_a_vip_ticket_goes_to_the_vip_channel_mentions_its_team_and_pages_the_ma
                               "1 hour."), "the route's response time wins over the priority's"
     note = wait_until(lambda: thread_notes(slack, VIP, post), what="the notice in the thread")
     assert note == [f"📣 Seam told the customer: “{notice['body']}”"]
+    card = wait_until(lambda: [m for m in posts(slack, VIP, ticket_id) if "Seam told the customer" in json.dumps(
+        m["blocks"], ensure_ascii=False)], what="the card updated with the notice")
+    assert "a person will follow up" in json.dumps(card[0]["blocks"], ensure_ascii=False)
 
 
 def test_the_rest_go_to_the_escalation_channel_and_the_customer_is_told_once_per_ticket_event(seam, slack, zendesk):

@@ -202,6 +202,11 @@ class Poster:
         if escalation is None or not escalation.ts:
             raise LookupError(f"escalation {body.get('escalation_id')} has no post to add a note under")
         self.thread_note(escalation, key=body["key"], text=body["text"])
+        # What the note tells may be on the card too ("Seam told the customer …"), recorded after the card was
+        # posted: the card shows it now rather than at the next sweep.
+        current = self.store.escalation(escalation.id)
+        if current is not None and current.card_synced_at != current.updated_at:
+            self.refresh(current.id)
         return "note posted"
 
     def thread_note(self, escalation: Escalation, *, key: str, text: str) -> None:
