@@ -76,7 +76,9 @@ MAX_COVERED_EXAMPLES = 3000
 # own estimate lies within CALIBRATION_BAND of it, made non-decreasing (a higher estimate never gets a lower
 # confidence, so the order of tickets hardly moves). Thousands of examples leave it nearly unchanged; a few dozen
 # pull 0.95 under 0.9. The standard one-sided 95 % and a band the width of the gap between 0.9 and 0.95 were
-# taken as they are, not tuned (dev replays: docs/benchmarks.md, "Confidence bounded by its evidence").
+# taken as they are, not tuned (dev replays: docs/benchmarks.md, "Confidence bounded by its evidence"). The other
+# factor, P(covered | evidence), is bounded the same way over every calibration example: fitted on a few hundred
+# uncovered examples, it too was sure of answers to questions the knowledge does not cover.
 CALIBRATION_Z = 1.645
 CALIBRATION_BAND = 0.05
 # The linear SVM's stopping tolerance: liblinear's default is 1e-4; at 1e-3 the dev replays' figures are the same
@@ -885,13 +887,18 @@ class Calibrator:
     the odds). That share is estimated from the tickets being assessed (`estimate_uncovered_share`: the EM of
     Saerens et al. 2002 for a changed prior) — a whole replayed file in the simulation, the recent tickets live —
     and is `DEFAULT_UNCOVERED_SHARE` until there are `MIN_TICKETS_TO_ESTIMATE` of them. P(right | evidence,
-    covered) is taken at the lower bound of what its covered examples support (CALIBRATION_Z).
+    covered) is taken at the lower bound of what its covered examples support, and P(covered | evidence) at the
+    lower bound of what all the examples support (CALIBRATION_Z).
     """
 
-    def __init__(self, right, uncovered, seen: np.ndarray | None = None) -> None:
+    def __init__(self, right, uncovered, seen: np.ndarray | None = None,
+                 seen_covered: np.ndarray | None = None) -> None:
         self._right = right
         self._uncovered = uncovered
+        # Each factor of a confidence is taken at the lower bound of what its own examples support: `seen`, the
+        # covered examples' P(right | evidence, covered); `seen_covered`, every example's P(covered | evidence).
         self._bounded = _lower_bounds(seen) if seen is not None else None
+        self._bounded_covered = _lower_bounds(seen_covered) if seen_covered is not None else None
 
     @staticmethod
     def _model():
@@ -920,6 +927,8 @@ class Calibrator:
             kinds = np.r_[np.zeros(len(covered_x)), np.ones(len(uncovered_x))].astype(int)
             weights = np.where(kinds == 1, len(covered_x) / len(uncovered_x), 1.0)
             uncovered = cls._model().fit(both, kinds, logisticregression__sample_weight=weights)
+            seen_covered = 1 - uncovered.predict_proba(both)[:, 1]
+            return cls(right, uncovered, seen, seen_covered)
         return cls(right, uncovered, seen)
 
     def _balanced(self, features: np.ndarray) -> np.ndarray:
@@ -947,12 +956,15 @@ class Calibrator:
 
     def parts(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(right | evidence, covered), at the lower bound of what its covered examples support, and P(uncovered |
-        evidence) for half-uncovered traffic: what a confidence is made of at any share (`combine`). Without an
+        evidence) for half-uncovered traffic, its complement P(covered | evidence) likewise at the lower bound of
+        what all the examples support: what a confidence is made of at any share (`combine`). Without an
         uncovered model the second is 0.5, so the share scales the confidence directly."""
         right = self._right.predict_proba(features)[:, 1]
         if self._bounded is not None:
             right = np.interp(right, _GRID, self._bounded)
         balanced = self._balanced(features) if self._uncovered is not None else np.full(len(features), 0.5)
+        if self._bounded_covered is not None:
+            balanced = np.clip(1 - np.interp(1 - balanced, _GRID, self._bounded_covered), 1e-6, 1 - 1e-6)
         return right, balanced
 
     @classmethod
