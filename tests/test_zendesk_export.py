@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.helpdesk.zendesk.export import since_time, write_atomically
+from bot.helpdesk.export import since_time, write_atomically
 from tests.support.fakes import FakeZendesk
 from tests.support.server import HELPDESK_PREFIXES
 
