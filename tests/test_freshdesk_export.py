@@ -1,0 +1,245 @@
+"""`python -m bot import freshdesk --from-api`: the dump fetched from the (fake) Freshdesk API on loopback, written as
+the importer reads it, resumable, read past the list's page cap, and converted by the existing importer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fakes import FakeFreshdesk
+from tests.support.server import HELPDESK_PREFIXES
+
+CUSTOMER, AGENT = 1001, 2001
+KEY = "fd-secret-key-8c2e"
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("SEAM_", "OPENAI_", "SLACK_", "EMBEDDINGS_", *HELPDESK_PREFIXES))
+             and k not in ("KNOWLEDGE_PATH", "DATABASE_PATH", "HISTORY_PATH")}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def freshdesk():
+    with FakeFreshdesk(api_key=KEY) as fake:
+        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+        fake.add_agent(id=AGENT, name="Bo Agent", email="bo@example.com")
+        fake.add_ticket(id=11, subject="Refund", requester_id=CUSTOMER, status=4, tags=["canned_refund"],
+                        description="Where is my refund?",
+                        conversations=[{"user_id": AGENT, "body": "Internal: checked Stripe", "private": True},
+                                       {"user_id": AGENT, "body": "Refunds take 5 days."}])
+        fake.add_ticket(id=12, subject="Login", requester_id=CUSTOMER, status=2, description="I cannot log in.")
+        fake.add_ticket(id=13, subject="Buy now", requester_id=CUSTOMER, status=2, description="Cheap pills",
+                        spam=True)
+        fake.add_ticket(id=14, subject="Invoice", requester_id=CUSTOMER, status=5,
+                        description="Send me the invoice.",
+                        conversations=[{"user_id": AGENT, "body": "Attached it here."},
+                                       {"user_id": CUSTOMER, "body": "Thanks!", "incoming": True}])
+        fake.add_ticket(id=15, subject="Shipping", requester_id=CUSTOMER, status=3, description="When does it ship?",
+                        conversations=[{"user_id": AGENT, "body": "Which order?"}])
+        yield fake
+
+
+def env_for(fake: FakeFreshdesk, **changes: str) -> dict[str, str]:
+    env = {"FRESHDESK_DOMAIN": "acme", "FRESHDESK_API_KEY": fake.api_key, "FRESHDESK_API_URL": fake.url}
+    return {k: v for k, v in {**env, **changes}.items() if v}
+
+
+def export(fake: FakeFreshdesk, tmp_path: Path, *extra: str, since: str = "1d", out: str = "tickets.jsonl",
+           **env: str) -> subprocess.CompletedProcess:
+    return run("import", "freshdesk", "--from-api", "--since", since, "--dump-dir", "dump", "--out", out, *extra,
+               env=env_for(fake, **env), cwd=tmp_path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def conversation_files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "dump" / "conversations").glob("*.json"))
+
+
+def save_by_hand(fake: FakeFreshdesk, folder: Path) -> None:
+    """The dump as a person saves it with curl: the tickets list and each ticket's conversations, as answered."""
+    (folder / "conversations").mkdir(parents=True)
+    since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tickets = httpx.get(f"{fake.url}/api/v2/tickets", auth=fake.auth,
+                        params={"updated_since": since, "include": "requester,description", "per_page": 100}).json()
+    (folder / "tickets.json").write_text(json.dumps(tickets))
+    for ticket in tickets:
+        listed = httpx.get(f"{fake.url}/api/v2/tickets/{ticket['id']}/conversations", auth=fake.auth,
+                           params={"per_page": 100}).json()
+        (folder / "conversations" / f"{ticket['id']}.json").write_text(json.dumps(listed))
+
+
+def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(freshdesk: FakeFreshdesk, tmp_path: Path):
+    done = export(freshdesk, tmp_path)
+    assert done.returncode == 0, done.stderr
+    dump = tmp_path / "dump"
+    [page] = json.loads((dump / "tickets-0001.json").read_text()),
+    assert [t["id"] for t in page] == [11, 12, 14, 15]  # a bare array, as the API answers; spam is not listed
+    assert page[0]["description_text"] == "Where is my refund?" and page[0]["requester"]["name"] == "Ana Customer"
+    assert conversation_files(tmp_path) == ["11.json", "12.json", "14.json", "15.json"]
+    assert [c["body_text"] for c in json.loads((dump / "conversations" / "11.json").read_text())] == [
+        "Internal: checked Stripe", "Refunds take 5 days."]
+    assert len(freshdesk.calls_to("list_tickets")) == 1 and len(freshdesk.calls_to("list_conversations")) == 4
+    assert freshdesk.calls_to("list_tickets")[0].params["include"] == "requester,description"
+
+    tickets = {t["id"]: t for t in read_jsonl(tmp_path / "tickets.jsonl")}
+    assert sorted(tickets) == ["11", "12", "14", "15"]
+    refund = tickets["11"]
+    assert refund["requester"] == {"name": "Ana Customer", "email": "ana@example.com"}
+    assert [(m["author"], m["body"], m["public"]) for m in refund["messages"]] == [
+        ("customer", "Where is my refund?", True), ("agent", "Internal: checked Stripe", False)]
+    assert refund["resolution"] == {"answer_id": None, "answer": "Refunds take 5 days."}
+    assert refund["url"] == "https://acme.freshdesk.com/a/tickets/11"
+    assert tickets["14"]["resolution"]["answer"] == "Attached it here."
+    assert "resolution" not in tickets["15"] and len(tickets["15"]["messages"]) == 2
+
+    # The same JSONL as the unchanged importer writes from a dump saved by hand, and from the export's folder.
+    save_by_hand(freshdesk, tmp_path / "by-hand")
+    for folder, name in (("by-hand", "by-hand.jsonl"), ("dump", "again.jsonl")):
+        again = run("import", "freshdesk", folder, "--domain", "acme", "--out", name, env={}, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert (tmp_path / name).read_text() == (tmp_path / "tickets.jsonl").read_text()
+        assert "problem" not in again.stderr.lower(), again.stderr
+    assert "4 ticket(s) listed" in done.stderr and "4 conversations file(s) written" in done.stderr
+    assert KEY not in done.stdout + done.stderr
+
+
+def test_resolved_only_fetches_the_conversations_of_resolved_and_closed_tickets_only(freshdesk: FakeFreshdesk,
+                                                                                     tmp_path: Path):
+    done = export(freshdesk, tmp_path, "--resolved-only")
+    assert done.returncode == 0, done.stderr
+    assert conversation_files(tmp_path) == ["11.json", "14.json"]
+    assert sorted(c.path for c in freshdesk.calls_to("list_conversations")) == [
+        "/api/v2/tickets/11/conversations", "/api/v2/tickets/14/conversations"]
+    assert [t["id"] for t in read_jsonl(tmp_path / "tickets.jsonl")] == ["11", "14"]
+    assert "2 not resolved or closed (--resolved-only)" in done.stderr
+
+
+def test_a_second_run_fetches_only_what_changed_or_was_not_fetched(freshdesk: FakeFreshdesk, tmp_path: Path):
+    first = export(freshdesk, tmp_path, "--limit", "2")
+    assert first.returncode == 0, first.stderr
+    assert conversation_files(tmp_path) == ["11.json", "12.json"]
+    assert [t["id"] for t in read_jsonl(tmp_path / "tickets.jsonl")] == ["11", "12"]  # only those fetched
+    assert "2 past --limit" in first.stderr
+    freshdesk.clear_calls()
+
+    second = export(freshdesk, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert sorted(c.path for c in freshdesk.calls_to("list_conversations")) == [
+        "/api/v2/tickets/14/conversations", "/api/v2/tickets/15/conversations"]
+    assert "2 conversations file(s) written" in second.stderr and "2 already present" in second.stderr
+    assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
+    freshdesk.clear_calls()
+
+    # A ticket that changed since its conversations were fetched is fetched again; so is one whose version file
+    # an interrupted run did not write. The others are not.
+    reply = httpx.post(f"{freshdesk.url}/api/v2/tickets/12/reply", auth=freshdesk.auth,
+                       json={"body": "<p>Reset your password here.</p>", "user_id": AGENT})
+    assert reply.status_code == 201
+    assert httpx.put(f"{freshdesk.url}/api/v2/tickets/12", auth=freshdesk.auth, json={"status": 4}).status_code == 200
+    (tmp_path / "dump" / "conversations" / ".versions" / "15.json").unlink()
+    third = export(freshdesk, tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert sorted(c.path for c in freshdesk.calls_to("list_conversations")) == [
+        "/api/v2/tickets/12/conversations", "/api/v2/tickets/15/conversations"]
+    assert "2 conversations file(s) written (1 refreshed: the ticket changed)" in third.stderr
+    login = {t["id"]: t for t in read_jsonl(tmp_path / "tickets.jsonl")}["12"]
+    assert login["resolution"]["answer"] == "Reset your password here."
+
+
+def test_a_list_deeper_than_freshdesk_pages_goes_on_from_the_last_update(tmp_path: Path):
+    with FakeFreshdesk(api_key=KEY) as fake:
+        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+        for i in range(250):
+            fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description=f"Help {i}")
+        fake.max_list_page = 2  # the real cap is page 300 (30,000 tickets): the same thing, smaller
+        done = export(fake, tmp_path, "--limit", "2")
+        assert done.returncode == 0, done.stderr
+        listed = fake.calls_to("list_tickets")
+        assert [c.params.get("page", "1") for c in listed] == ["1", "2", "3", "1"]  # page 3 refused: a new list
+        assert listed[-1].params["updated_since"] == fake.ticket(299)["updated_at"]  # the 200th ticket's update
+    assert sorted(p.name for p in (tmp_path / "dump").glob("tickets-*.json")) == [
+        "tickets-0001.json", "tickets-0002.json", "tickets-0003.json"]
+    assert "250 ticket(s) listed" in done.stderr and "warning" not in done.stderr
+    everything = run("import", "freshdesk", "dump", "--out", "all.jsonl", env={}, cwd=tmp_path)
+    assert everything.returncode == 0, everything.stderr
+    assert len(read_jsonl(tmp_path / "all.jsonl")) == 250  # the 200th is on two pages: once, in its latest version
+
+
+def test_a_list_that_cannot_go_deeper_stops_with_a_warning(tmp_path: Path):
+    with FakeFreshdesk(api_key=KEY) as fake:
+        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+        moment = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for i in range(150):  # one update time for more tickets than a page holds: a new list repeats the first
+            fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help",
+                            created_at=moment)
+        fake.max_list_page = 1
+        done = export(fake, tmp_path, "--limit", "1")
+        assert done.returncode == 0, done.stderr
+        assert len(fake.calls_to("list_tickets")) == 4  # two lists of one page each, and the refused page 2
+    assert "warning: the export stopped after 2 pages before its end" in done.stderr
+    assert "100 ticket(s) listed" in done.stderr
+
+
+def test_a_missing_variable_is_one_line_and_exit_code_2(freshdesk: FakeFreshdesk, tmp_path: Path):
+    done = export(freshdesk, tmp_path, FRESHDESK_API_KEY="")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "Error: missing required environment variable FRESHDESK_API_KEY"
+    assert not freshdesk.calls
+
+
+def test_a_refused_key_is_one_line_without_the_key(freshdesk: FakeFreshdesk, tmp_path: Path):
+    wrong = "fd-wrong-key-51d0"
+    done = export(freshdesk, tmp_path, FRESHDESK_API_KEY=wrong)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line == "Error: Freshdesk refused FRESHDESK_API_KEY (401): nothing was exported"
+    assert "Traceback" not in done.stderr and wrong not in done.stdout + done.stderr
+    assert not (tmp_path / "tickets.jsonl").exists()
+
+
+def test_a_failure_mid_export_says_how_to_resume(freshdesk: FakeFreshdesk, tmp_path: Path):
+    freshdesk.fail("list_conversations", status=404, times=1)
+    done = export(freshdesk, tmp_path)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("Error: the export from Freshdesk stopped: ") and "404" in line
+    assert "running the same command again goes on from there" in line
+    again = export(freshdesk, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
+
+
+def test_since_is_the_updated_since_freshdesk_is_asked_for(freshdesk: FakeFreshdesk, tmp_path: Path):
+    day = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+    assert export(freshdesk, tmp_path, since=day).returncode == 0
+    assert freshdesk.calls_to("list_tickets")[0].params["updated_since"] == f"{day}T00:00:00Z"
+    freshdesk.clear_calls()
+    assert export(freshdesk, tmp_path, since="12h").returncode == 0
+    asked = datetime.strptime(freshdesk.calls_to("list_tickets")[0].params["updated_since"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(asked.replace(tzinfo=UTC) - (datetime.now(UTC) - timedelta(hours=12))) < timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("dump", "--since", "1d"), "--since goes with --from-api"),
+    (("dump", "--limit", "3"), "--limit goes with --from-api"),
+    (("--from-api", "dump", "--since", "1d"), "pass no DUMPS with it"),
+    (("--from-api",), "--from-api needs --since"),
+    (("--from-api", "--since", "soon"), "neither a date (2026-09-01) nor a duration ago"),
+    ((), "pass the DUMPS to convert, or --from-api"),
+])
+def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str):
+    done = run("import", "freshdesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
