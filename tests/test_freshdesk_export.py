@@ -243,3 +243,56 @@ def test_since_is_the_updated_since_freshdesk_is_asked_for(freshdesk: FakeFreshd
 def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str):
     done = run("import", "freshdesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_a_ticket_on_two_listings_counts_once_in_its_latest_version(tmp_path: Path):
+    """In process: a ticket updated while the list is read shows up again in the next listing."""
+    from bot.helpdesk.base import iso_seconds
+    from bot.helpdesk.freshdesk.adapter import PageCap
+    from bot.helpdesk.freshdesk.export import export_dump
+
+    def ticket(id: int, updated_at: str) -> dict:
+        return {"id": id, "subject": f"T{id}", "requester_id": CUSTOMER, "status": 2, "description_text": "Hi",
+                "created_at": "2026-11-01T00:00:00Z", "updated_at": updated_at}
+
+    class Listing:
+        asked: list[float] = []
+
+        def ticket_pages(self, since: float):
+            self.asked.append(since)
+            if len(self.asked) == 1:
+                yield [ticket(1, "2026-11-01T00:00:01Z"), ticket(2, "2026-11-01T00:00:05Z")]
+                raise PageCap("deep")
+            yield [ticket(2, "2026-11-01T00:00:05Z"), ticket(1, "2026-11-01T00:00:09Z")]
+
+        def ticket_conversations(self, ticket_id: str) -> tuple[list[dict], int]:
+            return [], 0
+
+    result = export_dump(Listing(), iso_seconds("2026-10-01T00:00:00Z"), tmp_path)  # type: ignore[arg-type]
+    assert Listing.asked[1] == iso_seconds("2026-11-01T00:00:05Z")
+    assert result.pages == 2 and result.listed == 2 and result.exported == ["2", "1"] and not result.cut
+    versions = tmp_path / "conversations" / ".versions"
+    assert json.loads((versions / "1.json").read_text()) == "2026-11-01T00:00:09Z"
+
+
+def test_the_adapter_stops_a_listing_at_the_page_cap_its_link_goes_past(monkeypatch: pytest.MonkeyPatch):
+    """The cap Freshdesk documents, reached while the Link still points on: PageCap, without asking for more."""
+    from bot.helpdesk.base import HelpdeskError
+    from bot.helpdesk.freshdesk import adapter as freshdesk_adapter
+    from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, PageCap
+
+    with FakeFreshdesk(api_key=KEY) as fake:
+        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+        for i in range(201):
+            fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help")
+        monkeypatch.setattr(freshdesk_adapter, "LIST_PAGE_CAP", 2)
+        with httpx.Client(base_url=fake.url, auth=fake.auth) as client:
+            adapter = FreshdeskAdapter(client, webhook_secret="", agent_url="https://acme.freshdesk.com")
+            pages: list[list] = []
+            with pytest.raises(PageCap):
+                pages.extend(adapter.ticket_pages(0))
+            assert [len(p) for p in pages] == [100, 100] and len(fake.calls_to("list_tickets")) == 2
+            fake.fail("list_tickets", status=400, times=1)  # a 400 that is not about the page is an error
+            with pytest.raises(HelpdeskError) as raised:
+                list(adapter.ticket_pages(0))
+            assert not isinstance(raised.value, PageCap)
