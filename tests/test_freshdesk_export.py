@@ -4,34 +4,31 @@ the importer reads it, resumable, read past the list's page cap, and converted b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support import cli
 from tests.support.fakes import FakeFreshdesk
-from tests.support.server import HELPDESK_PREFIXES
 
-CUSTOMER, AGENT = 1001, 2001
 KEY = "fd-secret-key-8c2e"
+CUSTOMER, AGENT = 1001, 2001
 
 
-def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("SEAM_", "OPENAI_", "SLACK_", "EMBEDDINGS_", *HELPDESK_PREFIXES))
-             and k not in ("KNOWLEDGE_PATH", "DATABASE_PATH", "HISTORY_PATH")}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **env}, capture_output=True,
-                          text=True, timeout=120)
+def with_customer(fake: FakeFreshdesk) -> FakeFreshdesk:
+    fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+    return fake
 
 
 @pytest.fixture
-def freshdesk():
-    with FakeFreshdesk(api_key=KEY) as fake:
-        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+def freshdesk() -> Iterator[FakeFreshdesk]:
+    """Five tickets updated in the past day: resolved, open, spam, closed and pending."""
+    with FakeFreshdesk(api_key=KEY) as started:
+        fake = with_customer(started)
         fake.add_agent(id=AGENT, name="Bo Agent", email="bo@example.com")
         fake.add_ticket(id=11, subject="Refund", requester_id=CUSTOMER, status=4, tags=["canned_refund"],
                         description="Where is my refund?",
@@ -56,8 +53,8 @@ def env_for(fake: FakeFreshdesk, **changes: str) -> dict[str, str]:
 
 def export(fake: FakeFreshdesk, tmp_path: Path, *extra: str, since: str = "1d", out: str = "tickets.jsonl",
            **env: str) -> subprocess.CompletedProcess:
-    return run("import", "freshdesk", "--from-api", "--since", since, "--dump-dir", "dump", "--out", out, *extra,
-               env=env_for(fake, **env), cwd=tmp_path)
+    return cli.run_with("import", "freshdesk", "--from-api", "--since", since, "--dump-dir", "dump", "--out", out,
+                        *extra, env=env_for(fake, **env), cwd=tmp_path)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -83,7 +80,7 @@ def save_by_hand(fake: FakeFreshdesk, folder: Path) -> None:
 
 def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(freshdesk: FakeFreshdesk, tmp_path: Path):
     done = export(freshdesk, tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and KEY not in done.stdout + done.stderr, done.stderr
     dump = tmp_path / "dump"
     [page] = json.loads((dump / "tickets-0001.json").read_text()),
     assert [t["id"] for t in page] == [11, 12, 14, 15]  # a bare array, as the API answers; spam is not listed
@@ -108,18 +105,16 @@ def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(freshdesk: F
     # The same JSONL as the unchanged importer writes from a dump saved by hand, and from the export's folder.
     save_by_hand(freshdesk, tmp_path / "by-hand")
     for folder, name in (("by-hand", "by-hand.jsonl"), ("dump", "again.jsonl")):
-        again = run("import", "freshdesk", folder, "--domain", "acme", "--out", name, env={}, cwd=tmp_path)
+        again = cli.run_with("import", "freshdesk", folder, "--domain", "acme", "--out", name, env={}, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert (tmp_path / name).read_text() == (tmp_path / "tickets.jsonl").read_text()
         assert "problem" not in again.stderr.lower(), again.stderr
     assert "4 ticket(s) listed" in done.stderr and "4 conversations file(s) written" in done.stderr
-    assert KEY not in done.stdout + done.stderr
 
 
-def test_resolved_only_fetches_the_conversations_of_resolved_and_closed_tickets_only(freshdesk: FakeFreshdesk,
-                                                                                     tmp_path: Path):
+def test_resolved_only_fetches_the_conversations_of_resolved_and_closed_ones(freshdesk: FakeFreshdesk, tmp_path):
     done = export(freshdesk, tmp_path, "--resolved-only")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and KEY not in done.stdout + done.stderr, done.stderr
     assert conversation_files(tmp_path) == ["11.json", "14.json"]
     assert sorted(c.path for c in freshdesk.calls_to("list_conversations")) == [
         "/api/v2/tickets/11/conversations", "/api/v2/tickets/14/conversations"]
@@ -160,8 +155,8 @@ def test_a_second_run_fetches_only_what_changed_or_was_not_fetched(freshdesk: Fa
 
 
 def test_a_list_deeper_than_freshdesk_pages_goes_on_from_the_last_update(tmp_path: Path):
-    with FakeFreshdesk(api_key=KEY) as fake:
-        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+    with FakeFreshdesk(api_key=KEY) as started:
+        fake = with_customer(started)
         for i in range(250):
             fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description=f"Help {i}")
         fake.max_list_page = 2  # the real cap is page 300 (30,000 tickets): the same thing, smaller
@@ -173,14 +168,14 @@ def test_a_list_deeper_than_freshdesk_pages_goes_on_from_the_last_update(tmp_pat
     assert sorted(p.name for p in (tmp_path / "dump").glob("tickets-*.json")) == [
         "tickets-0001.json", "tickets-0002.json", "tickets-0003.json"]
     assert "250 ticket(s) listed" in done.stderr and "warning" not in done.stderr
-    everything = run("import", "freshdesk", "dump", "--out", "all.jsonl", env={}, cwd=tmp_path)
+    everything = cli.run_with("import", "freshdesk", "dump", "--out", "all.jsonl", env={}, cwd=tmp_path)
     assert everything.returncode == 0, everything.stderr
     assert len(read_jsonl(tmp_path / "all.jsonl")) == 250  # the 200th is on two pages: once, in its latest version
 
 
 def test_a_list_that_cannot_go_deeper_stops_with_a_warning(tmp_path: Path):
-    with FakeFreshdesk(api_key=KEY) as fake:
-        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+    with FakeFreshdesk(api_key=KEY) as started:
+        fake = with_customer(started)
         moment = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for i in range(150):  # one update time for more tickets than a page holds: a new list repeats the first
             fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help",
@@ -195,28 +190,20 @@ def test_a_list_that_cannot_go_deeper_stops_with_a_warning(tmp_path: Path):
 
 def test_a_missing_variable_is_one_line_and_exit_code_2(freshdesk: FakeFreshdesk, tmp_path: Path):
     done = export(freshdesk, tmp_path, FRESHDESK_API_KEY="")
-    assert done.returncode == 2
-    assert done.stderr.strip() == "Error: missing required environment variable FRESHDESK_API_KEY"
-    assert not freshdesk.calls
+    cli.assert_missing_variable(done, "FRESHDESK_API_KEY", freshdesk.calls)
 
 
 def test_a_refused_key_is_one_line_without_the_key(freshdesk: FakeFreshdesk, tmp_path: Path):
     wrong = "fd-wrong-key-51d0"
     done = export(freshdesk, tmp_path, FRESHDESK_API_KEY=wrong)
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()
-    assert line == "Error: Freshdesk refused FRESHDESK_API_KEY (401): nothing was exported"
-    assert "Traceback" not in done.stderr and wrong not in done.stdout + done.stderr
-    assert not (tmp_path / "tickets.jsonl").exists()
+    cli.assert_refused(done, "Error: Freshdesk refused FRESHDESK_API_KEY (401): nothing was exported", wrong,
+                   tmp_path / "tickets.jsonl")
 
 
 def test_a_failure_mid_export_says_how_to_resume(freshdesk: FakeFreshdesk, tmp_path: Path):
     freshdesk.fail("list_conversations", status=404, times=1)
     done = export(freshdesk, tmp_path)
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()[-1:]
-    assert line.startswith("Error: the export from Freshdesk stopped: ") and "404" in line
-    assert "running the same command again goes on from there" in line
+    cli.assert_says_how_to_resume(done, "Freshdesk")
     again = export(freshdesk, tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
@@ -232,16 +219,9 @@ def test_since_is_the_updated_since_freshdesk_is_asked_for(freshdesk: FakeFreshd
     assert abs(asked.replace(tzinfo=UTC) - (datetime.now(UTC) - timedelta(hours=12))) < timedelta(minutes=2)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("dump", "--since", "1d"), "--since goes with --from-api"),
-    (("dump", "--limit", "3"), "--limit goes with --from-api"),
-    (("--from-api", "dump", "--since", "1d"), "pass no DUMPS with it"),
-    (("--from-api",), "--from-api needs --since"),
-    (("--from-api", "--since", "soon"), "neither a date (2026-09-01) nor a duration ago"),
-    ((), "pass the DUMPS to convert, or --from-api"),
-])
+@pytest.mark.parametrize(("args", "message"), cli.FROM_API_USAGE_MISTAKES)
 def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str):
-    done = run("import", "freshdesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
+    done = cli.run_with("import", "freshdesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
@@ -281,8 +261,8 @@ def test_the_adapter_stops_a_listing_at_the_page_cap_its_link_goes_past(monkeypa
     from bot.helpdesk.freshdesk import adapter as freshdesk_adapter
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, PageCap
 
-    with FakeFreshdesk(api_key=KEY) as fake:
-        fake.add_contact(id=CUSTOMER, name="Ana Customer", email="ana@example.com")
+    with FakeFreshdesk(api_key=KEY) as started:
+        fake = with_customer(started)
         for i in range(201):
             fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help")
         monkeypatch.setattr(freshdesk_adapter, "LIST_PAGE_CAP", 2)

@@ -30,15 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut, iso_seconds
-from bot.helpdesk.export import (
-    ExportResult,
-    fetch_threads,
-    remove_stale_pages,
-    require_api_variables,
-    run_export,
-    write_atomically,
-)
 from bot.helpdesk.freshdesk.settings import RESOLVED_CODES
 
 if TYPE_CHECKING:
@@ -49,8 +42,9 @@ EXPORT_RETRY_DEADLINE = 120.0
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
-def _result() -> ExportResult:
-    return ExportResult(thread="conversations", unresolved_why="not resolved or closed", gone_why="deleted or spam")
+def _result() -> common.ExportResult:
+    return common.ExportResult(thread="conversations", unresolved_why="not resolved or closed",
+                               gone_why="deleted or spam")
 
 
 def _kept_version(conversations: Path, version: Path) -> str | None:
@@ -69,7 +63,7 @@ def _newer(ticket: dict, than: dict | None) -> bool:
 
 
 def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_only: bool = False,
-                limit: int | None = None, say: Callable[[str], None] = lambda line: None) -> ExportResult:
+                limit: int | None = None, say: Callable[[str], None] = lambda line: None) -> common.ExportResult:
     """Write the tickets updated since `since` (Unix seconds) and each listed ticket's conversations into `out`
     (the module docstring says how). `limit`: fetch conversations for at most that many tickets, the first ones
     listed (oldest update first). `say` gets progress lines. HelpdeskError when Freshdesk fails for good; what
@@ -87,7 +81,7 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
         try:
             for page in adapter.ticket_pages(window):
                 result.pages += 1
-                write_atomically(out / f"tickets-{result.pages:04d}.json", page)
+                common.write_atomically(out / f"tickets-{result.pages:04d}.json", page)
                 for ticket in page:
                     ticket_id = str(ticket.get("id")) if isinstance(ticket, dict) else ""
                     if not _TICKET_ID.match(ticket_id):
@@ -109,24 +103,24 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
             window = reached
             continue
         break
-    remove_stale_pages(out, result.pages)
+    common.remove_stale_pages(out, result.pages)
 
     def fetch(ticket_id: str, version: str) -> int:
         conversations, unreadable = adapter.ticket_conversations(ticket_id)
-        write_atomically(conversations_dir / f"{ticket_id}.json", conversations)
-        write_atomically(versions_dir / f"{ticket_id}.json", version)  # second: a crash between refetches
+        common.write_atomically(conversations_dir / f"{ticket_id}.json", conversations)
+        common.write_atomically(versions_dir / f"{ticket_id}.json", version)  # second: a crash between refetches
         return unreadable
 
-    fetch_threads(latest, result, gone=lambda ticket: bool(ticket.get("deleted") or ticket.get("spam")),
-                  resolved=lambda ticket: ticket.get("status") in RESOLVED_CODES, resolved_only=resolved_only,
-                  limit=limit, fetch=fetch, say=say,
-                  kept=lambda ticket_id: _kept_version(conversations_dir / f"{ticket_id}.json",
-                                                       versions_dir / f"{ticket_id}.json"))
+    common.fetch_threads(latest, result, gone=lambda ticket: bool(ticket.get("deleted") or ticket.get("spam")),
+                         resolved=lambda ticket: ticket.get("status") in RESOLVED_CODES,
+                         resolved_only=resolved_only, limit=limit, fetch=fetch, say=say,
+                         kept=lambda ticket_id: _kept_version(conversations_dir / f"{ticket_id}.json",
+                                                              versions_dir / f"{ticket_id}.json"))
     return result
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
-                    say: Callable[[str], None]) -> ExportResult:
+                    say: Callable[[str], None]) -> common.ExportResult:
     """`export_dump` with the Freshdesk API variables `serve` reads and Freshdesk's documented request limits
     (Growth: 200 calls a minute, 20 of them on the tickets list); a missing variable, a refused key or a failed
     export is a one-line click error. The key is never shown."""
@@ -135,14 +129,14 @@ def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int 
     from bot.pacing import ChannelPacer
 
     own = FreshdeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    require_api_variables(own.missing())
+    common.require_api_variables(own.missing())
     # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
     # it), so the paces are Freshdesk's documented Growth limits and a 429 on a trial account is waited out.
     adapter = FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
                                retry_deadline=EXPORT_RETRY_DEADLINE,
                                pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST),
                                list_pacer=ChannelPacer(rate=LIST_PER_MINUTE / 60, burst=3))
-    return run_export(
+    return common.run_export(
         "Freshdesk", base_url=own.base_url, credentials="FRESHDESK_API_KEY", check=adapter.check, since=since,
         out=out, say=say,
         dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
