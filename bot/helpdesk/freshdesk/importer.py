@@ -8,7 +8,7 @@ A `.json` file holds one response body (or an array, as list endpoints answer); 
 one per line. Freshdesk list endpoints answer with a bare JSON array, so every object is recognised by its keys
 (https://developers.freshdesk.com/api/):
 
-- a ticket — `GET /api/v2/tickets` pages (`include=requester` welcome), `GET /api/v2/tickets/{id}` (with
+- a ticket — `GET /api/v2/tickets` pages (`include=requester,description` welcome), `GET /api/v2/tickets/{id}` (with
   `include=conversations,requester` its first conversations come along), or a `{"results": [...]}` page of
   `GET /api/v2/search/tickets`: an object with `requester_id` and `status`. A ticket seen several times counts
   once, in its latest version (`updated_at`).
@@ -20,6 +20,8 @@ one per line. Freshdesk list endpoints answer with a bare JSON array, so every o
 The ticket's `description` is its first message (the customer's; an agent's for outbound emails, source 10).
 A conversation that is `incoming` or written by the requester is the customer's; any other is an agent's.
 Resolved (4) and closed (5) tickets get a resolution: the last public agent reply, and the thread before it.
+
+With `--from-api` the command first fetches such a dump from the Freshdesk API (export.py), then converts it.
 """
 
 from __future__ import annotations
