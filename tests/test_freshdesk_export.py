@@ -82,7 +82,7 @@ def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(freshdesk: F
     done = export(freshdesk, tmp_path)
     assert done.returncode == 0 and KEY not in done.stdout + done.stderr, done.stderr
     dump = tmp_path / "dump"
-    [page] = json.loads((dump / "tickets-0001.json").read_text()),
+    page = json.loads((dump / "tickets-0001.json").read_text())
     assert [t["id"] for t in page] == [11, 12, 14, 15]  # a bare array, as the API answers; spam is not listed
     assert page[0]["description_text"] == "Where is my refund?" and page[0]["requester"]["name"] == "Ana Customer"
     assert conversation_files(tmp_path) == ["11.json", "12.json", "14.json", "15.json"]
