@@ -4,29 +4,25 @@ the importer reads it, resumable, and converted by the existing importer."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.helpdesk.zendesk.export import since_time, write_atomically
+from bot.helpdesk.export import since_time, write_atomically
+from tests.support.cli import (
+    FROM_API_USAGE_MISTAKES,
+    assert_missing_variable,
+    assert_refused,
+    assert_says_how_to_resume,
+    run_with,
+)
 from tests.support.fakes import FakeZendesk
-from tests.support.server import HELPDESK_PREFIXES
 
 CUSTOMER, AGENT = 501, 601
 TOKEN = "zd-secret-token-4f9a"
-
-
-def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("SEAM_", "OPENAI_", "SLACK_", "EMBEDDINGS_", *HELPDESK_PREFIXES))
-             and k not in ("KNOWLEDGE_PATH", "DATABASE_PATH", "HISTORY_PATH")}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **env}, capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture
@@ -61,7 +57,7 @@ def env_for(fake: FakeZendesk, **changes: str) -> dict[str, str]:
 
 def export(fake: FakeZendesk, tmp_path: Path, *extra: str, out: str = "tickets.jsonl",
            **env: str) -> subprocess.CompletedProcess:
-    return run("import", "zendesk", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out", out, *extra,
+    return run_with("import", "zendesk", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out", out, *extra,
                env=env_for(fake, **env), cwd=tmp_path)
 
 
@@ -95,7 +91,7 @@ def test_an_export_over_several_pages_round_trips_through_the_importer(zendesk: 
     assert "resolution" not in tickets["15"] and len(tickets["15"]["messages"]) == 2
 
     # The same JSONL as the importer writes from the folder by hand.
-    by_hand = run("import", "zendesk", "dump", "--out", "by-hand.jsonl", env={}, cwd=tmp_path)
+    by_hand = run_with("import", "zendesk", "dump", "--out", "by-hand.jsonl", env={}, cwd=tmp_path)
     assert by_hand.returncode == 0, by_hand.stderr
     assert (tmp_path / "by-hand.jsonl").read_text() == (tmp_path / "tickets.jsonl").read_text()
     assert "5 ticket(s) listed" in done.stderr
@@ -156,42 +152,28 @@ def test_pages_of_an_earlier_longer_export_do_not_linger(zendesk: FakeZendesk, t
 
 def test_a_missing_variable_is_one_line_and_exit_code_2(zendesk: FakeZendesk, tmp_path: Path):
     done = export(zendesk, tmp_path, ZENDESK_API_TOKEN="")
-    assert done.returncode == 2
-    assert done.stderr.strip() == "Error: missing required environment variable ZENDESK_API_TOKEN"
-    assert not zendesk.calls
+    assert_missing_variable(done, "ZENDESK_API_TOKEN", zendesk.calls)
 
 
 def test_a_refused_token_is_one_line_without_the_token(zendesk: FakeZendesk, tmp_path: Path):
     wrong = "zd-wrong-token-77c1"
     done = export(zendesk, tmp_path, ZENDESK_API_TOKEN=wrong)
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()
-    assert line == "Error: Zendesk refused ZENDESK_EMAIL and ZENDESK_API_TOKEN (401): nothing was exported"
-    assert "Traceback" not in done.stderr and wrong not in done.stdout + done.stderr
-    assert not (tmp_path / "tickets.jsonl").exists()
+    assert_refused(done, "Error: Zendesk refused ZENDESK_EMAIL and ZENDESK_API_TOKEN (401): nothing was exported",
+                   wrong, tmp_path / "tickets.jsonl")
 
 
 def test_a_failure_mid_export_says_how_to_resume(zendesk: FakeZendesk, tmp_path: Path):
     zendesk.fail("list_comments", status=404, times=1)
     done = export(zendesk, tmp_path)
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()[-1:]
-    assert line.startswith("Error: the export from Zendesk stopped: ") and "404" in line
-    assert "running the same command again goes on from there" in line
+    assert_says_how_to_resume(done, "Zendesk")
     again = export(zendesk, tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("dump", "--since", "1d"), "--since goes with --from-api"),
-    (("--from-api", "dump", "--since", "1d"), "pass no DUMPS with it"),
-    (("--from-api",), "--from-api needs --since"),
-    (("--from-api", "--since", "soon"), "neither a date (2026-09-01) nor a duration ago"),
-    ((), "pass the DUMPS to convert, or --from-api"),
-])
+@pytest.mark.parametrize(("args", "message"), FROM_API_USAGE_MISTAKES)
 def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str):
-    done = run("import", "zendesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
+    done = run_with("import", "zendesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 

@@ -1,5 +1,6 @@
 """Freshdesk: settings and the platform's codes from `FRESHDESK_*` (settings.py), the adapter with the shared-secret
-webhook and the API v2 calls (adapter.py), and the importer of API dumps for simulation (importer.py)."""
+webhook and the API v2 calls (adapter.py), the importer of API dumps for simulation (importer.py), and the export
+that fetches such a dump from the API (export.py, `import freshdesk --from-api`)."""
 
 from __future__ import annotations
 

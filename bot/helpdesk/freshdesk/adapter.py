@@ -62,11 +62,25 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
 # Enough for any real thread or update window (100 a page) while bounding what a runaway pagination costs.
 MAX_PAGES = 50
 PER_PAGE = 100
+# Freshdesk refuses list pages past the 300th ("You cannot access tickets beyond the 300th page", 400): 30,000
+# tickets a listing at 100 a page. The export reads on from the last update with a new listing.
+LIST_PAGE_CAP = 300
+# A thread of 10,000 conversations is far past any real one; the bound keeps a runaway listing finite.
+MAX_CONVERSATION_PAGES = 100
 PACING_BURST = 10
 ARTICLE_PUBLISHED = 2  # solution article status: 1 draft, 2 published
 FOLDER_AGENTS_ONLY = 3  # solution folder visibility: internal articles, never for customers
 # A create (reply, note) answered by a gateway may have landed behind it: like a timeout, not repeated blindly.
 _MAYBE_LANDED = frozenset({502, 504})
+
+
+class PageCap(ListingCut):
+    """A listing stopped by how deep its pages may go, with more to read: a later window reads on."""
+
+
+def iso_stamp(since: float) -> str:
+    """Unix seconds as the `updated_since` Freshdesk reads (UTC, to the second)."""
+    return datetime.fromtimestamp(max(0, int(since)), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def freshdesk_client(settings: FreshdeskSettings) -> httpx.Client:
@@ -191,26 +205,35 @@ class FreshdeskAdapter:
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> Any:
         return self._call(method, path, json_body=json_body, params=params)[0]
 
-    def _pages(self, path: str, params: dict | None = None, *, whole: bool = False) -> Iterator[dict]:
-        """The items of a listing (each page a JSON array), following `Link: rel="next"` for at most MAX_PAGES
-        pages and never to another host with our credentials. With `whole`, a listing that goes on past that
-        raises HelpdeskError once its pages are read instead of ending quietly: knowledge sync retires what a
-        listing leaves out, so part of one must not pass for all of it."""
+    def _walk(self, path: str, params: dict | None, *, max_pages: int) -> Iterator[Any]:
+        """Each page of a listing as Freshdesk answers it, following `Link: rel="next"` for at most `max_pages`
+        pages and never to another host with our credentials. A listing that goes on past them raises ListingCut
+        once its pages are read (PageCap when only the number of pages stopped it)."""
         base = urlsplit(str(self._client.base_url))
         first = path
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages):
             page, headers = self._call("GET", path, params=params)
-            yield from (item for item in page if isinstance(item, dict)) if isinstance(page, list) else ()
+            yield page
             match = _NEXT.search(headers.get("link") or "")
             if not match:
                 return
             target = urlsplit(match.group(1))
             if target.netloc and target.netloc != base.netloc:
-                break
+                raise ListingCut(f"Freshdesk {first} links to another host ({target.netloc}): not followed")
             path, params = target.path + (f"?{target.query}" if target.query else ""), None
-        if whole:
-            raise ListingCut(f"Freshdesk {first} has more than {MAX_PAGES} pages (or links elsewhere): not "
-                             "syncing a part of it")
+        raise PageCap(f"Freshdesk {first} has more than {max_pages} pages")
+
+    def _pages(self, path: str, params: dict | None = None, *, whole: bool = False) -> Iterator[dict]:
+        """The items of a listing (each page a JSON array), for at most MAX_PAGES pages (`_walk`). With `whole`,
+        a listing that goes on past that raises HelpdeskError once its pages are read instead of ending quietly:
+        knowledge sync retires what a listing leaves out, so part of one must not pass for all of it."""
+        try:
+            for page in self._walk(path, params, max_pages=MAX_PAGES):
+                yield from (item for item in page if isinstance(item, dict)) if isinstance(page, list) else ()
+        except ListingCut:
+            if whole:
+                raise ListingCut(f"Freshdesk {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
+                                 "syncing a part of it") from None
 
     def me(self) -> dict:
         """The agent whose API key Seam uses: its conversations are the bot's."""
@@ -269,8 +292,8 @@ class FreshdeskAdapter:
         """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), oldest first.
         The list endpoint leaves spam and deleted tickets out unless asked for them. Past MAX_PAGES pages the
         listing is cut and `resume_from` says where to go on."""
-        stamp = datetime.fromtimestamp(max(0, int(since)), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        params = {"updated_since": stamp, "order_by": "updated_at", "order_type": "asc", "per_page": PER_PAGE}
+        params = {"updated_since": iso_stamp(since), "order_by": "updated_at", "order_type": "asc",
+                  "per_page": PER_PAGE}
         found = Updates()
         try:
             for ticket in self._pages("/api/v2/tickets", params, whole=True):
@@ -279,6 +302,42 @@ class FreshdeskAdapter:
         except ListingCut:
             found.resume_from = resumed_after(found, since)
         return found
+
+    def ticket_pages(self, since: float) -> Iterator[list]:
+        """The pages of the tickets list updated at or after `since` (Unix seconds), oldest update first, each
+        ticket with its requester and description, as Freshdesk answers them (a JSON array each; spam and deleted
+        tickets are not listed). Freshdesk serves a list LIST_PAGE_CAP pages deep at most: past that (its Link
+        still pointing on, or the deeper page refused with a 400 naming `page`) PageCap is raised once the pages
+        are read, and a new listing from the last `updated_at` read goes on. ListingCut for a Link elsewhere."""
+        params = {"updated_since": iso_stamp(since), "order_by": "updated_at", "order_type": "asc",
+                  "per_page": PER_PAGE, "include": "requester,description"}
+        pages = 0
+        try:
+            for page in self._walk("/api/v2/tickets", params, max_pages=LIST_PAGE_CAP):
+                pages += 1
+                yield page if isinstance(page, list) else []
+        except HelpdeskError as exc:
+            # The request line names per_page too: only the answer's body says which field was refused.
+            if exc.status == 400 and pages and '"page"' in str(exc).partition(" answered ")[2]:
+                raise PageCap(f"Freshdesk refused page {pages + 1} of the tickets list") from None
+            raise
+
+    def ticket_conversations(self, ticket_id: str) -> tuple[list[dict], int]:
+        """Every conversation of the ticket (all pages) as Freshdesk returns them, and how many entries were not
+        conversation objects."""
+        conversations: list[dict] = []
+        unreadable = 0
+        try:
+            for page in self._walk(f"/api/v2/tickets/{ticket_id}/conversations", {"per_page": PER_PAGE},
+                                   max_pages=MAX_CONVERSATION_PAGES):
+                for item in page if isinstance(page, list) else [page]:
+                    if isinstance(item, dict):
+                        conversations.append(item)
+                    else:
+                        unreadable += 1
+        except ListingCut:
+            unreadable += 1  # the thread goes on past what is read: counted, the rest kept
+        return conversations, unreadable
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/a/tickets/{ticket_id}"

@@ -8,7 +8,7 @@ A `.json` file holds one response body (or an array, as list endpoints answer); 
 one per line. Freshdesk list endpoints answer with a bare JSON array, so every object is recognised by its keys
 (https://developers.freshdesk.com/api/):
 
-- a ticket — `GET /api/v2/tickets` pages (`include=requester` welcome), `GET /api/v2/tickets/{id}` (with
+- a ticket — `GET /api/v2/tickets` pages (`include=requester,description` welcome), `GET /api/v2/tickets/{id}` (with
   `include=conversations,requester` its first conversations come along), or a `{"results": [...]}` page of
   `GET /api/v2/search/tickets`: an object with `requester_id` and `status`. A ticket seen several times counts
   once, in its latest version (`updated_at`).
@@ -20,10 +20,13 @@ one per line. Freshdesk list endpoints answer with a bare JSON array, so every o
 The ticket's `description` is its first message (the customer's; an agent's for outbound emails, source 10).
 A conversation that is `incoming` or written by the requester is the customer's; any other is an agent's.
 Resolved (4) and closed (5) tickets get a resolution: the last public agent reply, and the thread before it.
+
+With `--from-api` the command first fetches such a dump from the Freshdesk API (export.py), then converts it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
+from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
 from bot.helpdesk.freshdesk.settings import (
     OUTBOUND_EMAIL,
     RESOLVED_CODES,
@@ -267,31 +271,53 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9.-]+$")
 
 
 @click.command("freshdesk")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("dumps", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
-@click.option("--resolved-only", is_flag=True, help="Keep resolved and closed tickets only (for a --history file).")
+@click.option("--resolved-only", is_flag=True,
+              help="Keep resolved and closed tickets only (for a --history file). With --from-api, only their "
+                   "conversations are fetched.")
 @click.option("--answer-tag-prefix", default="", show_default=True,
               help="A tag with this prefix names the canned response that resolved the ticket: with 'canned_', "
                    "tag canned_refund gives resolution.answer_id refund. Freshdesk records no such link itself, "
                    "so by default answer_id is null.")
 @click.option("--domain", default=None,
-              help="Your Freshdesk domain (acme or acme.freshdesk.com), to give each ticket its agent link.")
-def command(dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str,
-            domain: str | None) -> None:
-    """Convert Freshdesk API v2 dumps (files or folders) into ticket JSONL.
+              help="Your Freshdesk domain (acme or acme.freshdesk.com), to give each ticket its agent link. With "
+                   "--from-api, FRESHDESK_DOMAIN unless given.")
+@from_api_options("Freshdesk", "FRESHDESK_DOMAIN and FRESHDESK_API_KEY", "freshdesk-dump", "conversations")
+@click.pass_context
+def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str,
+            domain: str | None, from_api: bool, since: float | None, dump_dir: Path, limit: int | None) -> None:
+    """Convert Freshdesk API v2 dumps (files or folders) into ticket JSONL, or fetch the dump first (--from-api).
 
+    \b
+    Fetch and convert in one go (re-run the same command to resume an interrupted export):
+      python -m bot import freshdesk --from-api --since 90d --out tickets.jsonl
     \b
     Each file holds responses as the API returns them (.json: one response, often an
     array; .jsonl/.ndjson: one a line); folders are read recursively:
-      tickets        GET /api/v2/tickets pages (include=requester welcome), GET /api/v2/tickets/ID
+      tickets        GET /api/v2/tickets pages (include=requester,description welcome),
+                     GET /api/v2/tickets/ID
       conversations  GET /api/v2/tickets/ID/conversations pages
       agents         GET /api/v2/agents pages; contacts: GET /api/v2/contacts pages
     \b
     Deleted and spam tickets are left out; a ticket on several pages counts once, in its
     latest version. Resolved and closed tickets get a resolution: the last public agent
     reply is the answer, and the thread stops before it."""
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
     if domain is not None and not _DOMAIN.match(domain.strip()):
         raise click.BadParameter("a domain like acme or acme.freshdesk.com", param_hint="--domain")
+    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Freshdesk")
+    exported = None
+    if from_api:
+        from bot.helpdesk.freshdesk.export import export_from_env
+
+        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
+        dumps = (dump_dir,)
+        # The agent links a person opens: the helpdesk the tickets came from.
+        domain = domain or (os.environ.get("FRESHDESK_DOMAIN") or "").strip() or None
     result = import_freshdesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix,
                               domain=domain)
-    write_result(result, out, say=lambda line: click.echo(line, err=True))
+    result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
+    write_result(result, out, say=say)

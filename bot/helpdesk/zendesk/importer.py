@@ -34,7 +34,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
-from bot.helpdesk.zendesk.export import Since
+from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
 from bot.offline.importers import (
     ImportResult,
     checked,
@@ -335,18 +335,7 @@ def _sortable_id(ticket_id: str) -> tuple:
               help="A tag with this prefix names the macro that resolved the ticket: tag macro_refund_status gives "
                    "resolution.answer_id refund_status. Without one, answer_id is null (a person answered in "
                    "their own words). '' turns this off.")
-@click.option("--from-api", is_flag=True,
-              help="Fetch the dump from the Zendesk API into --dump-dir first (ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and "
-                   "ZENDESK_API_TOKEN, as serve reads them), then convert it. Instead of DUMPS.")
-@click.option("--since", type=Since(),
-              help="With --from-api: tickets updated since this date (2026-09-01) or this long ago (90d, 12h).")
-@click.option("--dump-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("zendesk-dump"),
-              show_default=True,
-              help="With --from-api: where the dump goes. Running the command again resumes: comments already "
-                   "fetched are not fetched again (unless their ticket changed).")
-@click.option("--limit", type=click.IntRange(min=1),
-              help="With --from-api: fetch the comments of at most N tickets, the first listed (oldest update "
-                   "first), and convert only those.")
+@from_api_options("Zendesk", "ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN", "zendesk-dump", "comments")
 @click.pass_context
 def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, answer_tag_prefix: str,
             from_api: bool, since: float | None, dump_dir: Path, limit: int | None) -> None:
@@ -368,33 +357,16 @@ def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only
     Deleted tickets are left out; a ticket on several pages counts once, in its latest version.
     Solved and closed tickets get a resolution: the last public agent reply is the answer, and
     the thread stops before it (the question as it stood when a person answered it)."""
-    from click.core import ParameterSource
-
     def say(line: str) -> None:
         click.echo(line, err=True)
 
-    api_only = [f"--{name.replace('_', '-')}" for name in ("since", "dump_dir", "limit")
-                if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Zendesk")
     exported = None
-    if not from_api:
-        if api_only:
-            raise click.UsageError(f"{api_only[0]} goes with --from-api")
-        if not dumps:
-            raise click.UsageError("pass the DUMPS to convert, or --from-api --since … to fetch them from Zendesk")
-    else:
-        if dumps:
-            raise click.UsageError("--from-api fetches the dump into --dump-dir: pass no DUMPS with it")
-        if since is None:
-            raise click.UsageError("--from-api needs --since (a date such as 2026-09-01, or 90d)")
+    if from_api:
         from bot.helpdesk.zendesk.export import export_from_env
 
         exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
         dumps = (dump_dir,)
     result = import_zendesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix)
-    if exported is not None and exported.beyond_limit:
-        fetched = set(exported.exported)
-        kept = [t for t in result.tickets if t["id"] in fetched]
-        result.notes.append(f"left out {len(result.tickets) - len(kept)} ticket(s) whose comments were not "
-                            f"fetched (--limit {limit})")
-        result.tickets = kept
+    result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
     write_result(result, out, say=say)

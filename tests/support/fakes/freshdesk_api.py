@@ -10,6 +10,12 @@ reference https://developers.freshworks.com/freshdesk-sdk/docs/GetAllTicketRespo
 support.freshdesk.com/support/solutions/articles/225439 describes them (``X-RateLimit-*`` headers; 429 with
 ``Retry-After``, here only through failure injection).
 
+List All Tickets as the API answers accounts created since December 2018: no ``description`` or
+``description_text`` unless ``include=description`` asks for them, the requester embedded with
+``include=requester``, spam and deleted tickets left out, and no page past the 300th (``max_list_page``; deeper
+pages are refused with the 400 Freshdesk answers, ``You cannot access tickets beyond the 300th page``, as reported
+in github.com/airbytehq/airbyte/issues/3858) while the ``Link`` header still points on.
+
 Like Freshdesk: HTTP Basic auth with the API key as user name (any password, conventionally ``X``), otherwise
 ``401 {"code": "invalid_credentials", ...}``; list endpoints answer a bare JSON array, ``page``/``per_page`` (at
 most 100, default 30) with a ``Link: <…>; rel="next"`` header while more remain; unknown query parameters and
@@ -101,6 +107,7 @@ class FakeFreshdesk(FakeHTTPServer):
 
     API_AGENT_ID = 9000
     RATE_LIMIT_TOTAL = 200
+    max_list_page = 300  # the deepest page of the tickets list Freshdesk serves; tests lower it
 
     def __init__(self, *, api_key: str = "fd-api-key-0123456789", domain: str = "acme") -> None:
         super().__init__()
@@ -159,7 +166,7 @@ class FakeFreshdesk(FakeHTTPServer):
                    conversations: Iterable[dict[str, Any]] = (), status: int = 2, priority: int = 1,
                    tags: Iterable[str] = (), responder_id: int | None = None, source: int = 2,
                    due_by: str | None = None, fr_due_by: str | None = None, attachments: Iterable[str] = (),
-                   created_at: str | None = None) -> dict[str, Any]:
+                   created_at: str | None = None, spam: bool = False) -> dict[str, Any]:
         """A ticket whose ``description`` (plain text, stored as HTML) is the first message, then its
         conversations, oldest first: ``user_id``, ``body`` (text) or ``html``, ``private``, ``incoming``,
         ``attachments`` (file names)."""
@@ -169,7 +176,7 @@ class FakeFreshdesk(FakeHTTPServer):
                 "id": id, "subject": subject, "description": html_of(description) if description else "",
                 "description_text": description, "status": status, "priority": priority, "source": source,
                 "type": None, "requester_id": requester_id, "responder_id": responder_id, "group_id": None,
-                "company_id": None, "product_id": None, "email_config_id": None, "spam": False,
+                "company_id": None, "product_id": None, "email_config_id": None, "spam": spam,
                 "is_escalated": False, "fr_escalated": False, "to_emails": None, "cc_emails": [], "fwd_emails": [],
                 "reply_cc_emails": [], "tags": list(dict.fromkeys(tags)), "custom_fields": {},
                 "attachments": [self._attachment(n) for n in attachments], "created_at": now, "updated_at": now,
@@ -362,6 +369,12 @@ class FakeFreshdesk(FakeHTTPServer):
             return denied
         if (order := req.query.get("order_by", "created_at")) not in ("created_at", "due_by", "updated_at", "status"):
             return _invalid("order_by", "It should be one of these values: 'created_at,due_by,updated_at,status'")
+        includes = {s.strip() for s in req.query.get("include", "").split(",") if s.strip()}
+        if includes - {"requester", "description", "stats", "company"}:
+            return _invalid("include", "It should be one of these values: 'requester,description,stats,company'")
+        if req.query.get("page", "1").isdigit() and int(req.query.get("page", "1")) > self.max_list_page:
+            return _invalid("page", f"You cannot access tickets beyond the {self.max_list_page}th page. Please "
+                                    "provide a smaller page number.")
         with self._lock:
             if "updated_since" in req.query:
                 try:
@@ -371,10 +384,19 @@ class FakeFreshdesk(FakeHTTPServer):
                 field = "updated_at"
             else:  # without updated_since the API lists tickets created in the past 30 days
                 since, field = datetime.now(UTC) - timedelta(days=30), "created_at"
-            rows = [t for t in self._tickets.values() if not t["spam"]
+            rows = [t for t in self._tickets.values() if not t["spam"] and not t.get("deleted")
                     and datetime.strptime(t[field], _TIME).replace(tzinfo=UTC) >= since]
             rows.sort(key=lambda t: (str(t.get(order) or ""), t["id"]), reverse=req.query.get("order_type") != "asc")
+            rows = [self._listed(t, includes) for t in rows]
             return self._paged(req, rows, allowed=_LIST_TICKETS_PARAMS)
+
+    def _listed(self, ticket: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+        listed = {k: v for k, v in ticket.items() if k not in ("description", "description_text")
+                  or "description" in includes}
+        if "requester" in includes:
+            contact = self._contacts.get(ticket["requester_id"], {})
+            listed["requester"] = {k: contact.get(k) for k in ("id", "name", "email", "mobile", "phone")}
+        return listed
 
     def _h_list_conversations(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):

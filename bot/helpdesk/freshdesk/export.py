@@ -1,0 +1,142 @@
+"""`python -m bot import freshdesk --from-api`: fetching the Freshdesk API dump that importer.py reads, from the API.
+
+`export_dump` writes into a folder what an operator would otherwise save by hand (README, *Importing tickets*):
+
+- `tickets-0001.json`, `tickets-0002.json`, … — each page of `GET /api/v2/tickets` updated since the start time,
+  oldest update first, requester and description included, as Freshdesk returned it (a bare JSON array);
+- `conversations/{id}.json` — every conversation of each ticket listed, all pages in one JSON array as
+  `GET /api/v2/tickets/{id}/conversations` returns them (its latest version; spam and deleted tickets left out,
+  and unresolved ones with `resolved_only`);
+- `conversations/.versions/{id}.json` — the ticket's `updated_at` the conversations were fetched for. The importer
+  reads no hidden folder, so the conversations file stays exactly what the API returned.
+
+Freshdesk serves a list 300 pages deep at most (30,000 tickets): a listing stopped there goes on with a new one
+from the last `updated_at` read; a ticket listed twice (on the boundary, or updated meanwhile) counts once, in its
+latest version.
+
+Re-running resumes: the ticket pages are read again, but a conversations file already there is kept unless its
+ticket changed since it was written (or its version file is missing: an interrupted run). Every file is written to
+a temporary name and renamed into place. The HTTP calls are the adapter's own (`FreshdeskAdapter.ticket_pages`,
+`ticket_conversations`): the same credentials, pacing and retries as `serve`. What this shares with the Zendesk
+export is in bot/helpdesk/export.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.helpdesk import export as common
+from bot.helpdesk.base import ListingCut, iso_seconds
+from bot.helpdesk.freshdesk.settings import RESOLVED_CODES
+
+if TYPE_CHECKING:
+    from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
+
+# A batch can wait out a 429's Retry-After where a webhook job should not.
+EXPORT_RETRY_DEADLINE = 120.0
+_TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+
+
+def _result() -> common.ExportResult:
+    return common.ExportResult(thread="conversations", unresolved_why="not resolved or closed",
+                               gone_why="deleted or spam")
+
+
+def _kept_version(conversations: Path, version: Path) -> str | None:
+    """The `updated_at` a conversations file was fetched for; None when the file or its version is missing or
+    unreadable (fetched again: it may be from an interrupted run)."""
+    try:
+        kept = json.loads(version.read_text(encoding="utf-8"))
+        listed = json.loads(conversations.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept if isinstance(kept, str) and kept and isinstance(listed, list) else None
+
+
+def _newer(ticket: dict, than: dict | None) -> bool:
+    return than is None or str(ticket.get("updated_at") or "") >= str(than.get("updated_at") or "")
+
+
+def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_only: bool = False,
+                limit: int | None = None, say: Callable[[str], None] = lambda line: None) -> common.ExportResult:
+    """Write the tickets updated since `since` (Unix seconds) and each listed ticket's conversations into `out`
+    (the module docstring says how). `limit`: fetch conversations for at most that many tickets, the first ones
+    listed (oldest update first). `say` gets progress lines. HelpdeskError when Freshdesk fails for good; what
+    was written until then stays, and a re-run goes on from there."""
+    from bot.helpdesk.freshdesk.adapter import PageCap, iso_stamp
+
+    conversations_dir = out / "conversations"
+    versions_dir = conversations_dir / ".versions"
+    versions_dir.mkdir(parents=True, exist_ok=True)
+    result = _result()
+    latest: dict[str, dict] = {}  # id -> latest version, in the order of the latest versions (oldest update first)
+    window = since
+    while True:
+        reached = window
+        try:
+            for page in adapter.ticket_pages(window):
+                result.pages += 1
+                common.write_atomically(out / f"tickets-{result.pages:04d}.json", page)
+                for ticket in page:
+                    ticket_id = str(ticket.get("id")) if isinstance(ticket, dict) else ""
+                    if not _TICKET_ID.match(ticket_id):
+                        result.unreadable += 1
+                        continue
+                    if _newer(ticket, latest.get(ticket_id)):
+                        latest.pop(ticket_id, None)
+                        latest[ticket_id] = ticket
+                    reached = max(reached, iso_seconds(str(ticket.get("updated_at") or "")) or reached)
+                say(f"ticket page {result.pages}: {len(latest)} ticket(s) so far")
+        except ListingCut as exc:
+            # A new listing from the last update read goes on, unless a whole listing's worth of tickets shares
+            # one second (it would list the same tickets again) or the listing linked elsewhere.
+            if not isinstance(exc, PageCap) or reached <= window:
+                result.cut = True
+                break
+            say(f"the tickets list goes deeper than Freshdesk pages it: going on with tickets updated since "
+                f"{iso_stamp(reached)}")
+            window = reached
+            continue
+        break
+    common.remove_stale_pages(out, result.pages)
+
+    def fetch(ticket_id: str, version: str) -> int:
+        conversations, unreadable = adapter.ticket_conversations(ticket_id)
+        common.write_atomically(conversations_dir / f"{ticket_id}.json", conversations)
+        common.write_atomically(versions_dir / f"{ticket_id}.json", version)  # second: a crash between refetches
+        return unreadable
+
+    common.fetch_threads(latest, result, gone=lambda ticket: bool(ticket.get("deleted") or ticket.get("spam")),
+                         resolved=lambda ticket: ticket.get("status") in RESOLVED_CODES,
+                         resolved_only=resolved_only, limit=limit, fetch=fetch, say=say,
+                         kept=lambda ticket_id: _kept_version(conversations_dir / f"{ticket_id}.json",
+                                                              versions_dir / f"{ticket_id}.json"))
+    return result
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
+                    say: Callable[[str], None]) -> common.ExportResult:
+    """`export_dump` with the Freshdesk API variables `serve` reads and Freshdesk's documented request limits
+    (Growth: 200 calls a minute, 20 of them on the tickets list); a missing variable, a refused key or a failed
+    export is a one-line click error. The key is never shown."""
+    from bot.helpdesk.freshdesk.adapter import PACING_BURST, FreshdeskAdapter, freshdesk_client
+    from bot.helpdesk.freshdesk.settings import LIST_PER_MINUTE, REQUESTS_PER_MINUTE, FreshdeskSettings
+    from bot.pacing import ChannelPacer
+
+    own = FreshdeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
+    common.require_api_variables(own.missing())
+    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
+    # it), so the paces are Freshdesk's documented Growth limits and a 429 on a trial account is waited out.
+    adapter = FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
+                               retry_deadline=EXPORT_RETRY_DEADLINE,
+                               pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST),
+                               list_pacer=ChannelPacer(rate=LIST_PER_MINUTE / 60, burst=3))
+    return common.run_export(
+        "Freshdesk", base_url=own.base_url, credentials="FRESHDESK_API_KEY", check=adapter.check, since=since,
+        out=out, say=say,
+        dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
