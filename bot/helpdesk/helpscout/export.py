@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut
-from bot.helpdesk.helpscout.importer import LEFT_OUT_STATES, RESOLVED
+from bot.helpdesk.helpscout.settings import LEFT_OUT_STATES, RESOLVED
 from bot.helpdesk.helpscout.shapes import clean_id, items, newest_time
 
 if TYPE_CHECKING:

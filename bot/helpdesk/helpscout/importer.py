@@ -37,7 +37,7 @@ import click
 
 from bot.errors import InputError
 from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
-from bot.helpdesk.helpscout.settings import AGENT_URL, PRIORITY_FIELD
+from bot.helpdesk.helpscout.settings import AGENT_URL, LEFT_OUT_STATES, PRIORITY_FIELD, RESOLVED
 from bot.helpdesk.helpscout.shapes import (
     clean_id,
     custom_field,
@@ -58,8 +58,6 @@ from bot.offline.importers import (
     write_result,
 )
 
-RESOLVED = "closed"
-LEFT_OUT_STATES = ("draft", "deleted")
 NO_THREADS = "conversation(s) had no threads in the dump"
 _THREADS_LINK = re.compile(r"/conversations/(\d{1,20})/threads")
 
