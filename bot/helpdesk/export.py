@@ -26,7 +26,7 @@ from bot.helpdesk.base import HelpdeskError
 from bot.schema import seconds
 
 PROGRESS_EVERY = 100
-_PAGE_NAME = re.compile(r"^tickets-(\d{4,})\.json$")
+_PAGE_NAME = re.compile(r"^([a-z]+)-(\d{4,})\.json$")
 
 
 @dataclass
@@ -111,22 +111,25 @@ def write_atomically(path: Path, document: Any) -> None:
         raise
 
 
-def remove_stale_pages(out: Path, pages: int) -> None:
-    """Ticket pages past `pages` left by an earlier, longer export: they would add tickets this one did not list."""
+def remove_stale_pages(out: Path, pages: int, *, name: str = "tickets") -> None:
+    """Ticket pages (`{name}-NNNN.json`) past `pages` left by an earlier, longer export: they would add tickets
+    this one did not list."""
     for stale in out.iterdir():
         match = _PAGE_NAME.match(stale.name)
-        if match and int(match.group(1)) > pages:
+        if match and match.group(1) == name and int(match.group(2)) > pages:
             stale.unlink()
 
 
 def fetch_threads(latest: dict[str, dict], result: ExportResult, *, gone: Callable[[dict], bool],
                   resolved: Callable[[dict], bool], resolved_only: bool, limit: int | None,
                   kept: Callable[[str], str | None], fetch: Callable[[str, str], int],
-                  say: Callable[[str], None]) -> None:
+                  say: Callable[[str], None],
+                  version_of: Callable[[dict], str] = lambda ticket: str(ticket.get("updated_at") or "")) -> None:
     """Each listed ticket's thread, in listing order: gone tickets (and unresolved ones with `resolved_only`, and
     those past `limit`) left out; a thread file already there kept when `kept(id)` is "" (it does not say which
     version it was written for: saved by hand) or the ticket's `updated_at`, else `fetch(id, updated_at)` writes
-    it and says how many entries were unreadable. None from `kept` means there is no usable file."""
+    it and says how many entries were unreadable. None from `kept` means there is no usable file. `version_of`
+    reads the version from a ticket that has no `updated_at`."""
     result.listed = len(latest)
     taken = 0
     for ticket_id, ticket in latest.items():
@@ -140,7 +143,7 @@ def fetch_threads(latest: dict[str, dict], result: ExportResult, *, gone: Callab
             result.beyond_limit += 1
             continue
         taken += 1
-        version = str(ticket.get("updated_at") or "")
+        version = version_of(ticket)
         before = kept(ticket_id)
         if before is not None and before in ("", version):
             result.present += 1

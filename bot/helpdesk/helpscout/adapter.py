@@ -1,5 +1,6 @@
 """The Help Scout adapter: webhook signature and body, reading a conversation with its threads, the writes Seam
-makes, reconciliation, and knowledge (saved replies and Help Scout Docs articles) — against the Mailbox API 2.0
+makes, reconciliation, the listings `import helpscout --from-api` saves (export.py), and knowledge (saved replies
+and Help Scout Docs articles) — against the Mailbox API 2.0
 (https://developer.helpscout.com/mailbox-api/) with an OAuth2 client-credentials token.
 
 The httpx clients are injected (see `helpscout_client` and `docs_client` for the production ones); tests point
@@ -89,6 +90,11 @@ PACING_BURST = 10
 _CONVERSATION_LINK = re.compile(r"/conversations/(\d{1,20})(?:[/?#]|$)")
 
 
+class PageCap(ListingCut):
+    """A listing that went on past MAX_PAGES pages (not one that linked elsewhere): a listing sorted by
+    modification time can go on with a new one from the last time read."""
+
+
 def helpscout_client(settings: HelpScoutSettings) -> httpx.Client:
     """The production Mailbox API client; the bearer token is added per request."""
     return httpx.Client(base_url=settings.base_url, timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
@@ -124,6 +130,20 @@ def _same_host(url: str, client: httpx.Client) -> bool:
 
 def _stamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def modified_since(since: float) -> dict:
+    """The query of the conversations list modified at or after `since` (Unix seconds), oldest modification
+    first, of every status: without `status` Help Scout lists active conversations only."""
+    return {"status": "all", "modifiedSince": _stamp(datetime.fromtimestamp(int(since), UTC)),
+            "sortField": "modifiedAt", "sortOrder": "asc"}
+
+
+def conversation_version(raw: dict) -> str:
+    """A listed conversation's state as reconciliation and the export compare it. The conversation shows no
+    modification time, so this is its newest time with its thread count: equal for the same state, different
+    after a new thread or a change a user made."""
+    return f"{_stamp(newest_time(raw))}#{raw.get('threads', '')}"
 
 
 class HelpScoutAdapter:
@@ -259,17 +279,19 @@ class HelpScoutAdapter:
     def _pages(self, path: str, params: dict | None, *, docs: bool = False, whole: bool = False) -> Iterator[Any]:
         """A paginated listing, at most MAX_PAGES pages: HAL's `_links.next` (never to another host), else the
         next page number while the page says there are more. With `whole`, a listing that goes on past that
-        raises HelpdeskError instead of ending quietly: knowledge sync retires what a listing leaves out, so part
-        of one must not pass for all of it."""
+        raises ListingCut (PageCap when only the page count stopped it) instead of ending quietly: knowledge sync
+        retires what a listing leaves out, so part of one must not pass for all of it."""
         client = self._docs if docs else self._client
         assert client is not None
         url, query = path, params
+        cut: type[ListingCut] = PageCap
         for _ in range(MAX_PAGES):
             page = self._request("GET", url, params=query, docs=docs)
             yield page
             following = next_link(page)
             if following:
                 if not _same_host(following, client):
+                    cut = ListingCut
                     break
                 url, query = following, None
                 continue
@@ -278,8 +300,8 @@ class HelpScoutAdapter:
                 return
             url, query = path, {**(params or {}), "page": position[0] + 1}
         if whole:
-            raise ListingCut(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
-                             "syncing a part of it")
+            raise cut(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
+                      "syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -329,20 +351,41 @@ class HelpScoutAdapter:
         thread count: equal for the same state, different after any change reconciliation should look at.
         Past MAX_PAGES pages the listing (oldest modification first) is cut and `resume_from` says where to go
         on: the newest time read, which is never after the modification it stands for."""
-        params = {"status": "all", "modifiedSince": _stamp(datetime.fromtimestamp(int(since), UTC)),
-                  "sortField": "modifiedAt", "sortOrder": "asc"}
         found: dict[str, str] = {}
         resume_from = None
         try:
-            for page in self._pages("/v2/conversations", params, whole=True):
+            for page in self.conversation_pages(since):
                 for raw in items(page, "conversations"):
                     conversation_id = clean_id(raw.get("id"))
                     if conversation_id and raw.get("status") != "spam":
-                        found[conversation_id] = f"{_stamp(newest_time(raw))}#{raw.get('threads', '')}"
+                        found[conversation_id] = conversation_version(raw)
         except ListingCut:
             resume_from = resumed_after(list(found.items()), since,
                                         time_of=lambda version: iso_seconds(version.split("#")[0]))
         return Updates(found.items(), resume_from=resume_from)
+
+    def conversation_pages(self, since: float) -> Iterator[Any]:
+        """The pages of the conversations list modified at or after `since` (Unix seconds), oldest modification
+        first, as Help Scout answers them. Past MAX_PAGES pages PageCap is raised once they are read (a new
+        listing from the last time read goes on); ListingCut when a page links to another host."""
+        return self._pages("/v2/conversations", modified_since(since), whole=True)
+
+    def conversation_threads(self, conversation_id: str) -> tuple[list[dict], int]:
+        """Every thread of the conversation (all pages, newest first) as Help Scout answers them, and how many
+        entries were not thread objects (a thread listing cut short counts as one)."""
+        threads: list[dict] = []
+        unreadable = 0
+        try:
+            for page in self._pages(f"/v2/conversations/{_conversation_id(conversation_id)}/threads", None,
+                                    whole=True):
+                embedded = page.get("_embedded") if isinstance(page, dict) else None
+                listed = embedded.get("threads") if isinstance(embedded, dict) else None
+                listed = listed if isinstance(listed, list) else []
+                threads += [thread for thread in listed if isinstance(thread, dict)]
+                unreadable += sum(not isinstance(thread, dict) for thread in listed)
+        except ListingCut:
+            unreadable += 1  # the rest is kept: a conversation holds at most 100 threads, so this is rare
+        return threads, unreadable
 
     def find_agent(self, email: str) -> Agent | None:
         """The Help Scout user with this email (or alternate email), in any case. The API's `email` filter is

@@ -21,6 +21,8 @@ document is recognised by its shape, whichever endpoint it came from:
 A conversation seen on several pages counts once, in its newest version; a thread seen twice counts once.
 Customer threads are the customer's; replies and notes by users are agents' (notes private); line items, forward
 records and drafts are not messages. Spam, draft and deleted conversations are left out.
+
+With `--from-api` the command first fetches such a dump from the Help Scout API (export.py), then converts it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import Any
 import click
 
 from bot.errors import InputError
-from bot.helpdesk.helpscout.settings import AGENT_URL, PRIORITY_FIELD
+from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
+from bot.helpdesk.helpscout.settings import AGENT_URL, LEFT_OUT_STATES, PRIORITY_FIELD, RESOLVED
 from bot.helpdesk.helpscout.shapes import (
     clean_id,
     custom_field,
@@ -55,8 +58,7 @@ from bot.offline.importers import (
     write_result,
 )
 
-RESOLVED = "closed"
-LEFT_OUT_STATES = ("draft", "deleted")
+NO_THREADS = "conversation(s) had no threads in the dump"
 _THREADS_LINK = re.compile(r"/conversations/(\d{1,20})/threads")
 
 
@@ -219,8 +221,8 @@ def import_helpscout(paths: Iterable[str | Path], *, resolved_only: bool = False
         if count and what in notes:
             result.notes.append(f"left out {count} {notes[what].format(s='s' if count != 1 else '')}")
     if left_out["without threads"]:
-        result.notes.append(f"{left_out['without threads']} conversation(s) had no threads in the dump: export "
-                            f"with embed=threads or add the threads pages")
+        result.notes.append(f"{left_out['without threads']} {NO_THREADS}: export with embed=threads or add the "
+                            "threads pages")
     orphans = sum(len(t) for cid, t in dump.threads.items() if cid not in dump.conversations)
     if orphans:
         result.notes.append(f"ignored {orphans} thread{'s' if orphans != 1 else ''} of conversations not in the dump")
@@ -238,12 +240,21 @@ def import_helpscout(paths: Iterable[str | Path], *, resolved_only: bool = False
 
 
 @click.command("helpscout")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("dumps", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
-@click.option("--resolved-only", is_flag=True, help="Keep closed conversations only (for a --history file).")
-def command(dumps: tuple[Path, ...], out: str, resolved_only: bool) -> None:
-    """Convert Help Scout Mailbox API dumps (files or folders) into ticket JSONL.
+@click.option("--resolved-only", is_flag=True,
+              help="Keep closed conversations only (for a --history file). With --from-api, only their threads "
+                   "are fetched.")
+@from_api_options("Help Scout", "HELPSCOUT_APP_ID and HELPSCOUT_APP_SECRET", "helpscout-dump", "threads")
+@click.pass_context
+def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, from_api: bool,
+            since: float | None, dump_dir: Path, limit: int | None) -> None:
+    """Convert Help Scout Mailbox API dumps (files or folders) into ticket JSONL, or fetch the dump first
+    (--from-api).
 
+    \b
+    Fetch and convert in one go (re-run the same command to resume an interrupted export):
+      python -m bot import helpscout --from-api --since 90d --out tickets.jsonl
     \b
     Each file holds JSON pages as the API returns them (.json: one page or an array of
     pages; .jsonl/.ndjson: one page a line); folders are read recursively:
@@ -256,5 +267,19 @@ def command(dumps: tuple[Path, ...], out: str, resolved_only: bool) -> None:
     once, in its newest version. Closed conversations get a resolution: the last public reply by
     a user is the answer (answer_id macro-<savedReplyId> when it was a saved reply), and the
     thread stops before it (the question as it stood when a person answered it)."""
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Help Scout")
+    exported = None
+    if from_api:
+        from bot.helpdesk.helpscout.export import export_from_env
+
+        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
+        dumps = (dump_dir,)
     result = import_helpscout(dumps, resolved_only=resolved_only)
-    write_result(result, out, say=lambda line: click.echo(line, err=True))
+    if exported is not None and exported.beyond_limit:
+        # Those are the conversations --limit left unfetched: keep_fetched says so and leaves them out.
+        result.notes = [note for note in result.notes if NO_THREADS not in note]
+    result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
+    write_result(result, out, say=say)

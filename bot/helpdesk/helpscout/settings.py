@@ -15,6 +15,10 @@ STATUS_MAP = {"open": "active", "pending": "pending", "solved": "closed"}
 STATUSES = tuple(STATUS_MAP)
 # Help Scout's own values are accepted too, so a deployment may write `status = "closed"`.
 NATIVE_STATUSES = ("active", "pending", "closed")
+# What the importer and the export count as resolved, and the conversation states they leave out (never sent, or
+# deleted).
+RESOLVED = "closed"
+LEFT_OUT_STATES = ("draft", "deleted")
 
 # "Your current rate limit depends on your plan" and "Write requests (POST, PUT, DELETE, PATCH) count as 2
 # requests" (https://developer.helpscout.com/mailbox-api/overview/rate-limiting/). The plan figures are not on
