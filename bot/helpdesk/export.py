@@ -111,10 +111,12 @@ def write_atomically(path: Path, document: Any) -> None:
         raise
 
 
-def remove_stale_pages(out: Path, pages: int) -> None:
-    """Ticket pages past `pages` left by an earlier, longer export: they would add tickets this one did not list."""
+def remove_stale_pages(out: Path, pages: int, name: str = "tickets") -> None:
+    """Ticket pages past `pages` left by an earlier, longer export: they would add tickets this one did not list.
+    `name` is what the pages are called (`tickets-0001.json`, or `conversations-0001.json` with "conversations")."""
+    page_name = _PAGE_NAME if name == "tickets" else re.compile(rf"^{re.escape(name)}-(\d{{4,}})\.json$")
     for stale in out.iterdir():
-        match = _PAGE_NAME.match(stale.name)
+        match = page_name.match(stale.name)
         if match and int(match.group(1)) > pages:
             stale.unlink()
 
