@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut, iso_seconds
 from bot.helpdesk.front.adapter import CONVERSATION_ID
-from bot.helpdesk.front.importer import resolved
+from bot.helpdesk.front.settings import resolved
 
 if TYPE_CHECKING:
     from bot.helpdesk.front.adapter import FrontAdapter

@@ -37,7 +37,7 @@ import click
 from bot.errors import InputError
 from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
 from bot.helpdesk.front.adapter import when
-from bot.helpdesk.front.settings import APP_URL
+from bot.helpdesk.front.settings import APP_URL, resolved
 from bot.offline.importers import ImportResult, checked, compact, documents, dump_files, opt_str, write_result
 from bot.text import html_to_text
 
@@ -145,11 +145,6 @@ def read_front(paths: Iterable[str | Path]) -> _Dump:
     return dump
 
 
-def resolved(raw: dict) -> bool:
-    """Archived, or a ticket status of the resolved category: what gets a resolution (and --resolved-only keeps)."""
-    return raw.get("status") == "archived" or raw.get("status_category") == "resolved"
-
-
 def front_ticket(raw: dict, entries: Iterable[_Entry], templates: dict[str, str]) -> dict:
     """One Front conversation (and its messages and comments) as a contract ticket dict; ValueError when it is
     unusable."""
@@ -242,7 +237,7 @@ def import_front(paths: Iterable[str | Path], *, resolved_only: bool = False) ->
 @click.option("--resolved-only", is_flag=True,
               help="Keep archived (resolved) conversations only (for a --history file). With --from-api, only their "
                    "messages and comments are fetched.")
-@from_api_options("Front", "FRONT_API_TOKEN", "front-dump", "threads")
+@from_api_options("Front", "FRONT_API_TOKEN, and FRONT_API_URL if set", "front-dump", "threads")
 @click.pass_context
 def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, from_api: bool,
             since: float | None, dump_dir: Path, limit: int | None) -> None:
