@@ -10,13 +10,14 @@ import base64
 import hashlib
 import hmac
 import html
+import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
@@ -324,6 +325,33 @@ class FrontAdapter:
             resume_from, unread_before = since, oldest
         return Updates(((cid, when(at) or "") for cid, at in latest.items() if cid not in deleted),
                        resume_from=resume_from, unread_before=unread_before)
+
+    def conversation_pages(self, since: float, *, before: float | None = None) -> Iterator[dict]:
+        """The pages of GET /conversations/search/{query} for `after:<since>` (and `before:<before>`; Unix
+        seconds), as Front answers them: conversations active in that window, most recently active first, the only
+        order a search has (https://dev.frontapp.com/docs/search-1). ListingCut once MAX_PAGES pages are read with
+        more to come; a search ending where this one stopped reads on."""
+        # Whole seconds, a second wider at each end: whether the bounds are inclusive is not documented.
+        terms = [f"after:{math.floor(since) - 1}"] + ([f"before:{math.floor(before) + 1}"] if before is not None
+                                                      else [])
+        yield from self._pages(f"/conversations/search/{quote(' '.join(terms), safe='')}", {"limit": PAGE_LIMIT},
+                               whole=True)
+
+    def conversation_thread(self, conversation_id: str) -> tuple[list[dict], int]:
+        """Every page of GET /conversations/{id}/messages and of …/comments, as Front answers them (each message
+        and comment names its conversation in `_links.related`), and how many of the two listings went on past
+        MAX_PAGES pages (the rest not read)."""
+        path = f"/conversations/{self._conversation_id(conversation_id)}"
+        pages: list[dict] = []
+        cut = 0
+        # The same calls fetch_ticket makes, so a thread exported reads as the one serve sees.
+        for listing, params in ((f"{path}/messages", {"limit": PAGE_LIMIT}), (f"{path}/comments", None)):
+            try:
+                for page in self._pages(listing, params, whole=True):
+                    pages.append(page)
+            except ListingCut:
+                cut += 1
+        return pages, cut
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{APP_URL}/{ticket_id}"

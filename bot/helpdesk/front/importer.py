@@ -20,6 +20,8 @@ Inbound messages are the customer's; outbound ones an agent's, or the bot's when
 author, or a teammate of a bot type). Comments are private. Drafts are left out, and so are deleted conversations.
 An archived conversation (or one whose ticket status is resolved) is resolved: its last outbound message is the
 answer, and the thread stops before it — the question as it stood when someone answered it.
+
+With `--from-api` the command first fetches such a dump from the Front API (export.py), then converts it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from typing import Any
 import click
 
 from bot.errors import InputError
+from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
 from bot.helpdesk.front.adapter import when
-from bot.helpdesk.front.settings import APP_URL
+from bot.helpdesk.front.settings import APP_URL, resolved
 from bot.offline.importers import ImportResult, checked, compact, documents, dump_files, opt_str, write_result
 from bot.text import html_to_text
 
@@ -142,10 +145,6 @@ def read_front(paths: Iterable[str | Path]) -> _Dump:
     return dump
 
 
-def _resolved(raw: dict) -> bool:
-    return raw.get("status") == "archived" or raw.get("status_category") == "resolved"
-
-
 def front_ticket(raw: dict, entries: Iterable[_Entry], templates: dict[str, str]) -> dict:
     """One Front conversation (and its messages and comments) as a contract ticket dict; ValueError when it is
     unusable."""
@@ -155,7 +154,7 @@ def front_ticket(raw: dict, entries: Iterable[_Entry], templates: dict[str, str]
         raise ValueError("'subject' must be a string")
     messages = [e.message for e in sorted(entries, key=lambda e: (e.when, e.order))]
     resolution = None
-    if _resolved(raw):
+    if resolved(raw):
         answered = [i for i, m in enumerate(messages) if m["public"] and m["author"] != "customer"]
         answer = answer_id = None
         if answered:
@@ -197,7 +196,7 @@ def import_front(paths: Iterable[str | Path], *, resolved_only: bool = False) ->
         if raw.get("status") == "deleted":
             deleted += 1
             continue
-        if resolved_only and not _resolved(raw):
+        if resolved_only and not resolved(raw):
             unresolved += 1
             continue
         try:
@@ -233,13 +232,20 @@ def import_front(paths: Iterable[str | Path], *, resolved_only: bool = False) ->
 
 
 @click.command("front")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("dumps", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
 @click.option("--resolved-only", is_flag=True,
-              help="Keep archived (resolved) conversations only (for a --history file).")
-def command(dumps: tuple[Path, ...], out: str, resolved_only: bool) -> None:
-    """Convert Front API dumps (files or folders) into ticket JSONL.
+              help="Keep archived (resolved) conversations only (for a --history file). With --from-api, only their "
+                   "messages and comments are fetched.")
+@from_api_options("Front", "FRONT_API_TOKEN, and FRONT_API_URL if set", "front-dump", "threads")
+@click.pass_context
+def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, from_api: bool,
+            since: float | None, dump_dir: Path, limit: int | None) -> None:
+    """Convert Front API dumps (files or folders) into ticket JSONL, or fetch the dump first (--from-api).
 
+    \b
+    Fetch and convert in one go (re-run the same command to resume an interrupted export):
+      python -m bot import front --from-api --since 90d --out tickets.jsonl
     \b
     Each file holds JSON pages as the Core API returns them (.json: one page or an array of
     pages; .jsonl/.ndjson: one page a line); folders are read recursively. Items are known by id:
@@ -252,5 +258,16 @@ def command(dumps: tuple[Path, ...], out: str, resolved_only: bool) -> None:
     \b
     Deleted conversations and drafts are left out. Archived conversations get a resolution: the
     last outbound message is the answer, and the thread stops before it."""
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Front")
+    exported = None
+    if from_api:
+        from bot.helpdesk.front.export import export_from_env
+
+        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
+        dumps = (dump_dir,)
     result = import_front(dumps, resolved_only=resolved_only)
-    write_result(result, out, say=lambda line: click.echo(line, err=True))
+    result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
+    write_result(result, out, say=say)

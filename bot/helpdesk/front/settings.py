@@ -17,6 +17,12 @@ APP_URL = "https://app.frontapp.com/open"
 # "hold" (waiting on a third party), so it is not offered.
 STATUSES = ("open", "pending", "solved")
 
+
+def resolved(conversation: Mapping) -> bool:
+    """Archived, or a ticket status of the resolved category: what the importer gives a resolution (and
+    --resolved-only keeps, in the dump and in what the export fetches)."""
+    return conversation.get("status") == "archived" or conversation.get("status_category") == "resolved"
+
 # https://dev.frontapp.com/docs/rate-limiting: 50 requests a minute on Starter, 100 on Growth, 200 on Scale,
 # counted per company whatever the token. Pace to the lowest plan unless `[helpdesk] requests_per_minute` says
 # otherwise; a 429 still waits for Retry-After.

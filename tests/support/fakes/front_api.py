@@ -15,6 +15,13 @@ rendered at https://dev.frontapp.com/reference) for paths, bodies and resource s
   conversation unless told not to. Add comment (CreateComment): "If omitted [author_id], will post as the API
   Token" — such messages and comments have no teammate author here.
 - GET /company/statuses answers 404 when ticketing is not enabled ("Ticketing is not enabled").
+- https://dev.frontapp.com/docs/search-1 — GET /conversations/search/{query} (URL-encoded) answers the conversations
+  that match "ordered by last activity date" (no other order) with `_total` beside the usual pagination. Of the
+  query syntax only the `after:` and `before:` filters (Unix seconds) are modelled, as a conversation's last
+  activity (its latest event) strictly after / before them; whether Front's bounds are inclusive, and whether
+  `after:` counts comments and status changes or only messages, is not documented. Other terms answer 400 here.
+  Deleted conversations are listed (Front's search can find trashed ones; whether it does without `is:trashed` is
+  not documented), so a client must leave them out itself.
 
 The error body (``{"_error": {"status", "title", "message"}}``) is how Front's errors look in practice; no doc page
 describing it was found, and Seam reads only the status code.
@@ -28,6 +35,7 @@ name                       route
 ``get_conversation``       ``GET    /conversations/{id}``
 ``update_conversation``    ``PATCH  /conversations/{id}``
 ``update_assignee``        ``PUT    /conversations/{id}/assignee``
+``search_conversations``   ``GET    /conversations/search/{query}``
 ``list_messages``          ``GET    /conversations/{id}/messages``
 ``send_reply``             ``POST   /conversations/{id}/messages``
 ``list_comments``          ``GET    /conversations/{id}/comments``
@@ -58,6 +66,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from ._base import Call, FakeHTTPServer, Handler, Request, Response
 
@@ -66,6 +75,7 @@ __all__ = ["Call", "FakeFront"]
 _ID = r"([0-9A-Za-z_]+)"
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/me/?$"), "me"),
+    ("GET", re.compile(r"^/conversations/search/[^/]+/?$"), "search_conversations"),
     ("GET", re.compile(rf"^/conversations/{_ID}/messages/?$"), "list_messages"),
     ("POST", re.compile(rf"^/conversations/{_ID}/messages/?$"), "send_reply"),
     ("GET", re.compile(rf"^/conversations/{_ID}/comments/?$"), "list_comments"),
@@ -436,6 +446,29 @@ class FakeFront(FakeHTTPServer):
         with self._lock:
             raw = self._conversation_or_404(req)
             return raw if isinstance(raw, tuple) else (200, {}, self._conversation_resource(raw))
+
+    def _last_activity(self, raw: dict[str, Any]) -> float:
+        return max((e["emitted_at"] for e in self._events if e["_conversation_id"] == raw["id"]),
+                   default=raw["created_at"])
+
+    def _h_search_conversations(self, req: Request, params: dict[str, Any]) -> Response:
+        if denied := self._guard(req):
+            return denied
+        bounds = {"after": float("-inf"), "before": float("inf")}
+        for term in unquote(req.path.rstrip("/").rsplit("/", 1)[1]).split():
+            name, _, value = term.partition(":")
+            if name not in bounds or not re.fullmatch(r"[0-9]+", value):
+                return _error(400, "Bad Request", f"Unsupported search term {term!r}")
+            bounds[name] = float(value)
+        with self._lock:
+            found = sorted(((self._last_activity(raw), raw) for raw in self._conversations.values()),
+                           key=lambda pair: -pair[0])
+            items = [self._conversation_resource(raw) for activity, raw in found
+                     if bounds["after"] < activity < bounds["before"]]
+            status, headers, body = self._page(req, params, items)
+            if isinstance(body, dict) and "_results" in body:
+                body["_total"] = len(items)
+            return status, headers, body
 
     def _h_list_messages(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):

@@ -1,0 +1,167 @@
+"""`python -m bot import front --from-api`: fetching the Front API dump that importer.py reads, from the API.
+
+`export_dump` writes into a folder what an operator would otherwise save by hand (README, *Importing tickets*):
+
+- `conversations-0001.json`, `conversations-0002.json`, … — each page of `GET /conversations/search/after:<start>`
+  (the conversations active since the start time, most recently active first, the only order a search has), as
+  Front answered it (`{"_pagination", "_links", "_total", "_results"}`);
+- `threads/{cnv_id}.json` — every page of `GET /conversations/{id}/messages` and of `…/comments` for each
+  conversation listed, in one JSON array as answered (each message and comment names its conversation in
+  `_links.related`); deleted conversations left out, and those neither archived nor resolved with `resolved_only`;
+- `threads/.versions/{cnv_id}.json` — the conversation's last activity the thread was fetched for. The importer
+  reads no hidden folder, so the threads file stays exactly what the API returned.
+
+A Front conversation carries no time of its last activity (ConversationResponse in core-api.json has `created_at`
+only), so each conversation's version is the time of its latest event, from `GET /events?q[after]=` (the adapter's
+`updated_since`, as reconciliation reads it, every window of it).
+
+The adapter reads MAX_PAGES pages of a listing: a search cut there goes on with a new one `before:` the oldest last
+activity read (a conversation on both counts once, as last read); when that cannot get further (a whole search's
+worth of conversations last active in one second) the export stops with a warning.
+
+Re-running resumes: the search and the events are read again, but a threads file already there is kept unless its
+conversation was active since it was written (or its version file is missing: an interrupted run). Every file is
+written to a temporary name and renamed into place. The HTTP calls are the adapter's own (`FrontAdapter.
+conversation_pages`, `conversation_thread`, `updated_since`): the same token, pacing and retries as `serve`, and
+never a request to a host a response names. What this shares with the other exports is in bot/helpdesk/export.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.helpdesk import export as common
+from bot.helpdesk.base import ListingCut, iso_seconds
+from bot.helpdesk.front.adapter import CONVERSATION_ID
+from bot.helpdesk.front.settings import resolved
+
+if TYPE_CHECKING:
+    from bot.helpdesk.front.adapter import FrontAdapter
+
+# A batch can wait out a 429's Retry-After where a webhook job should not.
+EXPORT_RETRY_DEADLINE = 120.0
+
+
+def _result() -> common.ExportResult:
+    return common.ExportResult(thread="threads", unresolved_why="not archived or resolved", gone_why="deleted")
+
+
+def _kept_version(thread: Path, version: Path) -> str | None:
+    """The last activity a threads file was fetched for; None when there is no threads file, or its version file
+    is missing or unreadable (fetched again: it may be from an interrupted run). Both are written whole or not at
+    all, the version second."""
+    if not thread.is_file():
+        return None
+    try:
+        kept = json.loads(version.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept if isinstance(kept, str) and kept else None
+
+
+def _last_activity(adapter: FrontAdapter, since: float) -> dict[str, str]:
+    """Each conversation's latest event since `since` (ISO 8601), every window of the events listing read; a window
+    that cannot go further back ends it, and conversations it leaves out have no version (always fetched)."""
+    latest: dict[str, str] = {}
+    before: float | None = None
+    while True:
+        found = adapter.updated_since(since, before=before)
+        for conversation_id, at in found:
+            latest[conversation_id] = max(latest.get(conversation_id, ""), at)
+        if found.unread_before is None or (before is not None and found.unread_before >= before):
+            return latest
+        before = found.unread_before
+
+
+def _stamp(moment: float) -> str:
+    return f"{datetime.fromtimestamp(moment, UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def export_dump(adapter: FrontAdapter, since: float, out: Path, *, resolved_only: bool = False,
+                limit: int | None = None, say: Callable[[str], None] = lambda line: None) -> common.ExportResult:
+    """Write the conversations active since `since` (Unix seconds) and each listed conversation's messages and
+    comments into `out` (the module docstring says how). `limit`: fetch threads for at most that many
+    conversations, the least recently active first. `say` gets progress lines. HelpdeskError when Front fails for
+    good; what was written until then stays, and a re-run goes on from there."""
+    threads_dir = out / "threads"
+    versions_dir = threads_dir / ".versions"
+    versions_dir.mkdir(parents=True, exist_ok=True)
+    result = _result()
+    activity = _last_activity(adapter, since)
+    say(f"events: {len(activity)} conversation(s) active since {_stamp(since)}")
+    listed: dict[str, dict] = {}  # id -> the conversation as last read (what the importer keeps too)
+    before: float | None = None
+    while True:
+        try:
+            for page in adapter.conversation_pages(since, before=before):
+                result.pages += 1
+                common.write_atomically(out / f"conversations-{result.pages:04d}.json", page)
+                for conversation in page.get("_results") or [] if isinstance(page, dict) else []:
+                    conversation_id = conversation.get("id") if isinstance(conversation, dict) else None
+                    if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
+                        result.unreadable += 1
+                        continue
+                    listed[conversation_id] = conversation
+                say(f"conversation page {result.pages}: {len(listed)} conversation(s) so far")
+        except ListingCut:
+            # Newest first: a new search ending at the oldest last activity read goes on, unless that is where
+            # this one ended already (a whole search's worth active in one second).
+            read = [iso_seconds(activity[c]) for c in listed if c in activity]
+            oldest = min((moment for moment in read if moment is not None), default=None)
+            if oldest is None or (before is not None and oldest >= before):
+                # Not result.cut: its warning tells to run again with a later --since, right for an oldest-first
+                # listing; here what is missing is the least recently active.
+                say(f"warning: the export stopped after {result.pages} pages before its end: conversations last "
+                    f"active before {_stamp(oldest or since)} may be missing")
+                break
+            say(f"the conversation search goes deeper than one listing: going on with conversations last active "
+                f"before {_stamp(oldest)}")
+            before = oldest
+            continue
+        break
+    common.remove_stale_pages(out, result.pages, name="conversations")
+
+    # Least recently active first, as --limit promises; the version rides along in memory only (the pages on
+    # disk stay as Front answered them).
+    latest = {conversation_id: {**conversation, "updated_at": activity.get(conversation_id, "")}
+              for conversation_id, conversation in sorted(listed.items(),
+                                                          key=lambda item: activity.get(item[0], ""))}
+
+    def fetch(conversation_id: str, version: str) -> int:
+        pages, cut = adapter.conversation_thread(conversation_id)
+        common.write_atomically(threads_dir / f"{conversation_id}.json", pages)
+        common.write_atomically(versions_dir / f"{conversation_id}.json", version)  # second: a crash between
+        return cut
+
+    common.fetch_threads(latest, result, gone=lambda conversation: conversation.get("status") == "deleted",
+                         resolved=resolved, resolved_only=resolved_only, limit=limit, fetch=fetch, say=say,
+                         kept=lambda conversation_id: _kept_version(threads_dir / f"{conversation_id}.json",
+                                                                    versions_dir / f"{conversation_id}.json"))
+    return result
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
+                    say: Callable[[str], None]) -> common.ExportResult:
+    """`export_dump` with the Front API variables `serve` reads and serve's pace (Front's lowest plan, 50 requests
+    a minute); a missing variable, a refused token or a failed export is a one-line click error. The token is never
+    shown."""
+    from bot.helpdesk.front.adapter import PACING_BURST, FrontAdapter, front_client
+    from bot.helpdesk.front.settings import REQUESTS_PER_MINUTE, FrontSettings
+    from bot.pacing import ChannelPacer
+
+    own = FrontSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
+    common.require_api_variables(own.missing())
+    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
+    # it). Front counts requests per company, so the export keeps to the pace serve keeps by default, and a 429 on
+    # a busy minute is waited out.
+    adapter = FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
+                           retry_deadline=EXPORT_RETRY_DEADLINE,
+                           pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST))
+    return common.run_export(
+        "Front", base_url=own.base_url, credentials="FRONT_API_TOKEN", check=adapter.check, since=since, out=out,
+        say=say, dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
