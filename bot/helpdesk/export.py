@@ -8,6 +8,7 @@ writes the files its importer reads; the HTTP calls stay in its adapter.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -226,6 +227,20 @@ def from_api_options(helpdesk: str, variables: str, dump_dir: str, thread: str) 
             command = option(command)
         return command
     return decorate
+
+
+def dumps_to_read(ctx: click.Context, dumps: tuple[Path, ...], *, helpdesk: str, export: str, from_api: bool,
+                  since: float | None, dump_dir: Path, resolved_only: bool, limit: int | None,
+                  say: Callable[[str], None]) -> tuple[tuple[Path, ...], ExportResult | None]:
+    """The DUMPS an import command converts, and what --from-api fetched (None without it): with --from-api, the
+    helpdesk's `export` module (its `export_from_env`, imported only then) fills `dump_dir` first, and that is
+    what is read. Usage mistakes are click's UsageError (`check_usage`)."""
+    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk=helpdesk)
+    if not from_api:
+        return dumps, None
+    exported = importlib.import_module(export).export_from_env(since, dump_dir, resolved_only=resolved_only,
+                                                                limit=limit, say=say)
+    return (dump_dir,), exported
 
 
 def check_usage(ctx: click.Context, dumps: tuple[Path, ...], *, from_api: bool, since: float | None,

@@ -36,7 +36,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
-from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
+from bot.helpdesk.export import dumps_to_read, from_api_options, keep_fetched
 from bot.helpdesk.freshdesk.settings import (
     OUTBOUND_EMAIL,
     RESOLVED_CODES,
@@ -308,13 +308,10 @@ def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only
 
     if domain is not None and not _DOMAIN.match(domain.strip()):
         raise click.BadParameter("a domain like acme or acme.freshdesk.com", param_hint="--domain")
-    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Freshdesk")
-    exported = None
-    if from_api:
-        from bot.helpdesk.freshdesk.export import export_from_env
-
-        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
-        dumps = (dump_dir,)
+    dumps, exported = dumps_to_read(ctx, dumps, helpdesk="Freshdesk", export="bot.helpdesk.freshdesk.export",
+                                    from_api=from_api, since=since, dump_dir=dump_dir,
+                                    resolved_only=resolved_only, limit=limit, say=say)
+    if exported is not None:
         # The agent links a person opens: the helpdesk the tickets came from.
         domain = domain or (os.environ.get("FRESHDESK_DOMAIN") or "").strip() or None
     result = import_freshdesk(dumps, resolved_only=resolved_only, answer_tag_prefix=answer_tag_prefix,

@@ -35,7 +35,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
-from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
+from bot.helpdesk.export import dumps_to_read, from_api_options, keep_fetched
 from bot.helpdesk.front.adapter import when
 from bot.helpdesk.front.settings import APP_URL, resolved
 from bot.offline.importers import ImportResult, checked, compact, documents, dump_files, opt_str, write_result
@@ -261,13 +261,9 @@ def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only
     def say(line: str) -> None:
         click.echo(line, err=True)
 
-    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Front")
-    exported = None
-    if from_api:
-        from bot.helpdesk.front.export import export_from_env
-
-        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
-        dumps = (dump_dir,)
+    dumps, exported = dumps_to_read(ctx, dumps, helpdesk="Front", export="bot.helpdesk.front.export",
+                                    from_api=from_api, since=since, dump_dir=dump_dir,
+                                    resolved_only=resolved_only, limit=limit, say=say)
     result = import_front(dumps, resolved_only=resolved_only)
     result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
     write_result(result, out, say=say)

@@ -36,7 +36,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
-from bot.helpdesk.export import check_usage, from_api_options, keep_fetched
+from bot.helpdesk.export import dumps_to_read, from_api_options, keep_fetched
 from bot.helpdesk.helpscout.settings import AGENT_URL, LEFT_OUT_STATES, PRIORITY_FIELD, RESOLVED
 from bot.helpdesk.helpscout.shapes import (
     clean_id,
@@ -270,13 +270,9 @@ def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only
     def say(line: str) -> None:
         click.echo(line, err=True)
 
-    check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk="Help Scout")
-    exported = None
-    if from_api:
-        from bot.helpdesk.helpscout.export import export_from_env
-
-        exported = export_from_env(since, dump_dir, resolved_only=resolved_only, limit=limit, say=say)
-        dumps = (dump_dir,)
+    dumps, exported = dumps_to_read(ctx, dumps, helpdesk="Help Scout", export="bot.helpdesk.helpscout.export",
+                                    from_api=from_api, since=since, dump_dir=dump_dir,
+                                    resolved_only=resolved_only, limit=limit, say=say)
     result = import_helpscout(dumps, resolved_only=resolved_only)
     if exported is not None and exported.beyond_limit:
         # Those are the conversations --limit left unfetched: keep_fetched says so and leaves them out.
