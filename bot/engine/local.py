@@ -921,15 +921,14 @@ class Calibrator:
         right = cls._model().fit(np.vstack(covered_x), targets)
         seen = right.predict_proba(np.vstack(covered_x))[:, 1]
         uncovered_x = [x for features, _ in results[len(covered):] for x in features]
-        uncovered = None
+        uncovered = seen_covered = None
         if len(uncovered_x) >= 5:
             both = np.vstack(covered_x + uncovered_x)
             kinds = np.r_[np.zeros(len(covered_x)), np.ones(len(uncovered_x))].astype(int)
             weights = np.where(kinds == 1, len(covered_x) / len(uncovered_x), 1.0)
             uncovered = cls._model().fit(both, kinds, logisticregression__sample_weight=weights)
             seen_covered = 1 - uncovered.predict_proba(both)[:, 1]
-            return cls(right, uncovered, seen, seen_covered)
-        return cls(right, uncovered, seen)
+        return cls(right, uncovered, seen, seen_covered)
 
     def _balanced(self, features: np.ndarray) -> np.ndarray:
         """P(uncovered | evidence) for traffic half uncovered, as the model was fitted."""

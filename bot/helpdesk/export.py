@@ -2,7 +2,7 @@
 their usage errors, owner-only files written whole or not at all, the loop that fetches each listed ticket's thread
 (skipping what a re-run already has), the result summary, and the command's one-line errors.
 
-Each helpdesk's own `export.py` (bot/helpdesk/zendesk, bot/helpdesk/freshdesk) lists the tickets its own way and
+Each helpdesk's own `export.py` (bot/helpdesk/zendesk, freshdesk, front, helpscout) lists the tickets its own way and
 writes the files its importer reads; the HTTP calls stay in its adapter.
 """
 
@@ -110,6 +110,32 @@ def write_atomically(path: Path, document: Any) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class VersionedThreads:
+    """Thread files kept exactly as the helpdesk answered them (`{folder}/{id}.json`, a JSON array), with the
+    version each was fetched for beside them in `{folder}/.versions/{id}.json`: the importers read no hidden
+    folder, so the version needs no wrapper the importer would not know. The thread is written first and its
+    version second, so a crash between the two leaves a thread that is fetched again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._versions = folder / ".versions"
+        self._versions.mkdir(parents=True, exist_ok=True)
+
+    def kept(self, thread_id: str) -> str | None:
+        """The version the thread was fetched for; None when the thread or its version is missing or unreadable
+        (fetched again: it may be from an interrupted run)."""
+        try:
+            version = json.loads((self._versions / f"{thread_id}.json").read_text(encoding="utf-8"))
+            thread = json.loads((self.folder / f"{thread_id}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return version if isinstance(version, str) and version and isinstance(thread, list) else None
+
+    def write(self, thread_id: str, thread: list, version: str) -> None:
+        write_atomically(self.folder / f"{thread_id}.json", thread)
+        write_atomically(self._versions / f"{thread_id}.json", version)
 
 
 def remove_stale_pages(out: Path, pages: int, *, name: str = "tickets") -> None:

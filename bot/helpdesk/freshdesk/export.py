@@ -23,7 +23,6 @@ export is in bot/helpdesk/export.py.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable
@@ -47,17 +46,6 @@ def _result() -> common.ExportResult:
                                gone_why="deleted or spam")
 
 
-def _kept_version(conversations: Path, version: Path) -> str | None:
-    """The `updated_at` a conversations file was fetched for; None when the file or its version is missing or
-    unreadable (fetched again: it may be from an interrupted run)."""
-    try:
-        kept = json.loads(version.read_text(encoding="utf-8"))
-        listed = json.loads(conversations.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return kept if isinstance(kept, str) and kept and isinstance(listed, list) else None
-
-
 def _newer(ticket: dict, than: dict | None) -> bool:
     return than is None or str(ticket.get("updated_at") or "") >= str(than.get("updated_at") or "")
 
@@ -70,9 +58,7 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
     was written until then stays, and a re-run goes on from there."""
     from bot.helpdesk.freshdesk.adapter import PageCap, iso_stamp
 
-    conversations_dir = out / "conversations"
-    versions_dir = conversations_dir / ".versions"
-    versions_dir.mkdir(parents=True, exist_ok=True)
+    threads = common.VersionedThreads(out / "conversations")
     result = _result()
     latest: dict[str, dict] = {}  # id -> latest version, in the order of the latest versions (oldest update first)
     window = since
@@ -107,15 +93,13 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
 
     def fetch(ticket_id: str, version: str) -> int:
         conversations, unreadable = adapter.ticket_conversations(ticket_id)
-        common.write_atomically(conversations_dir / f"{ticket_id}.json", conversations)
-        common.write_atomically(versions_dir / f"{ticket_id}.json", version)  # second: a crash between refetches
+        threads.write(ticket_id, conversations, version)
         return unreadable
 
     common.fetch_threads(latest, result, gone=lambda ticket: bool(ticket.get("deleted") or ticket.get("spam")),
                          resolved=lambda ticket: ticket.get("status") in RESOLVED_CODES,
                          resolved_only=resolved_only, limit=limit, fetch=fetch, say=say,
-                         kept=lambda ticket_id: _kept_version(conversations_dir / f"{ticket_id}.json",
-                                                              versions_dir / f"{ticket_id}.json"))
+                         kept=threads.kept)
     return result
 
 

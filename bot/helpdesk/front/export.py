@@ -28,7 +28,6 @@ never a request to a host a response names. What this shares with the other expo
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,19 +48,6 @@ EXPORT_RETRY_DEADLINE = 120.0
 
 def _result() -> common.ExportResult:
     return common.ExportResult(thread="threads", unresolved_why="not archived or resolved", gone_why="deleted")
-
-
-def _kept_version(thread: Path, version: Path) -> str | None:
-    """The last activity a threads file was fetched for; None when there is no threads file, or its version file
-    is missing or unreadable (fetched again: it may be from an interrupted run). Both are written whole or not at
-    all, the version second."""
-    if not thread.is_file():
-        return None
-    try:
-        kept = json.loads(version.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return kept if isinstance(kept, str) and kept else None
 
 
 def _last_activity(adapter: FrontAdapter, since: float) -> dict[str, str]:
@@ -88,9 +74,7 @@ def export_dump(adapter: FrontAdapter, since: float, out: Path, *, resolved_only
     comments into `out` (the module docstring says how). `limit`: fetch threads for at most that many
     conversations, the least recently active first. `say` gets progress lines. HelpdeskError when Front fails for
     good; what was written until then stays, and a re-run goes on from there."""
-    threads_dir = out / "threads"
-    versions_dir = threads_dir / ".versions"
-    versions_dir.mkdir(parents=True, exist_ok=True)
+    threads = common.VersionedThreads(out / "threads")
     result = _result()
     activity = _last_activity(adapter, since)
     say(f"events: {len(activity)} conversation(s) active since {_stamp(since)}")
@@ -134,14 +118,12 @@ def export_dump(adapter: FrontAdapter, since: float, out: Path, *, resolved_only
 
     def fetch(conversation_id: str, version: str) -> int:
         pages, cut = adapter.conversation_thread(conversation_id)
-        common.write_atomically(threads_dir / f"{conversation_id}.json", pages)
-        common.write_atomically(versions_dir / f"{conversation_id}.json", version)  # second: a crash between
+        threads.write(conversation_id, pages, version)
         return cut
 
     common.fetch_threads(latest, result, gone=lambda conversation: conversation.get("status") == "deleted",
                          resolved=resolved, resolved_only=resolved_only, limit=limit, fetch=fetch, say=say,
-                         kept=lambda conversation_id: _kept_version(threads_dir / f"{conversation_id}.json",
-                                                                    versions_dir / f"{conversation_id}.json"))
+                         kept=threads.kept)
     return result
 
 
