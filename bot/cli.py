@@ -287,8 +287,19 @@ class ImportGroup(click.Group):
 
 
 @cli.group("import", cls=ImportGroup)
-def import_group() -> None:
+@click.pass_context
+def import_group(ctx: click.Context) -> None:
     """Convert helpdesk dumps and spreadsheet exports into Seam's ticket JSONL (for `simulate`)."""
+    from bot.helpdesk.export import REQUESTS_PER_MINUTE
+
+    def requests_per_minute() -> float | None:
+        from bot.config import helpdesk_limits
+
+        return helpdesk_limits().requests_per_minute
+
+    # --from-api paces its calls as serve does, and a helpdesk folder does not read seam.toml: the reading is
+    # handed down, and done only by an export (converting files needs no seam.toml).
+    ctx.meta[REQUESTS_PER_MINUTE] = requests_per_minute
 
 
 @import_group.command("csv")

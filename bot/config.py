@@ -456,6 +456,22 @@ def _status(table: StatusTable, which: str, statuses: tuple[str, ...]) -> str | 
     return table.status or None
 
 
+def _config_path(env: Mapping[str, str], cwd: Path) -> str | None:
+    """The TOML file to read: SEAM_CONFIG, else ./seam.toml when there is one; None when neither."""
+    path = _blank_to_none(env.get("SEAM_CONFIG"))
+    if path is None and (cwd / "seam.toml").is_file():
+        path = str(cwd / "seam.toml")
+    return path
+
+
+def helpdesk_limits(env: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> HelpdeskTable:
+    """`[helpdesk]` of the TOML file load_settings reads (the whole file validated as it does), without the
+    variables serve needs: what `import HELPDESK --from-api` paces itself by. ConfigError on anything unusable."""
+    env = os.environ if env is None else env
+    config_path = _config_path(env, cwd or Path.cwd())
+    return read_file(Path(config_path)).helpdesk if config_path else HelpdeskTable()
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:
     """Read the environment and the TOML file into Settings; raise ConfigError on anything unusable."""
     env = os.environ if env is None else env
@@ -464,9 +480,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
     def get(name: str) -> str | None:
         return _blank_to_none(env.get(name))
 
-    config_path = get("SEAM_CONFIG")
-    if config_path is None and (cwd / "seam.toml").is_file():
-        config_path = str(cwd / "seam.toml")
+    config_path = _config_path(env, cwd)
     file = read_file(Path(config_path)) if config_path else FileConfig()
 
     knowledge = get("KNOWLEDGE_PATH")

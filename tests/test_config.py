@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config import helpdesk_limits, load_settings
 from bot.errors import ConfigError
 from bot.policy.triggers import DEFAULT_HIGH_RISK_TOPICS
 
@@ -227,6 +227,30 @@ def test_explicit_paths_win_over_files_in_the_working_directory(tmp_path: Path) 
 def test_a_knowledge_file_in_the_working_directory_is_not_taken_for_a_folder(tmp_path: Path) -> None:
     (tmp_path / "knowledge").write_text("not a folder")
     assert load_settings(env={}, cwd=tmp_path).knowledge_path is None
+
+
+# -- [helpdesk] alone, for the exports ----------------------------------------------------------------------
+
+
+def test_helpdesk_limits_come_from_the_same_file_as_serves(tmp_path: Path) -> None:
+    assert helpdesk_limits(env={}, cwd=tmp_path).requests_per_minute is None
+    write_toml(tmp_path, "[helpdesk]\nrequests_per_minute = 700\n", name="seam.toml")
+    assert helpdesk_limits(env={}, cwd=tmp_path).requests_per_minute == 700.0
+    other = write_toml(tmp_path, "[helpdesk]\nrequests_per_minute = 0\n", name="other.toml")
+    assert helpdesk_limits(env={"SEAM_CONFIG": str(other)}, cwd=tmp_path).requests_per_minute == 0.0
+    assert load_settings(env={"SEAM_CONFIG": str(other)}, cwd=tmp_path).helpdesk_limits.requests_per_minute == 0.0
+
+
+def test_helpdesk_limits_need_nothing_serve_needs_and_refuse_what_it_refuses(tmp_path: Path) -> None:
+    # A Freshdesk status with HELPDESK unset (Zendesk): serve's settings refuse it, the [helpdesk] table alone not.
+    path = write_toml(tmp_path, '[resolve]\nstatus = "resolved"\n\n[helpdesk]\nrequests_per_minute = 300\n')
+    with pytest.raises(ConfigError):
+        load_settings(env={"SEAM_CONFIG": str(path)}, cwd=tmp_path)
+    assert helpdesk_limits(env={"SEAM_CONFIG": str(path), "PORT": "none"}, cwd=tmp_path).requests_per_minute == 300
+    path.write_text("[helpdesk]\nrequests_per_minute = -1\n")
+    with pytest.raises(ConfigError) as error:
+        helpdesk_limits(env={"SEAM_CONFIG": str(path)}, cwd=tmp_path)
+    assert "helpdesk.requests_per_minute" in assert_one_line(error)
 
 
 # -- what serve needs --------------------------------------------------------------------------------------

@@ -225,6 +225,49 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
+# -- the pace: `[helpdesk] requests_per_minute`, as serve reads it ---------------------------------------------
+
+@pytest.mark.parametrize(("toml", "apart", "list_apart"), [
+    (None, 60 / 200, 60 / 20),  # no seam.toml: Freshdesk's documented Growth limits, as before
+    (cli.FAST, 60 / 700, 60 / 20),  # [helpdesk] has no key for the list's sub-limit: it stays
+    (cli.UNPACED, None, None),  # pacing off, the list's too
+])
+def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
+        freshdesk: FakeFreshdesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None,
+        apart: float | None, list_apart: float | None):
+    from bot.config import load_settings
+    from bot.helpdesk.freshdesk import export as freshdesk_export
+    from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
+
+    config = cli.pace_config(tmp_path, toml)
+    built = cli.built_adapters(monkeypatch, freshdesk_export)
+    done = cli.run_in_process("import", "freshdesk", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
+                              "tickets.jsonl", env={**env_for(freshdesk), **config}, cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
+    [adapter] = built
+    paces = (cli.seconds_apart(adapter._pacer), cli.seconds_apart(adapter._list_pacer))
+    assert paces == pytest.approx((apart, list_apart))
+    serve = FreshdeskAdapter.from_settings(load_settings(env={"HELPDESK": "freshdesk", **config}, cwd=tmp_path))
+    assert paces == (cli.seconds_apart(serve._pacer), cli.seconds_apart(serve._list_pacer))
+
+
+@pytest.mark.parametrize(("toml", "message"), cli.BAD_PACES)
+def test_a_pace_serve_would_refuse_is_one_line_and_nothing_is_fetched(freshdesk: FakeFreshdesk, tmp_path: Path,
+                                                                       toml: str, message: str):
+    done = export(freshdesk, tmp_path, **cli.pace_config(tmp_path, toml))
+    cli.assert_bad_config_refused(done, message, freshdesk.calls, tmp_path / "dump")
+
+
+def test_converting_files_reads_no_seam_toml(freshdesk: FakeFreshdesk, tmp_path: Path):
+    assert export(freshdesk, tmp_path).returncode == 0
+    [(toml, _)] = cli.BAD_PACES[:1]
+    done = cli.run_with("import", "freshdesk", "dump", "--domain", "acme", "--out", "again.jsonl",
+                        env=cli.pace_config(tmp_path, toml), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "tickets.jsonl").read_text()
+
+
 def test_a_ticket_on_two_listings_counts_once_in_its_latest_version(tmp_path: Path):
     """In process: a ticket updated while the list is read shows up again in the next listing."""
     from bot.helpdesk.base import iso_seconds

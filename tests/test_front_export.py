@@ -233,6 +233,39 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
+# -- the pace: `[helpdesk] requests_per_minute`, as serve reads it ---------------------------------------------
+
+@pytest.mark.parametrize(("toml", "apart"), [
+    (None, 60 / 50),  # no seam.toml: Front's lowest plan, as before
+    (cli.FAST, 60 / 700),
+    (cli.UNPACED, None),
+])
+def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
+        front: FakeFront, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
+    from bot.config import load_settings
+    from bot.helpdesk.front import export as front_export
+    from bot.helpdesk.front.adapter import FrontAdapter
+
+    config = cli.pace_config(tmp_path, toml)
+    built = cli.built_adapters(monkeypatch, front_export)
+    done = cli.run_in_process("import", "front", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
+                              "tickets.jsonl", env={**env_for(front), **config}, cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
+    [adapter] = built
+    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart)
+    serve = FrontAdapter.from_settings(load_settings(env={"HELPDESK": "front", **env_for(front), **config},
+                                                     cwd=tmp_path))
+    assert cli.seconds_apart(adapter._pacer) == cli.seconds_apart(serve._pacer)
+
+
+@pytest.mark.parametrize(("toml", "message"), cli.BAD_PACES)
+def test_a_pace_serve_would_refuse_is_one_line_and_nothing_is_fetched(front: FakeFront, tmp_path: Path, toml: str,
+                                                                       message: str):
+    done = export(front, tmp_path, **cli.pace_config(tmp_path, toml))
+    cli.assert_bad_config_refused(done, message, front.calls, tmp_path / "dump")
+
+
 # -- past the adapter's page cap, in process --------------------------------------------------------------------
 
 def conversation(number: int) -> dict:

@@ -237,6 +237,39 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
+# -- the pace: `[helpdesk] requests_per_minute`, as serve reads it ---------------------------------------------
+
+@pytest.mark.parametrize(("toml", "apart"), [
+    (None, 60 / 200),  # no seam.toml: the lowest limit Help Scout has published, as before
+    (cli.FAST, 60 / 700),
+    (cli.UNPACED, None),
+])
+def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
+        desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
+    from bot.config import load_settings
+    from bot.helpdesk.helpscout import export as helpscout_export
+    from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
+
+    config = cli.pace_config(tmp_path, toml)
+    built = cli.built_adapters(monkeypatch, helpscout_export)
+    done = cli.run_in_process("import", "helpscout", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
+                              "tickets.jsonl", env={**env_for(desk.fake), **config}, cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert "4 threads file(s) written" in done.stderr
+    [adapter] = built
+    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart)
+    serve = HelpScoutAdapter.from_settings(load_settings(env={"HELPDESK": "helpscout", **env_for(desk.fake),
+                                                              **config}, cwd=tmp_path))
+    assert cli.seconds_apart(adapter._pacer) == cli.seconds_apart(serve._pacer)
+
+
+@pytest.mark.parametrize(("toml", "message"), cli.BAD_PACES)
+def test_a_pace_serve_would_refuse_is_one_line_and_nothing_is_fetched(desk: Desk, tmp_path: Path, toml: str,
+                                                                       message: str):
+    done = export(desk.fake, tmp_path, **cli.pace_config(tmp_path, toml))
+    cli.assert_bad_config_refused(done, message, desk.fake.calls, tmp_path / "dump")
+
+
 # -- past the adapter's page cap, in process (MAX_PAGES made small) ----------------------------------------------
 
 @contextmanager

@@ -13,11 +13,19 @@ import pytest
 
 from bot.helpdesk.export import since_time, write_atomically
 from tests.support.cli import (
+    BAD_PACES,
+    FAST,
     FROM_API_USAGE_MISTAKES,
+    UNPACED,
+    assert_bad_config_refused,
     assert_missing_variable,
     assert_refused,
     assert_says_how_to_resume,
+    built_adapters,
+    pace_config,
+    run_in_process,
     run_with,
+    seconds_apart,
 )
 from tests.support.fakes import FakeZendesk
 
@@ -175,6 +183,46 @@ def test_a_failure_mid_export_says_how_to_resume(zendesk: FakeZendesk, tmp_path:
 def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str):
     done = run_with("import", "zendesk", *args, "--out", "t.jsonl", env={}, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+# -- the pace: `[helpdesk] requests_per_minute`, as serve reads it ---------------------------------------------
+
+@pytest.mark.parametrize(("toml", "apart"), [
+    (None, 60 / 400),  # no seam.toml: Zendesk's documented account-wide limit, as before
+    (FAST, 60 / 700),
+    (UNPACED, None),
+])
+def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
+        zendesk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
+    from bot.config import load_settings
+    from bot.helpdesk.zendesk import export as zendesk_export
+    from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+
+    config = pace_config(tmp_path, toml)
+    built = built_adapters(monkeypatch, zendesk_export)
+    done = run_in_process("import", "zendesk", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
+                          "tickets.jsonl", env={**env_for(zendesk), **config}, cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
+    [adapter] = built
+    assert seconds_apart(adapter._pacer) == pytest.approx(apart)
+    serve = ZendeskAdapter.from_settings(load_settings(env={**env_for(zendesk), **config}, cwd=tmp_path))
+    assert seconds_apart(adapter._pacer) == seconds_apart(serve._pacer)
+
+
+def test_the_export_pages_keep_their_own_limit_unless_pacing_is_off():
+    from bot.helpdesk.zendesk.export import EXPORT_PAGES_PER_MINUTE, export_pages_pacer
+
+    for requests_per_minute in (None, 700.0):  # [helpdesk] has no key for this sub-limit
+        assert seconds_apart(export_pages_pacer(requests_per_minute)) == pytest.approx(60 / EXPORT_PAGES_PER_MINUTE)
+    assert export_pages_pacer(0.0) is None
+
+
+@pytest.mark.parametrize(("toml", "message"), BAD_PACES)
+def test_a_pace_serve_would_refuse_is_one_line_and_nothing_is_fetched(zendesk: FakeZendesk, tmp_path: Path,
+                                                                       toml: str, message: str):
+    done = export(zendesk, tmp_path, **pace_config(tmp_path, toml))
+    assert_bad_config_refused(done, message, zendesk.calls, tmp_path / "dump")
 
 
 def test_since_reads_a_date_or_a_duration_ago():

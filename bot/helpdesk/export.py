@@ -28,6 +28,9 @@ from bot.schema import seconds
 
 PROGRESS_EVERY = 100
 _PAGE_NAME = re.compile(r"^([a-z]+)-(\d{4,})\.json$")
+# The `ctx.meta` key under which `python -m bot import` (bot/cli.py) leaves how to read `[helpdesk]
+# requests_per_minute`: a helpdesk folder does not read seam.toml (bot.config sits above it).
+REQUESTS_PER_MINUTE = "bot.helpdesk.export.requests_per_minute"
 
 
 @dataclass
@@ -260,12 +263,18 @@ def dumps_to_read(ctx: click.Context, dumps: tuple[Path, ...], *, helpdesk: str,
                   say: Callable[[str], None]) -> tuple[tuple[Path, ...], ExportResult | None]:
     """The DUMPS an import command converts, and what --from-api fetched (None without it): with --from-api, the
     helpdesk's `export` module (its `export_from_env`, imported only then) fills `dump_dir` first, and that is
-    what is read. Usage mistakes are click's UsageError (`check_usage`)."""
+    what is read. Usage mistakes are click's UsageError (`check_usage`).
+
+    The export keeps to `[helpdesk] requests_per_minute` as serve does, read through what bot/cli.py left under
+    `ctx.meta[REQUESTS_PER_MINUTE]` (its ConfigError goes up as the command's one-line error); a command run
+    without it (outside `python -m bot import`) keeps the helpdesk's documented limits."""
     check_usage(ctx, dumps, from_api=from_api, since=since, helpdesk=helpdesk)
     if not from_api:
         return dumps, None
-    exported = importlib.import_module(export).export_from_env(since, dump_dir, resolved_only=resolved_only,
-                                                                limit=limit, say=say)
+    read_pace: Callable[[], float | None] | None = ctx.meta.get(REQUESTS_PER_MINUTE)
+    exported = importlib.import_module(export).export_from_env(
+        since, dump_dir, resolved_only=resolved_only, limit=limit, say=say,
+        requests_per_minute=read_pace() if read_pace else None)
     return (dump_dir,), exported
 
 

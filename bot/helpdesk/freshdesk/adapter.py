@@ -93,6 +93,18 @@ def freshdesk_client(settings: FreshdeskSettings) -> httpx.Client:
     )
 
 
+def per_minute(limit: float | None, default: float, burst: int = PACING_BURST) -> ChannelPacer | None:
+    """The pacer for `limit` calls a minute as `[helpdesk]` gives it: unset keeps `default`, 0 paces nothing."""
+    limit = default if limit is None else limit
+    return ChannelPacer(rate=limit / 60, burst=burst) if limit else None
+
+
+def list_pacer(requests_per_minute: float | None) -> ChannelPacer | None:
+    """The pacer of the tickets list for `[helpdesk] requests_per_minute`. There is no key for the list's sub-limit:
+    it follows the documented one unless pacing is off."""
+    return None if requests_per_minute == 0 else per_minute(None, LIST_PER_MINUTE, burst=3)
+
+
 def text_to_html(text: str) -> str:
     """Seam's plain text as the HTML `body` Freshdesk expects: escaped, paragraphs kept, line breaks as <br>."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
@@ -132,18 +144,13 @@ class FreshdeskAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> FreshdeskAdapter:
-        def per_minute(limit: float | None, default: float, burst: int = PACING_BURST) -> ChannelPacer | None:
-            limit = default if limit is None else limit
-            return ChannelPacer(rate=limit / 60, burst=burst) if limit else None
-
         own: FreshdeskSettings = settings.helpdesk_settings or FreshdeskSettings()
         limits = settings.helpdesk_limits
-        # [helpdesk] has no key for the tickets-list sub-limit: it follows the documented one unless pacing is off.
-        listing = None if limits.requests_per_minute == 0 else per_minute(None, LIST_PER_MINUTE, burst=3)
         # Freshdesk shared secrets carry no time, so `webhook_tolerance_seconds` has nothing to apply to here.
         return cls(client or freshdesk_client(own), webhook_secret=own.webhook_secret or "",
                    agent_url=own.agent_url, pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
-                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE), list_pacer=listing)
+                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE),
+                   list_pacer=list_pacer(limits.requests_per_minute))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 

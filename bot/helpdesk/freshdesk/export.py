@@ -35,6 +35,7 @@ from bot.helpdesk.freshdesk.settings import RESOLVED_CODES
 
 if TYPE_CHECKING:
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
+    from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
 # A batch can wait out a 429's Retry-After where a webhook job should not.
 EXPORT_RETRY_DEADLINE = 120.0
@@ -103,23 +104,30 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
     return result
 
 
-def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
-                    say: Callable[[str], None]) -> common.ExportResult:
-    """`export_dump` with the Freshdesk API variables `serve` reads and Freshdesk's documented request limits
-    (Growth: 200 calls a minute, 20 of them on the tickets list); a missing variable, a refused key or a failed
-    export is a one-line click error. The key is never shown."""
-    from bot.helpdesk.freshdesk.adapter import PACING_BURST, FreshdeskAdapter, freshdesk_client
-    from bot.helpdesk.freshdesk.settings import LIST_PER_MINUTE, REQUESTS_PER_MINUTE, FreshdeskSettings
-    from bot.pacing import ChannelPacer
+def export_adapter(own: FreshdeskSettings, *, requests_per_minute: float | None) -> FreshdeskAdapter:
+    """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
+    Freshdesk's documented Growth limits, 200 calls a minute and 20 of them on the tickets list; 0: no pacing)."""
+    from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, freshdesk_client, list_pacer, per_minute
+    from bot.helpdesk.freshdesk.settings import REQUESTS_PER_MINUTE
+
+    # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
+    # the longer retry deadline waits out a 429 on a trial account.
+    return FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
+                            retry_deadline=EXPORT_RETRY_DEADLINE,
+                            pacer=per_minute(requests_per_minute, REQUESTS_PER_MINUTE),
+                            list_pacer=list_pacer(requests_per_minute))
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
+                    requests_per_minute: float | None) -> common.ExportResult:
+    """`export_dump` with the Freshdesk API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve
+    reads it (`export_adapter`); a missing variable, a refused key or a failed export is a one-line click error.
+    The key is never shown."""
+    from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
     own = FreshdeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
     common.require_api_variables(own.missing())
-    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
-    # it), so the paces are Freshdesk's documented Growth limits and a 429 on a trial account is waited out.
-    adapter = FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
-                               retry_deadline=EXPORT_RETRY_DEADLINE,
-                               pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST),
-                               list_pacer=ChannelPacer(rate=LIST_PER_MINUTE / 60, burst=3))
+    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
     return common.run_export(
         "Freshdesk", base_url=own.base_url, credentials="FRESHDESK_API_KEY", check=adapter.check, since=since,
         out=out, say=say,

@@ -153,8 +153,8 @@ class FrontAdapter:
         requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute
         # Front documents no separate limit for writes: pace them apart only when `updates_per_minute` is set.
         return cls(client or front_client(own), webhook_secret=own.webhook_secret or "", author_id=own.author_id,
-                   tolerance_seconds=settings.webhook_tolerance_seconds, pacer=_per_minute(requests),
-                   write_pacer=_per_minute(limits.updates_per_minute))
+                   tolerance_seconds=settings.webhook_tolerance_seconds, pacer=per_minute(requests),
+                   write_pacer=per_minute(limits.updates_per_minute))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 
@@ -489,5 +489,6 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
-def _per_minute(limit: float | None) -> ChannelPacer | None:
+def per_minute(limit: float | None) -> ChannelPacer | None:
+    """The pacer for `limit` calls a minute; None or 0 paces nothing."""
     return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None

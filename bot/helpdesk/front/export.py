@@ -41,6 +41,7 @@ from bot.helpdesk.front.settings import resolved
 
 if TYPE_CHECKING:
     from bot.helpdesk.front.adapter import FrontAdapter
+    from bot.helpdesk.front.settings import FrontSettings
 
 # A batch can wait out a 429's Retry-After where a webhook job should not.
 EXPORT_RETRY_DEADLINE = 120.0
@@ -127,23 +128,30 @@ def export_dump(adapter: FrontAdapter, since: float, out: Path, *, resolved_only
     return result
 
 
-def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
-                    say: Callable[[str], None]) -> common.ExportResult:
-    """`export_dump` with the Front API variables `serve` reads and serve's pace (Front's lowest plan, 50 requests
-    a minute); a missing variable, a refused token or a failed export is a one-line click error. The token is never
-    shown."""
-    from bot.helpdesk.front.adapter import PACING_BURST, FrontAdapter, front_client
-    from bot.helpdesk.front.settings import REQUESTS_PER_MINUTE, FrontSettings
-    from bot.pacing import ChannelPacer
+def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> FrontAdapter:
+    """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
+    Front's lowest plan, 50 requests a minute; 0: no pacing)."""
+    from bot.helpdesk.front.adapter import FrontAdapter, front_client, per_minute
+    from bot.helpdesk.front.settings import REQUESTS_PER_MINUTE
+
+    requests = REQUESTS_PER_MINUTE if requests_per_minute is None else requests_per_minute
+    # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder).
+    # Front counts requests per company, the ones serve makes too: the longer retry deadline waits out a 429 on a
+    # busy minute.
+    return FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
+                        retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests))
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
+                    requests_per_minute: float | None) -> common.ExportResult:
+    """`export_dump` with the Front API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve reads
+    it (`export_adapter`); a missing variable, a refused token or a failed export is a one-line click error. The
+    token is never shown."""
+    from bot.helpdesk.front.settings import FrontSettings
 
     own = FrontSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
     common.require_api_variables(own.missing())
-    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
-    # it). Front counts requests per company, so the export keeps to the pace serve keeps by default, and a 429 on
-    # a busy minute is waited out.
-    adapter = FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
-                           retry_deadline=EXPORT_RETRY_DEADLINE,
-                           pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST))
+    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
     return common.run_export(
         "Front", base_url=own.base_url, credentials="FRONT_API_TOKEN", check=adapter.check, since=since, out=out,
         say=say, dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))

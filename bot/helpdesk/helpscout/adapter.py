@@ -110,6 +110,11 @@ def docs_client(settings: HelpScoutSettings) -> httpx.Client:
                         headers={"Accept": "application/json"})
 
 
+def per_minute(limit: float | None) -> ChannelPacer | None:
+    """The pacer for `limit` calls a minute; None or 0 paces nothing."""
+    return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
+
+
 def sign(secret: str, body: bytes) -> str:
     """Help Scout's webhook signature: base64(HMAC-SHA1(secret, raw body))."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
@@ -170,9 +175,6 @@ class HelpScoutAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> HelpScoutAdapter:
-        def per_minute(limit: float | None) -> ChannelPacer | None:
-            return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
-
         own: HelpScoutSettings = settings.helpdesk_settings or HelpScoutSettings()
         limits = settings.helpdesk_limits
         requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute

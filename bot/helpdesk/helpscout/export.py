@@ -40,6 +40,7 @@ from bot.helpdesk.helpscout.shapes import clean_id, items, newest_time
 
 if TYPE_CHECKING:
     from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
+    from bot.helpdesk.helpscout.settings import HelpScoutSettings
 
 # A batch can wait out a 429's X-RateLimit-Retry-After where a webhook job should not.
 EXPORT_RETRY_DEADLINE = 120.0
@@ -132,22 +133,29 @@ def export_dump(adapter: HelpScoutAdapter, since: float, out: Path, *, resolved_
     return result
 
 
-def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
-                    say: Callable[[str], None]) -> common.ExportResult:
-    """`export_dump` with the Help Scout OAuth2 app `serve` reads and Help Scout's lowest published request limit;
-    a missing variable, refused credentials or a failed export is a one-line click error. The secret and the
-    token are never shown."""
-    from bot.helpdesk.helpscout.adapter import PACING_BURST, HelpScoutAdapter, helpscout_client
-    from bot.helpdesk.helpscout.settings import REQUESTS_PER_MINUTE, HelpScoutSettings
-    from bot.pacing import ChannelPacer
+def export_adapter(own: HelpScoutSettings, *, requests_per_minute: float | None) -> HelpScoutAdapter:
+    """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
+    the lowest limit Help Scout has published; 0: no pacing)."""
+    from bot.helpdesk.helpscout.adapter import HelpScoutAdapter, helpscout_client, per_minute
+    from bot.helpdesk.helpscout.settings import REQUESTS_PER_MINUTE
+
+    requests = REQUESTS_PER_MINUTE if requests_per_minute is None else requests_per_minute
+    # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
+    # the longer retry deadline waits out a 429 on a smaller plan.
+    return HelpScoutAdapter(helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
+                            webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests))
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
+                    requests_per_minute: float | None) -> common.ExportResult:
+    """`export_dump` with the Help Scout OAuth2 app `serve` reads, at `[helpdesk] requests_per_minute` as serve
+    reads it (`export_adapter`); a missing variable, refused credentials or a failed export is a one-line click
+    error. The secret and the token are never shown."""
+    from bot.helpdesk.helpscout.settings import HelpScoutSettings
 
     own = HelpScoutSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
     common.require_api_variables(own.missing())
-    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
-    # it), so the pace is the lowest Help Scout has published and a 429 on a smaller plan is waited out.
-    adapter = HelpScoutAdapter(helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
-                               webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE,
-                               pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST))
+    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
     return common.run_export(
         "Help Scout", base_url=own.base_url, credentials="HELPSCOUT_APP_ID and HELPSCOUT_APP_SECRET",
         check=adapter.check, since=since, out=out, say=say,

@@ -66,6 +66,12 @@ def zendesk_client(settings: ZendeskSettings) -> httpx.Client:
     )
 
 
+def per_minute(limit: float | None, default: float) -> ChannelPacer | None:
+    """The pacer for `limit` calls a minute as `[helpdesk]` gives it: unset keeps `default`, 0 paces nothing."""
+    limit = default if limit is None else limit
+    return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """Zendesk's webhook signature: base64(HMAC-SHA256(secret, timestamp + body))."""
     digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
@@ -102,10 +108,6 @@ class ZendeskAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> ZendeskAdapter:
-        def per_minute(limit: float | None, default: float) -> ChannelPacer | None:
-            limit = default if limit is None else limit
-            return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
-
         own: ZendeskSettings = settings.helpdesk_settings or ZendeskSettings()
         limits = settings.helpdesk_limits
         return cls(client or zendesk_client(own), webhook_secret=own.webhook_secret or "",

@@ -12,9 +12,9 @@ there is kept unless its ticket changed since it was written. Every file is writ
 renamed into place, so an interrupted export never leaves half a file. The HTTP calls are the adapter's own
 (`ZendeskAdapter.export_pages`, `ticket_comments`): the same credentials, pacing and retries as `serve`.
 
-`export_from_env` is the command's side: the API variables as `serve` reads them, errors as one line. What the
-Freshdesk export shares with this one (`--since`, the atomic writes, the thread loop, the summary) is in
-bot/helpdesk/export.py.
+`export_from_env` is the command's side: the API variables as `serve` reads them, the pace `[helpdesk]
+requests_per_minute` sets (read by the command line, bot/cli.py), errors as one line. What the Freshdesk export
+shares with this one (`--since`, the atomic writes, the thread loop, the summary) is in bot/helpdesk/export.py.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from bot.pacing import ChannelPacer
 
 if TYPE_CHECKING:
     from bot.helpdesk.zendesk.adapter import ZendeskAdapter
+    from bot.helpdesk.zendesk.settings import ZendeskSettings
 
 RESOLVED = ("solved", "closed")
 # Zendesk allows 10 incremental export requests a minute (30 with the High Volume add-on); the comments are
@@ -109,21 +110,38 @@ def export_dump(adapter: ZendeskAdapter, since: float, out: Path, *, resolved_on
     return result
 
 
-def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None,
-                    say: Callable[[str], None]) -> ExportResult:
-    """`export_dump` with the Zendesk API variables `serve` reads and Zendesk's documented request limit; a missing
-    variable, refused credentials or a failed export is a one-line click error. The token is never shown."""
-    from bot.helpdesk.zendesk.adapter import PACING_BURST, ZendeskAdapter, zendesk_client
-    from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, ZendeskSettings
+def export_adapter(own: ZendeskSettings, *, requests_per_minute: float | None) -> ZendeskAdapter:
+    """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
+    Zendesk's documented account-wide limit; 0: no pacing)."""
+    from bot.helpdesk.zendesk.adapter import ZendeskAdapter, per_minute, zendesk_client
+    from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE
+
+    # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
+    # the longer retry deadline waits out a 429 on a smaller plan.
+    return ZendeskAdapter(zendesk_client(own), webhook_secret="", agent_url=own.agent_url,
+                          retry_deadline=EXPORT_RETRY_DEADLINE,
+                          pacer=per_minute(requests_per_minute, REQUESTS_PER_MINUTE))
+
+
+def export_pages_pacer(requests_per_minute: float | None) -> ChannelPacer | None:
+    """The pacer of the incremental export's pages. [helpdesk] has no key for this sub-limit: it follows the
+    documented one unless `requests_per_minute` is 0 (pacing off), as serve treats the sub-limits it has."""
+    if requests_per_minute == 0:
+        return None
+    return ChannelPacer(rate=EXPORT_PAGES_PER_MINUTE / 60, burst=int(EXPORT_PAGES_PER_MINUTE))
+
+
+def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
+                    requests_per_minute: float | None) -> ExportResult:
+    """`export_dump` with the Zendesk API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve
+    reads it (`export_adapter`, `export_pages_pacer`); a missing variable, refused credentials or a failed export
+    is a one-line click error. The token is never shown."""
+    from bot.helpdesk.zendesk.settings import ZendeskSettings
 
     own = ZendeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
     require_api_variables(own.missing())
-    # Built here rather than by from_settings: a helpdesk folder does not read seam.toml (bot.config sits above
-    # it), so the account-wide pace is Zendesk's documented default and a 429 on a smaller plan is waited out.
-    adapter = ZendeskAdapter(zendesk_client(own), webhook_secret="", agent_url=own.agent_url,
-                             retry_deadline=EXPORT_RETRY_DEADLINE,
-                             pacer=ChannelPacer(rate=REQUESTS_PER_MINUTE / 60, burst=PACING_BURST))
-    pacer = ChannelPacer(rate=EXPORT_PAGES_PER_MINUTE / 60, burst=int(EXPORT_PAGES_PER_MINUTE))
+    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
+    pacer = export_pages_pacer(requests_per_minute)
     return run_export(
         "Zendesk", base_url=own.base_url, credentials="ZENDESK_EMAIL and ZENDESK_API_TOKEN", check=adapter.check,
         since=since, out=out, say=say, forbidden_hint=" (the incremental export needs an admin's API token)",
