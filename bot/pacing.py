@@ -7,6 +7,9 @@ each slot, when it comes, to the most urgent post waiting for that channel — t
 first to ask — so in a burst a new escalation's card (priority 0) goes before an older escalation's transcript
 (`bot.slack.poster` gives each kind of post its priority). Waiting happens outside the lock, in the injected
 `sleep`, so a fake clock drives it in tests and benchmarks.
+
+The helpdesk adapters pace their API calls with the same pacer, one "channel" per kind of call, built by
+`per_minute` from `[helpdesk]`.
 """
 
 from __future__ import annotations
@@ -86,3 +89,10 @@ class ChannelPacer:
 
     def _take(self, channel: str, now: float) -> None:
         self._arrival[channel] = max(self._arrival.get(channel, now), now) + self._interval
+
+
+def per_minute(limit: float | None, *, burst: int, default: float | None = None) -> ChannelPacer | None:
+    """The pacer for `limit` calls a minute as `[helpdesk]` gives it: unset keeps `default` (None: no pacing), 0
+    paces nothing. Every helpdesk adapter paces by it, and so do the `--from-api` exports, alike."""
+    limit = default if limit is None else limit
+    return ChannelPacer(rate=limit / 60, burst=burst) if limit else None

@@ -46,7 +46,7 @@ from bot.helpdesk.freshdesk.settings import (
 )
 from bot.helpdesk.http import checked, send, with_retries
 from bot.models import Article, Message, Ticket
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
@@ -93,16 +93,10 @@ def freshdesk_client(settings: FreshdeskSettings) -> httpx.Client:
     )
 
 
-def per_minute(limit: float | None, default: float, burst: int = PACING_BURST) -> ChannelPacer | None:
-    """The pacer for `limit` calls a minute as `[helpdesk]` gives it: unset keeps `default`, 0 paces nothing."""
-    limit = default if limit is None else limit
-    return ChannelPacer(rate=limit / 60, burst=burst) if limit else None
-
-
 def list_pacer(requests_per_minute: float | None) -> ChannelPacer | None:
     """The pacer of the tickets list for `[helpdesk] requests_per_minute`. There is no key for the list's sub-limit:
     it follows the documented one unless pacing is off."""
-    return None if requests_per_minute == 0 else per_minute(None, LIST_PER_MINUTE, burst=3)
+    return None if requests_per_minute == 0 else per_minute(None, default=LIST_PER_MINUTE, burst=3)
 
 
 def text_to_html(text: str) -> str:
@@ -148,8 +142,9 @@ class FreshdeskAdapter:
         limits = settings.helpdesk_limits
         # Freshdesk shared secrets carry no time, so `webhook_tolerance_seconds` has nothing to apply to here.
         return cls(client or freshdesk_client(own), webhook_secret=own.webhook_secret or "",
-                   agent_url=own.agent_url, pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
-                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE),
+                   agent_url=own.agent_url,
+                   pacer=per_minute(limits.requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST),
+                   update_pacer=per_minute(limits.updates_per_minute, default=UPDATES_PER_MINUTE, burst=PACING_BURST),
                    list_pacer=list_pacer(limits.requests_per_minute))
 
     # -- webhooks -------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut, iso_seconds
 from bot.helpdesk.freshdesk.settings import RESOLVED_CODES
+from bot.pacing import per_minute
 
 if TYPE_CHECKING:
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
@@ -107,14 +108,14 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
 def export_adapter(own: FreshdeskSettings, *, requests_per_minute: float | None) -> FreshdeskAdapter:
     """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
     Freshdesk's documented Growth limits, 200 calls a minute and 20 of them on the tickets list; 0: no pacing)."""
-    from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, freshdesk_client, list_pacer, per_minute
+    from bot.helpdesk.freshdesk.adapter import PACING_BURST, FreshdeskAdapter, freshdesk_client, list_pacer
     from bot.helpdesk.freshdesk.settings import REQUESTS_PER_MINUTE
 
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a trial account.
     return FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
                             retry_deadline=EXPORT_RETRY_DEADLINE,
-                            pacer=per_minute(requests_per_minute, REQUESTS_PER_MINUTE),
+                            pacer=per_minute(requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST),
                             list_pacer=list_pacer(requests_per_minute))
 
 

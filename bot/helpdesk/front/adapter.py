@@ -35,7 +35,7 @@ from bot.helpdesk.base import (
 from bot.helpdesk.front.settings import APP_URL, REQUESTS_PER_MINUTE, FrontSettings
 from bot.helpdesk.http import checked, send, with_retries
 from bot.models import Article, Message, Ticket
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
@@ -153,8 +153,8 @@ class FrontAdapter:
         requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute
         # Front documents no separate limit for writes: pace them apart only when `updates_per_minute` is set.
         return cls(client or front_client(own), webhook_secret=own.webhook_secret or "", author_id=own.author_id,
-                   tolerance_seconds=settings.webhook_tolerance_seconds, pacer=per_minute(requests),
-                   write_pacer=per_minute(limits.updates_per_minute))
+                   tolerance_seconds=settings.webhook_tolerance_seconds, pacer=per_minute(requests, burst=PACING_BURST),
+                   write_pacer=per_minute(limits.updates_per_minute, burst=PACING_BURST))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 
@@ -487,8 +487,3 @@ class FrontAdapter:
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-
-
-def per_minute(limit: float | None) -> ChannelPacer | None:
-    """The pacer for `limit` calls a minute; None or 0 paces nothing."""
-    return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None

@@ -38,6 +38,7 @@ from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut, iso_seconds
 from bot.helpdesk.front.adapter import CONVERSATION_ID
 from bot.helpdesk.front.settings import resolved
+from bot.pacing import per_minute
 
 if TYPE_CHECKING:
     from bot.helpdesk.front.adapter import FrontAdapter
@@ -131,7 +132,7 @@ def export_dump(adapter: FrontAdapter, since: float, out: Path, *, resolved_only
 def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> FrontAdapter:
     """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
     Front's lowest plan, 50 requests a minute; 0: no pacing)."""
-    from bot.helpdesk.front.adapter import FrontAdapter, front_client, per_minute
+    from bot.helpdesk.front.adapter import PACING_BURST, FrontAdapter, front_client
     from bot.helpdesk.front.settings import REQUESTS_PER_MINUTE
 
     requests = REQUESTS_PER_MINUTE if requests_per_minute is None else requests_per_minute
@@ -139,7 +140,7 @@ def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> 
     # Front counts requests per company, the ones serve makes too: the longer retry deadline waits out a 429 on a
     # busy minute.
     return FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
-                        retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests))
+                        retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests, burst=PACING_BURST))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],

@@ -34,7 +34,7 @@ from bot.helpdesk.base import (
 from bot.helpdesk.gorgias.settings import REQUESTS_PER_MINUTE, STATUSES, GorgiasSettings
 from bot.helpdesk.http import checked, send, with_retries
 from bot.models import Article, Message, Ticket
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
@@ -145,16 +145,14 @@ class GorgiasAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: httpx.Client | None = None) -> GorgiasAdapter:
-        def per_minute(limit: float | None) -> ChannelPacer | None:
-            return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
-
         own: GorgiasSettings = settings.helpdesk_settings or GorgiasSettings()
         limits = settings.helpdesk_limits
         requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute
         # Gorgias documents one budget for every call; writes get their own pace only when it is configured.
         return cls(client or gorgias_client(own), email=own.email or "", webhook_secret=own.webhook_secret or "",
                    agent_url=own.agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
-                   pacer=per_minute(requests), write_pacer=per_minute(limits.updates_per_minute))
+                   pacer=per_minute(requests, burst=PACING_BURST),
+                   write_pacer=per_minute(limits.updates_per_minute, burst=PACING_BURST))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 

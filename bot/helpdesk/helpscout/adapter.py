@@ -65,7 +65,7 @@ from bot.helpdesk.helpscout.shapes import (
 from bot.helpdesk.http import checked, with_retries
 from bot.helpdesk.http import send as send_http
 from bot.models import Article, Ticket
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
@@ -108,11 +108,6 @@ def docs_client(settings: HelpScoutSettings) -> httpx.Client:
     return httpx.Client(base_url=settings.docs_base_url, auth=(settings.docs_api_key or "", "X"),
                         timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                         headers={"Accept": "application/json"})
-
-
-def per_minute(limit: float | None) -> ChannelPacer | None:
-    """The pacer for `limit` calls a minute; None or 0 paces nothing."""
-    return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -180,9 +175,10 @@ class HelpScoutAdapter:
         requests = REQUESTS_PER_MINUTE if limits.requests_per_minute is None else limits.requests_per_minute
         return cls(client or helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
                    webhook_secret=own.webhook_secret or "", tolerance_seconds=settings.webhook_tolerance_seconds,
-                   pacer=per_minute(requests), update_pacer=per_minute(limits.updates_per_minute),
+                   pacer=per_minute(requests, burst=PACING_BURST),
+                   update_pacer=per_minute(limits.updates_per_minute, burst=PACING_BURST),
                    docs=docs_client(own) if own.docs_api_key else None,
-                   docs_pacer=per_minute(DOCS_REQUESTS_PER_MINUTE if requests else 0))
+                   docs_pacer=per_minute(DOCS_REQUESTS_PER_MINUTE if requests else 0, burst=PACING_BURST))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from bot.helpdesk import export as common
 from bot.helpdesk.base import ListingCut
 from bot.helpdesk.helpscout.settings import LEFT_OUT_STATES, RESOLVED
 from bot.helpdesk.helpscout.shapes import clean_id, items, newest_time
+from bot.pacing import per_minute
 
 if TYPE_CHECKING:
     from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
@@ -136,14 +137,15 @@ def export_dump(adapter: HelpScoutAdapter, since: float, out: Path, *, resolved_
 def export_adapter(own: HelpScoutSettings, *, requests_per_minute: float | None) -> HelpScoutAdapter:
     """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
     the lowest limit Help Scout has published; 0: no pacing)."""
-    from bot.helpdesk.helpscout.adapter import HelpScoutAdapter, helpscout_client, per_minute
+    from bot.helpdesk.helpscout.adapter import PACING_BURST, HelpScoutAdapter, helpscout_client
     from bot.helpdesk.helpscout.settings import REQUESTS_PER_MINUTE
 
     requests = REQUESTS_PER_MINUTE if requests_per_minute is None else requests_per_minute
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a smaller plan.
     return HelpScoutAdapter(helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
-                            webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests))
+                            webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE,
+                            pacer=per_minute(requests, burst=PACING_BURST))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],

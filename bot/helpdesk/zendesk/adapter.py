@@ -33,7 +33,7 @@ from bot.helpdesk.base import (
 from bot.helpdesk.http import checked, send, with_retries
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Article, Message, Ticket
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
     CALL_DEADLINE,
     CONNECT_TIMEOUT,
@@ -64,12 +64,6 @@ def zendesk_client(settings: ZendeskSettings) -> httpx.Client:
         timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
         headers={"User-Agent": "seam (+https://github.com/seam-support/seam)", "Accept": "application/json"},
     )
-
-
-def per_minute(limit: float | None, default: float) -> ChannelPacer | None:
-    """The pacer for `limit` calls a minute as `[helpdesk]` gives it: unset keeps `default`, 0 paces nothing."""
-    limit = default if limit is None else limit
-    return ChannelPacer(rate=limit / 60, burst=PACING_BURST) if limit else None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -112,8 +106,8 @@ class ZendeskAdapter:
         limits = settings.helpdesk_limits
         return cls(client or zendesk_client(own), webhook_secret=own.webhook_secret or "",
                    agent_url=own.agent_url, tolerance_seconds=settings.webhook_tolerance_seconds,
-                   pacer=per_minute(limits.requests_per_minute, REQUESTS_PER_MINUTE),
-                   update_pacer=per_minute(limits.updates_per_minute, UPDATES_PER_MINUTE))
+                   pacer=per_minute(limits.requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST),
+                   update_pacer=per_minute(limits.updates_per_minute, default=UPDATES_PER_MINUTE, burst=PACING_BURST))
 
     # -- webhooks -------------------------------------------------------------------------------------------
 

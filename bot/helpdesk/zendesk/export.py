@@ -34,7 +34,7 @@ from bot.helpdesk.export import (
     run_export,
     write_atomically,
 )
-from bot.pacing import ChannelPacer
+from bot.pacing import ChannelPacer, per_minute
 
 if TYPE_CHECKING:
     from bot.helpdesk.zendesk.adapter import ZendeskAdapter
@@ -113,14 +113,14 @@ def export_dump(adapter: ZendeskAdapter, since: float, out: Path, *, resolved_on
 def export_adapter(own: ZendeskSettings, *, requests_per_minute: float | None) -> ZendeskAdapter:
     """The adapter the export calls through, paced as serve paces it by `[helpdesk] requests_per_minute` (None:
     Zendesk's documented account-wide limit; 0: no pacing)."""
-    from bot.helpdesk.zendesk.adapter import ZendeskAdapter, per_minute, zendesk_client
+    from bot.helpdesk.zendesk.adapter import PACING_BURST, ZendeskAdapter, zendesk_client
     from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE
 
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a smaller plan.
     return ZendeskAdapter(zendesk_client(own), webhook_secret="", agent_url=own.agent_url,
                           retry_deadline=EXPORT_RETRY_DEADLINE,
-                          pacer=per_minute(requests_per_minute, REQUESTS_PER_MINUTE))
+                          pacer=per_minute(requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST))
 
 
 def export_pages_pacer(requests_per_minute: float | None) -> ChannelPacer | None:
