@@ -385,5 +385,47 @@ def audit(limit: int, actor: str | None, fmt: str) -> None:
             click.echo(f"{row['at'][:19].replace('T', ' ')}  {row['actor']:<12} {row['action']:<24} {detail}")
 
 
+@cli.command()
+@click.option("--ticket", "ticket_ids", multiple=True, metavar="ID",
+              help="A ticket id in the helpdesk HELPDESK names (repeat for more).")
+@click.option("--email", metavar="ADDRESS", help="Every ticket whose requester has this email address (any case).")
+@click.option("--dry-run", is_flag=True, help="Only list the tickets that would be erased.")
+@click.option("--yes", is_flag=True, help="Erase without asking first (for scripts).")
+def forget(ticket_ids: tuple[str, ...], email: str | None, dry_run: bool, yes: bool) -> None:
+    """Erase what Seam kept of tickets' conversations in DATABASE_PATH: a customer's erasure request.
+
+    The subject, requester, what was asked, drafts, replies and agents' notes go; the rows stay, so counts, stats
+    and the audit log are kept (docs/agent-flow.md, "Erasure on request"). A running serve re-renders the Slack
+    cards without the conversation and refits its engine without the erased replies at its next knowledge sync.
+    Nothing is erased while one of the tickets is still being worked on."""
+    from bot.config import load_settings
+    from bot.flows import erasure
+
+    email = (email or "").strip() or None
+    ticket_ids = tuple(t.strip() for t in ticket_ids if t.strip())
+    if not ticket_ids and not email:
+        raise click.UsageError("name the tickets: --ticket ID (repeatable) or --email ADDRESS")
+    helpdesk = load_settings().helpdesk
+    store = _open_store()
+    found = erasure.find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
+    if not found.tickets:
+        click.echo(f"nothing to erase: no {helpdesk} ticket in the database matches")
+        return
+    listed = ", ".join(found.tickets)
+    if found.busy:
+        raise click.ClickException(f"not erased: {helpdesk} ticket(s) {', '.join(found.busy)} still being worked on "
+                                   "(an escalation not finished, or a job still to run); try again once finished")
+    if dry_run:
+        click.echo(f"would erase {len(found.tickets)} {helpdesk} ticket(s): {listed}")
+        return
+    if not yes:
+        click.confirm(f"Erase what Seam kept of {len(found.tickets)} {helpdesk} ticket(s) ({listed})?", abort=True)
+    done = erasure.erase(store, helpdesk=helpdesk, ticket_ids=found.tickets, actor="cli")
+    if done.busy:  # started while we asked
+        raise click.ClickException(f"not erased: {helpdesk} ticket(s) {', '.join(done.busy)} still being worked on")
+    changed = ", ".join(f"{table} {count}" for table, count in done.changed.items())
+    click.echo(f"erased {len(done.tickets)} {helpdesk} ticket(s): {listed} (rows changed: {changed})")
+
+
 def main() -> None:
     cli(prog_name="python -m bot")

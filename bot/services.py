@@ -328,15 +328,17 @@ def fit_engine(settings: Settings, store: Store, *, inputs: EngineInputs | None 
 
 def engine_revision(settings: Settings, store: Store) -> str:
     """What the engine is fitted from, as a version: the synced knowledge's revision, the HISTORY_PATH file's
-    size and modification time (a history file replaced under a running serve is refitted on too), and the
-    learnt replies counted in steps (`learned_step`)."""
+    size and modification time (a history file replaced under a running serve is refitted on too), the
+    learnt replies counted in steps (`learned_step`), and the latest erasure (`python -m bot forget`: the refit
+    no longer holds the erased replies)."""
     try:
         stat = Path(settings.history_path).stat() if settings.history_path else None
     except OSError:
         stat = None  # gone: the refit says so (and the current engine keeps answering)
     history = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
     learnt = learned_step(store.learned_count())
-    return f"{store.knowledge_revision(settings.helpdesk)}|history {history}|learnt {learnt}"
+    return (f"{store.knowledge_revision(settings.helpdesk)}|history {history}|learnt {learnt}"
+            f"|erased {store.last_erasure()}")
 
 
 def learned_step(count: int) -> int:

@@ -39,8 +39,8 @@ T = TypeVar("T")
 
 # An event whose processing failed this many times stops being retried and waits for a person.
 MAX_ATTEMPTS = 5
-# Hashes per `in (…)` look-up of the embedding cache: under SQLite's oldest limit of 999 bound variables.
-EMBEDDING_LOOKUP_CHUNK = 500
+# Values per `in (…)` look-up (`_chunks`): under SQLite's oldest limit of 999 bound variables.
+LOOKUP_CHUNK = 500
 # Escalation states in which an agent owns the work but has not finished it.
 OWNED_STATES = (EscalationState.CLAIMED, EscalationState.SENDING, EscalationState.FAILED)
 FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
@@ -51,6 +51,12 @@ ANNOUNCE_KIND = "announce"
 # helpdesk and resolving the ticket: bot.flows.answered), with the customer's words.
 _LEARNED = ("action in ('approve', 'edit', 'helpdesk_reply') and customer_text is not null"
             " and final_text is not null")
+
+
+def _chunks(items: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
+    """`items` a few hundred at a time, for `in (…)` look-ups under SQLite's limit of bound variables."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 def ticket_key(helpdesk: str, ticket_id: str) -> str:
@@ -890,8 +896,7 @@ class Store:
         """The vectors stored for `model` among `hashes`, by hash."""
         found: dict[str, bytes] = {}
         hashes = list(dict.fromkeys(hashes))
-        for start in range(0, len(hashes), EMBEDDING_LOOKUP_CHUNK):
-            chunk = hashes[start:start + EMBEDDING_LOOKUP_CHUNK]
+        for chunk in _chunks(hashes):
             found.update(self.db.execute(
                 f"select text_hash, vector from embedding_cache where model = ? and text_hash in "
                 f"({', '.join('?' * len(chunk))})", [model, *chunk]).fetchall())
@@ -983,6 +988,89 @@ class Store:
             "select count(*) - count(retired_at), max(changed_at), max(retired_at) from synced_knowledge"
             " where helpdesk = ?", [helpdesk]).fetchone()
         return f"{active}:{changed or ''}:{retired or ''}"
+
+    # -- erasure: a customer's conversations forgotten on request (bot.flows.erasure) -------------------------
+
+    def tickets_to_erase(self, *, helpdesk: str, ticket_ids: Collection[str] = (),
+                         email: str | None = None) -> list[str]:
+        """The keys of the tickets Seam kept of `helpdesk` with one of these ids, or whose requester is `email`
+        (any case), in ticket order."""
+        ids = sorted({str(i) for i in ticket_ids})
+        marks = ", ".join("?" for _ in ids) or "null"
+        rows = self.db.execute(
+            f"select key from tickets where helpdesk = ? and (ticket_id in ({marks})"
+            " or (? is not null and lower(requester) = lower(?))) order by length(ticket_id), ticket_id",
+            [helpdesk, *ids, email, email]).fetchall()
+        return [row[0] for row in rows]
+
+    def busy_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str]) -> list[str]:
+        """Of these tickets, those still being worked on: an escalation not finished, or a job still to run
+        whose kind is not one of `idle_kinds` (jobs that hold no text and decide when they run whether they are
+        still wanted)."""
+        unfinished = tuple(s.value for s in EscalationState if not s.finished)
+        busy = set()
+        for chunk in _chunks(keys):
+            marks = ", ".join("?" for _ in chunk)
+            busy |= {row[0] for row in self.db.execute(
+                f"select ticket_key from escalations where ticket_key in ({marks})"
+                f" and state in ({', '.join('?' for _ in unfinished)})", [*chunk, *unfinished])}
+            idle = tuple(idle_kinds) or ("",)
+            busy |= {row[0] for row in self.db.execute(
+                f"select helpdesk || ':' || ticket_id from events where helpdesk || ':' || ticket_id in ({marks})"
+                f" and state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})",
+                [*chunk, *idle])}
+        return [key for key in keys if key in busy]
+
+    def last_erasure(self) -> int:
+        """The audit id of the latest erasure (0 for none): the engine refits when it moves (bot.services)."""
+        return self.db.execute("select coalesce(max(id), 0) from audit_log where action = 'erase'").fetchone()[0]
+
+    @_writes
+    def erase_tickets(self, keys: Sequence[str], *, redact_card: Callable[[dict], dict], actor: str) -> dict[str, int]:
+        """Forget what these tickets' customers wrote, and what was written to them, in one transaction. The rows
+        stay, so counts, stats, the audit trail and exactly-once keep working: the ticket's subject and requester,
+        every job's payload (a dead job is settled as done: retrying it would bring the text back), the
+        decisions' summary, evidence and answer, the escalations' draft, customer text and sent reply (the card
+        kept for Slack is `redact_card`'s, and it counts as changed, so serve's card sweep re-renders it), the
+        feedback's texts, and any note an agent added to a rejection reason ("wrong answer: …" keeps "wrong
+        answer"). What Seam erased is audited by ticket id, never by what it held. Rows changed, per table."""
+        counts = {"tickets": 0, "events": 0, "decisions": 0, "escalations": 0, "feedback": 0, "audit_log": 0}
+        now = iso(utcnow())
+        # A rejection reason is "reason" or "reason: the agent's note": the note goes, the reason stays.
+        reason = "case when instr({0}, ':') > 0 then trim(substr({0}, 1, instr({0}, ':') - 1)) else {0} end"
+        audit_reason = reason.format("json_extract(detail, '$.reason')")
+        with self._immediate() as conn:
+            for chunk in _chunks(keys):
+                marks = ", ".join("?" for _ in chunk)
+                counts["tickets"] += conn.execute(
+                    f"update tickets set subject = null, requester = null where key in ({marks})", chunk).rowcount
+                counts["events"] += conn.execute(
+                    "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"
+                    f" processed_at = coalesce(processed_at, ?) where helpdesk || ':' || ticket_id in ({marks})"
+                    " and state in ('done', 'dead')", [now, *chunk]).rowcount
+                counts["decisions"] += conn.execute(
+                    "update decisions set summary = null, evidence = null, answer = null"
+                    f" where ticket_key in ({marks})", chunk).rowcount
+                escalations = conn.execute(f"select id, card from escalations where ticket_key in ({marks})",
+                                           chunk).fetchall()
+                for escalation_id, card in escalations:
+                    conn.execute(
+                        "update escalations set card = ?, draft = null, customer_text = null, sent_text = null,"
+                        f" reject_reason = {reason.format('reject_reason')}, updated_at = ? where id = ?",
+                        [json.dumps(redact_card(json.loads(card or "{}"))), now, escalation_id])
+                counts["escalations"] += len(escalations)
+                counts["feedback"] += conn.execute(
+                    "update feedback set customer_text = null, draft = null, final_text = null,"
+                    f" reason = {reason.format('reason')} where ticket_key in ({marks})", chunk).rowcount
+                ids = [row[0] for row in escalations]
+                if ids:
+                    counts["audit_log"] += conn.execute(
+                        f"update audit_log set detail = json_set(detail, '$.reason', {audit_reason})"
+                        f" where json_extract(detail, '$.escalation_id') in ({', '.join('?' for _ in ids)})"
+                        " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
+            conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'erase', ?)",
+                         [now, actor, json.dumps({"ticket_ids": [k.split(":", 1)[1] for k in keys], "rows": counts})])
+        return counts
 
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 

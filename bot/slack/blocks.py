@@ -107,6 +107,7 @@ class EscalationView:
     queue: str | None = None  # the `[[routes]]` entry that chose the channel, by name
     mention: str | None = None  # whom that route mentions (`<@U…>`, `<!subteam^S…>`)
     page: str | None = None  # the managers a `page_manager` route mentions too
+    erased_at: str | None = None  # when the conversation was erased on request (`erased_card`)
 
     def to_card(self) -> dict:
         """What the message needs, as JSON the store keeps so every later update re-renders the same card."""
@@ -121,6 +122,8 @@ class EscalationView:
         }
         if self.queue or self.mention or self.page:
             card["queue"] = {"name": self.queue, "mention": self.mention, "page": self.page}
+        if self.erased_at:
+            card["erased_at"] = self.erased_at
         return card
 
     @classmethod
@@ -131,7 +134,8 @@ class EscalationView:
                             reasons=tuple(Reason(**r) for r in d["reasons"]))
         queue = card.get("queue") or {}
         return cls(escalation_id=escalation_id, ticket=Ticket(**t), decision=decision, link=card["link"],
-                   queue=queue.get("name"), mention=queue.get("mention"), page=queue.get("page"))
+                   queue=queue.get("name"), mention=queue.get("mention"), page=queue.get("page"),
+                   erased_at=card.get("erased_at"))
 
     @property
     def mentions(self) -> str:
@@ -176,6 +180,18 @@ def approvable(decision: Decision) -> bool:
 
 def _title(route: Route) -> str:
     return ("✍️ " if route == Route.DRAFT else "🙋 ") + ROUTE_WORDS.get(route, str(route))
+
+
+# What an erased card shows for the subject and the summary.
+ERASED = "(erased on request)"
+
+
+def erased_card(card: dict, *, at: str) -> dict:
+    """The card of an escalation whose conversation was erased on request (bot.flows.erasure): the route, the
+    confidence, the reasons and the link stay; the subject, who asked, what was asked and the draft go."""
+    ticket, decision = card.get("ticket") or {}, card.get("decision") or {}
+    return {**card, "ticket": {**ticket, "subject": ERASED, "requester_name": None, "requester_email": None},
+            "decision": {**decision, "answer": None, "summary": ERASED}, "erased_at": at}
 
 
 def _fallback_text(view: EscalationView) -> str:
@@ -343,7 +359,11 @@ def escalation_blocks(view: EscalationView, status: Status | None = None, *,
         *_summary(decision),
         DividerBlock(),
     ]
-    if decision.answer:
+    if view.erased_at:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=f"_The conversation was erased from Seam on request ({escape(view.erased_at[:10])}); the ticket "
+                 "is in the helpdesk._")))
+    elif decision.answer:
         source = f" (from {escape(clip(decision.answer_source, 200))})" if decision.answer_source else ""
         label = ("*Suggested reply*" if approvable(decision)
                  else "*AI draft* — not ready to approve as it is; Edit starts from it")

@@ -1,0 +1,59 @@
+"""Erasure on request: Seam forgets what it kept of a customer's conversations (`python -m bot forget`) — a
+customer exercising their right to erasure, or a ticket that should never have been kept.
+
+Seam keeps its own copy of what it handled: the ticket's subject and requester, each job's payload, each
+decision's summary, evidence and answer, each escalation's card, draft and reply, and the feedback log's texts,
+which the engine learns from. Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
+trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
+re-rendered without the conversation by serve's card sweep. The helpdesk is the system of record: the ticket
+itself is erased there; Seam's Slack thread holds the transcript it posted, which the workspace's retention or a
+person removes.
+
+An escalation still being worked on (not sent, rejected or answered), or a job of the ticket still to run, makes
+the ticket busy: erasing it then would leave an agent a card with nothing to act on, or let the job bring the text
+back. Busy tickets are named and nothing is erased until they are finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from bot.flows.lifecycle import KEEP_WARM_KIND, REMINDER_KIND, SLA_KIND
+from bot.slack.blocks import erased_card
+from bot.store import Store
+from bot.text import iso, utcnow
+
+# Scheduled jobs that hold no text and, when they run, see for themselves that their escalation is finished.
+IDLE_KINDS = (REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """The tickets found (helpdesk ids), those busy, and the rows changed per table (empty until erased)."""
+
+    tickets: list[str]
+    busy: list[str]
+    changed: dict[str, int] = field(default_factory=dict)
+
+
+def _ids(keys: Collection[str]) -> list[str]:
+    return [key.split(":", 1)[1] for key in keys]
+
+
+def find(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), email: str | None = None) -> Erasure:
+    """The tickets of `helpdesk` Seam kept with these ids or this requester's email, and which are busy."""
+    keys = store.tickets_to_erase(helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
+    return Erasure(tickets=_ids(keys), busy=_ids(store.busy_tickets(keys, idle_kinds=IDLE_KINDS)))
+
+
+def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), email: str | None = None,
+          actor: str) -> Erasure:
+    """Erase what Seam kept of these tickets, unless one of them is busy (then nothing is erased: see `busy`)."""
+    found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
+    if found.busy or not found.tickets:
+        return found
+    at = iso(utcnow())
+    keys = [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets]
+    changed = store.erase_tickets(keys, redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    return Erasure(tickets=found.tickets, busy=[], changed=changed)

@@ -1,0 +1,185 @@
+"""Erasure on request (`python -m bot forget`, bot.flows.erasure): what Seam kept of one customer's
+conversations goes from every table, their rows stay (counts, the audit trail), another customer's stay whole,
+the cards in Slack are re-rendered without the conversation by the card sweep, the engine's next refit no longer
+holds the erased reply, and a ticket still being worked on is refused with nothing changed.
+
+The core runs in-process against the loopback fakes (tests.support.services): a ticket escalated, answered by an
+agent in Zendesk (a reply the engine learns), another escalated and rejected in Slack with a note, a dead job
+holding the customer's words; then the real command line on the same SQLite file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+
+import httpx
+import pytest
+
+from bot.services import engine_revision
+from bot.slack.blocks import REJECT_CALLBACK
+from tests.support.cli import run_in_process
+from tests.support.constants import CUSTOMER_ID
+from tests.support.payloads import block_action, reject_values, view_submission
+from tests.support.posts import posts_for
+from tests.support.services import build_services, drain, web_client
+from tests.support.signing import signed_form
+from tests.support.waiting import wait_until
+
+AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
+OTHER = CUSTOMER_ID + 1
+# Words only Ana's tickets hold, and only Bo's. (What an agent replied to Ana is the agent's words, which the
+# engine may reuse for others with Ana's details masked: tests/test_other_customer.py.)
+ANAS = ("quokka", "ana@example.com", "Ana Customer")
+BOS = "wombat"
+_ids = itertools.count(91_000)
+
+
+@pytest.fixture
+def services(fake_slack, fake_zendesk, tmp_path):
+    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
+    fake_zendesk.add_user(id=OTHER, name="Bo Other", email="bo@example.com")
+    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+
+
+def escalate(services, fake_slack, fake_zendesk, *, requester: int, subject: str, text: str) -> dict:
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject=subject, requester_id=requester,
+                            comments=[{"author_id": requester, "body": text}])
+    assert "escalated" in outcome(services, ticket_id, "new")
+    [post] = posts_for(fake_slack, ticket_id)
+    return {"ticket": ticket_id, "escalation": int(post["metadata"]["event_payload"]["escalation_id"]),
+            "ts": post["ts"]}
+
+
+def outcome(services, ticket_id: int, key: str) -> str:
+    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:{key}",
+                                              ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    event = services.store.event(event_id)
+    assert event.state == "done", event.last_error
+    return event.outcome
+
+
+def answer_in_zendesk(services, fake_zendesk, case: dict, text: str) -> None:
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{case['ticket']}.json", auth=fake_zendesk.auth,
+              json={"ticket": {"comment": {"author_id": ZENDESK_AGENT, "body": text, "public": True},
+                               "status": "solved"}}).raise_for_status()
+    assert "learnt" in outcome(services, case["ticket"], "solved")
+
+
+def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
+    client = web_client(services)
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_reject", value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    opened = wait_until(lambda: [c for c in fake_slack.calls_to("views.open")
+                                 if c.params["view"]["callback_id"] == REJECT_CALLBACK], what="the Reject form")
+    metadata = opened[-1].params["view"]["private_metadata"]
+    body, headers = signed_form(view_submission(user=AGENT, callback_id=REJECT_CALLBACK, private_metadata=metadata,
+                                                values=reject_values("wrong_information", note)))
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    drain(services)
+    wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+
+
+def holding(database, *words: str) -> dict[str, list[str]]:
+    """Every table.column of the SQLite file whose text holds one of `words` (any case)."""
+    found: dict[str, list[str]] = {}
+    with sqlite3.connect(database) as db:
+        for (table,) in db.execute("select name from sqlite_master where type = 'table'"):
+            for column in [row[1] for row in db.execute(f"pragma table_info({table})")]:
+                for word in words:
+                    hit = db.execute(f"select count(*) from {table} where lower(cast({column} as text)) like ?",
+                                     [f"%{word.lower()}%"]).fetchone()[0]
+                    if hit:
+                        found.setdefault(word, []).append(f"{table}.{column}")
+    return found
+
+
+def rows(database) -> dict[str, int]:
+    with sqlite3.connect(database) as db:
+        return {table: db.execute(f"select count(*) from {table}").fetchone()[0]
+                for (table,) in db.execute("select name from sqlite_master where type = 'table'")}
+
+
+def forget(tmp_path, *args: str):
+    return run_in_process("forget", *args, env={"DATABASE_PATH": str(tmp_path / "seam.db")}, cwd=tmp_path)
+
+
+def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everything_else(
+        services, fake_slack, fake_zendesk, tmp_path):
+    database = tmp_path / "seam.db"
+    answered = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
+                        text="My quokka account is locked and I need a person to reset my password.")
+    answer_in_zendesk(services, fake_zendesk, answered, "Hi Ana, I reset your password: the link is in your inbox.")
+    rejected = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Refund",
+                        text="I want a refund for my quokka plush, and a person to call me.")
+    reject_with_note(services, fake_slack, rejected, "the quokka plush was a gift")
+    # A job that failed five times still holds the customer's words (waiting for a person to retry it).
+    dead, _ = services.store.record_event(helpdesk="zendesk", dedupe_key="dead-1", ticket_id=str(answered["ticket"]),
+                                          kind="helpdesk_write", body=json.dumps({"text": "quokka reply"}))
+    services.store.db.execute("update events set state = 'dead' where id = ?", [dead])
+    other = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                     text="Where is my wombat order? I want a real person.")
+    assert set(holding(database, *ANAS)) == set(ANAS) and holding(database, BOS)
+    learnt = [row["customer_text"] for row in services.store.learned_answers()]
+    assert any("quokka" in text for text in learnt)
+    before, revision = rows(database), engine_revision(services.settings, services.store)
+
+    dry = forget(tmp_path, "--email", "ANA@example.com", "--dry-run")
+    assert dry.exit_code == 0 and f"would erase 2 zendesk ticket(s): {answered['ticket']}, {rejected['ticket']}" \
+        in dry.output
+    assert set(holding(database, *ANAS)) == set(ANAS), "a dry run erases nothing"
+    result = forget(tmp_path, "--email", "ANA@example.com", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert f"erased 2 zendesk ticket(s): {answered['ticket']}, {rejected['ticket']}" in result.output
+    assert holding(database, *ANAS) == {}, "nothing Ana wrote, or was written to her, is left"
+    assert holding(database, BOS), "Bo's ticket is untouched"
+    assert rows(database) == {**before, "audit_log": before["audit_log"] + 1}, "every row stays: counts, stats"
+    assert services.store.escalation(other["escalation"]).card["ticket"]["subject"] == "Wombat"
+    # The rejection keeps its reason (the engine must still not draft that way), not the agent's note.
+    feedback = {row["escalation_id"]: row for row in services.store.db["feedback"].rows}
+    assert feedback[rejected["escalation"]]["reason"] == "wrong_information"
+    assert services.store.event(dead).state == "done"
+    # What serve refits on no longer holds the reply, and the refit is due.
+    assert not any("quokka" in (row["customer_text"] or "") for row in services.store.learned_answers())
+    assert engine_revision(services.settings, services.store) != revision
+    [entry] = [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
+    assert entry["actor"] == "cli" and entry["detail"]["ticket_ids"] == [str(answered["ticket"]),
+                                                                      str(rejected["ticket"])]
+    # Serve's card sweep re-renders both cards in place, without the conversation.
+    updates_before = len(fake_slack.calls_to("chat.update"))
+    assert services.poster.refresh_stale() == 2
+    updated = fake_slack.calls_to("chat.update")[updates_before:]
+    assert sorted(c.params["ts"] for c in updated) == sorted([answered["ts"], rejected["ts"]])
+    for call in updated:
+        shown = json.dumps(call.params).lower()
+        assert "erased from seam on request" in shown and "quokka" not in shown and "ana" not in shown.split()
+
+
+def test_a_ticket_still_being_worked_on_is_not_erased(services, fake_slack, fake_zendesk, tmp_path):
+    case = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                    text="Where is my wombat order? I want a real person.")
+    database = tmp_path / "seam.db"
+    before = holding(database, BOS)
+
+    result = forget(tmp_path, "--ticket", str(case["ticket"]), "--yes")
+
+    assert result.exit_code == 1
+    assert f"not erased: zendesk ticket(s) {case['ticket']} still being worked on" in result.output
+    assert holding(database, BOS) == before
+    assert not [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
+
+
+def test_forget_needs_tickets_and_says_when_none_match(services, tmp_path):
+    usage = forget(tmp_path, "--yes")
+    assert usage.exit_code == 2 and "--ticket ID (repeatable) or --email ADDRESS" in usage.output
+    none = forget(tmp_path, "--email", "nobody@example.com", "--yes")
+    assert none.exit_code == 0 and "nothing to erase: no zendesk ticket in the database matches" in none.output
+    asked = run_in_process("forget", "--ticket", "123", env={"DATABASE_PATH": str(tmp_path / "missing.db")},
+                           cwd=tmp_path)
+    assert asked.exit_code == 1 and "no database at" in asked.output
