@@ -42,7 +42,7 @@ from bot.jobs.worker import Worker
 from bot.models import Assessment, Message, Resolution, Ticket, read_tickets
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
-from bot.slack.poster import NOTE_KIND, STALE_ROUND_LIMIT, TRANSCRIPT_KIND, Poster
+from bot.slack.poster import ERASE_THREAD_KIND, NOTE_KIND, STALE_ROUND_LIMIT, TRANSCRIPT_KIND, Poster
 from bot.store import ANNOUNCE_KIND, Store
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,11 @@ class Services:
         # `transcript` and `thread_note`: an escalation's thread, queued behind the cards still due
         # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle);
         # `helpdesk_write`: an agent action's reply, note or assignment, left by a crash or failed (bot.flows.actions).
+        # `erase_thread`: what Seam posted in the thread of an escalation erased on request (bot.flows.erasure).
         worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce,
                                                TRANSCRIPT_KIND: poster.transcript_job, NOTE_KIND: poster.note_job,
-                                               WRITE_KIND: actions.write_job, **lifecycle.handlers()})
+                                               WRITE_KIND: actions.write_job,
+                                               ERASE_THREAD_KIND: poster.erase_thread_job, **lifecycle.handlers()})
         runner = Runner(store=store, worker=worker, threads=settings.workers)
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,

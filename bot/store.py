@@ -1021,6 +1021,14 @@ class Store:
                 [*chunk, *idle])}
         return [key for key in keys if key in busy]
 
+    def posted_escalations(self, keys: Sequence[str]) -> list[Escalation]:
+        """These tickets' escalations whose card is in Slack, oldest first."""
+        found: list[Escalation] = []
+        for chunk in _chunks(keys):
+            found += [Escalation.from_row(row) for row in self.db["escalations"].rows_where(
+                f"ticket_key in ({', '.join('?' for _ in chunk)}) and ts is not null", chunk, order_by="id")]
+        return found
+
     def last_erasure(self) -> int:
         """The audit id of the latest erasure (0 for none): the engine refits when it moves (bot.services)."""
         return self.db.execute("select coalesce(max(id), 0) from audit_log where action = 'erase'").fetchone()[0]

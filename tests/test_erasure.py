@@ -20,7 +20,7 @@ import pytest
 from bot.services import engine_revision
 from bot.slack.blocks import REJECT_CALLBACK
 from tests.support.cli import run_in_process
-from tests.support.constants import CUSTOMER_ID
+from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action, reject_values, view_submission
 from tests.support.posts import posts_for
 from tests.support.services import build_services, drain, web_client
@@ -139,7 +139,8 @@ def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everythin
     assert f"erased 2 zendesk ticket(s): {answered['ticket']}, {rejected['ticket']}" in result.output
     assert holding(database, *ANAS) == {}, "nothing Ana wrote, or was written to her, is left"
     assert holding(database, BOS), "Bo's ticket is untouched"
-    assert rows(database) == {**before, "audit_log": before["audit_log"] + 1}, "every row stays: counts, stats"
+    # Every row stays (counts, stats); one audit entry, and a job per card to empty its thread.
+    assert rows(database) == {**before, "audit_log": before["audit_log"] + 1, "events": before["events"] + 2}
     assert services.store.escalation(other["escalation"]).card["ticket"]["subject"] == "Wombat"
     # The rejection keeps its reason (the engine must still not draft that way), not the agent's note.
     feedback = {row["escalation_id"]: row for row in services.store.db["feedback"].rows}
@@ -151,6 +152,13 @@ def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everythin
     [entry] = [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
     assert entry["actor"] == "cli" and entry["detail"]["ticket_ids"] == [str(answered["ticket"]),
                                                                       str(rejected["ticket"])]
+    # Serve deletes what it posted in both threads: the transcripts hold Ana's words. An agent's reply stays.
+    fake_slack.post_as_user(CHANNEL, "UPERSON", "I'll take the plush one", thread_ts=rejected["ts"])
+    assert any("quokka" in r["text"] for case in (answered, rejected) for r in fake_slack.replies(CHANNEL, case["ts"]))
+    drain(services)
+    assert [r["text"] for r in fake_slack.replies(CHANNEL, answered["ts"])] == []
+    assert [r["text"] for r in fake_slack.replies(CHANNEL, rejected["ts"])] == ["I'll take the plush one"]
+    assert fake_slack.replies(CHANNEL, other["ts"]), "Bo's thread is untouched"
     # Serve's card sweep re-renders both cards in place, without the conversation.
     updates_before = len(fake_slack.calls_to("chat.update"))
     assert services.poster.refresh_stale() == 2

@@ -5,9 +5,9 @@ Seam keeps its own copy of what it handled: the ticket's subject and requester, 
 decision's summary, evidence and answer, each escalation's card, draft and reply, and the feedback log's texts,
 which the engine learns from. Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
 trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
-re-rendered without the conversation by serve's card sweep. The helpdesk is the system of record: the ticket
-itself is erased there; Seam's Slack thread holds the transcript it posted, which the workspace's retention or a
-person removes.
+re-rendered without the conversation by serve's card sweep, and what Seam posted in its thread (the transcript,
+its notes) is deleted by an `erase_thread` job serve runs. The helpdesk is the system of record: the ticket
+itself is erased there.
 
 An escalation still being worked on (not sent, rejected or answered), or a job of the ticket still to run, makes
 the ticket busy: erasing it then would leave an agent a card with nothing to act on, or let the job bring the text
@@ -16,16 +16,19 @@ back. Busy tickets are named and nothing is erased until they are finished.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from bot.flows.lifecycle import KEEP_WARM_KIND, REMINDER_KIND, SLA_KIND
 from bot.slack.blocks import erased_card
+from bot.slack.poster import ERASE_THREAD_KIND, THREAD_JOB_PRIORITY
 from bot.store import Store
 from bot.text import iso, utcnow
 
-# Scheduled jobs that hold no text and, when they run, see for themselves that their escalation is finished.
-IDLE_KINDS = (REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND)
+# Jobs that hold no text: scheduled ones, which see for themselves when they run that their escalation is
+# finished, and an earlier erasure's thread clean-up.
+IDLE_KINDS = (REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND, ERASE_THREAD_KIND)
 
 
 @dataclass(frozen=True)
@@ -56,4 +59,9 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     at = iso(utcnow())
     keys = [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets]
     changed = store.erase_tickets(keys, redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    for escalation in store.posted_escalations(keys):
+        # Once per escalation: a second erasure of the same ticket finds the thread already emptied.
+        store.record_event(kind=ERASE_THREAD_KIND, helpdesk=helpdesk, dedupe_key=f"erase-thread:{escalation.id}",
+                           ticket_id=escalation.ticket_id, body=json.dumps({"escalation_id": escalation.id}),
+                           priority=THREAD_JOB_PRIORITY)
     return Erasure(tickets=found.tickets, busy=[], changed=changed)

@@ -57,6 +57,9 @@ PRIORITY = {"card": 0, "note": 1, "transcript": 2}
 # and their queue priority: after every ticket job that is due (priority 0), so new cards go first.
 TRANSCRIPT_KIND = "transcript"
 NOTE_KIND = "thread_note"
+# The job that takes Seam's replies out of an escalation's thread once its conversation was erased on request
+# (bot.flows.erasure queues it; serve runs it): the transcript holds the customer's words.
+ERASE_THREAD_KIND = "erase_thread"
 THREAD_JOB_PRIORITY = 1
 # The card sweep (`refresh_stale`): cards updated per round at most (chat.update is Tier 3, about 50 a minute, and
 # the flows update cards too), and the longest a card Slack keeps refusing waits between tries, in rounds.
@@ -232,6 +235,28 @@ class Poster:
                                     metadata={"event_type": NOTE_EVENT_TYPE,
                                               "event_payload": {"escalation_id": escalation.id, "key": key}})
         self.store.finish_effect(effect_key)
+
+    def erase_thread_job(self, event: Event) -> str:
+        """The `erase_thread` job: delete what Seam posted in the escalation's thread (the transcript parts and
+        its notes, found by their metadata; people's replies are theirs, and a bot token may delete only its own
+        messages: https://docs.slack.dev/reference/methods/chat.delete, scope chat:write, Tier 3). Safe to
+        retry: the thread is read again, and a reply already gone is skipped."""
+        body = json.loads(event.body or "{}")
+        escalation = self.store.escalation(int(body["escalation_id"]))
+        if escalation is None or not escalation.ts:
+            return "no thread"
+        replies = self._pages(self.slack.conversations_replies, channel=escalation.channel, ts=escalation.ts,
+                              limit=200)
+        ours = [m["ts"] for m in replies if m.get("ts") != escalation.ts and any(
+            self._payload(m, kind, escalation.id) is not None for kind in (TRANSCRIPT_EVENT_TYPE, NOTE_EVENT_TYPE))]
+        for ts in ours:
+            self._pace(escalation.channel, "transcript")
+            try:
+                self.slack.chat_delete(channel=escalation.channel, ts=ts)
+            except SlackApiError as exc:
+                if _slack_error(exc) != "message_not_found":
+                    raise
+        return f"{len(ours)} thread replies deleted"
 
     def refresh(self, escalation_id: int) -> bool:
         """Re-render the escalation's message from the database (chat.update), and record the version of the row

@@ -99,6 +99,7 @@ class FakeSlack(FakeHTTPServer):
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
@@ -183,6 +184,18 @@ class FakeSlack(FakeHTTPServer):
         with self._lock:
             parent = self._find_parent(channel, ts)
             return copy.deepcopy(parent["replies"]) if parent else []
+
+    def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str) -> str:
+        """A person's reply in a thread (what they type in Slack, not through the API); its ts."""
+        with self._lock:
+            parent = self._find_parent(channel, thread_ts)
+            if parent is None:
+                raise KeyError(f"no thread {thread_ts} in {channel}")
+            msg = {"channel": channel, "ts": self._next_ts(), "text": text, "blocks": [], "attachments": [],
+                   "metadata": None, "thread_ts": parent["ts"], "user": user, "bot_id": None, "params": {},
+                   "replies": [], "parent_user_id": parent["user"]}
+            parent["replies"].append(msg)
+            return msg["ts"]
 
     def ephemerals(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Ephemeral messages sent via ``chat.postEphemeral`` (optionally by channel)."""
@@ -455,6 +468,25 @@ class FakeSlack(FakeHTTPServer):
             msg["edited"] = {"user": self.BOT_USER_ID, "ts": self._next_ts()}
             public = self._public(msg, include_metadata=True)
             return {"channel": channel, "ts": msg["ts"], "text": msg["text"], "message": public}
+
+        return self._run(req, params, run)
+
+    def _chat_delete(self, req: Request, params: dict[str, Any]) -> Response:
+        """A message (top-level or a reply) the app posted goes; someone else's is `cant_delete_message`, as for a
+        bot token."""
+        def run(p: dict[str, Any]) -> dict[str, Any]:
+            channel, ts = p.get("channel"), str(p.get("ts") or "")
+            if not channel:
+                raise _SlackError("channel_not_found")
+            messages = self._channels.get(channel, [])
+            for listing in [messages, *(m["replies"] for m in messages)]:
+                for msg in listing:
+                    if msg["ts"] == ts:
+                        if msg.get("user") != self.BOT_USER_ID:
+                            raise _SlackError("cant_delete_message")
+                        listing.remove(msg)
+                        return {"channel": channel, "ts": ts}
+            raise _SlackError("message_not_found")
 
         return self._run(req, params, run)
 
