@@ -97,6 +97,19 @@ class KnowledgeTable(Table):
         return off_or_between(seconds, 10, 7 * 86400, "10 seconds and 7 days")
 
 
+class RetentionTable(Table):
+    """`[retention]`: erase what Seam kept of a ticket's conversation (as `python -m bot forget` does) once nothing
+    happened on it for `erase_after` — a duration such as "90d"; 0 (the default) keeps conversations, which the
+    engine learns from."""
+
+    erase_after: Duration = 0.0
+
+    @field_validator("erase_after")
+    @classmethod
+    def _sensible(cls, seconds: float) -> float:
+        return off_or_between(seconds, 86400, 10 * 365 * 86400, "1 day and 10 years")
+
+
 class StatusTable(Table):
     """`[resolve]` / `[approve]`: the status a ticket gets; "" leaves it unchanged."""
 
@@ -349,6 +362,7 @@ class FileConfig(Table):
     reminders: RemindersTable = RemindersTable()
     sla_watch: SlaWatchTable = SlaWatchTable()
     keep_warm: KeepWarmTable = KeepWarmTable()
+    retention: RetentionTable = RetentionTable()
 
 
 @dataclass(frozen=True)
@@ -394,6 +408,7 @@ class Settings:
     reminders: RemindersTable = field(default_factory=RemindersTable)
     sla_watch: SlaWatchTable = field(default_factory=SlaWatchTable)
     keep_warm: KeepWarmTable = field(default_factory=KeepWarmTable)
+    retention: RetentionTable = field(default_factory=RetentionTable)
 
     def require_for_serve(self) -> None:
         """Raise ConfigError naming the first variable `serve` cannot run without."""
@@ -525,5 +540,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
         workers=file.server.workers, stuck_after_seconds=file.server.stuck_after, quality_guard=file.quality_guard,
         knowledge_sync_seconds=file.knowledge.sync_interval,
         routes=read_routes(file.routes), customer_notice=file.customer_notice,
-        reminders=file.reminders, sla_watch=file.sla_watch, keep_warm=file.keep_warm,
+        reminders=file.reminders, sla_watch=file.sla_watch, keep_warm=file.keep_warm, retention=file.retention,
     )

@@ -11,6 +11,7 @@ agent actions hold the `LiveEngine`, so that swap is the one place the engine ch
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from bot.engine.knowledge import Article, load_knowledge, with_synced
 from bot.engine.local import MIN_CALIBRATION_EXAMPLES, REJECTED
 from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions
 from bot.flows.controls import Controls
+from bot.flows.erasure import erase_idle
 from bot.flows.feedback import learned_label
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
@@ -37,6 +39,7 @@ from bot.helpdesk.base import Helpdesk
 from bot.jobs.cards import CardSync
 from bot.jobs.knowledge import KnowledgeSync
 from bot.jobs.reconcile import Reconciler
+from bot.jobs.retention import RetentionSweep
 from bot.jobs.runner import Runner
 from bot.jobs.worker import Worker
 from bot.models import Assessment, Message, Resolution, Ticket, read_tickets
@@ -110,6 +113,10 @@ class Services:
         # Cards behind their escalation's row (a crash mid-action, an update Slack refused) are caught up.
         runner.add_periodic(CardSync(sweep=poster.refresh_stale, interval=settings.slack.card_sync_interval,
                                      limit=STALE_ROUND_LIMIT))
+        # With [retention] erase_after set, idle tickets' conversations are erased (bot.flows.erasure).
+        erase_after = settings.retention.erase_after
+        runner.add_periodic(RetentionSweep(sweep=functools.partial(erase_idle, store, after=erase_after),
+                                           enabled=erase_after > 0))
         runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
                                           refresh=live.refresh))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=live, slack=slack, poster=poster,

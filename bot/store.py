@@ -229,6 +229,14 @@ def m013_card_sync(db: Database) -> None:
     db.execute(f"create index escalations_card_stale on escalations (updated_at, id) where {CARD_STALE}")
 
 
+@MIGRATIONS()
+def m014_erasure(db: Database) -> None:
+    """When a ticket's conversation was erased (bot.flows.erasure): `python -m bot forget`, or `[retention]` once
+    nothing happened on the ticket for a while; the partial index finds the tickets retention has still to erase."""
+    db["tickets"].add_column("erased_at", str)
+    db.execute("create index tickets_to_retain on tickets (last_seen_at) where erased_at is null")
+
+
 def _encodable_parameters(parameters: Any) -> Any:
     """A statement's parameters with every string made encodable (a lone surrogate becomes U+FFFD)."""
     if isinstance(parameters, Mapping):
@@ -1003,6 +1011,15 @@ class Store:
             [helpdesk, *ids, email, email]).fetchall()
         return [row[0] for row in rows]
 
+    def idle_tickets(self, before: datetime, *, limit: int) -> list[str]:
+        """Up to `limit` tickets not yet erased on which nothing happened since `before`: no event seen and no
+        escalation changed (an agent's reply days after the ticket last changed counts), oldest first."""
+        cutoff = iso(before)
+        return [row[0] for row in self.db.execute(
+            "select key from tickets where erased_at is null and last_seen_at < ? and not exists"
+            " (select 1 from escalations where escalations.ticket_key = tickets.key and escalations.updated_at >= ?)"
+            " order by last_seen_at limit ?", [cutoff, cutoff, limit]).fetchall()]
+
     def busy_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str]) -> list[str]:
         """Of these tickets, those still being worked on: an escalation not finished, or a job still to run
         whose kind is not one of `idle_kinds` (jobs that hold no text and decide when they run whether they are
@@ -1051,7 +1068,8 @@ class Store:
             for chunk in _chunks(keys):
                 marks = ", ".join("?" for _ in chunk)
                 counts["tickets"] += conn.execute(
-                    f"update tickets set subject = null, requester = null where key in ({marks})", chunk).rowcount
+                    f"update tickets set subject = null, requester = null, erased_at = ? where key in ({marks})",
+                    [now, *chunk]).rowcount
                 counts["events"] += conn.execute(
                     "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"
                     f" processed_at = coalesce(processed_at, ?) where helpdesk || ':' || ticket_id in ({marks})"

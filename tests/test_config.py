@@ -424,6 +424,7 @@ def test_the_configuration_reference_example_sets_every_new_key(tmp_path: Path) 
     assert settings.policy.triggers.repeat.limit == 2
     assert [r.text for r in settings.policy.exclusions] == ["anything about chargebacks", "tickets tagged vip",
                                                      "legal threats", "priority urgent"]
+    assert settings.retention.erase_after == 365 * 86400
 
 
 # -- unknown keys ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Erasure on request (`python -m bot forget`, bot.flows.erasure): what Seam kept of one customer's
 conversations goes from every table, their rows stay (counts, the audit trail), another customer's stay whole,
 the cards in Slack are re-rendered without the conversation by the card sweep, the engine's next refit no longer
-holds the erased reply, and a ticket still being worked on is refused with nothing changed.
+holds the erased reply, and a ticket still being worked on is refused with nothing changed. `[retention]
+erase_after` erases the tickets idle that long on its own, waiting for busy ones.
 
 The core runs in-process against the loopback fakes (tests.support.services): a ticket escalated, answered by an
 agent in Zendesk (a reply the engine learns), another escalated and rejected in Slack with a note, a dead job
@@ -13,10 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from bot.config import RetentionTable, load_settings
+from bot.errors import ConfigError
+from bot.jobs.retention import RetentionSweep
 from bot.services import engine_revision
 from bot.slack.blocks import REJECT_CALLBACK
 from tests.support.cli import run_in_process
@@ -191,3 +196,53 @@ def test_forget_needs_tickets_and_says_when_none_match(services, tmp_path):
     asked = run_in_process("forget", "--ticket", "123", env={"DATABASE_PATH": str(tmp_path / "missing.db")},
                            cwd=tmp_path)
     assert asked.exit_code == 1 and "no database at" in asked.output
+
+
+def age(database, ticket_id: int, days: float) -> None:
+    """Make everything that happened on the ticket `days` old, as if time had passed."""
+    when = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    with sqlite3.connect(database) as db:
+        db.execute("update tickets set last_seen_at = ? where ticket_id = ?", [when, str(ticket_id)])
+        db.execute("update escalations set updated_at = ?, card_synced_at = ? where ticket_id = ?",
+                   [when, when, str(ticket_id)])
+
+
+def test_retention_erases_tickets_idle_for_erase_after_and_waits_for_the_busy_ones(
+        fake_slack, fake_zendesk, tmp_path):
+    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
+    fake_zendesk.add_user(id=OTHER, name="Bo Other", email="bo@example.com")
+    services = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                              retention=RetentionTable(erase_after=30 * 86400.0))
+    database = tmp_path / "seam.db"
+    old = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
+                   text="My quokka account is locked and I need a person to reset my password.")
+    answer_in_zendesk(services, fake_zendesk, old, "Hi Ana, I reset your password: the link is in your inbox.")
+    still_open = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                          text="Where is my wombat order? I want a real person.")
+    recent = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Koala",
+                      text="My koala plush arrived broken, I want to talk to a person.")
+    answer_in_zendesk(services, fake_zendesk, recent, "Sorry about that: a new one is on its way.")
+    age(database, old["ticket"], days=31)
+    age(database, still_open["ticket"], days=45)
+    age(database, recent["ticket"], days=29)
+    [sweep] = [job for job in services.runner._periodic if isinstance(job, RetentionSweep)]
+    assert sweep.interval > 0
+
+    assert sweep.run_once() == 1
+
+    assert holding(database, "quokka") == {}, "idle for 31 days: erased"
+    assert holding(database, "wombat"), "an escalation nobody finished waits, however old"
+    assert holding(database, "koala"), "29 days is not yet 30"
+    [entry] = [row for row in services.store.audit_rows(limit=20) if row["action"] == "erase"]
+    assert entry["actor"] == "retention" and entry["detail"]["ticket_ids"] == [str(old["ticket"])]
+    assert sweep.run_once() == 0, "an erased ticket is not erased again"
+
+
+def test_retention_is_off_by_default_and_refuses_a_period_under_a_day(services, tmp_path):
+    [sweep] = [job for job in services.runner._periodic if isinstance(job, RetentionSweep)]
+    assert sweep.interval == 0
+    config = tmp_path / "seam.toml"
+    config.write_text('[retention]\nerase_after = "2h"\n')
+    with pytest.raises(ConfigError, match="retention.erase_after must be 0 \\(off\\) or between 1 day and 10 years"):
+        load_settings({"SEAM_CONFIG": str(config)})

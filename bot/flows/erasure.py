@@ -12,6 +12,9 @@ itself is erased there.
 An escalation still being worked on (not sent, rejected or answered), or a job of the ticket still to run, makes
 the ticket busy: erasing it then would leave an agent a card with nothing to act on, or let the job bring the text
 back. Busy tickets are named and nothing is erased until they are finished.
+
+`[retention] erase_after` does the same on its own for every ticket on which nothing happened for that long
+(`erase_idle`, run by bot.jobs.retention), skipping busy ones until they are finished.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.flows.lifecycle import KEEP_WARM_KIND, REMINDER_KIND, SLA_KIND
 from bot.slack.blocks import erased_card
@@ -56,12 +60,27 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if found.busy or not found.tickets:
         return found
+    changed = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor)
+    return Erasure(tickets=found.tickets, busy=[], changed=changed)
+
+
+def erase_idle(store: Store, *, after: float, limit: int) -> int:
+    """`[retention]`: erase up to `limit` tickets on which nothing happened for `after` seconds, leaving out any
+    still being worked on (they come back once finished); how many were erased. Audited as actor `retention`."""
+    keys = store.idle_tickets(utcnow() - timedelta(seconds=after), limit=limit)
+    busy = set(store.busy_tickets(keys, idle_kinds=IDLE_KINDS))
+    keys = [key for key in keys if key not in busy]
+    if keys:
+        _erase(store, keys, actor="retention")
+    return len(keys)
+
+
+def _erase(store: Store, keys: list[str], *, actor: str) -> dict[str, int]:
     at = iso(utcnow())
-    keys = [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets]
     changed = store.erase_tickets(keys, redact_card=lambda card: erased_card(card, at=at), actor=actor)
     for escalation in store.posted_escalations(keys):
         # Once per escalation: a second erasure of the same ticket finds the thread already emptied.
-        store.record_event(kind=ERASE_THREAD_KIND, helpdesk=helpdesk, dedupe_key=f"erase-thread:{escalation.id}",
-                           ticket_id=escalation.ticket_id, body=json.dumps({"escalation_id": escalation.id}),
-                           priority=THREAD_JOB_PRIORITY)
-    return Erasure(tickets=found.tickets, busy=[], changed=changed)
+        store.record_event(kind=ERASE_THREAD_KIND, helpdesk=escalation.ticket_key.split(":", 1)[0],
+                           dedupe_key=f"erase-thread:{escalation.id}", ticket_id=escalation.ticket_id,
+                           body=json.dumps({"escalation_id": escalation.id}), priority=THREAD_JOB_PRIORITY)
+    return changed
