@@ -26,7 +26,7 @@ from bot.slack.blocks import EscalationView, Status, escalation_message, helpdes
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action
 from tests.support.posts import posts_for, text_objects
-from tests.support.services import build_services, drain, web_client
+from tests.support.services import build_services, drain, escalated, ticket_event, web_client
 from tests.support.signing import signed_form, zendesk_headers
 from tests.support.waiting import wait_until
 
@@ -49,24 +49,11 @@ def services(fake_slack, fake_zendesk, tmp_path):
 
 def escalate(services, fake_slack, fake_zendesk, text: str = PASSWORD) -> dict:
     """A new ticket escalated: {ticket, escalation, ts}."""
-    ticket_id = next(_ids)
-    fake_zendesk.add_ticket(id=ticket_id, subject="Question", requester_id=CUSTOMER_ID,
-                            comments=[{"author_id": CUSTOMER_ID, "body": text}])
-    assert "escalated" in outcome(services, ticket_id, "new")
-    [post] = posts_for(fake_slack, ticket_id)
-    return {"ticket": ticket_id, "escalation": int(post["metadata"]["event_payload"]["escalation_id"]),
-            "ts": post["ts"]}
+    return escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=CUSTOMER_ID,
+                     subject="Question", text=text)
 
 
-def outcome(services, ticket_id: int, key: str) -> str:
-    """Record a ticket event (as an accepted webhook does) and run the queue; the event's outcome."""
-    event_id, new = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:{key}",
-                                                ticket_id=str(ticket_id), body="{}")
-    assert new
-    drain(services)
-    event = services.store.event(event_id)
-    assert event.state == "done", event.last_error
-    return event.outcome
+outcome = ticket_event
 
 
 def write(fake_zendesk, case: dict, text: str | None = None, *, public: bool = True, author: int = ZENDESK_AGENT,

@@ -27,8 +27,7 @@ from bot.slack.blocks import REJECT_CALLBACK
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action, reject_values, view_submission
-from tests.support.posts import posts_for
-from tests.support.services import build_services, drain, web_client
+from tests.support.services import build_services, drain, escalated, ticket_event, web_client
 from tests.support.signing import signed_form
 from tests.support.waiting import wait_until
 
@@ -41,38 +40,36 @@ BOS = "wombat"
 _ids = itertools.count(91_000)
 
 
-@pytest.fixture
-def services(fake_slack, fake_zendesk, tmp_path):
+def deployment(fake_slack, fake_zendesk, tmp_path, **overrides):
     fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
     fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
     fake_zendesk.add_user(id=OTHER, name="Bo Other", email="bo@example.com")
-    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, **overrides)
+
+
+@pytest.fixture
+def services(fake_slack, fake_zendesk, tmp_path):
+    return deployment(fake_slack, fake_zendesk, tmp_path)
 
 
 def escalate(services, fake_slack, fake_zendesk, *, requester: int, subject: str, text: str) -> dict:
-    ticket_id = next(_ids)
-    fake_zendesk.add_ticket(id=ticket_id, subject=subject, requester_id=requester,
-                            comments=[{"author_id": requester, "body": text}])
-    assert "escalated" in outcome(services, ticket_id, "new")
-    [post] = posts_for(fake_slack, ticket_id)
-    return {"ticket": ticket_id, "escalation": int(post["metadata"]["event_payload"]["escalation_id"]),
-            "ts": post["ts"]}
+    return escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=requester,
+                     subject=subject, text=text)
 
 
-def outcome(services, ticket_id: int, key: str) -> str:
-    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:{key}",
-                                              ticket_id=str(ticket_id), body="{}")
-    drain(services)
-    event = services.store.event(event_id)
-    assert event.state == "done", event.last_error
-    return event.outcome
+def anas_answered_ticket(services, fake_slack, fake_zendesk) -> dict:
+    """Ana's ticket, escalated, then answered by an agent in Zendesk: a reply the engine learns."""
+    case = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
+                    text="My quokka account is locked and I need a person to reset my password.")
+    answer_in_zendesk(services, fake_zendesk, case, "Hi Ana, I reset your password: the link is in your inbox.")
+    return case
 
 
 def answer_in_zendesk(services, fake_zendesk, case: dict, text: str) -> None:
     httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{case['ticket']}.json", auth=fake_zendesk.auth,
               json={"ticket": {"comment": {"author_id": ZENDESK_AGENT, "body": text, "public": True},
                                "status": "solved"}}).raise_for_status()
-    assert "learnt" in outcome(services, case["ticket"], "solved")
+    assert "learnt" in ticket_event(services, case["ticket"], "solved")
 
 
 def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
@@ -117,9 +114,7 @@ def forget(tmp_path, *args: str):
 def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everything_else(
         services, fake_slack, fake_zendesk, tmp_path):
     database = tmp_path / "seam.db"
-    answered = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
-                        text="My quokka account is locked and I need a person to reset my password.")
-    answer_in_zendesk(services, fake_zendesk, answered, "Hi Ana, I reset your password: the link is in your inbox.")
+    answered = anas_answered_ticket(services, fake_slack, fake_zendesk)
     rejected = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Refund",
                         text="I want a refund for my quokka plush, and a person to call me.")
     reject_with_note(services, fake_slack, rejected, "the quokka plush was a gift")
@@ -209,15 +204,9 @@ def age(database, ticket_id: int, days: float) -> None:
 
 def test_retention_erases_tickets_idle_for_erase_after_and_waits_for_the_busy_ones(
         fake_slack, fake_zendesk, tmp_path):
-    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
-    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
-    fake_zendesk.add_user(id=OTHER, name="Bo Other", email="bo@example.com")
-    services = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
-                              retention=RetentionTable(erase_after=30 * 86400.0))
+    services = deployment(fake_slack, fake_zendesk, tmp_path, retention=RetentionTable(erase_after=30 * 86400.0))
     database = tmp_path / "seam.db"
-    old = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
-                   text="My quokka account is locked and I need a person to reset my password.")
-    answer_in_zendesk(services, fake_zendesk, old, "Hi Ana, I reset your password: the link is in your inbox.")
+    old = anas_answered_ticket(services, fake_slack, fake_zendesk)
     still_open = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
                           text="Where is my wombat order? I want a real person.")
     recent = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Koala",

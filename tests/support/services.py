@@ -2,6 +2,7 @@
 (store, Zendesk adapter, engine, Slack client, flows, runner) against the loopback fakes, with its own SQLite
 file; `web_client` puts the real Flask app and Bolt listeners in front of it (Flask's test client), and
 `drain` runs the queue's jobs on the calling thread. Nothing runs in the background unless a test starts it.
+`ticket_event` and `escalated` put a Zendesk ticket through the pipeline as an accepted webhook would.
 """
 
 from __future__ import annotations
@@ -48,3 +49,27 @@ def drain(services, *, limit: int = 50) -> int:
     while ran < limit and services.runner.worker.run_once():
         ran += 1
     return ran
+
+
+def ticket_event(services, ticket_id: int, key: str) -> str:
+    """Record a ticket event (as an accepted webhook does) and run the queue; the event's outcome."""
+    event_id, new = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:{key}",
+                                                ticket_id=str(ticket_id), body="{}")
+    assert new
+    drain(services)
+    event = services.store.event(event_id)
+    assert event.state == "done", event.last_error
+    return event.outcome
+
+
+def escalated(services, fake_slack: FakeSlack, fake_zendesk: FakeZendesk, *, ticket_id: int, requester: int,
+              subject: str, text: str) -> dict:
+    """A new Zendesk ticket with one comment, escalated: {ticket, escalation, ts} of its card."""
+    from tests.support.posts import posts_for
+
+    fake_zendesk.add_ticket(id=ticket_id, subject=subject, requester_id=requester,
+                            comments=[{"author_id": requester, "body": text}])
+    assert "escalated" in ticket_event(services, ticket_id, "new")
+    [post] = posts_for(fake_slack, ticket_id)
+    return {"ticket": ticket_id, "escalation": int(post["metadata"]["event_payload"]["escalation_id"]),
+            "ts": post["ts"]}
