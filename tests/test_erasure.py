@@ -21,7 +21,7 @@ import pytest
 
 from bot.config import RetentionTable, load_settings
 from bot.errors import ConfigError
-from bot.jobs.retention import RetentionSweep
+from bot.jobs.retention import MAX_ROUNDS, ROUND_LIMIT, RetentionSweep
 from bot.services import engine_revision
 from bot.slack.blocks import REJECT_CALLBACK
 from tests.support.cli import run_in_process
@@ -235,3 +235,12 @@ def test_retention_is_off_by_default_and_refuses_a_period_under_a_day(services, 
     config.write_text('[retention]\nerase_after = "2h"\n')
     with pytest.raises(ConfigError, match="retention.erase_after must be 0 \\(off\\) or between 1 day and 10 years"):
         load_settings({"SEAM_CONFIG": str(config)})
+
+
+def test_a_retention_run_goes_on_while_rounds_come_back_full():
+    rounds, pauses = iter([500, 500, 120, 500]), []
+    sweep = RetentionSweep(sweep=lambda *, limit: next(rounds), enabled=True, pause=pauses.append)
+    assert sweep.run_once() == 1120
+    assert len(pauses) == 2, "a pause between rounds, none after the last"
+    endless = RetentionSweep(sweep=lambda *, limit: limit, enabled=True, pause=pauses.append)
+    assert endless.run_once() == MAX_ROUNDS * ROUND_LIMIT, "a run is bounded"
