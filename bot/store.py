@@ -229,12 +229,20 @@ def m013_card_sync(db: Database) -> None:
     db.execute(f"create index escalations_card_stale on escalations (updated_at, id) where {CARD_STALE}")
 
 
+# A job's ticket as the store names tickets (`ticket_key`): the expression m014 indexes, written the same way in
+# the queries that use the index.
+EVENT_TICKET_KEY = "helpdesk || ':' || ticket_id"
+
+
 @MIGRATIONS()
 def m014_erasure(db: Database) -> None:
     """When a ticket's conversation was erased (bot.flows.erasure): `python -m bot forget`, or `[retention]` once
-    nothing happened on the ticket for a while; the partial index finds the tickets retention has still to erase."""
+    nothing happened on the ticket for a while; the partial index finds the tickets retention has still to erase,
+    the other a ticket's jobs."""
     db["tickets"].add_column("erased_at", str)
     db.execute("create index tickets_to_retain on tickets (last_seen_at) where erased_at is null")
+    # Erasure finds a ticket's jobs by its key, as the store names tickets (`ticket_key`).
+    db.execute(f"create index events_ticket_key on events ({EVENT_TICKET_KEY})")
 
 
 def _encodable_parameters(parameters: Any) -> Any:
@@ -1033,7 +1041,7 @@ class Store:
                 f" and state in ({', '.join('?' for _ in unfinished)})", [*chunk, *unfinished])}
             idle = tuple(idle_kinds) or ("",)
             busy |= {row[0] for row in self.db.execute(
-                f"select helpdesk || ':' || ticket_id from events where helpdesk || ':' || ticket_id in ({marks})"
+                f"select {EVENT_TICKET_KEY} from events where {EVENT_TICKET_KEY} in ({marks})"
                 f" and state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})",
                 [*chunk, *idle])}
         return [key for key in keys if key in busy]
@@ -1072,7 +1080,7 @@ class Store:
                     [now, *chunk]).rowcount
                 counts["events"] += conn.execute(
                     "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"
-                    f" processed_at = coalesce(processed_at, ?) where helpdesk || ':' || ticket_id in ({marks})"
+                    f" processed_at = coalesce(processed_at, ?) where {EVENT_TICKET_KEY} in ({marks})"
                     " and state in ('done', 'dead')", [now, *chunk]).rowcount
                 counts["decisions"] += conn.execute(
                     "update decisions set summary = null, evidence = null, answer = null"
