@@ -136,8 +136,10 @@ def test_tickets_whose_helpdesk_read_hangs_do_not_stall_the_others_and_show_as_s
 # -- 4. refused credentials at start -------------------------------------------------------------------------------
 
 def last_line(result: subprocess.CompletedProcess) -> str:
+    """The one line serve's refusal leaves on stderr (its log goes to stdout), checked to be the only one."""
     lines = result.stderr.strip().splitlines()
-    return lines[-1] if lines else ""
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_serve_refuses_to_start_with_a_revoked_slack_token(fake_slack, fake_zendesk, tmp_path):
