@@ -268,6 +268,7 @@ def register(app: App) -> None:
     app.action(ACTION_IDS["claim"])(claim)
     app.action(ACTION_IDS["approve"])(approve)
     app.action(ACTION_IDS["edit"])(open_edit)
+    app.action(ACTION_IDS["approve_after_edit"])(open_edit)
     app.action(ACTION_IDS["reject"])(open_reject)
     app.action(ACTION_IDS["retry"])(retry)
     app.action(ACTION_IDS["unclaim"])(unclaim)

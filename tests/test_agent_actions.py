@@ -433,5 +433,13 @@ def test_a_draft_rejected_as_wrong_is_not_offered_again_for_the_same_question(se
     wait_until(lambda: any(r["action"] == "reject" for r in feedback_rows(seam, first)), what="the rejection")
     second = escalate(seam, slack, zendesk, question)
     assert not Store(seam.env["DATABASE_PATH"]).escalation(int(second["escalation"])).draft
-    assert "Edit: write reply" in buttons(message(slack, second))
+    assert buttons(message(slack, second))[:4] == ["Claim", "Approve (edit first)", "Edit: write reply", "Reject"]
     assert "A draft for this question was rejected before" in json.dumps(message(slack, second)["blocks"])
+    # With no draft, Approve opens the empty reply form and sends nothing; Reject still writes its note.
+    click(seam, "UAGENT14", "approve_after_edit", second)
+    wait_until(lambda: [c for c in slack.calls_to("views.open") if c.params["view"]["callback_id"] == "seam_edit_submit"
+                        and json.loads(c.params["view"]["private_metadata"])["escalation_id"]
+                        == int(second["escalation"])], what="the reply form")
+    submit(seam, "UAGENT14", "seam_reject_submit", second, reject_values("should_not_automate"))
+    note = wait_until(lambda: [c for c in zendesk.comments(second["ticket"]) if not c["public"]], what="the note")[0]
+    assert "(no draft)" in note["body"] and public_replies(zendesk, second) == []

@@ -412,10 +412,10 @@ def test_a_learnt_reply_that_names_its_customer_greets_the_next_one_and_waits_fo
     escalation = services.store.escalation(int(post["metadata"]["event_payload"]["escalation_id"]))
     assert escalation.draft == f"Hi Bo,\n{TAUGHT} Your order 55123 leaves on Monday."
     assert "The answer names another customer's details" in shown(post)
-    assert not any(b.startswith("Approve") for b in buttons(post)) and "Edit" in buttons(post)
-    # Edit opens the draft with what to take out.
-    body, headers = signed_form(block_action(user=AGENT, action_id="seam_edit", value=str(escalation.id),
-                                             message_ts=post["ts"]))
+    assert "Approve" not in buttons(post) and "Approve (edit first)" in buttons(post) and "Edit" in buttons(post)
+    # Approve cannot send it as it is: it opens the draft with what to take out, as Edit does.
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_approve_after_edit",
+                                             value=str(escalation.id), message_ts=post["ts"]))
     assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
     opened = wait_until(lambda: fake_slack.calls_to("views.open"), what="the Edit form")
     view = opened[-1].params["view"]

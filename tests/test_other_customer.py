@@ -210,5 +210,5 @@ def test_a_draft_naming_another_customer_cannot_be_sent_with_one_click():
     message = blocks.escalation_message(blocks.EscalationView(ticket=ticket, decision=decision, escalation_id=7,
                                                                 link=None))
     buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert "Edit" in buttons and not any(b.startswith("Approve") for b in buttons)
+    assert "Edit" in buttons and "Approve" not in buttons and "Approve (edit first)" in buttons
     assert "The answer names another customer's details" in json.dumps(message)

@@ -112,10 +112,20 @@ def test_the_metadata_lets_the_post_be_found_after_a_restart() -> None:
     assert message["metadata"]["event_payload"]["escalation_id"] == 41
 
 
-def test_without_a_draft_there_is_nothing_to_approve_or_reject_and_edit_writes_the_reply() -> None:
+def action_ids(message: dict) -> dict[str, str]:
+    return {e["text"]["text"]: e["action_id"] for b in blocks_of(message, "actions") for e in b["elements"]}
+
+
+def test_without_a_draft_every_card_still_offers_approve_and_reject_and_approve_opens_the_form() -> None:
+    """The contract's four buttons are on every card; with nothing a person may send as it is, Approve opens the
+    Edit form (its own action, no confirm: nothing is sent by the click)."""
     message = escalation_message(make_view(answer=None, route=Route.ESCALATE))
     assert "a person needs to write it" in all_text(message)
-    assert button_texts(message) == ["Claim", "Edit: write reply", "Assign to…"]
+    assert button_texts(message) == ["Claim", "Approve (edit first)", "Edit: write reply", "Reject", "Assign to…"]
+    assert action_ids(message)["Approve (edit first)"] == "seam_approve_after_edit"
+    [approve] = [e for b in blocks_of(message, "actions") for e in b["elements"]
+                 if e["text"]["text"].startswith("Approve")]
+    assert "confirm" not in approve
 
 
 def test_draft_and_escalate_have_different_headers() -> None:
@@ -198,7 +208,7 @@ def test_approve_asks_for_confirmation_before_the_reply_goes_out() -> None:
 
 def test_a_draft_below_the_draft_threshold_is_a_starting_point_not_a_reply_to_approve() -> None:
     message = escalation_message(make_view(route=Route.ESCALATE, confidence=0.31, reasons=(LOW,)))
-    assert button_texts(message) == ["Claim", "Edit", "Reject", "Assign to…"]
+    assert button_texts(message) == ["Claim", "Approve (edit first)", "Edit", "Reject", "Assign to…"]
     text = all_text(message)
     assert "Open the sign-in page." in text, "the draft is still shown"
     assert "not ready to approve" in text and "*Suggested reply*" not in text
@@ -207,7 +217,7 @@ def test_a_draft_below_the_draft_threshold_is_a_starting_point_not_a_reply_to_ap
 
 def test_a_draft_holding_placeholders_is_not_offered_for_approval() -> None:
     message = escalation_message(make_view(answer="Hi {{ticket.requester.first_name}}, see the sign-in page."))
-    assert "Approve" not in button_texts(message) and "Edit" in button_texts(message)
+    assert "Approve" not in button_texts(message) and "Approve (edit first)" in button_texts(message)
     assert "placeholders a person fills in" in all_text(message)
 
 
@@ -263,10 +273,10 @@ def test_claimed_and_failed_cards_offer_unclaim_and_reassign() -> None:
     assert [b["action_id"] for b in buttons_of(claimed)][-2:] == ["seam_unclaim", "seam_reassign"]
     assert buttons_of(claimed)[0]["style"] == "primary"
     unsure = escalation_message(make_view(reasons=(LOW,)), Status(state=EscalationState.CLAIMED, owner="U1"))
-    assert button_texts(unsure) == ["Edit", "Reject", "Unclaim", "Reassign"]
-    assert buttons_of(unsure)[0]["style"] == "primary"
+    assert button_texts(unsure) == ["Approve (edit first)", "Edit", "Reject", "Unclaim", "Reassign"]
+    assert [b.get("style") for b in buttons_of(unsure)][:2] == [None, "primary"], "Edit leads when Approve cannot"
     empty = escalation_message(make_view(answer=None), Status(state=EscalationState.CLAIMED, owner="U1"))
-    assert button_texts(empty) == ["Edit: write reply", "Unclaim", "Reassign"]
+    assert button_texts(empty) == ["Approve (edit first)", "Edit: write reply", "Reject", "Unclaim", "Reassign"]
     failed = escalation_message(make_view(), Status(state=EscalationState.FAILED, owner="U1", error="422"))
     assert button_texts(failed) == ["Retry", "Edit", "Reject", "Unclaim", "Reassign"]
     for message in (claimed, unsure, empty, failed):

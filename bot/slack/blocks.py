@@ -47,7 +47,12 @@ REPLY_CHARS = 4000
 REPLY_BLOCKS = 50
 FIELD_LIMIT = 2000
 ACTION_IDS = {"claim": "seam_claim", "approve": "seam_approve", "edit": "seam_edit", "reject": "seam_reject",
-              "retry": "seam_retry", "unclaim": "seam_unclaim", "reassign": "seam_reassign"}
+              "retry": "seam_retry", "unclaim": "seam_unclaim", "reassign": "seam_reassign",
+              "approve_after_edit": "seam_approve_after_edit"}
+# The Approve button of a draft a person may not send as it is (none, below the draft threshold, placeholders,
+# another customer's details): every card offers Claim, Approve, Edit and Reject, and this Approve opens the Edit
+# form, so one click never sends such a draft.
+APPROVE_AFTER_EDIT = "Approve (edit first)"
 EDIT_CALLBACK = "seam_edit_submit"
 REJECT_CALLBACK = "seam_reject_submit"
 REASSIGN_CALLBACK = "seam_reassign_submit"
@@ -211,17 +216,17 @@ def _button(kind: str, escalation_id: int, *, style: str | None = None, text: st
 
 
 def _reply_buttons(decision: Decision, escalation_id: int, *, primary: bool) -> list[ButtonElement]:
-    """Approve (only for a draft a person may send as it is), Edit (or "Edit: write reply" when there is no draft
-    at all) and Reject (only when there is a draft to reject)."""
+    """Approve, Edit (or "Edit: write reply" when there is no draft at all) and Reject. Approve sends the draft
+    after a confirm when a person may send it as it is (`approvable`); otherwise it reads APPROVE_AFTER_EDIT and
+    opens the Edit form, and Edit is the primary button."""
     has_draft = bool((decision.answer or "").strip())
-    buttons = []
     if approvable(decision):
-        buttons.append(_button("approve", escalation_id, style="primary" if primary else None))
-    buttons.append(_button("edit", escalation_id, text=None if has_draft else "Edit: write reply",
-                           style="primary" if primary and not buttons else None))
-    if has_draft:
-        buttons.append(_button("reject", escalation_id, style="danger"))
-    return buttons
+        approve = _button("approve", escalation_id, style="primary" if primary else None)
+    else:
+        approve = _button("approve_after_edit", escalation_id, text=APPROVE_AFTER_EDIT)
+    edit = _button("edit", escalation_id, text=None if has_draft else "Edit: write reply",
+                   style="primary" if primary and not approvable(decision) else None)
+    return [approve, edit, _button("reject", escalation_id, style="danger")]
 
 
 def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
