@@ -649,6 +649,32 @@ class Store:
             " order by e.id desc limit 1", [turn_key])), None)
         return Escalation.from_row(row) if row else None
 
+    def live_escalation(self, ticket_key: str) -> Escalation | None:
+        """The ticket's newest escalation still waiting on a person — posted or being posted, open, claimed, or
+        its reply refused — to which the customer's next message belongs (bot.flows.pipeline `_follow_up`). One
+        whose reply is being sent is finishing: a message then starts a new escalation."""
+        rows = self.db["escalations"].rows_where(
+            "ticket_key = ? and state in ('posting', 'open', 'claimed', 'failed')", [ticket_key],
+            order_by="id desc", limit=1)
+        row = next(iter(rows), None)
+        return Escalation.from_row(row) if row else None
+
+    @_writes
+    def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str) -> bool:
+        """The customer wrote again (event `event_id`) while this escalation waits on a person: their words are
+        what a reply now answers (`customer_text`, which the engine learns the reply against), and the card
+        counts the event once (`follow_ups`, event ids). False when this event was already added (a retry)."""
+        with self._immediate() as conn:
+            row = conn.execute("select card from escalations where id = ?", [escalation_id]).fetchone()
+            card = json.loads(row[0] or "{}")
+            events = card.get("follow_ups") or []
+            if event_id in events:
+                return False
+            card["follow_ups"] = [*events, event_id]
+            conn.execute("update escalations set card = ?, customer_text = ?, updated_at = ? where id = ?",
+                         [json.dumps(card), customer_text, iso(utcnow()), escalation_id])
+            return True
+
     def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
         """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a
         person will follow up: telling them again on every new message would only repeat it."""

@@ -482,7 +482,7 @@ def test_a_keep_warm_reply_that_landed_before_a_crash_is_not_sent_again(pipeline
     assert len([r for r in pipeline.store.audit_rows(limit=50) if r["action"] == "keep_warm_sent"]) == 1
 
 
-def test_a_newer_message_with_its_own_escalation_takes_over_keep_warm(pipeline, fake_zendesk):
+def test_a_newer_message_joins_the_waiting_escalation_which_keeps_the_customer_warm(pipeline, fake_zendesk):
     lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True))
     case = run_ticket(pipeline, lifecycle, fake_zendesk)
     ticket = str(case["ticket"])
@@ -491,8 +491,8 @@ def test_a_newer_message_with_its_own_escalation_takes_over_keep_warm(pipeline, 
     pipeline.store.record_event(helpdesk="zendesk", dedupe_key="second", ticket_id=ticket, body="{}")
     while case["worker"].run_once():
         pass
-    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm) == \
-        "stopped: a newer message has an escalation of its own"
+    assert pipeline.store.latest_escalation_id(f"zendesk:{ticket}") == case["escalation"], "no second escalation"
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm).startswith("kept warm (1 of")
 
 
 def test_who_is_waiting_on_a_person():

@@ -63,8 +63,8 @@ def test_customer_asking_for_a_person_gets_one_escalation_with_buttons_and_threa
     assert response.status_code == 202, response.text
 
     [post] = wait_until(lambda: posts_for(slack, ticket_id), what="the escalation post")
-    # The AI's guess is below the draft threshold: a starting point for Edit, never offered for approval.
-    assert [t.split()[0] for t in button_texts(post)] == ["Claim", "Edit", "Reject", "Assign"]
+    # The AI's guess is below the draft threshold: a starting point for Edit, never sent by one click.
+    assert button_texts(post) == ["Claim", "Approve (edit first)", "Edit", "Reject", "Assign to…"]
     rendered = json.dumps(post["blocks"])
     assert "Customer asked for a human" in rendered
     assert f"#{ticket_id} Where is my order" in rendered

@@ -38,7 +38,7 @@ from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Decision, Escalation, EscalationState, Event, Reason, Route, Ticket
 from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
-from bot.slack.blocks import EscalationView
+from bot.slack.blocks import EscalationView, follow_up_note
 from bot.slack.poster import Poster
 from bot.store import Store, turn_key
 from bot.text import iso, utcnow
@@ -130,6 +130,9 @@ class Pipeline:
                                               priority=ticket.priority)
         row = self.store.decision_for_event(event.id)
         if row is None:
+            live = self.store.live_escalation(ticket_key)
+            if live is not None:
+                return self._follow_up(event.id, live, ticket)
             decision = decide(ticket, self.engine.assess(ticket), policy=self.policy())
             decision_id = self.store.add_decision(event_id=event.id, ticket_key=ticket_key, decision=decision)
         else:
@@ -184,6 +187,23 @@ class Pipeline:
             self.lifecycle.after_post(escalation.id, ticket)
         self._tell_customer(event_id, escalation.id, ticket_key, ticket, decision)
         return "escalated" if decision.route == Route.ESCALATE else "drafted"
+
+    def _follow_up(self, event_id: int, escalation: Escalation, ticket: Ticket) -> str:
+        """The customer wrote again while a person has (or is about to get) their ticket: the message joins that
+        escalation — quoted in its thread with its owner mentioned, counted on its card — and nothing else is
+        posted (the contract: one post per escalation, later changes in its thread or by chat.update). The AI
+        neither answers nor drafts anew: a person has the conversation. Once per event, however often retried."""
+        latest = ticket.latest_customer_message
+        text = latest.body if latest is not None else ticket.customer_text()
+        if self.settings.slack.mask_payment:
+            text = mask_payment(text)
+        if self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text()):
+            self.store.audit(actor="seam", action="customer_wrote_again",
+                             detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "event_id": event_id})
+        # Queued like the transcript: its job also catches the card up (the count of follow-ups).
+        self.poster.queue_note(self.store.escalation(escalation.id), key=f"follow-up-{event_id}",
+                               text=follow_up_note(text, owner=escalation.owner))
+        return f"added to escalation {escalation.id}: the customer wrote again"
 
     def _for_slack(self, ticket: Ticket) -> Ticket:
         """The ticket as Slack shows it: card numbers and IBANs masked (`[slack] mask_payment`) before the

@@ -113,6 +113,7 @@ class EscalationView:
     mention: str | None = None  # whom that route mentions (`<@U…>`, `<!subteam^S…>`)
     page: str | None = None  # the managers a `page_manager` route mentions too
     erased_at: str | None = None  # when the conversation was erased on request (`erased_card`)
+    follow_ups: int = 0  # how often the customer wrote again since the card was posted (bot.store `add_follow_up`)
 
     def to_card(self) -> dict:
         """What the message needs, as JSON the store keeps so every later update re-renders the same card."""
@@ -140,7 +141,7 @@ class EscalationView:
         queue = card.get("queue") or {}
         return cls(escalation_id=escalation_id, ticket=Ticket(**t), decision=decision, link=card["link"],
                    queue=queue.get("name"), mention=queue.get("mention"), page=queue.get("page"),
-                   erased_at=card.get("erased_at"))
+                   erased_at=card.get("erased_at"), follow_ups=len(card.get("follow_ups") or ()))
 
     @property
     def mentions(self) -> str:
@@ -189,6 +190,19 @@ def _title(route: Route) -> str:
 
 # What an erased card shows for the subject and the summary.
 ERASED = "(erased on request)"
+
+
+def follow_up_note(text: str, *, owner: str | None) -> str:
+    """The thread note of a customer's message that came while their escalation waits on a person (mrkdwn): the
+    owner mentioned, so they hear of it; the customer's words escaped and quoted, cut to FOLLOW_UP_LIMIT."""
+    who = f" <@{owner}>" if owner else ""
+    words = clip(text.strip(), FOLLOW_UP_LIMIT)
+    quoted = "\n".join(f"> {escape(line)}" if line.strip() else ">" for line in words.splitlines())
+    return f"💬 *The customer wrote again*{who}:\n{quoted}"
+
+
+# The most of a follow-up message the thread note quotes; the whole of it is in the helpdesk (the ticket link).
+FOLLOW_UP_LIMIT = 3000
 
 
 def erased_card(card: dict, *, at: str) -> dict:
@@ -383,6 +397,11 @@ def escalation_blocks(view: EscalationView, status: Status | None = None, *,
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it: "
                  "Edit: write reply._")))
+    if view.follow_ups and not view.erased_at:
+        times = "once" if view.follow_ups == 1 else f"{view.follow_ups} times"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"💬 The customer wrote again ({times}) since this card was posted: their words are in the "
+                 "thread. The draft answers their earlier message.")]))
     if status.customer_notified_at:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="📣 Seam told the customer a person will follow up (the words are in the thread)")]))

@@ -1,0 +1,89 @@
+"""A customer who writes again while their escalation waits on a person (bot.flows.pipeline `_follow_up`): the
+message joins that escalation — quoted in its thread, its owner mentioned, card numbers masked, mrkdwn escaped,
+the card updated in place to say so — and no second card is posted (the contract: one post per escalation, later
+changes by chat.update or in its thread). Once per event however often it is retried; the reply an agent then
+sends is learnt against the customer's latest words. Once the escalation is finished, the next message is a new
+escalation with its own card.
+
+The core runs in-process against the loopback fakes (tests.support.services), with the real Bolt listeners.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import httpx
+import pytest
+
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.payloads import block_action
+from tests.support.posts import posts_for
+from tests.support.services import build_services, drain, escalated, ticket_event, web_client
+from tests.support.signing import signed_form
+from tests.support.waiting import wait_until
+
+AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
+_ids = itertools.count(93_000)
+
+
+@pytest.fixture
+def services(fake_slack, fake_zendesk, tmp_path):
+    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
+    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+
+
+def customer_writes(fake_zendesk, case: dict, text: str) -> None:
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{case['ticket']}.json", auth=fake_zendesk.auth, json={
+        "ticket": {"comment": {"author_id": CUSTOMER_ID, "body": text, "public": True}}}).raise_for_status()
+
+
+def seams_thread(fake_slack, case: dict) -> list[str]:
+    return [r["text"] for r in fake_slack.replies(CHANNEL, case["ts"]) if "wrote again" in r["text"]]
+
+
+def test_a_message_while_the_escalation_waits_joins_its_thread_and_card_and_posts_nothing_new(
+        services, fake_slack, fake_zendesk):
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=CUSTOMER_ID,
+                     subject="Parcel", text="My parcel never came. I want to talk to a person.")
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_claim", value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    wait_until(lambda: services.store.escalation(case["escalation"]).owner == AGENT, what="the claim")
+    customer_writes(fake_zendesk, case, "Hello? It is order 55123, paid with 4111 1111 1111 1111. <!channel>")
+    updates = len(fake_slack.calls_to("chat.update"))
+
+    outcome = ticket_event(services, case["ticket"], "again")
+
+    assert outcome == f"added to escalation {case['escalation']}: the customer wrote again"
+    assert len(posts_for(fake_slack, case["ticket"])) == 1, "no second card"
+    [note] = seams_thread(fake_slack, case)
+    assert f"<@{AGENT}>" in note and "order 55123" in note, "the owner hears of it, with the customer's words"
+    assert "4111 1111 1111 1111" not in note and "1111" in note, "card numbers masked, the last four kept"
+    assert "<!channel>" not in note and "&lt;!channel&gt;" in note, "the customer's words never ping anyone"
+    card = wait_until(lambda: [c for c in fake_slack.calls_to("chat.update")[updates:]
+                               if c.params["ts"] == case["ts"]], what="the card updated in place")[-1]
+    assert "The customer wrote again (once)" in json.dumps(card.params["blocks"])
+    escalation = services.store.escalation(case["escalation"])
+    assert escalation.owner == AGENT and "order 55123" in escalation.customer_text
+    # The same event again (a retry after a crash): nothing new anywhere.
+    event = next(e for e in services.store.db["events"].rows_where("dedupe_key = ?", [f"t{case['ticket']}:again"]))
+    assert services.pipeline.process(services.store.event(event["id"])) == outcome
+    drain(services)
+    assert len(seams_thread(fake_slack, case)) == 1
+    assert services.store.escalation(case["escalation"]).card["follow_ups"] == [event["id"]]
+
+
+def test_once_the_escalation_is_finished_the_next_message_gets_a_card_of_its_own(services, fake_slack, fake_zendesk):
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=CUSTOMER_ID,
+                     subject="Parcel", text="My parcel never came. I want to talk to a person.")
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{case['ticket']}.json", auth=fake_zendesk.auth, json={
+        "ticket": {"comment": {"author_id": ZENDESK_AGENT, "body": "It ships tomorrow.", "public": True}}})
+    assert "answered" in ticket_event(services, case["ticket"], "agent")
+    customer_writes(fake_zendesk, case, "It did not ship. I want a person again.")
+
+    assert "escalated" in ticket_event(services, case["ticket"], "again")
+
+    assert len(posts_for(fake_slack, case["ticket"])) == 2
+    assert seams_thread(fake_slack, case) == []
