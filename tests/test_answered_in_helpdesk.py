@@ -26,11 +26,20 @@ from bot.slack.blocks import EscalationView, Status, escalation_message, helpdes
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action
 from tests.support.posts import posts_for, text_objects
-from tests.support.services import build_services, drain, escalated, ticket_event, web_client
+from tests.support.services import (
+    AGENT,
+    AGENT_EMAIL,
+    ZENDESK_AGENT,
+    build_services,
+    drain,
+    escalated,
+    staffed,
+    ticket_event,
+    web_client,
+)
 from tests.support.signing import signed_form, zendesk_headers
 from tests.support.waiting import wait_until
 
-AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
 # Asks for a person (so it escalates) about what the knowledge answers (so there is a draft).
 PASSWORD = "I forgot my password and need to reset it. Can I talk to a person?"
 # Nothing in the knowledge answers it: what an agent's reply teaches is new.
@@ -42,9 +51,7 @@ _ids = itertools.count(77_000)
 
 @pytest.fixture
 def services(fake_slack, fake_zendesk, tmp_path):
-    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
-    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
-    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    return staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
 
 
 def escalate(services, fake_slack, fake_zendesk, text: str = PASSWORD) -> dict:

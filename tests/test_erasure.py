@@ -27,11 +27,18 @@ from bot.slack.blocks import REJECT_CALLBACK
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action, reject_values, view_submission
-from tests.support.services import build_services, drain, escalated, ticket_event, web_client
+from tests.support.services import (
+    AGENT,
+    ZENDESK_AGENT,
+    drain,
+    escalated,
+    staffed,
+    ticket_event,
+    web_client,
+)
 from tests.support.signing import signed_form
 from tests.support.waiting import wait_until
 
-AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
 OTHER = CUSTOMER_ID + 1
 # Words only Ana's tickets hold, and only Bo's. (What an agent replied to Ana is the agent's words, which the
 # engine may reuse for others with Ana's details masked: tests/test_other_customer.py.)
@@ -41,10 +48,8 @@ _ids = itertools.count(91_000)
 
 
 def deployment(fake_slack, fake_zendesk, tmp_path, **overrides):
-    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
-    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
     fake_zendesk.add_user(id=OTHER, name="Bo Other", email="bo@example.com")
-    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, **overrides)
+    return staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, **overrides)
 
 
 @pytest.fixture

@@ -19,19 +19,24 @@ import pytest
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.payloads import block_action
 from tests.support.posts import posts_for
-from tests.support.services import build_services, drain, escalated, ticket_event, web_client
+from tests.support.services import (
+    AGENT,
+    ZENDESK_AGENT,
+    drain,
+    escalated,
+    staffed,
+    ticket_event,
+    web_client,
+)
 from tests.support.signing import signed_form
 from tests.support.waiting import wait_until
 
-AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
 _ids = itertools.count(93_000)
 
 
 @pytest.fixture
 def services(fake_slack, fake_zendesk, tmp_path):
-    fake_slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
-    fake_zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
-    return build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    return staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
 
 
 def customer_writes(fake_zendesk, case: dict, text: str) -> None:

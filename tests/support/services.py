@@ -2,7 +2,8 @@
 (store, Zendesk adapter, engine, Slack client, flows, runner) against the loopback fakes, with its own SQLite
 file; `web_client` puts the real Flask app and Bolt listeners in front of it (Flask's test client), and
 `drain` runs the queue's jobs on the calling thread. Nothing runs in the background unless a test starts it.
-`ticket_event` and `escalated` put a Zendesk ticket through the pipeline as an accepted webhook would.
+`ticket_event` and `escalated` put a Zendesk ticket through the pipeline as an accepted webhook would; `staffed`
+builds a deployment with one agent in both Slack and Zendesk (AGENT, ZENDESK_AGENT: Claim finds them by email).
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def build_services(*, slack: FakeSlack, zendesk: FakeZendesk, tmp: Path, slack_t
     if slack_table is not None:
         overrides["slack"] = slack_table
     return Services.build(replace(settings, **overrides))
+
+
+AGENT, AGENT_EMAIL, ZENDESK_AGENT = "UAGENT", "agent@acme.example", 801
+
+
+def staffed(*, slack: FakeSlack, zendesk: FakeZendesk, tmp: Path, **overrides: Any):
+    """`build_services` with AGENT in Slack and ZENDESK_AGENT in Zendesk, one person by their email."""
+    slack.add_user(AGENT, email=AGENT_EMAIL, name="agent")
+    zendesk.add_user(id=ZENDESK_AGENT, name="Agent", email=AGENT_EMAIL, role="agent")
+    return build_services(slack=slack, zendesk=zendesk, tmp=tmp, **overrides)
 
 
 def web_client(services):
