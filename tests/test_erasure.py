@@ -154,6 +154,12 @@ def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everythin
     # What serve refits on no longer holds the reply, and the refit is due.
     assert not any("quokka" in (row["customer_text"] or "") for row in services.store.learned_answers())
     assert engine_revision(services.settings, services.store) != revision
+    # What the team exports afterwards holds none of it either, and still counts every action.
+    for fmt in ("csv", "jsonl"):
+        exported = run_in_process("feedback", "export", "--format", fmt,
+                                  env={"DATABASE_PATH": str(database)}, cwd=tmp_path)
+        assert exported.exit_code == 0, exported.output
+        assert "quokka" not in exported.output.lower() and "reject" in exported.output
     [entry] = [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
     assert entry["actor"] == "cli" and entry["detail"]["ticket_ids"] == [str(answered["ticket"]),
                                                                       str(rejected["ticket"])]
