@@ -660,10 +660,12 @@ class Store:
         return Escalation.from_row(row) if row else None
 
     @_writes
-    def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str) -> bool:
+    def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str,
+                      quoted_until: str | None = None) -> bool:
         """The customer wrote again (event `event_id`) while this escalation waits on a person: their words are
         what a reply now answers (`customer_text`, which the engine learns the reply against), and the card
-        counts the event once (`follow_ups`, event ids). False when this event was already added (a retry)."""
+        counts the event once (`follow_ups`, event ids) and keeps the time of the newest message quoted in the
+        thread (`follow_up_until`). False when this event was already added (a retry)."""
         with self._immediate() as conn:
             row = conn.execute("select card from escalations where id = ?", [escalation_id]).fetchone()
             card = json.loads(row[0] or "{}")
@@ -671,6 +673,8 @@ class Store:
             if event_id in events:
                 return False
             card["follow_ups"] = [*events, event_id]
+            if quoted_until is not None:
+                card["follow_up_until"] = max(quoted_until, card.get("follow_up_until") or quoted_until)
             conn.execute("update escalations set card = ?, customer_text = ?, updated_at = ? where id = ?",
                          [json.dumps(card), customer_text, iso(utcnow()), escalation_id])
             return True

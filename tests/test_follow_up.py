@@ -1,7 +1,8 @@
 """A customer who writes again while their escalation waits on a person (bot.flows.pipeline `_follow_up`): the
 message joins that escalation — quoted in its thread, its owner mentioned, card numbers masked, mrkdwn escaped,
 the card updated in place to say so — and no second card is posted (the contract: one post per escalation, later
-changes by chat.update or in its thread). Once per event however often it is retried; the reply an agent then
+changes by chat.update or in its thread). Every message the thread has not shown is quoted (two quick ones
+handled as one event both), none twice. Once per event however often it is retried; the reply an agent then
 sends is learnt against the customer's latest words. Once the escalation is finished, the next message is a new
 escalation with its own card.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -92,3 +94,26 @@ def test_once_the_escalation_is_finished_the_next_message_gets_a_card_of_its_own
 
     assert len(posts_for(fake_slack, case["ticket"])) == 2
     assert seams_thread(fake_slack, case) == []
+
+
+def test_two_quick_messages_handled_as_one_event_are_both_quoted_and_none_twice(services, fake_slack, fake_zendesk):
+    ticket_id = next(_ids)
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fake_zendesk.add_ticket(id=ticket_id, subject="Parcel", requester_id=CUSTOMER_ID, comments=[
+        {"author_id": CUSTOMER_ID, "body": "My parcel never came. I want to talk to a person.",
+         "created_at": an_hour_ago}])
+    assert "escalated" in ticket_event(services, ticket_id, "new")
+    [post] = posts_for(fake_slack, ticket_id)
+    case = {"ticket": ticket_id, "ts": post["ts"]}
+    customer_writes(fake_zendesk, case, "First: it was order 55123.")
+    customer_writes(fake_zendesk, case, "Second: please hurry.")
+
+    assert "the customer wrote again" in ticket_event(services, ticket_id, "both")
+    customer_writes(fake_zendesk, case, "Third: still nothing.")
+    assert "the customer wrote again" in ticket_event(services, ticket_id, "third")
+
+    drain(services)
+    first, second = seams_thread(fake_slack, case)
+    assert "First: it was order 55123." in first and "Second: please hurry." in first
+    assert "never came" not in first, "what the transcript already shows is not quoted again"
+    assert "Third: still nothing." in second and "First" not in second and "Second" not in second

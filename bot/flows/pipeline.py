@@ -35,13 +35,13 @@ from bot.flows.feedback import Learn
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError
-from bot.models import Decision, Escalation, EscalationState, Event, Reason, Route, Ticket
+from bot.models import Decision, Escalation, EscalationState, Event, Message, Reason, Route, Ticket
 from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
 from bot.slack.blocks import EscalationView, follow_up_note
 from bot.slack.poster import Poster
 from bot.store import Store, turn_key
-from bot.text import iso, utcnow
+from bot.text import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,22 @@ def _thanked_after_a_reply(ticket: Ticket) -> bool:
         return False
     previous = next((m for m in reversed(messages[:-1]) if m.public), None)
     return previous is not None and previous.author != "customer" and is_thanks(messages[-1].body)
+
+
+def _new_messages(ticket: Ticket, escalation: Escalation) -> tuple[list[Message], str | None]:
+    """The customer's messages the escalation's thread has not shown yet, and the time of the newest: those
+    written after its card was recorded and after the last follow-up quoted (the card's `follow_up_until`), so two
+    quick messages whose webhooks are handled as one event are both quoted, and none twice. A helpdesk that gives
+    no message times: the latest message alone."""
+    shown = [t for t in (parse_time(escalation.created_at), parse_time(escalation.card.get("follow_up_until")))
+             if t is not None]
+    since = max(shown) if shown else None
+    fresh = [m for m in ticket.customer_messages
+             if since is not None and (written := parse_time(m.created_at)) is not None and written > since]
+    if fresh:
+        return fresh, max(iso(parse_time(m.created_at)) for m in fresh)
+    latest = ticket.latest_customer_message
+    return ([latest] if latest is not None else []), None
 
 
 @dataclass
@@ -193,11 +209,12 @@ class Pipeline:
         escalation — quoted in its thread with its owner mentioned, counted on its card — and nothing else is
         posted (the contract: one post per escalation, later changes in its thread or by chat.update). The AI
         neither answers nor drafts anew: a person has the conversation. Once per event, however often retried."""
-        latest = ticket.latest_customer_message
-        text = latest.body if latest is not None else ticket.customer_text()
+        messages, until = _new_messages(ticket, escalation)
+        text = "\n\n".join(m.body for m in messages) if messages else ticket.customer_text()
         if self.settings.slack.mask_payment:
             text = mask_payment(text)
-        if self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text()):
+        if self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text(),
+                                    quoted_until=until):
             self.store.audit(actor="seam", action="customer_wrote_again",
                              detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "event_id": event_id})
         # Queued like the transcript: its job also catches the card up (the count of follow-ups).
