@@ -43,6 +43,9 @@ MAX_ATTEMPTS = 5
 LOOKUP_CHUNK = 500
 # Escalation states in which an agent owns the work but has not finished it.
 OWNED_STATES = (EscalationState.CLAIMED, EscalationState.SENDING, EscalationState.FAILED)
+# Escalation states in which the ticket waits on a person, so the customer's next message joins the escalation
+# (`live_escalation`): every unfinished state but SENDING, whose reply is on its way.
+WAITING_STATES = tuple(s for s in EscalationState if not s.finished and s != EscalationState.SENDING)
 FEEDBACK_COLUMNS = ("id", "created_at", "user_id", "action", "escalation_id", "ticket_key", "confidence",
                     "answer_source", "draft", "final_text", "edit_distance", "reason")
 # The job kind of an announcement queued by the quality guard (retried like any job until Slack takes it).
@@ -238,9 +241,10 @@ EVENT_TICKET_KEY = "helpdesk || ':' || ticket_id"
 def m014_erasure(db: Database) -> None:
     """When a ticket's conversation was erased (bot.flows.erasure): `python -m bot forget`, or `[retention]` once
     nothing happened on the ticket for a while; the partial index finds the tickets retention has still to erase,
-    the other a ticket's jobs."""
+    `tickets_erased` the latest erasure (the engine's revision), the last a ticket's jobs."""
     db["tickets"].add_column("erased_at", str)
     db.execute("create index tickets_to_retain on tickets (last_seen_at) where erased_at is null")
+    db.execute("create index tickets_erased on tickets (erased_at)")
     # Erasure finds a ticket's jobs by its key, as the store names tickets (`ticket_key`).
     db.execute(f"create index events_ticket_key on events ({EVENT_TICKET_KEY})")
 
@@ -653,9 +657,9 @@ class Store:
         """The ticket's newest escalation still waiting on a person — posted or being posted, open, claimed, or
         its reply refused — to which the customer's next message belongs (bot.flows.pipeline `_follow_up`). One
         whose reply is being sent is finishing: a message then starts a new escalation."""
+        marks = ", ".join("?" for _ in WAITING_STATES)
         rows = self.db["escalations"].rows_where(
-            "ticket_key = ? and state in ('posting', 'open', 'claimed', 'failed')", [ticket_key],
-            order_by="id desc", limit=1)
+            f"ticket_key = ? and state in ({marks})", [ticket_key, *WAITING_STATES], order_by="id desc", limit=1)
         row = next(iter(rows), None)
         return Escalation.from_row(row) if row else None
 
@@ -1084,9 +1088,10 @@ class Store:
                 f"ticket_key in ({', '.join('?' for _ in chunk)}) and ts is not null", chunk, order_by="id")]
         return found
 
-    def last_erasure(self) -> int:
-        """The audit id of the latest erasure (0 for none): the engine refits when it moves (bot.services)."""
-        return self.db.execute("select coalesce(max(id), 0) from audit_log where action = 'erase'").fetchone()[0]
+    def last_erasure(self) -> str:
+        """When a ticket was last erased ("" for never): the engine refits when it moves (bot.services). Read on
+        every learnt reply, so from m014's index, not the audit log."""
+        return self.db.execute("select coalesce(max(erased_at), '') from tickets").fetchone()[0]
 
     @_writes
     def erase_tickets(self, keys: Sequence[str], *, redact_card: Callable[[dict], dict], actor: str) -> dict[str, int]:
