@@ -170,12 +170,13 @@ def _progress_bar():
     return bar
 
 
-def _open_store():
-    """The store at DATABASE_PATH for the commands that read an existing deployment's database."""
+def _open_store(settings=None):
+    """The store at DATABASE_PATH for the commands that read an existing deployment's database (`settings`: those
+    the command already read, else read now)."""
     from bot.config import load_settings
     from bot.store import Store
 
-    settings = load_settings()
+    settings = settings or load_settings()
     if not Path(settings.database_path).exists():
         raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
     return Store(settings.database_path)
@@ -254,7 +255,7 @@ def knowledge_list(retired: bool, fmt: str) -> None:
     from bot.config import load_settings
 
     settings = load_settings()
-    rows = _open_store().knowledge_rows(settings.helpdesk, retired=retired)
+    rows = _open_store(settings).knowledge_rows(settings.helpdesk, retired=retired)
     for row in rows:
         if fmt == "jsonl":
             click.echo(json.dumps(row, ensure_ascii=False))
@@ -405,8 +406,8 @@ def forget(ticket_ids: tuple[str, ...], email: str | None, dry_run: bool, yes: b
     ticket_ids = tuple(t.strip() for t in ticket_ids if t.strip())
     if not ticket_ids and not email:
         raise click.UsageError("name the tickets: --ticket ID (repeatable) or --email ADDRESS")
-    helpdesk = load_settings().helpdesk
-    store = _open_store()
+    settings = load_settings()
+    helpdesk, store = settings.helpdesk, _open_store(settings)
     found = erasure.find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if not found.tickets:
         click.echo(f"nothing to erase: no {helpdesk} ticket in the database matches")

@@ -218,7 +218,7 @@ class Pipeline:
             self.store.audit(actor="seam", action="customer_wrote_again",
                              detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "event_id": event_id})
         # Queued like the transcript: its job also catches the card up (the count of follow-ups).
-        self.poster.queue_note(self.store.escalation(escalation.id), key=f"follow-up-{event_id}",
+        self.poster.queue_note(escalation, key=f"follow-up-{event_id}",
                                text=follow_up_note(text, owner=escalation.owner))
         return f"added to escalation {escalation.id}: the customer wrote again"
 
