@@ -1,6 +1,6 @@
 """Benchmark: the decision engine against two baselines on every dataset in ../shared/data, dev and test.
 
-    python -m bench.decisions [--split dev|test] [--datasets banking77_oos,bitext,...] [--variants]
+    python -m bench.decisions [--split dev|test] [--datasets banking77_oos,bitext,...] [--variants] [--rotations 0-4]
 
 Per dataset (bench/_splits.py: a history of resolved tickets, and replays in which each ticket expects an
 answer id or none), each system answers every replayed ticket with a confidence:
@@ -22,6 +22,12 @@ over the replayed tickets (`--resamples`, 2,000 by default): the difference, its
 resamples in which Seam is ahead. A replay of a few hundred tickets decides "coverage at ≤1 %" with a handful of
 them; the interval says which differences are more than that.
 
+`--rotations 0-4` draws the splits again (bench/_splits.py, *Rotations*: other held-out intents, other NLU++
+folds) and adds a table of each figure's mean over the rotations, per system, and Seam − TF-IDF + LR (C=10) on
+it: the mean difference, a bootstrap interval of that mean (each rotation's tickets resampled on their own), and
+in how many rotations Seam is ahead, level and behind. One split's coverage at ≤1 % is a handful of tickets; five
+draws of them say whether a difference is the engine's or the draw's.
+
 A third table replays the live half of item 3 (`after_verdicts`): the verdicts on Seam's first automatic answers
 (reopened = wrong) set the share of uncovered questions for the rest of the replay, as serve does.
 """
@@ -38,7 +44,7 @@ import numpy as np
 
 from bench import _datasets as data
 from bench._common import machine
-from bench._splits import SPLITS, Split
+from bench._splits import ROTATING, ROTATIONS, SPLITS, Split
 from bench.engine_quality import risk_coverage
 from bot.config import QualityGuardTable
 from bot.engine.base import Verdict
@@ -205,6 +211,7 @@ class Comparison:
     low: np.ndarray  # 2.5th percentile of the resampled differences
     high: np.ndarray  # 97.5th
     ahead: np.ndarray  # share of resamples in which a is strictly better than b
+    differences: np.ndarray  # per resample and figure, a − b (for pooling rotations)
 
     def rows(self) -> list[str]:
         def value(name: str, x: float) -> str:
@@ -223,14 +230,62 @@ def compare(dataset: str, a: Answers, b: Answers, expected: Sequence[str | None]
     right_a, right_b = _right(a, expected), _right(b, expected)
     observed = _ranked(a.confidences, right_a, answerable) - _ranked(b.confidences, right_b, answerable)
     rng = np.random.default_rng(seed)
-    better = np.array([1.0 if higher else -1.0 for _, higher in RANKED])
     differences = np.empty((resamples, len(RANKED)))
     for k in range(resamples):
         pick = rng.integers(0, len(expected), len(expected))
         differences[k] = (_ranked(a.confidences[pick], right_a[pick], answerable[pick])
                           - _ranked(b.confidences[pick], right_b[pick], answerable[pick]))
+    return _summarised(dataset, observed, differences)
+
+
+def _summarised(dataset: str, observed: np.ndarray, differences: np.ndarray) -> Comparison:
+    better = np.array([1.0 if higher else -1.0 for _, higher in RANKED])
     low, high = np.percentile(differences, [2.5, 97.5], axis=0)
-    return Comparison(dataset, observed, low, high, ((differences * better) > 1e-12).mean(axis=0))
+    return Comparison(dataset, observed, low, high, ((differences * better) > 1e-12).mean(axis=0), differences)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """One dataset's rotations: each system's mean figures, and Seam − the baseline over them."""
+
+    dataset: str
+    rotations: int
+    means: dict[str, np.ndarray]  # per system, the mean of each RANKED figure
+    comparison: Comparison | None  # the mean difference; its bootstrap resamples each rotation on its own
+    tally: np.ndarray | None  # per figure: rotations in which Seam is ahead, level, behind
+
+    def rows(self) -> list[str]:
+        rows = []
+        for system, mean in self.means.items():
+            *coverage, aurc, top1 = mean
+            cells = " | ".join(f"{c:.1%}" for c in coverage)
+            rows.append(f"| {self.dataset} ({self.rotations} rotations) | {system} | {cells} | {aurc:.4f} "
+                        f"| {top1:.1%} |")
+        return rows
+
+
+def pooled(dataset: str, by_rotation: Sequence[tuple[dict[str, Answers], Sequence[str | None]]], *,
+           against: str, resamples: int) -> Pooled:
+    """The rotations of one dataset as one figure each: the mean over the rotations. Seam against `against`:
+    the mean of the per-rotation differences, and for its interval each rotation's tickets are resampled on their
+    own (the same resample for both systems) and the differences averaged, resample by resample."""
+    systems = list(by_rotation[0][0])
+    means = {}
+    for system in systems:
+        values = [_ranked(found[system].confidences, _right(found[system], expected),
+                          np.array([e is not None for e in expected])) for found, expected in by_rotation]
+        means[system] = np.mean(values, axis=0)
+    if not resamples or not {"Seam", against} <= set(systems):
+        return Pooled(dataset, len(by_rotation), means, None, None)
+    each = [compare(dataset, found["Seam"], found[against], expected, resamples=resamples, seed=k)
+            for k, (found, expected) in enumerate(by_rotation)]
+    better = np.array([1.0 if higher else -1.0 for _, higher in RANKED])
+    signed = np.array([c.observed * better for c in each])
+    tally = np.array([(signed > 1e-12).sum(axis=0), (np.abs(signed) <= 1e-12).sum(axis=0),
+                      (signed < -1e-12).sum(axis=0)])
+    comparison = _summarised(dataset, np.mean([c.observed for c in each], axis=0),
+                             np.mean([c.differences for c in each], axis=0))
+    return Pooled(dataset, len(by_rotation), means, comparison, tally)
 
 
 @dataclass(frozen=True)
@@ -292,6 +347,15 @@ def _selftest() -> None:
     # ranked answers all three answerable tickets right before anything wrong; shuffled puts a wrong one first.
     assert np.allclose(better.observed[:3], 1.0) and better.observed[3] < 0 and better.observed[4] > 0
     assert (better.low[:3] >= 0).all() and better.ahead[0] > 0.5
+    seam_first = [({"Seam": ranked, "other": shuffled}, expected), ({"Seam": ranked, "other": ranked}, expected)]
+    both = pooled("t", seam_first, against="other", resamples=50)
+    # One rotation ahead, one level: the mean difference is half the first's, and the tally says so.
+    assert np.allclose(both.comparison.observed, better.observed / 2)
+    assert both.tally[:, 0].tolist() == [1, 1, 0] and both.tally[:, 3].tolist() == [1, 1, 0]
+    assert np.allclose(both.means["other"], (_ranked(shuffled.confidences, _right(shuffled, expected),
+                                                     np.array([e is not None for e in expected]))
+                                             + _ranked(ranked.confidences, _right(ranked, expected),
+                                                       np.array([e is not None for e in expected]))) / 2)
 
 
 HEADER = ("| dataset | system | " + " | ".join(f"coverage @ wrong ≤{b:.0%}" for b in BOUNDS)
@@ -319,6 +383,37 @@ def print_comparisons(comparisons: Sequence[Comparison], *, against: str, resamp
         print("\n".join(comparison.rows()), flush=True)
 
 
+def print_pooled(found: Sequence[Pooled], *, against: str, resamples: int) -> None:
+    if not found:
+        return
+    print("\n## The mean over the rotations (bench/_splits.py, *Rotations*)\n")
+    print("| dataset | system | " + " | ".join(f"coverage @ wrong ≤{b:.0%}" for b in BOUNDS) + " | AURC | top-1 |")
+    print("| --- " * (len(BOUNDS) + 4) + "|")
+    for each in found:
+        print("\n".join(each.rows()))
+    compared = [each for each in found if each.comparison is not None]
+    if not compared:
+        return
+    print(f"\n## Seam − {against}, the mean over the rotations ({resamples:,} resamples of each rotation's tickets; "
+          "coverage and top-1 in points, AURC lower is better; rotations ahead / level / behind)\n")
+    print("| dataset | figure | mean difference | 95% interval | Seam ahead in | rotations ahead / level / behind |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for each in compared:
+        for row, (ahead, level, behind) in zip(each.comparison.rows(), each.tally.T, strict=True):
+            print(f"{row} {ahead} / {level} / {behind} |")
+
+
+def _rotations(text: str) -> list[int]:
+    """`0`, `0-4`, `1,3`: which rotations to run (bench/_splits.py)."""
+    found: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        found += range(int(first), int(last or first) + 1)
+    if not found or any(not 0 <= r < ROTATIONS for r in found):
+        raise argparse.ArgumentTypeError(f"rotations are 0 to {ROTATIONS - 1}: {text!r}")
+    return sorted(set(found))
+
+
 def answer_all(label: str, systems: Sequence[Callable], split: object, replay: data.Labelled) -> dict[str, Answers]:
     """Every system's answers to the replay, by system; each printed as a row of the table as it comes."""
     by_system = {}
@@ -341,6 +436,9 @@ def main() -> None:
     parser.add_argument("--only-embeddings", action="store_true", help="with --embeddings: that system alone")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
                         help="bootstrap resamples for Seam against TF-IDF + LR (C=10); 0: no comparison")
+    parser.add_argument("--rotations", type=_rotations, default=[0],
+                        help="draw the splits again: 0 (the split every choice was made on), 0-4, 1,3; "
+                             "with more than one, the mean over them is reported too (BANKING77-OOS does not rotate)")
     args = parser.parse_args()
     systems: list[Callable[[Split, data.Labelled], Answers]] = [seam(), logistic(1.0), logistic(10.0), knn]
     if args.variants:
@@ -349,17 +447,26 @@ def main() -> None:
         with_embeddings = seam(name="Seam + MiniLM embeddings", embeddings_url=args.embeddings)
         systems = [with_embeddings] if args.only_embeddings else [systems[0], with_embeddings, *systems[1:]]
     print_header(f"Decision quality, {args.split} replays")
-    comparisons, verdicts = [], []
+    against = "TF-IDF + LR (C=10)"
+    comparisons, verdicts, pools = [], [], []
     for name in args.datasets.split(","):
-        split = SPLITS[name](args.data)
-        replay = split.replay(args.split)
-        by_system = answer_all(name, systems, split, replay)
-        if "Seam" in by_system:
-            verdicts.append(after_verdicts(name, by_system["Seam"], replay.labels))
-        if args.resamples and {"Seam", "TF-IDF + LR (C=10)"} <= by_system.keys():
-            comparisons.append(compare(name, by_system["Seam"], by_system["TF-IDF + LR (C=10)"], replay.labels,
-                                       resamples=args.resamples))
-    print_comparisons(comparisons, against="TF-IDF + LR (C=10)", resamples=args.resamples)
+        rotations = args.rotations if name in ROTATING else [0]
+        by_rotation = []
+        for rotation in rotations:
+            split = SPLITS[name](args.data, rotation) if rotation else SPLITS[name](args.data)
+            replay = split.replay(args.split)
+            label = f"{name} r{rotation}" if rotation else name
+            by_system = answer_all(label, systems, split, replay)
+            by_rotation.append((by_system, replay.labels))
+            if "Seam" in by_system:
+                verdicts.append(after_verdicts(label, by_system["Seam"], replay.labels))
+            if args.resamples and {"Seam", against} <= by_system.keys():
+                comparisons.append(compare(label, by_system["Seam"], by_system[against], replay.labels,
+                                           resamples=args.resamples))
+        if len(by_rotation) > 1:
+            pools.append(pooled(name, by_rotation, against=against, resamples=args.resamples))
+    print_comparisons(comparisons, against=against, resamples=args.resamples)
+    print_pooled(pools, against=against, resamples=args.resamples)
     if verdicts:
         print("\n## Seam after verdicts on its automatic answers (reopened = wrong; the quality guard's defaults: "
               "the last 50, at least 20)\n")
