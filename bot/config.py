@@ -387,6 +387,8 @@ class Settings:
     embeddings_base_url: str = DEFAULT_OPENAI_BASE_URL
     embeddings_api_key: str | None = None
     database_path: str = "./seam.db"
+    # The bearer token `GET /metrics` asks for (bot.flows.metrics); unset, serve has no /metrics.
+    metrics_token: str | None = None
     knowledge_path: str | None = None
     # Resolved past tickets (ticket JSONL, what `simulate --history` reads) the local engine learns from and
     # calibrates on in serve.
@@ -526,6 +528,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cwd: Path | None = No
         embeddings_api_key=(get("EMBEDDINGS_API_KEY") if env.get("EMBEDDINGS_API_KEY") is not None
                             else get("OPENAI_API_KEY")),
         database_path=get("DATABASE_PATH") or "./seam.db",
+        metrics_token=get("METRICS_TOKEN"),
         knowledge_path=knowledge,
         history_path=history,
         config_path=config_path,

@@ -875,6 +875,24 @@ class Store:
             "select * from automatic_answers where (reopened_at is not null or answered_at <= ?)"
             " and answered_at > ? order by answered_at desc, id desc limit ?", [cutoff, since or "", last]))
 
+    def totals(self) -> dict:
+        """Since the database began, for monitoring (bot.flows.metrics): decisions by route, escalations by state,
+        agents' actions, automatic answers and their reopens, what followed the posts; and for each unfinished
+        state, when its oldest escalation was posted. Aggregates only: a scrape reads no row's text."""
+        db = self.db
+        unfinished = [s.value for s in EscalationState if not s.finished]
+        marks = ", ".join("?" for _ in unfinished)
+        answers, reopened = db.execute("select count(*), count(reopened_at) from automatic_answers").fetchone()
+        return {
+            "routes": dict(db.execute("select route, count(*) from decisions group by route").fetchall()),
+            "escalations": dict(db.execute("select state, count(*) from escalations group by state").fetchall()),
+            "oldest": dict(db.execute(f"select state, min(created_at) from escalations where state in ({marks})"
+                                      " group by state", unfinished).fetchall()),
+            "actions": dict(db.execute("select action, count(*) from feedback group by action").fetchall()),
+            "automatic_answers": answers, "reopened": reopened,
+            "lifecycle": self.lifecycle_counts(since=""),
+        }
+
     def automatic_answer_counts(self, *, since: str) -> dict:
         """Automatic answers made since an ISO time, and how many of them were reopened (for stats)."""
         answers, reopened = self.db.execute(

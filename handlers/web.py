@@ -1,6 +1,6 @@
-"""The web process: one Flask app with `/slack/events` (Bolt), `/webhooks/<helpdesk>` and `/healthz`, served by
-waitress (a production WSGI server, in-process, so the background workers share the process), plus Socket
-Mode when `SLACK_APP_TOKEN` is set.
+"""The web process: one Flask app with `/slack/events` (Bolt), `/webhooks/<helpdesk>`, `/healthz` and `/metrics`,
+served by waitress (a production WSGI server, in-process, so the background workers share the process), plus
+Socket Mode when `SLACK_APP_TOKEN` is set.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import threading
 import time
 
 import click
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from werkzeug.exceptions import HTTPException
 
 from bot.config import ConfigError, load_settings
+from bot.flows import metrics
 from bot.flows.routes import check_routes
 from bot.services import Services
 from handlers import webhooks
@@ -73,21 +75,45 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
             return jsonify(error="could not handle this Slack request"), 400
         return response
 
+    def problems() -> tuple[dict, list[str]]:
+        """The queue's figures and what /healthz reports as failing; raises when the database does not answer."""
+        services.store.ping()
+        queue = services.store.queue_stats()
+        return queue, services.health.problems(queue) if services.health is not None else []
+
     @web.get("/healthz")
     def healthz():
         try:
-            services.store.ping()
-            queue = services.store.queue_stats()
-            problems = services.health.problems(queue) if services.health is not None else []
+            queue, found = problems()
         except Exception as exc:  # the one thing health must report rather than raise
             log.error("health check: database unreachable: %s", exc)
             return jsonify(ok=False, error="database unreachable"), 503
         # Jobs running now with their ages; those past [server] stuck_after are named as stuck.
         running = services.runner.worker.running()
         stuck = [job for job in running if job["seconds"] >= services.settings.stuck_after_seconds]
-        if problems:  # degraded: Seam answers, but escalations are failing (bot.flows.health)
-            return jsonify(ok=False, problems=problems, queue=queue, running=running, stuck=stuck), 503
+        if found:  # degraded: Seam answers, but escalations are failing (bot.flows.health)
+            return jsonify(ok=False, problems=found, queue=queue, running=running, stuck=stuck), 503
         return jsonify(ok=True, queue=queue, running=running, stuck=stuck)
+
+    token = services.settings.metrics_token
+
+    @web.get("/metrics")
+    def prometheus():
+        if not token:
+            return jsonify(error="/metrics is off: set METRICS_TOKEN to turn it on"), 404
+        # The figures are counts only, but they are the business's: a scraper shows the token first.
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            return jsonify(error="missing or wrong bearer token"), 401, {"WWW-Authenticate": 'Bearer realm="seam"'}
+        try:
+            queue, found = problems()
+            body = metrics.exposition(metrics.families(
+                store=services.store, queue=queue, policy=services.controls.policy(), healthy=not found,
+                running=services.runner.worker.running(), stuck_after=services.settings.stuck_after_seconds))
+        except Exception as exc:  # a scrape must say the database is gone, not fail with a 500
+            log.error("metrics: database unreachable: %s", exc)
+            return jsonify(error="database unreachable"), 503
+        return Response(body, content_type=CONTENT_TYPE_LATEST)
 
     @web.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
