@@ -2,9 +2,10 @@
 the given folder, with every Seam, Slack, Zendesk and OpenAI variable (and KNOWLEDGE_PATH) removed from the
 environment so the developer's own settings never leak into a test, and returns the completed process.
 
-For `import HELPDESK --from-api`: `run_with` (a subprocess with only the given variables), the checks its
-one-line errors share, and `run_in_process` with `built_adapters` and `seconds_apart`, to look at the adapter an
-export built (its pacing) after the real command ran.
+For `import HELPDESK --from-api`: `run_with` (a subprocess with only the given variables; `start_with` starts
+one without waiting, to interrupt it), the checks its one-line errors share, and `run_in_process` with
+`built_adapters` and `seconds_apart`, to look at the adapter an export built (its pacing) after the real command
+ran.
 """
 
 from __future__ import annotations
@@ -51,11 +52,20 @@ def _read_by_seam(name: str) -> bool:
             or name in ("KNOWLEDGE_PATH", "DATABASE_PATH", "HISTORY_PATH"))
 
 
+def _only(env: dict[str, str]) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not _read_by_seam(k)}, **env}
+
+
 def run_with(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """`run_bot` with `env` as the only helpdesk, Seam, Slack and OpenAI variables."""
-    clean = {k: v for k, v in os.environ.items() if not _read_by_seam(k)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **env}, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=_only(env), capture_output=True,
                           text=True, timeout=120)
+
+
+def start_with(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`run_with` started and not waited for, so that a test can kill it half-way (its output is not kept)."""
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd, env=_only(env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_in_process(*args: str, env: dict[str, str], cwd: Path) -> Result:
