@@ -2,8 +2,8 @@
 their usage errors, owner-only files written whole or not at all, the loop that fetches each listed ticket's thread
 (skipping what a re-run already has), the result summary, and the command's one-line errors.
 
-Each helpdesk's own `export.py` (bot/helpdesk/zendesk, freshdesk, front, helpscout) lists the tickets its own way and
-writes the files its importer reads; the HTTP calls stay in its adapter.
+Each helpdesk's own `export.py` (bot/helpdesk/zendesk, freshdesk, front, helpscout, gorgias) lists the tickets its
+own way and writes the files its importer reads; the HTTP calls stay in its adapter.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ _PAGE_NAME = re.compile(r"^([a-z]+)-(\d{4,})\.json$")
 # The `ctx.meta` key under which `python -m bot import` (bot/cli.py) leaves how to read `[helpdesk]
 # requests_per_minute`: a helpdesk folder does not read seam.toml (bot.config sits above it).
 REQUESTS_PER_MINUTE = "bot.helpdesk.export.requests_per_minute"
+# How long an export's call may keep retrying: a batch can wait out a 429's Retry-After where a webhook job should
+# not (bot.retry.CALL_DEADLINE).
+EXPORT_RETRY_DEADLINE = 120.0
 
 
 @dataclass
