@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
     from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
-# A batch can wait out a 429's Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
@@ -114,7 +112,7 @@ def export_adapter(own: FreshdeskSettings, *, requests_per_minute: float | None)
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a trial account.
     return FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
-                            retry_deadline=EXPORT_RETRY_DEADLINE,
+                            retry_deadline=common.EXPORT_RETRY_DEADLINE,
                             pacer=per_minute(requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST),
                             list_pacer=list_pacer(requests_per_minute))
 

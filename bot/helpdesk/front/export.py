@@ -44,9 +44,6 @@ if TYPE_CHECKING:
     from bot.helpdesk.front.adapter import FrontAdapter
     from bot.helpdesk.front.settings import FrontSettings
 
-# A batch can wait out a 429's Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
-
 
 def _result() -> common.ExportResult:
     return common.ExportResult(thread="threads", unresolved_why="not archived or resolved", gone_why="deleted")
@@ -140,7 +137,7 @@ def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> 
     # Front counts requests per company, the ones serve makes too: the longer retry deadline waits out a 429 on a
     # busy minute.
     return FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
-                        retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests, burst=PACING_BURST))
+                        retry_deadline=common.EXPORT_RETRY_DEADLINE, pacer=per_minute(requests, burst=PACING_BURST))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],

@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
     from bot.helpdesk.helpscout.settings import HelpScoutSettings
 
-# A batch can wait out a 429's X-RateLimit-Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 PAGE_NAME = "conversations"
 
 
@@ -144,7 +142,7 @@ def export_adapter(own: HelpScoutSettings, *, requests_per_minute: float | None)
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a smaller plan.
     return HelpScoutAdapter(helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
-                            webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE,
+                            webhook_secret="", retry_deadline=common.EXPORT_RETRY_DEADLINE,
                             pacer=per_minute(requests, burst=PACING_BURST))
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.helpdesk.export import (
+    EXPORT_RETRY_DEADLINE,
     ExportResult,
     fetch_threads,
     remove_stale_pages,
@@ -44,8 +45,6 @@ RESOLVED = ("solved", "closed")
 # Zendesk allows 10 incremental export requests a minute (30 with the High Volume add-on); the comments are
 # paced by the adapter's account-wide limit.
 EXPORT_PAGES_PER_MINUTE = 10.0
-# A batch can wait out a 429's Retry-After (up to a minute on the export) where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
