@@ -208,6 +208,19 @@ def one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
+def export_with(helpdesk: str, read_settings: Callable[[Callable[[str], str | None]], Any], *, credentials: str,
+                adapter: Callable[[Any], Any], dump: Callable[[Any], ExportResult], since: float, out: Path,
+                say: Callable[[str], None], forbidden_hint: str = "") -> ExportResult:
+    """A helpdesk's `export_from_env`: its settings as serve reads them from the environment (`read_settings`,
+    blank values unset; MissingVariable for an API variable missing), the adapter `adapter(settings)` builds, and
+    `run_export` of `dump(adapter)`, `credentials` naming the variables a refusal is about."""
+    own = read_settings(lambda name: (os.environ.get(name) or "").strip() or None)
+    require_api_variables(own.missing())
+    built = adapter(own)
+    return run_export(helpdesk, base_url=own.base_url, credentials=credentials, check=built.check, since=since,
+                      out=out, say=say, forbidden_hint=forbidden_hint, dump=lambda: dump(built))
+
+
 def run_export(helpdesk: str, *, base_url: str, credentials: str, check: Callable[[], str], since: float, out: Path,
                dump: Callable[[], ExportResult], say: Callable[[str], None],
                forbidden_hint: str = "") -> ExportResult:

@@ -23,7 +23,6 @@ export is in bot/helpdesk/export.py.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -119,15 +118,11 @@ def export_adapter(own: FreshdeskSettings, *, requests_per_minute: float | None)
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> common.ExportResult:
-    """`export_dump` with the Freshdesk API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve
-    reads it (`export_adapter`); a missing variable, a refused key or a failed export is a one-line click error.
-    The key is never shown."""
+    """`export_dump` with the Freshdesk API variables `serve` reads, through `export_adapter`; the key is never
+    shown."""
     from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
-    own = FreshdeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    common.require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
-    return common.run_export(
-        "Freshdesk", base_url=own.base_url, credentials="FRESHDESK_API_KEY", check=adapter.check, since=since,
-        out=out, say=say,
-        dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
+    return common.export_with(
+        "Freshdesk", FreshdeskSettings.from_env, credentials="FRESHDESK_API_KEY", since=since, out=out, say=say,
+        adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))

@@ -28,7 +28,6 @@ never a request to a host a response names. What this shares with the other expo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,14 +141,11 @@ def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> common.ExportResult:
-    """`export_dump` with the Front API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve reads
-    it (`export_adapter`); a missing variable, a refused token or a failed export is a one-line click error. The
-    token is never shown."""
+    """`export_dump` with the Front API variables `serve` reads, through `export_adapter`; the token is never
+    shown."""
     from bot.helpdesk.front.settings import FrontSettings
 
-    own = FrontSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    common.require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
-    return common.run_export(
-        "Front", base_url=own.base_url, credentials="FRONT_API_TOKEN", check=adapter.check, since=since, out=out,
-        say=say, dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
+    return common.export_with(
+        "Front", FrontSettings.from_env, credentials="FRONT_API_TOKEN", since=since, out=out, say=say,
+        adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
