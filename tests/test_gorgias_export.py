@@ -147,11 +147,7 @@ def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(gorgias: Fak
 
     # The same JSONL as the unchanged importer writes from a dump saved by hand, and from the export's folder.
     save_by_hand(gorgias, tmp_path / "by-hand")
-    for folder, name in (("by-hand", "by-hand.jsonl"), ("dump", "again.jsonl")):
-        again = cli.run_with("import", "gorgias", folder, "--domain", "acme", "--out", name, env={}, cwd=tmp_path)
-        assert again.returncode == 0, again.stderr
-        assert (tmp_path / name).read_text() == (tmp_path / "tickets.jsonl").read_text()
-        assert "problem" not in again.stderr.lower(), again.stderr
+    cli.assert_converts_alike("gorgias", "--domain", "acme", cwd=tmp_path)
     assert "6 ticket(s) listed" in done.stderr and "4 messages file(s) written" in done.stderr
     assert "2 trashed or spam" in done.stderr
 
@@ -301,22 +297,14 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
 ])
 def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
         gorgias: FakeGorgias, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
-    from bot.config import load_settings
     from bot.helpdesk.export import EXPORT_RETRY_DEADLINE
     from bot.helpdesk.gorgias import export as gorgias_export
-    from bot.helpdesk.gorgias.adapter import GorgiasAdapter
     from bot.retry import CALL_DEADLINE
 
-    config = cli.pace_config(tmp_path, toml)
-    built = cli.built_adapters(monkeypatch, gorgias_export)
-    done = cli.run_in_process(*export_args(), env={**env_for(gorgias), **config}, cwd=tmp_path)
-    assert done.exit_code == 0, done.stderr
+    done, adapter, serve = cli.paced_export(monkeypatch, gorgias_export, *export_args(), env=env_for(gorgias),
+                                            cwd=tmp_path, toml=toml)
     assert "4 messages file(s) written" in done.stderr
-    [adapter] = built
-    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart)
-    serve = GorgiasAdapter.from_settings(load_settings(env={"HELPDESK": "gorgias", **env_for(gorgias), **config},
-                                                       cwd=tmp_path))
-    assert cli.seconds_apart(adapter._pacer) == cli.seconds_apart(serve._pacer)
+    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart) == cli.seconds_apart(serve._pacer)
     # A batch waits out a longer Retry-after than serve's webhook jobs do.
     assert adapter._retry_deadline == EXPORT_RETRY_DEADLINE > CALL_DEADLINE == serve._retry_deadline
 
