@@ -242,21 +242,13 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
 ])
 def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
         front: FakeFront, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
-    from bot.config import load_settings
     from bot.helpdesk.front import export as front_export
-    from bot.helpdesk.front.adapter import FrontAdapter
 
-    config = cli.pace_config(tmp_path, toml)
-    built = cli.built_adapters(monkeypatch, front_export)
-    done = cli.run_in_process("import", "front", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
-                              "tickets.jsonl", env={**env_for(front), **config}, cwd=tmp_path)
-    assert done.exit_code == 0, done.stderr
+    _, adapter, serve = cli.paced_export(monkeypatch, front_export, "import", "front", "--from-api", "--since", "1d",
+                                         "--dump-dir", "dump", "--out", "tickets.jsonl", env=env_for(front),
+                                         cwd=tmp_path, toml=toml)
     assert len(read_jsonl(tmp_path / "tickets.jsonl")) == 4
-    [adapter] = built
-    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart)
-    serve = FrontAdapter.from_settings(load_settings(env={"HELPDESK": "front", **env_for(front), **config},
-                                                     cwd=tmp_path))
-    assert cli.seconds_apart(adapter._pacer) == cli.seconds_apart(serve._pacer)
+    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart) == cli.seconds_apart(serve._pacer)
 
 
 @pytest.mark.parametrize(("toml", "message"), cli.BAD_PACES)

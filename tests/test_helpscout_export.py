@@ -135,11 +135,7 @@ def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(desk: Desk, 
 
     # The same JSONL as the unchanged importer writes from a dump saved by hand, and from the export's folder.
     save_by_hand(desk.fake, tmp_path / "by-hand")
-    for folder, name in (("by-hand", "by-hand.jsonl"), ("dump", "again.jsonl")):
-        again = cli.run_with("import", "helpscout", folder, "--out", name, env={}, cwd=tmp_path)
-        assert again.returncode == 0, again.stderr
-        assert (tmp_path / name).read_text() == (tmp_path / "tickets.jsonl").read_text()
-        assert "problem" not in again.stderr.lower(), again.stderr
+    cli.assert_converts_alike("helpscout", cwd=tmp_path)
     assert "5 ticket(s) listed" in done.stderr and "4 threads file(s) written" in done.stderr
     assert "1 spam, draft or deleted" in done.stderr
 
@@ -246,21 +242,13 @@ def test_usage_mistakes_are_usage_errors(tmp_path: Path, args: tuple[str, ...], 
 ])
 def test_the_export_paces_itself_by_helpdesk_requests_per_minute_as_serve_does(
         desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, apart: float | None):
-    from bot.config import load_settings
     from bot.helpdesk.helpscout import export as helpscout_export
-    from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
 
-    config = cli.pace_config(tmp_path, toml)
-    built = cli.built_adapters(monkeypatch, helpscout_export)
-    done = cli.run_in_process("import", "helpscout", "--from-api", "--since", "1d", "--dump-dir", "dump", "--out",
-                              "tickets.jsonl", env={**env_for(desk.fake), **config}, cwd=tmp_path)
-    assert done.exit_code == 0, done.stderr
+    done, adapter, serve = cli.paced_export(monkeypatch, helpscout_export, "import", "helpscout", "--from-api",
+                                            "--since", "1d", "--dump-dir", "dump", "--out", "tickets.jsonl",
+                                            env=env_for(desk.fake), cwd=tmp_path, toml=toml)
     assert "4 threads file(s) written" in done.stderr
-    [adapter] = built
-    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart)
-    serve = HelpScoutAdapter.from_settings(load_settings(env={"HELPDESK": "helpscout", **env_for(desk.fake),
-                                                              **config}, cwd=tmp_path))
-    assert cli.seconds_apart(adapter._pacer) == cli.seconds_apart(serve._pacer)
+    assert cli.seconds_apart(adapter._pacer) == pytest.approx(apart) == cli.seconds_apart(serve._pacer)
 
 
 @pytest.mark.parametrize(("toml", "message"), cli.BAD_PACES)

@@ -2,8 +2,8 @@
 their usage errors, owner-only files written whole or not at all, the loop that fetches each listed ticket's thread
 (skipping what a re-run already has), the result summary, and the command's one-line errors.
 
-Each helpdesk's own `export.py` (bot/helpdesk/zendesk, freshdesk, front, helpscout) lists the tickets its own way and
-writes the files its importer reads; the HTTP calls stay in its adapter.
+Each helpdesk's own `export.py` (bot/helpdesk/zendesk, freshdesk, front, helpscout, gorgias) lists the tickets its
+own way and writes the files its importer reads; the HTTP calls stay in its adapter.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ _PAGE_NAME = re.compile(r"^([a-z]+)-(\d{4,})\.json$")
 # The `ctx.meta` key under which `python -m bot import` (bot/cli.py) leaves how to read `[helpdesk]
 # requests_per_minute`: a helpdesk folder does not read seam.toml (bot.config sits above it).
 REQUESTS_PER_MINUTE = "bot.helpdesk.export.requests_per_minute"
+# How long an export's call may keep retrying: a batch can wait out a 429's Retry-After where a webhook job should
+# not (bot.retry.CALL_DEADLINE).
+EXPORT_RETRY_DEADLINE = 120.0
 
 
 @dataclass
@@ -203,6 +206,19 @@ def require_api_variables(missing: Iterable[str]) -> None:
 
 def one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def export_with(helpdesk: str, read_settings: Callable[[Callable[[str], str | None]], Any], *, credentials: str,
+                adapter: Callable[[Any], Any], dump: Callable[[Any], ExportResult], since: float, out: Path,
+                say: Callable[[str], None], forbidden_hint: str = "") -> ExportResult:
+    """A helpdesk's `export_from_env`: its settings as serve reads them from the environment (`read_settings`,
+    blank values unset; MissingVariable for an API variable missing), the adapter `adapter(settings)` builds, and
+    `run_export` of `dump(adapter)`, `credentials` naming the variables a refusal is about."""
+    own = read_settings(lambda name: (os.environ.get(name) or "").strip() or None)
+    require_api_variables(own.missing())
+    built = adapter(own)
+    return run_export(helpdesk, base_url=own.base_url, credentials=credentials, check=built.check, since=since,
+                      out=out, say=say, forbidden_hint=forbidden_hint, dump=lambda: dump(built))
 
 
 def run_export(helpdesk: str, *, base_url: str, credentials: str, check: Callable[[], str], since: float, out: Path,

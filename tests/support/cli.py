@@ -2,9 +2,10 @@
 the given folder, with every Seam, Slack, Zendesk and OpenAI variable (and KNOWLEDGE_PATH) removed from the
 environment so the developer's own settings never leak into a test, and returns the completed process.
 
-For `import HELPDESK --from-api`: `run_with` (a subprocess with only the given variables), the checks its
-one-line errors share, and `run_in_process` with `built_adapters` and `seconds_apart`, to look at the adapter an
-export built (its pacing) after the real command ran.
+For `import HELPDESK --from-api`: `run_with` (a subprocess with only the given variables; `start_with` starts
+one without waiting, to interrupt it), the checks its one-line errors and its round trip share
+(`assert_converts_alike`), and `run_in_process` with `built_adapters`, `paced_export` and `seconds_apart`, to look
+at the adapter an export built (its pacing) after the real command ran.
 """
 
 from __future__ import annotations
@@ -51,11 +52,20 @@ def _read_by_seam(name: str) -> bool:
             or name in ("KNOWLEDGE_PATH", "DATABASE_PATH", "HISTORY_PATH"))
 
 
+def _only(env: dict[str, str]) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not _read_by_seam(k)}, **env}
+
+
 def run_with(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """`run_bot` with `env` as the only helpdesk, Seam, Slack and OpenAI variables."""
-    clean = {k: v for k, v in os.environ.items() if not _read_by_seam(k)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **env}, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=_only(env), capture_output=True,
                           text=True, timeout=120)
+
+
+def start_with(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`run_with` started and not waited for, so that a test can kill it half-way (its output is not kept)."""
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd, env=_only(env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_in_process(*args: str, env: dict[str, str], cwd: Path) -> Result:
@@ -86,6 +96,32 @@ def built_adapters(monkeypatch: pytest.MonkeyPatch, export: ModuleType) -> list[
 
     monkeypatch.setattr(export, "export_adapter", recorded)
     return built
+
+
+def paced_export(monkeypatch: pytest.MonkeyPatch, export: ModuleType, *args: str, env: dict[str, str], cwd: Path,
+                 toml: str | None) -> tuple[Result, Any, Any]:
+    """`run_in_process(*args)` of an export with `[helpdesk]` as `toml` says (`pace_config`), which must succeed;
+    then the adapter the export built and the one serve builds from the same settings, to compare their pace."""
+    from bot.config import load_settings
+    from bot.helpdesk import registry
+
+    config = pace_config(cwd, toml)
+    built = built_adapters(monkeypatch, export)
+    done = run_in_process(*args, env={**env, **config}, cwd=cwd)
+    assert done.exit_code == 0, done.stderr
+    [adapter] = built
+    settings = load_settings(env={"HELPDESK": args[1], **env, **config}, cwd=cwd)
+    return done, adapter, registry.plugin(settings.helpdesk).build(settings)
+
+
+def assert_converts_alike(helpdesk: str, *options: str, cwd: Path) -> None:
+    """`import HELPDESK` of the folders `by-hand` (a dump saved by hand) and `dump` (the export's) writes, without a
+    problem, the JSONL the export wrote to `tickets.jsonl`."""
+    for folder in ("by-hand", "dump"):
+        again = run_with("import", helpdesk, folder, *options, "--out", f"{folder}.jsonl", env={}, cwd=cwd)
+        assert again.returncode == 0, again.stderr
+        assert (cwd / f"{folder}.jsonl").read_text() == (cwd / "tickets.jsonl").read_text()
+        assert "problem" not in again.stderr.lower(), again.stderr
 
 
 def seconds_apart(pacer: Any) -> float | None:

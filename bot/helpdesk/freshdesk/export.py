@@ -23,7 +23,6 @@ export is in bot/helpdesk/export.py.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter
     from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
-# A batch can wait out a 429's Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
@@ -114,22 +111,18 @@ def export_adapter(own: FreshdeskSettings, *, requests_per_minute: float | None)
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a trial account.
     return FreshdeskAdapter(freshdesk_client(own), webhook_secret="", agent_url=own.agent_url,
-                            retry_deadline=EXPORT_RETRY_DEADLINE,
+                            retry_deadline=common.EXPORT_RETRY_DEADLINE,
                             pacer=per_minute(requests_per_minute, default=REQUESTS_PER_MINUTE, burst=PACING_BURST),
                             list_pacer=list_pacer(requests_per_minute))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> common.ExportResult:
-    """`export_dump` with the Freshdesk API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve
-    reads it (`export_adapter`); a missing variable, a refused key or a failed export is a one-line click error.
-    The key is never shown."""
+    """`export_dump` with the Freshdesk API variables `serve` reads, through `export_adapter`; the key is never
+    shown."""
     from bot.helpdesk.freshdesk.settings import FreshdeskSettings
 
-    own = FreshdeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    common.require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
-    return common.run_export(
-        "Freshdesk", base_url=own.base_url, credentials="FRESHDESK_API_KEY", check=adapter.check, since=since,
-        out=out, say=say,
-        dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
+    return common.export_with(
+        "Freshdesk", FreshdeskSettings.from_env, credentials="FRESHDESK_API_KEY", since=since, out=out, say=say,
+        adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))

@@ -28,7 +28,6 @@ never a request to a host a response names. What this shares with the other expo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +42,6 @@ from bot.pacing import per_minute
 if TYPE_CHECKING:
     from bot.helpdesk.front.adapter import FrontAdapter
     from bot.helpdesk.front.settings import FrontSettings
-
-# A batch can wait out a 429's Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 
 
 def _result() -> common.ExportResult:
@@ -140,19 +136,16 @@ def export_adapter(own: FrontSettings, *, requests_per_minute: float | None) -> 
     # Front counts requests per company, the ones serve makes too: the longer retry deadline waits out a 429 on a
     # busy minute.
     return FrontAdapter(front_client(own), webhook_secret="", author_id=own.author_id,
-                        retry_deadline=EXPORT_RETRY_DEADLINE, pacer=per_minute(requests, burst=PACING_BURST))
+                        retry_deadline=common.EXPORT_RETRY_DEADLINE, pacer=per_minute(requests, burst=PACING_BURST))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> common.ExportResult:
-    """`export_dump` with the Front API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve reads
-    it (`export_adapter`); a missing variable, a refused token or a failed export is a one-line click error. The
-    token is never shown."""
+    """`export_dump` with the Front API variables `serve` reads, through `export_adapter`; the token is never
+    shown."""
     from bot.helpdesk.front.settings import FrontSettings
 
-    own = FrontSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    common.require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
-    return common.run_export(
-        "Front", base_url=own.base_url, credentials="FRONT_API_TOKEN", check=adapter.check, since=since, out=out,
-        say=say, dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
+    return common.export_with(
+        "Front", FrontSettings.from_env, credentials="FRONT_API_TOKEN", since=since, out=out, say=say,
+        adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))

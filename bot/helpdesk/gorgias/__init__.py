@@ -1,5 +1,6 @@
 """Gorgias: settings from `GORGIAS_*` (settings.py), the adapter with the shared-secret webhook and the API calls
-(adapter.py), and the importer of API dumps for simulation (importer.py). Set-up: docs/helpdesks/gorgias.md."""
+(adapter.py), the importer of API dumps for simulation (importer.py), and the export that fetches such a dump from
+the API (export.py, `import gorgias --from-api`). Set-up: docs/helpdesks/gorgias.md."""
 
 from __future__ import annotations
 

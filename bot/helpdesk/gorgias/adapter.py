@@ -45,7 +45,7 @@ from bot.text import encodable_all, html_to_text, parse_time
 if TYPE_CHECKING:
     from bot.config import Settings
 
-_TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 # Enough for any real thread or team (100 a page, the documented maximum `limit`) while bounding what a runaway
 # pagination can cost against a 2-requests-a-second budget.
 MAX_PAGES = 50
@@ -176,7 +176,7 @@ class GorgiasAdapter:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise WebhookPayloadError("no ticket id: send 'ticket_id' or 'ticket.id' as a string or number")
         ticket_id = str(raw).strip()
-        if not _TICKET_ID.match(ticket_id):
+        if not TICKET_ID.match(ticket_id):
             raise WebhookPayloadError(f"ticket id must be a positive integer, got {ticket_id[:40]!r}")
         # Gorgias sends no delivery id: the body is the delivery. Its per-event fields (updated_datetime, the
         # latest message) make a new event a new body, while a retry of the same request repeats the bytes.
@@ -201,12 +201,14 @@ class GorgiasAdapter:
 
         return with_retries(once, deadline=self._retry_deadline)
 
-    def _pages(self, path: str, params: Mapping[str, Any], *, whole: bool = False) -> Iterator[dict]:
-        """A cursor-paginated listing (developers.gorgias.com/reference/pagination), at most MAX_PAGES pages. The
-        cursor is a token sent back to the same path, so no listing can lead the credentials to another host.
-        With `whole`, a listing that still has a next cursor after MAX_PAGES raises HelpdeskError instead of
-        ending quietly: knowledge sync retires what a listing leaves out, so part of one must not pass for all."""
-        query = dict(params)
+    def _pages(self, path: str, params: Mapping[str, Any], *, whole: bool = False,
+               cursor: str | None = None) -> Iterator[dict]:
+        """A cursor-paginated listing (developers.gorgias.com/reference/pagination), at most MAX_PAGES pages, from
+        `cursor` (the first page without). The cursor is a token sent back to the same path, so no listing can lead
+        the credentials to another host. With `whole`, a listing that still has a next cursor after MAX_PAGES
+        raises HelpdeskError instead of ending quietly: knowledge sync retires what a listing leaves out, so part
+        of one must not pass for all."""
+        query = {**params, "cursor": cursor} if cursor else dict(params)
         for _ in range(MAX_PAGES):
             page = self._request("GET", path, params=query)
             if not isinstance(page, dict):
@@ -308,6 +310,24 @@ class GorgiasAdapter:
         except ListingCut:
             resume_from = since
         return Updates(((ticket_id, updated) for _, ticket_id, updated in sorted(found)), resume_from=resume_from)
+
+    def ticket_pages(self, *, cursor: str | None = None) -> Iterator[dict]:
+        """The pages of GET /api/tickets, most recently updated first, as Gorgias answers them, from `cursor` (the
+        first page without). ListingCut once MAX_PAGES pages are read with more to come: the last page's
+        `meta.next_cursor` goes on from there, in a new listing."""
+        yield from self._pages("/api/tickets", {"order_by": "updated_datetime:desc", "limit": PAGE_SIZE},
+                               whole=True, cursor=cursor)
+
+    def message_pages(self, ticket_id: str) -> tuple[list[dict], int]:
+        """Every page of GET /api/messages?ticket_id= (the call fetch_ticket makes), as Gorgias answers them (each
+        message names its `ticket_id`), and 1 when the listing went on past MAX_PAGES pages (the rest not read)."""
+        pages: list[dict] = []
+        try:
+            for page in self._pages("/api/messages", {"ticket_id": ticket_id, "limit": PAGE_SIZE}, whole=True):
+                pages.append(page)
+        except ListingCut:
+            return pages, 1
+        return pages, 0
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/app/ticket/{ticket_id}"

@@ -17,10 +17,13 @@ document is recognised by its shape, whichever endpoint it came from
 A ticket seen several times counts once, in its latest version (`updated_datetime`); a message seen several times
 (in its ticket and in a messages page) counts once. A message with `from_agent: false` is the customer's, any
 other an agent's; internal notes (`public: false`) are kept as notes.
+
+With `--from-api` the command first fetches such a dump from the Gorgias API (export.py), then converts it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from typing import Any
 import click
 
 from bot.errors import InputError
+from bot.helpdesk.export import dumps_to_read, from_api_options, keep_fetched
 from bot.helpdesk.gorgias.adapter import PRIORITIES, message_text, seam_status
 from bot.helpdesk.gorgias.settings import bare_domain
 from bot.offline.importers import (
@@ -237,13 +241,24 @@ def import_gorgias(paths: Iterable[str | Path], *, resolved_only: bool = False, 
 
 
 @click.command("gorgias")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("dumps", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, help="The ticket JSONL to write ('-' for stdout).")
-@click.option("--resolved-only", is_flag=True, help="Keep closed tickets only (for a --history file).")
-@click.option("--domain", default=None, help="The account (acme for acme.gorgias.com), to give each ticket its link.")
-def command(dumps: tuple[Path, ...], out: str, resolved_only: bool, domain: str | None) -> None:
-    """Convert Gorgias API dumps (files or folders) into ticket JSONL.
+@click.option("--resolved-only", is_flag=True,
+              help="Keep closed tickets only (for a --history file). With --from-api, only their messages are "
+                   "fetched.")
+@click.option("--domain", default=None,
+              help="The account (acme for acme.gorgias.com), to give each ticket its link. With --from-api, "
+                   "GORGIAS_DOMAIN unless given.")
+@from_api_options("Gorgias", "GORGIAS_DOMAIN, GORGIAS_EMAIL and GORGIAS_API_KEY, and GORGIAS_API_URL if set",
+                  "gorgias-dump", "messages")
+@click.pass_context
+def command(ctx: click.Context, dumps: tuple[Path, ...], out: str, resolved_only: bool, domain: str | None,
+            from_api: bool, since: float | None, dump_dir: Path, limit: int | None) -> None:
+    """Convert Gorgias API dumps (files or folders) into ticket JSONL, or fetch the dump first (--from-api).
 
+    \b
+    Fetch and convert in one go (re-run the same command to resume an interrupted export):
+      python -m bot import gorgias --from-api --since 90d --out tickets.jsonl
     \b
     Each file holds JSON as the API returns it (.json: one document or an array of them;
     .jsonl/.ndjson: one a line); folders are read recursively:
@@ -255,5 +270,15 @@ def command(dumps: tuple[Path, ...], out: str, resolved_only: bool, domain: str 
     latest version. Closed tickets get a resolution: the last public agent reply is the answer
     (answer_id macro-ID when the message records the macro, else null), and the thread stops
     before it (the question as it stood when a person answered it)."""
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    dumps, exported = dumps_to_read(ctx, dumps, helpdesk="Gorgias", export="bot.helpdesk.gorgias.export",
+                                    from_api=from_api, since=since, dump_dir=dump_dir,
+                                    resolved_only=resolved_only, limit=limit, say=say)
+    if exported is not None:
+        # The ticket links a person opens: the account the tickets came from.
+        domain = domain or os.environ.get("GORGIAS_DOMAIN")
     result = import_gorgias(dumps, resolved_only=resolved_only, domain=bare_domain(domain))
-    write_result(result, out, say=lambda line: click.echo(line, err=True))
+    result.tickets = keep_fetched(result.tickets, result.notes, exported, limit)
+    write_result(result, out, say=say)

@@ -27,7 +27,6 @@ token, pacing and retries as `serve`. What this shares with the other exports is
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
     from bot.helpdesk.helpscout.adapter import HelpScoutAdapter
     from bot.helpdesk.helpscout.settings import HelpScoutSettings
 
-# A batch can wait out a 429's X-RateLimit-Retry-After where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 PAGE_NAME = "conversations"
 
 
@@ -144,21 +141,17 @@ def export_adapter(own: HelpScoutSettings, *, requests_per_minute: float | None)
     # Built here rather than by from_settings, which takes serve's whole Settings (bot.config, above this folder);
     # the longer retry deadline waits out a 429 on a smaller plan.
     return HelpScoutAdapter(helpscout_client(own), app_id=own.app_id or "", app_secret=own.app_secret or "",
-                            webhook_secret="", retry_deadline=EXPORT_RETRY_DEADLINE,
+                            webhook_secret="", retry_deadline=common.EXPORT_RETRY_DEADLINE,
                             pacer=per_minute(requests, burst=PACING_BURST))
 
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> common.ExportResult:
-    """`export_dump` with the Help Scout OAuth2 app `serve` reads, at `[helpdesk] requests_per_minute` as serve
-    reads it (`export_adapter`); a missing variable, refused credentials or a failed export is a one-line click
-    error. The secret and the token are never shown."""
+    """`export_dump` with the Help Scout OAuth2 app `serve` reads, through `export_adapter`; the secret and the
+    token are never shown."""
     from bot.helpdesk.helpscout.settings import HelpScoutSettings
 
-    own = HelpScoutSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    common.require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
-    return common.run_export(
-        "Help Scout", base_url=own.base_url, credentials="HELPSCOUT_APP_ID and HELPSCOUT_APP_SECRET",
-        check=adapter.check, since=since, out=out, say=say,
-        dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))
+    return common.export_with(
+        "Help Scout", HelpScoutSettings.from_env, credentials="HELPSCOUT_APP_ID and HELPSCOUT_APP_SECRET",
+        since=since, out=out, say=say, adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say))

@@ -20,18 +20,17 @@ shares with this one (`--since`, the atomic writes, the thread loop, the summary
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.helpdesk.export import (
+    EXPORT_RETRY_DEADLINE,
     ExportResult,
+    export_with,
     fetch_threads,
     remove_stale_pages,
-    require_api_variables,
-    run_export,
     write_atomically,
 )
 from bot.pacing import ChannelPacer, per_minute
@@ -44,8 +43,6 @@ RESOLVED = ("solved", "closed")
 # Zendesk allows 10 incremental export requests a minute (30 with the High Volume add-on); the comments are
 # paced by the adapter's account-wide limit.
 EXPORT_PAGES_PER_MINUTE = 10.0
-# A batch can wait out a 429's Retry-After (up to a minute on the export) where a webhook job should not.
-EXPORT_RETRY_DEADLINE = 120.0
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
@@ -133,17 +130,14 @@ def export_pages_pacer(requests_per_minute: float | None) -> ChannelPacer | None
 
 def export_from_env(since: float, out: Path, *, resolved_only: bool, limit: int | None, say: Callable[[str], None],
                     requests_per_minute: float | None) -> ExportResult:
-    """`export_dump` with the Zendesk API variables `serve` reads, at `[helpdesk] requests_per_minute` as serve
-    reads it (`export_adapter`, `export_pages_pacer`); a missing variable, refused credentials or a failed export
-    is a one-line click error. The token is never shown."""
+    """`export_dump` with the Zendesk API variables `serve` reads, through `export_adapter` and
+    `export_pages_pacer`; the token is never shown."""
     from bot.helpdesk.zendesk.settings import ZendeskSettings
 
-    own = ZendeskSettings.from_env(lambda name: (os.environ.get(name) or "").strip() or None)
-    require_api_variables(own.missing())
-    adapter = export_adapter(own, requests_per_minute=requests_per_minute)
     pacer = export_pages_pacer(requests_per_minute)
-    return run_export(
-        "Zendesk", base_url=own.base_url, credentials="ZENDESK_EMAIL and ZENDESK_API_TOKEN", check=adapter.check,
-        since=since, out=out, say=say, forbidden_hint=" (the incremental export needs an admin's API token)",
-        dump=lambda: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say,
-                                 pacer=pacer))
+    return export_with(
+        "Zendesk", ZendeskSettings.from_env, credentials="ZENDESK_EMAIL and ZENDESK_API_TOKEN", since=since,
+        out=out, say=say, forbidden_hint=" (the incremental export needs an admin's API token)",
+        adapter=lambda own: export_adapter(own, requests_per_minute=requests_per_minute),
+        dump=lambda adapter: export_dump(adapter, since, out, resolved_only=resolved_only, limit=limit, say=say,
+                                         pacer=pacer))

@@ -18,6 +18,13 @@ It imitates the payloads of the vendor's pages:
   message needs a user as sender and a receiver; ``via`` and ``channel`` are required.
 - https://developers.gorgias.com/reference/list-messages — ``GET /api/messages?ticket_id=``, newest first by
   default.
+- List tickets (``GET /api/tickets``) — ``order_by`` ``created_datetime`` or ``updated_datetime``, ``:asc`` or
+  ``:desc`` (newest created first by default), and ``trashed`` (default true: trashed tickets are listed unless
+  ``trashed=false``). Tickets carry ``spam`` and ``trashed_datetime``; :meth:`trash`, ``add_ticket(spam=True)``
+  and :meth:`backdate` set them up.
+
+A ``max_page_size`` answers at most that many items a page whatever ``limit`` asks (a server may answer fewer),
+so a test can make listings of several pages with few items.
 - https://developers.gorgias.com/reference/create-ticket-tags — ``POST /api/tickets/{id}/tags`` with ``names``
   adds tags (201, empty body).
 
@@ -88,11 +95,12 @@ class FakeGorgias(FakeHTTPServer):
     API_USER_ID = API_USER_ID
 
     def __init__(self, *, email: str = "seam-bot@acme-store.example", api_key: str = "gorgias-key",
-                 domain: str = "acme") -> None:
+                 domain: str = "acme", max_page_size: int = 100) -> None:
         super().__init__()
         self.email = email
         self.api_key = api_key
         self.domain = domain
+        self.max_page_size = max_page_size
         self._clock = 0.0
         self._ids = {"message": 10_000, "tag": 300}
         self._users: dict[int, dict[str, Any]] = {}
@@ -169,14 +177,14 @@ class FakeGorgias(FakeHTTPServer):
 
     def add_ticket(self, *, id: int, subject: str, customer_id: int, messages: Iterable[dict] = (),
                    tags: Iterable[str] = (), priority: str = "normal", status: str = "open", channel: str = "email",
-                   assignee_id: int | None = None) -> dict:
+                   assignee_id: int | None = None, spam: bool = False) -> dict:
         """A ticket and its messages, oldest first: each ``{"from_agent", "body_text"}`` plus optional
         ``sender_id`` (a user, for agents; the customer otherwise), ``body_html``, ``public`` and
         ``attachments`` (file names)."""
         with self._lock:
             now = self._now()
             ticket = {"id": id, "uri": f"/api/tickets/{id}/", "external_id": None, "status": status,
-                      "priority": priority, "channel": channel, "via": channel, "from_agent": False, "spam": False,
+                      "priority": priority, "channel": channel, "via": channel, "from_agent": False, "spam": spam,
                       "customer": copy.deepcopy(self._customers[customer_id]), "assignee_user": None,
                       "assignee_team": None, "language": "en", "subject": subject, "meta": None,
                       "tags": [self._tag(t) for t in dict.fromkeys(tags)], "custom_fields": None,
@@ -196,6 +204,25 @@ class FakeGorgias(FakeHTTPServer):
         with self._lock:
             self._tickets[ticket_id]["updated_datetime"] = self._now()
             return self._tickets[ticket_id]["updated_datetime"]
+
+    def trash(self, ticket_id: int) -> None:
+        """Move the ticket to the trash now (an update: a new ``updated_datetime`` too)."""
+        with self._lock:
+            now = self._now()
+            self._tickets[ticket_id].update(trashed_datetime=now, updated_datetime=now)
+
+    def backdate(self, ticket_id: int, *, days: float) -> None:
+        """Move every time of the ticket and its messages `days` into the past, as if it were that old."""
+        def earlier(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            moment = datetime.fromisoformat(value).timestamp() - days * 86400
+            return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+        with self._lock:
+            for item in (self._tickets[ticket_id], *self._messages[ticket_id]):
+                for key in [k for k in item if k.endswith("_datetime")]:
+                    item[key] = earlier(item[key])
 
     def ticket(self, ticket_id: int) -> dict:
         """The ticket's current state (a copy, without messages); KeyError if unknown."""
@@ -330,6 +357,7 @@ class FakeGorgias(FakeHTTPServer):
             return _error(400, "Invalid pagination parameters")
         if not 1 <= limit <= 100:
             return _error(400, "limit: must be between 1 and 100")
+        limit = min(limit, self.max_page_size)
         field, _, direction = str(params.get("order_by") or default_order).partition(":")
         items = sorted(items, key=lambda i: (str(i.get(field) or ""), i.get("id") or 0), reverse=direction == "desc")
         chunk = items[offset:offset + limit]
@@ -349,7 +377,8 @@ class FakeGorgias(FakeHTTPServer):
         if denied := self._guard(req):
             return denied
         with self._lock:
-            tickets = [t for t in self._tickets.values() if not t["trashed_datetime"]]
+            with_trashed = str(params.get("trashed", "true")).lower() != "false"
+            tickets = [t for t in self._tickets.values() if with_trashed or not t["trashed_datetime"]]
             return self._page(req, tickets, params, default_order="created_datetime:desc")
 
     def _h_get_ticket(self, req: Request, params: dict) -> Response:
