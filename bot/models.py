@@ -86,6 +86,9 @@ class Resolution:
 # Ticket statuses — Seam's words and the platforms' own — that mean nobody waits on an answer any more: Zendesk
 # solves and closes, Freshdesk resolves, Gorgias and Help Scout close, Front archives (or deletes, or marks spam).
 FINISHED_STATUSES = frozenset({"solved", "closed", "resolved", "archived", "deleted", "spam"})
+# The finished statuses that end a ticket without resolving it: nobody should be answered, and nothing learnt. An
+# adapter whose platform marks spam or a trashed ticket by a flag rather than a status says so with these words.
+DISCARDED_STATUSES = frozenset({"deleted", "spam"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class Ticket:
     def finished(self) -> bool:
         """Solved, closed, archived: nobody is waiting on an answer (FINISHED_STATUSES)."""
         return (self.status or "").strip().lower() in FINISHED_STATUSES
+
+    @property
+    def discarded(self) -> bool:
+        """Deleted or marked as spam in the helpdesk (DISCARDED_STATUSES)."""
+        return (self.status or "").strip().lower() in DISCARDED_STATUSES
 
     @property
     def customer_messages(self) -> tuple[Message, ...]:

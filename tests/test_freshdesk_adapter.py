@@ -172,6 +172,13 @@ def test_an_outbound_email_opens_with_the_agent(freshdesk: FakeFreshdesk, adapte
     assert [m.author for m in adapter.fetch_ticket("11").messages] == ["agent", "customer"]
 
 
+def test_a_ticket_marked_spam_reads_as_discarded(freshdesk: FakeFreshdesk, adapter: FreshdeskAdapter) -> None:
+    freshdesk.add_ticket(id=31, subject="WIN A PRIZE", requester_id=CUSTOMER, description="Click here", spam=True)
+    freshdesk.add_ticket(id=32, subject="Order", requester_id=CUSTOMER, description="Where is it?")
+    assert adapter.fetch_ticket("31").status == "spam" and adapter.fetch_ticket("31").discarded
+    assert adapter.fetch_ticket("32").status == "open" and not adapter.fetch_ticket("32").discarded
+
+
 def test_fetch_ticket_follows_conversation_pages(freshdesk: FakeFreshdesk, adapter: FreshdeskAdapter) -> None:
     freshdesk.add_ticket(id=12, subject="Long", requester_id=CUSTOMER, description="start",
                          conversations=[{"user_id": AGENT if i % 2 else CUSTOMER, "body": f"message {i}",

@@ -157,6 +157,19 @@ def test_updated_since_reads_newest_first_and_stops_past_since(adapter: GorgiasA
     assert all(c.params["order_by"] == "updated_datetime:desc" for c in gorgias.calls_to("list_tickets"))
 
 
+def test_spam_and_trashed_tickets_read_as_discarded_and_reconciliation_leaves_them_out(
+        adapter: GorgiasAdapter, gorgias: FakeGorgias) -> None:
+    since = time.time() - 60
+    question(gorgias, 1)
+    question(gorgias, 2, spam=True)
+    question(gorgias, 3)
+    gorgias.trash(3)
+    assert [t for t, _ in adapter.updated_since(since)] == ["1"]
+    assert adapter.fetch_ticket("1").status == "open" and not adapter.fetch_ticket("1").discarded
+    assert adapter.fetch_ticket("2").status == "spam" and adapter.fetch_ticket("2").discarded
+    assert adapter.fetch_ticket("3").status == "deleted" and adapter.fetch_ticket("3").discarded
+
+
 def test_find_agent_skips_inactive_users_and_customers(adapter: GorgiasAdapter, gorgias: FakeGorgias) -> None:
     gorgias.add_user(id=502, name="Old Agent", email="old@example.com", active=False)
     for i in range(120):  # a second page of users

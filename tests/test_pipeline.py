@@ -57,6 +57,18 @@ def test_comments_by_agents_or_the_bot_are_not_answered(pipeline, fake_slack, fa
     assert fake_slack.messages(CHANNEL) == []
 
 
+def test_a_deleted_ticket_is_neither_answered_nor_escalated(pipeline, fake_slack, fake_zendesk):
+    # Reconciliation, or a webhook that arrives late, can name a ticket already deleted (or marked spam).
+    for ticket_id, body in ((11, "How do I reset my password?"), (12, "Talk to a person")):
+        fake_zendesk.add_ticket(id=ticket_id, subject="Hi", requester_id=CUSTOMER_ID, status="deleted",
+                                comments=[{"author_id": CUSTOMER_ID, "body": body}])
+        event = run_event(pipeline, ticket_id, key=f"k{ticket_id}")
+        assert event.outcome == "skipped: the ticket is marked deleted in the helpdesk"
+        assert len(fake_zendesk.comments(ticket_id)) == 1, "no reply"
+    assert fake_slack.messages(CHANNEL) == []
+    assert pipeline.store.db["decisions"].count == 0
+
+
 def test_a_helpdesk_that_stays_down_fails_the_event_for_a_later_retry(pipeline, fake_zendesk):
     fake_zendesk.add_ticket(id=10, subject="Hi", requester_id=CUSTOMER_ID,
                             comments=[{"author_id": CUSTOMER_ID, "body": "Talk to a person"}])

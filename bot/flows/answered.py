@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 # Who the feedback row of a reply written in the helpdesk names: the helpdesk does not say which Slack user it was.
 HELPDESK_USER = "helpdesk"
-# Finished statuses that end a ticket without resolving it: the replies on such a ticket teach nothing.
-UNRESOLVED_ENDS = frozenset({"deleted", "spam"})
 # The escalations whose question a resolving reply in the helpdesk answers: closed by that reply (or an earlier
 # one), or rejected in Slack and then answered in the helpdesk. A sent one was answered through Seam.
 LEARNS_FOR = (EscalationState.ANSWERED, EscalationState.REJECTED)
@@ -75,7 +73,8 @@ def last_agent_reply(ticket: Ticket) -> Message | None:
 
 def resolved(ticket: Ticket) -> bool:
     """Solved or closed (the platform's word for it), not deleted or marked as spam."""
-    return ticket.finished and (ticket.status or "").strip().lower() not in UNRESOLVED_ENDS
+    # A deleted or spam ticket is finished too, but its replies teach nothing.
+    return ticket.finished and not ticket.discarded
 
 
 @dataclass

@@ -130,6 +130,10 @@ class Pipeline:
                 # Part of the ticket could not be read (no requester, malformed comments): who wrote last is not
                 # known for sure, so it goes to a person with the reason (bot.policy.decide) — never skipped.
                 log.warning("ticket %s could not be read fully: %s", ticket.id, "; ".join(ticket.problems))
+            elif ticket.discarded:
+                # Marked as spam or deleted in the helpdesk (a reconciliation or a late webhook can still name it):
+                # neither the AI nor a person should answer it.
+                return f"skipped: the ticket is marked {ticket.status} in the helpdesk"
             elif latest is None:
                 return "skipped: ticket has no comments"
             elif latest.author != "customer":

@@ -284,7 +284,9 @@ class FreshdeskAdapter:
             id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or ""), messages=tuple(messages),
             requester_name=requester.get("name"), requester_email=requester.get("email"),
             tags=tuple(str(t) for t in raw.get("tags") or []), priority=priority_word(raw.get("priority")),
-            status=status_word(raw.get("status")), created_at=raw.get("created_at"),
+            # Spam and deleted are flags beside the status: said in DISCARDED_STATUSES' words, never answered.
+            status="spam" if raw.get("spam") is True else "deleted" if raw.get("deleted") is True
+            else status_word(raw.get("status")), created_at=raw.get("created_at"),
             sla_due_at=sla_due(raw, answered=answered), url=self.ticket_link(ticket_id),
             problems=("the ticket has no requester, so who wrote which reply is not known",)
             if raw.get("requester_id") is None else (),

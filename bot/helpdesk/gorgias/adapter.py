@@ -71,7 +71,13 @@ def gorgias_client(settings: GorgiasSettings) -> httpx.Client:
 
 
 def seam_status(ticket: Mapping[str, Any], *, now: float) -> str | None:
-    """Gorgias's status in Seam's words: closed is "solved", an open ticket snoozed into the future "pending"."""
+    """Gorgias's status in Seam's words: closed is "solved", an open ticket snoozed into the future "pending"; a
+    ticket marked as spam (`spam`) or moved to the trash (`trashed_datetime`), whatever its status, is "spam" or
+    "deleted" (bot.models DISCARDED_STATUSES: never answered)."""
+    if ticket.get("spam"):
+        return "spam"
+    if ticket.get("trashed_datetime"):
+        return "deleted"
     status = ticket.get("status")
     if status == "closed":
         return "solved"
@@ -293,7 +299,8 @@ class GorgiasAdapter:
 
     def updated_since(self, since: float) -> Updates:
         """(ticket id, updated_datetime) of every ticket updated at or after `since` (Unix seconds), oldest update
-        first: the newest-first listing is read until it goes past `since`. Trashed tickets are not listed. When
+        first: the newest-first listing is read until it goes past `since`. Trashed and spam tickets are left out
+        (the listing holds trashed ones unless told otherwise). When
         MAX_PAGES pages do not reach `since`, the oldest updates were not read: `resume_from` is `since` itself,
         so the next check asks for the same window again."""
         found: list[tuple[float, str, str]] = []
@@ -306,6 +313,8 @@ class GorgiasAdapter:
                     continue
                 if moment.timestamp() < since:
                     break
+                if ticket.get("spam") or ticket.get("trashed_datetime"):
+                    continue
                 found.append((moment.timestamp(), str(ticket["id"]), str(ticket["updated_datetime"])))
         except ListingCut:
             resume_from = since
