@@ -235,6 +235,8 @@ def m013_card_sync(db: Database) -> None:
 # A job's ticket as the store names tickets (`ticket_key`): the expression m014 indexes, written the same way in
 # the queries that use the index.
 EVENT_TICKET_KEY = "helpdesk || ':' || ticket_id"
+# The escalation columns a step after the post sets (bot.flows.lifecycle), in `lifecycle_counts`' order.
+LIFECYCLE_COLUMNS = ("reminded_at", "manager_paged_at", "sla_warned_at", "sla_breached_at")
 
 
 @MIGRATIONS()
@@ -247,6 +249,16 @@ def m014_erasure(db: Database) -> None:
     db.execute("create index tickets_erased on tickets (erased_at)")
     # Erasure finds a ticket's jobs by its key, as the store names tickets (`ticket_key`).
     db.execute(f"create index events_ticket_key on events ({EVENT_TICKET_KEY})")
+
+
+@MIGRATIONS()
+def m016_monitoring_indexes(db: Database) -> None:
+    """What `/metrics` and `/escalation stats` count without reading every row (bench/metrics_scrape.py): decisions
+    by route, and the few escalations that were reminded, paged, warned or breached (partial indexes: a row
+    enters one only when that happens)."""
+    db.execute("create index decisions_route on decisions (route)")
+    for column in LIFECYCLE_COLUMNS:
+        db.execute(f"create index escalations_{column} on escalations ({column}) where {column} is not null")
 
 
 def _encodable_parameters(parameters: Any) -> Any:
@@ -718,11 +730,10 @@ class Store:
     def lifecycle_counts(self, *, since: str) -> dict:
         """What followed the posts since an ISO time (for stats): escalations reminded, managers paged, SLA
         warnings and breaches, and keep-warm updates sent to customers."""
-        reminded, paged, warned, breached = self.db.execute(
-            "select count(case when reminded_at >= :since then 1 end),"
-            " count(case when manager_paged_at >= :since then 1 end),"
-            " count(case when sla_warned_at >= :since then 1 end),"
-            " count(case when sla_breached_at >= :since then 1 end) from escalations", {"since": since}).fetchone()
+        # One count per column, so each reads its own partial index (m016) rather than every escalation.
+        reminded, paged, warned, breached = (
+            self.db.execute(f"select count(*) from escalations where {column} >= ?", [since]).fetchone()[0]
+            for column in LIFECYCLE_COLUMNS)
         kept_warm = self.db.execute("select count(*) from audit_log where action = 'keep_warm_sent' and at >= ?",
                                     [since]).fetchone()[0]
         return {"reminded": reminded, "managers_paged": paged, "sla_warned": warned, "sla_breached": breached,
