@@ -249,6 +249,33 @@ def m014_erasure(db: Database) -> None:
     db.execute(f"create index events_ticket_key on events ({EVENT_TICKET_KEY})")
 
 
+# A ticket whose conversation Seam holds: never erased, or written on again since its last erasure (whose time
+# `erased_at` keeps, the engine's revision). The partial index m015 makes has this same condition, so retention's
+# look-up (`idle_tickets`) reads only these tickets.
+HOLDS_TEXT = "(erased_at is null or erased_at < last_seen_at)"
+
+
+@MIGRATIONS()
+def m015_retention_after_erasure(db: Database) -> None:
+    """m014's index left out every ticket ever erased, so one the customer wrote on again was never erased again:
+    it now holds the tickets that have text again too."""
+    db.execute("drop index tickets_to_retain")
+    db.execute(f"create index tickets_to_retain on tickets (last_seen_at) where {HOLDS_TEXT}")
+
+
+def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
+    """SQL that is true for a ticket (a row of `tickets`) still being worked on, and its parameters: an escalation
+    not finished, or a job still to run whose kind is not one of `idle_kinds`."""
+    unfinished = [s.value for s in EscalationState if not s.finished]
+    idle = list(idle_kinds) or [""]
+    # `+tickets.key`: compared without the column's text affinity, so the job look-up uses m014's index.
+    return (f"(exists (select 1 from escalations where escalations.ticket_key = tickets.key"
+            f" and escalations.state in ({', '.join('?' for _ in unfinished)}))"
+            f" or exists (select 1 from events where {EVENT_TICKET_KEY} = +tickets.key"
+            f" and events.state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})))",
+            [*unfinished, *idle])
+
+
 def _encodable_parameters(parameters: Any) -> Any:
     """A statement's parameters with every string made encodable (a lone surrogate becomes U+FFFD)."""
     if isinstance(parameters, Mapping):
@@ -1053,31 +1080,28 @@ class Store:
             [helpdesk, *ids, email, email]).fetchall()
         return [row[0] for row in rows]
 
-    def idle_tickets(self, before: datetime, *, limit: int) -> list[str]:
-        """Up to `limit` tickets not yet erased on which nothing happened since `before`: no event seen and no
-        escalation changed (an agent's reply days after the ticket last changed counts), oldest first."""
+    def idle_tickets(self, before: datetime, *, limit: int, idle_kinds: Collection[str]) -> list[str]:
+        """Up to `limit` tickets holding text (`HOLDS_TEXT`) on which nothing happened since `before`: no event seen
+        and no escalation changed (an agent's reply days after the ticket last changed counts), oldest first. Those
+        still being worked on (`busy_tickets`) are left out here, not after: however many of them are the oldest,
+        a round reaches the tickets behind them."""
         cutoff = iso(before)
+        busy, params = _busy(idle_kinds)
         return [row[0] for row in self.db.execute(
-            "select key from tickets where erased_at is null and last_seen_at < ? and not exists"
+            f"select key from tickets where {HOLDS_TEXT} and last_seen_at < ? and not exists"
             " (select 1 from escalations where escalations.ticket_key = tickets.key and escalations.updated_at >= ?)"
-            " order by last_seen_at limit ?", [cutoff, cutoff, limit]).fetchall()]
+            f" and not {busy} order by last_seen_at limit ?", [cutoff, cutoff, *params, limit]).fetchall()]
 
     def busy_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str]) -> list[str]:
         """Of these tickets, those still being worked on: an escalation not finished, or a job still to run
         whose kind is not one of `idle_kinds` (jobs that hold no text and decide when they run whether they are
         still wanted)."""
-        unfinished = tuple(s.value for s in EscalationState if not s.finished)
+        sql, params = _busy(idle_kinds)
         busy = set()
         for chunk in _chunks(keys):
-            marks = ", ".join("?" for _ in chunk)
             busy |= {row[0] for row in self.db.execute(
-                f"select ticket_key from escalations where ticket_key in ({marks})"
-                f" and state in ({', '.join('?' for _ in unfinished)})", [*chunk, *unfinished])}
-            idle = tuple(idle_kinds) or ("",)
-            busy |= {row[0] for row in self.db.execute(
-                f"select {EVENT_TICKET_KEY} from events where {EVENT_TICKET_KEY} in ({marks})"
-                f" and state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})",
-                [*chunk, *idle])}
+                f"select key from tickets where key in ({', '.join('?' for _ in chunk)}) and {sql}",
+                [*chunk, *params])}
         return [key for key in keys if key in busy]
 
     def posted_escalations(self, keys: Sequence[str]) -> list[Escalation]:

@@ -67,9 +67,7 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
 def erase_idle(store: Store, *, after: float, limit: int) -> int:
     """`[retention]`: erase up to `limit` tickets on which nothing happened for `after` seconds, leaving out any
     still being worked on (they come back once finished); how many were erased. Audited as actor `retention`."""
-    keys = store.idle_tickets(utcnow() - timedelta(seconds=after), limit=limit)
-    busy = set(store.busy_tickets(keys, idle_kinds=IDLE_KINDS))
-    keys = [key for key in keys if key not in busy]
+    keys = store.idle_tickets(utcnow() - timedelta(seconds=after), limit=limit, idle_kinds=IDLE_KINDS)
     if keys:
         _erase(store, keys, actor="retention")
     return len(keys)
