@@ -692,17 +692,21 @@ class Store:
 
     @_writes
     def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str,
-                      quoted_until: str | None = None) -> bool:
+                      quoted_until: str | None = None) -> bool | None:
         """The customer wrote again (event `event_id`) while this escalation waits on a person: their words are
         what a reply now answers (`customer_text`, which the engine learns the reply against), and the card
         counts the event once (`follow_ups`, event ids) and keeps the time of the newest message quoted in the
-        thread (`follow_up_until`). False when this event was already added (a retry)."""
+        thread (`follow_up_until`). False when this event was already added (a retry); None, with nothing
+        written, when the escalation no longer waits (`WAITING_STATES`): it was finished, or its reply began
+        sending, since it was found (`live_escalation`), and the message is a new one."""
         with self._immediate() as conn:
-            row = conn.execute("select card from escalations where id = ?", [escalation_id]).fetchone()
+            row = conn.execute("select card, state from escalations where id = ?", [escalation_id]).fetchone()
             card = json.loads(row[0] or "{}")
             events = card.get("follow_ups") or []
             if event_id in events:
                 return False
+            if row[1] not in WAITING_STATES:
+                return None
             card["follow_ups"] = [*events, event_id]
             if quoted_until is not None:
                 card["follow_up_until"] = max(quoted_until, card.get("follow_up_until") or quoted_until)
