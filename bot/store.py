@@ -1122,20 +1122,27 @@ class Store:
         return self.db.execute("select coalesce(max(erased_at), '') from tickets").fetchone()[0]
 
     @_writes
-    def erase_tickets(self, keys: Sequence[str], *, redact_card: Callable[[dict], dict], actor: str) -> dict[str, int]:
-        """Forget what these tickets' customers wrote, and what was written to them, in one transaction. The rows
+    def erase_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str], redact_card: Callable[[dict], dict],
+                      actor: str) -> tuple[dict[str, int], list[str]]:
+        """Forget what these tickets' customers wrote, and what was written to them, in one transaction — unless
+        one of them is busy (`busy_tickets`, checked in that transaction: a message escalated since the caller's
+        check must not lose its card's words under an agent), then nothing is written. The rows
         stay, so counts, stats, the audit trail and exactly-once keep working: the ticket's subject and requester,
         every job's payload (a dead job is settled as done: retrying it would bring the text back), the
         decisions' summary, evidence and answer, the escalations' draft, customer text and sent reply (the card
         kept for Slack is `redact_card`'s, and it counts as changed, so serve's card sweep re-renders it), the
         feedback's texts, and any note an agent added to a rejection reason ("wrong answer: …" keeps "wrong
-        answer"). What Seam erased is audited by ticket id, never by what it held. Rows changed, per table."""
+        answer"). What Seam erased is audited by ticket id, never by what it held. The rows changed per table,
+        and the busy tickets (then nothing changed)."""
         counts = {"tickets": 0, "events": 0, "decisions": 0, "escalations": 0, "feedback": 0, "audit_log": 0}
         now = iso(utcnow())
         # A rejection reason is "reason" or "reason: the agent's note": the note goes, the reason stays.
         reason = "case when instr({0}, ':') > 0 then trim(substr({0}, 1, instr({0}, ':') - 1)) else {0} end"
         audit_reason = reason.format("json_extract(detail, '$.reason')")
         with self._immediate() as conn:
+            busy = self.busy_tickets(keys, idle_kinds=idle_kinds)
+            if busy:
+                return {}, busy
             for chunk in _chunks(keys):
                 marks = ", ".join("?" for _ in chunk)
                 counts["tickets"] += conn.execute(
@@ -1167,7 +1174,7 @@ class Store:
                         " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
             conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'erase', ?)",
                          [now, actor, json.dumps({"ticket_ids": [k.split(":", 1)[1] for k in keys], "rows": counts})])
-        return counts
+        return counts, []
 
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import pytest
 
 from bot.config import RetentionTable, load_settings
 from bot.errors import ConfigError
+from bot.flows import erasure
 from bot.flows.erasure import erase_idle
 from bot.jobs.retention import MAX_ROUNDS, ROUND_LIMIT, RetentionSweep
 from bot.services import engine_revision
@@ -303,3 +304,31 @@ def test_a_ticket_the_customer_writes_on_again_after_its_erasure_is_erased_again
     assert sweep.run_once() == 1
 
     assert holding(database, "platypus", *ANAS) == {}, "what came after the first erasure goes too, once idle"
+
+
+def test_a_message_that_arrives_while_forget_runs_makes_the_ticket_busy_and_nothing_is_erased(
+        services, fake_slack, fake_zendesk, tmp_path):
+    # The moment between the busy check and the erasure (another process's worker escalating the ticket's new
+    # message then) cannot be timed from outside: the look-up is wrapped so the message lands right after it.
+    case = anas_answered_ticket(services, fake_slack, fake_zendesk)
+    store, checked = services.store, services.store.busy_tickets
+
+    def checked_then_written_on(keys, **kwargs):
+        busy = checked(keys, **kwargs)
+        if not store.live_escalation(f"zendesk:{case['ticket']}"):
+            httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{case['ticket']}.json", auth=fake_zendesk.auth, json={
+                "ticket": {"status": "open", "comment": {
+                    "author_id": CUSTOMER_ID, "public": True,
+                    "body": "My platypus account is locked again, I need a person."}}}).raise_for_status()
+            assert "escalated" in ticket_event(services, case["ticket"], "again")
+        return busy
+
+    store.busy_tickets = checked_then_written_on
+
+    found = erasure.erase(store, helpdesk="zendesk", ticket_ids=[str(case["ticket"])], actor="cli")
+
+    assert found.busy == [str(case["ticket"])] and found.changed == {}
+    live = store.live_escalation(f"zendesk:{case['ticket']}")
+    assert "platypus" in live.customer_text and live.card["ticket"]["subject"] != "(erased on request)", \
+        "the agent's new card keeps what they act on"
+    assert not [row for row in store.audit_rows(limit=20) if row["action"] == "erase"]
