@@ -251,6 +251,20 @@ def m014_erasure(db: Database) -> None:
     db.execute(f"create index events_ticket_key on events ({EVENT_TICKET_KEY})")
 
 
+# A ticket whose conversation Seam holds: never erased, or written on again since its last erasure (whose time
+# `erased_at` keeps, the engine's revision). The partial index m015 makes has this same condition, so retention's
+# look-up (`idle_tickets`) reads only these tickets.
+HOLDS_TEXT = "(erased_at is null or erased_at < last_seen_at)"
+
+
+@MIGRATIONS()
+def m015_retention_after_erasure(db: Database) -> None:
+    """m014's index left out every ticket ever erased, so one the customer wrote on again was never erased again:
+    it now holds the tickets that have text again too."""
+    db.execute("drop index tickets_to_retain")
+    db.execute(f"create index tickets_to_retain on tickets (last_seen_at) where {HOLDS_TEXT}")
+
+
 @MIGRATIONS()
 def m016_monitoring_indexes(db: Database) -> None:
     """What `/metrics` and `/escalation stats` count without reading every row (bench/metrics_scrape.py): decisions
@@ -259,6 +273,19 @@ def m016_monitoring_indexes(db: Database) -> None:
     db.execute("create index decisions_route on decisions (route)")
     for column in LIFECYCLE_COLUMNS:
         db.execute(f"create index escalations_{column} on escalations ({column}) where {column} is not null")
+
+
+def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
+    """SQL that is true for a ticket (a row of `tickets`) still being worked on, and its parameters: an escalation
+    not finished, or a job still to run whose kind is not one of `idle_kinds`."""
+    unfinished = [s.value for s in EscalationState if not s.finished]
+    idle = list(idle_kinds) or [""]
+    # `+tickets.key`: compared without the column's text affinity, so the job look-up uses m014's index.
+    return (f"(exists (select 1 from escalations where escalations.ticket_key = tickets.key"
+            f" and escalations.state in ({', '.join('?' for _ in unfinished)}))"
+            f" or exists (select 1 from events where {EVENT_TICKET_KEY} = +tickets.key"
+            f" and events.state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})))",
+            [*unfinished, *idle])
 
 
 def _encodable_parameters(parameters: Any) -> Any:
@@ -677,17 +704,21 @@ class Store:
 
     @_writes
     def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str,
-                      quoted_until: str | None = None) -> bool:
+                      quoted_until: str | None = None) -> bool | None:
         """The customer wrote again (event `event_id`) while this escalation waits on a person: their words are
         what a reply now answers (`customer_text`, which the engine learns the reply against), and the card
         counts the event once (`follow_ups`, event ids) and keeps the time of the newest message quoted in the
-        thread (`follow_up_until`). False when this event was already added (a retry)."""
+        thread (`follow_up_until`). False when this event was already added (a retry); None, with nothing
+        written, when the escalation no longer waits (`WAITING_STATES`): it was finished, or its reply began
+        sending, since it was found (`live_escalation`), and the message is a new one."""
         with self._immediate() as conn:
-            row = conn.execute("select card from escalations where id = ?", [escalation_id]).fetchone()
+            row = conn.execute("select card, state from escalations where id = ?", [escalation_id]).fetchone()
             card = json.loads(row[0] or "{}")
             events = card.get("follow_ups") or []
             if event_id in events:
                 return False
+            if row[1] not in WAITING_STATES:
+                return None
             card["follow_ups"] = [*events, event_id]
             if quoted_until is not None:
                 card["follow_up_until"] = max(quoted_until, card.get("follow_up_until") or quoted_until)
@@ -1082,31 +1113,28 @@ class Store:
             [helpdesk, *ids, email, email]).fetchall()
         return [row[0] for row in rows]
 
-    def idle_tickets(self, before: datetime, *, limit: int) -> list[str]:
-        """Up to `limit` tickets not yet erased on which nothing happened since `before`: no event seen and no
-        escalation changed (an agent's reply days after the ticket last changed counts), oldest first."""
+    def idle_tickets(self, before: datetime, *, limit: int, idle_kinds: Collection[str]) -> list[str]:
+        """Up to `limit` tickets holding text (`HOLDS_TEXT`) on which nothing happened since `before`: no event seen
+        and no escalation changed (an agent's reply days after the ticket last changed counts), oldest first. Those
+        still being worked on (`busy_tickets`) are left out here, not after: however many of them are the oldest,
+        a round reaches the tickets behind them."""
         cutoff = iso(before)
+        busy, params = _busy(idle_kinds)
         return [row[0] for row in self.db.execute(
-            "select key from tickets where erased_at is null and last_seen_at < ? and not exists"
+            f"select key from tickets where {HOLDS_TEXT} and last_seen_at < ? and not exists"
             " (select 1 from escalations where escalations.ticket_key = tickets.key and escalations.updated_at >= ?)"
-            " order by last_seen_at limit ?", [cutoff, cutoff, limit]).fetchall()]
+            f" and not {busy} order by last_seen_at limit ?", [cutoff, cutoff, *params, limit]).fetchall()]
 
     def busy_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str]) -> list[str]:
         """Of these tickets, those still being worked on: an escalation not finished, or a job still to run
         whose kind is not one of `idle_kinds` (jobs that hold no text and decide when they run whether they are
         still wanted)."""
-        unfinished = tuple(s.value for s in EscalationState if not s.finished)
+        sql, params = _busy(idle_kinds)
         busy = set()
         for chunk in _chunks(keys):
-            marks = ", ".join("?" for _ in chunk)
             busy |= {row[0] for row in self.db.execute(
-                f"select ticket_key from escalations where ticket_key in ({marks})"
-                f" and state in ({', '.join('?' for _ in unfinished)})", [*chunk, *unfinished])}
-            idle = tuple(idle_kinds) or ("",)
-            busy |= {row[0] for row in self.db.execute(
-                f"select {EVENT_TICKET_KEY} from events where {EVENT_TICKET_KEY} in ({marks})"
-                f" and state in ('pending', 'processing') and kind not in ({', '.join('?' for _ in idle)})",
-                [*chunk, *idle])}
+                f"select key from tickets where key in ({', '.join('?' for _ in chunk)}) and {sql}",
+                [*chunk, *params])}
         return [key for key in keys if key in busy]
 
     def posted_escalations(self, keys: Sequence[str]) -> list[Escalation]:
@@ -1123,20 +1151,27 @@ class Store:
         return self.db.execute("select coalesce(max(erased_at), '') from tickets").fetchone()[0]
 
     @_writes
-    def erase_tickets(self, keys: Sequence[str], *, redact_card: Callable[[dict], dict], actor: str) -> dict[str, int]:
-        """Forget what these tickets' customers wrote, and what was written to them, in one transaction. The rows
+    def erase_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str], redact_card: Callable[[dict], dict],
+                      actor: str) -> tuple[dict[str, int], list[str]]:
+        """Forget what these tickets' customers wrote, and what was written to them, in one transaction — unless
+        one of them is busy (`busy_tickets`, checked in that transaction: a message escalated since the caller's
+        check must not lose its card's words under an agent), then nothing is written. The rows
         stay, so counts, stats, the audit trail and exactly-once keep working: the ticket's subject and requester,
         every job's payload (a dead job is settled as done: retrying it would bring the text back), the
         decisions' summary, evidence and answer, the escalations' draft, customer text and sent reply (the card
         kept for Slack is `redact_card`'s, and it counts as changed, so serve's card sweep re-renders it), the
         feedback's texts, and any note an agent added to a rejection reason ("wrong answer: …" keeps "wrong
-        answer"). What Seam erased is audited by ticket id, never by what it held. Rows changed, per table."""
+        answer"). What Seam erased is audited by ticket id, never by what it held. The rows changed per table,
+        and the busy tickets (then nothing changed)."""
         counts = {"tickets": 0, "events": 0, "decisions": 0, "escalations": 0, "feedback": 0, "audit_log": 0}
         now = iso(utcnow())
         # A rejection reason is "reason" or "reason: the agent's note": the note goes, the reason stays.
         reason = "case when instr({0}, ':') > 0 then trim(substr({0}, 1, instr({0}, ':') - 1)) else {0} end"
         audit_reason = reason.format("json_extract(detail, '$.reason')")
         with self._immediate() as conn:
+            busy = self.busy_tickets(keys, idle_kinds=idle_kinds)
+            if busy:
+                return {}, busy
             for chunk in _chunks(keys):
                 marks = ", ".join("?" for _ in chunk)
                 counts["tickets"] += conn.execute(
@@ -1168,7 +1203,7 @@ class Store:
                         " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
             conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'erase', ?)",
                          [now, actor, json.dumps({"ticket_ids": [k.split(":", 1)[1] for k in keys], "rows": counts})])
-        return counts
+        return counts, []
 
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 

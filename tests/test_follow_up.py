@@ -117,3 +117,28 @@ def test_two_quick_messages_handled_as_one_event_are_both_quoted_and_none_twice(
     assert "First: it was order 55123." in first and "Second: please hurry." in first
     assert "never came" not in first, "what the transcript already shows is not quoted again"
     assert "Third: still nothing." in second and "First" not in second and "Second" not in second
+
+
+def test_a_message_whose_escalation_is_finished_while_it_is_handled_gets_a_card_of_its_own(
+        services, fake_slack, fake_zendesk):
+    # The agent's reply lands between the pipeline finding the escalation waiting and adding the message to it
+    # (another worker, a click): the message must not join a finished escalation nobody looks at again.
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=CUSTOMER_ID,
+                     subject="Parcel", text="My parcel never came. I want to talk to a person.")
+    customer_writes(fake_zendesk, case, "It is order 55123 and I still want a person.")
+    store, found = services.store, services.store.live_escalation
+
+    def found_then_answered(ticket_key):
+        live = found(ticket_key)
+        if live is not None:
+            store.answer_escalation(live.id, text="It ships tomorrow.", detail={"escalation_id": live.id})
+        return live
+
+    store.live_escalation = found_then_answered
+
+    outcome = ticket_event(services, case["ticket"], "again")
+
+    assert "escalated" in outcome, outcome
+    assert len(posts_for(fake_slack, case["ticket"])) == 2, "the message has a card of its own"
+    assert seams_thread(fake_slack, case) == []
+    assert "order 55123" not in (store.escalation(case["escalation"]).customer_text or "")

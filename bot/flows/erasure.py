@@ -60,27 +60,32 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if found.busy or not found.tickets:
         return found
-    changed = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor)
-    return Erasure(tickets=found.tickets, busy=[], changed=changed)
+    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor)
+    return Erasure(tickets=found.tickets, busy=_ids(busy), changed=changed)
 
 
 def erase_idle(store: Store, *, after: float, limit: int) -> int:
     """`[retention]`: erase up to `limit` tickets on which nothing happened for `after` seconds, leaving out any
     still being worked on (they come back once finished); how many were erased. Audited as actor `retention`."""
-    keys = store.idle_tickets(utcnow() - timedelta(seconds=after), limit=limit)
-    busy = set(store.busy_tickets(keys, idle_kinds=IDLE_KINDS))
-    keys = [key for key in keys if key not in busy]
-    if keys:
-        _erase(store, keys, actor="retention")
-    return len(keys)
+    keys = store.idle_tickets(utcnow() - timedelta(seconds=after), limit=limit, idle_kinds=IDLE_KINDS)
+    if not keys:
+        return 0
+    # One of them busy now (written on since the look-up): this round erases nothing, and the run ends; the
+    # next run finds the others again.
+    return 0 if _erase(store, keys, actor="retention")[1] else len(keys)
 
 
-def _erase(store: Store, keys: list[str], *, actor: str) -> dict[str, int]:
+def _erase(store: Store, keys: list[str], *, actor: str) -> tuple[dict[str, int], list[str]]:
+    """Erase these tickets unless one is busy now (the store checks in its transaction): the rows changed per
+    table, and the busy tickets."""
     at = iso(utcnow())
-    changed = store.erase_tickets(keys, redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    changed, busy = store.erase_tickets(keys, idle_kinds=IDLE_KINDS,
+                                        redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    if busy:
+        return changed, busy
     for escalation in store.posted_escalations(keys):
         # Once per escalation: a second erasure of the same ticket finds the thread already emptied.
         store.record_event(kind=ERASE_THREAD_KIND, helpdesk=escalation.ticket_key.split(":", 1)[0],
                            dedupe_key=f"erase-thread:{escalation.id}", ticket_id=escalation.ticket_id,
                            body=json.dumps({"escalation_id": escalation.id}), priority=THREAD_JOB_PRIORITY)
-    return changed
+    return changed, []

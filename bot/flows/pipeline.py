@@ -151,8 +151,9 @@ class Pipeline:
         row = self.store.decision_for_event(event.id)
         if row is None:
             live = self.store.live_escalation(ticket_key)
-            if live is not None:
-                return self._follow_up(event.id, live, ticket)
+            joined = self._follow_up(event.id, live, ticket) if live is not None else None
+            if joined is not None:
+                return joined
             decision = decide(ticket, self.engine.assess(ticket), policy=self.policy())
             decision_id = self.store.add_decision(event_id=event.id, ticket_key=ticket_key, decision=decision)
         else:
@@ -208,17 +209,22 @@ class Pipeline:
         self._tell_customer(event_id, escalation.id, ticket_key, ticket, decision)
         return "escalated" if decision.route == Route.ESCALATE else "drafted"
 
-    def _follow_up(self, event_id: int, escalation: Escalation, ticket: Ticket) -> str:
+    def _follow_up(self, event_id: int, escalation: Escalation, ticket: Ticket) -> str | None:
         """The customer wrote again while a person has (or is about to get) their ticket: the message joins that
         escalation — quoted in its thread with its owner mentioned, counted on its card — and nothing else is
         posted (the contract: one post per escalation, later changes in its thread or by chat.update). The AI
-        neither answers nor drafts anew: a person has the conversation. Once per event, however often retried."""
+        neither answers nor drafts anew: a person has the conversation. Once per event, however often retried.
+        None when the escalation stopped waiting since it was found (a reply sent meanwhile): the message is then
+        decided like any new one, or it would join a finished escalation nobody looks at again."""
         messages, until = _new_messages(ticket, escalation)
         text = "\n\n".join(m.body for m in messages) if messages else ticket.customer_text()
         if self.settings.slack.mask_payment:
             text = mask_payment(text)
-        if self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text(),
-                                    quoted_until=until):
+        added = self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text(),
+                                         quoted_until=until)
+        if added is None:
+            return None
+        if added:
             self.store.audit(actor="seam", action="customer_wrote_again",
                              detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "event_id": event_id})
         # Queued like the transcript: its job also catches the card up (the count of follow-ups).
