@@ -119,6 +119,24 @@ def test_two_quick_messages_handled_as_one_event_are_both_quoted_and_none_twice(
     assert "Third: still nothing." in second and "First" not in second and "Second" not in second
 
 
+def test_a_helpdesk_clock_ahead_of_seams_does_not_quote_the_escalated_message_again(services, fake_slack,
+                                                                                     fake_zendesk):
+    fake_zendesk.run_clock_ahead(600)  # the helpdesk's times are ten minutes ahead of Seam's
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Parcel", requester_id=CUSTOMER_ID, comments=[
+        {"author_id": CUSTOMER_ID, "body": "My parcel never came. I want to talk to a person."}])
+    assert "escalated" in ticket_event(services, ticket_id, "new")
+    [post] = posts_for(fake_slack, ticket_id)
+    case = {"ticket": ticket_id, "ts": post["ts"]}
+    customer_writes(fake_zendesk, case, "It was order 55123.")
+
+    assert "the customer wrote again" in ticket_event(services, ticket_id, "again")
+    drain(services)
+    [note] = seams_thread(fake_slack, case)
+    assert "It was order 55123." in note
+    assert "never came" not in note, "the message the card answers is not a follow-up, whatever the clocks say"
+
+
 def test_a_message_whose_escalation_is_finished_while_it_is_handled_gets_a_card_of_its_own(
         services, fake_slack, fake_zendesk):
     # The agent's reply lands between the pipeline finding the escalation waiting and adding the message to it

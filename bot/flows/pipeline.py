@@ -78,12 +78,12 @@ def _thanked_after_a_reply(ticket: Ticket) -> bool:
 
 def _new_messages(ticket: Ticket, escalation: Escalation) -> tuple[list[Message], str | None]:
     """The customer's messages the escalation's thread has not shown yet, and the time of the newest: those
-    written after its card was recorded and after the last follow-up quoted (the card's `follow_up_until`), so two
-    quick messages whose webhooks are handled as one event are both quoted, and none twice. A helpdesk that gives
-    no message times: the latest message alone."""
-    shown = [t for t in (parse_time(escalation.created_at), parse_time(escalation.card.get("follow_up_until")))
-             if t is not None]
-    since = max(shown) if shown else None
+    written after the newest one shown (the card's `follow_up_until`: the message the card answers, then the last
+    follow-up quoted), so two quick messages whose webhooks are handled as one event are both quoted, and none
+    twice. The times compared are all the helpdesk's, so its clock running ahead of Seam's or behind it changes
+    nothing; an escalation recorded with no message time falls back to when the card was recorded. A helpdesk
+    that gives no message times: the latest message alone."""
+    since = parse_time(escalation.card.get("follow_up_until")) or parse_time(escalation.created_at)
     fresh = [m for m in ticket.customer_messages
              if since is not None and (written := parse_time(m.created_at)) is not None and written > since]
     if fresh:
@@ -259,6 +259,9 @@ class Pipeline:
                               decision=self._for_slack_decision(decision), link=link,
                               queue=route.name if route else None, mention=route.mention if route else None,
                               page=page or None).to_card()
+        # The newest customer message this card answers, by the helpdesk's clock: later ones are follow-ups.
+        if written := [t for m in ticket.customer_messages if (t := parse_time(m.created_at)) is not None]:
+            card["follow_up_until"] = iso(max(written))
         escalation = self.store.create_escalation(
             event_id=event_id, decision_id=decision_id, ticket_key=ticket_key, ticket_id=ticket.id,
             channel=route.channel if route else self.settings.escalation_channel or "", draft=decision.answer,

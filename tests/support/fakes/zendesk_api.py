@@ -340,6 +340,11 @@ class FakeZendesk(FakeHTTPServer):
         with self._lock:
             del self._macros[id]
 
+    def run_clock_ahead(self, seconds: int) -> None:
+        """From now on the helpdesk's clock (comment and ticket times) runs `seconds` ahead of Seam's."""
+        with self._lock:
+            self._clock = max(self._clock, int(time.time()) + seconds)
+
     # ------------------------------------------------------------ internals
     def _now(self) -> str:
         # Like Zendesk: the real time, to the second; kept strictly increasing so comments stay ordered.
