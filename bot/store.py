@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -295,6 +296,15 @@ def _encodable_parameters(parameters: Any) -> Any:
     if isinstance(parameters, list | tuple):
         return [encodable(v) if isinstance(v, str) else v for v in parameters]
     return parameters
+
+
+class FollowUp(StrEnum):
+    """What became of a message the customer wrote while their escalation waits (`Store.add_follow_up`)."""
+
+    ADDED = "added"
+    REPEATED = "repeated"
+    FINISHED = "finished"
+    MOVED = "moved"
 
 
 class EncodableConnection(sqlite3.Connection):
@@ -704,27 +714,31 @@ class Store:
 
     @_writes
     def add_follow_up(self, escalation_id: int, *, event_id: int, customer_text: str,
-                      quoted_until: str | None = None) -> bool | None:
+                      quoted_until: str | None = None, shown_until: str | None = None) -> FollowUp:
         """The customer wrote again (event `event_id`) while this escalation waits on a person: their words are
         what a reply now answers (`customer_text`, which the engine learns the reply against), and the card
         counts the event once (`follow_ups`, event ids) and keeps the time of the newest message quoted in the
-        thread (`follow_up_until`). False when this event was already added (a retry); None, with nothing
-        written, when the escalation no longer waits (`WAITING_STATES`): it was finished, or its reply began
-        sending, since it was found (`live_escalation`), and the message is a new one."""
+        thread (`follow_up_until`), which the caller read as `shown_until` and chose what to quote by. Nothing is
+        written unless ADDED: REPEATED for an event already added (a retry); FINISHED when the escalation no longer
+        waits (`WAITING_STATES`: finished, or its reply began sending, since it was found by `live_escalation`),
+        and the message is a new one; MOVED when another event quoted messages since the caller read the card,
+        so what to quote must be chosen again."""
         with self._immediate() as conn:
             row = conn.execute("select card, state from escalations where id = ?", [escalation_id]).fetchone()
             card = json.loads(row[0] or "{}")
             events = card.get("follow_ups") or []
             if event_id in events:
-                return False
+                return FollowUp.REPEATED
             if row[1] not in WAITING_STATES:
-                return None
+                return FollowUp.FINISHED
+            if card.get("follow_up_until") != shown_until:
+                return FollowUp.MOVED
             card["follow_ups"] = [*events, event_id]
             if quoted_until is not None:
                 card["follow_up_until"] = max(quoted_until, card.get("follow_up_until") or quoted_until)
             conn.execute("update escalations set card = ?, customer_text = ?, updated_at = ? where id = ?",
                          [json.dumps(card), customer_text, iso(utcnow()), escalation_id])
-            return True
+            return FollowUp.ADDED
 
     def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
         """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a

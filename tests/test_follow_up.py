@@ -119,6 +119,36 @@ def test_two_quick_messages_handled_as_one_event_are_both_quoted_and_none_twice(
     assert "Third: still nothing." in second and "First" not in second and "Second" not in second
 
 
+def test_two_events_racing_on_one_ticket_quote_each_message_once(services, fake_slack, fake_zendesk):
+    # Two workers on one ticket: while one has found the escalation and read the ticket, the other quotes the same
+    # message first. The slower one must choose again, and quote nothing twice.
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=next(_ids), requester=CUSTOMER_ID,
+                     subject="Parcel", text="My parcel never came. I want to talk to a person.")
+    customer_writes(fake_zendesk, case, "Second: order 55123.")
+    store, found = services.store, services.store.live_escalation
+    quoted = fake_zendesk.comments(case["ticket"])[-1]["created_at"]
+
+    def found_then_quoted_by_another_worker(ticket_key):
+        live = found(ticket_key)
+        if live is not None:
+            assert store.add_follow_up(live.id, event_id=10_000, customer_text="Second: order 55123.",
+                                       quoted_until=quoted, shown_until=live.card.get("follow_up_until")) == "added"
+        return live
+
+    store.live_escalation = found_then_quoted_by_another_worker
+    outcome = ticket_event(services, case["ticket"], "again")
+    store.live_escalation = found
+
+    assert "already in its thread" in outcome, outcome
+    drain(services)
+    assert seams_thread(fake_slack, case) == [], "the other worker's note is the one that quotes it"
+    customer_writes(fake_zendesk, case, "Third: please hurry.")
+    assert "the customer wrote again" in ticket_event(services, case["ticket"], "third")
+    drain(services)
+    [note] = seams_thread(fake_slack, case)
+    assert "Third: please hurry." in note and "Second" not in note
+
+
 def test_a_helpdesk_clock_ahead_of_seams_does_not_quote_the_escalated_message_again(services, fake_slack,
                                                                                      fake_zendesk):
     fake_zendesk.run_clock_ahead(600)  # the helpdesk's times are ten minutes ahead of Seam's

@@ -40,10 +40,14 @@ from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
 from bot.slack.blocks import EscalationView, follow_up_note
 from bot.slack.poster import Poster
-from bot.store import Store, turn_key
+from bot.store import FollowUp, Store, turn_key
 from bot.text import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
+
+# How often a follow-up chooses again what to quote when other events on the same ticket keep quoting first: each
+# such turn means another worker moved on, and a handful of workers share a ticket at most.
+FOLLOW_UP_ATTEMPTS = 5
 
 
 def _decision_from_row(row: dict) -> Decision:
@@ -84,10 +88,11 @@ def _new_messages(ticket: Ticket, escalation: Escalation) -> tuple[list[Message]
     nothing; an escalation recorded with no message time falls back to when the card was recorded. A helpdesk
     that gives no message times: the latest message alone."""
     since = parse_time(escalation.card.get("follow_up_until")) or parse_time(escalation.created_at)
-    fresh = [m for m in ticket.customer_messages
-             if since is not None and (written := parse_time(m.created_at)) is not None and written > since]
-    if fresh:
-        return fresh, max(iso(parse_time(m.created_at)) for m in fresh)
+    timed = [(written, m) for m in ticket.customer_messages if (written := parse_time(m.created_at)) is not None]
+    if since is not None and timed:
+        fresh = [(written, m) for written, m in timed if written > since]
+        # None new (another event quoted them already): nothing to quote.
+        return [m for _, m in fresh], (iso(max(written for written, _ in fresh)) if fresh else None)
     latest = ticket.latest_customer_message
     return ([latest] if latest is not None else []), None
 
@@ -216,17 +221,31 @@ class Pipeline:
         neither answers nor drafts anew: a person has the conversation. Once per event, however often retried.
         None when the escalation stopped waiting since it was found (a reply sent meanwhile): the message is then
         decided like any new one, or it would join a finished escalation nobody looks at again."""
-        messages, until = _new_messages(ticket, escalation)
-        text = "\n\n".join(m.body for m in messages) if messages else ticket.customer_text()
-        if self.settings.slack.mask_payment:
-            text = mask_payment(text)
-        added = self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text(),
-                                         quoted_until=until)
-        if added is None:
+        for _ in range(FOLLOW_UP_ATTEMPTS):
+            messages, until = _new_messages(ticket, escalation)
+            added = self.store.add_follow_up(escalation.id, event_id=event_id, customer_text=ticket.customer_text(),
+                                             quoted_until=until, shown_until=escalation.card.get("follow_up_until"))
+            if added is not FollowUp.MOVED:
+                break
+            # Another event quoted messages meanwhile (two workers on one ticket): choose again from its card.
+            escalation = self.store.escalation(escalation.id)
+        else:
+            return f"added to escalation {escalation.id}: its thread was being written by other events"
+        if added is FollowUp.FINISHED:
             return None
-        if added:
+        if added is FollowUp.ADDED:
             self.store.audit(actor="seam", action="customer_wrote_again",
                              detail={"escalation_id": escalation.id, "ticket_id": ticket.id, "event_id": event_id})
+        if added is FollowUp.REPEATED:
+            # A retry of this event: its note is queued under the event's key, so this queues nothing when the
+            # first attempt got that far, and quotes the latest message when a crash stopped it before.
+            latest = ticket.latest_customer_message
+            messages = [latest] if latest is not None else []
+        if not messages:
+            return f"added to escalation {escalation.id}: what the customer wrote is already in its thread"
+        text = "\n\n".join(m.body for m in messages)
+        if self.settings.slack.mask_payment:
+            text = mask_payment(text)
         # Queued like the transcript: its job also catches the card up (the count of follow-ups).
         self.poster.queue_note(escalation, key=f"follow-up-{event_id}",
                                text=follow_up_note(text, owner=escalation.owner))
