@@ -80,24 +80,45 @@ class SeamServer:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
         self.log_path = log_path
-        self.url = f"http://{env['HOST']}:{env['PORT']}"
         self.process: subprocess.Popen | None = None
+        self._listen_on(env["PORT"])
+
+    def _listen_on(self, port: str) -> None:
+        self.env["PORT"] = port
+        self.url = f"http://{self.env['HOST']}:{port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
-    def start(self, *, timeout: float = 30.0) -> SeamServer:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=self.env, cwd=self.log_path.parent,
-                                        stdout=log, stderr=subprocess.STDOUT)
+    def start(self, *, timeout: float = 30.0, attempts: int = 3) -> SeamServer:
+        """Start serve and wait until it answers /healthz. `free_port` only found a port free a moment ago: another
+        test's serve may take it first, and then answer /healthz in this one's place. So this serve's own log must
+        say it listens on the port (at LOG_LEVEL INFO), and a port taken meanwhile is traded for another."""
+        for attempt in range(attempts):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            log = self.log_path.open("ab")
+            self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=self.env,
+                                            cwd=self.log_path.parent, stdout=log, stderr=subprocess.STDOUT)
+            if self._ready(offset, timeout=timeout):
+                return self
+            if "Address already in use" not in self._log_since(offset) or attempt == attempts - 1:
+                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.log()}")
+            self._listen_on(str(free_port()))
+        raise AssertionError("unreachable")
+
+    def _ready(self, offset: int, *, timeout: float) -> bool:
+        """True once this process listens and answers /healthz; False when it exited (RuntimeError: never ready)."""
+        own = self.env.get("LOG_LEVEL", "INFO").upper() not in ("INFO", "DEBUG")  # no INFO line to look for
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.log()}")
+                return False
+            own = own or f"Seam listening on {self.url}" in self._log_since(offset)
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                if own and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.process.kill()
         raise RuntimeError(f"serve did not become healthy:\n{self.log()}")
 
     def stop(self, *, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
@@ -113,6 +134,9 @@ class SeamServer:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def _log_since(self, offset: int) -> str:
+        return self.log_path.read_bytes()[offset:].decode("utf-8", errors="replace")
 
     def post_webhook(self, payload: dict | bytes, *, headers: dict[str, str] | None = None) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
