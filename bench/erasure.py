@@ -6,7 +6,8 @@ Builds a SQLite store with `--tickets` finished tickets, each as serve leaves it
 (a 300-byte payload), its decision (summary, evidence, answer), its escalation (the card as JSON, the draft, the
 customer's words, the reply sent) and a feedback row — spread over `--customers` requesters, all idle for a
 year. Then, on copies of that file:
-- `forget --email` of one customer (`erase`: look-up by requester, busy check, erasure, the thread jobs);
+- `forget --email` of one customer: the look-up alone (`find`, as `--dry-run` does), then all of it (`erase`:
+  look-up by requester, busy check, erasure, the thread jobs);
 - one retention round (`erase_idle`, ROUND_LIMIT tickets in one transaction): how long the store's writers wait,
   and a whole hourly run (`RetentionSweep.run_once`: rounds while they come back full, at most MAX_ROUNDS);
 - baseline, same run and file: reading those same rows' text columns (a select), the floor of any erasure.
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench._common import machine
-from bot.flows.erasure import erase, erase_idle
+from bot.flows.erasure import erase, erase_idle, find
 from bot.jobs.retention import ROUND_LIMIT, RetentionSweep
 from bot.store import Store
 
@@ -110,6 +111,8 @@ def main() -> None:
         print(f"| baseline: reading the text of a round's tickets | {len(keys)} | {took * 1000:.0f} ms |")
 
         store = fresh("forget")
+        took, found = timed(find, store, helpdesk="zendesk", email="Customer7@Example.com")
+        print(f"| `forget --email --dry-run`: the look-up by requester | {len(found.tickets)} | {took * 1000:.1f} ms |")
         took, done = timed(erase, store, helpdesk="zendesk", email="customer7@example.com", actor="bench")
         print(f"| `forget --email`: one customer | {len(done.tickets)} | {took * 1000:.0f} ms |")
 
