@@ -3,9 +3,10 @@
 Tables: tickets (seen), events (the durable job queue: accepted webhooks and reconciliation finds), decisions,
 escalations (one Slack thread per ticket event), effects (external side effects, recorded before and after each
 call so a retry never repeats one), feedback, settings, exclusions, slack_events, audit_log, automatic_answers
-(what Seam answered alone, and whether the customer came back unsatisfied), embedding_cache (sentence vectors
-by model and text hash) and synced_knowledge (articles and macros synced from the helpdesk). New tables come as
-new migrations appended to `MIGRATIONS`; an applied migration is never edited.
+(what Seam answered alone, and whether the customer came back unsatisfied), direct_messages (where Seam DMed
+someone about an escalation), embedding_cache (sentence vectors by model and text hash) and synced_knowledge
+(articles and macros synced from the helpdesk). New tables come as new migrations appended to `MIGRATIONS`; an
+applied migration is never edited.
 
 Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
 named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
@@ -274,6 +275,17 @@ def m016_monitoring_indexes(db: Database) -> None:
     db.execute("create index decisions_route on decisions (route)")
     for column in LIFECYCLE_COLUMNS:
         db.execute(f"create index escalations_{column} on escalations ({column}) where {column} is not null")
+
+
+@MIGRATIONS()
+def m017_direct_messages(db: Database) -> None:
+    """Where Seam sent a DM about an escalation (the owner's, on claim or reassign, holds its subject and summary),
+    so an erasure can delete it: the conversation and ts chat.postMessage answered. A row goes once its message
+    is deleted."""
+    db["direct_messages"].create({"id": int, "escalation_id": int, "channel": str, "ts": str, "sent_at": str},
+                                 pk="id", not_null={"escalation_id", "channel", "ts"},
+                                 foreign_keys=[("escalation_id", "escalations", "id")])
+    db["direct_messages"].create_index(["escalation_id"])
 
 
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
@@ -739,6 +751,22 @@ class Store:
             conn.execute("update escalations set card = ?, customer_text = ?, updated_at = ? where id = ?",
                          [json.dumps(card), customer_text, iso(utcnow()), escalation_id])
             return FollowUp.ADDED
+
+    @_writes
+    def record_direct_message(self, *, escalation_id: int, channel: str, ts: str) -> None:
+        """A DM Seam sent about this escalation, at `ts` in conversation `channel` (m017)."""
+        self.db.execute("insert into direct_messages (escalation_id, channel, ts, sent_at) values (?, ?, ?, ?)",
+                        [escalation_id, channel, ts, iso(utcnow())])
+
+    def direct_messages(self, escalation_id: int) -> list[dict]:
+        """The DMs Seam sent about this escalation and has not deleted: id, channel, ts; oldest first."""
+        return list(self.db.query("select id, channel, ts from direct_messages where escalation_id = ? order by id",
+                                  [escalation_id]))
+
+    @_writes
+    def forget_direct_message(self, message_id: int) -> None:
+        """The DM is gone from Slack: nothing is left to delete."""
+        self.db.execute("delete from direct_messages where id = ?", [message_id])
 
     def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
         """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a

@@ -26,11 +26,11 @@ from bot.flows import erasure
 from bot.flows.erasure import erase_idle
 from bot.jobs.retention import MAX_ROUNDS, ROUND_LIMIT, RetentionSweep
 from bot.services import engine_revision
-from bot.slack.blocks import REJECT_CALLBACK
+from bot.slack.blocks import REASSIGN_CALLBACK, REJECT_CALLBACK
 from bot.text import iso
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
-from tests.support.payloads import block_action, reject_values, view_submission
+from tests.support.payloads import block_action, reassign_values, reject_values, view_submission
 from tests.support.services import (
     AGENT,
     ZENDESK_AGENT,
@@ -94,6 +94,22 @@ def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     drain(services)
     wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+
+
+def click(services, user: str, action_id: str, case: dict) -> None:
+    body, headers = signed_form(block_action(user=user, action_id=action_id, value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+
+
+def reassign(services, fake_slack, case: dict, *, by: str, to: str) -> None:
+    click(services, by, "seam_reassign", case)
+    opened = wait_until(lambda: [c for c in fake_slack.calls_to("views.open")
+                                 if c.params["view"]["callback_id"] == REASSIGN_CALLBACK], what="the Reassign form")
+    body, headers = signed_form(view_submission(user=by, callback_id=REASSIGN_CALLBACK, values=reassign_values(to),
+                                                private_metadata=opened[-1].params["view"]["private_metadata"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    wait_until(lambda: services.store.escalation(case["escalation"]).owner == to, what="the reassignment")
 
 
 def holding(database, *words: str) -> dict[str, list[str]]:
@@ -332,3 +348,50 @@ def test_a_message_that_arrives_while_forget_runs_makes_the_ticket_busy_and_noth
     assert "platypus" in live.customer_text and live.card["ticket"]["subject"] != "(erased on request)", \
         "the agent's new card keeps what they act on"
     assert not [row for row in store.audit_rows(limit=20) if row["action"] == "erase"]
+
+
+AGENT2, AGENT2_EMAIL = "UAGENT2", "agent2@acme.example"
+
+
+def dms(fake_slack, user: str, ticket_id: int) -> list[dict]:
+    """The DMs Seam sent `user` about this ticket (its id is in every one)."""
+    return [m for m in fake_slack.messages(f"D{user}") if f"#{ticket_id}" in m["text"]]
+
+
+def test_the_dms_agents_got_on_claim_and_reassign_are_deleted_with_the_thread(
+        services, fake_slack, fake_zendesk, tmp_path):
+    fake_slack.add_user(AGENT2, email=AGENT2_EMAIL, name="agent2")
+    fake_zendesk.add_user(id=ZENDESK_AGENT + 1, name="Agent Two", email=AGENT2_EMAIL, role="agent")
+    case = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
+                    text="My quokka account is locked and I need a person to reset my password.")
+    # Claimed by one agent, handed to another: each gets a DM with the subject and summary.
+    click(services, AGENT2, "seam_claim", case)
+    reassign(services, fake_slack, case, by=AGENT2, to=AGENT)
+    bos = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                   text="Where is my wombat order? I want a real person.")
+    click(services, AGENT, "seam_claim", bos)
+    claimed, given = wait_until(lambda: dms(fake_slack, AGENT2, case["ticket"]) +
+                                dms(fake_slack, AGENT, case["ticket"]), what="both DMs")
+    assert "Quokka" in claimed["text"] and "gave you" in json.dumps(given["blocks"])
+    answer_in_zendesk(services, fake_zendesk, case, "Hi Ana, I reset your password: the link is in your inbox.")
+    # AGENT2 already deleted theirs (Slack lets a person delete a bot's DM in their own conversation): done too.
+    services.slack.chat_delete(channel=f"D{AGENT2}", ts=claimed["ts"])
+    # Slack fails the job's first delete: the queue retries it, and the retry finishes.
+    fake_slack.fail("chat.delete", status=200, body={"ok": False, "error": "fatal_error"})
+
+    assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+    drain(services)
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        db.execute("update events set next_attempt_at = ? where kind = 'erase_thread'", [iso(datetime.now(UTC))])
+    drain(services)
+
+    assert dms(fake_slack, AGENT, case["ticket"]) == [] and dms(fake_slack, AGENT2, case["ticket"]) == []
+    assert fake_slack.replies(CHANNEL, case["ts"]) == [], "the thread is emptied too"
+    assert dms(fake_slack, AGENT, bos["ticket"]), "Bo's escalation's DM stays"
+    deleted = [c.params["ts"] for c in fake_slack.calls_to("chat.delete") if c.ok]
+    assert deleted.count(given["ts"]) == 1, "each DM is deleted once"
+    [job] = list(services.store.db["events"].rows_where("kind = 'erase_thread'"))
+    assert job["state"] == "done" and job["attempts"] == 2
+    # A second erasure of the ticket queues nothing more: the thread and the DMs are done.
+    assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+    assert drain(services) == 0
