@@ -288,6 +288,13 @@ def m017_direct_messages(db: Database) -> None:
     db["direct_messages"].create_index(["escalation_id"])
 
 
+@MIGRATIONS()
+def m018_embedding_cache_age(db: Database) -> None:
+    """The embedding cache by when a vector was made: an erasure drops the vectors made since its tickets came
+    (`erase_tickets`), retention those older than `erase_after` (`expire_vectors`), without reading every row."""
+    db.execute("create index embedding_cache_created on embedding_cache (created_at)")
+
+
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
     """SQL that is true for a ticket (a row of `tickets`) still being worked on, and its parameters: an escalation
     not finished, or a job still to run whose kind is not one of `idle_kinds`."""
@@ -1194,7 +1201,7 @@ class Store:
 
     @_writes
     def erase_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str], redact_card: Callable[[dict], dict],
-                      actor: str) -> tuple[dict[str, int], list[str]]:
+                      actor: str, drop_vectors: bool = False) -> tuple[dict[str, int], list[str]]:
         """Forget what these tickets' customers wrote, and what was written to them, in one transaction — unless
         one of them is busy (`busy_tickets`, checked in that transaction: a message escalated since the caller's
         check must not lose its card's words under an agent), then nothing is written. The rows
@@ -1203,8 +1210,10 @@ class Store:
         decisions' summary, evidence and answer, the escalations' draft, customer text and sent reply (the card
         kept for Slack is `redact_card`'s, and it counts as changed, so serve's card sweep re-renders it), the
         feedback's texts, and any note an agent added to a rejection reason ("wrong answer: …" keeps "wrong
-        answer"). What Seam erased is audited by ticket id, never by what it held. The rows changed per table,
-        and the busy tickets (then nothing changed)."""
+        answer"). With `drop_vectors`, every embedding cache row made since the earliest of the tickets was first
+        seen goes too: a vector is not tied to its ticket, and the engine embeds again what it still needs. What
+        Seam erased is audited by ticket id, never by what it held. The rows changed (or dropped) per table, and
+        the busy tickets (then nothing changed)."""
         counts = {"tickets": 0, "events": 0, "decisions": 0, "escalations": 0, "feedback": 0, "audit_log": 0}
         now = iso(utcnow())
         # A rejection reason is "reason" or "reason: the agent's note": the note goes, the reason stays.
@@ -1243,9 +1252,27 @@ class Store:
                         f"update audit_log set detail = json_set(detail, '$.reason', {audit_reason})"
                         f" where json_extract(detail, '$.escalation_id') in ({', '.join('?' for _ in ids)})"
                         " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
+            if drop_vectors:
+                since = min((conn.execute(f"select coalesce(min(first_seen_at), '') from tickets where key in"
+                                          f" ({', '.join('?' for _ in chunk)})", chunk).fetchone()[0]
+                             for chunk in _chunks(keys)), default="")
+                counts["embedding_cache"] = conn.execute("delete from embedding_cache where created_at >= ?",
+                                                         [since]).rowcount
             conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'erase', ?)",
                          [now, actor, json.dumps({"ticket_ids": [k.split(":", 1)[1] for k in keys], "rows": counts})])
         return counts, []
+
+    @_writes
+    def expire_vectors(self, before: datetime, *, actor: str) -> int:
+        """Drop the embedding cache rows made before `before` (`[retention]`: a vector made from a ticket's text
+        lives at most `erase_after`; one still needed is made again at the next fit), audited with how many
+        (action `expire_vectors`) when there were any. How many."""
+        with self._immediate() as conn:
+            dropped = conn.execute("delete from embedding_cache where created_at < ?", [iso(before)]).rowcount
+            if dropped:
+                conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'expire_vectors', ?)",
+                             [iso(utcnow()), actor, json.dumps({"rows": {"embedding_cache": dropped}})])
+        return dropped
 
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 

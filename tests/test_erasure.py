@@ -30,6 +30,7 @@ from bot.slack.blocks import REASSIGN_CALLBACK, REJECT_CALLBACK
 from bot.text import iso
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.fakes import FakeEmbeddings
 from tests.support.payloads import block_action, reassign_values, reject_values, view_submission
 from tests.support.services import (
     AGENT,
@@ -395,3 +396,50 @@ def test_the_dms_agents_got_on_claim_and_reassign_are_deleted_with_the_thread(
     # A second erasure of the ticket queues nothing more: the thread and the DMs are done.
     assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
     assert drain(services) == 0
+
+
+def cached_vectors(database) -> dict[str, str]:
+    """The embedding cache's rows: text hash -> when it was made."""
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("select text_hash, created_at from embedding_cache"))
+
+
+def test_forget_drops_the_sentence_vectors_cached_since_the_customers_first_ticket(
+        fake_slack, fake_zendesk, tmp_path):
+    database = tmp_path / "seam.db"
+    with FakeEmbeddings() as embeddings:
+        services = deployment(fake_slack, fake_zendesk, tmp_path, embeddings_model="test-embed-1",
+                              embeddings_base_url=embeddings.base_url)
+        escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                 text="Where is my wombat order? I want a real person.")
+        with sqlite3.connect(database) as db:  # the knowledge's vectors and Bo's, made a day ago
+            db.execute("update embedding_cache set created_at = ?", [iso(datetime.now(UTC) - timedelta(days=1))])
+        earlier = cached_vectors(database)
+        case = anas_answered_ticket(services, fake_slack, fake_zendesk)
+        made = set(cached_vectors(database)) - set(earlier)
+        assert made and earlier, "the engine embedded Ana's words, and the knowledge and Bo's before them"
+
+        assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+
+        assert cached_vectors(database) == earlier, "every vector made since Ana's ticket came is gone; none before"
+        [entry] = [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
+        assert entry["detail"]["rows"]["embedding_cache"] == len(made)
+
+
+def test_retention_drops_cached_vectors_older_than_erase_after_each_run(fake_slack, fake_zendesk, tmp_path):
+    services = deployment(fake_slack, fake_zendesk, tmp_path, retention=RetentionTable(erase_after=30 * 86400.0))
+    database = tmp_path / "seam.db"
+    services.store.embedding_cache.put_many("test-embed-1", {"old": b"\x00" * 16, "new": b"\x01" * 16})
+    with sqlite3.connect(database) as db:
+        db.execute("update embedding_cache set created_at = ? where text_hash = 'old'",
+                   [iso(datetime.now(UTC) - timedelta(days=31))])
+    [sweep] = [job for job in services.runner._periodic if isinstance(job, RetentionSweep)]
+
+    assert sweep.run_once() == 0, "no ticket to erase"
+
+    assert set(cached_vectors(database)) == {"new"}, "a vector lives at most erase_after"
+    [entry] = [row for row in services.store.audit_rows(limit=10) if row["actor"] == "retention"]
+    assert entry["action"] == "expire_vectors" and entry["detail"] == {"rows": {"embedding_cache": 1}}
+    sweep.run_once()
+    assert len([row for row in services.store.audit_rows(limit=10) if row["actor"] == "retention"]) == 1, \
+        "a run that drops nothing writes no entry"

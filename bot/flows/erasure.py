@@ -60,7 +60,8 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if found.busy or not found.tickets:
         return found
-    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor)
+    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor,
+                           drop_vectors=True)
     return Erasure(tickets=found.tickets, busy=_ids(busy), changed=changed)
 
 
@@ -75,12 +76,20 @@ def erase_idle(store: Store, *, after: float, limit: int) -> int:
     return 0 if _erase(store, keys, actor="retention")[1] else len(keys)
 
 
-def _erase(store: Store, keys: list[str], *, actor: str) -> tuple[dict[str, int], list[str]]:
+def expire_vectors(store: Store, *, after: float) -> int:
+    """`[retention]`: drop the cached sentence vectors made more than `after` seconds ago, whatever text they were
+    made from; how many. Audited as actor `retention`."""
+    return store.expire_vectors(utcnow() - timedelta(seconds=after), actor="retention")
+
+
+def _erase(store: Store, keys: list[str], *, actor: str,
+           drop_vectors: bool = False) -> tuple[dict[str, int], list[str]]:
     """Erase these tickets unless one is busy now (the store checks in its transaction): the rows changed per
-    table, and the busy tickets."""
+    table, and the busy tickets. With `drop_vectors`, the cached sentence vectors made since the tickets came go
+    too (retention, which erases old tickets, drops old vectors instead: `expire_vectors`)."""
     at = iso(utcnow())
-    changed, busy = store.erase_tickets(keys, idle_kinds=IDLE_KINDS,
-                                        redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    changed, busy = store.erase_tickets(keys, idle_kinds=IDLE_KINDS, redact_card=lambda card: erased_card(card, at=at),
+                                        actor=actor, drop_vectors=drop_vectors)
     if busy:
         return changed, busy
     for escalation in store.posted_escalations(keys):
