@@ -28,7 +28,7 @@ from pathlib import Path
 from bench._common import machine
 from bot.flows.erasure import erase, erase_idle, expire_vectors, find
 from bot.jobs.retention import ROUND_LIMIT, RetentionSweep
-from bot.store import Store
+from bot.store import Store, requester_key
 from bot.text import iso
 
 
@@ -48,9 +48,9 @@ def build(path: Path, *, tickets: int, customers: int, vectors: int) -> None:
     with db.conn:
         for n in range(tickets):
             ticket_id, email, key = str(100_000 + n), f"customer{n % customers}@example.com", f"zendesk:{100_000 + n}"
-            db.execute("insert into tickets (key, helpdesk, ticket_id, subject, requester, priority, first_seen_at,"
-                       " last_seen_at) values (?, 'zendesk', ?, 'Parcel late', ?, 'normal', ?, ?)",
-                       [key, ticket_id, email, year_ago, year_ago])
+            db.execute("insert into tickets (key, helpdesk, ticket_id, subject, requester, requester_key, priority,"
+                       " first_seen_at, last_seen_at) values (?, 'zendesk', ?, 'Parcel late', ?, ?, 'normal', ?, ?)",
+                       [key, ticket_id, email, requester_key(email), year_ago, year_ago])
             event = db.execute(
                 "insert into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
                 " next_attempt_at, processed_at, outcome, priority) values ('ticket', 'zendesk', ?, ?, ?, ?, 'done',"

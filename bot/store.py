@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -67,6 +68,13 @@ def _chunks(items: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
 def ticket_key(helpdesk: str, ticket_id: str) -> str:
     """How the store names a ticket across helpdesks."""
     return f"{helpdesk}:{ticket_id}"
+
+
+def requester_key(email: str) -> str:
+    """How the store matches a requester's email address: Unicode's canonical caseless match (decomposed, case
+    folded, decomposed again), so "ZOË.STRASSE@…" finds "zoë.straße@…" whichever way its "ë" was encoded. Nothing
+    looser: a plus-address, or a look-alike letter from another script, is another person's address."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", email).casefold())
 
 
 def turn_key(helpdesk: str, ticket_id: str, comment: str | int) -> str:
@@ -293,6 +301,17 @@ def m018_embedding_cache_age(db: Database) -> None:
     """The embedding cache by when a vector was made: an erasure drops the vectors made since its tickets came
     (`erase_tickets`), retention those older than `erase_after` (`expire_vectors`), without reading every row."""
     db.execute("create index embedding_cache_created on embedding_cache (created_at)")
+
+
+@MIGRATIONS()
+def m019_requester_key(db: Database) -> None:
+    """Each ticket's requester as `forget --email` matches it (`requester_key`: SQLite's lower() folds ASCII
+    only), indexed by helpdesk so the look-up reads only that requester's tickets."""
+    db["tickets"].add_column("requester_key", str)
+    db.conn.executemany("update tickets set requester_key = ? where key = ?", [
+        (requester_key(requester), key)
+        for key, requester in db.execute("select key, requester from tickets where requester is not null")])
+    db.execute("create index tickets_requester on tickets (helpdesk, requester_key) where requester_key is not null")
 
 
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
@@ -529,7 +548,8 @@ class Store:
         now = iso(utcnow())
         existing = self.db["tickets"].count_where("key = ?", [key])
         values = {"key": key, "helpdesk": helpdesk, "ticket_id": ticket_id, "subject": subject,
-                  "requester": requester, "priority": priority, "last_seen_at": now}
+                  "requester": requester, "requester_key": None if requester is None else requester_key(requester),
+                  "priority": priority, "last_seen_at": now}
         if not existing:
             values["first_seen_at"] = now
         self.db["tickets"].upsert(values, pk="key")
@@ -1153,14 +1173,15 @@ class Store:
     def tickets_to_erase(self, *, helpdesk: str, ticket_ids: Collection[str] = (),
                          email: str | None = None) -> list[str]:
         """The keys of the tickets Seam kept of `helpdesk` with one of these ids, or whose requester is `email`
-        (any case), in ticket order."""
-        ids = sorted({str(i) for i in ticket_ids})
-        marks = ", ".join("?" for _ in ids) or "null"
-        rows = self.db.execute(
-            f"select key from tickets where helpdesk = ? and (ticket_id in ({marks})"
-            " or (? is not null and lower(requester) = lower(?))) order by length(ticket_id), ticket_id",
-            [helpdesk, *ids, email, email]).fetchall()
-        return [row[0] for row in rows]
+        (in any case: `requester_key`), in ticket order."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted({ticket_key(helpdesk, str(i)) for i in ticket_ids})):
+            found.update(self.db.execute(f"select key, ticket_id from tickets where key in"
+                                         f" ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        if email is not None:
+            found.update(self.db.execute("select key, ticket_id from tickets where helpdesk = ? and requester_key = ?",
+                                         [helpdesk, requester_key(email)]).fetchall())
+        return sorted(found, key=lambda key: (len(found[key]), found[key]))
 
     def idle_tickets(self, before: datetime, *, limit: int, idle_kinds: Collection[str]) -> list[str]:
         """Up to `limit` tickets holding text (`HOLDS_TEXT`) on which nothing happened since `before`: no event seen
@@ -1226,7 +1247,8 @@ class Store:
             for chunk in _chunks(keys):
                 marks = ", ".join("?" for _ in chunk)
                 counts["tickets"] += conn.execute(
-                    f"update tickets set subject = null, requester = null, erased_at = ? where key in ({marks})",
+                    "update tickets set subject = null, requester = null, requester_key = null, erased_at = ?"
+                    f" where key in ({marks})",
                     [now, *chunk]).rowcount
                 counts["events"] += conn.execute(
                     "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlite_utils import Database
 
 from bot.config import RetentionTable, load_settings
 from bot.errors import ConfigError
@@ -27,6 +28,7 @@ from bot.flows.erasure import erase_idle
 from bot.jobs.retention import MAX_ROUNDS, ROUND_LIMIT, RetentionSweep
 from bot.services import engine_revision
 from bot.slack.blocks import REASSIGN_CALLBACK, REJECT_CALLBACK
+from bot.store import MIGRATIONS, Store
 from bot.text import iso
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
@@ -443,3 +445,41 @@ def test_retention_drops_cached_vectors_older_than_erase_after_each_run(fake_sla
     sweep.run_once()
     assert len([row for row in services.store.audit_rows(limit=10) if row["actor"] == "retention"]) == 1, \
         "a run that drops nothing writes no entry"
+
+
+def test_forget_by_email_matches_the_address_in_any_unicode_case_and_no_look_alike(
+        services, fake_slack, fake_zendesk, tmp_path):
+    fake_zendesk.add_user(id=OTHER + 1, name="Zoë", email="Zoë.Straße@Example.com")
+    case = escalate(services, fake_slack, fake_zendesk, requester=OTHER + 1, subject="Quokka account locked",
+                    text="My quokka account is locked and I need a person to reset my password.")
+    answer_in_zendesk(services, fake_zendesk, case, "Hi Zoë, I reset your password: the link is in your inbox.")
+    # Others' addresses that only look like hers: plus-addressed, without the diaeresis, a Cyrillic "о".
+    for n, address in enumerate(("zoë.straße+shop@example.com", "zoe.strasse@example.com",
+                                 "z\u043eë.straße@example.com"), start=1):
+        services.store.upsert_ticket(helpdesk="zendesk", ticket_id=f"lookalike-{n}", subject="Hello",
+                                     requester=address, priority=None)
+
+    # Upper case (ß is SS), and "ë" written as "e" and a combining diaeresis: the same address.
+    for asked in ("ZOË.STRASSE@EXAMPLE.COM", "zoe\u0308.straße@example.com"):
+        dry = forget(tmp_path, "--email", asked, "--dry-run")
+        assert dry.exit_code == 0 and f"would erase 1 zendesk ticket(s): {case['ticket']}\n" in dry.output, asked
+    assert forget(tmp_path, "--email", "ZOË.STRASSE@example.com", "--yes").exit_code == 0
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        erased = db.execute("select * from tickets where ticket_id = ?", [str(case["ticket"])]).fetchone()
+        kept = db.execute("select count(*) from tickets where requester like 'z%'").fetchone()[0]
+    assert not any("example.com" in str(value) for value in erased), "her address is gone in every form"
+    assert kept == 3, "the look-alikes stay"
+
+
+def test_forget_by_email_finds_the_tickets_a_database_kept_before_its_upgrade(tmp_path):
+    path = tmp_path / "seam.db"
+    db = Database(sqlite3.connect(path))
+    MIGRATIONS.apply(db, stop_before="m019_requester_key")
+    for ticket_id, requester in (("7", "Zoë.Straße@Example.com"), ("8", "zoe.strasse@example.com"), ("9", None)):
+        db["tickets"].insert({"key": f"zendesk:{ticket_id}", "helpdesk": "zendesk", "ticket_id": ticket_id,
+                              "requester": requester, "first_seen_at": iso(datetime.now(UTC))})
+    db.conn.close()
+
+    store = Store(path)
+
+    assert erasure.find(store, helpdesk="zendesk", email="ZOË.STRASSE@EXAMPLE.COM").tickets == ["7"]
