@@ -32,7 +32,7 @@ from bot.store import Store, requester_key
 from bot.text import iso
 
 
-def build(path: Path, *, tickets: int, customers: int, vectors: int) -> None:
+def build(path: Path, *, tickets: int, customers: int, vectors: int = 0) -> None:
     store = Store(str(path))
     now = datetime.now(UTC)
     year_ago = (now - timedelta(days=365)).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -6,15 +6,18 @@ decision's summary, evidence and answer, each escalation's card, draft and reply
 which the engine learns from. Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
 trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
 re-rendered without the conversation by serve's card sweep, and what Seam posted in its thread (the transcript,
-its notes) is deleted by an `erase_thread` job serve runs. The helpdesk is the system of record: the ticket
-itself is erased there.
+its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs. The sentence
+vectors cached since the tickets came go in the erasure's transaction (they are keyed by text, not by ticket;
+the engine embeds again what it still needs). The helpdesk is the system of record: the ticket itself is erased
+there.
 
 An escalation still being worked on (not sent, rejected or answered), or a job of the ticket still to run, makes
 the ticket busy: erasing it then would leave an agent a card with nothing to act on, or let the job bring the text
 back. Busy tickets are named and nothing is erased until they are finished.
 
 `[retention] erase_after` does the same on its own for every ticket on which nothing happened for that long
-(`erase_idle`, run by bot.jobs.retention), skipping busy ones until they are finished.
+(`erase_idle`, run by bot.jobs.retention), skipping busy ones until they are finished, and drops the cached
+vectors older than that (`expire_vectors`).
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ PRIORITY = {"card": 0, "note": 1, "transcript": 2}
 # and their queue priority: after every ticket job that is due (priority 0), so new cards go first.
 TRANSCRIPT_KIND = "transcript"
 NOTE_KIND = "thread_note"
-# The job that takes Seam's replies out of an escalation's thread once its conversation was erased on request
-# (bot.flows.erasure queues it; serve runs it): the transcript holds the customer's words.
+# The job that takes Seam's replies out of an escalation's thread, and its DMs about it, once its conversation was
+# erased on request (bot.flows.erasure queues it; serve runs it): the transcript holds the customer's words, the
+# owner's DM the subject and summary.
 ERASE_THREAD_KIND = "erase_thread"
 THREAD_JOB_PRIORITY = 1
 # The card sweep (`refresh_stale`): cards updated per round at most (chat.update is Tier 3, about 50 a minute, and
