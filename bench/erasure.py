@@ -1,14 +1,17 @@
 """Benchmark: erasure on request and the retention round (bot.flows.erasure) on a deployment's database.
 
-    python -m bench.erasure [--tickets 20000] [--customers 4000]
+    python -m bench.erasure [--tickets 20000] [--customers 4000] [--vectors 20000]
 
 Builds a SQLite store with `--tickets` finished tickets, each as serve leaves it — the ticket row, its event
 (a 300-byte payload), its decision (summary, evidence, answer), its escalation (the card as JSON, the draft, the
 customer's words, the reply sent) and a feedback row — spread over `--customers` requesters, all idle for a
+year, and `--vectors` cached sentence vectors (384 float32s, as EMBEDDINGS_MODEL leaves them) made over that
 year. Then, on copies of that file:
-- `forget --email` of one customer (`erase`: look-up by requester, busy check, erasure, the thread jobs);
-- one retention round (`erase_idle`, ROUND_LIMIT tickets in one transaction): how long the store's writers wait,
-  and a whole hourly run (`RetentionSweep.run_once`: rounds while they come back full, at most MAX_ROUNDS);
+- `forget --email` of one customer: the look-up alone (`find`, as `--dry-run` does), then all of it (`erase`:
+  look-up by requester, busy check, erasure with the vectors made since their first ticket, the thread jobs);
+- retention: the vectors older than its period dropped (`expire_vectors`, once a run), one round (`erase_idle`,
+  ROUND_LIMIT tickets in one transaction): how long the store's writers wait, and a whole hourly run
+  (`RetentionSweep.run_once`: rounds while they come back full, at most MAX_ROUNDS);
 - baseline, same run and file: reading those same rows' text columns (a select), the floor of any erasure.
 """
 
@@ -23,14 +26,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench._common import machine
-from bot.flows.erasure import erase, erase_idle
+from bot.flows.erasure import erase, erase_idle, expire_vectors, find
 from bot.jobs.retention import ROUND_LIMIT, RetentionSweep
-from bot.store import Store
+from bot.store import Store, requester_key
+from bot.text import iso
 
 
-def build(path: Path, *, tickets: int, customers: int) -> None:
+def build(path: Path, *, tickets: int, customers: int, vectors: int = 0) -> None:
     store = Store(str(path))
-    year_ago = (datetime.now(UTC) - timedelta(days=365)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = datetime.now(UTC)
+    year_ago = (now - timedelta(days=365)).isoformat(timespec="seconds").replace("+00:00", "Z")
     words = "My parcel for order 77812 has not arrived and the tracking page shows nothing since Monday. " * 2
     card = {"ticket": {"id": "", "subject": "Parcel late", "requester_name": "Ana Customer",
                        "requester_email": "", "priority": "normal"},
@@ -43,9 +48,9 @@ def build(path: Path, *, tickets: int, customers: int) -> None:
     with db.conn:
         for n in range(tickets):
             ticket_id, email, key = str(100_000 + n), f"customer{n % customers}@example.com", f"zendesk:{100_000 + n}"
-            db.execute("insert into tickets (key, helpdesk, ticket_id, subject, requester, priority, first_seen_at,"
-                       " last_seen_at) values (?, 'zendesk', ?, 'Parcel late', ?, 'normal', ?, ?)",
-                       [key, ticket_id, email, year_ago, year_ago])
+            db.execute("insert into tickets (key, helpdesk, ticket_id, subject, requester, requester_key, priority,"
+                       " first_seen_at, last_seen_at) values (?, 'zendesk', ?, 'Parcel late', ?, ?, 'normal', ?, ?)",
+                       [key, ticket_id, email, requester_key(email), year_ago, year_ago])
             event = db.execute(
                 "insert into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
                 " next_attempt_at, processed_at, outcome, priority) values ('ticket', 'zendesk', ?, ?, ?, ?, 'done',"
@@ -69,6 +74,10 @@ def build(path: Path, *, tickets: int, customers: int) -> None:
                        " final_text, edit_distance, reason, created_at, answer_source, customer_text) values"
                        " (?, ?, 'U1', 'edit', 0.42, ?, ?, 0.1, null, ?, 'macro-late-parcel', ?)",
                        [escalation, key, card["decision"]["answer"], card["decision"]["answer"], year_ago, words])
+        vector = bytes(range(256)) * 6
+        db.conn.executemany("insert into embedding_cache (model, text_hash, vector, created_at) values (?, ?, ?, ?)",
+                            [("bench-embed", f"{n:064x}", vector, iso(now - timedelta(days=365 * (1 - n / vectors))))
+                             for n in range(vectors)])
     store.db.conn.close()
 
 
@@ -82,14 +91,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.erasure", description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=4_000)
+    parser.add_argument("--vectors", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         original = Path(tmp) / "built.db"
-        took, _ = timed(build, original, tickets=args.tickets, customers=args.customers)
+        took, _ = timed(build, original, tickets=args.tickets, customers=args.customers, vectors=args.vectors)
         size = original.stat().st_size
         print(f"# Erasure — {machine()}\n")
-        print(f"{args.tickets:,} finished tickets of {args.customers:,} customers, {size / 1e6:.1f} MB "
-              f"({size // args.tickets:,} bytes a ticket), built in {took:.1f} s\n")
+        print(f"{args.tickets:,} finished tickets of {args.customers:,} customers and {args.vectors:,} cached vectors,"
+              f" {size / 1e6:.1f} MB, built in {took:.1f} s\n")
         print("| what | tickets | time |")
         print("| --- | --- | --- |")
 
@@ -110,10 +120,15 @@ def main() -> None:
         print(f"| baseline: reading the text of a round's tickets | {len(keys)} | {took * 1000:.0f} ms |")
 
         store = fresh("forget")
+        took, found = timed(find, store, helpdesk="zendesk", email="Customer7@Example.com")
+        print(f"| `forget --email --dry-run`: the look-up by requester | {len(found.tickets)} | {took * 1000:.1f} ms |")
         took, done = timed(erase, store, helpdesk="zendesk", email="customer7@example.com", actor="bench")
-        print(f"| `forget --email`: one customer | {len(done.tickets)} | {took * 1000:.0f} ms |")
+        print(f"| `forget --email`: one customer ({done.changed.get('embedding_cache', 0):,} vectors dropped) | "
+              f"{len(done.tickets)} | {took * 1000:.0f} ms |")
 
         store = fresh("retention")
+        took, count = timed(expire_vectors, store, after=180 * 86400)
+        print(f"| retention: the vectors older than its period dropped | {count:,} vectors | {took * 1000:.0f} ms |")
         took, count = timed(erase_idle, store, after=180 * 86400, limit=ROUND_LIMIT)
         print(f"| retention: one round (one transaction) | {count} | {took * 1000:.0f} ms |")
         sweep = RetentionSweep(sweep=lambda *, limit: erase_idle(store, after=180 * 86400, limit=limit), enabled=True)

@@ -28,7 +28,7 @@ from bot.engine.knowledge import Article, load_knowledge, with_synced
 from bot.engine.local import MIN_CALIBRATION_EXAMPLES, REJECTED
 from bot.flows.actions import TEACHING_REJECTIONS, WRITE_KIND, AgentActions
 from bot.flows.controls import Controls
-from bot.flows.erasure import erase_idle
+from bot.flows.erasure import erase_idle, expire_vectors
 from bot.flows.feedback import learned_label
 from bot.flows.health import Health, check_credentials, observe
 from bot.flows.lifecycle import Lifecycle
@@ -116,6 +116,7 @@ class Services:
         # With [retention] erase_after set, idle tickets' conversations are erased (bot.flows.erasure).
         erase_after = settings.retention.erase_after
         runner.add_periodic(RetentionSweep(sweep=functools.partial(erase_idle, store, after=erase_after),
+                                           expire=functools.partial(expire_vectors, store, after=erase_after),
                                            enabled=erase_after > 0))
         runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
                                           refresh=live.refresh))

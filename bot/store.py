@@ -3,9 +3,10 @@
 Tables: tickets (seen), events (the durable job queue: accepted webhooks and reconciliation finds), decisions,
 escalations (one Slack thread per ticket event), effects (external side effects, recorded before and after each
 call so a retry never repeats one), feedback, settings, exclusions, slack_events, audit_log, automatic_answers
-(what Seam answered alone, and whether the customer came back unsatisfied), embedding_cache (sentence vectors
-by model and text hash) and synced_knowledge (articles and macros synced from the helpdesk). New tables come as
-new migrations appended to `MIGRATIONS`; an applied migration is never edited.
+(what Seam answered alone, and whether the customer came back unsatisfied), direct_messages (where Seam DMed
+someone about an escalation), embedding_cache (sentence vectors by model and text hash) and synced_knowledge
+(articles and macros synced from the helpdesk). New tables come as new migrations appended to `MIGRATIONS`; an
+applied migration is never edited.
 
 Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
 named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
@@ -22,6 +23,7 @@ import json
 import os
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -66,6 +68,13 @@ def _chunks(items: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
 def ticket_key(helpdesk: str, ticket_id: str) -> str:
     """How the store names a ticket across helpdesks."""
     return f"{helpdesk}:{ticket_id}"
+
+
+def requester_key(email: str) -> str:
+    """How the store matches a requester's email address: Unicode's canonical caseless match (decomposed, case
+    folded, decomposed again), so "ZOË.STRASSE@…" finds "zoë.straße@…" whichever way its "ë" was encoded. Nothing
+    looser: a plus-address, or a look-alike letter from another script, is another person's address."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", email).casefold())
 
 
 def turn_key(helpdesk: str, ticket_id: str, comment: str | int) -> str:
@@ -274,6 +283,35 @@ def m016_monitoring_indexes(db: Database) -> None:
     db.execute("create index decisions_route on decisions (route)")
     for column in LIFECYCLE_COLUMNS:
         db.execute(f"create index escalations_{column} on escalations ({column}) where {column} is not null")
+
+
+@MIGRATIONS()
+def m017_direct_messages(db: Database) -> None:
+    """Where Seam sent a DM about an escalation (the owner's, on claim or reassign, holds its subject and summary),
+    so an erasure can delete it: the conversation and ts chat.postMessage answered. A row goes once its message
+    is deleted."""
+    db["direct_messages"].create({"id": int, "escalation_id": int, "channel": str, "ts": str, "sent_at": str},
+                                 pk="id", not_null={"escalation_id", "channel", "ts"},
+                                 foreign_keys=[("escalation_id", "escalations", "id")])
+    db["direct_messages"].create_index(["escalation_id"])
+
+
+@MIGRATIONS()
+def m018_embedding_cache_age(db: Database) -> None:
+    """The embedding cache by when a vector was made: an erasure drops the vectors made since its tickets came
+    (`erase_tickets`), retention those older than `erase_after` (`expire_vectors`), without reading every row."""
+    db.execute("create index embedding_cache_created on embedding_cache (created_at)")
+
+
+@MIGRATIONS()
+def m019_requester_key(db: Database) -> None:
+    """Each ticket's requester as `forget --email` matches it (`requester_key`: SQLite's lower() folds ASCII
+    only), indexed by helpdesk so the look-up reads only that requester's tickets."""
+    db["tickets"].add_column("requester_key", str)
+    db.conn.executemany("update tickets set requester_key = ? where key = ?", [
+        (requester_key(requester), key)
+        for key, requester in db.execute("select key, requester from tickets where requester is not null")])
+    db.execute("create index tickets_requester on tickets (helpdesk, requester_key) where requester_key is not null")
 
 
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
@@ -510,7 +548,8 @@ class Store:
         now = iso(utcnow())
         existing = self.db["tickets"].count_where("key = ?", [key])
         values = {"key": key, "helpdesk": helpdesk, "ticket_id": ticket_id, "subject": subject,
-                  "requester": requester, "priority": priority, "last_seen_at": now}
+                  "requester": requester, "requester_key": None if requester is None else requester_key(requester),
+                  "priority": priority, "last_seen_at": now}
         if not existing:
             values["first_seen_at"] = now
         self.db["tickets"].upsert(values, pk="key")
@@ -739,6 +778,22 @@ class Store:
             conn.execute("update escalations set card = ?, customer_text = ?, updated_at = ? where id = ?",
                          [json.dumps(card), customer_text, iso(utcnow()), escalation_id])
             return FollowUp.ADDED
+
+    @_writes
+    def record_direct_message(self, *, escalation_id: int, channel: str, ts: str) -> None:
+        """A DM Seam sent about this escalation, at `ts` in conversation `channel` (m017)."""
+        self.db.execute("insert into direct_messages (escalation_id, channel, ts, sent_at) values (?, ?, ?, ?)",
+                        [escalation_id, channel, ts, iso(utcnow())])
+
+    def direct_messages(self, escalation_id: int) -> list[dict]:
+        """The DMs Seam sent about this escalation and has not deleted: id, channel, ts; oldest first."""
+        return list(self.db.query("select id, channel, ts from direct_messages where escalation_id = ? order by id",
+                                  [escalation_id]))
+
+    @_writes
+    def forget_direct_message(self, message_id: int) -> None:
+        """The DM is gone from Slack: nothing is left to delete."""
+        self.db.execute("delete from direct_messages where id = ?", [message_id])
 
     def customer_told(self, ticket_key: str, *, besides: int) -> Escalation | None:
         """An unfinished escalation of this ticket, other than `besides`, whose customer was already told that a
@@ -1118,14 +1173,15 @@ class Store:
     def tickets_to_erase(self, *, helpdesk: str, ticket_ids: Collection[str] = (),
                          email: str | None = None) -> list[str]:
         """The keys of the tickets Seam kept of `helpdesk` with one of these ids, or whose requester is `email`
-        (any case), in ticket order."""
-        ids = sorted({str(i) for i in ticket_ids})
-        marks = ", ".join("?" for _ in ids) or "null"
-        rows = self.db.execute(
-            f"select key from tickets where helpdesk = ? and (ticket_id in ({marks})"
-            " or (? is not null and lower(requester) = lower(?))) order by length(ticket_id), ticket_id",
-            [helpdesk, *ids, email, email]).fetchall()
-        return [row[0] for row in rows]
+        (in any case: `requester_key`), in ticket order."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted({ticket_key(helpdesk, str(i)) for i in ticket_ids})):
+            found.update(self.db.execute(f"select key, ticket_id from tickets where key in"
+                                         f" ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        if email is not None:
+            found.update(self.db.execute("select key, ticket_id from tickets where helpdesk = ? and requester_key = ?",
+                                         [helpdesk, requester_key(email)]).fetchall())
+        return sorted(found, key=lambda key: (len(found[key]), found[key]))
 
     def idle_tickets(self, before: datetime, *, limit: int, idle_kinds: Collection[str]) -> list[str]:
         """Up to `limit` tickets holding text (`HOLDS_TEXT`) on which nothing happened since `before`: no event seen
@@ -1166,7 +1222,7 @@ class Store:
 
     @_writes
     def erase_tickets(self, keys: Sequence[str], *, idle_kinds: Collection[str], redact_card: Callable[[dict], dict],
-                      actor: str) -> tuple[dict[str, int], list[str]]:
+                      actor: str, drop_vectors: bool = False) -> tuple[dict[str, int], list[str]]:
         """Forget what these tickets' customers wrote, and what was written to them, in one transaction — unless
         one of them is busy (`busy_tickets`, checked in that transaction: a message escalated since the caller's
         check must not lose its card's words under an agent), then nothing is written. The rows
@@ -1175,8 +1231,10 @@ class Store:
         decisions' summary, evidence and answer, the escalations' draft, customer text and sent reply (the card
         kept for Slack is `redact_card`'s, and it counts as changed, so serve's card sweep re-renders it), the
         feedback's texts, and any note an agent added to a rejection reason ("wrong answer: …" keeps "wrong
-        answer"). What Seam erased is audited by ticket id, never by what it held. The rows changed per table,
-        and the busy tickets (then nothing changed)."""
+        answer"). With `drop_vectors`, every embedding cache row made since the earliest of the tickets was first
+        seen goes too: a vector is not tied to its ticket, and the engine embeds again what it still needs. What
+        Seam erased is audited by ticket id, never by what it held. The rows changed (or dropped) per table, and
+        the busy tickets (then nothing changed)."""
         counts = {"tickets": 0, "events": 0, "decisions": 0, "escalations": 0, "feedback": 0, "audit_log": 0}
         now = iso(utcnow())
         # A rejection reason is "reason" or "reason: the agent's note": the note goes, the reason stays.
@@ -1189,7 +1247,8 @@ class Store:
             for chunk in _chunks(keys):
                 marks = ", ".join("?" for _ in chunk)
                 counts["tickets"] += conn.execute(
-                    f"update tickets set subject = null, requester = null, erased_at = ? where key in ({marks})",
+                    "update tickets set subject = null, requester = null, requester_key = null, erased_at = ?"
+                    f" where key in ({marks})",
                     [now, *chunk]).rowcount
                 counts["events"] += conn.execute(
                     "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"
@@ -1215,9 +1274,27 @@ class Store:
                         f"update audit_log set detail = json_set(detail, '$.reason', {audit_reason})"
                         f" where json_extract(detail, '$.escalation_id') in ({', '.join('?' for _ in ids)})"
                         " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
+            if drop_vectors:
+                since = min((conn.execute(f"select coalesce(min(first_seen_at), '') from tickets where key in"
+                                          f" ({', '.join('?' for _ in chunk)})", chunk).fetchone()[0]
+                             for chunk in _chunks(keys)), default="")
+                counts["embedding_cache"] = conn.execute("delete from embedding_cache where created_at >= ?",
+                                                         [since]).rowcount
             conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'erase', ?)",
                          [now, actor, json.dumps({"ticket_ids": [k.split(":", 1)[1] for k in keys], "rows": counts})])
         return counts, []
+
+    @_writes
+    def expire_vectors(self, before: datetime, *, actor: str) -> int:
+        """Drop the embedding cache rows made before `before` (`[retention]`: a vector made from a ticket's text
+        lives at most `erase_after`; one still needed is made again at the next fit), audited with how many
+        (action `expire_vectors`) when there were any. How many."""
+        with self._immediate() as conn:
+            dropped = conn.execute("delete from embedding_cache where created_at < ?", [iso(before)]).rowcount
+            if dropped:
+                conn.execute("insert into audit_log (at, actor, action, detail) values (?, ?, 'expire_vectors', ?)",
+                             [iso(utcnow()), actor, json.dumps({"rows": {"embedding_cache": dropped}})])
+        return dropped
 
     # -- settings, exclusions and audit ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlite_utils import Database
 
 from bot.config import RetentionTable, load_settings
 from bot.errors import ConfigError
@@ -26,11 +27,13 @@ from bot.flows import erasure
 from bot.flows.erasure import erase_idle
 from bot.jobs.retention import MAX_ROUNDS, ROUND_LIMIT, RetentionSweep
 from bot.services import engine_revision
-from bot.slack.blocks import REJECT_CALLBACK
+from bot.slack.blocks import REASSIGN_CALLBACK, REJECT_CALLBACK
+from bot.store import MIGRATIONS, Store
 from bot.text import iso
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
-from tests.support.payloads import block_action, reject_values, view_submission
+from tests.support.fakes import FakeEmbeddings
+from tests.support.payloads import block_action, reassign_values, reject_values, view_submission
 from tests.support.services import (
     AGENT,
     ZENDESK_AGENT,
@@ -94,6 +97,22 @@ def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     drain(services)
     wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+
+
+def click(services, user: str, action_id: str, case: dict) -> None:
+    body, headers = signed_form(block_action(user=user, action_id=action_id, value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+
+
+def reassign(services, fake_slack, case: dict, *, by: str, to: str) -> None:
+    click(services, by, "seam_reassign", case)
+    opened = wait_until(lambda: [c for c in fake_slack.calls_to("views.open")
+                                 if c.params["view"]["callback_id"] == REASSIGN_CALLBACK], what="the Reassign form")
+    body, headers = signed_form(view_submission(user=by, callback_id=REASSIGN_CALLBACK, values=reassign_values(to),
+                                                private_metadata=opened[-1].params["view"]["private_metadata"]))
+    assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
+    wait_until(lambda: services.store.escalation(case["escalation"]).owner == to, what="the reassignment")
 
 
 def holding(database, *words: str) -> dict[str, list[str]]:
@@ -332,3 +351,135 @@ def test_a_message_that_arrives_while_forget_runs_makes_the_ticket_busy_and_noth
     assert "platypus" in live.customer_text and live.card["ticket"]["subject"] != "(erased on request)", \
         "the agent's new card keeps what they act on"
     assert not [row for row in store.audit_rows(limit=20) if row["action"] == "erase"]
+
+
+AGENT2, AGENT2_EMAIL = "UAGENT2", "agent2@acme.example"
+
+
+def dms(fake_slack, user: str, ticket_id: int) -> list[dict]:
+    """The DMs Seam sent `user` about this ticket (its id is in every one)."""
+    return [m for m in fake_slack.messages(f"D{user}") if f"#{ticket_id}" in m["text"]]
+
+
+def test_the_dms_agents_got_on_claim_and_reassign_are_deleted_with_the_thread(
+        services, fake_slack, fake_zendesk, tmp_path):
+    fake_slack.add_user(AGENT2, email=AGENT2_EMAIL, name="agent2")
+    fake_zendesk.add_user(id=ZENDESK_AGENT + 1, name="Agent Two", email=AGENT2_EMAIL, role="agent")
+    case = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Quokka account locked",
+                    text="My quokka account is locked and I need a person to reset my password.")
+    # Claimed by one agent, handed to another: each gets a DM with the subject and summary.
+    click(services, AGENT2, "seam_claim", case)
+    reassign(services, fake_slack, case, by=AGENT2, to=AGENT)
+    bos = escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                   text="Where is my wombat order? I want a real person.")
+    click(services, AGENT, "seam_claim", bos)
+    claimed, given = wait_until(lambda: dms(fake_slack, AGENT2, case["ticket"]) +
+                                dms(fake_slack, AGENT, case["ticket"]), what="both DMs")
+    assert "Quokka" in claimed["text"] and "gave you" in json.dumps(given["blocks"])
+    answer_in_zendesk(services, fake_zendesk, case, "Hi Ana, I reset your password: the link is in your inbox.")
+    # AGENT2's DM is already gone (deleted meanwhile): that one counts as done.
+    services.slack.chat_delete(channel=f"D{AGENT2}", ts=claimed["ts"])
+    # Slack fails the job's first delete: the queue retries it, and the retry finishes.
+    fake_slack.fail("chat.delete", status=200, body={"ok": False, "error": "fatal_error"})
+
+    assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+    drain(services)
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        db.execute("update events set next_attempt_at = ? where kind = 'erase_thread'", [iso(datetime.now(UTC))])
+    drain(services)
+
+    assert dms(fake_slack, AGENT, case["ticket"]) == [] and dms(fake_slack, AGENT2, case["ticket"]) == []
+    assert fake_slack.replies(CHANNEL, case["ts"]) == [], "the thread is emptied too"
+    assert dms(fake_slack, AGENT, bos["ticket"]), "Bo's escalation's DM stays"
+    deleted = [c.params["ts"] for c in fake_slack.calls_to("chat.delete") if c.ok]
+    assert deleted.count(given["ts"]) == 1, "each DM is deleted once"
+    [job] = list(services.store.db["events"].rows_where("kind = 'erase_thread'"))
+    assert job["state"] == "done" and job["attempts"] == 2
+    # A second erasure of the ticket queues nothing more: the thread and the DMs are done.
+    assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+    assert drain(services) == 0
+
+
+def cached_vectors(database) -> dict[str, str]:
+    """The embedding cache's rows: text hash -> when it was made."""
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("select text_hash, created_at from embedding_cache"))
+
+
+def test_forget_drops_the_sentence_vectors_cached_since_the_customers_first_ticket(
+        fake_slack, fake_zendesk, tmp_path):
+    database = tmp_path / "seam.db"
+    with FakeEmbeddings() as embeddings:
+        services = deployment(fake_slack, fake_zendesk, tmp_path, embeddings_model="test-embed-1",
+                              embeddings_base_url=embeddings.base_url)
+        escalate(services, fake_slack, fake_zendesk, requester=OTHER, subject="Wombat",
+                 text="Where is my wombat order? I want a real person.")
+        with sqlite3.connect(database) as db:  # the knowledge's vectors and Bo's, made a day ago
+            db.execute("update embedding_cache set created_at = ?", [iso(datetime.now(UTC) - timedelta(days=1))])
+        earlier = cached_vectors(database)
+        case = anas_answered_ticket(services, fake_slack, fake_zendesk)
+        made = set(cached_vectors(database)) - set(earlier)
+        assert made and earlier, "the engine embedded Ana's words, and the knowledge and Bo's before them"
+
+        assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+
+        assert cached_vectors(database) == earlier, "every vector made since Ana's ticket came is gone; none before"
+        [entry] = [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
+        assert entry["detail"]["rows"]["embedding_cache"] == len(made)
+
+
+def test_retention_drops_cached_vectors_older_than_erase_after_each_run(fake_slack, fake_zendesk, tmp_path):
+    services = deployment(fake_slack, fake_zendesk, tmp_path, retention=RetentionTable(erase_after=30 * 86400.0))
+    database = tmp_path / "seam.db"
+    services.store.embedding_cache.put_many("test-embed-1", {"old": b"\x00" * 16, "new": b"\x01" * 16})
+    with sqlite3.connect(database) as db:
+        db.execute("update embedding_cache set created_at = ? where text_hash = 'old'",
+                   [iso(datetime.now(UTC) - timedelta(days=31))])
+    [sweep] = [job for job in services.runner._periodic if isinstance(job, RetentionSweep)]
+
+    assert sweep.run_once() == 0, "no ticket to erase"
+
+    assert set(cached_vectors(database)) == {"new"}, "a vector lives at most erase_after"
+    [entry] = [row for row in services.store.audit_rows(limit=10) if row["actor"] == "retention"]
+    assert entry["action"] == "expire_vectors" and entry["detail"] == {"rows": {"embedding_cache": 1}}
+    sweep.run_once()
+    assert len([row for row in services.store.audit_rows(limit=10) if row["actor"] == "retention"]) == 1, \
+        "a run that drops nothing writes no entry"
+
+
+def test_forget_by_email_matches_the_address_in_any_unicode_case_and_no_look_alike(
+        services, fake_slack, fake_zendesk, tmp_path):
+    fake_zendesk.add_user(id=OTHER + 1, name="Zoë", email="Zoë.Straße@Example.com")
+    case = escalate(services, fake_slack, fake_zendesk, requester=OTHER + 1, subject="Quokka account locked",
+                    text="My quokka account is locked and I need a person to reset my password.")
+    answer_in_zendesk(services, fake_zendesk, case, "Hi Zoë, I reset your password: the link is in your inbox.")
+    # Others' addresses that only look like hers: plus-addressed, without the diaeresis, a Cyrillic "о".
+    for n, address in enumerate(("zoë.straße+shop@example.com", "zoe.strasse@example.com",
+                                 "z\u043eë.straße@example.com"), start=1):
+        services.store.upsert_ticket(helpdesk="zendesk", ticket_id=f"lookalike-{n}", subject="Hello",
+                                     requester=address, priority=None)
+
+    # Upper case (ß is SS), and "ë" written as "e" and a combining diaeresis: the same address.
+    for asked in ("ZOË.STRASSE@EXAMPLE.COM", "zoe\u0308.straße@example.com"):
+        dry = forget(tmp_path, "--email", asked, "--dry-run")
+        assert dry.exit_code == 0 and f"would erase 1 zendesk ticket(s): {case['ticket']}\n" in dry.output, asked
+    assert forget(tmp_path, "--email", "ZOË.STRASSE@example.com", "--yes").exit_code == 0
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        erased = db.execute("select * from tickets where ticket_id = ?", [str(case["ticket"])]).fetchone()
+        kept = db.execute("select count(*) from tickets where requester like 'z%'").fetchone()[0]
+    assert not any("example.com" in str(value) for value in erased), "her address is gone in every form"
+    assert kept == 3, "the look-alikes stay"
+
+
+def test_forget_by_email_finds_the_tickets_a_database_kept_before_its_upgrade(tmp_path):
+    path = tmp_path / "seam.db"
+    db = Database(sqlite3.connect(path))
+    MIGRATIONS.apply(db, stop_before="m019_requester_key")
+    for ticket_id, requester in (("7", "Zoë.Straße@Example.com"), ("8", "zoe.strasse@example.com"), ("9", None)):
+        db["tickets"].insert({"key": f"zendesk:{ticket_id}", "helpdesk": "zendesk", "ticket_id": ticket_id,
+                              "requester": requester, "first_seen_at": iso(datetime.now(UTC))})
+    db.conn.close()
+
+    store = Store(path)
+
+    assert erasure.find(store, helpdesk="zendesk", email="ZOË.STRASSE@EXAMPLE.COM").tickets == ["7"]

@@ -254,7 +254,7 @@ class AgentActions:
         self._feedback(escalation, user_id=user_id, action="claim")
         self.poster.refresh(escalation_id)
         notice = self._run_write(job).notice
-        self.poster.direct_message(user_id, owner_dm(view_of(escalation)))
+        self.poster.direct_message(user_id, owner_dm(view_of(escalation)), escalation_id=escalation_id)
         return Outcome(True, notice)
 
     # -- helpdesk writes: durable jobs, run at once ---------------------------------------------------------------
@@ -572,7 +572,8 @@ class AgentActions:
         notice = self._run_write(job).notice
         if previous and previous != user_id:
             self.poster.direct_message(previous, {"text": f"<@{user_id}> unclaimed escalation {escalation_id} "
-                                                          f"(#{escalation.ticket_id}): it is back in the queue."})
+                                                          f"(#{escalation.ticket_id}): it is back in the queue."},
+                                      escalation_id=escalation_id)
         return Outcome(True, notice)
 
     def reassign(self, escalation_id: int, user_id: str, to_user: str) -> Outcome:
@@ -600,8 +601,10 @@ class AgentActions:
         self.poster.refresh(escalation_id)
         notice = self._run_write(job).notice
         if to_user != user_id:
-            self.poster.direct_message(to_user, owner_dm(view_of(escalation), assigned_by=user_id))
+            self.poster.direct_message(to_user, owner_dm(view_of(escalation), assigned_by=user_id),
+                                      escalation_id=escalation_id)
         if previous and previous not in (user_id, to_user):
             self.poster.direct_message(previous, {"text": f"<@{user_id}> reassigned escalation {escalation_id} "
-                                                          f"(#{escalation.ticket_id}) to <@{to_user}>."})
+                                                          f"(#{escalation.ticket_id}) to <@{to_user}>."},
+                                      escalation_id=escalation_id)
         return Outcome(True, notice)

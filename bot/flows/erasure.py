@@ -6,15 +6,18 @@ decision's summary, evidence and answer, each escalation's card, draft and reply
 which the engine learns from. Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
 trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
 re-rendered without the conversation by serve's card sweep, and what Seam posted in its thread (the transcript,
-its notes) is deleted by an `erase_thread` job serve runs. The helpdesk is the system of record: the ticket
-itself is erased there.
+its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs. The sentence
+vectors cached since the tickets came go in the erasure's transaction (they are keyed by text, not by ticket;
+the engine embeds again what it still needs). The helpdesk is the system of record: the ticket itself is erased
+there.
 
 An escalation still being worked on (not sent, rejected or answered), or a job of the ticket still to run, makes
 the ticket busy: erasing it then would leave an agent a card with nothing to act on, or let the job bring the text
 back. Busy tickets are named and nothing is erased until they are finished.
 
 `[retention] erase_after` does the same on its own for every ticket on which nothing happened for that long
-(`erase_idle`, run by bot.jobs.retention), skipping busy ones until they are finished.
+(`erase_idle`, run by bot.jobs.retention), skipping busy ones until they are finished, and drops the cached
+vectors older than that (`expire_vectors`).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if found.busy or not found.tickets:
         return found
-    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor)
+    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor,
+                           drop_vectors=True)
     return Erasure(tickets=found.tickets, busy=_ids(busy), changed=changed)
 
 
@@ -75,12 +79,20 @@ def erase_idle(store: Store, *, after: float, limit: int) -> int:
     return 0 if _erase(store, keys, actor="retention")[1] else len(keys)
 
 
-def _erase(store: Store, keys: list[str], *, actor: str) -> tuple[dict[str, int], list[str]]:
+def expire_vectors(store: Store, *, after: float) -> int:
+    """`[retention]`: drop the cached sentence vectors made more than `after` seconds ago, whatever text they were
+    made from; how many. Audited as actor `retention`."""
+    return store.expire_vectors(utcnow() - timedelta(seconds=after), actor="retention")
+
+
+def _erase(store: Store, keys: list[str], *, actor: str,
+           drop_vectors: bool = False) -> tuple[dict[str, int], list[str]]:
     """Erase these tickets unless one is busy now (the store checks in its transaction): the rows changed per
-    table, and the busy tickets."""
+    table, and the busy tickets. With `drop_vectors`, the cached sentence vectors made since the tickets came go
+    too (retention, which erases old tickets, drops old vectors instead: `expire_vectors`)."""
     at = iso(utcnow())
-    changed, busy = store.erase_tickets(keys, idle_kinds=IDLE_KINDS,
-                                        redact_card=lambda card: erased_card(card, at=at), actor=actor)
+    changed, busy = store.erase_tickets(keys, idle_kinds=IDLE_KINDS, redact_card=lambda card: erased_card(card, at=at),
+                                        actor=actor, drop_vectors=drop_vectors)
     if busy:
         return changed, busy
     for escalation in store.posted_escalations(keys):

@@ -1,6 +1,7 @@
 """The retention sweep: with `[retention] erase_after` set, what Seam kept of a ticket's conversation is erased
 once nothing happened on the ticket for that long — as `python -m bot forget` erases it (bot.flows.erasure) —
-every RUN_SECONDS, in rounds of ROUND_LIMIT tickets. Off (interval 0) when `erase_after` is 0, the default.
+every RUN_SECONDS, in rounds of ROUND_LIMIT tickets; each run first drops the cached sentence vectors older than
+`erase_after`. Off (interval 0) when `erase_after` is 0, the default.
 """
 
 from __future__ import annotations
@@ -21,21 +22,24 @@ ROUND_PAUSE_SECONDS = 0.2
 
 
 class RetentionSweep:
-    """A periodic job (bot.jobs.runner): every RUN_SECONDS, rounds of `sweep(limit=…)`, each erasing up to
-    `limit` tickets, while they come back full (at most MAX_ROUNDS)."""
+    """A periodic job (bot.jobs.runner): every RUN_SECONDS, `expire()` (the old cached vectors), then rounds of
+    `sweep(limit=…)`, each erasing up to `limit` tickets, while they come back full (at most MAX_ROUNDS)."""
 
     name = "retention"
     first_round_after = FIRST_ROUND_AFTER
 
-    def __init__(self, *, sweep: Callable[..., int], enabled: bool, limit: int = ROUND_LIMIT,
-                 pause: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, *, sweep: Callable[..., int], enabled: bool, expire: Callable[[], int] | None = None,
+                 limit: int = ROUND_LIMIT, pause: Callable[[float], None] = time.sleep) -> None:
         self._sweep = sweep
+        self._expire = expire
         self._pause = pause
         self.interval = RUN_SECONDS if enabled else 0.0
         self.limit = limit
 
     def run_once(self) -> int:
         """One run; how many tickets were erased."""
+        if self._expire is not None:
+            self._expire()
         erased = 0
         for round_number in range(MAX_ROUNDS):
             if round_number:

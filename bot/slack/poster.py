@@ -57,8 +57,9 @@ PRIORITY = {"card": 0, "note": 1, "transcript": 2}
 # and their queue priority: after every ticket job that is due (priority 0), so new cards go first.
 TRANSCRIPT_KIND = "transcript"
 NOTE_KIND = "thread_note"
-# The job that takes Seam's replies out of an escalation's thread once its conversation was erased on request
-# (bot.flows.erasure queues it; serve runs it): the transcript holds the customer's words.
+# The job that takes Seam's replies out of an escalation's thread, and its DMs about it, once its conversation was
+# erased on request (bot.flows.erasure queues it; serve runs it): the transcript holds the customer's words, the
+# owner's DM the subject and summary.
 ERASE_THREAD_KIND = "erase_thread"
 THREAD_JOB_PRIORITY = 1
 # The card sweep (`refresh_stale`): cards updated per round at most (chat.update is Tier 3, about 50 a minute, and
@@ -237,26 +238,37 @@ class Poster:
         self.store.finish_effect(effect_key)
 
     def erase_thread_job(self, event: Event) -> str:
-        """The `erase_thread` job: delete what Seam posted in the escalation's thread (the transcript parts and
-        its notes, found by their metadata; people's replies are theirs, and a bot token may delete only its own
-        messages: https://docs.slack.dev/reference/methods/chat.delete, scope chat:write, Tier 3). Safe to
-        retry: the thread is read again, and a reply already gone is skipped."""
+        """The `erase_thread` job: delete what Seam posted about the escalation — the DMs it sent people about it
+        (recorded as sent, m017), and in its thread the transcript parts and its notes, found by their metadata
+        (people's replies are theirs, and a bot token may delete only its own messages:
+        https://docs.slack.dev/reference/methods/chat.delete, scope chat:write, Tier 3). Safe to retry: a DM
+        deleted is no longer recorded, the thread is read again, and a message already gone counts as deleted."""
         body = json.loads(event.body or "{}")
         escalation = self.store.escalation(int(body["escalation_id"]))
-        if escalation is None or not escalation.ts:
-            return "no thread"
+        if escalation is None:
+            return "no escalation"
+        dms = self.store.direct_messages(escalation.id)
+        for dm in dms:
+            self._delete(dm["channel"], dm["ts"])
+            self.store.forget_direct_message(dm["id"])
+        if not escalation.ts:
+            return f"{len(dms)} DMs deleted, no thread"
         replies = self._pages(self.slack.conversations_replies, channel=escalation.channel, ts=escalation.ts,
                               limit=200)
         ours = [m["ts"] for m in replies if m.get("ts") != escalation.ts and any(
             self._payload(m, kind, escalation.id) is not None for kind in (TRANSCRIPT_EVENT_TYPE, NOTE_EVENT_TYPE))]
         for ts in ours:
-            self._pace(escalation.channel, "transcript")
-            try:
-                self.slack.chat_delete(channel=escalation.channel, ts=ts)
-            except SlackApiError as exc:
-                if _slack_error(exc) != "message_not_found":
-                    raise
-        return f"{len(ours)} thread replies deleted"
+            self._delete(escalation.channel, ts)
+        return f"{len(dms)} DMs and {len(ours)} thread replies deleted"
+
+    def _delete(self, channel: str, ts: str) -> None:
+        """chat.delete of one of Seam's messages, paced like its posts; one already gone counts as deleted."""
+        self._pace(channel, "transcript")
+        try:
+            self.slack.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            if _slack_error(exc) != "message_not_found":
+                raise
 
     def refresh(self, escalation_id: int) -> bool:
         """Re-render the escalation's message from the database (chat.update), and record the version of the row
@@ -343,14 +355,19 @@ class Poster:
 
     # -- people ------------------------------------------------------------------------------------------------
 
-    def direct_message(self, user_id: str, message: dict) -> bool:
-        """Send `message` (chat.postMessage arguments) in the app's DM with a person; False when Slack refused."""
+    def direct_message(self, user_id: str, message: dict, *, escalation_id: int | None = None) -> bool:
+        """Send `message` (chat.postMessage arguments) in the app's DM with a person; False when Slack refused.
+        A DM about an escalation (`escalation_id`) is recorded where it landed, so erasing the escalation's
+        conversation deletes it too (`erase_thread_job`)."""
         try:
             channel = self.slack.conversations_open(users=user_id)["channel"]["id"]
-            self.slack.chat_postMessage(channel=channel, **message)
+            posted = self.slack.chat_postMessage(channel=channel, **message)
         except SlackApiError as exc:
             log.warning("could not DM %s: %s", user_id, exc)
             return False
+        if escalation_id is not None:
+            self.store.record_direct_message(escalation_id=escalation_id, channel=posted.get("channel") or channel,
+                                             ts=posted["ts"])
         return True
 
     def announce(self, channel: str | None, text: str, *, strict: bool = False) -> None:
