@@ -1251,7 +1251,11 @@ class Store:
                     f" where key in ({marks})",
                     [now, *chunk]).rowcount
                 counts["events"] += conn.execute(
-                    "update events set body = null, state = 'done', outcome = coalesce(outcome, 'erased'),"
+                    "update events set body = null, last_error = null, state = 'done',"
+                    # An outcome's detail may quote a helpdesk's refusal ("not sent: … answered 422: {…}"): its
+                    # head stays ("not sent"), as a rejection reason keeps its code.
+                    " outcome = case when instr(outcome, ':') > 0 then substr(outcome, 1, instr(outcome, ':') - 1)"
+                    " else coalesce(outcome, 'erased') end,"
                     f" processed_at = coalesce(processed_at, ?) where {EVENT_TICKET_KEY} in ({marks})"
                     " and state in ('done', 'dead')", [now, *chunk]).rowcount
                 counts["decisions"] += conn.execute(
@@ -1262,7 +1266,8 @@ class Store:
                 for escalation_id, card in escalations:
                     conn.execute(
                         "update escalations set card = ?, draft = null, customer_text = null, sent_text = null,"
-                        f" reject_reason = {reason.format('reject_reason')}, updated_at = ? where id = ?",
+                        f" last_error = null, reject_reason = {reason.format('reject_reason')}, updated_at = ?"
+                        " where id = ?",
                         [json.dumps(redact_card(json.loads(card or "{}"))), now, escalation_id])
                 counts["escalations"] += len(escalations)
                 counts["feedback"] += conn.execute(
@@ -1274,6 +1279,11 @@ class Store:
                         f"update audit_log set detail = json_set(detail, '$.reason', {audit_reason})"
                         f" where json_extract(detail, '$.escalation_id') in ({', '.join('?' for _ in ids)})"
                         " and json_extract(detail, '$.reason') like '%:%'", ids).rowcount
+                    # A helpdesk's refusal may quote what was sent (the reply, the customer's words).
+                    counts["audit_log"] += conn.execute(
+                        "update audit_log set detail = json_remove(detail, '$.error')"
+                        " where action = 'escalation_send_failed' and json_extract(detail, '$.escalation_id') in"
+                        f" ({', '.join('?' for _ in ids)})", ids).rowcount
             if drop_vectors:
                 since = min((conn.execute(f"select coalesce(min(first_seen_at), '') from tickets where key in"
                                           f" ({', '.join('?' for _ in chunk)})", chunk).fetchone()[0]

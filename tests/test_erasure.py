@@ -217,6 +217,26 @@ def test_a_ticket_still_being_worked_on_is_not_erased(services, fake_slack, fake
     assert not [row for row in services.store.audit_rows(limit=10) if row["action"] == "erase"]
 
 
+def test_a_helpdesk_refusal_that_quoted_the_customer_is_erased_too(services, fake_slack, fake_zendesk, tmp_path):
+    case = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Password",
+                    text="I forgot my quokka password and need to reset it. Can I talk to a person?")
+    click(services, AGENT, "seam_claim", case)
+    drain(services)
+    wait_until(lambda: fake_zendesk.calls_to("update_ticket"), what="the claim's assignment")
+    # The helpdesk refuses the reply and quotes what it refused: the error is kept on the card and in the audit log.
+    fake_zendesk.fail("update_ticket", status=422, times=1,
+                      body={"error": "RecordInvalid", "description": "comment on the quokka password is invalid"})
+    click(services, AGENT, "seam_approve", case)
+    drain(services)
+    wait_until(lambda: services.store.escalation(case["escalation"]).state == "failed", what="the failed send")
+    database = tmp_path / "seam.db"
+    assert "escalations.last_error" in holding(database, "quokka")["quokka"]
+    reject_with_note(services, fake_slack, case, "")
+
+    assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
+    assert holding(database, "quokka") == {}
+
+
 def test_forget_needs_tickets_and_says_when_none_match(services, tmp_path):
     usage = forget(tmp_path, "--yes")
     assert usage.exit_code == 2 and "--ticket ID (repeatable) or --email ADDRESS" in usage.output
