@@ -81,6 +81,11 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         queue = services.store.queue_stats()
         return queue, services.health.problems(queue) if services.health is not None else []
 
+    def at_work() -> tuple[list[dict], list[dict]]:
+        """Jobs running now with their ages, and those past [server] stuck_after (named as stuck)."""
+        running = services.runner.worker.running()
+        return running, [job for job in running if job["seconds"] >= services.settings.stuck_after_seconds]
+
     @web.get("/healthz")
     def healthz():
         try:
@@ -88,9 +93,7 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         except Exception as exc:  # the one thing health must report rather than raise
             log.error("health check: database unreachable: %s", exc)
             return jsonify(ok=False, error="database unreachable"), 503
-        # Jobs running now with their ages; those past [server] stuck_after are named as stuck.
-        running = services.runner.worker.running()
-        stuck = [job for job in running if job["seconds"] >= services.settings.stuck_after_seconds]
+        running, stuck = at_work()
         if found:  # degraded: Seam answers, but escalations are failing (bot.flows.health)
             return jsonify(ok=False, problems=found, queue=queue, running=running, stuck=stuck), 503
         return jsonify(ok=True, queue=queue, running=running, stuck=stuck)
@@ -107,9 +110,10 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
             return jsonify(error="missing or wrong bearer token"), 401, {"WWW-Authenticate": 'Bearer realm="seam"'}
         try:
             queue, found = problems()
+            running, stuck = at_work()
             body = metrics.exposition(metrics.families(
                 store=services.store, queue=queue, policy=services.controls.policy(), healthy=not found,
-                running=services.runner.worker.running(), stuck_after=services.settings.stuck_after_seconds))
+                running=len(running), stuck=len(stuck)))
         except Exception as exc:  # a scrape must say the database is gone, not fail with a 500
             log.error("metrics: database unreachable: %s", exc)
             return jsonify(error="database unreachable"), 503

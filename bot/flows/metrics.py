@@ -39,11 +39,10 @@ class _Reading:
         return iter(self._families)
 
 
-def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy: bool, running: Sequence[dict],
-             stuck_after: float) -> list[Metric]:
-    """The figures of one scrape. `queue` is the store's `queue_stats()`, `healthy` what `/healthz` would say,
-    `running` the worker's running jobs (bot.jobs.worker `running()`), of which those at `stuck_after` seconds or
-    more count as stuck."""
+def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy: bool, running: int,
+             stuck: int) -> list[Metric]:
+    """The figures of one scrape. `queue` is the store's `queue_stats()`; `healthy`, `running` and `stuck` are
+    what `/healthz` says (its verdict, the jobs running, those past [server] stuck_after)."""
     totals = store.totals()
 
     decisions = CounterMetricFamily(f"{PREFIX}_decisions", "Ticket events decided, by route", labels=["route"])
@@ -70,7 +69,6 @@ def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy:
                              "by state; pending includes those running", labels=["state"])
     for state in ("pending", "dead", "done"):
         jobs.add_metric([state], queue[state])
-    stuck = sum(1 for job in running if job["seconds"] >= stuck_after)
     return [
         decisions, escalations, oldest, actions, lifecycle, jobs,
         CounterMetricFamily(f"{PREFIX}_automatic_answers", "Replies Seam sent on its own",
@@ -80,7 +78,7 @@ def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy:
                             value=totals["reopened"]),
         GaugeMetricFamily(f"{PREFIX}_queue_oldest_pending_seconds", "Age of the oldest job still to finish "
                           "(0: none)", value=queue["oldest_pending_seconds"] or 0.0),
-        GaugeMetricFamily(f"{PREFIX}_jobs_running", "Jobs being processed now", value=len(running)),
+        GaugeMetricFamily(f"{PREFIX}_jobs_running", "Jobs being processed now", value=running),
         GaugeMetricFamily(f"{PREFIX}_jobs_stuck", "Jobs running longer than [server] stuck_after", value=stuck),
         GaugeMetricFamily(f"{PREFIX}_automation_paused", "1 while automatic replies are paused (by a manager or "
                           "the quality guard)", value=int(policy.paused)),
