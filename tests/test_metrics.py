@@ -107,10 +107,11 @@ def test_the_figures_follow_a_ticket_from_webhook_to_claim_and_a_pause(server, f
                                              value=str(post["metadata"]["event_payload"]["escalation_id"]),
                                              message_ts=post["ts"]))
     assert server.http.post("/slack/events", content=body, headers=headers).status_code == 200
-    claimed = wait_until(lambda: (s := scrape(server)) and value(s, "seam_escalations", state="claimed") == 1 and s,
+    # The escalation is claimed first, then the claim is logged as feedback: wait for both.
+    claimed = wait_until(lambda: (s := scrape(server)) and value(s, "seam_escalations", state="claimed") == 1
+                         and value(s, "seam_agent_actions_total", action="claim") == 1 and s,
                          what="the claim in /metrics")
     assert value(claimed, "seam_escalations", state="open") == 0
-    assert value(claimed, "seam_agent_actions_total", action="claim") == 1
     assert value(claimed, "seam_escalation_oldest_seconds", state="open") == 0
 
     text = server.http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
