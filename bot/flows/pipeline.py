@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from bot.config import Settings
 from bot.engine.base import Engine
@@ -88,13 +89,22 @@ def _new_messages(ticket: Ticket, escalation: Escalation) -> tuple[list[Message]
     nothing; an escalation recorded with no message time falls back to when the card was recorded. A helpdesk
     that gives no message times: the latest message alone."""
     since = parse_time(escalation.card.get("follow_up_until")) or parse_time(escalation.created_at)
-    timed = [(written, m) for m in ticket.customer_messages if (written := parse_time(m.created_at)) is not None]
+    timed = _written(ticket.customer_messages)
     if since is not None and timed:
         fresh = [(written, m) for written, m in timed if written > since]
         # None new (another event quoted them already): nothing to quote.
-        return [m for _, m in fresh], (iso(max(written for written, _ in fresh)) if fresh else None)
+        return [m for _, m in fresh], _newest(fresh)
     latest = ticket.latest_customer_message
     return ([latest] if latest is not None else []), None
+
+
+def _written(messages: Sequence[Message]) -> list[tuple[datetime, Message]]:
+    """The messages the helpdesk gave a time, with it."""
+    return [(written, m) for m in messages if (written := parse_time(m.created_at)) is not None]
+
+
+def _newest(timed: Sequence[tuple[datetime, Message]]) -> str | None:
+    return iso(max(written for written, _ in timed)) if timed else None
 
 
 @dataclass
@@ -279,8 +289,8 @@ class Pipeline:
                               queue=route.name if route else None, mention=route.mention if route else None,
                               page=page or None).to_card()
         # The newest customer message this card answers, by the helpdesk's clock: later ones are follow-ups.
-        if written := [t for m in ticket.customer_messages if (t := parse_time(m.created_at)) is not None]:
-            card["follow_up_until"] = iso(max(written))
+        if newest := _newest(_written(ticket.customer_messages)):
+            card["follow_up_until"] = newest
         escalation = self.store.create_escalation(
             event_id=event_id, decision_id=decision_id, ticket_key=ticket_key, ticket_id=ticket.id,
             channel=route.channel if route else self.settings.escalation_channel or "", draft=decision.answer,

@@ -84,6 +84,8 @@ class SeamServer:
         self._listen_on(env["PORT"])
 
     def _listen_on(self, port: str) -> None:
+        if getattr(self, "http", None) is not None:
+            self.http.close()
         self.env["PORT"] = port
         self.url = f"http://{self.env['HOST']}:{port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
