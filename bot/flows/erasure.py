@@ -30,7 +30,7 @@ from datetime import timedelta
 from bot.flows.lifecycle import KEEP_WARM_KIND, REMINDER_KIND, SLA_KIND
 from bot.slack.blocks import erased_card
 from bot.slack.poster import ERASE_THREAD_KIND, THREAD_JOB_PRIORITY
-from bot.store import Store
+from bot.store import Store, ticket_key
 from bot.text import iso, utcnow
 
 # Jobs that hold no text: scheduled ones, which see for themselves when they run that their escalation is
@@ -63,7 +63,7 @@ def erase(store: Store, *, helpdesk: str, ticket_ids: Collection[str] = (), emai
     found = find(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email)
     if found.busy or not found.tickets:
         return found
-    changed, busy = _erase(store, [f"{helpdesk}:{ticket_id}" for ticket_id in found.tickets], actor=actor,
+    changed, busy = _erase(store, [ticket_key(helpdesk, ticket_id) for ticket_id in found.tickets], actor=actor,
                            drop_vectors=True)
     return Erasure(tickets=found.tickets, busy=_ids(busy), changed=changed)
 
