@@ -93,6 +93,47 @@ def test_redelivered_webhook_is_acknowledged_and_processed_once(seam, slack, zen
     assert len(posts_for(slack, ticket_id)) == 1
 
 
+def test_a_webhook_subscribed_to_zendesk_ticket_events_escalates_once(seam, slack, zendesk):
+    ticket_id = new_ticket(zendesk, "Can I talk to a human agent please, this is urgent")
+    event = {"type": "zen:event-type:ticket.created", "account_id": 88888888, "id": f"01HNXEVENT{ticket_id}",
+             "time": "2026-12-04T17:18:10Z", "zendesk_event_version": "2022-11-06",
+             "subject": f"zen:ticket:{ticket_id}", "detail": {"id": str(ticket_id), "status": "NEW"}, "event": {}}
+    body = json.dumps(event).encode()
+    assert seam.post_webhook(body).status_code == 202
+    [post] = wait_until(lambda: posts_for(slack, ticket_id), what="the escalation post")
+    assert "Customer asked for a human" in json.dumps(post["blocks"])
+    # Zendesk retrying the event signs it anew: the event's id makes it the same delivery.
+    again = seam.post_webhook(body, headers=zendesk_headers(body, timestamp=str(int(time.time()) - 3)))
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    # An event about something other than a ticket says what to change.
+    user_event = json.dumps({**event, "type": "zen:event-type:user.active_changed", "subject": "zen:user:5"}).encode()
+    refused = seam.post_webhook(user_event)
+    assert refused.status_code == 400 and "not about a ticket" in refused.json()["error"]
+    time.sleep(0.5)
+    assert len(posts_for(slack, ticket_id)) == 1
+
+
+def test_a_comment_added_event_for_seams_own_reply_changes_nothing(seam, slack, zendesk):
+    ticket_id = new_ticket(zendesk, "I forgot my password. How do I reset my password?", subject="Reset password")
+
+    def event(kind: str, number: int) -> dict:
+        return {"type": f"zen:event-type:ticket.{kind}", "id": f"01HNX{kind}{ticket_id}-{number}",
+                "subject": f"zen:ticket:{ticket_id}", "detail": {"id": str(ticket_id)}, "event": {}}
+
+    def comment_reads() -> int:
+        return sum(f"/tickets/{ticket_id}/comments" in call.path for call in zendesk.calls_to("list_comments"))
+
+    assert seam.post_webhook(event("created", 1)).status_code == 202
+    wait_until(lambda: len(zendesk.comments(ticket_id)) == 2, what="Seam's public reply")
+    before = comment_reads()
+    # An event subscription cannot leave out Seam's own comment: its event arrives like a customer's.
+    assert seam.post_webhook(event("comment_added", 2)).status_code == 202
+    wait_until(lambda: comment_reads() > before, what="the event's ticket read")
+    time.sleep(0.5)
+    assert len(zendesk.comments(ticket_id)) == 2
+    assert posts_for(slack, ticket_id) == []
+
+
 def test_forged_unsigned_and_stale_webhooks_get_401_and_change_nothing(seam, slack, zendesk):
     ticket_id = new_ticket(zendesk, "I want to talk to a person")
     body = json.dumps({"ticket_id": ticket_id}).encode()

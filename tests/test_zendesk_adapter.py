@@ -177,6 +177,51 @@ def test_the_invocation_id_header_identifies_the_delivery_when_present(adapter: 
     assert "inv-1" in first.delivery_key
 
 
+def _event(kind: str, ticket_id: str = "35436", event_id: str = "01HNXEXAMPLE", **extra: object) -> bytes:
+    """A body as Zendesk sends it to a webhook subscribed to events (its shape per Zendesk's ticket events page)."""
+    return json.dumps({"type": f"zen:event-type:{kind}", "account_id": 88888888, "id": event_id,
+                       "time": "2026-12-04T17:18:10Z", "zendesk_event_version": "2022-11-06",
+                       "subject": f"zen:ticket:{ticket_id}",
+                       "detail": {"id": ticket_id, "status": "OPEN", "via": {"channel": "web"}},
+                       "event": {}, **extra}).encode()
+
+
+@pytest.mark.parametrize("kind", ["ticket.created", "ticket.comment_added", "messaging_ticket.message_added"])
+def test_a_ticket_event_body_names_its_ticket(adapter: ZendeskAdapter, kind: str) -> None:
+    body = _event(kind)
+    assert adapter.parse_webhook(headers=signed(body), body=body).ticket_id == "35436"
+
+
+def test_a_ticket_event_without_a_subject_is_read_from_its_detail(adapter: ZendeskAdapter) -> None:
+    body = json.dumps({"type": "zen:event-type:ticket.comment_added", "id": "e1", "detail": {"id": 77}}).encode()
+    assert adapter.parse_webhook(headers=signed(body), body=body).ticket_id == "77"
+
+
+def test_an_event_about_something_else_is_refused_with_what_to_change(adapter: ZendeskAdapter) -> None:
+    body = json.dumps({"type": "zen:event-type:user.active_changed", "id": "e2", "subject": "zen:user:6596848315901",
+                       "detail": {"id": "6596848315901"}}).encode()
+    with pytest.raises(WebhookPayloadError, match="not about a ticket"):
+        adapter.parse_webhook(headers=signed(body), body=body)
+
+
+@pytest.mark.parametrize("subject", ["zen:ticket:../users", "zen:ticket:", "zen:ticket:0", "zen:ticket:42abc"])
+def test_a_ticket_event_with_an_unusable_ticket_id_is_refused(adapter: ZendeskAdapter, subject: str) -> None:
+    body = json.dumps({"type": "zen:event-type:ticket.created", "id": "e3", "subject": subject,
+                       "detail": {"id": "42"}}).encode()
+    with pytest.raises(WebhookPayloadError):
+        adapter.parse_webhook(headers=signed(body), body=body)
+
+
+def test_an_event_redelivered_and_signed_anew_is_the_same_delivery(adapter: ZendeskAdapter) -> None:
+    first = adapter.parse_webhook(headers=signed(_event("ticket.created")), body=_event("ticket.created"))
+    # Another event for the same ticket (a comment added later) is another delivery.
+    later = _event("ticket.comment_added", event_id="01HNYLATER")
+    second = adapter.parse_webhook(headers=signed(later), body=later)
+    retried = _event("ticket.created", time_sent="again")
+    again = adapter.parse_webhook(headers=signed(retried), body=retried)
+    assert first.delivery_key == again.delivery_key != second.delivery_key
+
+
 # -- reading a ticket --------------------------------------------------------------------------------------
 
 

@@ -48,6 +48,12 @@ SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+# A webhook subscribed to Zendesk events (rather than connected to a trigger) gets Zendesk's own body: the event's
+# `type` ("zen:event-type:ticket.comment_added", "zen:event-type:messaging_ticket.message_added"), its `subject`
+# ("zen:ticket:35436") and the ticket's fields under `detail`.
+_EVENT_TYPE = "zen:event-type:"
+_TICKET_EVENTS = ("zen:event-type:ticket.", "zen:event-type:messaging_ticket.")
+_TICKET_SUBJECT = re.compile(r"^zen:ticket:(.*)$")
 # Enough for any real thread (100 comments a page) while bounding what a runaway pagination can cost.
 MAX_PAGES = 50
 # The incremental export for simulation (bot.helpdesk.zendesk.export) reads a whole account's history: 1,000
@@ -128,14 +134,21 @@ class ZendeskAdapter:
         raw = payload.get("ticket_id")
         if raw is None and isinstance(payload.get("ticket"), dict):
             raw = payload["ticket"].get("id")
+        event = payload.get("type") if isinstance(payload.get("type"), str) else ""
+        if raw is None and event.startswith(_EVENT_TYPE):
+            raw = _event_ticket_id(payload, event)
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise WebhookPayloadError("no ticket id: send 'ticket_id' or 'ticket.id' as a string or number")
         ticket_id = str(raw).strip()
         if not _TICKET_ID.match(ticket_id):
             raise WebhookPayloadError(f"ticket id must be a positive integer, got {ticket_id[:40]!r}")
         invocation = headers.get(INVOCATION_HEADER)
+        event_id = payload.get("id") if event.startswith(_EVENT_TYPE) else None
         if invocation:
             key = f"zendesk:invocation:{invocation.strip()[:200]}"
+        elif isinstance(event_id, str) and event_id.strip():
+            # An event's id names the event, so a retry signed anew is still the same delivery.
+            key = f"zendesk:event:{event_id.strip()[:200]}"
         else:
             signature = headers.get(SIGNATURE_HEADER, "")
             key = "zendesk:sha256:" + hashlib.sha256(signature.encode() + b"\n" + body).hexdigest()
@@ -411,3 +424,17 @@ def macro_reply(macro: Mapping[str, Any]) -> str:
                 values[field] = value
     text = values.get("comment_value_html") or values.get("comment_value") or ""
     return html_to_text(text) if public and text else ""
+
+
+def _event_ticket_id(payload: Mapping[str, Any], event: str) -> object:
+    """The ticket an event-subscription body is about: its subject, else the ticket's own id under `detail`.
+    An event about anything else (a user, an article) is refused with what to change."""
+    if not event.startswith(_TICKET_EVENTS):
+        raise WebhookPayloadError(f"a {event[len(_EVENT_TYPE):][:60]!r} event is not about a ticket: subscribe "
+                                  "this webhook to ticket events, or connect it to a trigger")
+    subject = payload.get("subject")
+    if isinstance(subject, str) and (match := _TICKET_SUBJECT.match(subject.strip())):
+        return match.group(1)
+    detail = payload.get("detail")
+    return detail.get("id") if isinstance(detail, dict) else None
+
