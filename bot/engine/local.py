@@ -29,14 +29,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, make_pipeline
-from sklearn.preprocessing import SplineTransformer, StandardScaler, normalize
+from sklearn.pipeline import FeatureUnion
+from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from bot.engine.base import Passage, Verdict, own_details, summarize
 from bot.engine.embeddings import Embedder
 from bot.engine.knowledge import Article
+from bot.engine.monotone import monotone_spline_model
 from bot.engine.wording import explained_share
 from bot.models import Assessment, Ticket
 from bot.text import addressed_to, details, masked, name_words, without_sign_off
@@ -707,6 +707,13 @@ FEATURES = ("relevance", "top_similarity", "agreement", "margin", "support", "pe
             "from_article", "query_words", "chooser_score", "chooser_lead", "chooser_agrees", "unexplained",
             "unexplained_words")
 ROW_FEATURES = len(FEATURES) - 2  # the last two are added for a whole block (`_unexplained`)
+# How P(right | evidence, covered) moves with each feature, all else equal (bot.engine.monotone): closer documents
+# with the answer, more neighbours and a wider margin for it, the chooser surer of it, never lower it; a bigger
+# vote for "a person handled it" and more of the question left unexplained never raise it. Free (0): the
+# nearest document's closeness (it speaks for the answer when that document has it, against it when another
+# answer's does), whether the answer is an article, and the question's length. P(uncovered | evidence) moves the
+# other way with each.
+FEATURE_DIRECTIONS = (1, 0, 1, 1, 1, -1, 1, 0, 0, 1, 1, 1, -1, -1)
 
 
 def _match_block(index: _Index, chooser: _Chooser | None, queries, lengths: Sequence[int], *,
@@ -879,7 +886,8 @@ class Calibrator:
     - uncovered: the tickets of a third of the answers at a time, with every document of those answers hidden
       and a chooser fitted without them, so the right answer cannot be found and any answer is wrong. This is
       what a question the knowledge does not cover looks like — the case a confident engine gets wrong.
-    Two models over spline expansions of the evidence (smooth, so nearly equal tickets keep their order):
+    Two models over spline expansions of the evidence (smooth, so nearly equal tickets keep their order; each
+    monotone in the features whose meaning fixes a direction, FEATURE_DIRECTIONS and bot.engine.monotone):
     `right` = P(right | evidence, covered), fitted on covered examples, and `uncovered` = P(uncovered |
     evidence) fitted on both kinds weighted half and half. An uncovered question is never answered right, so
     P(right | evidence) = P(right | evidence, covered) × (1 − P(uncovered | evidence)), where the second factor
@@ -901,9 +909,8 @@ class Calibrator:
         self._bounded_covered = _lower_bounds(seen_covered) if seen_covered is not None else None
 
     @staticmethod
-    def _model():
-        return make_pipeline(StandardScaler(), SplineTransformer(n_knots=5, degree=3),
-                             LogisticRegression(C=1.0, max_iter=3000))
+    def _model(directions: Sequence[int] = FEATURE_DIRECTIONS):
+        return monotone_spline_model(directions, n_knots=5, degree=3, C=1.0)
 
     @classmethod
     def fit(cls, index: _Index, *, run_folds: FoldRunner | None = None) -> Calibrator | None:
@@ -926,7 +933,7 @@ class Calibrator:
             both = np.vstack(covered_x + uncovered_x)
             kinds = np.r_[np.zeros(len(covered_x)), np.ones(len(uncovered_x))].astype(int)
             weights = np.where(kinds == 1, len(covered_x) / len(uncovered_x), 1.0)
-            uncovered = cls._model().fit(both, kinds, logisticregression__sample_weight=weights)
+            uncovered = cls._model([-d for d in FEATURE_DIRECTIONS]).fit(both, kinds, logistic__sample_weight=weights)
             seen_covered = 1 - uncovered.predict_proba(both)[:, 1]
         return cls(right, uncovered, seen, seen_covered)
 
