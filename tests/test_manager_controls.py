@@ -229,6 +229,40 @@ def test_the_home_pages_300_open_escalations_within_slacks_100_blocks(seam, slac
                            if c.params["user_id"] == "UBUSY"), what="the second page")
 
 
+def home_page(seam: SeamServer, slack: FakeSlack, user: str, view: dict, value: str) -> dict:
+    """Click a paging button of `view` (value "owned:N"): the Home published after it."""
+    kind = value.partition(":")[0]
+    before = len(slack.calls_to("views.publish"))
+    body, headers = signed_form({**block_action(user=user, action_id=f"seam_home_page_{kind}_next", value=value,
+                                                message_ts="0"),
+                                 "container": {"type": "view", "view_id": "V1"},
+                                 "view": {"id": "V1", "type": "home", "private_metadata": view["private_metadata"]}})
+    assert seam.http.post("/slack/events", content=body, headers=headers).status_code == 200
+    calls = wait_until(lambda: [c for c in slack.calls_to("views.publish")[before:] if c.params["user_id"] == user],
+                       what="the Home after paging")
+    return calls[-1].params["view"]
+
+
+def test_a_page_emptied_meanwhile_shows_the_last_page_instead_of_nothing(seam, slack, env):
+    # Colleagues finish escalations while a viewer pages: the page a button names may no longer exist.
+    store = Store(env["DATABASE_PATH"])
+    created = iso(utcnow())
+    ids = [store.db["escalations"].insert({"event_id": None, "ticket_id": str(60_000 + n), "state": "claimed",
+                                           "owner": "UPAGER", "created_at": created, "channel": CHANNEL,
+                                           "card": json.dumps({"ticket": {"subject": f"Order {n}"}, "link": None})
+                                           }).last_pk for n in range(20)]
+    first = open_home(seam, slack, "UPAGER")
+    assert "page 1 of 2" in json.dumps(first)
+    store.db.execute(f"update escalations set state = 'sent' where id in ({', '.join(map(str, ids[:10]))})")
+    view = home_page(seam, slack, "UPAGER", first, "owned:1")  # the Next button of the first view
+    texts = [json.dumps(b) for b in view["blocks"]]
+    start = next(n for n, t in enumerate(texts) if "*Your escalations* (10)" in t)
+    owned = texts[start + 1:start + 1 + next(n for n, b in enumerate(view["blocks"][start + 1:])
+                                             if b["type"] == "divider")]
+    assert len(owned) == 10 and "Order 19" in owned[-1], owned
+    assert json.loads(view["private_metadata"])["owned"] == 0
+
+
 def test_home_view_builder_validates_with_slack_sdk_models_at_any_queue_length():
     items = [HomeItem(escalation_id=n, ticket_id=str(n), subject="<!channel> " + "x" * 400, link="https://a.b/1",
                       age_seconds=n * 60.0, state="open") for n in range(15)]

@@ -501,15 +501,21 @@ class Controls:
         return routes.queues(self.settings, self.store)
 
     def queue(self, *, user_id: str, owned_page: int = 0, unclaimed_page: int = 0, page_size: int = 15) -> dict:
-        """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals."""
+        """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals and the
+        page numbers shown: a page past the end (the list shrank since its button was drawn) shows the last one."""
         now = utcnow()
 
-        def page(number: int, **where) -> tuple[list[dict], int]:
-            rows, total = self.store.escalations_page(offset=max(0, number) * page_size, limit=page_size, **where)
+        def page(number: int, **where) -> tuple[list[dict], int, int]:
+            number = max(0, number)
+            rows, total = self.store.escalations_page(offset=number * page_size, limit=page_size, **where)
+            if not rows and number > 0 and total:
+                number = (total - 1) // page_size
+                rows, total = self.store.escalations_page(offset=number * page_size, limit=page_size, **where)
             return [{"escalation_id": e.id, "ticket_id": e.ticket_id, "subject": e.subject, "link": e.link,
-                     "age_seconds": seconds_since(e.created_at, now=now), "state": str(e.state)} for e in rows], total
+                     "age_seconds": seconds_since(e.created_at, now=now), "state": str(e.state)}
+                    for e in rows], total, number
 
-        owned, owned_total = page(owned_page, states=OWNED_STATES, owner=user_id)
-        unclaimed, unclaimed_total = page(unclaimed_page, states=(EscalationState.OPEN,))
-        return {"owned": owned, "owned_total": owned_total, "unclaimed": unclaimed,
-                "unclaimed_total": unclaimed_total}
+        owned, owned_total, owned_page = page(owned_page, states=OWNED_STATES, owner=user_id)
+        unclaimed, unclaimed_total, unclaimed_page = page(unclaimed_page, states=(EscalationState.OPEN,))
+        return {"owned": owned, "owned_total": owned_total, "owned_page": owned_page, "unclaimed": unclaimed,
+                "unclaimed_total": unclaimed_total, "unclaimed_page": unclaimed_page}
