@@ -21,6 +21,7 @@ from tests.support.fakes import FakeSlack, FakeZendesk
 from tests.support.payloads import block_action, edit_values, reassign_values, reject_values, view_submission
 from tests.support.posts import posts_for, text_objects
 from tests.support.server import SeamServer, seam_env
+from tests.support.services import AGENT, escalated, staffed, web_client
 from tests.support.signing import signed_form
 from tests.support.waiting import wait_until
 
@@ -443,3 +444,38 @@ def test_a_draft_rejected_as_wrong_is_not_offered_again_for_the_same_question(se
     submit(seam, "UAGENT14", "seam_reject_submit", second, reject_values("should_not_automate"))
     note = wait_until(lambda: [c for c in zendesk.comments(second["ticket"]) if not c["public"]], what="the note")[0]
     assert "(no draft)" in note["body"] and public_replies(zendesk, second) == []
+
+
+def test_a_slow_users_info_answers_the_reassign_form_in_time_and_a_refusal_changes_nothing(
+        fake_slack, fake_zendesk, tmp_path):
+    # The form checks the picked person with users.info before its answer, which Slack waits 3 seconds for. A slow
+    # (or rate-limited) users.info made the answer late: Slack showed the form as failed while the change went on.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    fake_slack.add_user("UOTHER", email="other@acme.example", name="other")
+    fake_slack.add_user("UROBOT", email="robot@acme.example", name="robot", is_bot=True)
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=7990, requester=CUSTOMER_ID, subject="Password",
+                     text="I forgot my password and need to reset it. Can I talk to a person?")
+    assert services.actions.claim(case["escalation"], AGENT).ok
+    client = web_client(services)
+    fake_slack.set_delay("users.info", 4)
+
+    def reassign_to(user: str) -> float:
+        body, headers = signed_form(view_submission(
+            user=AGENT, callback_id="seam_reassign_submit", values=reassign_values(user),
+            private_metadata=json.dumps({"escalation_id": case["escalation"], "channel": CHANNEL, "ts": case["ts"]})))
+        started = time.monotonic()
+        response = client.post("/slack/events", data=body, headers=headers)
+        assert response.status_code == 200, response.get_data()
+        return time.monotonic() - started
+
+    assert reassign_to("UROBOT") < 2.5
+    told = wait_until(lambda: [m for m in fake_slack.messages(f"D{AGENT}") if "Pick a person" in m["text"]],
+                      timeout=15, what="the refusal by DM")
+    assert "Nothing changed" in told[-1]["text"]
+    assert services.store.escalation(case["escalation"]).owner == AGENT
+    assert reassign_to("UOTHER") < 2.5
+    wait_until(lambda: services.store.escalation(case["escalation"]).owner == "UOTHER", timeout=15,
+               what="the reassignment")
+    # UOTHER has no Zendesk account: the DM saying so is the reassignment's last step.
+    wait_until(lambda: [m for m in fake_slack.messages(f"D{AGENT}") if "other@acme.example" in m["text"]],
+               timeout=20, what="the assignment's outcome")
