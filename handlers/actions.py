@@ -177,7 +177,8 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
 def open_reassign(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
     ack()
     actions = _actions(context)
-    escalation_id, refusal = _button_target(body, actions)
+    # views.open follows: as for Edit and Reject, a card still being recorded is waited for a second at most.
+    escalation_id, refusal = _button_target(body, actions, posted_wait=MODAL_POSTED_WAIT_SECONDS)
     if refusal is not None:
         return _tell(client, body, refusal)
     permitted = actions.may_change_owner(escalation_id, body["user"]["id"])

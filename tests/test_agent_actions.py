@@ -479,3 +479,28 @@ def test_a_slow_users_info_answers_the_reassign_form_in_time_and_a_refusal_chang
     # UOTHER has no Zendesk account: the DM saying so is the reassignment's last step.
     wait_until(lambda: [m for m in fake_slack.messages(f"D{AGENT}") if "other@acme.example" in m["text"]],
                timeout=20, what="the assignment's outcome")
+
+
+def test_reassign_on_a_card_still_being_recorded_opens_its_form_within_the_trigger_ids_time_or_not_at_all(
+        fake_slack, fake_zendesk, tmp_path):
+    # A trigger_id expires 3 seconds after the click: Edit and Reject wait at most a second for a card still being
+    # recorded as posted before views.open; Reassign waited three, so its form opened too late to be shown.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=7991, requester=CUSTOMER_ID, subject="Password",
+                     text="I forgot my password and need to reset it. Can I talk to a person?")
+    services.store.db.execute("update escalations set state = 'posting' where id = ?", [case["escalation"]])
+    client = web_client(services)
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_reassign", value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    started = time.monotonic()
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    time.sleep(2.0 - (time.monotonic() - started))
+    services.store.db.execute("update escalations set state = 'open' where id = ?", [case["escalation"]])
+    opened_at = None
+    while time.monotonic() - started < 4 and opened_at is None:
+        if fake_slack.calls_to("views.open"):
+            opened_at = time.monotonic() - started
+        time.sleep(0.02)
+    assert opened_at is None or opened_at < 1.5, f"views.open {opened_at:.1f} s after the click"
+    wait_until(lambda: [e for e in fake_slack.ephemerals(CHANNEL) if "not ready yet" in e["text"]],
+               what="the clicker told to try again")
