@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
@@ -34,6 +36,9 @@ from bot.slack.poster import view_of
 log = logging.getLogger(__name__)
 
 MODAL_POSTED_WAIT_SECONDS = 1.0
+# How long the Reassign form's answer waits for users.info on the person picked (see submit_reassign).
+ASSIGNEE_CHECK_SECONDS = 1.5
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="seam-assignee-check")
 
 
 def _escalation_id(raw: object) -> int | None:
@@ -172,7 +177,8 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
 def open_reassign(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
     ack()
     actions = _actions(context)
-    escalation_id, refusal = _button_target(body, actions)
+    # views.open follows: as for Edit and Reject, a card still being recorded is waited for a second at most.
+    escalation_id, refusal = _button_target(body, actions, posted_wait=MODAL_POSTED_WAIT_SECONDS)
     if refusal is not None:
         return _tell(client, body, refusal)
     permitted = actions.may_change_owner(escalation_id, body["user"]["id"])
@@ -187,7 +193,8 @@ def open_reassign(ack: Ack, body: dict, context: BoltContext, client: WebClient)
 
 def submit_reassign(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
     """The Reassign form's submission: who was picked, checked in the form (a person, and the submitter still
-    allowed to change the owner) before the ack; the change itself after it."""
+    allowed to change the owner) before the ack, or by DM after it when Slack is slow to say who the person is;
+    the change itself after it."""
     escalation_id = _from_view(view)
     if escalation_id is None:
         return ack(response_action="errors", errors={"owner": "This form no longer names an escalation."})
@@ -201,13 +208,27 @@ def submit_reassign(ack: Ack, body: dict, view: dict, context: BoltContext) -> N
     if misplaced:
         return ack(response_action="errors", errors={"owner": misplaced})
     permitted = actions.may_change_owner(escalation_id, user_id)
-    problem = None if not permitted.ok else actions.assignee_problem(to_user)
-    if not permitted.ok or problem:
-        return ack(response_action="errors", errors={"owner": problem or permitted.notice or "You cannot reassign it."})
-    ack()
+    if not permitted.ok:
+        return ack(response_action="errors", errors={"owner": permitted.notice or "You cannot reassign it."})
+    poster = context["services"].poster
+    # users.info answers the form when Slack is quick; a slower one (rate-limited, say) is waited for after the
+    # ack, since Slack gives the form 3 seconds, and what it finds is told by DM.
+    check = _checks.submit(actions.assignee_problem, to_user)
+    try:
+        problem = check.result(timeout=ASSIGNEE_CHECK_SECONDS)
+    except FutureTimeout:
+        ack()
+        problem = check.result()
+        if problem:
+            poster.direct_message(user_id, {"text": f"Nothing changed: {problem}"})
+            return None
+    else:
+        if problem:
+            return ack(response_action="errors", errors={"owner": problem})
+        ack()
     outcome = actions.reassign(escalation_id, user_id, to_user)
     if outcome.notice:
-        context["services"].poster.direct_message(user_id, {"text": outcome.notice})
+        poster.direct_message(user_id, {"text": outcome.notice})
 
 
 def _edited(values: dict) -> tuple[dict[str, str], dict]:

@@ -26,9 +26,11 @@ def publish(services: Services, client: WebClient, user_id: str, *, owned_page: 
         thresholds_text=controls.thresholds_text(),
         stats_text=controls.stats_text(days=7),
         queues=controls.queues(),
-        owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"], owned_page=owned_page,
+        owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"],
+        owned_page=queue["owned_page"],
         unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
-        unclaimed_page=unclaimed_page, queue=services.store.queue_stats(), notice=controls.home_notice(manager=manager))
+        unclaimed_page=queue["unclaimed_page"], queue=services.store.queue_stats(),
+        notice=controls.home_notice(manager=manager))
     client.views_publish(user_id=user_id, view=view)
 
 

@@ -211,3 +211,50 @@ def test_a_failed_assignment_is_retried_by_the_queue_with_no_agent_action(servic
     drain(services)
     assert fake_zendesk.ticket(9108)["assignee_id"] == ZENDESK_AGENT
     assert services.store.escalation(escalation_id).last_error is None
+
+
+def test_an_edit_after_a_reply_that_timed_out_and_landed_late_does_not_send_a_second_reply(
+        services, fake_slack, fake_zendesk):
+    # The Failed card offers Edit besides Retry: an edited reply after an attempt the helpdesk applied late must
+    # not reach the customer as a second answer.
+    escalation_id = escalate(services, fake_slack, fake_zendesk, 9109)
+    assert services.actions.claim(escalation_id, AGENT).ok
+    real = services.actions.helpdesk
+    services.actions.write_timeout = 1.5
+    late: list[threading.Timer] = []
+
+    def times_out_then_applied_late(ticket_id, text, **kwargs):
+        late.append(threading.Timer(0.6, real.reply, args=(ticket_id, text), kwargs=kwargs))
+        late[0].start()
+        raise HelpdeskError("zendesk: the request timed out")
+
+    services.actions.helpdesk = Helpdesk(real, reply=times_out_then_applied_late)
+    draft = services.store.escalation(escalation_id).draft
+    assert not services.actions.approve(escalation_id, AGENT).ok
+    outcome = services.actions.send_edited(escalation_id, AGENT, text="Hello again, here is how to reset it.")
+    late[0].join()
+    time.sleep(0.2)
+    assert [r["body"] for r in public_replies(fake_zendesk, 9109)] == [draft]
+    escalation = services.store.escalation(escalation_id)
+    assert (escalation.state, escalation.sent_text) == ("sent", draft)
+    assert not outcome.ok and "earlier" in outcome.notice
+
+
+def test_a_reject_after_a_reply_that_timed_out_and_landed_late_says_the_reply_went_out(
+        services, fake_slack, fake_zendesk):
+    escalation_id = escalate(services, fake_slack, fake_zendesk, 9110)
+    assert services.actions.claim(escalation_id, AGENT).ok
+    real = services.actions.helpdesk
+    services.actions.write_timeout = 1.5
+
+    def applied_but_timed_out(ticket_id, text, **kwargs):
+        real.reply(ticket_id, text, **kwargs)
+        raise HelpdeskError("zendesk: the request timed out")
+
+    services.actions.helpdesk = Helpdesk(real, reply=applied_but_timed_out)
+    assert not services.actions.approve(escalation_id, AGENT).ok
+    outcome = services.actions.reject(escalation_id, AGENT, reason="wrong_tone")
+    assert len(public_replies(fake_zendesk, 9110)) == 1
+    escalation = services.store.escalation(escalation_id)
+    assert escalation.state == "sent", "the customer got the reply: the card must not say it was rejected"
+    assert not outcome.ok and "earlier" in outcome.notice

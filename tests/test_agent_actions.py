@@ -21,6 +21,7 @@ from tests.support.fakes import FakeSlack, FakeZendesk
 from tests.support.payloads import block_action, edit_values, reassign_values, reject_values, view_submission
 from tests.support.posts import posts_for, text_objects
 from tests.support.server import SeamServer, seam_env
+from tests.support.services import AGENT, escalated, staffed, web_client
 from tests.support.signing import signed_form
 from tests.support.waiting import wait_until
 
@@ -443,3 +444,63 @@ def test_a_draft_rejected_as_wrong_is_not_offered_again_for_the_same_question(se
     submit(seam, "UAGENT14", "seam_reject_submit", second, reject_values("should_not_automate"))
     note = wait_until(lambda: [c for c in zendesk.comments(second["ticket"]) if not c["public"]], what="the note")[0]
     assert "(no draft)" in note["body"] and public_replies(zendesk, second) == []
+
+
+def test_a_slow_users_info_answers_the_reassign_form_in_time_and_a_refusal_changes_nothing(
+        fake_slack, fake_zendesk, tmp_path):
+    # The form checks the picked person with users.info before its answer, which Slack waits 3 seconds for. A slow
+    # (or rate-limited) users.info made the answer late: Slack showed the form as failed while the change went on.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    fake_slack.add_user("UOTHER", email="other@acme.example", name="other")
+    fake_slack.add_user("UROBOT", email="robot@acme.example", name="robot", is_bot=True)
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=7990, requester=CUSTOMER_ID, subject="Password",
+                     text="I forgot my password and need to reset it. Can I talk to a person?")
+    assert services.actions.claim(case["escalation"], AGENT).ok
+    client = web_client(services)
+    fake_slack.set_delay("users.info", 4)
+
+    def reassign_to(user: str) -> float:
+        body, headers = signed_form(view_submission(
+            user=AGENT, callback_id="seam_reassign_submit", values=reassign_values(user),
+            private_metadata=json.dumps({"escalation_id": case["escalation"], "channel": CHANNEL, "ts": case["ts"]})))
+        started = time.monotonic()
+        response = client.post("/slack/events", data=body, headers=headers)
+        assert response.status_code == 200, response.get_data()
+        return time.monotonic() - started
+
+    assert reassign_to("UROBOT") < 2.5
+    told = wait_until(lambda: [m for m in fake_slack.messages(f"D{AGENT}") if "Pick a person" in m["text"]],
+                      timeout=15, what="the refusal by DM")
+    assert "Nothing changed" in told[-1]["text"]
+    assert services.store.escalation(case["escalation"]).owner == AGENT
+    assert reassign_to("UOTHER") < 2.5
+    wait_until(lambda: services.store.escalation(case["escalation"]).owner == "UOTHER", timeout=15,
+               what="the reassignment")
+    # UOTHER has no Zendesk account: the DM saying so is the reassignment's last step.
+    wait_until(lambda: [m for m in fake_slack.messages(f"D{AGENT}") if "other@acme.example" in m["text"]],
+               timeout=20, what="the assignment's outcome")
+
+
+def test_reassign_on_a_card_still_being_recorded_opens_its_form_within_the_trigger_ids_time_or_not_at_all(
+        fake_slack, fake_zendesk, tmp_path):
+    # A trigger_id expires 3 seconds after the click: Edit and Reject wait at most a second for a card still being
+    # recorded as posted before views.open; Reassign waited three, so its form opened too late to be shown.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=7991, requester=CUSTOMER_ID, subject="Password",
+                     text="I forgot my password and need to reset it. Can I talk to a person?")
+    services.store.db.execute("update escalations set state = 'posting' where id = ?", [case["escalation"]])
+    client = web_client(services)
+    body, headers = signed_form(block_action(user=AGENT, action_id="seam_reassign", value=str(case["escalation"]),
+                                             message_ts=case["ts"]))
+    started = time.monotonic()
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    time.sleep(2.0 - (time.monotonic() - started))
+    services.store.db.execute("update escalations set state = 'open' where id = ?", [case["escalation"]])
+    opened_at = None
+    while time.monotonic() - started < 4 and opened_at is None:
+        if fake_slack.calls_to("views.open"):
+            opened_at = time.monotonic() - started
+        time.sleep(0.02)
+    assert opened_at is None or opened_at < 1.5, f"views.open {opened_at:.1f} s after the click"
+    wait_until(lambda: [e for e in fake_slack.ephemerals(CHANNEL) if "not ready yet" in e["text"]],
+               what="the clicker told to try again")

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.config import SlackTable
 from bot.slack.blocks import HomeItem, home_view
 from bot.store import Store, iso, utcnow
 from tests.support.constants import CHANNEL, CUSTOMER_ID
@@ -18,6 +19,7 @@ from tests.support.fakes import FakeSlack, FakeZendesk
 from tests.support.payloads import block_action, view_submission
 from tests.support.posts import posts_for
 from tests.support.server import SeamServer, seam_env
+from tests.support.services import build_services, web_client
 from tests.support.signing import signed_form, slack_headers
 from tests.support.waiting import wait_until
 
@@ -116,6 +118,36 @@ def test_a_member_of_the_manager_group_is_a_manager(seam, slack):
     assert command(seam, GROUP_MANAGER, "set draft 0.45").startswith("Done: draft is now 0.45")
     assert slack.calls_to("usergroups.users.list")
     assert command(seam, GROUP_MANAGER, "set draft 0.5").startswith("Done")
+
+
+def test_a_slow_manager_group_lookup_answers_the_command_in_time_and_changes_only_what_it_says(
+        fake_slack, fake_zendesk, tmp_path):
+    # The group's members are fetched from Slack before the command's answer, which Slack waits 3 seconds for. A
+    # slow (or rate-limited) usergroups.users.list made the answer late: Slack told the manager the command failed,
+    # and the change was then made and announced anyway.
+    fake_slack.add_usergroup("S0MANAGERS", [GROUP_MANAGER])
+    services = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                              slack_table=SlackTable(manager_group="S0MANAGERS"))
+    client = web_client(services)
+    fake_slack.set_delay("usergroups.users.list", 4)
+
+    def command_in_process(text: str) -> tuple[float, str]:
+        body = urlencode({"token": "t", "team_id": "T1", "channel_id": CHANNEL, "user_id": GROUP_MANAGER,
+                          "command": "/escalation", "text": text, "api_app_id": "A1",
+                          "response_url": "https://hooks.slack.invalid/c/1", "trigger_id": "1.2.3"}).encode()
+        started = time.monotonic()
+        response = client.post("/slack/events", data=body, headers=slack_headers(body))
+        assert response.status_code == 200, response.get_data()
+        return time.monotonic() - started, response.get_json()["text"]
+
+    took, text = command_in_process("set auto 0.8")
+    assert took < 2.5
+    assert "try again" in text and "manager user group" in text
+    time.sleep(4)  # the lookup finishes meanwhile
+    assert services.controls.policy().thresholds.auto == 0.9, "the answer said nothing changed"
+    assert announcements(fake_slack) == []
+    took, text = command_in_process("set auto 0.8")
+    assert took < 2.5 and text.startswith("Done: auto is now 0.80")
 
 
 def test_pause_stops_automatic_replies_until_resume(seam, slack, zendesk):
@@ -227,6 +259,40 @@ def test_the_home_pages_300_open_escalations_within_slacks_100_blocks(seam, slac
     # UBUSY's own Home: another user's refresh may be published after it.
     wait_until(lambda: any("page 2 of 20" in json.dumps(c.params["view"]) for c in slack.calls_to("views.publish")
                            if c.params["user_id"] == "UBUSY"), what="the second page")
+
+
+def home_page(seam: SeamServer, slack: FakeSlack, user: str, view: dict, value: str) -> dict:
+    """Click a paging button of `view` (value "owned:N"): the Home published after it."""
+    kind = value.partition(":")[0]
+    before = len(slack.calls_to("views.publish"))
+    body, headers = signed_form({**block_action(user=user, action_id=f"seam_home_page_{kind}_next", value=value,
+                                                message_ts="0"),
+                                 "container": {"type": "view", "view_id": "V1"},
+                                 "view": {"id": "V1", "type": "home", "private_metadata": view["private_metadata"]}})
+    assert seam.http.post("/slack/events", content=body, headers=headers).status_code == 200
+    calls = wait_until(lambda: [c for c in slack.calls_to("views.publish")[before:] if c.params["user_id"] == user],
+                       what="the Home after paging")
+    return calls[-1].params["view"]
+
+
+def test_a_page_emptied_meanwhile_shows_the_last_page_instead_of_nothing(seam, slack, env):
+    # Colleagues finish escalations while a viewer pages: the page a button names may no longer exist.
+    store = Store(env["DATABASE_PATH"])
+    created = iso(utcnow())
+    ids = [store.db["escalations"].insert({"event_id": None, "ticket_id": str(60_000 + n), "state": "claimed",
+                                           "owner": "UPAGER", "created_at": created, "channel": CHANNEL,
+                                           "card": json.dumps({"ticket": {"subject": f"Order {n}"}, "link": None})
+                                           }).last_pk for n in range(20)]
+    first = open_home(seam, slack, "UPAGER")
+    assert "page 1 of 2" in json.dumps(first)
+    store.db.execute(f"update escalations set state = 'sent' where id in ({', '.join(map(str, ids[:10]))})")
+    view = home_page(seam, slack, "UPAGER", first, "owned:1")  # the Next button of the first view
+    texts = [json.dumps(b) for b in view["blocks"]]
+    start = next(n for n, t in enumerate(texts) if "*Your escalations* (10)" in t)
+    owned = texts[start + 1:start + 1 + next(n for n, b in enumerate(view["blocks"][start + 1:])
+                                             if b["type"] == "divider")]
+    assert len(owned) == 10 and "Order 19" in owned[-1], owned
+    assert json.loads(view["private_metadata"])["owned"] == 0
 
 
 def test_home_view_builder_validates_with_slack_sdk_models_at_any_queue_length():

@@ -19,7 +19,9 @@ next start runs it again (`write_job`), and the write's effect record makes it c
 second time. A failed note or assignment is retried by the queue with backoff; a refused reply waits for Retry.
 Before repeating a reply (or note) whose earlier attempt may have reached the helpdesk, Seam first waits out that
 attempt's own time limit (`write_timeout` from when it started), so a write the helpdesk applies late is found
-on the ticket and not made twice.
+on the ticket and not made twice. The same holds for whatever follows a failed reply on its card: an edited reply
+or a Reject first look for the failed attempt's words on the ticket, and if they landed late the escalation is
+finished as sent with them, and nothing else is sent or noted.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ WRITE_BACKOFF_BASE = 5.0
 # How long after an attempt started a write may still be applied by the helpdesk: its call's deadline and a margin.
 WRITE_TIMEOUT = CALL_DEADLINE + 10.0
 NOTE_ERROR = "internal note not written: "
+# What the clicking user is told when the reply of an attempt that failed (timed out) reached the customer late.
+EARLIER_LANDED = ("Nothing else was sent: the earlier reply, which seemed to fail, reached the customer after all. "
+                  "The message now shows it as sent.")
 ASSIGN_ERROR = "ticket not assigned: "
 
 
@@ -405,6 +410,15 @@ class AgentActions:
             if effect["state"] != "done":
                 if not effect["fresh"]:
                     self._after_timeout(effect)
+                    earlier = job.get("earlier") or {}
+                    # An edit sent after an attempt at other words: that attempt may have landed late, and the
+                    # customer must not get both.
+                    if earlier.get("text") and earlier["text"] != text and self._reply_landed(escalation.ticket_id,
+                                                                                              earlier["text"]):
+                        self.store.finish_effect(key, result={"by": earlier.get("by")})
+                        self._sent(escalation_id, earlier.get("by") or user_id, text=earlier["text"],
+                                   action=earlier.get("action") or "approve")
+                        return _Written("not sent: an earlier attempt landed", ok=False, notice=EARLIER_LANDED)
                 if effect["fresh"] or not self._reply_landed(escalation.ticket_id, text):
                     if not effect["fresh"]:
                         self.store.restart_effect(key)
@@ -423,8 +437,13 @@ class AgentActions:
         escalation = self.store.escalation(escalation_id)
         if escalation.state not in (EscalationState.SENDING, EscalationState.FAILED):
             return _Written("already sent")
-        self.store.update_escalation(escalation_id, state=EscalationState.SENT, sent_by=user_id,
-                                     finished_at=iso(utcnow()), last_error=None)
+        self._sent(escalation_id, user_id, text=text, action=action)
+        return _Written("sent")
+
+    def _sent(self, escalation_id: int, user_id: str, *, text: str, action: str) -> None:
+        """The reply `text` reached the customer: the escalation is finished, logged, shown, and learnt from."""
+        self.store.update_escalation(escalation_id, state=EscalationState.SENT, sent_by=user_id, sent_text=text,
+                                     send_action=action, finished_at=iso(utcnow()), last_error=None)
         escalation = self.store.escalation(escalation_id)
         self._feedback(escalation, user_id=user_id, action=action, final_text=text)
         self.poster.refresh(escalation_id)
@@ -435,7 +454,6 @@ class AgentActions:
             # The engine answers the next similar ticket from this reply from now on: say when that began.
             self.store.audit(actor="seam", action="learned_reply",
                              detail={"escalation_id": escalation_id, "answer_source": label})
-        return _Written("sent")
 
     def check(self, escalation_id: int, user_id: str) -> Outcome:
         """May this user finish the escalation now? Claims an open one for them."""
@@ -477,9 +495,13 @@ class AgentActions:
                                           to_state=EscalationState.SENDING):
             return self._beaten(escalation_id)
         escalation = self.store.escalation(escalation_id)
-        job = self._queue_write(escalation, "reply", user_id, text=text, action=action)
-        # Remember what is being sent, and how (approve/edit), so Retry resends exactly this.
-        self.store.update_escalation(escalation_id, sent_text=text, send_action=action, last_error=None)
+        # What an earlier attempt sent (and who sent it, how), if one failed: it may still have landed.
+        earlier = ({"text": escalation.sent_text, "by": escalation.sent_by, "action": escalation.send_action}
+                   if escalation.sent_text else None)
+        job = self._queue_write(escalation, "reply", user_id, text=text, action=action, earlier=earlier)
+        # Remember what is being sent, how (approve/edit) and by whom, so Retry resends exactly this.
+        self.store.update_escalation(escalation_id, sent_text=text, send_action=action, sent_by=user_id,
+                                     last_error=None)
         self.poster.refresh(escalation_id)
         written = self._run_write(job)
         return Outcome(written.ok, None if written.ok else written.notice)
@@ -490,6 +512,20 @@ class AgentActions:
         if escalation is not None and escalation.state == EscalationState.ANSWERED:
             return _unavailable(escalation)
         return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+
+    def _earlier_reply_landed(self, escalation: Escalation) -> bool:
+        """Did the reply of a failed attempt (one the helpdesk did not refuse) reach the ticket after all? Waits
+        out that attempt's time limit first; one that has not landed by then never will."""
+        key = f"send:{escalation.id}"
+        effect = self.store.effect(key)
+        if effect is None or effect["state"] == "done" or not (escalation.sent_text or "").strip():
+            return False
+        self._after_timeout(effect)
+        if self._reply_landed(escalation.ticket_id, escalation.sent_text):
+            self.store.finish_effect(key, result={"by": escalation.sent_by})
+            return True
+        self.store.forget_effect(key)
+        return False
 
     def _reply_landed(self, ticket_id: str, text: str) -> bool:
         """Before repeating a send whose earlier attempt may have landed (a write that timed out, a crash),
@@ -505,6 +541,11 @@ class AgentActions:
         if not self.store.begin_finishing(escalation_id, user_id=user_id, manager=self.is_manager(user_id),
                                           to_state=EscalationState.REJECTED):
             return self._beaten(escalation_id)
+        if self._earlier_reply_landed(escalation):
+            # The reply of a failed attempt reached the customer after all: it was sent, not rejected.
+            self._sent(escalation_id, escalation.sent_by or user_id, text=escalation.sent_text,
+                       action=escalation.send_action or "approve")
+            return Outcome(False, EARLIER_LANDED)
         job = self._queue_write(escalation, "note", user_id, text=body)
         self.store.update_escalation(escalation_id, sent_by=user_id, reject_reason=reason, finished_at=iso(utcnow()))
         # A failed note is retried by the queue; the rejection stands (nothing reaches the customer either way).

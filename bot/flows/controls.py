@@ -41,6 +41,9 @@ MAX_RULE_CHARS = 300  # what a person can read in the exclusions list; the rule 
 THRESHOLDS_KEY = "thresholds"
 TOPIC_THRESHOLDS_KEY = "topic_thresholds"
 GROUP_CACHE_SECONDS = 300
+# How long a check waits for the manager group's members from Slack: the check runs before a slash command's
+# answer and a form's, which Slack waits 3 seconds for. A slower lookup goes on in the background.
+GROUP_WAIT_SECONDS = 1.0
 
 HELP = """*`/escalation`* — see and tune where the AI stops and a person starts.
 • `thresholds` — the current `auto` and `draft` thresholds, per-topic overrides, and whether automation is paused
@@ -164,6 +167,7 @@ class Controls:
         self._plain_score = plain_score
         self._group: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._group_lock = threading.Lock()
+        self._group_lookup: threading.Thread | None = None  # the lookup of the group's members under way
 
     # -- who may change things ------------------------------------------------------------------------------
 
@@ -174,18 +178,33 @@ class Controls:
         if not group or self._members is None:
             return False
         with self._group_lock:
-            fetched, members = self._group
-            if time.monotonic() - fetched > GROUP_CACHE_SECONDS:
-                try:
-                    members = frozenset(self._members(group))
-                    self._group = (time.monotonic(), members)
-                except Exception:  # Slack unreachable: keep the last known members rather than lock managers out
-                    pass
-            return user_id in members
+            lookup = self._group_lookup
+            if lookup is None and time.monotonic() - self._group[0] > GROUP_CACHE_SECONDS:
+                lookup = self._group_lookup = threading.Thread(target=self._look_up_group, args=(group,),
+                                                               name="seam-manager-group", daemon=True)
+                lookup.start()
+        if lookup is not None:
+            lookup.join(GROUP_WAIT_SECONDS)
+        with self._group_lock:
+            return user_id in self._group[1]
+
+    def _look_up_group(self, group: str) -> None:
+        try:
+            members = frozenset(self._members(group))
+            with self._group_lock:
+                self._group = (time.monotonic(), members)
+        except Exception:  # Slack unreachable: keep the last known members rather than lock managers out
+            pass
+        finally:
+            with self._group_lock:
+                self._group_lookup = None
 
     def _refuse(self, user_id: str) -> Reply | None:
         if self.is_manager(user_id):
             return None
+        if self.settings.slack.manager_group and self._members is not None and not self._group[0]:
+            return Reply("Seam could not check the manager user group with Slack just now, so nothing changed; "
+                         "try again in a moment.")
         return Reply("Only managers can change Seam's settings (MANAGER_USER_IDS or the manager user group); "
                      "you can still use `thresholds`, `stats`, `advise` and `exclusions`.")
 
@@ -501,15 +520,21 @@ class Controls:
         return routes.queues(self.settings, self.store)
 
     def queue(self, *, user_id: str, owned_page: int = 0, unclaimed_page: int = 0, page_size: int = 15) -> dict:
-        """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals."""
+        """The viewer's open escalations and the unclaimed ones (oldest first), a page of each, with totals and the
+        page numbers shown: a page past the end (the list shrank since its button was drawn) shows the last one."""
         now = utcnow()
 
-        def page(number: int, **where) -> tuple[list[dict], int]:
-            rows, total = self.store.escalations_page(offset=max(0, number) * page_size, limit=page_size, **where)
+        def page(number: int, **where) -> tuple[list[dict], int, int]:
+            number = max(0, number)
+            rows, total = self.store.escalations_page(offset=number * page_size, limit=page_size, **where)
+            if not rows and number > 0 and total:
+                number = (total - 1) // page_size
+                rows, total = self.store.escalations_page(offset=number * page_size, limit=page_size, **where)
             return [{"escalation_id": e.id, "ticket_id": e.ticket_id, "subject": e.subject, "link": e.link,
-                     "age_seconds": seconds_since(e.created_at, now=now), "state": str(e.state)} for e in rows], total
+                     "age_seconds": seconds_since(e.created_at, now=now), "state": str(e.state)}
+                    for e in rows], total, number
 
-        owned, owned_total = page(owned_page, states=OWNED_STATES, owner=user_id)
-        unclaimed, unclaimed_total = page(unclaimed_page, states=(EscalationState.OPEN,))
-        return {"owned": owned, "owned_total": owned_total, "unclaimed": unclaimed,
-                "unclaimed_total": unclaimed_total}
+        owned, owned_total, owned_page = page(owned_page, states=OWNED_STATES, owner=user_id)
+        unclaimed, unclaimed_total, unclaimed_page = page(unclaimed_page, states=(EscalationState.OPEN,))
+        return {"owned": owned, "owned_total": owned_total, "owned_page": owned_page, "unclaimed": unclaimed,
+                "unclaimed_total": unclaimed_total, "unclaimed_page": unclaimed_page}
