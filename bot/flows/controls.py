@@ -111,11 +111,11 @@ def _number(raw: str) -> float | None:
     return value + 0.0 if 0.0 <= value <= 1.0 else None
 
 
-def _changed(user_id: str, which: str, old: float, new: float, topic: str | None) -> Reply:
+def _changed(user_id: str, which: str, old: float, new: float, topic: str | None, *, note: str = "") -> Reply:
     verb = "raised" if new > old else "lowered" if new < old else "kept"
     # What a manager typed is shown, never parsed: `<!channel>` in a topic must not notify the channel.
     scope = f" for {escape(topic)}" if topic else ""
-    return Reply(f"Done: {which}{scope} is now {new:.2f} (was {old:.2f}).",
+    return Reply(f"Done: {which}{scope} is now {new:.2f} (was {old:.2f}).{note}",
                  announce=f"<@{user_id}> {verb} {which}{scope} from {old:.2f} to {new:.2f}")
 
 
@@ -271,6 +271,17 @@ class Controls:
             return Reply(f"`{escape(args[1][:20])}` is not a number between 0 and 1. {usage}")
         topic = " ".join(args[3:]) if len(args) > 3 else None
         settings = self.policy().settings
+        note = ""
+        if topic:
+            # A topic is matched exactly when tickets are decided: "Billing Dispute" would be stored beside
+            # "billing dispute" and never apply. A high-risk topic's name is taken as configured, whatever its case.
+            named = settings.triggers.high_risk.topics
+            topic = next((name for name in named if name.casefold() == topic.casefold()), topic)
+            if topic not in named:
+                listed = ", ".join(sorted(named)) or "none configured"
+                note = (f" No high-risk topic is named {escape(topic)} (they are: {escape(listed)}), so this applies "
+                        f"only to tickets whose answer comes from a macro or article of that id, or that the OpenAI "
+                        f"engine files under that topic.")
         current = settings.topic_thresholds.get(topic, settings.thresholds) if topic else settings.thresholds
         proposed = {"auto": current.auto, "draft": current.draft, which: value}
         if proposed["draft"] > proposed["auto"]:
@@ -282,7 +293,7 @@ class Controls:
             self.store.set_setting(TOPIC_THRESHOLDS_KEY, stored, actor=user_id)
         else:
             self.store.set_setting(THRESHOLDS_KEY, proposed, actor=user_id)
-        return _changed(user_id, which, getattr(current, which), value, topic)
+        return _changed(user_id, which, getattr(current, which), value, topic, note=note)
 
     def set_thresholds(self, user_id: str, raw: dict[str, str]) -> tuple[dict[str, str], list[Reply]]:
         """Both global thresholds at once (the App Home's form): errors by field, or the changes made."""
