@@ -146,10 +146,9 @@ def test_a_crash_mid_send_of_approve_lands_the_reply_exactly_once_with_no_agent_
     assert reply["body"] == escalation.draft
 
 
-def test_retry_does_not_resend_a_reply_the_helpdesk_applied_after_the_write_timed_out(
-        services, fake_slack, fake_zendesk):
-    escalation_id = escalate(services, fake_slack, fake_zendesk, 9105)
-    assert services.actions.claim(escalation_id, AGENT).ok
+def replies_time_out_then_land(services) -> list[threading.Timer]:
+    """The helpdesk's reply call times out, and the helpdesk applies the reply 0.6 s later anyway; the returned
+    list holds the timer of that late write once a reply was tried."""
     real = services.actions.helpdesk
     services.actions.write_timeout = 1.5
     late: list[threading.Timer] = []
@@ -160,6 +159,14 @@ def test_retry_does_not_resend_a_reply_the_helpdesk_applied_after_the_write_time
         raise HelpdeskError("zendesk: the request timed out")
 
     services.actions.helpdesk = Helpdesk(real, reply=times_out_then_applied_late)
+    return late
+
+
+def test_retry_does_not_resend_a_reply_the_helpdesk_applied_after_the_write_timed_out(
+        services, fake_slack, fake_zendesk):
+    escalation_id = escalate(services, fake_slack, fake_zendesk, 9105)
+    assert services.actions.claim(escalation_id, AGENT).ok
+    late = replies_time_out_then_land(services)
     outcome = services.actions.approve(escalation_id, AGENT)
     assert not outcome.ok and "Retry" in outcome.notice
     assert services.store.escalation(escalation_id).state == "failed"
@@ -219,16 +226,7 @@ def test_an_edit_after_a_reply_that_timed_out_and_landed_late_does_not_send_a_se
     # not reach the customer as a second answer.
     escalation_id = escalate(services, fake_slack, fake_zendesk, 9109)
     assert services.actions.claim(escalation_id, AGENT).ok
-    real = services.actions.helpdesk
-    services.actions.write_timeout = 1.5
-    late: list[threading.Timer] = []
-
-    def times_out_then_applied_late(ticket_id, text, **kwargs):
-        late.append(threading.Timer(0.6, real.reply, args=(ticket_id, text), kwargs=kwargs))
-        late[0].start()
-        raise HelpdeskError("zendesk: the request timed out")
-
-    services.actions.helpdesk = Helpdesk(real, reply=times_out_then_applied_late)
+    late = replies_time_out_then_land(services)
     draft = services.store.escalation(escalation_id).draft
     assert not services.actions.approve(escalation_id, AGENT).ok
     outcome = services.actions.send_edited(escalation_id, AGENT, text="Hello again, here is how to reset it.")
