@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -360,3 +361,39 @@ def test_the_audit_command_lists_settings_changes_and_agent_actions(seam, env):
     table = subprocess.run([sys.executable, "-m", "bot", "audit", "--limit", "1"], env=env, capture_output=True,
                            text=True, timeout=60, check=True).stdout
     assert len(table.strip().splitlines()) == 1
+
+
+class _ReadersMeet(Store):
+    """A store whose first reader of the thresholds waits (at most half a second) for a second reader: the moment
+    two managers' changes would both have read the same pair."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.second_reader = threading.Event()
+        self._readers = itertools.count()
+
+    def get_setting(self, key, default=None):
+        value = super().get_setting(key, default)
+        if key == "thresholds":
+            if next(self._readers) == 0:
+                self.second_reader.wait(0.5)
+            else:
+                self.second_reader.set()
+        return value
+
+
+def test_two_managers_changing_the_thresholds_at_once_both_changes_stand(tmp_path):
+    from bot.config import load_settings
+    from bot.flows.controls import Controls
+
+    store = _ReadersMeet(tmp_path / "seam.db")
+    controls = Controls(store=store, settings=load_settings(env={"MANAGER_USER_IDS": "UANA,UBEN"}))
+    replies = {}
+    threads = [threading.Thread(target=lambda u=u, a=a: replies.__setitem__(u, controls.set_threshold(u, a)))
+               for u, a in (("UANA", ["auto", "0.95"]), ("UBEN", ["draft", "0.6"]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(reply.text.startswith("Done") for reply in replies.values())
+    assert store.get_setting("thresholds") == {"auto": 0.95, "draft": 0.6}

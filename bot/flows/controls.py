@@ -168,6 +168,9 @@ class Controls:
         self._group: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._group_lock = threading.Lock()
         self._group_lookup: threading.Thread | None = None  # the lookup of the group's members under way
+        # A change reads the settings, checks the pair (draft ≤ auto) and writes it back: two managers at once would
+        # each write a pair missing the other's change, and both be told "Done". serve is one process.
+        self._changing = threading.Lock()
 
     # -- who may change things ------------------------------------------------------------------------------
 
@@ -262,6 +265,10 @@ class Controls:
         return "\n".join(lines)
 
     def set_threshold(self, user_id: str, args: list[str]) -> Reply:
+        with self._changing:
+            return self._set_threshold(user_id, args)
+
+    def _set_threshold(self, user_id: str, args: list[str]) -> Reply:
         usage = "Use `set auto VALUE`, `set draft VALUE` or `set auto VALUE for TOPIC` (VALUE between 0 and 1)."
         if len(args) < 2 or args[0].lower() not in ("auto", "draft") or (len(args) > 2 and (
                 len(args) < 4 or args[2].lower() != "for")):
@@ -306,8 +313,9 @@ class Controls:
             return errors, []
         if values["draft"] > values["auto"]:
             return {"draft": "draft must not be above auto"}, []
-        current = self.policy().thresholds
-        self.store.set_setting(THRESHOLDS_KEY, values, actor=user_id)
+        with self._changing:
+            current = self.policy().thresholds
+            self.store.set_setting(THRESHOLDS_KEY, values, actor=user_id)
         return {}, [_changed(user_id, key, getattr(current, key), values[key], None)
                     for key in ("auto", "draft") if values[key] != getattr(current, key)]
 
