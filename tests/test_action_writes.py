@@ -256,3 +256,16 @@ def test_a_reject_after_a_reply_that_timed_out_and_landed_late_says_the_reply_we
     escalation = services.store.escalation(escalation_id)
     assert escalation.state == "sent", "the customer got the reply: the card must not say it was rejected"
     assert not outcome.ok and "earlier" in outcome.notice
+
+
+def test_a_click_that_lost_to_a_reply_being_sent_is_told_so_not_that_someone_else_acted(
+        services, fake_slack, fake_zendesk):
+    # A form delivered twice (or a double click) passes the permission check twice; the second loses the
+    # compare-and-set to the first, its own. Losing to a send, it is told what is happening.
+    escalation_id = escalate(services, fake_slack, fake_zendesk, 9111)
+    assert services.actions.claim(escalation_id, AGENT).ok
+    services.store.update_escalation(escalation_id, state="sending", sent_by=AGENT)
+    told = services.actions._beaten(escalation_id)
+    assert not told.ok and told.notice == "Nothing changed: the reply is being sent right now."
+    services.store.update_escalation(escalation_id, state="sent")
+    assert f"already sent by <@{AGENT}>" in services.actions._beaten(escalation_id).notice

@@ -508,10 +508,10 @@ class AgentActions:
 
     def _beaten(self, escalation_id: int) -> Outcome:
         """What the clicking user is told when another change won the compare-and-set their click lost."""
-        escalation = self.store.escalation(escalation_id)
-        if escalation is not None and escalation.state == EscalationState.ANSWERED:
-            return _unavailable(escalation)
-        return Outcome(False, "Nothing changed: someone else acted on this escalation first.")
+        # The change that won may be this user's own (a form delivered twice, a double click): say what happened
+        # to the escalation rather than blame someone else.
+        return (_unavailable(self.store.escalation(escalation_id))
+                or Outcome(False, "Nothing changed: someone else acted on this escalation first."))
 
     def _earlier_reply_landed(self, escalation: Escalation) -> bool:
         """Did the reply of a failed attempt (one the helpdesk did not refuse) reach the ticket after all? Waits
