@@ -65,6 +65,27 @@ def test_calm_questions_polite_complaints_and_happy_customers_do_not_fire(text: 
     assert angry(text) is None, read_tone(text)
 
 
+@pytest.mark.parametrize("text", [
+    "I'm upset, my order still hasn't arrived.",
+    "I am extremely upset with how this was handled.",
+    "Im very upset as my top-up was canceled and I have no idea why.",
+    "We're fed up with waiting for the refund.",
+    "I'm getting really frustrated with your app.",
+])
+def test_a_customer_who_says_they_are_upset_fires_angry_tone(text: str) -> None:
+    assert angry(text) is not None, read_tone(text)
+    assert "says they are upset" in read_tone(text).signals
+
+
+@pytest.mark.parametrize("text", [
+    "I'm not upset, just curious when it ships.",
+    "I was frustrated at first but you fixed it, thank you so much, you're great!",
+    "My son is upset that the toy is missing a part, can you send one?",
+])
+def test_saying_one_is_not_upset_or_was_but_is_happy_now_does_not_fire(text: str) -> None:
+    assert angry(text) is None, read_tone(text)
+
+
 def test_the_detail_names_each_signal_that_fired() -> None:
     reason = angry("THIS IS THE WORST SERVICE EVER!!! I'm cancelling my subscription and switching to a competitor.")
     assert reason is not None
