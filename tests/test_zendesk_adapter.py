@@ -248,6 +248,19 @@ def test_fetch_ticket_maps_authors_and_fills_the_ticket(zendesk: FakeZendesk, ad
     assert len({m.id for m in ticket.messages}) == 4
 
 
+def test_a_comment_by_another_end_user_is_the_customers_not_an_agents(zendesk: FakeZendesk,
+                                                                        adapter: ZendeskAdapter) -> None:
+    # A CC'd colleague of the requester answers by email: an end-user who is not the requester. Read as an agent's
+    # public reply, it would make Seam take the ticket for answered in the helpdesk and never look at it again.
+    zendesk.add_user(id=1002, name="Carla Colleague", email="carla@example.com")
+    zendesk.add_ticket(id=17, subject="Invoice", requester_id=CUSTOMER,
+                       comments=[{"author_id": CUSTOMER, "body": "Where is our invoice?"},
+                                 {"author_id": 1002, "body": "Adding: we need it by Friday."},
+                                 {"author_id": OTHER_AGENT, "body": "Looking.", "public": False}])
+    ticket = adapter.fetch_ticket("17")
+    assert [m.author for m in ticket.messages] == ["customer", "customer", "agent"]
+
+
 def test_fetch_ticket_follows_comment_pagination(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:
     zendesk.add_ticket(id=8, subject="Long thread", requester_id=CUSTOMER,
                        comments=[{"author_id": CUSTOMER if i % 2 == 0 else OTHER_AGENT, "body": f"comment {i}"}

@@ -206,15 +206,19 @@ class ZendeskAdapter:
                 return
             url, params = target.path + (f"?{target.query}" if target.query else ""), None
 
-    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int]:
-        """The ticket's comments, and how many entries of the listing were not comments Seam can read."""
+    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict]]:
+        """The ticket's comments, how many entries of the listing were not comments Seam can read, and their
+        authors by id (`include=users` sideloads them, with their `role`)."""
         def next_url(page: dict) -> str | None:  # offset pagination, or cursor pagination's links/meta
             return page.get("next_page") or ((page.get("links") or {}).get("next")
                                              if (page.get("meta") or {}).get("has_more") else None)
 
         comments: list[dict] = []
+        authors: dict[str, dict] = {}
         unreadable = 0
-        for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100}, next_url):
+        for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100, "include": "users"},
+                                next_url):
+            authors.update((str(u.get("id")), u) for u in page.get("users") or [] if isinstance(u, dict))
             listed = page.get("comments") or []
             if not isinstance(listed, list):
                 unreadable += 1
@@ -225,7 +229,7 @@ class ZendeskAdapter:
                     comments.append(comment)
                 else:
                     unreadable += 1
-        return comments, unreadable
+        return comments, unreadable, authors
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         # `slas`: the ticket's SLA policy metrics, when an SLA policy applies (sla_due_at, below).
@@ -236,7 +240,7 @@ class ZendeskAdapter:
         users = {str(u.get("id")): u for u in data.get("users") or [] if isinstance(u, dict)}
         requester_id = str(raw.get("requester_id"))
         me_id = str(self.me().get("id"))
-        comments, unreadable = self._comment_pages(ticket_id)
+        comments, unreadable, authors = self._comment_pages(ticket_id)
         problems = []
         if raw.get("requester_id") is None:
             problems.append("the ticket has no requester, so who wrote which comment is not known")
@@ -245,7 +249,11 @@ class ZendeskAdapter:
         messages = []
         for comment in comments:
             author_id = str(comment.get("author_id"))
-            author = "customer" if author_id == requester_id else "bot" if author_id == me_id else "agent"
+            # Besides the requester, any end-user writes as the customer: a CC'd colleague answering the email, a
+            # follower. Taken for an agent, their public comment would pass for the helpdesk answering the ticket.
+            end_user = (authors.get(author_id) or users.get(author_id) or {}).get("role") == "end-user"
+            author = ("customer" if author_id == requester_id else "bot" if author_id == me_id
+                      else "customer" if end_user else "agent")
             body = comment.get("plain_body") or comment.get("body") or ""
             messages.append(Message(author=author, body=str(body), created_at=comment.get("created_at"),
                                     id=str(comment.get("id")), public=bool(comment.get("public", True))))
@@ -287,7 +295,8 @@ class ZendeskAdapter:
 
     def ticket_comments(self, ticket_id: str) -> tuple[list[dict], int]:
         """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable."""
-        return self._comment_pages(ticket_id)
+        comments, unreadable, _ = self._comment_pages(ticket_id)
+        return comments, unreadable
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"

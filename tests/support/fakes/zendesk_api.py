@@ -10,7 +10,7 @@ by :meth:`FakeZendesk.calls_to`, :meth:`FakeZendesk.fail`,
 name                route
 ==================  ==============================================
 ``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users,slas``)
-``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page)
+``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page; ``include=users``: the authors)
 ``incremental_tickets`` ``GET /api/v2/incremental/tickets/cursor`` (start_time, cursor, include=users)
 ``update_ticket``   ``PUT  /api/v2/tickets/{id}``
 ``add_tags``        ``PUT  /api/v2/tickets/{id}/tags``
@@ -503,18 +503,25 @@ class FakeZendesk(FakeHTTPServer):
             start = (page - 1) * per_page
             chunk = copy.deepcopy(comments[start : start + per_page])
         base = f"{self.url}/api/v2/tickets/{tid}/comments.json"
+        include = f"&include={params['include']}" if params.get("include") else ""
         next_page = (
-            f"{base}?page={page + 1}&per_page={per_page}"
+            f"{base}?page={page + 1}&per_page={per_page}{include}"
             if start + per_page < len(comments)
             else None
         )
-        previous = f"{base}?page={page - 1}&per_page={per_page}" if page > 1 else None
-        return 200, {}, {
+        previous = f"{base}?page={page - 1}&per_page={per_page}{include}" if page > 1 else None
+        body: dict[str, Any] = {
             "comments": chunk,
             "next_page": next_page,
             "previous_page": previous,
             "count": len(comments),
         }
+        if "users" in {s.strip() for s in str(params.get("include", "")).split(",")}:
+            # Sideloaded as Zendesk does (List Comments, `include=users`): the users who wrote the page's comments.
+            with self._lock:
+                ids = dict.fromkeys(c.get("author_id") for c in chunk)
+                body["users"] = [copy.deepcopy(self._users[i]) for i in ids if i in self._users]
+        return 200, {}, body
 
     def _h_update_ticket(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):
