@@ -263,8 +263,9 @@ class HelpScoutAdapter:
                 # A merged conversation answers 301 with its new address on the same API.
                 response = send(token, str(client.base_url.join(location)))
             # A token request's error body stays out of logs.
+            # A POST with the token (a reply, a note) adds a thread each time it is sent.
             return checked(label, response, retry_after=response.headers.get("x-ratelimit-retry-after"),
-                           error_at=300, show_body=bearer)
+                           error_at=300, show_body=bearer, once=method == "POST" and bearer)
 
         return with_retries(once, deadline=self._retry_deadline)
 

@@ -158,6 +158,9 @@ class ZendeskAdapter:
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> dict:
         idempotent = method == "GET"
+        # An update carrying a comment (a reply, a note) adds it again each time it is sent.
+        comment = isinstance(json_body, dict) and isinstance(json_body.get("ticket"), dict) and \
+            "comment" in json_body["ticket"]
         json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> dict:
@@ -170,7 +173,7 @@ class ZendeskAdapter:
             label = f"Zendesk {method} {path}"
             response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
                             idempotent=idempotent)
-            return checked(label, response)
+            return checked(label, response, once=comment)
 
         return with_retries(once, deadline=self._retry_deadline)
 
