@@ -266,6 +266,15 @@ def test_an_unusable_conversation_id_is_a_payload_error(adapter, raw_id):
         adapter.parse_webhook(headers=signed(body), body=body)
 
 
+@pytest.mark.parametrize("links", ["x", {"self": "https://api.helpscout.net/v2/conversations/4321"},
+                                   {"self": {"href": 4321}}, ["self"]])
+def test_a_malformed_self_link_is_a_payload_error_not_a_crash(adapter, links):
+    # Signed but malformed: answered 400, never a 500 (the contract's "never 5xx for bad input").
+    body = json.dumps({"_links": links}).encode()
+    with pytest.raises(WebhookPayloadError):
+        adapter.parse_webhook(headers=signed(body), body=body)
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
 
 

@@ -210,8 +210,8 @@ class HelpScoutAdapter:
             # Customer, tag, rating and chat events name no conversation Seam can read; a deleted one is gone.
             raise WebhookChallenge({"ok": True, "ignored": event})
         payload = webhook_json(body)
-        link = ((payload.get("_links") or {}).get("self") or {}).get("href") if isinstance(
-            payload.get("_links"), dict) else None
+        links = payload.get("_links") if isinstance(payload.get("_links"), dict) else {}
+        link = links["self"].get("href") if isinstance(links.get("self"), dict) else None
         found = _CONVERSATION_LINK.search(link) if isinstance(link, str) else None
         conversation_id = clean_id(payload.get("id")) or (found.group(1) if found else None)
         if conversation_id is None:
