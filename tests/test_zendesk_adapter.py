@@ -261,6 +261,16 @@ def test_a_comment_by_another_end_user_is_the_customers_not_an_agents(zendesk: F
     assert [m.author for m in ticket.messages] == ["customer", "customer", "agent"]
 
 
+def test_attached_files_are_named_and_inline_images_are_not(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:
+    # A customer who only sends a screenshot: the agent must see there is one, not an empty message.
+    zendesk.add_ticket(id=18, subject="Error", requester_id=CUSTOMER,
+                       comments=[{"author_id": CUSTOMER, "body": "",
+                                  "attachments": [{"file_name": "error.png"},
+                                                  {"file_name": "logo.png", "inline": True}]}])
+    [message] = adapter.fetch_ticket("18").messages
+    assert message.attachments == ("error.png",)
+
+
 def test_fetch_ticket_follows_comment_pagination(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:
     zendesk.add_ticket(id=8, subject="Long thread", requester_id=CUSTOMER,
                        comments=[{"author_id": CUSTOMER if i % 2 == 0 else OTHER_AGENT, "body": f"comment {i}"}

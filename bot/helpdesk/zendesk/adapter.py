@@ -258,8 +258,13 @@ class ZendeskAdapter:
             author = ("customer" if author_id == requester_id else "bot" if author_id == me_id
                       else "customer" if end_user else "agent")
             body = comment.get("plain_body") or comment.get("body") or ""
+            # Attached files are named for the agents (a screenshot alone is not an empty message); an inline image
+            # is part of the body.
+            files = tuple(str(a["file_name"]) for a in comment.get("attachments") or []
+                          if isinstance(a, dict) and a.get("file_name") and not a.get("inline"))
             messages.append(Message(author=author, body=str(body), created_at=comment.get("created_at"),
-                                    id=str(comment.get("id")), public=bool(comment.get("public", True))))
+                                    id=str(comment.get("id")), public=bool(comment.get("public", True)),
+                                    attachments=files))
         requester = users.get(requester_id, {})
         return Ticket(
             id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or raw.get("raw_subject") or ""),

@@ -180,7 +180,8 @@ class FakeZendesk(FakeHTTPServer):
         tags: Iterable[str] = (),
         assignee_id: int | None = None,
     ) -> dict[str, Any]:
-        """Create a ticket with its comments (``author_id``, ``body``, ``public=True``).
+        """Create a ticket with its comments (``author_id``, ``body``, ``public=True``, ``attachments``: a list of
+        ``{"file_name", "inline"}``).
 
         Comment ids auto-increment and ``created_at`` timestamps increase.  The
         ticket ``description`` is the first comment's body.
@@ -218,6 +219,7 @@ class FakeZendesk(FakeHTTPServer):
                     html_body=c.get("html_body"),
                     public=c.get("public", True),
                     created_at=c.get("created_at"),
+                    attachments=c.get("attachments", ()),
                 )
             if self._comments[id]:
                 ticket["description"] = self._comments[id][0]["body"]
@@ -360,6 +362,7 @@ class FakeZendesk(FakeHTTPServer):
         html_body: str | None = None,
         public: bool = True,
         created_at: str | None = None,
+        attachments: Iterable[dict[str, Any]] = (),
     ) -> dict[str, Any]:
         self._comment_seq += 1
         if not body and html_body:
@@ -372,7 +375,9 @@ class FakeZendesk(FakeHTTPServer):
             "plain_body": body,
             "html_body": html_body or _html_from_text(body),
             "public": bool(public),
-            "attachments": [],
+            # Zendesk's Attachment objects: `file_name`, `content_type`, `inline` (an image shown in the body).
+            "attachments": [{"id": self._comment_seq * 100 + i, "content_type": "application/octet-stream",
+                             "inline": False, **a} for i, a in enumerate(attachments)],
             "audit_id": self._audit_seq or None,
             "via": {"channel": "api"},
             "metadata": {},
