@@ -474,6 +474,21 @@ def test_a_write_that_timed_out_is_not_repeated(front: FakeFront) -> None:
     assert len(front.calls_to("add_comment")) == 1 and [c["body"] for c in front.comments(cid)] == ["once"]
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_on_a_reply_or_comment_is_not_repeated(front: FakeFront, adapter: FrontAdapter,
+                                                               status: int) -> None:
+    # A gateway that timed out may have let the message through: sent again, the customer gets it twice.
+    cid = conversation(front)
+    front.fail("send_reply", status=status)
+    with pytest.raises(HelpdeskError) as error:
+        adapter.reply(cid, "Answer")
+    assert error.value.status == status and len(front.calls_to("send_reply")) == 1
+    front.fail("add_comment", status=status)
+    with pytest.raises(HelpdeskError):
+        adapter.add_note(cid, "Note")
+    assert len(front.calls_to("add_comment")) == 1
+
+
 def test_a_wrong_token_is_a_401(front: FakeFront) -> None:
     cid = conversation(front)
     with httpx.Client(base_url=front.url, headers={"Authorization": "Bearer nope"}) as c, \

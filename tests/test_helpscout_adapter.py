@@ -266,6 +266,15 @@ def test_an_unusable_conversation_id_is_a_payload_error(adapter, raw_id):
         adapter.parse_webhook(headers=signed(body), body=body)
 
 
+@pytest.mark.parametrize("links", ["x", {"self": "https://api.helpscout.net/v2/conversations/4321"},
+                                   {"self": {"href": 4321}}, ["self"]])
+def test_a_malformed_self_link_is_a_payload_error_not_a_crash(adapter, links):
+    # Signed but malformed: answered 400, never a 500 (the contract's "never 5xx for bad input").
+    body = json.dumps({"_links": links}).encode()
+    with pytest.raises(WebhookPayloadError):
+        adapter.parse_webhook(headers=signed(body), body=body)
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
 
 
@@ -421,6 +430,20 @@ def test_a_reply_without_a_status_keeps_the_conversations_status(fake, adapter):
     [call] = fake.calls_to("create_reply")
     customer = fake.conversation(conversation_id)["primaryCustomer"]["id"]
     assert call.params == {"customer": {"id": customer}, "text": "We are on it.", "status": "pending"}
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_on_a_reply_or_note_is_not_repeated(fake, adapter, status):
+    # A gateway that timed out may have let the thread through: sent again, the customer gets the reply twice.
+    conversation_id = str(conversation(fake, "Hello"))
+    fake.fail("create_reply", status=status)
+    with pytest.raises(HelpdeskError) as error:
+        adapter.reply(conversation_id, "We are on it.")
+    assert error.value.status == status and len(fake.calls_to("create_reply")) == 1
+    fake.fail("create_note", status=status)
+    with pytest.raises(HelpdeskError):
+        adapter.add_note(conversation_id, "Note")
+    assert len(fake.calls_to("create_note")) == 1
 
 
 def test_a_reply_keeps_its_lines_and_is_read_back_word_for_word(fake, adapter):

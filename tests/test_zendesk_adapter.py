@@ -248,6 +248,29 @@ def test_fetch_ticket_maps_authors_and_fills_the_ticket(zendesk: FakeZendesk, ad
     assert len({m.id for m in ticket.messages}) == 4
 
 
+def test_a_comment_by_another_end_user_is_the_customers_not_an_agents(zendesk: FakeZendesk,
+                                                                        adapter: ZendeskAdapter) -> None:
+    # A CC'd colleague of the requester answers by email: an end-user who is not the requester. Read as an agent's
+    # public reply, it would make Seam take the ticket for answered in the helpdesk and never look at it again.
+    zendesk.add_user(id=1002, name="Carla Colleague", email="carla@example.com")
+    zendesk.add_ticket(id=17, subject="Invoice", requester_id=CUSTOMER,
+                       comments=[{"author_id": CUSTOMER, "body": "Where is our invoice?"},
+                                 {"author_id": 1002, "body": "Adding: we need it by Friday."},
+                                 {"author_id": OTHER_AGENT, "body": "Looking.", "public": False}])
+    ticket = adapter.fetch_ticket("17")
+    assert [m.author for m in ticket.messages] == ["customer", "customer", "agent"]
+
+
+def test_attached_files_are_named_and_inline_images_are_not(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:
+    # A customer who only sends a screenshot: the agent must see there is one, not an empty message.
+    zendesk.add_ticket(id=18, subject="Error", requester_id=CUSTOMER,
+                       comments=[{"author_id": CUSTOMER, "body": "",
+                                  "attachments": [{"file_name": "error.png"},
+                                                  {"file_name": "logo.png", "inline": True}]}])
+    [message] = adapter.fetch_ticket("18").messages
+    assert message.attachments == ("error.png",)
+
+
 def test_fetch_ticket_follows_comment_pagination(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:
     zendesk.add_ticket(id=8, subject="Long thread", requester_id=CUSTOMER,
                        comments=[{"author_id": CUSTOMER if i % 2 == 0 else OTHER_AGENT, "body": f"comment {i}"}
@@ -375,6 +398,20 @@ def test_a_404_raises_helpdesk_error_without_retrying(zendesk: FakeZendesk, adap
         adapter.fetch_ticket("404")
     assert error.value.status == 404
     assert len(zendesk.calls_to("get_ticket")) == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_on_a_reply_is_not_repeated_but_on_a_read_it_is(zendesk: FakeZendesk,
+                                                                        adapter: ZendeskAdapter, status: int) -> None:
+    # A gateway that timed out may have let the update through: sent again, the customer gets the reply twice.
+    zendesk.add_ticket(id=16, subject="a", requester_id=CUSTOMER, comments=[{"body": "hi"}])
+    zendesk.fail("update_ticket", status=status)
+    with pytest.raises(HelpdeskError) as error:
+        adapter.reply("16", "Answer")
+    assert error.value.status == status and len(zendesk.calls_to("update_ticket")) == 1
+    zendesk.fail("get_ticket", status=status)
+    assert adapter.fetch_ticket("16").id == "16"
+    assert len(zendesk.calls_to("get_ticket")) == 2
 
 
 def test_a_422_on_a_write_raises_without_retrying(zendesk: FakeZendesk, adapter: ZendeskAdapter) -> None:

@@ -13,6 +13,9 @@ from bot.pii import excerpt
 from bot.retry import RETRYABLE_STATUS, RetryableError, parse_retry_after, retrying
 
 T = TypeVar("T")
+# A gateway's 502 or 504 may stand in front of a write that went through: like a timeout, an answer that says
+# nothing of whether it landed.
+MAYBE_LANDED = frozenset({502, 504})
 
 
 def send(label: str, request: Callable[[], httpx.Response], *, idempotent: bool) -> httpx.Response:
@@ -29,11 +32,14 @@ def send(label: str, request: Callable[[], httpx.Response], *, idempotent: bool)
 
 
 def checked(label: str, response: httpx.Response, *, retry_after: str | None = None, error_at: int = 400,
-            show_body: bool = True) -> Any:
+            show_body: bool = True, once: bool = False) -> Any:
     """The response's JSON ({} when empty); RetryableError for 408/429/5xx (waiting `retry_after`, else its
     Retry-After header), HelpdeskError for any other status from `error_at` up (the body masked and cut, unless
-    `show_body` is False) or a body that is not JSON."""
+    `show_body` is False) or a body that is not JSON. A write that must happen `once` (a reply, a note) answered
+    502/504 is a HelpdeskError, not retried: it may have landed, and its caller checks before repeating it."""
     status = response.status_code
+    if once and status in MAYBE_LANDED:
+        raise HelpdeskError(f"{label} answered {status}; it may have landed", status=status)
     if status in RETRYABLE_STATUS:
         raise RetryableError(f"{label} answered {status}", status=status,
                              retry_after=parse_retry_after(retry_after or response.headers.get("Retry-After")))

@@ -214,7 +214,7 @@ class FrontAdapter:
             label = f"Front {method} {path}"
             response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
                             idempotent=idempotent)
-            data = checked(label, response)
+            data = checked(label, response, once=method == "POST")  # a POST sends a message or adds a comment
             return data if isinstance(data, dict) else {}
 
         return with_retries(once, deadline=self._retry_deadline)

@@ -202,8 +202,9 @@ class GorgiasAdapter:
             label = f"Gorgias {method} {path}"
             response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
                             idempotent=idempotent)
-            # 429 carries `Retry-after` in seconds (developers.gorgias.com/reference/limitations).
-            return checked(label, response)
+            # 429 carries `Retry-after` in seconds (developers.gorgias.com/reference/limitations). A POST sends a
+            # message or adds a note.
+            return checked(label, response, once=method == "POST")
 
         return with_retries(once, deadline=self._retry_deadline)
 

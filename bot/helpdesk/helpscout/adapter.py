@@ -210,8 +210,8 @@ class HelpScoutAdapter:
             # Customer, tag, rating and chat events name no conversation Seam can read; a deleted one is gone.
             raise WebhookChallenge({"ok": True, "ignored": event})
         payload = webhook_json(body)
-        link = ((payload.get("_links") or {}).get("self") or {}).get("href") if isinstance(
-            payload.get("_links"), dict) else None
+        links = payload.get("_links") if isinstance(payload.get("_links"), dict) else {}
+        link = links["self"].get("href") if isinstance(links.get("self"), dict) else None
         found = _CONVERSATION_LINK.search(link) if isinstance(link, str) else None
         conversation_id = clean_id(payload.get("id")) or (found.group(1) if found else None)
         if conversation_id is None:
@@ -263,8 +263,9 @@ class HelpScoutAdapter:
                 # A merged conversation answers 301 with its new address on the same API.
                 response = send(token, str(client.base_url.join(location)))
             # A token request's error body stays out of logs.
+            # A POST with the token (a reply, a note) adds a thread each time it is sent.
             return checked(label, response, retry_after=response.headers.get("x-ratelimit-retry-after"),
-                           error_at=300, show_body=bearer)
+                           error_at=300, show_body=bearer, once=method == "POST" and bearer)
 
         return with_retries(once, deadline=self._retry_deadline)
 

@@ -158,6 +158,9 @@ class ZendeskAdapter:
 
     def _request(self, method: str, path: str, *, json_body: Any = None, params: Mapping | None = None) -> dict:
         idempotent = method == "GET"
+        # An update carrying a comment (a reply, a note) adds it again each time it is sent.
+        comment = isinstance(json_body, dict) and isinstance(json_body.get("ticket"), dict) and \
+            "comment" in json_body["ticket"]
         json_body, params = encodable_all(json_body), encodable_all(params)  # httpx cannot send a lone surrogate
 
         def once() -> dict:
@@ -170,7 +173,7 @@ class ZendeskAdapter:
             label = f"Zendesk {method} {path}"
             response = send(label, lambda: self._client.request(method, path, json=json_body, params=params),
                             idempotent=idempotent)
-            return checked(label, response)
+            return checked(label, response, once=comment)
 
         return with_retries(once, deadline=self._retry_deadline)
 
@@ -206,15 +209,19 @@ class ZendeskAdapter:
                 return
             url, params = target.path + (f"?{target.query}" if target.query else ""), None
 
-    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int]:
-        """The ticket's comments, and how many entries of the listing were not comments Seam can read."""
+    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict]]:
+        """The ticket's comments, how many entries of the listing were not comments Seam can read, and their
+        authors by id (`include=users` sideloads them, with their `role`)."""
         def next_url(page: dict) -> str | None:  # offset pagination, or cursor pagination's links/meta
             return page.get("next_page") or ((page.get("links") or {}).get("next")
                                              if (page.get("meta") or {}).get("has_more") else None)
 
         comments: list[dict] = []
+        authors: dict[str, dict] = {}
         unreadable = 0
-        for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100}, next_url):
+        for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100, "include": "users"},
+                                next_url):
+            authors.update((str(u.get("id")), u) for u in page.get("users") or [] if isinstance(u, dict))
             listed = page.get("comments") or []
             if not isinstance(listed, list):
                 unreadable += 1
@@ -225,7 +232,7 @@ class ZendeskAdapter:
                     comments.append(comment)
                 else:
                     unreadable += 1
-        return comments, unreadable
+        return comments, unreadable, authors
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         # `slas`: the ticket's SLA policy metrics, when an SLA policy applies (sla_due_at, below).
@@ -236,7 +243,7 @@ class ZendeskAdapter:
         users = {str(u.get("id")): u for u in data.get("users") or [] if isinstance(u, dict)}
         requester_id = str(raw.get("requester_id"))
         me_id = str(self.me().get("id"))
-        comments, unreadable = self._comment_pages(ticket_id)
+        comments, unreadable, authors = self._comment_pages(ticket_id)
         problems = []
         if raw.get("requester_id") is None:
             problems.append("the ticket has no requester, so who wrote which comment is not known")
@@ -245,10 +252,19 @@ class ZendeskAdapter:
         messages = []
         for comment in comments:
             author_id = str(comment.get("author_id"))
-            author = "customer" if author_id == requester_id else "bot" if author_id == me_id else "agent"
+            # Besides the requester, any end-user writes as the customer: a CC'd colleague answering the email, a
+            # follower. Taken for an agent, their public comment would pass for the helpdesk answering the ticket.
+            end_user = (authors.get(author_id) or users.get(author_id) or {}).get("role") == "end-user"
+            author = ("customer" if author_id == requester_id else "bot" if author_id == me_id
+                      else "customer" if end_user else "agent")
             body = comment.get("plain_body") or comment.get("body") or ""
+            # Attached files are named for the agents (a screenshot alone is not an empty message); an inline image
+            # is part of the body.
+            files = tuple(str(a["file_name"]) for a in comment.get("attachments") or []
+                          if isinstance(a, dict) and a.get("file_name") and not a.get("inline"))
             messages.append(Message(author=author, body=str(body), created_at=comment.get("created_at"),
-                                    id=str(comment.get("id")), public=bool(comment.get("public", True))))
+                                    id=str(comment.get("id")), public=bool(comment.get("public", True)),
+                                    attachments=files))
         requester = users.get(requester_id, {})
         return Ticket(
             id=str(raw.get("id", ticket_id)), subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
@@ -287,7 +303,8 @@ class ZendeskAdapter:
 
     def ticket_comments(self, ticket_id: str) -> tuple[list[dict], int]:
         """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable."""
-        return self._comment_pages(ticket_id)
+        comments, unreadable, _ = self._comment_pages(ticket_id)
+        return comments, unreadable
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"

@@ -10,7 +10,7 @@ by :meth:`FakeZendesk.calls_to`, :meth:`FakeZendesk.fail`,
 name                route
 ==================  ==============================================
 ``get_ticket``      ``GET  /api/v2/tickets/{id}`` (``?include=users,slas``)
-``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page)
+``list_comments``   ``GET  /api/v2/tickets/{id}/comments`` (page, per_page; ``include=users``: the authors)
 ``incremental_tickets`` ``GET /api/v2/incremental/tickets/cursor`` (start_time, cursor, include=users)
 ``update_ticket``   ``PUT  /api/v2/tickets/{id}``
 ``add_tags``        ``PUT  /api/v2/tickets/{id}/tags``
@@ -180,7 +180,8 @@ class FakeZendesk(FakeHTTPServer):
         tags: Iterable[str] = (),
         assignee_id: int | None = None,
     ) -> dict[str, Any]:
-        """Create a ticket with its comments (``author_id``, ``body``, ``public=True``).
+        """Create a ticket with its comments (``author_id``, ``body``, ``public=True``, ``attachments``: a list of
+        ``{"file_name", "inline"}``).
 
         Comment ids auto-increment and ``created_at`` timestamps increase.  The
         ticket ``description`` is the first comment's body.
@@ -218,6 +219,7 @@ class FakeZendesk(FakeHTTPServer):
                     html_body=c.get("html_body"),
                     public=c.get("public", True),
                     created_at=c.get("created_at"),
+                    attachments=c.get("attachments", ()),
                 )
             if self._comments[id]:
                 ticket["description"] = self._comments[id][0]["body"]
@@ -360,6 +362,7 @@ class FakeZendesk(FakeHTTPServer):
         html_body: str | None = None,
         public: bool = True,
         created_at: str | None = None,
+        attachments: Iterable[dict[str, Any]] = (),
     ) -> dict[str, Any]:
         self._comment_seq += 1
         if not body and html_body:
@@ -372,7 +375,9 @@ class FakeZendesk(FakeHTTPServer):
             "plain_body": body,
             "html_body": html_body or _html_from_text(body),
             "public": bool(public),
-            "attachments": [],
+            # Zendesk's Attachment objects: `file_name`, `content_type`, `inline` (an image shown in the body).
+            "attachments": [{"id": self._comment_seq * 100 + i, "content_type": "application/octet-stream",
+                             "inline": False, **a} for i, a in enumerate(attachments)],
             "audit_id": self._audit_seq or None,
             "via": {"channel": "api"},
             "metadata": {},
@@ -503,18 +508,25 @@ class FakeZendesk(FakeHTTPServer):
             start = (page - 1) * per_page
             chunk = copy.deepcopy(comments[start : start + per_page])
         base = f"{self.url}/api/v2/tickets/{tid}/comments.json"
+        include = f"&include={params['include']}" if params.get("include") else ""
         next_page = (
-            f"{base}?page={page + 1}&per_page={per_page}"
+            f"{base}?page={page + 1}&per_page={per_page}{include}"
             if start + per_page < len(comments)
             else None
         )
-        previous = f"{base}?page={page - 1}&per_page={per_page}" if page > 1 else None
-        return 200, {}, {
+        previous = f"{base}?page={page - 1}&per_page={per_page}{include}" if page > 1 else None
+        body: dict[str, Any] = {
             "comments": chunk,
             "next_page": next_page,
             "previous_page": previous,
             "count": len(comments),
         }
+        if "users" in {s.strip() for s in str(params.get("include", "")).split(",")}:
+            # Sideloaded as Zendesk does (List Comments, `include=users`): the users who wrote the page's comments.
+            with self._lock:
+                ids = dict.fromkeys(c.get("author_id") for c in chunk)
+                body["users"] = [copy.deepcopy(self._users[i]) for i in ids if i in self._users]
+        return 200, {}, body
 
     def _h_update_ticket(self, req: Request, params: dict[str, Any]) -> Response:
         if denied := self._guard(req):
