@@ -84,7 +84,7 @@ def answer_in_zendesk(services, fake_zendesk, case: dict, text: str, *, key: str
     assert "learnt" in ticket_event(services, case["ticket"], key)
 
 
-def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
+def reject_with_note(services, fake_slack, fake_zendesk, case: dict, note: str) -> None:
     client = web_client(services)
     body, headers = signed_form(block_action(user=AGENT, action_id="seam_reject", value=str(case["escalation"]),
                                              message_ts=case["ts"]))
@@ -95,8 +95,13 @@ def reject_with_note(services, fake_slack, case: dict, note: str) -> None:
     body, headers = signed_form(view_submission(user=AGENT, callback_id=REJECT_CALLBACK, private_metadata=metadata,
                                                 values=reject_values("wrong_information", note)))
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
-    drain(services)
     wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+    # The form is answered before the rejection's work; its internal note is queued after, then written.
+    def noted() -> bool:
+        drain(services)
+        return any(not c.get("public", True) for c in fake_zendesk.comments(case["ticket"]))
+
+    wait_until(noted, what="the rejection's internal note")
 
 
 def click(services, user: str, action_id: str, case: dict) -> None:
@@ -145,7 +150,7 @@ def test_forgetting_a_customer_erases_their_words_everywhere_and_keeps_everythin
     answered = anas_answered_ticket(services, fake_slack, fake_zendesk)
     rejected = escalate(services, fake_slack, fake_zendesk, requester=CUSTOMER_ID, subject="Refund",
                         text="I want a refund for my quokka plush, and a person to call me.")
-    reject_with_note(services, fake_slack, rejected, "the quokka plush was a gift")
+    reject_with_note(services, fake_slack, fake_zendesk, rejected, "the quokka plush was a gift")
     # A job that failed five times still holds the customer's words (waiting for a person to retry it).
     dead, _ = services.store.record_event(helpdesk="zendesk", dedupe_key="dead-1", ticket_id=str(answered["ticket"]),
                                           kind="helpdesk_write", body=json.dumps({"text": "quokka reply"}))
@@ -231,7 +236,7 @@ def test_a_helpdesk_refusal_that_quoted_the_customer_is_erased_too(services, fak
     wait_until(lambda: services.store.escalation(case["escalation"]).state == "failed", what="the failed send")
     database = tmp_path / "seam.db"
     assert "escalations.last_error" in holding(database, "quokka")["quokka"]
-    reject_with_note(services, fake_slack, case, "")
+    reject_with_note(services, fake_slack, fake_zendesk, case, "")
 
     assert forget(tmp_path, "--ticket", str(case["ticket"]), "--yes").exit_code == 0
     assert holding(database, "quokka") == {}
