@@ -524,3 +524,17 @@ def test_nonsense_lifecycle_settings_are_one_line_errors(tmp_path, text):
     with pytest.raises(ConfigError) as error:
         load_settings(env={}, cwd=tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_a_reminder_retried_after_it_was_recorded_still_schedules_the_managers_page(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    key = f"reminder:{case['escalation']}:unclaimed"
+    assert run_job(pipeline, key, lifecycle.reminder) == "reminded"
+    # The crash window (a kill -9, or the store busy when the next step is queued): the reminder is recorded
+    # whole, the managers' step not queued yet. The job is retried.
+    pipeline.store.db.execute("delete from events where dedupe_key = ?", [f"reminder:{case['escalation']}:manager"])
+    assert run_job(pipeline, key, lifecycle.reminder) == "done before"
+    jobs = scheduled(pipeline.store, case["escalation"])
+    assert (jobs["reminder:manager"] - jobs["reminder:unclaimed"]).total_seconds() == pytest.approx(5400, abs=1)
+

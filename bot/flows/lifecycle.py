@@ -166,10 +166,13 @@ class Lifecycle:
                 return f"stopped: the escalation is {escalation.state}"
             if not self.settings.reminders.enabled:
                 return "skipped: reminders are off"
-        if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
-            return "done before"
         now = self.clock()
         posted = parse_time(body.get("posted_at")) or parse_time(escalation.created_at) or now
+        if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
+            # An earlier attempt recorded the step and died (or failed) before queueing the next one: queue it
+            # now (once: its dedupe key), or the managers are never paged.
+            self._schedule_manager(escalation, step, posted)
+            return "done before"
         waited = span((now - posted).total_seconds())
         if step == "manager":
             mentioned = routes.manager_mentions(self.settings)
@@ -185,12 +188,16 @@ class Lifecycle:
         self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail={
             "escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "step": step, "waited": waited,
             "mentioned": mentioned or None, "route": escalation.route})
+        self._schedule_manager(escalation, step, posted)
+        self.poster.refresh(escalation.id)
+        return "managers paged" if step == "manager" else "reminded"
+
+    def _schedule_manager(self, escalation: Escalation, step: str, posted: datetime) -> None:
+        """After the `unclaimed` step, the managers' step at post + `escalate_after` (when set)."""
         escalate_after = self.settings.reminders.escalate_after
         if step == "unclaimed" and escalate_after:
             self._schedule(REMINDER_KIND, escalation, "manager", posted + timedelta(seconds=escalate_after),
                            posted_at=iso(posted))
-        self.poster.refresh(escalation.id)
-        return "managers paged" if step == "manager" else "reminded"
 
     # -- SLA watch ------------------------------------------------------------------------------------------
 
