@@ -538,3 +538,16 @@ def test_a_reminder_retried_after_it_was_recorded_still_schedules_the_managers_p
     jobs = scheduled(pipeline.store, case["escalation"])
     assert (jobs["reminder:manager"] - jobs["reminder:unclaimed"]).total_seconds() == pytest.approx(5400, abs=1)
 
+
+
+def test_reminders_and_updates_coming_due_together_wait_behind_new_tickets(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True))
+    for _ in range(3):
+        run_ticket(pipeline, lifecycle, fake_zendesk)
+    store = pipeline.store
+    # Time passes: every reminder, SLA step and keep-warm update is due at once (after a burst, or an outage).
+    store.db.execute("update events set next_attempt_at = ? where kind in ('reminder', 'sla_watch', 'keep_warm')",
+                     [iso(NOW - timedelta(days=1))])
+    new, _ = store.record_event(helpdesk="zendesk", dedupe_key="a-new-ticket", ticket_id="1", body="{}")
+    # Its card goes first (README: in a burst every new card before older escalations' threads).
+    assert store.claim_event().id == new

@@ -19,6 +19,8 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   message with an escalation of its own), the template goes to the customer as a public reply and a line in the
   thread says so.
 
+Each job runs after the ticket jobs due (the transcripts' queue priority): new cards first, as in a burst.
+
 Every step is recorded whole (`Store.finish_step`: its effect, the escalation's column and the audit entry in
 one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
 crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
@@ -39,7 +41,7 @@ from bot.flows import routes
 from bot.helpdesk.base import Helpdesk
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.slack.blocks import escape
-from bot.slack.poster import Poster
+from bot.slack.poster import THREAD_JOB_PRIORITY, Poster
 from bot.store import Store
 from bot.text import iso, parse_time, utcnow
 
@@ -142,7 +144,10 @@ class Lifecycle:
         _, new = self.store.record_event(
             kind=kind, helpdesk=escalation.ticket_key.split(":", 1)[0], ticket_id=escalation.ticket_id,
             dedupe_key=f"{kind}:{escalation.id}:{step}", run_at=run_at,
-            body=json.dumps({"escalation_id": escalation.id, "step": step, **body}))
+            body=json.dumps({"escalation_id": escalation.id, "step": step, **body}),
+            # Each posts in an older escalation's thread: when many come due at once (an hour after a burst, or
+            # after an outage), new tickets' jobs go first, so their cards are not held behind them.
+            priority=THREAD_JOB_PRIORITY)
         if new:
             log.info("escalation %s: %s %s scheduled for %s", escalation.id, kind, step, iso(run_at))
         return new
