@@ -551,3 +551,25 @@ def test_reminders_and_updates_coming_due_together_wait_behind_new_tickets(pipel
     new, _ = store.record_event(helpdesk="zendesk", dedupe_key="a-new-ticket", ticket_id="1", body="{}")
     # Its card goes first (README: in a burst every new card before older escalations' threads).
     assert store.claim_event().id == new
+
+
+def test_a_lower_keep_warm_max_stops_the_updates_already_queued(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=3))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm) == "kept warm (1 of 3)"
+    # A manager lowers `max` to 1 and restarts serve: update 2 is already queued.
+    lifecycle.settings = replace(lifecycle.settings, keep_warm=KeepWarmTable(enabled=True, max=1))
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:2", lifecycle.keep_warm).startswith("stopped")
+    template = lifecycle.settings.keep_warm.template
+    assert [c["body"] for c in fake_zendesk.comments(case["ticket"])].count(template) == 1
+
+
+def test_turning_the_managers_page_off_stops_the_pages_already_queued(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    assert run_job(pipeline, f"reminder:{case['escalation']}:unclaimed", lifecycle.reminder) == "reminded"
+    # `escalate_after = 0` (never page the managers), and a restart, while the page is queued.
+    lifecycle.settings = replace(lifecycle.settings, reminders=RemindersTable(escalate_after=0))
+    assert run_job(pipeline, f"reminder:{case['escalation']}:manager", lifecycle.reminder).startswith("skipped")
+    assert not any(f"<@{MANAGER}>" in m["text"] for m in fake_slack.messages(CHANNEL)
+                   for m in fake_slack.replies(CHANNEL, m["ts"]))

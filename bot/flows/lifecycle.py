@@ -171,6 +171,9 @@ class Lifecycle:
                 return f"stopped: the escalation is {escalation.state}"
             if not self.settings.reminders.enabled:
                 return "skipped: reminders are off"
+            if step == "manager" and not self.settings.reminders.escalate_after:
+                # Turned off (and serve restarted) while this page was queued.
+                return "skipped: managers are never paged (escalate_after = 0)"
         now = self.clock()
         posted = parse_time(body.get("posted_at")) or parse_time(escalation.created_at) or now
         if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
@@ -260,7 +263,7 @@ class Lifecycle:
         if started is None or started["state"] != "done":
             ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
             if started is None:
-                stop = self._why_not_keep_warm(escalation, ticket)
+                stop = self._why_not_keep_warm(escalation, ticket, n)
                 if stop is not None:
                     return f"stopped: {stop}"
             effect = self.store.begin_effect(key, kind="public_reply")
@@ -284,10 +287,13 @@ class Lifecycle:
         self.poster.refresh(escalation.id)
         return f"kept warm ({n} of {table.max})"
 
-    def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket) -> str | None:
+    def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket, n: int) -> str | None:
         """Why update `n` should not go out now, or None when it should."""
         if not self.settings.keep_warm.enabled:
             return "keep-warm is off"
+        if n > self.settings.keep_warm.max:
+            # `max` lowered (and serve restarted) while this update was queued: the customer gets no more.
+            return f"keep-warm sends at most {self.settings.keep_warm.max} updates"
         if not self.keeps_warm(escalation.route):
             return f"the route {escalation.route!r} has keep-warm off"
         if escalation.state in (EscalationState.SENDING, EscalationState.SENT):
