@@ -573,3 +573,25 @@ def test_turning_the_managers_page_off_stops_the_pages_already_queued(pipeline, 
     assert run_job(pipeline, f"reminder:{case['escalation']}:manager", lifecycle.reminder).startswith("skipped")
     assert not any(f"<@{MANAGER}>" in m["text"] for m in fake_slack.messages(CHANNEL)
                    for m in fake_slack.replies(CHANNEL, m["ts"]))
+
+
+def test_a_keep_warm_reply_that_landed_before_a_crash_is_found_after_the_customer_wrote_again(pipeline,
+                                                                                             fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    ticket = str(case["ticket"])
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm) == "kept warm (1 of 2)"
+    # The customer writes again after update 1 (the message joins the escalation, which still waits on a person).
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket}.json", auth=fake_zendesk.auth, json={"ticket": {
+        "comment": {"author_id": CUSTOMER_ID, "body": "Any news? I am still waiting.", "public": True}}})
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key="any-news", ticket_id=ticket, body="{}")
+    while case["worker"].run_once():
+        pass
+    key = f"keep_warm:{case['escalation']}:2"
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "kept warm (2 of 2)"
+    # The crash window: update 2 reached Zendesk, the record still says "started", nothing bookkept.
+    pipeline.store.db.execute("update effects set state = 'started', finished_at = null where key = ?", [key])
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "kept warm (2 of 2)"
+    template = lifecycle.settings.keep_warm.template
+    assert [c["body"] for c in fake_zendesk.comments(case["ticket"])].count(template) == 2, "update 2 sent once"
+    assert json.loads(pipeline.store.effect(key)["result"]) == {"recovered": True}

@@ -24,7 +24,8 @@ Each job runs after the ticket jobs due (the transcripts' queue priority): new c
 Every step is recorded whole (`Store.finish_step`: its effect, the escalation's column and the audit entry in
 one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
 crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
-the ticket (`reply_landed`'s rule, counting the earlier updates) before sending it again. A step an earlier
+the ticket (`reply_landed`'s rule, counting the earlier updates since the escalation's message) before sending it
+again. A step an earlier
 attempt began is finished whatever happened since; one not begun checks again whether it is still wanted.
 """
 
@@ -73,11 +74,13 @@ def waiting_on_person(ticket: Ticket) -> str | None:
     return None
 
 
-def updates_on_ticket(ticket: Ticket, text: str) -> int:
-    """How many public replies after the customer's latest message say `text` (compared word for word, as
-    helpdesks that store HTML give replies back with other spacing)."""
+def updates_on_ticket(ticket: Ticket, text: str, *, since: int | None = None) -> int:
+    """How many public replies after the message at index `since` (default: the customer's latest message) say
+    `text` (compared word for word, as helpdesks that store HTML give replies back with other spacing)."""
     latest = ticket.latest_customer_message
-    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    if since is None and latest is not None:
+        since = ticket.messages.index(latest)
+    after = ticket.messages[since + 1:] if since is not None else ticket.messages
     wanted = " ".join(text.split())
     return sum(m.author != "customer" and m.public and " ".join(m.body.split()) == wanted for m in after)
 
@@ -269,8 +272,10 @@ class Lifecycle:
             effect = self.store.begin_effect(key, kind="public_reply")
             if effect["state"] != "done":
                 # An earlier attempt may have sent it and died before recording it: update n is on the ticket
-                # when n updates follow the customer's latest message.
-                recovered = not effect["fresh"] and updates_on_ticket(ticket, table.template) >= n
+                # when n updates follow the message the escalation was made for (the customer may have written
+                # again between two updates).
+                recovered = not effect["fresh"] and updates_on_ticket(
+                    ticket, table.template, since=self._escalated_message(escalation, ticket)) >= n
                 if not recovered:
                     self.helpdesk.reply(escalation.ticket_id, table.template)
                 now = self.clock()
@@ -286,6 +291,16 @@ class Lifecycle:
                            n=n + 1)
         self.poster.refresh(escalation.id)
         return f"kept warm ({n} of {table.max})"
+
+    def _escalated_message(self, escalation: Escalation, ticket: Ticket) -> int | None:
+        """Where the customer's message the escalation was made for is in the ticket (its event's turn: the
+        comment's id, or its position when the helpdesk gives none), or None when it cannot be found."""
+        turn = self.store.event(escalation.event_id).turn_key or ""
+        comment = turn[len(escalation.ticket_key) + 1:] if turn.startswith(f"{escalation.ticket_key}:") else ""
+        found = next((i for i, m in enumerate(ticket.messages) if m.id is not None and m.id == comment), None)
+        if found is None and comment.isdigit() and not any(m.id for m in ticket.messages):
+            found = int(comment) - 1 if 0 < int(comment) <= len(ticket.messages) else None
+        return found
 
     def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket, n: int) -> str | None:
         """Why update `n` should not go out now, or None when it should."""
