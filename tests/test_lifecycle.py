@@ -595,3 +595,23 @@ def test_a_keep_warm_reply_that_landed_before_a_crash_is_found_after_the_custome
     template = lifecycle.settings.keep_warm.template
     assert [c["body"] for c in fake_zendesk.comments(case["ticket"])].count(template) == 2, "update 2 sent once"
     assert json.loads(pipeline.store.effect(key)["result"]) == {"recovered": True}
+
+
+def test_a_ticket_past_its_due_time_on_arrival_is_not_said_to_be_due_now(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    overdue = datetime.now(UTC) - timedelta(hours=3)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(overdue), "stage": "active", "metric": "first_reply_time"}])
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process,
+                                                    TRANSCRIPT_KIND: pipeline.poster.transcript_job,
+                                                    NOTE_KIND: pipeline.poster.note_job, **lifecycle.handlers()})
+    while worker.run_once():  # the ticket, then its warning and breach, both due at once
+        pass
+    [post] = posts_for(fake_slack, ticket_id)
+    replies = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"])]
+    [warning] = [text for text in replies if text.startswith("⏳")]
+    assert "due now" not in warning and "was due 3 hours ago" in warning, warning
+    assert any(text.startswith("🔴 The SLA was breached") for text in replies)

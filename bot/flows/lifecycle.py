@@ -238,8 +238,10 @@ class Lifecycle:
         if step == "warn":
             who = f"<@{escalation.owner}>" if escalation.owner else escalation.mention or ""
             left = (due - now).total_seconds()
-            when = f"in {span(left)}" if left >= 1 else "now"
-            text = (f"⏳ The SLA is due {when} ({slack_time(due)}) and the customer is still waiting."
+            # Past already when the step runs (a ticket that came in overdue, or a restart after its time).
+            when = (f"is due in {span(left)}" if left >= 1 else "is due now" if left > -60
+                    else f"was due {span(-left)} ago")
+            text = (f"⏳ The SLA {when} ({slack_time(due)}) and the customer is still waiting."
                     + (f" {who}" if who else ""))
             fields, action = {"sla_warned_at": iso(now)}, "sla_warned"
             detail["mentioned"] = who or None
