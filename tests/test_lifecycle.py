@@ -615,3 +615,17 @@ def test_a_ticket_past_its_due_time_on_arrival_is_not_said_to_be_due_now(pipelin
     [warning] = [text for text in replies if text.startswith("⏳")]
     assert "due now" not in warning and "was due 3 hours ago" in warning, warning
     assert any(text.startswith("🔴 The SLA was breached") for text in replies)
+
+
+def test_a_keep_warm_update_whose_first_try_failed_is_not_sent_once_an_agent_has_replied(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    key = f"keep_warm:{case['escalation']}:1"
+    # The first try began and never reached Zendesk (a 500, a timeout); before the retry an agent answers there.
+    pipeline.store.begin_effect(key, kind="public_reply")
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="agent1", email=AGENT_EMAIL, role="agent")
+    agent_replies(fake_zendesk, case)
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "stopped: an agent replied"
+    template = lifecycle.settings.keep_warm.template
+    assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
+    assert not scheduled(pipeline.store, case["escalation"]).get("keep_warm:2")

@@ -26,7 +26,9 @@ one transaction) and its Slack line is posted once (`Poster.thread_note`, found 
 crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
 the ticket (`reply_landed`'s rule, counting the earlier updates since the escalation's message) before sending it
 again. A step an earlier
-attempt began is finished whatever happened since; one not begun checks again whether it is still wanted.
+attempt began is finished whatever happened since (a keep-warm update only when it is on the ticket: one that
+did not reach the customer is sent only while they still wait); one not begun checks again whether it is still
+wanted.
 """
 
 from __future__ import annotations
@@ -279,6 +281,11 @@ class Lifecycle:
                 recovered = not effect["fresh"] and updates_on_ticket(
                     ticket, table.template, since=self._escalated_message(escalation, ticket)) >= n
                 if not recovered:
+                    # Not on the ticket: whatever an earlier attempt began did not reach the customer, so the
+                    # update is still only wanted while they wait (an agent may have answered since).
+                    stop = None if effect["fresh"] else self._why_not_keep_warm(escalation, ticket, n)
+                    if stop is not None:
+                        return f"stopped: {stop}"
                     self.helpdesk.reply(escalation.ticket_id, table.template)
                 now = self.clock()
                 self.store.finish_step(key, escalation_id=escalation.id,
