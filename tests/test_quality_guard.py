@@ -614,3 +614,19 @@ def test_reopened_answers_pause_automation_once_until_a_manager_resumes(seam, sl
     assert store.latest_automatic_answer(f"zendesk:{again}")["reopened_at"]
     assert "automation is on" in command(seam, "UAGENT", "thresholds")
     assert announcements(slack, paused_text) == [expected]
+
+
+def test_a_pause_stops_an_automatic_answer_whose_first_try_failed(pipeline, fake_zendesk):
+    # The reply is refused once (a 422, a 500): the event waits for its retry with the decision "resolve" stored.
+    fake_zendesk.fail("update_ticket", status=422, times=1, body={"error": "RecordInvalid"})
+    event = run_event(pipeline, asked(fake_zendesk, 41))
+    assert event.state == "pending" and pipeline.store.decision_for_event(event.id)["route"] == "resolve"
+    # A manager pauses (or the quality guard does) before the retry: nothing may be answered automatically now.
+    pipeline.store.set_setting(PAUSED_KEY, True, actor="UBOSS")
+    pipeline.store.db.execute("update events set next_attempt_at = ? where id = ?", [iso(utcnow()), event.id])
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process})
+    while worker.run_once():
+        pass
+    assert pipeline.store.event(event.id).outcome == "drafted"
+    assert [c["public"] for c in fake_zendesk.comments(41)] == [True], "only the customer's question"
+    assert pipeline.store.latest_automatic_answer("zendesk:41") is None
