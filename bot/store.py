@@ -519,9 +519,15 @@ class Store:
     @_writes
     def recover_interrupted(self) -> int:
         """At start-up: events a previous process was processing when it died go back to the queue at once.
-        (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.)"""
-        cursor = self.db.execute("update events set state = 'pending', lease_until = null, next_attempt_at = ?"
-                                 " where state = 'processing'", [iso(utcnow())])
+        (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.) One that was
+        running at MAX_ATTEMPTS crashes is dead instead: a job that takes the process down with it must not
+        crash every start."""
+        cursor = self.db.execute(
+            "update events set lease_until = null, next_attempt_at = ?,"
+            " state = case when attempts >= ? then 'dead' else 'pending' end,"
+            " last_error = case when attempts >= ? then 'interrupted by a crash or kill on each of its ' || attempts"
+            " || ' attempts' else last_error end where state = 'processing'",
+            [iso(utcnow()), MAX_ATTEMPTS, MAX_ATTEMPTS])
         return cursor.rowcount
 
     @_writes

@@ -253,3 +253,15 @@ def test_jobs_queued_before_the_upgrade_are_aged_from_when_they_came_due(tmp_pat
         assert store.queue_stats()["oldest_pending_seconds"] == pytest.approx(1200, abs=5)
     finally:
         store.close()
+
+
+def test_a_job_that_was_running_at_every_crash_is_dead_after_max_attempts(store: Store) -> None:
+    # A job that takes the process down with it (out of memory on one huge ticket, say): every start takes it
+    # back and runs it first. After MAX_ATTEMPTS crashes it is dead, listed and retried by hand, not a crash loop.
+    poison = add_event(store, "poison")
+    for crash in range(MAX_ATTEMPTS):
+        assert store.claim_event().id == poison
+        assert store.recover_interrupted() == 1
+        assert store.event(poison).state == ("dead" if crash == MAX_ATTEMPTS - 1 else "pending")
+    assert store.claim_event() is None
+    assert [e.id for e in store.dead_events()] == [poison] and "interrupted" in store.event(poison).last_error
