@@ -292,6 +292,7 @@ class Event:
     outcome: str | None = None
     processed_at: str | None = None
     priority: int = 0  # of jobs due together, the lowest runs first (bot.store, m010)
+    due_at: str | None = None  # when it first came due: its reception, or a scheduled job's time (m020)
 
     @classmethod
     def from_row(cls, row: dict) -> Event:

@@ -314,6 +314,16 @@ def m019_requester_key(db: Database) -> None:
     db.execute("create index tickets_requester on tickets (helpdesk, requester_key) where requester_key is not null")
 
 
+@MIGRATIONS()
+def m020_job_due_at(db: Database) -> None:
+    """When each job first came due (`due_at`): its reception, or a scheduled job's run-at time. The queue's age
+    (`queue_stats`: /healthz, /metrics) counts from it, so a reminder scheduled for an hour from now is not a job
+    an hour old, and a retry's backoff does not reset it."""
+    db["events"].add_column("due_at", str)
+    db.execute("update events set due_at = case when attempts = 0 and next_attempt_at > received_at"
+               " then next_attempt_at else received_at end")
+
+
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
     """SQL that is true for a ticket (a row of `tickets`) still being worked on, and its parameters: an escalation
     not finished, or a job still to run whose kind is not one of `idle_kinds`."""
@@ -432,8 +442,9 @@ class Store:
         with self._immediate() as conn:
             cursor = conn.execute(
                 "insert or ignore into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state,"
-                " attempts, next_attempt_at, priority) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                (kind, helpdesk, dedupe_key, ticket_id, body, now, iso(run_at) if run_at else now, priority),
+                " attempts, next_attempt_at, due_at, priority) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                (kind, helpdesk, dedupe_key, ticket_id, body, now, due := iso(run_at) if run_at else now, due,
+                 priority),
             )
             if cursor.rowcount:
                 return int(cursor.lastrowid), True
@@ -508,9 +519,15 @@ class Store:
     @_writes
     def recover_interrupted(self) -> int:
         """At start-up: events a previous process was processing when it died go back to the queue at once.
-        (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.)"""
-        cursor = self.db.execute("update events set state = 'pending', lease_until = null, next_attempt_at = ?"
-                                 " where state = 'processing'", [iso(utcnow())])
+        (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.) One that was
+        running at MAX_ATTEMPTS crashes is dead instead: a job that takes the process down with it must not
+        crash every start."""
+        cursor = self.db.execute(
+            "update events set lease_until = null, next_attempt_at = ?,"
+            " state = case when attempts >= ? then 'dead' else 'pending' end,"
+            " last_error = case when attempts >= ? then 'interrupted by a crash or kill on each of its ' || attempts"
+            " || ' attempts' else last_error end where state = 'processing'",
+            [iso(utcnow()), MAX_ATTEMPTS, MAX_ATTEMPTS])
         return cursor.rowcount
 
     @_writes
@@ -526,9 +543,12 @@ class Store:
 
     def queue_stats(self) -> dict:
         counts = dict(self.db.execute("select state, count(*) from events group by state").fetchall())
-        oldest = self.db.execute("select min(received_at) from events where state in ('pending', 'processing')"
-                                 ).fetchone()[0]
-        age = seconds_since(oldest)
+        # The oldest job that is due: a scheduled one (a reminder, an SLA step) counts from its time, not from
+        # when it was scheduled, or every deployment would look hours behind (m020).
+        now = utcnow()
+        oldest = self.db.execute("select min(due_at) from events where state in ('pending', 'processing')"
+                                 " and due_at <= ?", [iso(now)]).fetchone()[0]
+        age = seconds_since(oldest, now=now)
         return {"pending": counts.get("pending", 0) + counts.get("processing", 0), "dead": counts.get("dead", 0),
                 "done": counts.get("done", 0), "oldest_pending_seconds": None if age is None else round(age, 1)}
 
@@ -1031,9 +1051,9 @@ class Store:
                          " ?)", (now, json.dumps(figures)))
             conn.execute(
                 "insert into events (kind, helpdesk, dedupe_key, ticket_id, body, received_at, state, attempts,"
-                " next_attempt_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                " next_attempt_at, due_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
                 (ANNOUNCE_KIND, helpdesk, f"quality_guard:{now}", ticket_id, json.dumps({"text": announcement}),
-                 now, now))
+                 now, now, now))
         return True
 
     # -- effects: external calls recorded before and after ---------------------------------------------------

@@ -146,6 +146,19 @@ def test_a_webhook_that_never_arrived_is_picked_up_by_reconciliation(pipeline, f
     assert fake_zendesk.calls_to("incremental_tickets")
 
 
+def test_what_reconciliation_finds_after_an_outage_does_not_hold_back_new_webhooks(pipeline, fake_zendesk):
+    human_tickets(fake_zendesk, 7000, 40)  # updated while the webhooks were lost
+    reconciler = Reconciler(store=pipeline.store, helpdesk=pipeline.helpdesk, interval=300, notify=lambda: None)
+    assert reconciler.run_once() == 40
+    [fresh] = human_tickets(fake_zendesk, 7100, 1)
+    webhook, _ = pipeline.store.record_event(helpdesk="zendesk", dedupe_key="a-webhook-now", ticket_id=str(fresh),
+                                             body="{}")
+    # The customer who just wrote is not queued behind every update of the outage: the webhook runs first, and
+    # what reconciliation found follows.
+    claimed = [pipeline.store.claim_event() for _ in range(3)]
+    assert claimed[0].id == webhook
+    assert [e.ticket_id for e in claimed[1:]] == ["7000", "7001"]
+
 def test_a_reconciliation_cut_short_goes_on_where_it_stopped(pipeline, fake_zendesk, monkeypatch):
     from bot.helpdesk.zendesk import adapter as zendesk_adapter
 

@@ -524,3 +524,108 @@ def test_nonsense_lifecycle_settings_are_one_line_errors(tmp_path, text):
     with pytest.raises(ConfigError) as error:
         load_settings(env={}, cwd=tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_a_reminder_retried_after_it_was_recorded_still_schedules_the_managers_page(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    key = f"reminder:{case['escalation']}:unclaimed"
+    assert run_job(pipeline, key, lifecycle.reminder) == "reminded"
+    # The crash window (a kill -9, or the store busy when the next step is queued): the reminder is recorded
+    # whole, the managers' step not queued yet. The job is retried.
+    pipeline.store.db.execute("delete from events where dedupe_key = ?", [f"reminder:{case['escalation']}:manager"])
+    assert run_job(pipeline, key, lifecycle.reminder) == "done before"
+    jobs = scheduled(pipeline.store, case["escalation"])
+    assert (jobs["reminder:manager"] - jobs["reminder:unclaimed"]).total_seconds() == pytest.approx(5400, abs=1)
+
+
+
+def test_reminders_and_updates_coming_due_together_wait_behind_new_tickets(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True))
+    for _ in range(3):
+        run_ticket(pipeline, lifecycle, fake_zendesk)
+    store = pipeline.store
+    # Time passes: every reminder, SLA step and keep-warm update is due at once (after a burst, or an outage).
+    store.db.execute("update events set next_attempt_at = ? where kind in ('reminder', 'sla_watch', 'keep_warm')",
+                     [iso(NOW - timedelta(days=1))])
+    new, _ = store.record_event(helpdesk="zendesk", dedupe_key="a-new-ticket", ticket_id="1", body="{}")
+    # Its card goes first (README: in a burst every new card before older escalations' threads).
+    assert store.claim_event().id == new
+
+
+def test_a_lower_keep_warm_max_stops_the_updates_already_queued(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=3))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm) == "kept warm (1 of 3)"
+    # A manager lowers `max` to 1 and restarts serve: update 2 is already queued.
+    lifecycle.settings = replace(lifecycle.settings, keep_warm=KeepWarmTable(enabled=True, max=1))
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:2", lifecycle.keep_warm).startswith("stopped")
+    template = lifecycle.settings.keep_warm.template
+    assert [c["body"] for c in fake_zendesk.comments(case["ticket"])].count(template) == 1
+
+
+def test_turning_the_managers_page_off_stops_the_pages_already_queued(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    assert run_job(pipeline, f"reminder:{case['escalation']}:unclaimed", lifecycle.reminder) == "reminded"
+    # `escalate_after = 0` (never page the managers), and a restart, while the page is queued.
+    lifecycle.settings = replace(lifecycle.settings, reminders=RemindersTable(escalate_after=0))
+    assert run_job(pipeline, f"reminder:{case['escalation']}:manager", lifecycle.reminder).startswith("skipped")
+    assert not any(f"<@{MANAGER}>" in m["text"] for m in fake_slack.messages(CHANNEL)
+                   for m in fake_slack.replies(CHANNEL, m["ts"]))
+
+
+def test_a_keep_warm_reply_that_landed_before_a_crash_is_found_after_the_customer_wrote_again(pipeline,
+                                                                                             fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    ticket = str(case["ticket"])
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm) == "kept warm (1 of 2)"
+    # The customer writes again after update 1 (the message joins the escalation, which still waits on a person).
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket}.json", auth=fake_zendesk.auth, json={"ticket": {
+        "comment": {"author_id": CUSTOMER_ID, "body": "Any news? I am still waiting.", "public": True}}})
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key="any-news", ticket_id=ticket, body="{}")
+    while case["worker"].run_once():
+        pass
+    key = f"keep_warm:{case['escalation']}:2"
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "kept warm (2 of 2)"
+    # The crash window: update 2 reached Zendesk, the record still says "started", nothing bookkept.
+    pipeline.store.db.execute("update effects set state = 'started', finished_at = null where key = ?", [key])
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "kept warm (2 of 2)"
+    template = lifecycle.settings.keep_warm.template
+    assert [c["body"] for c in fake_zendesk.comments(case["ticket"])].count(template) == 2, "update 2 sent once"
+    assert json.loads(pipeline.store.effect(key)["result"]) == {"recovered": True}
+
+
+def test_a_ticket_past_its_due_time_on_arrival_is_not_said_to_be_due_now(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    overdue = datetime.now(UTC) - timedelta(hours=3)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(overdue), "stage": "active", "metric": "first_reply_time"}])
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process,
+                                                    TRANSCRIPT_KIND: pipeline.poster.transcript_job,
+                                                    NOTE_KIND: pipeline.poster.note_job, **lifecycle.handlers()})
+    while worker.run_once():  # the ticket, then its warning and breach, both due at once
+        pass
+    [post] = posts_for(fake_slack, ticket_id)
+    replies = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"])]
+    [warning] = [text for text in replies if text.startswith("⏳")]
+    assert "due now" not in warning and "was due 3 hours ago" in warning, warning
+    assert any(text.startswith("🔴 The SLA was breached") for text in replies)
+
+
+def test_a_keep_warm_update_whose_first_try_failed_is_not_sent_once_an_agent_has_replied(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    key = f"keep_warm:{case['escalation']}:1"
+    # The first try began and never reached Zendesk (a 500, a timeout); before the retry an agent answers there.
+    pipeline.store.begin_effect(key, kind="public_reply")
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="agent1", email=AGENT_EMAIL, role="agent")
+    agent_replies(fake_zendesk, case)
+    assert run_job(pipeline, key, lifecycle.keep_warm) == "stopped: an agent replied"
+    template = lifecycle.settings.keep_warm.template
+    assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
+    assert not scheduled(pipeline.store, case["escalation"]).get("keep_warm:2")

@@ -519,7 +519,9 @@ def command(seam: SeamServer, user: str, text: str) -> str:
 
 
 def announcements(slack: FakeSlack, start: str) -> list[str]:
-    return [m["text"] for m in slack.messages(CHANNEL) if not m.get("metadata") and m["text"].startswith(start)]
+    # Not the cards (an escalation's text may quote anything); an announcement carries its own metadata.
+    return [m["text"] for m in slack.messages(CHANNEL)
+            if (m.get("metadata") or {}).get("event_type") != "seam_escalation" and m["text"].startswith(start)]
 
 
 def replies_by_seam(zendesk: FakeZendesk, ticket_id: int) -> int:
@@ -614,3 +616,32 @@ def test_reopened_answers_pause_automation_once_until_a_manager_resumes(seam, sl
     assert store.latest_automatic_answer(f"zendesk:{again}")["reopened_at"]
     assert "automation is on" in command(seam, "UAGENT", "thresholds")
     assert announcements(slack, paused_text) == [expected]
+
+
+def test_a_pause_stops_an_automatic_answer_whose_first_try_failed(pipeline, fake_zendesk):
+    # The reply is refused once (a 422, a 500): the event waits for its retry with the decision "resolve" stored.
+    fake_zendesk.fail("update_ticket", status=422, times=1, body={"error": "RecordInvalid"})
+    event = run_event(pipeline, asked(fake_zendesk, 41))
+    assert event.state == "pending" and pipeline.store.decision_for_event(event.id)["route"] == "resolve"
+    # A manager pauses (or the quality guard does) before the retry: nothing may be answered automatically now.
+    pipeline.store.set_setting(PAUSED_KEY, True, actor="UBOSS")
+    pipeline.store.db.execute("update events set next_attempt_at = ? where id = ?", [iso(utcnow()), event.id])
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process})
+    while worker.run_once():
+        pass
+    assert pipeline.store.event(event.id).outcome == "drafted"
+    assert [c["public"] for c in fake_zendesk.comments(41)] == [True], "only the customer's question"
+    assert pipeline.store.latest_automatic_answer("zendesk:41") is None
+
+
+
+def test_the_pause_announcement_is_posted_once_across_a_crash_after_slack_took_it(pipeline, fake_slack):
+    store = pipeline.store
+    assert store.pause_for_quality(paused_key=PAUSED_KEY, record_key="quality_pause", figures={"rate": 0.5},
+                                   announcement="Seam paused automatic replies.", helpdesk="zendesk", ticket_id="1")
+    job = store.claim_event()
+    assert job.kind == ANNOUNCE_KIND and pipeline.guard.announce(job) == "announced"
+    # A kill -9 after Slack took the post, before the job was recorded done: the next start runs it again.
+    assert store.recover_interrupted() == 1
+    pipeline.guard.announce(store.claim_event())
+    assert [m["text"] for m in fake_slack.messages(CHANNEL)] == ["Seam paused automatic replies."]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
-from bot.store import MAX_ATTEMPTS, Store
+from bot.store import MAX_ATTEMPTS, MIGRATIONS, Store
+from bot.text import iso
 
 TABLES = {"tickets", "events", "decisions", "escalations", "effects", "feedback", "settings", "audit_log"}
 
@@ -205,3 +209,59 @@ def test_queue_stats_counts_events_by_state(store: Store) -> None:
     stats = store.queue_stats()
     assert (stats["pending"], stats["dead"], stats["done"]) == (2, 1, 1)
     assert stats["oldest_pending_seconds"] is not None and stats["oldest_pending_seconds"] >= 0
+
+
+def test_the_queues_age_counts_a_scheduled_job_from_its_time_not_from_when_it_was_scheduled(store: Store) -> None:
+    now = datetime.now(UTC)
+    # Scheduled an hour ago (a reminder, an SLA warning, a keep-warm update), due in an hour: nothing waits yet,
+    # so the documented SeamQueueBackedUp alert (seam_queue_oldest_pending_seconds > 300) must not fire.
+    reminder, _ = store.record_event(kind="reminder", helpdesk="zendesk", dedupe_key="reminder:1:unclaimed",
+                                     ticket_id="1", body="{}", run_at=now + timedelta(hours=1))
+    store.db.execute("update events set received_at = ? where id = ?", [iso(now - timedelta(hours=1)), reminder])
+    assert store.queue_stats()["oldest_pending_seconds"] is None
+    # Due ten minutes ago (scheduled two hours ago): it has waited ten minutes, also after a failed attempt.
+    warned, _ = store.record_event(kind="sla_watch", helpdesk="zendesk", dedupe_key="sla_watch:1:warn",
+                                   ticket_id="1", body="{}", run_at=now - timedelta(minutes=10))
+    store.db.execute("update events set received_at = ? where id = ?", [iso(now - timedelta(hours=2)), warned])
+    assert store.queue_stats()["oldest_pending_seconds"] == pytest.approx(600, abs=5)
+    assert store.claim_event().id == warned
+    store.fail_event(warned, error="Slack down", retry_in=0)
+    assert store.queue_stats()["oldest_pending_seconds"] == pytest.approx(600, abs=5)
+    # A ticket's job counts from its reception, as before: one recorded 30 minutes ago.
+    ticket = add_event(store, "webhook")
+    store.db.execute("update events set received_at = ?, next_attempt_at = ?, due_at = ? where id = ?",
+                     [*[iso(now - timedelta(minutes=30))] * 3, ticket])
+    assert store.queue_stats()["oldest_pending_seconds"] == pytest.approx(1800, abs=5)
+
+
+def test_jobs_queued_before_the_upgrade_are_aged_from_when_they_came_due(tmp_path: Path) -> None:
+    path = tmp_path / "seam.db"
+    now = datetime.now(UTC)
+    db = Database(sqlite3.connect(path))
+    MIGRATIONS.apply(db, stop_before="m020_job_due_at")
+    for key, received, next_attempt, attempts in (
+            ("reminder:1:unclaimed", now - timedelta(hours=1), now + timedelta(hours=1), 0),  # not due yet
+            ("sla_watch:1:warn", now - timedelta(hours=3), now - timedelta(minutes=5), 0),  # due 5 minutes ago
+            ("failing", now - timedelta(minutes=20), now + timedelta(minutes=1), 2)):  # in its backoff
+        db["events"].insert({"kind": key.split(":")[0], "helpdesk": "zendesk", "dedupe_key": key, "ticket_id": "1",
+                             "received_at": iso(received), "state": "pending", "attempts": attempts,
+                             "next_attempt_at": iso(next_attempt)})
+    db.conn.close()
+
+    store = Store(path)
+    try:
+        assert store.queue_stats()["oldest_pending_seconds"] == pytest.approx(1200, abs=5)
+    finally:
+        store.close()
+
+
+def test_a_job_that_was_running_at_every_crash_is_dead_after_max_attempts(store: Store) -> None:
+    # A job that takes the process down with it (out of memory on one huge ticket, say): every start takes it
+    # back and runs it first. After MAX_ATTEMPTS crashes it is dead, listed and retried by hand, not a crash loop.
+    poison = add_event(store, "poison")
+    for crash in range(MAX_ATTEMPTS):
+        assert store.claim_event().id == poison
+        assert store.recover_interrupted() == 1
+        assert store.event(poison).state == ("dead" if crash == MAX_ATTEMPTS - 1 else "pending")
+    assert store.claim_event() is None
+    assert [e.id for e in store.dead_events()] == [poison] and "interrupted" in store.event(poison).last_error

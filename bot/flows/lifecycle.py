@@ -19,11 +19,16 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   message with an escalation of its own), the template goes to the customer as a public reply and a line in the
   thread says so.
 
+Each job runs after the ticket jobs due (the transcripts' queue priority): new cards first, as in a burst.
+
 Every step is recorded whole (`Store.finish_step`: its effect, the escalation's column and the audit entry in
 one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
 crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
-the ticket (`reply_landed`'s rule, counting the earlier updates) before sending it again. A step an earlier
-attempt began is finished whatever happened since; one not begun checks again whether it is still wanted.
+the ticket (`reply_landed`'s rule, counting the earlier updates since the escalation's message) before sending it
+again. A step an earlier
+attempt began is finished whatever happened since (a keep-warm update only when it is on the ticket: one that
+did not reach the customer is sent only while they still wait); one not begun checks again whether it is still
+wanted.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from bot.flows import routes
 from bot.helpdesk.base import Helpdesk
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.slack.blocks import escape
-from bot.slack.poster import Poster
+from bot.slack.poster import THREAD_JOB_PRIORITY, Poster
 from bot.store import Store
 from bot.text import iso, parse_time, utcnow
 
@@ -71,11 +76,13 @@ def waiting_on_person(ticket: Ticket) -> str | None:
     return None
 
 
-def updates_on_ticket(ticket: Ticket, text: str) -> int:
-    """How many public replies after the customer's latest message say `text` (compared word for word, as
-    helpdesks that store HTML give replies back with other spacing)."""
+def updates_on_ticket(ticket: Ticket, text: str, *, since: int | None = None) -> int:
+    """How many public replies after the message at index `since` (default: the customer's latest message) say
+    `text` (compared word for word, as helpdesks that store HTML give replies back with other spacing)."""
     latest = ticket.latest_customer_message
-    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    if since is None and latest is not None:
+        since = ticket.messages.index(latest)
+    after = ticket.messages[since + 1:] if since is not None else ticket.messages
     wanted = " ".join(text.split())
     return sum(m.author != "customer" and m.public and " ".join(m.body.split()) == wanted for m in after)
 
@@ -142,7 +149,10 @@ class Lifecycle:
         _, new = self.store.record_event(
             kind=kind, helpdesk=escalation.ticket_key.split(":", 1)[0], ticket_id=escalation.ticket_id,
             dedupe_key=f"{kind}:{escalation.id}:{step}", run_at=run_at,
-            body=json.dumps({"escalation_id": escalation.id, "step": step, **body}))
+            body=json.dumps({"escalation_id": escalation.id, "step": step, **body}),
+            # Each posts in an older escalation's thread: when many come due at once (an hour after a burst, or
+            # after an outage), new tickets' jobs go first, so their cards are not held behind them.
+            priority=THREAD_JOB_PRIORITY)
         if new:
             log.info("escalation %s: %s %s scheduled for %s", escalation.id, kind, step, iso(run_at))
         return new
@@ -166,10 +176,16 @@ class Lifecycle:
                 return f"stopped: the escalation is {escalation.state}"
             if not self.settings.reminders.enabled:
                 return "skipped: reminders are off"
-        if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
-            return "done before"
+            if step == "manager" and not self.settings.reminders.escalate_after:
+                # Turned off (and serve restarted) while this page was queued.
+                return "skipped: managers are never paged (escalate_after = 0)"
         now = self.clock()
         posted = parse_time(body.get("posted_at")) or parse_time(escalation.created_at) or now
+        if self.store.begin_effect(key, kind=REMINDER_KIND)["state"] == "done":
+            # An earlier attempt recorded the step and died (or failed) before queueing the next one: queue it
+            # now (once: its dedupe key), or the managers are never paged.
+            self._schedule_manager(escalation, step, posted)
+            return "done before"
         waited = span((now - posted).total_seconds())
         if step == "manager":
             mentioned = routes.manager_mentions(self.settings)
@@ -185,12 +201,16 @@ class Lifecycle:
         self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail={
             "escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "step": step, "waited": waited,
             "mentioned": mentioned or None, "route": escalation.route})
+        self._schedule_manager(escalation, step, posted)
+        self.poster.refresh(escalation.id)
+        return "managers paged" if step == "manager" else "reminded"
+
+    def _schedule_manager(self, escalation: Escalation, step: str, posted: datetime) -> None:
+        """After the `unclaimed` step, the managers' step at post + `escalate_after` (when set)."""
         escalate_after = self.settings.reminders.escalate_after
         if step == "unclaimed" and escalate_after:
             self._schedule(REMINDER_KIND, escalation, "manager", posted + timedelta(seconds=escalate_after),
                            posted_at=iso(posted))
-        self.poster.refresh(escalation.id)
-        return "managers paged" if step == "manager" else "reminded"
 
     # -- SLA watch ------------------------------------------------------------------------------------------
 
@@ -220,8 +240,10 @@ class Lifecycle:
         if step == "warn":
             who = f"<@{escalation.owner}>" if escalation.owner else escalation.mention or ""
             left = (due - now).total_seconds()
-            when = f"in {span(left)}" if left >= 1 else "now"
-            text = (f"⏳ The SLA is due {when} ({slack_time(due)}) and the customer is still waiting."
+            # Past already when the step runs (a ticket that came in overdue, or a restart after its time).
+            when = (f"is due in {span(left)}" if left >= 1 else "is due now" if left > -60
+                    else f"was due {span(-left)} ago")
+            text = (f"⏳ The SLA {when} ({slack_time(due)}) and the customer is still waiting."
                     + (f" {who}" if who else ""))
             fields, action = {"sla_warned_at": iso(now)}, "sla_warned"
             detail["mentioned"] = who or None
@@ -248,15 +270,22 @@ class Lifecycle:
         if started is None or started["state"] != "done":
             ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
             if started is None:
-                stop = self._why_not_keep_warm(escalation, ticket)
+                stop = self._why_not_keep_warm(escalation, ticket, n)
                 if stop is not None:
                     return f"stopped: {stop}"
             effect = self.store.begin_effect(key, kind="public_reply")
             if effect["state"] != "done":
                 # An earlier attempt may have sent it and died before recording it: update n is on the ticket
-                # when n updates follow the customer's latest message.
-                recovered = not effect["fresh"] and updates_on_ticket(ticket, table.template) >= n
+                # when n updates follow the message the escalation was made for (the customer may have written
+                # again between two updates).
+                recovered = not effect["fresh"] and updates_on_ticket(
+                    ticket, table.template, since=self._escalated_message(escalation, ticket)) >= n
                 if not recovered:
+                    # Not on the ticket: whatever an earlier attempt began did not reach the customer, so the
+                    # update is still only wanted while they wait (an agent may have answered since).
+                    stop = None if effect["fresh"] else self._why_not_keep_warm(escalation, ticket, n)
+                    if stop is not None:
+                        return f"stopped: {stop}"
                     self.helpdesk.reply(escalation.ticket_id, table.template)
                 now = self.clock()
                 self.store.finish_step(key, escalation_id=escalation.id,
@@ -272,10 +301,23 @@ class Lifecycle:
         self.poster.refresh(escalation.id)
         return f"kept warm ({n} of {table.max})"
 
-    def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket) -> str | None:
+    def _escalated_message(self, escalation: Escalation, ticket: Ticket) -> int | None:
+        """Where the customer's message the escalation was made for is in the ticket (its event's turn: the
+        comment's id, or its position when the helpdesk gives none), or None when it cannot be found."""
+        turn = self.store.event(escalation.event_id).turn_key or ""
+        comment = turn[len(escalation.ticket_key) + 1:] if turn.startswith(f"{escalation.ticket_key}:") else ""
+        found = next((i for i, m in enumerate(ticket.messages) if m.id is not None and m.id == comment), None)
+        if found is None and comment.isdigit() and not any(m.id for m in ticket.messages):
+            found = int(comment) - 1 if 0 < int(comment) <= len(ticket.messages) else None
+        return found
+
+    def _why_not_keep_warm(self, escalation: Escalation, ticket: Ticket, n: int) -> str | None:
         """Why update `n` should not go out now, or None when it should."""
         if not self.settings.keep_warm.enabled:
             return "keep-warm is off"
+        if n > self.settings.keep_warm.max:
+            # `max` lowered (and serve restarted) while this update was queued: the customer gets no more.
+            return f"keep-warm sends at most {self.settings.keep_warm.max} updates"
         if not self.keeps_warm(escalation.route):
             return f"the route {escalation.route!r} has keep-warm off"
         if escalation.state in (EscalationState.SENDING, EscalationState.SENT):

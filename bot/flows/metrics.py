@@ -76,8 +76,9 @@ def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy:
         CounterMetricFamily(f"{PREFIX}_automatic_answers_reopened",
                             "Automatic answers the customer reopened (the quality guard's wrong answers)",
                             value=totals["reopened"]),
-        GaugeMetricFamily(f"{PREFIX}_queue_oldest_pending_seconds", "Age of the oldest job still to finish "
-                          "(0: none)", value=queue["oldest_pending_seconds"] or 0.0),
+        GaugeMetricFamily(f"{PREFIX}_queue_oldest_pending_seconds", "How long the oldest job due has "
+                          "waited (a scheduled one counts from its time; 0: none)",
+                          value=queue["oldest_pending_seconds"] or 0.0),
         GaugeMetricFamily(f"{PREFIX}_jobs_running", "Jobs being processed now", value=running),
         GaugeMetricFamily(f"{PREFIX}_jobs_stuck", "Jobs running longer than [server] stuck_after", value=stuck),
         GaugeMetricFamily(f"{PREFIX}_automation_paused", "1 while automatic replies are paused (by a manager or "

@@ -9,7 +9,9 @@ reached the outside world instead of doing it again:
 - the customer notice (a public reply saying a person will follow up, `[customer_notice]`) is an effect keyed by
   the event, looked for on the ticket like any reply before it is sent again.
 An escalation's channel and mentions come from the first matching `[[routes]]` entry (`bot.flows.routes`).
-The decision is stored on the first attempt and reused by retries, so a retry never changes route.
+The decision is stored on the first attempt and reused by retries, so a retry never changes route — but for an
+automatic answer that has not reached the customer when automation was paused meanwhile: decided again, it goes to
+a person.
 
 Every automatic answer is recorded, and every event first asks the quality guard (`bot.flows.quality`) whether
 the ticket shows the customer coming back after the latest one — before the event is skipped or routed, so a
@@ -173,9 +175,22 @@ class Pipeline:
             decision_id = self.store.add_decision(event_id=event.id, ticket_key=ticket_key, decision=decision)
         else:
             decision, decision_id = _decision_from_row(row), row["id"]
+            if decision.route == Route.RESOLVE and self.policy().paused and not self._replied(event.id, ticket,
+                                                                                                  decision):
+                # Paused since this event was decided, and its reply has not reached the customer (an earlier
+                # try failed): while paused nothing is answered automatically, so it is decided again, for a
+                # person. Nothing was posted for it, so the new route doubles nothing.
+                decision = decide(ticket, self.engine.assess(ticket), policy=self.policy())
+                decision_id = self.store.add_decision(event_id=event.id, ticket_key=ticket_key, decision=decision)
         if decision.route == Route.RESOLVE:
             return self._resolve(event.id, ticket_key, ticket, decision)
         return self._escalate(event.id, decision_id, ticket_key, ticket, decision)
+
+    def _replied(self, event_id: int, ticket: Ticket, decision: Decision) -> bool:
+        """Whether the automatic reply of this event may be with the customer: recorded as sent, or (an earlier
+        attempt began it) on the ticket."""
+        effect = self.store.effect(f"reply:{event_id}")
+        return effect is not None and (effect["state"] == "done" or reply_landed(ticket, decision.answer or ""))
 
     def _resolve(self, event_id: int, ticket_key: str, ticket: Ticket, decision: Decision) -> str:
         key = f"reply:{event_id}"

@@ -15,8 +15,9 @@ reopen the guard looks at the last `last` judged answers made since automation w
 manager's resume restarts the count and the reopens that tripped the guard cannot trip it again at once. With at
 least `min_answers` of them and more than `max_reopen_rate` reopened, it pauses automation through the switch
 `/escalation pause` uses, audited as "seam" with the figures, and queues one announcement for the escalation
-channel (a job of kind `announce`, retried until Slack takes it); while automation stays paused it says nothing
-more. `enabled = false` keeps the counting and never pauses.
+channel (a job of kind `announce`, retried until Slack takes it, and posted once: a retry after a crash finds the
+post by its metadata); while automation stays paused it says nothing more. `enabled = false` keeps the counting
+and never pauses.
 
 The same verdicts tune the local engine (`verdicts`): the share of uncovered questions its confidences assume is
 raised until the last judged automatic answers would have been expected to hold as many wrong ones as were
@@ -203,9 +204,11 @@ class QualityGuard:
         return paused
 
     def announce(self, event: Event) -> str:
-        """The `announce` job: post the queued text in the escalation channel; a failure raises, to be retried."""
+        """The `announce` job: post the queued text in the escalation channel, once (a retry after a crash finds
+        the post by its metadata); a failure raises, to be retried."""
         text = json.loads(event.body or "{}").get("text")
         if not text:
             return "skipped: nothing to announce"
-        self.poster.announce(self.settings.escalation_channel, text, strict=True)
-        return "announced"
+        posted = self.poster.announce_once(self.settings.escalation_channel, text, key=f"announce-{event.id}",
+                                           since=parse_time(event.received_at) or utcnow())
+        return "announced" if posted else "announced before"

@@ -4,7 +4,8 @@ already delivered are harmless: the pipeline sees the same latest comment and ca
 agents or by Seam are skipped there too. When an adapter's listing is cut short (`Updates.resume_from`), the next
 check starts where the reading stopped rather than at the time of this one. A newest-first listing cut short
 (`Updates.unread_before`: Front's events) read the newest part of the window: the older part becomes a backlog,
-read one listing per check beside the regular one, going back in time until nothing of it is left.
+read one listing per check beside the regular one, going back in time until nothing of it is left. What it
+records waits behind the webhooks' jobs due (`RECONCILE_PRIORITY`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ SINCE_KEY = "reconcile_since"
 # A window a newest-first listing has not read yet: {"helpdesk": name, "from": Unix time, "to": Unix time}. It
 # names its helpdesk: another helpdesk's adapter (after a switch) never reads it.
 BACKLOG_KEY = "reconcile_backlog"
+# What reconciliation records runs after the jobs due that webhooks (0) and escalations' threads (1,
+# bot.slack.poster THREAD_JOB_PRIORITY) queued: after an outage it finds thousands of updates, and a customer
+# writing now must not wait behind all of them, nor a new card's transcript and reminders.
+RECONCILE_PRIORITY = 2
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
 
@@ -76,7 +81,8 @@ class Reconciler:
         created = 0
         for ticket_id, updated_at in updated:
             _, new = self._store.record_event(helpdesk=self._helpdesk.name, ticket_id=ticket_id, body="{}",
-                                              dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}")
+                                              dedupe_key=f"{self._helpdesk.name}:reconcile:{ticket_id}:{updated_at}",
+                                              priority=RECONCILE_PRIORITY)
             created += new
         return created
 

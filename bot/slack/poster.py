@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_EVENT_TYPE = "seam_transcript"
 # A note Seam adds to an escalation's thread (such as what it told the customer), found again by its key.
 NOTE_EVENT_TYPE = "seam_thread_note"
+# A queued announcement in a channel (the quality guard pausing automation), found again by its key after a crash.
+ANNOUNCEMENT_EVENT_TYPE = "seam_announcement"
 # How far back from the escalation's record to look for a post made just before a crash.
 FIND_WINDOW_SECONDS = 60
 # Which post takes a channel's next free slot (ChannelPacer.wait): lower first.
@@ -381,6 +384,28 @@ class Poster:
             if strict:
                 raise
             log.warning("could not announce in %s: %s", channel, exc)
+
+    def announce_once(self, channel: str | None, text: str, *, key: str, since: datetime) -> bool:
+        """A queued announcement (failures raise, for the queue to retry), once per `key` however often it is
+        retried: recorded before and after, and looked for in the channel since `since` (when it was queued) when
+        an earlier attempt may have posted it. True if this call posted it."""
+        if not channel:
+            return False
+        effect_key = f"announcement:{key}"
+        effect = self.store.begin_effect(effect_key, kind="slack_announcement")
+        if effect["state"] == "done":
+            return False
+        if not effect["fresh"]:
+            history = self._pages(self.slack.conversations_history, channel=channel,
+                                  oldest=f"{since.timestamp() - FIND_WINDOW_SECONDS:.6f}", limit=100)
+            if any((m.get("metadata") or {}).get("event_type") == ANNOUNCEMENT_EVENT_TYPE
+                   and ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == key for m in history):
+                self.store.finish_effect(effect_key, result={"recovered": True})
+                return False
+        self.slack.chat_postMessage(channel=channel, text=text, metadata={"event_type": ANNOUNCEMENT_EVENT_TYPE,
+                                                                          "event_payload": {"key": key}})
+        self.store.finish_effect(effect_key)
+        return True
 
     # -- finding what an earlier attempt posted -----------------------------------------------------------------
 
