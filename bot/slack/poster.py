@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -222,23 +222,22 @@ class Poster:
         posted it."""
         if not escalation.ts:
             return
-        effect_key = f"thread-note:{escalation.id}:{key}"
-        effect = self.store.begin_effect(effect_key, kind="slack_thread_reply")
-        if effect["state"] == "done":
-            return
-        if not effect["fresh"]:
+
+        def posted_before() -> bool:
             replies = self._pages(self.slack.conversations_replies, channel=escalation.channel, ts=escalation.ts,
                                   limit=200)
-            if any((payload := self._payload(m, NOTE_EVENT_TYPE, escalation.id)) is not None
-                   and payload.get("key") == key for m in replies):
-                self.store.finish_effect(effect_key, result={"recovered": True})
-                return
-        self._pace(escalation.channel, "note")
-        self.slack.chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts, text=text,
-                                    unfurl_links=False, unfurl_media=False,
-                                    metadata={"event_type": NOTE_EVENT_TYPE,
-                                              "event_payload": {"escalation_id": escalation.id, "key": key}})
-        self.store.finish_effect(effect_key)
+            return any((payload := self._payload(m, NOTE_EVENT_TYPE, escalation.id)) is not None
+                       and payload.get("key") == key for m in replies)
+
+        def post() -> None:
+            self._pace(escalation.channel, "note")
+            self.slack.chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts, text=text,
+                                        unfurl_links=False, unfurl_media=False,
+                                        metadata={"event_type": NOTE_EVENT_TYPE,
+                                                  "event_payload": {"escalation_id": escalation.id, "key": key}})
+
+        self._once(f"thread-note:{escalation.id}:{key}", kind="slack_thread_reply", posted_before=posted_before,
+                   post=post)
 
     def erase_thread_job(self, event: Event) -> str:
         """The `erase_thread` job: delete what Seam posted about the escalation — the DMs it sent people about it
@@ -373,16 +372,13 @@ class Poster:
                                              ts=posted["ts"])
         return True
 
-    def announce(self, channel: str | None, text: str, *, strict: bool = False) -> None:
-        """A line in a channel, such as a settings change; failures are logged, never raised — unless `strict`
-        (a queued announcement, which the job queue retries)."""
+    def announce(self, channel: str | None, text: str) -> None:
+        """A line in a channel, such as a settings change; failures are logged, never raised."""
         if not channel:
             return
         try:
             self.slack.chat_postMessage(channel=channel, text=text)
         except SlackApiError as exc:
-            if strict:
-                raise
             log.warning("could not announce in %s: %s", channel, exc)
 
     def announce_once(self, channel: str | None, text: str, *, key: str, since: datetime) -> bool:
@@ -391,19 +387,30 @@ class Poster:
         an earlier attempt may have posted it. True if this call posted it."""
         if not channel:
             return False
-        effect_key = f"announcement:{key}"
-        effect = self.store.begin_effect(effect_key, kind="slack_announcement")
-        if effect["state"] == "done":
-            return False
-        if not effect["fresh"]:
+
+        def posted_before() -> bool:
             history = self._pages(self.slack.conversations_history, channel=channel,
                                   oldest=f"{since.timestamp() - FIND_WINDOW_SECONDS:.6f}", limit=100)
-            if any((m.get("metadata") or {}).get("event_type") == ANNOUNCEMENT_EVENT_TYPE
-                   and ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == key for m in history):
-                self.store.finish_effect(effect_key, result={"recovered": True})
-                return False
-        self.slack.chat_postMessage(channel=channel, text=text, metadata={"event_type": ANNOUNCEMENT_EVENT_TYPE,
-                                                                          "event_payload": {"key": key}})
+            return any((payload := self._payload(m, ANNOUNCEMENT_EVENT_TYPE)) is not None
+                       and payload.get("key") == key for m in history)
+
+        return self._once(f"announcement:{key}", kind="slack_announcement", posted_before=posted_before,
+                          post=lambda: self.slack.chat_postMessage(
+                              channel=channel, text=text,
+                              metadata={"event_type": ANNOUNCEMENT_EVENT_TYPE, "event_payload": {"key": key}}))
+
+    def _once(self, effect_key: str, *, kind: str, posted_before: Callable[[], bool], post: Callable[[], object]
+              ) -> bool:
+        """`post`, once per `effect_key` however often it is retried: recorded before and after, and when an
+        earlier attempt may have posted it (`posted_before` finds it by its metadata), that post stands. True if
+        this call posted."""
+        effect = self.store.begin_effect(effect_key, kind=kind)
+        if effect["state"] == "done":
+            return False
+        if not effect["fresh"] and posted_before():
+            self.store.finish_effect(effect_key, result={"recovered": True})
+            return False
+        post()
         self.store.finish_effect(effect_key)
         return True
 
@@ -428,10 +435,12 @@ class Poster:
         return messages
 
     @staticmethod
-    def _payload(message: dict, event_type: str, escalation_id: int) -> dict | None:
+    def _payload(message: dict, event_type: str, escalation_id: int | None = None) -> dict | None:
+        """The message's metadata payload if it is of `event_type` (and about `escalation_id`, when given)."""
         metadata = message.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == event_type and str(payload.get("escalation_id")) == str(escalation_id):
+        if metadata.get("event_type") == event_type and (
+                escalation_id is None or str(payload.get("escalation_id")) == str(escalation_id)):
             return payload
         return None
 
