@@ -199,19 +199,6 @@ def test_a_reply_goes_back_on_the_customers_channel_and_integration(adapter: Gor
         gorgias, "create_message")[-1]
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_a_gateway_error_on_a_message_is_not_repeated_but_on_a_read_it_is(adapter: GorgiasAdapter,
-                                                                          gorgias: FakeGorgias, status: int) -> None:
-    # A gateway that timed out may have let the message through: sent again, the customer gets it twice.
-    ticket_id = str(question(gorgias))
-    gorgias.fail("create_message", status=status)
-    with pytest.raises(HelpdeskError) as error:
-        adapter.reply(ticket_id, "It ships tomorrow.")
-    assert error.value.status == status and len(gorgias.calls_to("create_message")) == 1
-    gorgias.fail("get_ticket", status=status)
-    assert adapter.fetch_ticket(ticket_id).id == ticket_id
-
-
 def test_a_note_is_an_internal_note_and_tags_are_added(adapter: GorgiasAdapter, gorgias: FakeGorgias) -> None:
     question(gorgias, tags=["vip"])
     adapter.add_note("42", "Rejected: wrong article")

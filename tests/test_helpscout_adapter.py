@@ -433,13 +433,10 @@ def test_a_reply_without_a_status_keeps_the_conversations_status(fake, adapter):
 
 
 @pytest.mark.parametrize("status", [502, 504])
-def test_a_gateway_error_on_a_reply_or_note_is_not_repeated(fake, adapter, status):
-    # A gateway that timed out may have let the thread through: sent again, the customer gets the reply twice.
+def test_a_gateway_error_on_a_note_is_not_repeated(fake, adapter, status):
+    # A note is its own call in Help Scout (a reply's is in the contract suite): a gateway that timed out may have
+    # let it through, and sent again it would be there twice.
     conversation_id = str(conversation(fake, "Hello"))
-    fake.fail("create_reply", status=status)
-    with pytest.raises(HelpdeskError) as error:
-        adapter.reply(conversation_id, "We are on it.")
-    assert error.value.status == status and len(fake.calls_to("create_reply")) == 1
     fake.fail("create_note", status=status)
     with pytest.raises(HelpdeskError):
         adapter.add_note(conversation_id, "Note")

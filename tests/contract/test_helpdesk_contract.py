@@ -255,6 +255,22 @@ def test_a_call_that_fails_on_every_attempt_ends_in_helpdesk_error(harness: Help
     assert harness.public_replies(ticket_id) == []
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_reply_answered_by_a_gateway_error_is_not_sent_again_but_a_read_is_retried(
+        harness: HelpdeskHarness, status: int) -> None:
+    # A gateway that gave up may have let the reply through: sent again, the customer gets it twice. The flows
+    # look for it on the ticket before repeating it, as after a timeout.
+    ticket_id = one_question(harness)
+    harness.fail_next("write", status)
+    with pytest.raises(HelpdeskError) as error:
+        harness.adapter.reply(ticket_id, ANSWER)
+    assert error.value.status == status and harness.attempts("write") == 1
+    before = harness.attempts("read")
+    harness.fail_next("read", status)
+    assert harness.adapter.fetch_ticket(ticket_id).messages[0].body == QUESTION
+    assert harness.attempts("read") == before + 2
+
+
 def test_a_ticket_that_does_not_exist_is_a_helpdesk_error_404_without_retrying(harness: HelpdeskHarness) -> None:
     with pytest.raises(HelpdeskError) as error:
         harness.adapter.fetch_ticket(harness.unknown_ticket_id())
