@@ -20,6 +20,7 @@ from bot.store import Store
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.posts import posts_for
 from tests.support.server import UNPACED, SeamServer, seam_env
+from tests.support.services import build_services, drain
 from tests.support.signing import slack_headers, zendesk_headers
 from tests.support.waiting import wait_until
 
@@ -278,3 +279,43 @@ def test_a_reply_interrupted_by_a_crash_is_offered_again_with_retry(fake_slack, 
         assert "Retry" in json.dumps(message["blocks"])
     finally:
         assert server.stop() == 0, server.log()
+
+
+# -- a post that landed, then its answer was lost ---------------------------------------------------------------
+
+@pytest.mark.parametrize("failure", [{"status": 500}, {"status": 503}, {"drop": True}], ids=["500", "503", "dropped"])
+@pytest.mark.parametrize("post", ["card", "transcript"])
+def test_a_post_slack_made_before_its_answer_was_lost_shows_once(fake_slack, fake_zendesk, tmp_path, post, failure):
+    # Slack posted it, then a gateway gave up or the connection dropped. Sent again inside the call, it would
+    # show twice; the job's own retry looks for it by its metadata first, and finds it.
+    services = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    [ticket_id] = human_tickets(fake_zendesk, 5000, 1)
+    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key="t5000:new", ticket_id=str(ticket_id),
+                                              body="{}")
+    if post == "transcript":
+        assert drain(services, limit=1) == 1  # the card; its transcript is a job of its own
+    fake_slack.fail("chat.postMessage", applied=True, **failure)
+    drain(services)
+    [card] = posts_for(fake_slack, ticket_id)
+    failed = list(services.store.db["events"].rows_where("last_error is not null"))
+    assert len(failed) == 1 and failed[0]["state"] == "pending", "the job failed once and waits to retry"
+    services.store.db.execute("update events set next_attempt_at = '2000-01-01T00:00:00.000000Z' where id = ?",
+                              [failed[0]["id"]])
+    drain(services)
+
+    assert services.store.event(event_id).state == "done"
+    assert [p["ts"] for p in posts_for(fake_slack, ticket_id)] == [card["ts"]]
+    assert len(fake_slack.replies(CHANNEL, card["ts"])) == 1, "its transcript, once"
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2, "the card and the transcript, each sent once"
+
+
+def test_other_calls_are_still_retried_inside_the_call(fake_slack):
+    # Only a once-only post is left to the job's retry: a plain line, or a read, is simply tried again.
+    from bot.slack.client import slack_client
+
+    client = slack_client(token=fake_slack.token, base_url=fake_slack.url + "/")
+    fake_slack.fail("chat.postMessage", status=503)
+    assert client.chat_postMessage(channel=CHANNEL, text="Thresholds changed")["ok"]
+    fake_slack.fail("conversations.history", drop=True)
+    assert client.conversations_history(channel=CHANNEL)["ok"]
+    assert [len(fake_slack.calls_to(m)) for m in ("chat.postMessage", "conversations.history")] == [2, 2]

@@ -5,12 +5,21 @@ ticket or a Slack payload becomes U+FFFD instead of failing the request), card n
 (`[slack] mask_payment`, on by default: the last line of defence behind the pipeline, which masks ticket text
 before the builders cut it to Slack's limits), and an optional observer hears how each call ended
 (`bot.flows.health` keeps the last authentication or channel error for /healthz).
+
+The client retries a call that failed on the way (a lost connection, a 500 or 503, a 429 after its Retry-After)
+— except a post Seam makes exactly once: a chat.postMessage carrying Seam's message metadata (`seam_…`: a card,
+a transcript part, a thread note, a queued announcement). Slack may have posted it before the connection dropped
+or the gateway gave up, and sent again blindly it would show twice. Such a failure is raised instead, and the
+job's own retry looks for the post by its metadata before posting again (bot.slack.poster). A 429 is still
+retried: Slack refused that request unread.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,12 +28,15 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
 
 from bot.pii import mask_payment as _mask_payment
 from bot.text import encodable_all
 
 # Seconds per HTTP attempt: Slack answers in well under one; a connection that hangs is retried twice at most.
 TIMEOUT = 10
+# The metadata event types of Seam's posts start with this (bot.slack.blocks, bot.slack.poster).
+SEAM_METADATA_PREFIX = "seam_"
 # (method, channel or None, the Slack error code or None when the call succeeded)
 Observer = Callable[[str, str | None, str | None], None]
 
@@ -70,13 +82,46 @@ def _masked(value: Any) -> Any:
     return value
 
 
+def posted_once(request: HttpRequest) -> bool:
+    """The request is a chat.postMessage of one of Seam's once-only posts (its metadata's event type is Seam's)."""
+    if not request.url.rstrip("/").endswith("/chat.postMessage") or not request.data:
+        return False
+    try:
+        text = request.data.decode("utf-8") if isinstance(request.data, bytes) else str(request.data)
+        body = json.loads(text) if text.lstrip().startswith("{") else {
+            key: values[-1] for key, values in parse_qs(text).items()}
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        return str((metadata or {}).get("event_type", "")).startswith(SEAM_METADATA_PREFIX)
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+class _NotOncePosts:
+    """A retry handler that leaves Seam's once-only posts alone (see the module docstring)."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return not posted_once(request) and super()._can_retry(  # type: ignore[misc]
+            state=state, request=request, response=response, error=error)
+
+
+class _ConnectionRetries(_NotOncePosts, ConnectionErrorRetryHandler):
+    pass
+
+
+class _ServerErrorRetries(_NotOncePosts, ServerErrorRetryHandler):
+    pass
+
+
 def slack_client(*, token: str | None, base_url: str, observer: Observer | None = None,
                  mask_payment: bool = True) -> SeamWebClient:
-    """The Web API client: bounded timeout; retries on connection errors, 5xx and 429 (sleeping Retry-After)."""
+    """The Web API client: bounded timeout; retries on connection errors, 5xx and 429 (sleeping Retry-After),
+    but not a once-only post that may have landed (`posted_once`)."""
     client = SeamWebClient(
         token=token, base_url=base_url, timeout=TIMEOUT,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=5),
-                        ServerErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[_ConnectionRetries(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=5),
+                        _ServerErrorRetries(max_retry_count=3)],
     )
     client.observer = observer
     client.mask_payment = mask_payment

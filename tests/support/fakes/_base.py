@@ -73,6 +73,8 @@ class _Failure:
     remaining: int
     headers: dict[str, str]
     body: bytes | str | dict[str, Any] | None
+    applied: bool = False
+    drop: bool = False
 
 
 @dataclass
@@ -187,18 +189,24 @@ class FakeHTTPServer:
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: bytes | str | dict[str, Any] | None = None,
+        applied: bool = False,
+        drop: bool = False,
     ) -> None:
         """Answer the next ``times`` calls to ``name`` with ``status``.
 
         ``headers`` are added to the response (e.g. ``{"Retry-After": "1"}``);
         ``body`` overrides the default error body (dicts are sent as JSON).
+        With ``applied`` the call takes effect first (a gateway that gave up
+        after the request went through); with ``drop`` the connection closes
+        with no answer at all (after the call took effect, if ``applied``).
         Injections queue up: a second ``fail`` applies after the first is used.
         """
         if times < 1:
             raise ValueError("times must be >= 1")
         with self._lock:
             self._failures.setdefault(name, []).append(
-                _Failure(status=status, remaining=times, headers=dict(headers or {}), body=body)
+                _Failure(status=status, remaining=times, headers=dict(headers or {}), body=body,
+                         applied=applied, drop=drop)
             )
 
     def clear_failures(self, name: str | None = None) -> None:
@@ -284,6 +292,16 @@ class FakeHTTPServer:
         if delay:
             time.sleep(delay)
 
+        if failure is not None and failure.applied:
+            try:
+                handler(req, params)
+            except Exception:  # the answer is the injected failure either way
+                logger.exception("%s handler for %s crashed", type(self).__name__, name)
+        if failure is not None and failure.drop:
+            with self._lock:
+                call.failed = True
+            h.close_connection = True
+            return
         if failure is not None:
             call.failed = True
             status, extra = failure.status, dict(failure.headers)
