@@ -225,8 +225,9 @@ def test_the_sla_watch_warns_the_owner_before_the_due_time_then_records_the_brea
         assert f"<@{AGENT}>" in warning["text"] and "SLA is due" in warning["text"]
         row = wait_until(lambda: (r := escalation_row(seam, owned)).sla_warned_at and r, what="sla_warned_at")
         due = parse_time(row.sla_due_at)
-        created = parse_time(zendesk.ticket(owned["ticket"])["created_at"])
-        assert due == created + timedelta(seconds=6), "created_at plus the normal response target"
+        [asked] = zendesk.comments(owned["ticket"])
+        assert due == parse_time(asked["created_at"]) + timedelta(seconds=6), \
+            "the customer's message plus the normal response target"
         assert due.timestamp() - 3.05 <= warning["wall"] < due.timestamp() - 3 + 1.9, "warn_before the due time"
         [breach] = wait_until(lambda: notes(slack, owned, "sla-breach"), timeout=10, what="the breach")
         assert due.timestamp() - 0.05 <= breach["wall"] < due.timestamp() + 1.9, "at the due time"
@@ -389,8 +390,8 @@ def test_after_the_post_each_job_is_scheduled_once_at_its_time(pipeline, fake_ze
     assert abs((jobs["keep_warm:1"] - posted).total_seconds() - 600) < 1
     escalation = store.escalation(case["escalation"])
     due = parse_time(escalation.sla_due_at)
-    created = parse_time(fake_zendesk.ticket(case["ticket"])["created_at"])
-    assert due == created + timedelta(hours=4), "high: four hours from creation"
+    [asked] = fake_zendesk.comments(case["ticket"])
+    assert due == parse_time(asked["created_at"]) + timedelta(hours=4), "high: four hours from the question"
     assert jobs["sla_watch:breach"] == due and jobs["sla_watch:warn"] == due - timedelta(minutes=30)
     # A retry of the post (or a redelivery) schedules nothing more.
     lifecycle.after_post(case["escalation"], pipeline.helpdesk.fetch_ticket(str(case["ticket"])))
@@ -426,6 +427,12 @@ def test_the_due_time_is_the_helpdesks_first_then_creation_plus_the_priority_tar
     assert lifecycle.due_at(Ticket(id="1", subject="s", created_at=created, priority="weird"),
                             posted=NOW) == NOW + timedelta(hours=24)
     assert lifecycle.due_at(Ticket(id="1", subject="s"), posted=NOW) == NOW + timedelta(hours=24)
+    # Answered the day before, written to again five minutes ago: the target counts from the new message.
+    followed_up = Ticket(id="1", subject="s", created_at=iso(NOW - timedelta(days=2)), priority="urgent", messages=(
+        Message(author="customer", body="?", created_at=iso(NOW - timedelta(days=2))),
+        Message(author="agent", body="!", created_at=iso(NOW - timedelta(days=1))),
+        Message(author="customer", body="?", created_at=iso(NOW - timedelta(minutes=5)))))
+    assert lifecycle.due_at(followed_up, posted=NOW) == NOW + timedelta(minutes=10)
 
 
 def test_zendesks_active_sla_metric_wins_over_its_due_date():

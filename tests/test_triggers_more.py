@@ -10,7 +10,14 @@ import pytest
 
 from bot.models import Message, Ticket
 from bot.policy.tone import read_tone
-from bot.policy.triggers import SlaSettings, ToneSettings, ai_answered_twice, angry_tone, sla_breach
+from bot.policy.triggers import (
+    SlaSettings,
+    ToneSettings,
+    ai_answered_twice,
+    angry_tone,
+    sla_breach,
+    waiting_since,
+)
 
 TONE = ToneSettings()
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -220,6 +227,39 @@ def test_the_margin_is_configurable() -> None:
 ])
 def test_without_a_due_time_the_priority_policy_applies_from_creation(priority, age, fires) -> None:
     assert (sla(priority=priority, created_at=iso(-age)) is not None) is fires
+
+
+def conversation(*turns: tuple[str, timedelta, bool], **fields) -> Ticket:
+    """A ticket from (author, how long ago, public) turns, oldest first."""
+    return Ticket(id="1", subject="", **fields, messages=tuple(
+        Message(author=author, body="…", created_at=iso(-ago), public=public) for author, ago, public in turns))
+
+
+def test_the_policy_counts_from_the_customers_first_message_since_the_last_reply() -> None:
+    # Three days old, answered yesterday, and the customer wrote again ten minutes ago: 23 h 50 min left, not
+    # overdue by two days.
+    followed_up = conversation(("customer", timedelta(days=3), True), ("agent", timedelta(days=1), True),
+                               ("customer", timedelta(minutes=10), True), created_at=iso(-timedelta(days=3)))
+    assert sla_breach(followed_up, now=NOW, settings=SLA) is None
+    assert waiting_since(followed_up) == NOW - timedelta(minutes=10)
+    # Written twice since the AI's answer, the first time nearly a day ago: the wait counts from the first.
+    twice = conversation(("customer", timedelta(days=2), True), ("bot", timedelta(days=2), True),
+                         ("customer", timedelta(hours=23, minutes=40), True), ("customer", timedelta(minutes=1), True),
+                         created_at=iso(-timedelta(days=2)))
+    assert sla_breach(twice, now=NOW, settings=SLA).detail == "due in 20 min"
+    # An internal note is no answer to the customer.
+    noted = conversation(("customer", timedelta(hours=23, minutes=40), True), ("agent", timedelta(hours=1), False),
+                         created_at=iso(-timedelta(hours=23, minutes=40)))
+    assert sla_breach(noted, now=NOW, settings=SLA).detail == "due in 20 min"
+
+
+def test_nobody_waits_after_a_reply_and_messages_without_times_count_from_creation() -> None:
+    replied = conversation(("customer", timedelta(days=3), True), ("agent", timedelta(days=2), True),
+                           created_at=iso(-timedelta(days=3)))
+    assert waiting_since(replied) is None and sla_breach(replied, now=NOW, settings=SLA) is None
+    untimed = ticket("Where is my refund?", "Hello?", created_at=iso(-timedelta(hours=23, minutes=45)))
+    assert waiting_since(untimed) == NOW - timedelta(hours=23, minutes=45)
+    assert sla_breach(untimed, now=NOW, settings=SLA).detail == "due in 15 min"
 
 
 def test_the_ticket_due_time_wins_over_the_policy_and_hours_are_configurable() -> None:

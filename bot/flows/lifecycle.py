@@ -43,6 +43,7 @@ from bot.config import Settings
 from bot.flows import routes
 from bot.helpdesk.base import Helpdesk
 from bot.models import Escalation, EscalationState, Event, Ticket
+from bot.policy import triggers
 from bot.slack.blocks import escape
 from bot.slack.poster import THREAD_JOB_PRIORITY, Poster
 from bot.store import Store
@@ -130,12 +131,13 @@ class Lifecycle:
 
     def due_at(self, ticket: Ticket, *, posted: datetime) -> datetime:
         """When the ticket is due: the helpdesk's time (Zendesk: its SLA policy's next breach, else its own due
-        date), else its creation — or the post, when the helpdesk gives none — plus the response target for its
-        priority."""
+        date), else the response target for its priority from when the customer started waiting (their first
+        message since the last reply, else the ticket's creation: `triggers.waiting_since`) — or from the post,
+        when the helpdesk gives neither."""
         due = parse_time(ticket.sla_due_at)
         if due is not None:
             return due
-        start = parse_time(ticket.created_at) or posted
+        start = triggers.waiting_since(ticket) or posted
         return start + timedelta(seconds=self.settings.sla_watch.target(ticket.priority))
 
     def keeps_warm(self, route_name: str | None) -> bool:

@@ -74,8 +74,8 @@ DEFAULT_HIGH_RISK_TOPICS: dict[str, tuple[str, ...]] = {
 # Angry tone: the tone score runs from 0 (calm) to 1 (furious); above this it fires. Chosen on the Twitter US
 # airline sentiment set (negative vs the rest): see bot/policy/tone.py.
 DEFAULT_TONE_THRESHOLD = 0.5
-# SLA: hours from creation to the due time per priority, when the ticket carries no `sla_due_at` of its own; a
-# missing priority counts as normal.
+# SLA: hours from when the customer started waiting (`waiting_since`) to the due time, per priority, when the
+# ticket carries no `sla_due_at` of its own; a missing priority counts as normal.
 DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 48.0}
 DEFAULT_SLA_MARGIN_MINUTES = 30.0
 # The AI answers at most this many times in a thread before a person takes over.
@@ -374,16 +374,32 @@ def angry_tone(ticket: Ticket, *, settings: ToneSettings) -> Reason | None:
 # -- SLA about to breach ---------------------------------------------------------------------------------------
 
 
+def waiting_since(ticket: Ticket) -> datetime | None:
+    """Since when the customer has waited for an answer: their first public message after the last public reply
+    (by an agent or the AI), else the ticket's creation when its messages carry no times — a helpdesk's first
+    and next reply times. Counted from creation alone, every follow-up on a ticket older than its target, long
+    since answered, was an SLA breach at once and never answered automatically. None when the last public
+    message is a reply: nobody is waiting."""
+    public = [m for m in ticket.messages if m.public]
+    last_reply = max((i for i, m in enumerate(public) if m.author != "customer"), default=-1)
+    waiting = public[last_reply + 1:]
+    if public and not waiting:
+        return None
+    return next((t for m in waiting if (t := parse_time(m.created_at)) is not None), None) or parse_time(
+        ticket.created_at)
+
+
 def due_at(ticket: Ticket, *, settings: SlaSettings) -> datetime | None:
-    """When the ticket is due: its own `sla_due_at`, else `created_at` plus the hours for its priority."""
+    """When the ticket is due: its own `sla_due_at`, else the hours for its priority from when the customer
+    started waiting (`waiting_since`)."""
     if ticket.sla_due_at:
         return parse_time(ticket.sla_due_at)
-    created = parse_time(ticket.created_at)
+    since = waiting_since(ticket)
     hours = settings.hours.get((ticket.priority or "normal").strip().lower())
-    if created is None or hours is None:
+    if since is None or hours is None:
         return None
     try:
-        return created + timedelta(hours=hours)
+        return since + timedelta(hours=hours)
     except OverflowError:
         return None
 
