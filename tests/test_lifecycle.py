@@ -474,6 +474,34 @@ def test_a_claimed_escalations_reminder_does_nothing_and_an_open_ones_is_recorde
     assert f"<@{MANAGER}>" in fake_slack.replies(CHANNEL, post["ts"])[-1]["text"]
 
 
+class ClaimedMeanwhile:
+    """A channel pacer during whose wait an agent claims the escalation: a claim landing while the reminder
+    waits for its turn to post (in a burst, seconds)."""
+
+    def __init__(self, store: Store, escalation_id: int) -> None:
+        self.store, self.escalation_id = store, escalation_id
+
+    def wait(self, channel: str, *, priority: int = 0) -> float:
+        self.store.claim_escalation(self.escalation_id, user_id=AGENT)
+        return 0.0
+
+
+def test_a_claim_made_while_the_reminder_waits_for_its_turn_stops_it(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    lifecycle.poster = replace(pipeline.poster, pacer=ClaimedMeanwhile(pipeline.store, case["escalation"]))
+    key = f"reminder:{case['escalation']}:unclaimed"
+    assert run_job(pipeline, key, lifecycle.reminder) == \
+        "stopped: taken or closed while the reminder waited for its turn to post"
+    post = next(m for m in fake_slack.messages(CHANNEL)
+                if m["metadata"]["event_payload"]["escalation_id"] == case["escalation"])
+    assert not [r for r in fake_slack.replies(CHANNEL, post["ts"]) if "Still unclaimed" in r["text"]]
+    assert pipeline.store.effect(key) is None and pipeline.store.effect(
+        f"thread-note:{case['escalation']}:reminder-unclaimed") is None, "nothing recorded as sent"
+    assert "reminder:manager" not in scheduled(pipeline.store, case["escalation"]), "no managers' page either"
+    assert run_job(pipeline, key, lifecycle.reminder) == "stopped: the escalation is claimed"
+
+
 def test_a_keep_warm_reply_that_landed_before_a_crash_is_not_sent_again(pipeline, fake_zendesk):
     lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=1))
     case = run_ticket(pipeline, lifecycle, fake_zendesk)

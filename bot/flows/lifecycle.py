@@ -199,7 +199,14 @@ class Lifecycle:
             text = f"⏰ Still unclaimed after {waited}." + (f" {mentioned} — can someone take it?" if mentioned
                                                             else " Can someone take it?")
             fields, action = {"reminded_at": iso(now)}, "reminder_sent"
-        self.poster.thread_note(escalation, key=f"reminder-{step}", text=text)
+
+        def still_open() -> bool:
+            current = self.store.escalation(escalation.id)
+            return current is not None and current.state == EscalationState.OPEN
+
+        if not self.poster.thread_note(escalation, key=f"reminder-{step}", text=text, wanted=still_open):
+            self.store.forget_effect(key)
+            return "stopped: taken or closed while the reminder waited for its turn to post"
         self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail={
             "escalation_id": escalation.id, "ticket_id": escalation.ticket_id, "step": step, "waited": waited,
             "mentioned": mentioned or None, "route": escalation.route})

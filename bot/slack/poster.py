@@ -114,6 +114,10 @@ def _slack_down(exc: BaseException | None) -> bool:
     return status == 429 or status >= 500 or _slack_error(exc) in DOWN_ERRORS
 
 
+class _Unwanted(Exception):
+    """A note no longer wanted when its turn came (`Poster.thread_note`)."""
+
+
 @dataclass
 class Poster:
     slack: WebClient
@@ -216,12 +220,15 @@ class Poster:
             self.refresh(current.id)
         return "note posted"
 
-    def thread_note(self, escalation: Escalation, *, key: str, text: str) -> None:
+    def thread_note(self, escalation: Escalation, *, key: str, text: str,
+                    wanted: Callable[[], bool] | None = None) -> bool:
         """A line Seam adds to the escalation's thread (mrkdwn `text`), once per `key` however often this is
         retried: recorded before and after, and looked for in the thread when an earlier attempt may have
-        posted it."""
+        posted it. With `wanted`, asked again when the channel's turn comes (in a burst the pacer waits seconds,
+        and a "still unclaimed" reminder must not land after a claim made meanwhile): when it says no, nothing is
+        posted or recorded. True when the note is in the thread, posted now or before."""
         if not escalation.ts:
-            return
+            return False
 
         def posted_before() -> bool:
             replies = self._pages(self.slack.conversations_replies, channel=escalation.channel, ts=escalation.ts,
@@ -231,13 +238,20 @@ class Poster:
 
         def post() -> None:
             self._pace(escalation.channel, "note")
+            if wanted is not None and not wanted():
+                raise _Unwanted
             self.slack.chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts, text=text,
                                         unfurl_links=False, unfurl_media=False,
                                         metadata={"event_type": NOTE_EVENT_TYPE,
                                                   "event_payload": {"escalation_id": escalation.id, "key": key}})
 
-        self._once(f"thread-note:{escalation.id}:{key}", kind="slack_thread_reply", posted_before=posted_before,
-                   post=post)
+        effect_key = f"thread-note:{escalation.id}:{key}"
+        try:
+            self._once(effect_key, kind="slack_thread_reply", posted_before=posted_before, post=post)
+        except _Unwanted:
+            self.store.forget_effect(effect_key)  # nothing went out
+            return False
+        return True
 
     def erase_thread_job(self, event: Event) -> str:
         """The `erase_thread` job: delete what Seam posted about the escalation — the DMs it sent people about it
