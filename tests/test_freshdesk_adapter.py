@@ -243,6 +243,46 @@ def test_a_listing_past_the_page_limit_says_where_to_go_on(freshdesk: FakeFreshd
     assert adapter.updated_since(since).resume_from is None
 
 
+def test_a_ticket_updated_while_the_list_is_read_pushes_none_past_the_reader(freshdesk: FakeFreshdesk,
+                                                                            adapter: FreshdeskAdapter) -> None:
+    """Paged by number, ticket 50 updated once page 1 is read moves to the end, and ticket 101, first on page 2,
+    slides onto page 1, never to be seen (an update on a page not read yet, ticket 150's, moves nothing read). The
+    list is read by update time instead."""
+    for ticket_id in range(1, 251):
+        freshdesk.add_ticket(id=ticket_id, subject="s", requester_id=CUSTOMER, description="d")
+    freshdesk.after_answer("list_tickets", lambda: (freshdesk.update_ticket(50, status=3),
+                                                    freshdesk.update_ticket(150, status=3)))
+    listed = adapter.updated_since(time.time() - 3600)
+    assert {t for t, _ in listed} == {str(i) for i in range(1, 251)}, "ticket 101 is not skipped"
+    assert {("50", freshdesk.ticket(50)["updated_at"]), ("150", freshdesk.ticket(150)["updated_at"])} <= set(listed)
+    assert len(listed) == len(set(listed)) and listed.resume_from is None
+    asked = freshdesk.calls_to("list_tickets")
+    assert all(c.params.get("page", "1") == "1" for c in asked) and len(asked) == 3
+    assert asked[1].params["updated_since"] == freshdesk.ticket(100)["updated_at"]
+
+
+def test_more_tickets_at_one_second_than_a_page_holds_are_paged_within_that_second(freshdesk: FakeFreshdesk,
+                                                                                  adapter: FreshdeskAdapter,
+                                                                                  monkeypatch: pytest.MonkeyPatch):
+    moment = "2026-01-05T10:00:00Z"
+    for ticket_id in range(1, 251):  # a bulk update: 250 tickets, one second
+        freshdesk.add_ticket(id=ticket_id, subject="s", requester_id=CUSTOMER, description="d", created_at=moment)
+    for ticket_id in range(251, 371):
+        freshdesk.add_ticket(id=ticket_id, subject="s", requester_id=CUSTOMER, description="d")
+    since = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() - 60
+    listed = adapter.updated_since(since)
+    assert [t for t, _ in listed] == [str(i) for i in range(1, 371)] and listed.resume_from is None
+    asked = [(c.params["updated_since"], c.params.get("page", "1")) for c in freshdesk.calls_to("list_tickets")]
+    assert asked[:4] == [(freshdesk_adapter.iso_stamp(since), "1"), (moment, "1"), (moment, "2"), (moment, "3")]
+    assert len(asked) == 5  # page 3 goes past the second: a new list from the last update it shows
+    # Deeper than Freshdesk pages: cut, and the next check asks from that second again.
+    freshdesk.clear_calls()
+    monkeypatch.setattr(freshdesk_adapter, "LIST_PAGE_CAP", 2)
+    cut = adapter.updated_since(since)
+    assert len(cut) == 200 and cut.resume_from == since + 60
+    assert len(freshdesk.calls_to("list_tickets")) == 3
+
+
 @pytest.mark.parametrize("spelling", [str.lower, str.upper, str], ids=["lower", "upper", "as-stored"])
 def test_find_agent_matches_email_in_any_case(adapter: FreshdeskAdapter, spelling) -> None:
     assert adapter.find_agent(spelling("Bob.Agent@example.com")) == Agent(id=str(AGENT), name="Bob Agent",

@@ -150,36 +150,40 @@ def test_a_second_run_fetches_only_what_changed_or_was_not_fetched(freshdesk: Fa
     assert login["resolution"]["answer"] == "Reset your password here."
 
 
-def test_a_list_deeper_than_freshdesk_pages_goes_on_from_the_last_update(tmp_path: Path):
+def test_a_list_deeper_than_freshdesk_pages_is_read_by_update_time(tmp_path: Path):
     with FakeFreshdesk(api_key=KEY) as started:
         fake = with_customer(started)
         for i in range(250):
             fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description=f"Help {i}")
-        fake.max_list_page = 2  # the real cap is page 300 (30,000 tickets): the same thing, smaller
+        fake.max_list_page = 1  # the real cap is page 300 (30,000 tickets): the same thing, smaller
+        # Updated once its page is read: paged by number, the next ticket would slide onto that page unseen.
+        fake.after_answer("list_tickets", lambda: fake.update_ticket(120, status=3))
         done = export(fake, tmp_path, "--limit", "2")
         assert done.returncode == 0, done.stderr
         listed = fake.calls_to("list_tickets")
-        assert [c.params.get("page", "1") for c in listed] == ["1", "2", "3", "1"]  # page 3 refused: a new list
-        assert listed[-1].params["updated_since"] == fake.ticket(299)["updated_at"]  # the 200th ticket's update
+        assert [c.params.get("page", "1") for c in listed] == ["1", "1", "1"]  # each page a new list's first
+        assert [c.params["updated_since"] for c in listed[1:]] == [fake.ticket(199)["updated_at"],
+                                                                   fake.ticket(298)["updated_at"]]
     assert sorted(p.name for p in (tmp_path / "dump").glob("tickets-*.json")) == [
         "tickets-0001.json", "tickets-0002.json", "tickets-0003.json"]
     assert "250 ticket(s) listed" in done.stderr and "warning" not in done.stderr
     everything = cli.run_with("import", "freshdesk", "dump", "--out", "all.jsonl", env={}, cwd=tmp_path)
     assert everything.returncode == 0, everything.stderr
-    assert len(read_jsonl(tmp_path / "all.jsonl")) == 250  # the 200th is on two pages: once, in its latest version
+    assert len(read_jsonl(tmp_path / "all.jsonl")) == 250  # a ticket on two pages: once, in its latest version
 
 
 def test_a_list_that_cannot_go_deeper_stops_with_a_warning(tmp_path: Path):
     with FakeFreshdesk(api_key=KEY) as started:
         fake = with_customer(started)
         moment = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for i in range(150):  # one update time for more tickets than a page holds: a new list repeats the first
+        for i in range(150):  # one update time for more tickets than a page holds: paged by number within it
             fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help",
                             created_at=moment)
         fake.max_list_page = 1
         done = export(fake, tmp_path, "--limit", "1")
         assert done.returncode == 0, done.stderr
-        assert len(fake.calls_to("list_tickets")) == 4  # two lists of one page each, and the refused page 2
+        asked = [(c.params["updated_since"], c.params.get("page", "1")) for c in fake.calls_to("list_tickets")]
+        assert asked[1:] == [(moment, "1"), (moment, "2")]  # a new list from that second; its page 2 refused
     assert "warning: the export stopped after 2 pages before its end" in done.stderr
     assert "100 ticket(s) listed" in done.stderr
 
@@ -264,10 +268,9 @@ def test_converting_files_reads_no_seam_toml(freshdesk: FakeFreshdesk, tmp_path:
     assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "tickets.jsonl").read_text()
 
 
-def test_a_ticket_on_two_listings_counts_once_in_its_latest_version(tmp_path: Path):
-    """In process: a ticket updated while the list is read shows up again in the next listing."""
+def test_a_ticket_on_two_pages_counts_once_in_its_latest_version(tmp_path: Path):
+    """In process: a ticket updated while the list is read shows up again on a later page."""
     from bot.helpdesk.base import iso_seconds
-    from bot.helpdesk.freshdesk.adapter import PageCap
     from bot.helpdesk.freshdesk.export import export_dump
 
     def ticket(id: int, updated_at: str) -> dict:
@@ -275,27 +278,22 @@ def test_a_ticket_on_two_listings_counts_once_in_its_latest_version(tmp_path: Pa
                 "created_at": "2026-11-01T00:00:00Z", "updated_at": updated_at}
 
     class Listing:
-        asked: list[float] = []
-
         def ticket_pages(self, since: float):
-            self.asked.append(since)
-            if len(self.asked) == 1:
-                yield [ticket(1, "2026-11-01T00:00:01Z"), ticket(2, "2026-11-01T00:00:05Z")]
-                raise PageCap("deep")
+            yield [ticket(1, "2026-11-01T00:00:01Z"), ticket(2, "2026-11-01T00:00:05Z")]
             yield [ticket(2, "2026-11-01T00:00:05Z"), ticket(1, "2026-11-01T00:00:09Z")]
 
         def ticket_conversations(self, ticket_id: str) -> tuple[list[dict], int]:
             return [], 0
 
     result = export_dump(Listing(), iso_seconds("2026-10-01T00:00:00Z"), tmp_path)  # type: ignore[arg-type]
-    assert Listing.asked[1] == iso_seconds("2026-11-01T00:00:05Z")
     assert result.pages == 2 and result.listed == 2 and result.exported == ["2", "1"] and not result.cut
     versions = tmp_path / "conversations" / ".versions"
     assert json.loads((versions / "1.json").read_text()) == "2026-11-01T00:00:09Z"
 
 
-def test_the_adapter_stops_a_listing_at_the_page_cap_its_link_goes_past(monkeypatch: pytest.MonkeyPatch):
-    """The cap Freshdesk documents, reached while the Link still points on: PageCap, without asking for more."""
+def test_the_adapter_stops_a_listing_at_the_page_cap_within_one_second(monkeypatch: pytest.MonkeyPatch):
+    """The cap Freshdesk documents, reached by tickets sharing one update second while the Link still points on:
+    PageCap, without asking for more."""
     from bot.helpdesk.base import HelpdeskError
     from bot.helpdesk.freshdesk import adapter as freshdesk_adapter
     from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, PageCap
@@ -303,14 +301,16 @@ def test_the_adapter_stops_a_listing_at_the_page_cap_its_link_goes_past(monkeypa
     with FakeFreshdesk(api_key=KEY) as started:
         fake = with_customer(started)
         for i in range(201):
-            fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help")
+            fake.add_ticket(id=100 + i, subject=f"Question {i}", requester_id=CUSTOMER, description="Help",
+                            created_at="2026-11-01T00:00:00Z")
         monkeypatch.setattr(freshdesk_adapter, "LIST_PAGE_CAP", 2)
         with httpx.Client(base_url=fake.url, auth=fake.auth) as client:
             adapter = FreshdeskAdapter(client, webhook_secret="", agent_url="https://acme.freshdesk.com")
             pages: list[list] = []
             with pytest.raises(PageCap):
                 pages.extend(adapter.ticket_pages(0))
-            assert [len(p) for p in pages] == [100, 100] and len(fake.calls_to("list_tickets")) == 2
+            assert [len(p) for p in pages] == [100, 100, 100]  # the first, then pages 1 and 2 of that second
+            assert [c.params.get("page", "1") for c in fake.calls_to("list_tickets")] == ["1", "1", "2"]
             fake.fail("list_tickets", status=400, times=1)  # a 400 that is not about the page is an error
             with pytest.raises(HelpdeskError) as raised:
                 list(adapter.ticket_pages(0))

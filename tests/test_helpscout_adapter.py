@@ -389,6 +389,45 @@ def test_updated_since_lists_every_status_but_spam_across_pages():
         assert call.params["modifiedSince"] == datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_a_conversation_modified_while_the_list_is_read_pushes_none_past_the_reader():
+    """Paged by number, the fifth conversation modified once page 1 is read moves to the end, and the eleventh,
+    first on page 2, slides onto page 1, never to be seen: the list is read by modification time instead."""
+    with FakeHelpScout(page_size=10) as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
+        adapter = make(c, fake)
+        ids = [conversation(fake, f"question {n}") for n in range(30)]
+        fake.after_answer("list_conversations", lambda: fake.add_activity(ids[4], field="Priority", value="High",
+                                                                          user_id=fake.api_user_id))
+        updates = adapter.updated_since(fake.modified_at(ids[0]) - 60)
+        listed = dict(updates)
+        assert set(listed) == {str(i) for i in ids}, "the eleventh is not skipped"
+        assert listed[str(ids[4])].startswith(datetime.fromtimestamp(fake.modified_at(ids[4]), UTC)
+                                              .strftime("%Y-%m-%dT%H:%M:%SZ")), "the new version is read"
+        assert updates.resume_from is None
+        asked = fake.calls_to("list_conversations")
+        assert all("page" not in call.params for call in asked) and len(asked) == 4
+
+
+def test_more_conversations_modified_in_one_second_than_a_page_holds_are_paged_within_it(
+        monkeypatch: pytest.MonkeyPatch):
+    with FakeHelpScout(page_size=10) as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
+        adapter = make(c, fake)
+        bulk = [conversation(fake, f"question {n}") for n in range(30)]
+        since = fake.modified_at(bulk[0]) - 60
+        fake.bulk_change(bulk, status="closed", user_id=fake.api_user_id)
+        moment = datetime.fromtimestamp(fake.modified_at(bulk[0]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        later = [conversation(fake, f"later {n}") for n in range(5)]
+        listed = adapter.updated_since(since)
+        assert {i for i, _ in listed} == {str(i) for i in bulk + later} and listed.resume_from is None
+        asked = [(call.params["modifiedSince"], call.params.get("page", "1"))
+                 for call in fake.calls_to("list_conversations")]
+        assert asked[1:] == [(moment, "1"), (moment, "2"), (moment, "3"), (moment, "4")]
+        # Capped at MAX_PAGES pages: everything before the bulk change's second was read.
+        fake.clear_calls()
+        monkeypatch.setattr(helpscout_adapter, "MAX_PAGES", 3)
+        cut = adapter.updated_since(since)
+        assert len(cut) == 20 and cut.resume_from == fake.modified_at(bulk[0])
+
+
 def test_find_agent_uses_the_email_filter_and_alternate_emails(fake, adapter):
     bea = fake.add_user("Bea", "Agent", "bea@example.com", alternate_emails=["Bea.Slack@Example.com"])
     assert adapter.find_agent("bea@example.com").id == str(bea)

@@ -41,8 +41,8 @@ class Desk:
 
 @pytest.fixture
 def desk() -> Iterator[Desk]:
-    """Six conversations: closed, active, spam, closed, pending and a draft; two a page, so three pages listed
-    (spam is not) and the longest thread on two."""
+    """Six conversations: closed, active, spam, closed, pending and a draft; two a page (spam is not listed), and
+    the longest thread on two."""
     with FakeHelpScout(app_id=APP_ID, app_secret=SECRET, page_size=2) as fake:
         desk = Desk(fake)
         desk.add("Refund", ("customer", "Where is my refund?"), ("note", "Internal: checked Stripe"),
@@ -109,8 +109,10 @@ def test_an_export_round_trips_to_the_jsonl_of_a_dump_saved_by_hand(desk: Desk, 
     done = export(desk.fake, tmp_path)
     assert done.returncode == 0 and SECRET not in done.stdout + done.stderr, done.stderr
     dump, ids = tmp_path / "dump", desk.ids
+    # Each page after the first is a new list from the newest time the page before showed, which repeats the
+    # conversation modified then: five conversations two a page are four pages.
     assert sorted(p.name for p in dump.glob("conversations-*.json")) == [
-        "conversations-0001.json", "conversations-0002.json", "conversations-0003.json"]
+        f"conversations-000{n}.json" for n in (1, 2, 3, 4)]
     first = json.loads((dump / "conversations-0001.json").read_text())
     assert [c["id"] for c in first["_embedded"]["conversations"]] == [ids["Refund"], ids["Login"]]
     assert first["page"]["totalPages"] == 3  # the page as Help Scout answered it
@@ -285,14 +287,16 @@ def test_a_list_deeper_than_the_page_cap_goes_on_from_the_newest_time_read(tmp_p
         lines: list[str] = []
         result = export_dump(adapter, fake.modified_at(made[0]) - 60, tmp_path, say=lines.append)
         listed = fake.calls_to("list_conversations")
-        assert [c.params.get("page", "1") for c in listed] == ["1", "2", "1", "2"]  # two pages, then a new list
-        fourth = newest_time(fake.conversation(made[3]))
-        assert listed[2].params["modifiedSince"] == f"{fourth:%Y-%m-%dT%H:%M:%SZ}"
-    assert result.pages == 4 and result.listed == 7 and not result.cut
-    assert result.exported == [str(i) for i in made]  # the fourth, listed twice, counts once
-    assert any("going on with conversations modified since" in line for line in lines)
+        # Each page a new list from the newest time the page before showed (repeating the conversation of that
+        # time); two pages a listing, then the export starts a new one from the newest time read.
+        assert [c.params.get("page", "1") for c in listed] == ["1"] * 6
+        third = newest_time(fake.conversation(made[2]))
+        assert listed[2].params["modifiedSince"] == f"{third:%Y-%m-%dT%H:%M:%SZ}"
+    assert result.pages == 6 and result.listed == 7 and not result.cut
+    assert result.exported == [str(i) for i in made]  # each listed twice counts once
+    assert sum("going on with conversations modified since" in line for line in lines) == 2
     assert sorted(p.name for p in tmp_path.glob("conversations-*.json")) == [
-        f"conversations-000{n}.json" for n in (1, 2, 3, 4)]
+        f"conversations-000{n}.json" for n in range(1, 7)]
 
 
 def test_a_list_that_cannot_go_further_is_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

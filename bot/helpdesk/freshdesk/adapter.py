@@ -30,6 +30,7 @@ from bot.helpdesk.base import (
     WebhookEvent,
     WebhookPayloadError,
     check_shared_secret,
+    iso_seconds,
     resumed_after,
     webhook_json,
 )
@@ -45,6 +46,7 @@ from bot.helpdesk.freshdesk.settings import (
     status_word,
 )
 from bot.helpdesk.http import checked, send, with_retries
+from bot.helpdesk.listing import Page, by_update_time
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
@@ -63,7 +65,8 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
 MAX_PAGES = 50
 PER_PAGE = 100
 # Freshdesk refuses list pages past the 300th ("You cannot access tickets beyond the 300th page", 400): 30,000
-# tickets a listing at 100 a page. The export reads on from the last update with a new listing.
+# tickets a listing at 100 a page. The tickets list is read by update time, each page a new list's first, so only
+# tickets sharing one update second are ever paged this deep.
 LIST_PAGE_CAP = 300
 # A thread of 10,000 conversations is far past any real one; the bound keeps a runaway listing finite.
 MAX_CONVERSATION_PAGES = 100
@@ -292,17 +295,53 @@ class FreshdeskAdapter:
             if raw.get("requester_id") is None else (),
         )
 
+    def _ticket_list(self, since: float, *, include: str | None, max_requests: int | None) -> Iterator[Page]:
+        """The tickets list updated at or after `since`, oldest update first, read by update time
+        (bot.helpdesk.listing): each page is page 1 of a new list from the last `updated_at` the page before showed,
+        so a ticket updated while the list is read cannot push one not yet read onto a page already read. Only
+        tickets sharing one update second past a page's worth are paged by number, never past LIST_PAGE_CAP: PageCap
+        then, as for a deeper page Freshdesk refuses (a 400 naming `page`). Past `max_requests` pages: PageCap.
+
+        Relied on (https://developers.freshdesk.com/api/#list_all_tickets, read through a copy of that section,
+        docs/helpdesks/freshdesk.md): `updated_since` takes an ISO time to the second (the docs' example
+        `2015-01-19T02:00:00Z`) and `updated_at` comes to the second; `order_by=updated_at` with
+        `order_type=asc` sorts oldest update first; `per_page` is at most 100; `Link: rel="next"` while more
+        remain. Whether `updated_since` includes its own second is not said: Seam takes it to (a list restarted
+        from the last `updated_at` read, as the Airbyte and Onyx connectors restart theirs past page 300)."""
+        params = {"order_by": "updated_at", "order_type": "asc", "per_page": PER_PAGE}
+        if include:
+            params["include"] = include
+
+        def fetch(cursor: int, number: int) -> Page:
+            query = {"updated_since": iso_stamp(cursor), **params, **({"page": number} if number > 1 else {})}
+            try:
+                body, headers = self._call("GET", "/api/v2/tickets", params=query)
+            except HelpdeskError as exc:
+                # The request line names per_page too: only the answer's body says which field was refused.
+                if exc.status == 400 and number > 1 and '"page"' in str(exc).partition(" answered ")[2]:
+                    raise PageCap(f"Freshdesk refused page {number} of the tickets list") from None
+                raise
+            rows = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
+            return Page(body if isinstance(body, list) else [], rows, bool(_NEXT.search(headers.get("link") or "")))
+
+        return by_update_time(fetch, since, time_of=lambda t: iso_seconds(str(t.get("updated_at") or "")),
+                              max_requests=max_requests, deepest=LIST_PAGE_CAP, cut=PageCap,
+                              name="Freshdesk's tickets list")
+
     def updated_since(self, since: float) -> Updates:
-        """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), oldest first.
-        The list endpoint leaves spam and deleted tickets out unless asked for them. Past MAX_PAGES pages the
-        listing is cut and `resume_from` says where to go on."""
-        params = {"updated_since": iso_stamp(since), "order_by": "updated_at", "order_type": "asc",
-                  "per_page": PER_PAGE}
+        """(ticket id, updated_at) of every ticket updated at or after `since` (Unix seconds), oldest first, each
+        version once. The list endpoint leaves spam and deleted tickets out unless asked for them. Past MAX_PAGES
+        pages the listing is cut and `resume_from` says where to go on: the last update read, since everything
+        updated before it was read (`_ticket_list`)."""
         found = Updates()
+        read: set[tuple[str, str]] = set()
         try:
-            for ticket in self._pages("/api/v2/tickets", params, whole=True):
-                if ticket.get("id") is not None:
-                    found.append((str(ticket["id"]), str(ticket.get("updated_at") or "")))
+            for page in self._ticket_list(since, include=None, max_requests=MAX_PAGES):
+                for ticket in page.rows:
+                    version = (str(ticket.get("id")), str(ticket.get("updated_at") or ""))
+                    if ticket.get("id") is not None and version not in read:  # each new list repeats the last second
+                        read.add(version)
+                        found.append(version)
         except ListingCut:
             found.resume_from = resumed_after(found, since)
         return found
@@ -310,21 +349,11 @@ class FreshdeskAdapter:
     def ticket_pages(self, since: float) -> Iterator[list]:
         """The pages of the tickets list updated at or after `since` (Unix seconds), oldest update first, each
         ticket with its requester and description, as Freshdesk answers them (a JSON array each; spam and deleted
-        tickets are not listed). Freshdesk serves a list LIST_PAGE_CAP pages deep at most: past that (its Link
-        still pointing on, or the deeper page refused with a 400 naming `page`) PageCap is raised once the pages
-        are read, and a new listing from the last `updated_at` read goes on. ListingCut for a Link elsewhere."""
-        params = {"updated_since": iso_stamp(since), "order_by": "updated_at", "order_type": "asc",
-                  "per_page": PER_PAGE, "include": "requester,description"}
-        pages = 0
-        try:
-            for page in self._walk("/api/v2/tickets", params, max_pages=LIST_PAGE_CAP):
-                pages += 1
-                yield page if isinstance(page, list) else []
-        except HelpdeskError as exc:
-            # The request line names per_page too: only the answer's body says which field was refused.
-            if exc.status == 400 and pages and '"page"' in str(exc).partition(" answered ")[2]:
-                raise PageCap(f"Freshdesk refused page {pages + 1} of the tickets list") from None
-            raise
+        tickets are not listed). Read by update time (`_ticket_list`), so a ticket may be on two pages (the
+        second its update shares with the next list, or updated meanwhile): the latest version counts. PageCap
+        when more tickets share one update second than Freshdesk pages (LIST_PAGE_CAP pages of them)."""
+        for page in self._ticket_list(since, include="requester,description", max_requests=None):
+            yield page.body
 
     def ticket_conversations(self, ticket_id: str) -> tuple[list[dict], int]:
         """Every conversation of the ticket (all pages) as Freshdesk returns them, and how many entries were not

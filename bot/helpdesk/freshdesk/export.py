@@ -3,16 +3,18 @@
 `export_dump` writes into a folder what an operator would otherwise save by hand (README, *Importing tickets*):
 
 - `tickets-0001.json`, `tickets-0002.json`, … — each page of `GET /api/v2/tickets` updated since the start time,
-  oldest update first, requester and description included, as Freshdesk returned it (a bare JSON array);
+  oldest update first, requester and description included, as Freshdesk returned it (a bare JSON array). The
+  adapter reads the list by update time (`FreshdeskAdapter.ticket_pages`): each page is the first of a new list
+  from the last `updated_at` the page before showed, so pages overlap by the tickets of that second;
 - `conversations/{id}.json` — every conversation of each ticket listed, all pages in one JSON array as
   `GET /api/v2/tickets/{id}/conversations` returns them (its latest version; spam and deleted tickets left out,
   and unresolved ones with `resolved_only`);
 - `conversations/.versions/{id}.json` — the ticket's `updated_at` the conversations were fetched for. The importer
   reads no hidden folder, so the conversations file stays exactly what the API returned.
 
-Freshdesk serves a list 300 pages deep at most (30,000 tickets): a listing stopped there goes on with a new one
-from the last `updated_at` read; a ticket listed twice (on the boundary, or updated meanwhile) counts once, in its
-latest version.
+Read that way, a ticket updated while the export lists cannot push another off the pages, and Freshdesk's 300-page
+limit on a list is reached only by more than 30,000 tickets updated in one second (the export then stops with a
+warning). A ticket listed twice (on a boundary, or updated meanwhile) counts once, in its latest version.
 
 Re-running resumes: the ticket pages are read again, but a conversations file already there is kept unless its
 ticket changed since it was written (or its version file is missing: an interrupted run). Every file is written to
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.helpdesk import export as common
-from bot.helpdesk.base import ListingCut, iso_seconds
+from bot.helpdesk.base import ListingCut
 from bot.helpdesk.freshdesk.settings import RESOLVED_CODES
 from bot.pacing import per_minute
 
@@ -55,39 +57,26 @@ def export_dump(adapter: FreshdeskAdapter, since: float, out: Path, *, resolved_
     (the module docstring says how). `limit`: fetch conversations for at most that many tickets, the first ones
     listed (oldest update first). `say` gets progress lines. HelpdeskError when Freshdesk fails for good; what
     was written until then stays, and a re-run goes on from there."""
-    from bot.helpdesk.freshdesk.adapter import PageCap, iso_stamp
-
     threads = common.VersionedThreads(out / "conversations")
     result = _result()
     latest: dict[str, dict] = {}  # id -> latest version, in the order of the latest versions (oldest update first)
-    window = since
-    while True:
-        reached = window
-        try:
-            for page in adapter.ticket_pages(window):
-                result.pages += 1
-                common.write_atomically(out / f"tickets-{result.pages:04d}.json", page)
-                for ticket in page:
-                    ticket_id = str(ticket.get("id")) if isinstance(ticket, dict) else ""
-                    if not _TICKET_ID.match(ticket_id):
-                        result.unreadable += 1
-                        continue
-                    if _newer(ticket, latest.get(ticket_id)):
-                        latest.pop(ticket_id, None)
-                        latest[ticket_id] = ticket
-                    reached = max(reached, iso_seconds(str(ticket.get("updated_at") or "")) or reached)
-                say(f"ticket page {result.pages}: {len(latest)} ticket(s) so far")
-        except ListingCut as exc:
-            # A new listing from the last update read goes on, unless a whole listing's worth of tickets shares
-            # one second (it would list the same tickets again) or the listing linked elsewhere.
-            if not isinstance(exc, PageCap) or reached <= window:
-                result.cut = True
-                break
-            say(f"the tickets list goes deeper than Freshdesk pages it: going on with tickets updated since "
-                f"{iso_stamp(reached)}")
-            window = reached
-            continue
-        break
+    try:
+        for page in adapter.ticket_pages(since):
+            result.pages += 1
+            common.write_atomically(out / f"tickets-{result.pages:04d}.json", page)
+            for ticket in page:
+                ticket_id = str(ticket.get("id")) if isinstance(ticket, dict) else ""
+                if not _TICKET_ID.match(ticket_id):
+                    result.unreadable += 1
+                    continue
+                if _newer(ticket, latest.get(ticket_id)):
+                    latest.pop(ticket_id, None)
+                    latest[ticket_id] = ticket
+            say(f"ticket page {result.pages}: {len(latest)} ticket(s) so far")
+    except ListingCut:
+        # The list reads on by update time by itself: it stops short only where more tickets share one update
+        # second than Freshdesk pages (PageCap).
+        result.cut = True
     common.remove_stale_pages(out, result.pages)
 
     def fetch(ticket_id: str, version: str) -> int:

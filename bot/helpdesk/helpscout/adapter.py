@@ -64,6 +64,7 @@ from bot.helpdesk.helpscout.shapes import (
 )
 from bot.helpdesk.http import checked, with_retries
 from bot.helpdesk.http import send as send_http
+from bot.helpdesk.listing import Page, by_update_time
 from bot.models import Article, Ticket
 from bot.pacing import ChannelPacer, per_minute
 from bot.retry import (
@@ -365,9 +366,33 @@ class HelpScoutAdapter:
 
     def conversation_pages(self, since: float) -> Iterator[Any]:
         """The pages of the conversations list modified at or after `since` (Unix seconds), oldest modification
-        first, as Help Scout answers them. Past MAX_PAGES pages PageCap is raised once they are read (a new
-        listing from the last time read goes on); ListingCut when a page links to another host."""
-        return self._pages("/v2/conversations", modified_since(since), whole=True)
+        first, as Help Scout answers them, read by modification time (bot.helpdesk.listing): each page is page 1
+        of a new list from the newest time the page before showed, so a conversation modified while the list is
+        read cannot push one not yet read onto a page already read. A conversation may come on two pages. Past
+        MAX_PAGES pages PageCap is raised once they are read (a new listing from the last time read goes on).
+
+        Relied on (https://developer.helpscout.com/mailbox-api/endpoints/conversations/list/): `modifiedSince`
+        takes an ISO time to the second, `sortField=modifiedAt` with `sortOrder=asc` sorts oldest modification
+        first, pages by `page` with `page.number`/`page.totalPages`. The conversation object has no modification
+        time (…/conversations/get/: `createdAt`, `closedAt`, `userUpdatedAt`, `customerWaitingSince`), so a page
+        is keyed by the newest of those it shows (`newest_time`): each is a moment the conversation was modified,
+        never after the modification it is sorted by, so a new list from it can repeat conversations but never
+        skip one. When a whole page shows nothing newer (a bulk change in one second, or times that lag), the
+        walk pages on by number within that list."""
+        def fetch(cursor: int, number: int) -> Page:
+            body = self._request("GET", "/v2/conversations",
+                                 params={**modified_since(cursor), **({"page": number} if number > 1 else {})})
+            position = page_position(body)
+            more = bool(next_link(body)) or (position is not None and position[0] < position[1])
+            return Page(body, items(body, "conversations"), more)
+
+        def time_of(raw: dict) -> float | None:
+            moment = newest_time(raw)
+            return moment.timestamp() if moment else None
+
+        for page in by_update_time(fetch, since, time_of=time_of, max_requests=MAX_PAGES, cut=PageCap,
+                                   name="Help Scout's conversations list"):
+            yield page.body
 
     def conversation_threads(self, conversation_id: str) -> tuple[list[dict], int]:
         """Every thread of the conversation (all pages, newest first) as Help Scout answers them, and how many

@@ -14,9 +14,11 @@ from the API.
 The conversation object shows no modification time, so the version a threads file was fetched for is what
 reconciliation compares (`conversation_version`: the newest time the conversation shows, and its thread count).
 
-The adapter reads a listing MAX_PAGES pages deep at a time: a listing stopped there goes on with a new one from
-the newest time read, which is never after the last modification listed, so nothing is skipped; a conversation
-listed twice counts once, in the version read last.
+The adapter reads the list by modification time (`HelpScoutAdapter.conversation_pages`): each page is the first of
+a new list from the newest time the page before showed, so a conversation modified while the export lists cannot
+push another off the pages, and pages overlap by a conversation or two. It reads MAX_PAGES pages at a time: a
+listing stopped there goes on with a new one from the newest time read, which is never after the last modification
+listed, so nothing is skipped; a conversation listed twice counts once, in the version read last.
 
 Re-running resumes: the conversation pages are read again, but a threads file already there is kept unless its
 conversation changed since it was written. Every file is written to a temporary name and renamed into place. The

@@ -5,6 +5,7 @@ port on 127.0.0.1 and served from a daemon thread.  The base class provides:
 
 * call recording (:class:`Call`, ``calls``, ``calls_to``, ``clear_calls``),
 * failure injection (``fail``, ``clear_failures``) and per-method latency (``set_delay``),
+* a change made between two calls (``after_answer``: a ticket updated while a listing is read),
 * polling helpers for asynchronous code under test (``wait_for``),
 * lifecycle (``start``/``stop``/context manager, ``url``),
 * the clock calls are stamped with (``clock``: ``time.monotonic`` unless a simulation sets its own).
@@ -101,6 +102,7 @@ class FakeHTTPServer:
         self._calls: list[Call] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._delays: dict[str, float] = {}
+        self._after: dict[str, list[Callable[[], None]]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         #: What ``Call.received_at`` is read from (a benchmark running on simulated time sets its clock here).
@@ -225,6 +227,13 @@ class FakeHTTPServer:
             else:
                 self._delays[name] = seconds
 
+    def after_answer(self, name: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once the next successful answer to ``name`` is made, before it is sent: the client
+        sees the change only from its next call on (as when a ticket is updated between two pages of a listing).
+        Actions queue up: a second one runs after the next answer after that."""
+        with self._lock:
+            self._after.setdefault(name, []).append(action)
+
     def wait_for(self, name: str, count: int = 1, *, timeout: float = 5.0) -> list[Call]:
         """Poll until at least ``count`` successful calls to ``name`` exist.
 
@@ -312,6 +321,12 @@ class FakeHTTPServer:
             except Exception as exc:  # a bug in the fake: answer 500, keep serving
                 logger.exception("%s handler for %s crashed", type(self).__name__, name)
                 status, extra, payload = 500, {}, {"error": f"fake crashed: {exc!r}"}
+            if status < 400:
+                with self._lock:
+                    queued = self._after.get(name)
+                    action = queued.pop(0) if queued else None
+                if action is not None:
+                    action()
 
         if isinstance(payload, bytes):
             raw = payload

@@ -190,6 +190,14 @@ class FakeFreshdesk(FakeHTTPServer):
                              incoming=item.get("incoming", False), attachments=item.get("attachments", ()))
             return copy.deepcopy(ticket)
 
+    def update_ticket(self, ticket_id: int, **fields: Any) -> dict[str, Any]:
+        """A change made in Freshdesk itself (an agent, an automation): the fields given, and ``updated_at`` now."""
+        with self._lock:
+            ticket = self._tickets[ticket_id]
+            ticket.update(copy.deepcopy(fields))
+            ticket["updated_at"] = self._now()
+            return copy.deepcopy(ticket)
+
     def add_category(self, *, id: int, name: str) -> None:
         with self._lock:
             self._categories[id] = {"id": id, "name": name, "description": None, "visible_in_portals": []}

@@ -181,6 +181,17 @@ class FakeHelpScout(FakeHTTPServer):
                 existing.update(value=value, text=value)
             self._touch(conversation_id, user=True)
 
+    def bulk_change(self, conversation_ids: Iterable[int], *, status: str, user_id: int) -> None:
+        """A user changes the status of many conversations at once (a bulk action in Help Scout's UI): all of them
+        are modified in the same second."""
+        with self._lock:
+            now = self._now()
+            for conversation_id in conversation_ids:
+                self._conversations[conversation_id].update(status=status, userUpdatedAt=_iso(now))
+                self._modified[conversation_id] = now
+                if status == "closed":
+                    self._conversations[conversation_id].update(closedAt=_iso(now), closedBy=user_id)
+
     def conversation(self, conversation_id: int, *, embed_threads: bool = False) -> dict[str, Any]:
         """The conversation as `GET /v2/conversations/{id}` returns it (a copy); KeyError if unknown."""
         with self._lock:
