@@ -45,11 +45,11 @@ T = TypeVar("T")
 # `transient`) do not count: they are retried until the job has waited MAX_OUTAGE.
 MAX_ATTEMPTS = 5
 # Seconds before a failed job's next try: 5 s, then four times longer each time — 5, 20, 80, 320 — and never longer
-# than MAX_BACKOFF (320 s, the fourth step; a job failing for its own reason is dead at the fifth failure, so only
-# a job waiting out an outage reaches the cap). The cap keeps the catch-up after an outage within about five
-# minutes, and costs little while it lasts: 500 jobs waiting are under two tries a second, each answered at once
-# or bounded by the clients' timeouts, and jobs that failed before leave a worker free for new tickets
-# (bot.jobs.worker `max_retrying`).
+# than MAX_BACKOFF (320 s, the fourth step: a job failing for its own reason keeps the schedule it always had and
+# is dead at its fifth failure; only a job waiting out an outage stays at the cap, tried every 320 s). The cap
+# keeps the catch-up after an outage within about five minutes, and costs little while it lasts: 500 jobs waiting
+# are under two tries a second, each answered at once or bounded by the clients' timeouts, and jobs that failed
+# before leave a worker free for new tickets (bot.jobs.worker `max_retrying`).
 BACKOFF_BASE = 5.0
 MAX_BACKOFF = BACKOFF_BASE * 4 ** 3
 # How long a job failing because a service is down keeps being retried, counted from when it first came due

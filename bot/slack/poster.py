@@ -32,7 +32,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import SLACK_DOWN_ERRORS, transient
+from bot.errors import transient
 from bot.models import Escalation, EscalationState, Event, Message
 from bot.pacing import ChannelPacer
 from bot.slack.blocks import (
@@ -74,9 +74,6 @@ MAX_BACKOFF_ROUNDS = 64
 # edit): the card is recorded as shown and no longer updated.
 GONE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "edit_window_closed",
                          "is_archived"})
-# Errors of Slack as a whole, not of one card: the sweep's round stops there (the job queue retries a job failing
-# with one of them until Slack is back: bot.errors.transient).
-DOWN_ERRORS = SLACK_DOWN_ERRORS
 # What `_update_card` did.
 UPDATED, GONE, REFUSED, SKIPPED = "updated", "gone", "refused", "skipped"
 
@@ -108,8 +105,9 @@ def _why(exc: BaseException | None) -> str:
 
 
 def _slack_down(exc: BaseException | None) -> bool:
-    """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, a timeout or a lost connection
-    (after the client's own retries)."""
+    """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, one of Slack's own "down" codes
+    (bot.errors `SLACK_DOWN_ERRORS`), a timeout or a lost connection (after the client's own retries) — the rule
+    the job queue retries an outage by (bot.errors `transient`) — or any failure without Slack's answer."""
     return not isinstance(exc, SlackApiError) or transient(exc)
 
 
