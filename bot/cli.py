@@ -347,7 +347,8 @@ def import_csv_command(ctx: click.Context, file: Path, out: str, id_col: str, su
 @click.option("--retry-dead", is_flag=True, help="Put every dead job back in the queue.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def jobs(retry_id: int | None, retry_dead: bool, fmt: str) -> None:
-    """The work queue in DATABASE_PATH: pending jobs, the oldest one's age, and dead jobs (failed five times),
+    """The work queue in DATABASE_PATH: pending jobs (and how many of them wait to be retried after a failure),
+    the oldest one's age, and dead jobs — failed five times, or for a day while Slack or the helpdesk was down —
     which wait for a person. A running `serve` picks retried jobs up within a second."""
     store = _open_store()
     if retry_id is not None or retry_dead:
@@ -360,14 +361,15 @@ def jobs(retry_id: int | None, retry_dead: bool, fmt: str) -> None:
     stats = store.queue_stats()
     dead = store.dead_events()
     if fmt == "json":
-        fields = ("id", "ticket_id", "attempts", "received_at", "last_error")
+        fields = ("id", "kind", "ticket_id", "attempts", "transient_failures", "received_at", "last_error")
         click.echo(json.dumps({**stats, "dead_jobs": [{f: getattr(e, f) for f in fields} for e in dead]}, indent=2))
         return
     age = stats["oldest_pending_seconds"]
-    click.echo(f"pending {stats['pending']} (oldest {'–' if age is None else f'{age:.0f} s'}), "
-               f"done {stats['done']}, dead {stats['dead']}")
+    click.echo(f"pending {stats['pending']} ({stats['retrying']} retrying, oldest "
+               f"{'–' if age is None else f'{age:.0f} s'}), done {stats['done']}, dead {stats['dead']}")
     for event in dead:
-        click.echo(f"  dead job {event.id}: ticket {event.ticket_id}, {event.attempts} attempts, "
+        down = f" ({event.transient_failures} while a service was down)" if event.transient_failures else ""
+        click.echo(f"  dead job {event.id}: ticket {event.ticket_id}, {event.attempts} attempts{down}, "
                    f"received {event.received_at[:19]}: {(event.last_error or '')[:120]}")
 
 

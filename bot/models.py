@@ -293,6 +293,9 @@ class Event:
     processed_at: str | None = None
     priority: int = 0  # of jobs due together, the lowest runs first (bot.store, m010)
     due_at: str | None = None  # when it first came due: its reception, or a scheduled job's time (m020)
+    # Of `attempts`, those that failed because a service was down (bot.errors.transient; bot.store, m021): they do
+    # not count toward MAX_ATTEMPTS.
+    transient_failures: int = 0
 
     @classmethod
     def from_row(cls, row: dict) -> Event:

@@ -40,8 +40,21 @@ from bot.text import encodable, has_placeholder, iso, seconds_since, utcnow
 MIGRATIONS = Migrations("seam")
 T = TypeVar("T")
 
-# An event whose processing failed this many times stops being retried and waits for a person.
+# A job whose processing failed this many times for a reason of its own (a bug, a 4xx, a crash while it ran) stops
+# being retried and waits for a person (`dead`). Failures because Slack or the helpdesk was down (bot.errors
+# `transient`) do not count: they are retried until the job has waited MAX_OUTAGE.
 MAX_ATTEMPTS = 5
+# Seconds before a failed job's next try: 5 s, then four times longer each time — 5, 20, 80, 320 — and never longer
+# than MAX_BACKOFF (320 s, the fourth step: a job failing for its own reason keeps the schedule it always had and
+# is dead at its fifth failure; only a job waiting out an outage stays at the cap, tried every 320 s). The cap
+# keeps the catch-up after an outage within about five minutes, and costs little while it lasts: 500 jobs waiting
+# are under two tries a second, each answered at once or bounded by the clients' timeouts, and jobs that failed
+# before leave a worker free for new tickets (bot.jobs.worker `max_retrying`).
+BACKOFF_BASE = 5.0
+MAX_BACKOFF = BACKOFF_BASE * 4 ** 3
+# How long a job failing because a service is down keeps being retried, counted from when it first came due
+# (`due_at`): Slack's and the helpdesks' longest outages last hours, not a day. After that it is dead like any other.
+MAX_OUTAGE = timedelta(hours=24)
 # Values per `in (…)` look-up (`_chunks`): under SQLite's oldest limit of 999 bound variables.
 LOOKUP_CHUNK = 500
 # Escalation states in which an agent owns the work but has not finished it.
@@ -57,6 +70,12 @@ ANNOUNCE_KIND = "announce"
 # helpdesk and resolving the ticket: bot.flows.answered), with the customer's words.
 _LEARNED = ("action in ('approve', 'edit', 'helpdesk_reply') and customer_text is not null"
             " and final_text is not null")
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next try of a job that has now failed `failures` times (of one sort: permanent, or while
+    a service was down): BACKOFF_BASE × 4^(failures − 1), at most MAX_BACKOFF."""
+    return min(BACKOFF_BASE * 4 ** max(failures - 1, 0), MAX_BACKOFF)
 
 
 def _chunks(items: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
@@ -324,6 +343,14 @@ def m020_job_due_at(db: Database) -> None:
                " then next_attempt_at else received_at end")
 
 
+@MIGRATIONS()
+def m021_job_transient_failures(db: Database) -> None:
+    """How many of a job's attempts failed because Slack or the helpdesk was down (bot.errors `transient`): they are
+    retried for up to MAX_OUTAGE and do not count toward MAX_ATTEMPTS, so a job that waited out an outage still
+    gets its five tries when it then fails for a reason of its own. Jobs already queued count none."""
+    db["events"].add_column("transient_failures", int, not_null_default=0)
+
+
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
     """SQL that is true for a ticket (a row of `tickets`) still being worked on, and its parameters: an escalation
     not finished, or a job still to run whose kind is not one of `idle_kinds`."""
@@ -500,13 +527,29 @@ class Store:
                                             "processed_at": iso(utcnow()), "lease_until": None, "last_error": None})
 
     @_writes
-    def fail_event(self, event_id: int, *, error: str, retry_in: float) -> EventState:
-        """Record a failed attempt: retry later with backoff, or park it as dead after MAX_ATTEMPTS."""
+    def fail_event(self, event_id: int, *, error: str, transient: bool = False,
+                   retry_in: float | None = None) -> EventState:
+        """Record a failed attempt, retried after `retry_in` seconds (by default `retry_delay` of the failures of
+        its sort so far). A permanent failure parks the job as dead once its attempts that were not `transient`
+        reach MAX_ATTEMPTS; a transient one (Slack or the helpdesk down: bot.errors `transient`) is counted apart
+        (`transient_failures`, m021) and parks it only once it has waited MAX_OUTAGE since it first came due."""
         event = self.event(event_id)
-        state = EventState.DEAD if event.attempts >= MAX_ATTEMPTS else EventState.PENDING
+        now = utcnow()
+        if transient:
+            failures = event.transient_failures + 1
+            waited = seconds_since(event.due_at or event.received_at, now=now) or 0.0
+            dead = waited >= MAX_OUTAGE.total_seconds()
+            if dead:
+                error = f"still failing after {waited / 3600:.0f} h while a service was down: {error}"
+        else:
+            failures = event.attempts - event.transient_failures
+            dead = failures >= MAX_ATTEMPTS
+        state = EventState.DEAD if dead else EventState.PENDING
+        delay = retry_delay(failures) if retry_in is None else retry_in
         self.db["events"].update(event_id, {
             "state": state, "last_error": error[:2000], "lease_until": None,
-            "next_attempt_at": iso(utcnow() + timedelta(seconds=retry_in)),
+            "next_attempt_at": iso(now + timedelta(seconds=delay)),
+            "transient_failures": event.transient_failures + int(transient),
         })
         return state
 
@@ -520,22 +563,26 @@ class Store:
     def recover_interrupted(self) -> int:
         """At start-up: events a previous process was processing when it died go back to the queue at once.
         (One `serve` process owns a database; leases are for a worker that hangs, not for a restart.) One that was
-        running at MAX_ATTEMPTS crashes is dead instead: a job that takes the process down with it must not
-        crash every start."""
+        running at MAX_ATTEMPTS crashes (of its attempts that did not fail because a service was down) is dead
+        instead: a job that takes the process down with it must not crash every start."""
         cursor = self.db.execute(
             "update events set lease_until = null, next_attempt_at = ?,"
-            " state = case when attempts >= ? then 'dead' else 'pending' end,"
-            " last_error = case when attempts >= ? then 'interrupted by a crash or kill on each of its ' || attempts"
+            " state = case when attempts - transient_failures >= ? then 'dead' else 'pending' end,"
+            " last_error = case when attempts - transient_failures >= ?"
+            " then 'interrupted by a crash or kill on each of its last ' || (attempts - transient_failures)"
             " || ' attempts' else last_error end where state = 'processing'",
             [iso(utcnow()), MAX_ATTEMPTS, MAX_ATTEMPTS])
         return cursor.rowcount
 
     @_writes
     def retry_dead(self, event_id: int | None = None) -> int:
-        """Put dead events (or one of them) back in the queue with a fresh attempt count."""
+        """Put dead events (or one of them) back in the queue with a fresh attempt count, due now: a job that died
+        waiting out an outage gets MAX_OUTAGE again, and the queue's age counts from the retry."""
         where, params = ("state = 'dead'", []) if event_id is None else ("state = 'dead' and id = ?", [event_id])
-        cursor = self.db.execute(f"update events set state = 'pending', attempts = 0, next_attempt_at = ?, "
-                                 f"last_error = null where {where}", [iso(utcnow()), *params])
+        now = iso(utcnow())
+        cursor = self.db.execute(f"update events set state = 'pending', attempts = 0, transient_failures = 0,"
+                                 f" next_attempt_at = ?, due_at = ?, last_error = null where {where}",
+                                 [now, now, *params])
         return cursor.rowcount
 
     def dead_events(self) -> list[Event]:
@@ -549,8 +596,12 @@ class Store:
         oldest = self.db.execute("select min(due_at) from events where state in ('pending', 'processing')"
                                  " and due_at <= ?", [iso(now)]).fetchone()[0]
         age = seconds_since(oldest, now=now)
-        return {"pending": counts.get("pending", 0) + counts.get("processing", 0), "dead": counts.get("dead", 0),
-                "done": counts.get("done", 0), "oldest_pending_seconds": None if age is None else round(age, 1)}
+        # Of the pending, those waiting for another try after a failure: during an outage, every job that came in.
+        retrying = self.db.execute("select count(*) from events where state = 'pending' and attempts > 0"
+                                   ).fetchone()[0]
+        return {"pending": counts.get("pending", 0) + counts.get("processing", 0), "retrying": retrying,
+                "dead": counts.get("dead", 0), "done": counts.get("done", 0),
+                "oldest_pending_seconds": None if age is None else round(age, 1)}
 
     @_writes
     def remember_slack_event(self, event_id: str) -> bool:

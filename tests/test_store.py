@@ -198,7 +198,7 @@ def test_settings_round_trip_as_json_and_leave_an_audit_row(store: Store, path: 
 
 
 def test_queue_stats_counts_events_by_state(store: Store) -> None:
-    assert store.queue_stats() == {"pending": 0, "dead": 0, "done": 0, "oldest_pending_seconds": None}
+    assert store.queue_stats() == {"pending": 0, "retrying": 0, "dead": 0, "done": 0, "oldest_pending_seconds": None}
     done, dead, _processing, _pending = (add_event(store, k) for k in "abcd")
     store.claim_event()
     store.finish_event(done, outcome="resolved")

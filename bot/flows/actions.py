@@ -40,6 +40,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.engine.local import REJECTED
+from bot.errors import transient
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError
@@ -59,9 +60,9 @@ WRITE_KIND = "helpdesk_write"
 # How long a click waits for a card Slack already shows to be recorded as posted (see AgentActions.wait_posted).
 POSTED_WAIT_SECONDS = 3.0
 # How long the clicking user's thread holds a write it runs at once before the queue may take it (bot.jobs.worker
-# holds its jobs as long), and the first retry's delay (then x4 each time, as the worker does).
+# holds its jobs as long). A failed write is retried by the queue as the worker retries any job (bot.store
+# `fail_event`: with backoff, and until the helpdesk is back when it was down).
 WRITE_LEASE_SECONDS = 300.0
-WRITE_BACKOFF_BASE = 5.0
 # How long after an attempt started a write may still be applied by the helpdesk: its call's deadline and a margin.
 WRITE_TIMEOUT = CALL_DEADLINE + 10.0
 NOTE_ERROR = "internal note not written: "
@@ -284,8 +285,7 @@ class AgentActions:
         try:
             written = self._perform(json.loads(event.body or "{}"))
         except Exception as exc:
-            delay = WRITE_BACKOFF_BASE * 4 ** (event.attempts - 1)
-            state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+            state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", transient=transient(exc))
             log.warning("helpdesk write %s failed (attempt %s, now %s): %s", event.id, event.attempts, state, exc)
             notice = exc.notice if isinstance(exc, WriteFailed) else f"Writing to {self.helpdesk.name} failed: {exc}"
             return _Written(f"failed: {exc}", notice=notice, ok=False)

@@ -171,9 +171,9 @@ class Health:
             if self._helpdesk_auth:
                 found.append(f"{self._helpdesk} refused Seam's credentials on its last call ({self._helpdesk_auth})")
         if dead > floor:
-            found.append(f"{dead - floor} more job{'s' if dead - floor > 1 else ''} failed five times and "
-                         f"{'are' if dead - floor > 1 else 'is'} dead ({dead} dead in all): `python -m bot jobs` "
-                         "lists them; retry them once the cause is fixed")
+            found.append(f"{dead - floor} more job{'s' if dead - floor > 1 else ''} failed five times (or for a "
+                         f"day while a service was down) and {'are' if dead - floor > 1 else 'is'} dead ({dead} dead "
+                         "in all): `python -m bot jobs` lists them; retry them once the cause is fixed")
         return found
 
     def alert(self) -> str | None:

@@ -69,8 +69,11 @@ def families(*, store: Store, queue: Mapping[str, Any], policy: Policy, healthy:
                              "by state; pending includes those running", labels=["state"])
     for state in ("pending", "dead", "done"):
         jobs.add_metric([state], queue[state])
+    retrying = GaugeMetricFamily(f"{PREFIX}_queue_retrying", "Pending jobs waiting for another try after a failure "
+                                 "(while Slack or the helpdesk is down, every job that came in); counted in pending "
+                                 "too", value=queue["retrying"])
     return [
-        decisions, escalations, oldest, actions, lifecycle, jobs,
+        decisions, escalations, oldest, actions, lifecycle, jobs, retrying,
         CounterMetricFamily(f"{PREFIX}_automatic_answers", "Replies Seam sent on its own",
                             value=totals["automatic_answers"]),
         CounterMetricFamily(f"{PREFIX}_automatic_answers_reopened",

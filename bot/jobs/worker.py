@@ -2,8 +2,13 @@
 
 The webhook answers as soon as the job is stored and calls `Runner.notify()`; a worker thread wakes, claims the
 job with a lease and runs its handler (for a ticket event, `Pipeline.process`). A failure is retried with
-growing delays until the job is parked as `dead`. Jobs left `processing` by a crash are taken again at the next
-start (or once their lease runs out), so a restart loses nothing.
+growing delays (bot.store `retry_delay`). One because Slack or the helpdesk is down (bot.errors `transient`: a
+429, a 5xx, a lost connection) is retried every few minutes until the service is back — for up to a day
+(bot.store `MAX_OUTAGE`), so an outage costs no escalation; any other failure parks the job as `dead` after five
+(`MAX_ATTEMPTS`), for a person to see. The first failure of a job during an outage is logged as a warning, the
+later ones at debug level, and the success that ends the wait at info: a long outage writes a few lines per
+job, not one per try. Jobs left `processing` by a crash are taken again at the next start (or once their lease
+runs out), so a restart loses nothing.
 
 Jobs that failed before (a helpdesk that hangs on one ticket, say) may hold only `max_retrying` threads at once
 (the runner leaves one thread for first attempts), so however many jobs hang, new tickets keep flowing. What each
@@ -17,14 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from bot.models import Event
+from bot.errors import from_a_service, transient
+from bot.helpdesk.base import HelpdeskError
+from bot.models import Event, EventState
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300.0
-# Seconds before attempt n+1: 5, 20, 80, 320 — then the job is dead (store.MAX_ATTEMPTS).
-BACKOFF_BASE = 5.0
 
 Handler = Callable[[Event], str]  # runs one job; returns a short outcome; raises on a failure worth retrying
 
@@ -54,13 +59,16 @@ class Worker:
                 raise LookupError(f"no handler for jobs of kind {event.kind!r}")
             outcome = handler(event)
         except Exception as exc:  # every failure is recorded and retried; nothing escapes the thread
-            delay = BACKOFF_BASE * 4 ** (event.attempts - 1)
-            state = self._store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
-            log.warning("event %s failed (attempt %s, now %s): %s", event.id, event.attempts, state, exc,
-                        exc_info=not isinstance(exc, OSError))
+            down = transient(exc)
+            state = self._store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", transient=down)
+            _log_failure(event, exc, state=state, down=down)
         else:
             self._store.finish_event(event.id, outcome=outcome)
-            log.info("event %s for ticket %s: %s", event.id, event.ticket_id, outcome)
+            if event.transient_failures:
+                log.info("event %s for ticket %s: %s (after %d tries while a service was down)", event.id,
+                         event.ticket_id, outcome, event.transient_failures)
+            else:
+                log.info("event %s for ticket %s: %s", event.id, event.ticket_id, outcome)
         finally:
             with self._running_lock:
                 self._running.pop(threading.get_ident(), None)
@@ -81,3 +89,24 @@ class Worker:
         for event_id in unfinished:
             self._store.release_event(event_id)
         return len(unfinished)
+
+
+def _log_failure(event: Event, exc: Exception, *, state: EventState, down: bool) -> None:
+    """One failed attempt in the log, with a traceback only for what no outside service explains (a bug). While a
+    service is down, a job's first failure is a warning and the next ones debug lines: a three-hour outage with
+    500 jobs waiting is 500 warnings, not tens of thousands."""
+    if down and state != EventState.DEAD:
+        first = event.transient_failures == 0
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "event %s (%s, ticket %s) failed because a service is down (attempt %s, %s while down): %s; "
+                "retried until it is back", event.id, event.kind, event.ticket_id, event.attempts,
+                event.transient_failures + 1, exc)
+        return
+    traceback = not (from_a_service(exc) or isinstance(exc, HelpdeskError))
+    if state == EventState.DEAD:
+        log.error("event %s (%s, ticket %s) is dead after attempt %s (%s): %s; `python -m bot jobs` lists it",
+                  event.id, event.kind, event.ticket_id, event.attempts,
+                  "a service stayed down too long" if down else "it failed too often", exc, exc_info=traceback)
+    else:
+        log.warning("event %s (%s, ticket %s) failed (attempt %s): %s", event.id, event.kind, event.ticket_id,
+                    event.attempts, exc, exc_info=traceback)

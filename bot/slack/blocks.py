@@ -694,11 +694,14 @@ def home_view(*, manager: bool, paused: bool, thresholds_text: str, stats_text: 
         ]))
         if queue is not None:
             age = queue.get("oldest_pending_seconds")
-            line = (f"*Work queue*: {queue['pending']} pending"
-                    f"{'' if age is None else f' (oldest {duration(age)})'}, {queue['dead']} dead")
+            waiting = [f"{queue['retrying']} retrying"] if queue.get("retrying") else []
+            waiting += [] if age is None else [f"oldest {duration(age)}"]
+            detail = f" ({', '.join(waiting)})" if waiting else ""
+            line = f"*Work queue*: {queue['pending']} pending{detail}, {queue['dead']} dead"
             if queue["dead"]:
                 blocks.append(SectionBlock(
-                    text=MarkdownTextObject(text=line + " — dead jobs failed five times and wait for you"),
+                    text=MarkdownTextObject(text=line + " — dead jobs failed five times (or for a day while a "
+                                                        "service was down) and wait for you"),
                     accessory=ButtonElement(text="Retry dead jobs", action_id=HOME_ACTIONS["retry_dead"],
                                             value="retry")))
             else:

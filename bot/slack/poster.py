@@ -32,6 +32,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import transient
 from bot.models import Escalation, EscalationState, Event, Message
 from bot.pacing import ChannelPacer
 from bot.slack.blocks import (
@@ -73,8 +74,6 @@ MAX_BACKOFF_ROUNDS = 64
 # edit): the card is recorded as shown and no longer updated.
 GONE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "edit_window_closed",
                          "is_archived"})
-# Errors of Slack as a whole, not of one card: the sweep's round stops there.
-DOWN_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # What `_update_card` did.
 UPDATED, GONE, REFUSED, SKIPPED = "updated", "gone", "refused", "skipped"
 
@@ -106,12 +105,10 @@ def _why(exc: BaseException | None) -> str:
 
 
 def _slack_down(exc: BaseException | None) -> bool:
-    """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, a timeout or a lost connection
-    (after the client's own retries)."""
-    if not isinstance(exc, SlackApiError):
-        return True
-    status = getattr(exc.response, "status_code", None) or 0
-    return status == 429 or status >= 500 or _slack_error(exc) in DOWN_ERRORS
+    """A refusal by Slack as a whole rather than of one card: rate limited, a 5xx, one of Slack's own "down" codes
+    (bot.errors `SLACK_DOWN_ERRORS`), a timeout or a lost connection (after the client's own retries) — the rule
+    the job queue retries an outage by (bot.errors `transient`) — or any failure without Slack's answer."""
+    return not isinstance(exc, SlackApiError) or transient(exc)
 
 
 class _Unwanted(Exception):
