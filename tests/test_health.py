@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.engine import embeddings
 from bot.engine import openai as openai_engine
@@ -82,7 +83,7 @@ def test_slack_and_the_engines_are_bounded_well_under_the_lease():
     client = slack_client(token="x", base_url="http://127.0.0.1:9/")
     assert client.timeout <= 10
     connection_retries = max(h.max_retry_count for h in client.retry_handlers
-                             if type(h).__name__ == "ConnectionErrorRetryHandler")
+                             if isinstance(h, ConnectionErrorRetryHandler))
     assert client.timeout * (1 + connection_retries) <= LEASE_SECONDS / 5
     assert openai_engine.TIME_BUDGET <= LEASE_SECONDS / 5 and openai_engine.REQUEST_TIMEOUT <= 30
     assert embeddings.REQUEST_TIMEOUT.read <= LEASE_SECONDS / 5
