@@ -32,6 +32,7 @@ from datetime import datetime
 
 from bot.config import Settings
 from bot.engine.base import Engine
+from bot.errors import transient
 from bot.flows import routes
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn
@@ -342,8 +343,8 @@ class Pipeline:
                 try:
                     self.helpdesk.reply(ticket.id, text)
                 except HelpdeskError as exc:
-                    if exc.status is None or exc.status >= 500 or exc.status == 429:
-                        raise  # worth retrying with the event
+                    if exc.status is None or transient(exc):
+                        raise  # worth retrying with the event (the helpdesk down, or an answer not understood)
                     # Refused for good (a closed ticket, a 422): the escalation stands; say so once, not five times.
                     log.warning("customer notice for ticket %s refused: %s", ticket.id, exc)
                     self.store.finish_effect(key, result={"failed": str(exc)[:300]})
