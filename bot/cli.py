@@ -106,6 +106,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     settings = load_settings()
     if split_newest is not None and history is not None:
         raise click.UsageError("--split-newest splits TICKETS into history and replay: drop --history")
+    # Made now, not after a replay that may take minutes, so that a bad --out fails before the wait.
+    _writable_folder(out)
     replay, problems = read_tickets(tickets)
     past, past_problems = read_tickets(history) if history else ([], [])
     if split_newest is not None:
@@ -133,7 +135,11 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
     summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
-    write_outputs(decisions, summary, out)
+    try:
+        write_outputs(decisions, summary, out)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot write {exc.filename or 'the outputs'} "
+                                   f"({exc.strerror or exc})") from None
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -141,6 +147,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
                    f"(thresholds auto {policy.thresholds.auto:.2f}, draft {policy.thresholds.draft:.2f})")
         click.echo(format_table(summary))
         click.echo(f"wrote {out}/decisions.jsonl, summary.json, sweep.png, report.html")
+
+
+def _writable_folder(out: Path) -> None:
+    """Create the --out folder (and its parents), or fail with one line saying why."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
 
 
 def _synced_articles(settings) -> list:

@@ -182,3 +182,19 @@ def test_the_bundled_sample_sweep_is_monotone(tmp_path: Path) -> None:
     for point in sweep:
         assert point["resolve"] + point["draft"] + point["escalate"] == total
         assert point["accuracy"] is None or 0.0 <= point["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "output_is_a_folder"])
+def test_an_unusable_out_folder_fails_with_one_line(tmp_path: Path, knowledge: Path,
+                                                                       where: str) -> None:
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "sim-out"
+    if where == "output_is_a_folder":  # a folder where summary.json should go
+        out = tmp_path / "out"
+        (out / "summary.json").mkdir(parents=True)
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(out) in errors[0], result.stderr
