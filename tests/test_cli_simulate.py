@@ -198,3 +198,30 @@ def test_an_unusable_out_folder_fails_with_one_line(tmp_path: Path, knowledge: P
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and str(out) in errors[0], result.stderr
+
+
+def test_a_bom_crlf_and_a_line_of_bad_utf8_cost_only_that_line(tmp_path: Path, knowledge: Path) -> None:
+    # Saved by a Windows editor: a UTF-8 BOM and CRLF line ends; one row holds a byte that is not UTF-8.
+    lines = [json.dumps(row("a", PASSWORD)).encode(), json.dumps(row("b", SHIPPING)).encode()[:-2] + b'\xff"}',
+             json.dumps(row("c", SHIPPING)).encode()]
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "c"]
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped")]
+    assert skipped == ["skipped: tickets.jsonl line 2: not UTF-8 text"]
+    assert json.loads((out / "summary.json").read_text())["skipped_rows"] == 1
+
+
+def test_a_line_separator_inside_a_body_does_not_split_the_row(tmp_path: Path, knowledge: Path) -> None:
+    # U+2028 is legal inside a JSON string, and `import` writes it as it is (ensure_ascii=False): it is no line end.
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [
+        row("a", "I forgot my password\u2028please help, how do I reset it?"), row("b", SHIPPING)]), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "skipped" not in result.stderr
+    assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "b"]
