@@ -225,3 +225,31 @@ def test_a_line_separator_inside_a_body_does_not_split_the_row(tmp_path: Path, k
     assert result.returncode == 0, result.stderr
     assert "skipped" not in result.stderr
     assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "b"]
+
+
+def test_knowledge_files_saved_by_windows_tools_load(tmp_path: Path) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "reset-password.md").write_bytes(
+        b"\xef\xbb\xbf# Reset your password\r\nClick 'Forgot password' on the sign-in page to reset your password.\r\n")
+    (folder / "macros.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        {"id": "shipping-times", "title": "Shipping", "body": "Abroad\u2028shipping takes 5 days."},
+        ensure_ascii=False).encode() + b"\r\n")
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(folder), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 articles" in result.stdout
+    [decision] = read_jsonl(out / "decisions.jsonl")
+    assert decision["answer_source"] == "reset-password" and "\ufeff" not in decision["answer"]
+    assert not decision["answer"].startswith("#")  # the title line was read as the title
+
+
+def test_a_knowledge_file_that_is_not_utf8_is_a_one_line_error_naming_it(tmp_path: Path, knowledge: Path) -> None:
+    (knowledge / "legacy.md").write_bytes(b"# Returns\nR\xe9turns within 30 days.\n")  # Latin-1
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(tmp_path / "out"),
+                     cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "legacy.md" in result.stderr, result.stderr
