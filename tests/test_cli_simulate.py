@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,15 @@ def test_a_knowledge_file_that_is_not_utf8_is_a_one_line_error_naming_it(tmp_pat
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "legacy.md" in result.stderr, result.stderr
+
+
+def test_a_ticket_holding_one_enormous_word_replays_in_seconds(tmp_path: Path, knowledge: Path) -> None:
+    # A pasted base64 attachment or log line: 300,000 characters without a space. The angry-tone rule's address
+    # pattern used to try every start position across the whole word (quadratic: minutes here, hours at 2 MB).
+    blob = "QUJD" * 75_000
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD), row("blob", f"See attached: {blob}")])
+    started = time.monotonic()
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(tmp_path / "out"),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
