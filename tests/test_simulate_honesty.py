@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,24 @@ def test_a_ticket_in_both_files_cannot_answer_itself(tmp_path: Path):
     summary = json.loads(result.stdout)
     assert summary["history_tickets"] == 0 and summary["left_out_of_history"] == 60
     assert summary["current"]["auto_right"] == 0, "nothing can be answered from its own copy"
+
+
+def run_simulate(tmp_path: Path, rows: list[dict], *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEAM_", "OPENAI_")) and k != "KNOWLEDGE_PATH"}
+    return subprocess.run([sys.executable, "-m", "bot", "simulate", str(path), "--out", str(tmp_path / "out"), *args],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+
+def test_a_time_split_orders_by_the_moment_not_by_how_the_time_is_written(tmp_path: Path):
+    # In UTC: late-offset 06:30, z-early 09:00, no-t 10:00, z-last 11:00. As strings, "+05:30" and "2026-11-20 10"
+    # sort wrongly ('T' > ' ', 12:00 > 11:00): the oldest ticket was replayed and a newer one learnt from.
+    times = {"late-offset": "2026-11-20T12:00:00+05:30", "z-early": "2026-11-20T09:00:00Z",
+             "no-t": "2026-11-20 10:00:00", "z-last": "2026-11-20T11:00:00Z"}
+    rows = [{"id": i, "subject": f"question {i}", "created_at": t} for i, t in times.items()]
+    result = run_simulate(tmp_path, rows, "--split-newest", "0.5", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    replayed = [json.loads(line)["id"] for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    assert sorted(replayed) == ["no-t", "z-last"]
+

@@ -49,10 +49,15 @@ def without_replayed(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tup
 
 def split_by_time(tickets: Sequence[Ticket], *, newest: float) -> tuple[list[Ticket], list[Ticket]]:
     """One file as (history, replay): the oldest tickets are the past the engine learns from, the newest
-    `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a time count as old."""
+    `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a readable time count
+    as old, in file order. Ordered by the moment, not the text: "…+05:30" and "2026-11-20 10:00" sort wrongly."""
     if not 0 < newest < 1:
         raise InputError(f"the share of newest tickets to replay must be between 0 and 1, got {newest}")
-    dated = sorted(tickets, key=lambda t: (parse_time(t.created_at) is not None, t.created_at or ""))
+    def moment(ticket: Ticket) -> tuple[bool, float]:
+        created = parse_time(ticket.created_at)
+        return created is not None, created.timestamp() if created else 0.0
+
+    dated = sorted(tickets, key=moment)
     cut = len(dated) - max(1, round(len(dated) * newest))
     if cut < 1:
         raise InputError("too few tickets to split: nothing would be left as history")
