@@ -135,6 +135,9 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
     summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
+    if summary["sla_not_judged"]:
+        click.echo(f"{summary['sla_not_judged']} replayed tickets have no readable time (created_at, or the customer's "
+                   f"message's created_at, in ISO 8601): their SLA was not judged", err=True)
     try:
         write_outputs(decisions, summary, out)
     except OSError as exc:

@@ -75,3 +75,17 @@ def test_a_time_split_orders_by_the_moment_not_by_how_the_time_is_written(tmp_pa
     replayed = [json.loads(line)["id"] for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
     assert sorted(replayed) == ["no-t", "z-last"]
 
+
+def test_a_ticket_without_a_readable_time_is_not_judged_against_todays_clock(tmp_path: Path):
+    # Both tickets are the same question with no time of their own: whether they were near their SLA when they
+    # came in cannot be known. Judged against the clock of the run, the one due in 2026 breached and the one due
+    # in 2099 did not — and the answer changed with the day the simulation ran.
+    rows = [{"id": due[:4], "subject": "How long does shipping take abroad?", "sla_due_at": due,
+             "created_at": "last Tuesday"} for due in ("2026-01-01T10:00:00Z", "2099-01-01T10:00:00Z")]
+    result = run_simulate(tmp_path, rows, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    assert [d["reasons"] for d in decisions][0] == [d["reasons"] for d in decisions][1]
+    assert all("sla_breach" not in d["reasons"] for d in decisions)
+    assert "2 replayed tickets have no readable time" in result.stderr
+    assert json.loads(result.stdout)["sla_not_judged"] == 2

@@ -4,6 +4,8 @@
 thresholds, and a summary with the sweep, `by_topic`, `by_trigger`, `wrong_answers` at the current thresholds and
 the `recommended` auto threshold for a target wrong-answer rate; `bot.offline.report` writes them as
 decisions.jsonl, summary.json, sweep.png and report.html.
+A replayed ticket's SLA is judged at its arrival (`arrival`), never at the time of the run: one without a readable
+time is not judged, and `sla_not_judged` counts those that had a due time.
 Where tickets carry `resolution.answer_id`, an automatic answer is right when its source is that id, and wrong
 when it differs or when the id is null (the ticket should not have been answered automatically).
 """
@@ -20,7 +22,7 @@ from bot.engine.base import Engine
 from bot.errors import InputError
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
-from bot.policy import thresholds
+from bot.policy import thresholds, triggers
 from bot.policy.decide import Findings, Policy, examine, route, route_of
 from bot.policy.settings import Thresholds
 from bot.text import parse_time
@@ -115,6 +117,7 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
         "by_trigger": _by_trigger(findings, assessments, chosen, policy=policy),
         "wrong_answers": _wrong_answers(tickets, assessments, chosen),
         "recommended": recommended,
+        "sla_not_judged": _sla_not_judged(tickets, policy),
         # A local engine with history to calibrate on scores confidence for the share of uncovered questions it
         # estimates in these tickets; without, its confidence is a plain score (bot.engine.wording) and the share
         # is none of its business. None from an engine that is neither (OpenAI).
@@ -135,7 +138,26 @@ EXAMINE_CHUNK = 500
 
 def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) -> list[Findings]:
     tickets, assessments, policy = args
-    return [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(tickets, assessments, strict=True)]
+    blind = _without_sla(policy)
+    return [examine(t, a, policy=policy, now=moment) if (moment := arrival(t)) else examine(t, a, policy=blind)
+            for t, a in zip(tickets, assessments, strict=True)]
+
+
+def _without_sla(policy: Policy) -> Policy:
+    """The policy with the SLA rule off: for a replayed ticket with no readable time of arrival, whether it was
+    near its due time cannot be known, and judging it against the clock of the run would make the result depend
+    on the day the simulation ran."""
+    rules = policy.settings.triggers
+    off = rules.model_copy(update={"sla": rules.sla.model_copy(update={"enabled": False})})
+    return replace(policy, settings=policy.settings.model_copy(update={"triggers": off}))
+
+
+def _sla_not_judged(tickets: Sequence[Ticket], policy: Policy) -> int:
+    """Replayed tickets with an SLA due time (their own, or from their priority) but no readable arrival time."""
+    sla = policy.settings.triggers.sla
+    if not sla.enabled:
+        return 0
+    return sum(arrival(t) is None and triggers.due_at(t, settings=sla) is not None for t in tickets)
 
 
 def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *, policy: Policy) -> list[Findings]:
