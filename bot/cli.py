@@ -98,8 +98,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
     from bot.models import read_tickets
-    from bot.offline.report import format_table, write_outputs
-    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, without_replayed
+    from bot.offline.report import format_table, unknown_expected_note, write_outputs
+    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, unknown_expected, without_replayed
     from bot.offline.simulate import simulate as run_simulation
     from bot.policy.decide import Policy
 
@@ -134,7 +134,11 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     policy = Policy(settings=settings.policy)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
-    summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
+    summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out,
+                   unknown_expected_answers=unknown_expected(replay, article_ids=(a.id for a in articles),
+                                                             history=past))
+    if note := unknown_expected_note(summary):
+        click.echo(note, err=True)
     if summary["sla_not_judged"]:
         click.echo(f"{summary['sla_not_judged']} replayed tickets have no readable time (created_at, or the customer's "
                    f"message's created_at, in ISO 8601): their SLA was not judged", err=True)

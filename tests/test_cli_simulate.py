@@ -266,3 +266,19 @@ def test_a_ticket_holding_one_enormous_word_replays_in_seconds(tmp_path: Path, k
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 60
+
+
+def test_expected_answer_ids_that_name_nothing_are_reported(tmp_path: Path, knowledge: Path) -> None:
+    # The replay file's expected ids come from another system (Zendesk macro numbers), the knowledge uses slugs:
+    # every automatic answer grades as wrong, and nothing used to say why.
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        row("a", PASSWORD, answer_id="reset-password"), row("b", SHIPPING, answer_id="macro-360001"),
+        row("c", PASSWORD, answer_id="macro-360002"), row("d", GIBBERISH, answer_id=None), row("e", SHIPPING)])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unknown_expected_answers"] == {"tickets": 2, "ids": ["macro-360001", "macro-360002"]}
+    notes = [line for line in result.stderr.splitlines() if "no article" in line]
+    assert len(notes) == 1 and "2 of 4 graded tickets" in notes[0] and "'macro-360001'" in notes[0]
+    assert "2 of 4 graded tickets" in (out / "report.html").read_text()

@@ -204,6 +204,8 @@ def render_html(summary: dict, chart: Path) -> str:
                f'target: {_e(recommended.get("reason", "not computed"))}.</p></div>')
 
     history = summary.get("history_tickets")
+    unknown = unknown_expected_note(summary)
+    warning = f'<div class="callout none"><p>{_e(unknown)}.</p></div>' if unknown else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Seam simulation report</title><style>{_CSS}</style></head><body>
@@ -211,6 +213,7 @@ def render_html(summary: dict, chart: Path) -> str:
 <p class="sub">{summary['tickets']:,} tickets replayed offline, {summary['graded_tickets']:,} of them graded (with a
 known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
 thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.{_uncovered(summary)}</p>
+{warning}
 <section id="headline"><h2>At the current thresholds</h2>
 <div class="cards">
 <div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
@@ -279,6 +282,17 @@ def format_table(summary: dict) -> str:
 PLAIN_SCORE = ("With fewer than 50 resolved history tickets there is nothing to calibrate on: confidence is a plain "
                "score, not a probability, and a ticket reaches the auto threshold only when an article covers all it "
                "asks. Simulate with --history to choose thresholds on calibrated confidence.")
+
+
+def unknown_expected_note(summary: dict) -> str | None:
+    """The warning about `unknown_expected_answers`, in words; None when every expected id names something."""
+    unknown = summary.get("unknown_expected_answers") or {}
+    if not unknown.get("tickets"):
+        return None
+    shown = ", ".join(repr(i) for i in unknown["ids"][:3]) + (", …" if len(unknown["ids"]) > 3 else "")
+    return (f"{unknown['tickets']} of {summary['graded_tickets']} graded tickets expect an answer_id that no article "
+            f"and no history ticket has ({shown}): an automatic answer to them always counts as wrong. If the ids "
+            f"come from another system, use the knowledge's article and macro ids")
 
 
 def recommendation_line(summary: dict) -> str:

@@ -49,6 +49,16 @@ def without_replayed(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tup
     return kept, len(history) - len(kept)
 
 
+def unknown_expected(replay: Sequence[Ticket], *, article_ids: Iterable[str], history: Sequence[Ticket]) -> dict:
+    """The replayed tickets whose expected `answer_id` names no article and no history ticket's answer: no
+    automatic answer can be graded right for them. A few are questions the knowledge does not cover; many
+    usually mean the ids come from another system than the knowledge (macro numbers against article slugs)."""
+    known = set(article_ids) | {t.resolution.answer_id for t in history if t.resolution and t.resolution.answer_id}
+    unknown = [t.resolution.answer_id for t in replay
+               if t.resolution and t.resolution.answer_id is not None and t.resolution.answer_id not in known]
+    return {"tickets": len(unknown), "ids": sorted(set(unknown))[:10]}
+
+
 def split_by_time(tickets: Sequence[Ticket], *, newest: float) -> tuple[list[Ticket], list[Ticket]]:
     """One file as (history, replay): the oldest tickets are the past the engine learns from, the newest
     `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a readable time count
