@@ -118,6 +118,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
         click.echo(f"skipped: {problem}", err=True)
     if left_out:
         click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
+    # The engine learns only from past tickets that say how a person resolved them (CONTRACT.md, *Formats*).
+    resolved = sum(t.resolution is not None for t in past)
+    if past and not resolved:
+        click.echo(f"none of the {len(past):,} history tickets carries a 'resolution' (answer_id or answer): the "
+                   f"engine learns nothing from them", err=True)
+    elif resolved < len(past):
+        click.echo(f"{len(past) - resolved:,} of the {len(past):,} history tickets carry no 'resolution' and teach "
+                   f"the engine nothing", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
     if synced_knowledge:
         synced = _synced_articles(settings)
@@ -134,7 +142,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     policy = Policy(settings=settings.policy)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
-    summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out,
+    summary.update(skipped_rows=len(problems), history_tickets=len(past), history_resolved=resolved,
+                   left_out_of_history=left_out,
                    unknown_expected_answers=unknown_expected(replay, article_ids=(a.id for a in articles),
                                                              history=past))
     if note := unknown_expected_note(summary):

@@ -282,3 +282,20 @@ def test_expected_answer_ids_that_name_nothing_are_reported(tmp_path: Path, know
     notes = [line for line in result.stderr.splitlines() if "no article" in line]
     assert len(notes) == 1 and "2 of 4 graded tickets" in notes[0] and "'macro-360001'" in notes[0]
     assert "2 of 4 graded tickets" in (out / "report.html").read_text()
+
+
+def test_a_history_without_resolutions_is_said_to_teach_nothing(tmp_path: Path, knowledge: Path) -> None:
+    # An export of past tickets without the 'resolution' the contract asks for: the engine learns nothing from it.
+    history = write_jsonl(tmp_path / "history.jsonl", [
+        {"id": f"h{i}", "subject": "Password", "messages": [{"author": "customer", "body": PASSWORD}]}
+        for i in range(60)])
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD, answer_id="reset-password")])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--history", str(history), "--knowledge", str(knowledge),
+                     "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "none of the 60 history tickets carries a 'resolution'" in result.stderr
+    assert json.loads((out / "summary.json").read_text())["history_resolved"] == 0
+    # The plain-score note no longer tells someone who passed --history to pass --history.
+    assert "confidence is a plain score" in result.stdout.lower() and "Simulate with --history" not in result.stdout
+    assert "only 0 of the 60 history tickets" in (out / "report.html").read_text()

@@ -88,7 +88,7 @@ def render_chart(summary: dict, path: Path) -> None:
 
 def _uncovered(summary: dict) -> str:
     if summary.get("calibrated") is False:
-        return " " + PLAIN_SCORE
+        return " " + plain_score(summary)
     share = summary.get("uncovered_share_estimate")
     if share is None:
         return ""
@@ -275,7 +275,7 @@ def format_table(summary: dict) -> str:
                      f"{_share(r):>21}{mark}")
     lines.append(recommendation_line(summary))
     if summary.get("calibrated") is False:
-        lines.append(PLAIN_SCORE)
+        lines.append(plain_score(summary))
     return "\n".join(lines)
 
 
@@ -293,6 +293,18 @@ def unknown_expected_note(summary: dict) -> str | None:
     return (f"{unknown['tickets']} of {summary['graded_tickets']} graded tickets expect an answer_id that no article "
             f"and no history ticket has ({shown}): an automatic answer to them always counts as wrong. If the ids "
             f"come from another system, use the knowledge's article and macro ids")
+
+
+def plain_score(summary: dict) -> str:
+    """Why confidence is a plain score: PLAIN_SCORE without a history; with one, how little of it was resolved."""
+    history, resolved = summary.get("history_tickets") or 0, summary.get("history_resolved")
+    if not history or resolved is None:
+        return PLAIN_SCORE
+    why = (f"only {resolved:,} of the {history:,} history tickets carry a resolution (how a person resolved it), "
+           f"and calibrating needs 50" if resolved < 50 else
+           f"the {resolved:,} resolved history tickets could not be calibrated on (too few different answers)")
+    return (f"Confidence is a plain score, not a probability: {why}. A ticket reaches the auto threshold only when an "
+            f"article covers all it asks.")
 
 
 def recommendation_line(summary: dict) -> str:
