@@ -315,3 +315,13 @@ def test_a_csv_cell_with_a_raw_line_separator_stays_whole(tmp_path: Path) -> Non
     assert "skipped:" not in done.stderr
     tickets, _ = read_tickets(tmp_path / "out.jsonl")
     assert [t.messages[0].body for t in tickets] == ["I forgot my password\u2028please help", "Where is my order?"]
+
+
+def test_a_gorgias_ticket_whose_messages_is_not_a_list_is_reported_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "tickets.json").write_text(json.dumps({"data": [
+        {"id": 1, "subject": "Where is my order?", "status": "closed", "messages": 7},
+        {"id": 2, "subject": "Reset my password", "status": "closed", "messages": []}]}))
+    [done] = run_bots(["import", "gorgias", "tickets.json", "--out", "out.jsonl"], cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "tickets.json record 1: 'messages' must be a list" in done.stderr
