@@ -98,14 +98,16 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
     from bot.models import read_tickets
-    from bot.offline.report import format_table, write_outputs
-    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, without_replayed
+    from bot.offline.report import format_table, unknown_expected_note, write_outputs
+    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, unknown_expected, without_replayed
     from bot.offline.simulate import simulate as run_simulation
     from bot.policy.decide import Policy
 
     settings = load_settings()
     if split_newest is not None and history is not None:
         raise click.UsageError("--split-newest splits TICKETS into history and replay: drop --history")
+    # Made now, not after a replay that may take minutes, so that a bad --out fails before the wait.
+    _writable_folder(out)
     replay, problems = read_tickets(tickets)
     past, past_problems = read_tickets(history) if history else ([], [])
     if split_newest is not None:
@@ -116,6 +118,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
         click.echo(f"skipped: {problem}", err=True)
     if left_out:
         click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
+    # The engine learns only from past tickets that say how a person resolved them (CONTRACT.md, *Formats*).
+    resolved = sum(t.resolution is not None for t in past)
+    if past and not resolved:
+        click.echo(f"none of the {len(past):,} history tickets carries a 'resolution' (answer_id or answer): the "
+                   f"engine learns nothing from them", err=True)
+    elif resolved < len(past):
+        click.echo(f"{len(past) - resolved:,} of the {len(past):,} history tickets carry no 'resolution' and teach "
+                   f"the engine nothing", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
     if synced_knowledge:
         synced = _synced_articles(settings)
@@ -132,8 +142,20 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     policy = Policy(settings=settings.policy)
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
-    summary.update(skipped_rows=len(problems), history_tickets=len(past), left_out_of_history=left_out)
-    write_outputs(decisions, summary, out)
+    summary.update(skipped_rows=len(problems), history_tickets=len(past), history_resolved=resolved,
+                   left_out_of_history=left_out,
+                   unknown_expected_answers=unknown_expected(replay, article_ids=(a.id for a in articles),
+                                                             history=past))
+    if note := unknown_expected_note(summary):
+        click.echo(note, err=True)
+    if summary["sla_not_judged"]:
+        click.echo(f"{summary['sla_not_judged']} replayed tickets have no readable time (created_at, or the customer's "
+                   f"message's created_at, in ISO 8601): their SLA was not judged", err=True)
+    try:
+        write_outputs(decisions, summary, out)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot write {exc.filename or 'the outputs'} "
+                                   f"({exc.strerror or exc})") from None
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -141,6 +163,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
                    f"(thresholds auto {policy.thresholds.auto:.2f}, draft {policy.thresholds.draft:.2f})")
         click.echo(format_table(summary))
         click.echo(f"wrote {out}/decisions.jsonl, summary.json, sweep.png, report.html")
+
+
+def _writable_folder(out: Path) -> None:
+    """Create the --out folder (and its parents), or fail with one line saying why."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
 
 
 def _synced_articles(settings) -> list:

@@ -383,19 +383,37 @@ class Escalation:
         return self.card.get("link")
 
 
+def _jsonl_lines(data: bytes) -> list[bytes]:
+    """The lines of a JSONL file as UTF-8 bytes. Split on the bytes CR and LF only: str.splitlines() would also
+    split at U+2028 and U+0085, which JSON allows raw inside a string (`json.dumps(..., ensure_ascii=False)`)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16").encode("utf-8")
+    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
+
+
 def read_tickets(path: str | Path, *, limit: int | None = None) -> tuple[list[Ticket], list[str]]:
-    """Tickets from a JSONL file, and the problems found in rows that were skipped (`line N: why`)."""
+    """Tickets from a JSONL file, and the problems found in rows that were skipped (`line N: why`).
+
+    UTF-8, with or without a BOM (UTF-16 with a BOM is read too: what Windows tools save); a line that is not
+    UTF-8 is a bad row like any other."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _jsonl_lines(path.read_bytes())
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
     except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text") from None
+        raise InputError(f"{path} starts with a UTF-16 byte order mark but is not UTF-16 text") from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror or exc})") from None
     tickets: list[Ticket] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{path.name} line {number}: not UTF-8 text")
+            continue
         if not line.strip():
             continue
         try:

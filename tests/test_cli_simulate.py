@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,119 @@ def test_the_bundled_sample_sweep_is_monotone(tmp_path: Path) -> None:
     for point in sweep:
         assert point["resolve"] + point["draft"] + point["escalate"] == total
         assert point["accuracy"] is None or 0.0 <= point["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "output_is_a_folder"])
+def test_an_unusable_out_folder_fails_with_one_line(tmp_path: Path, knowledge: Path,
+                                                                       where: str) -> None:
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "sim-out"
+    if where == "output_is_a_folder":  # a folder where summary.json should go
+        out = tmp_path / "out"
+        (out / "summary.json").mkdir(parents=True)
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(out) in errors[0], result.stderr
+
+
+def test_a_bom_crlf_and_a_line_of_bad_utf8_cost_only_that_line(tmp_path: Path, knowledge: Path) -> None:
+    # Saved by a Windows editor: a UTF-8 BOM and CRLF line ends; one row holds a byte that is not UTF-8.
+    lines = [json.dumps(row("a", PASSWORD)).encode(), json.dumps(row("b", SHIPPING)).encode()[:-2] + b'\xff"}',
+             json.dumps(row("c", SHIPPING)).encode()]
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "c"]
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped")]
+    assert skipped == ["skipped: tickets.jsonl line 2: not UTF-8 text"]
+    assert json.loads((out / "summary.json").read_text())["skipped_rows"] == 1
+
+
+def test_a_line_separator_inside_a_body_does_not_split_the_row(tmp_path: Path, knowledge: Path) -> None:
+    # U+2028 is legal inside a JSON string, and `import` writes it as it is (ensure_ascii=False): it is no line end.
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [
+        row("a", "I forgot my password\u2028please help, how do I reset it?"), row("b", SHIPPING)]), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "skipped" not in result.stderr
+    assert [d["id"] for d in read_jsonl(out / "decisions.jsonl")] == ["a", "b"]
+
+
+def test_knowledge_files_saved_by_windows_tools_load(tmp_path: Path) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "reset-password.md").write_bytes(
+        b"\xef\xbb\xbf# Reset your password\r\nClick 'Forgot password' on the sign-in page to reset your password.\r\n")
+    (folder / "macros.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        {"id": "shipping-times", "title": "Shipping", "body": "Abroad\u2028shipping takes 5 days."},
+        ensure_ascii=False).encode() + b"\r\n")
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(folder), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 articles" in result.stdout
+    [decision] = read_jsonl(out / "decisions.jsonl")
+    assert decision["answer_source"] == "reset-password" and "\ufeff" not in decision["answer"]
+    assert not decision["answer"].startswith("#")  # the title line was read as the title
+
+
+def test_a_knowledge_file_that_is_not_utf8_is_a_one_line_error_naming_it(tmp_path: Path, knowledge: Path) -> None:
+    (knowledge / "legacy.md").write_bytes(b"# Returns\nR\xe9turns within 30 days.\n")  # Latin-1
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD)])
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(tmp_path / "out"),
+                     cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "legacy.md" in result.stderr, result.stderr
+
+
+def test_a_ticket_holding_one_enormous_word_replays_in_seconds(tmp_path: Path, knowledge: Path) -> None:
+    # A pasted base64 attachment or log line: 300,000 characters without a space. The angry-tone rule's address
+    # pattern used to try every start position across the whole word (quadratic: minutes here, hours at 2 MB).
+    blob = "QUJD" * 75_000
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD), row("blob", f"See attached: {blob}")])
+    started = time.monotonic()
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(tmp_path / "out"),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_expected_answer_ids_that_name_nothing_are_reported(tmp_path: Path, knowledge: Path) -> None:
+    # The replay file's expected ids come from another system (Zendesk macro numbers), the knowledge uses slugs:
+    # every automatic answer grades as wrong, and nothing used to say why.
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        row("a", PASSWORD, answer_id="reset-password"), row("b", SHIPPING, answer_id="macro-360001"),
+        row("c", PASSWORD, answer_id="macro-360002"), row("d", GIBBERISH, answer_id=None), row("e", SHIPPING)])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unknown_expected_answers"] == {"tickets": 2, "ids": ["macro-360001", "macro-360002"]}
+    notes = [line for line in result.stderr.splitlines() if "no article" in line]
+    assert len(notes) == 1 and "2 of 4 graded tickets" in notes[0] and "'macro-360001'" in notes[0]
+    assert "2 of 4 graded tickets" in (out / "report.html").read_text()
+
+
+def test_a_history_without_resolutions_is_said_to_teach_nothing(tmp_path: Path, knowledge: Path) -> None:
+    # An export of past tickets without the 'resolution' the contract asks for: the engine learns nothing from it.
+    history = write_jsonl(tmp_path / "history.jsonl", [
+        {"id": f"h{i}", "subject": "Password", "messages": [{"author": "customer", "body": PASSWORD}]}
+        for i in range(60)])
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD, answer_id="reset-password")])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--history", str(history), "--knowledge", str(knowledge),
+                     "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "none of the 60 history tickets carries a 'resolution'" in result.stderr
+    assert json.loads((out / "summary.json").read_text())["history_resolved"] == 0
+    # The plain-score note no longer tells someone who passed --history to pass --history.
+    assert "confidence is a plain score" in result.stdout.lower() and "Simulate with --history" not in result.stdout
+    assert "only 0 of the 60 history tickets" in (out / "report.html").read_text()

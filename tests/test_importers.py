@@ -290,3 +290,38 @@ def test_cli_bad_input_is_one_line_error(tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: ") and message in done.stderr, \
             done.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_jsonl_dump_with_a_raw_line_separator_in_a_body_keeps_the_ticket(tmp_path: Path) -> None:
+    # U+2028 is legal raw inside a JSON string (jq and json.dumps(ensure_ascii=False) write it so): no line end.
+    pages = [{"tickets": [zticket(1, "solved", subject="Reset", description="Forgot my password\u2028help")],
+              "users": USERS},
+             {"tickets": [zticket(2, "solved", subject="Order", description="Where is my order?")]}]
+    dump = tmp_path / "tickets.jsonl"
+    dump.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pages), encoding="utf-8")
+    [done] = run_bots(["import", "zendesk", str(dump), "--out", str(tmp_path / "out.jsonl")], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "skipped:" not in done.stderr
+    tickets, problems = read_tickets(tmp_path / "out.jsonl")
+    assert [t.id for t in tickets] == ["1", "2"] and not problems
+    assert tickets[0].messages[0].body == "Forgot my password\u2028help"
+
+
+def test_a_csv_cell_with_a_raw_line_separator_stays_whole(tmp_path: Path) -> None:
+    (tmp_path / "export.csv").write_text("id,subject,body\n1,Reset,I forgot my password\u2028please help\n"
+                                         "2,Order,Where is my order?\n", encoding="utf-8")
+    [done] = run_bots(["import", "csv", "export.csv", "--out", "out.jsonl"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "skipped:" not in done.stderr
+    tickets, _ = read_tickets(tmp_path / "out.jsonl")
+    assert [t.messages[0].body for t in tickets] == ["I forgot my password\u2028please help", "Where is my order?"]
+
+
+def test_a_gorgias_ticket_whose_messages_is_not_a_list_is_reported_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "tickets.json").write_text(json.dumps({"data": [
+        {"id": 1, "subject": "Where is my order?", "status": "closed", "messages": 7},
+        {"id": 2, "subject": "Reset my password", "status": "closed", "messages": []}]}))
+    [done] = run_bots(["import", "gorgias", "tickets.json", "--out", "out.jsonl"], cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "tickets.json record 1: 'messages' must be a list" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,38 @@ def test_a_ticket_in_both_files_cannot_answer_itself(tmp_path: Path):
     summary = json.loads(result.stdout)
     assert summary["history_tickets"] == 0 and summary["left_out_of_history"] == 60
     assert summary["current"]["auto_right"] == 0, "nothing can be answered from its own copy"
+
+
+def run_simulate(tmp_path: Path, rows: list[dict], *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEAM_", "OPENAI_")) and k != "KNOWLEDGE_PATH"}
+    return subprocess.run([sys.executable, "-m", "bot", "simulate", str(path), "--out", str(tmp_path / "out"), *args],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+
+def test_a_time_split_orders_by_the_moment_not_by_how_the_time_is_written(tmp_path: Path):
+    # In UTC: late-offset 06:30, z-early 09:00, no-t 10:00, z-last 11:00. As strings, "+05:30" and "2026-11-20 10"
+    # sort wrongly ('T' > ' ', 12:00 > 11:00): the oldest ticket was replayed and a newer one learnt from.
+    times = {"late-offset": "2026-11-20T12:00:00+05:30", "z-early": "2026-11-20T09:00:00Z",
+             "no-t": "2026-11-20 10:00:00", "z-last": "2026-11-20T11:00:00Z"}
+    rows = [{"id": i, "subject": f"question {i}", "created_at": t} for i, t in times.items()]
+    result = run_simulate(tmp_path, rows, "--split-newest", "0.5", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    replayed = [json.loads(line)["id"] for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    assert sorted(replayed) == ["no-t", "z-last"]
+
+
+def test_a_ticket_without_a_readable_time_is_not_judged_against_todays_clock(tmp_path: Path):
+    # Both tickets are the same question with no time of their own: whether they were near their SLA when they
+    # came in cannot be known. Judged against the clock of the run, the one due in 2026 breached and the one due
+    # in 2099 did not — and the answer changed with the day the simulation ran.
+    rows = [{"id": due[:4], "subject": "How long does shipping take abroad?", "sla_due_at": due,
+             "created_at": "last Tuesday"} for due in ("2026-01-01T10:00:00Z", "2099-01-01T10:00:00Z")]
+    result = run_simulate(tmp_path, rows, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    assert [d["reasons"] for d in decisions][0] == [d["reasons"] for d in decisions][1]
+    assert all("sla_breach" not in d["reasons"] for d in decisions)
+    assert "2 replayed tickets have no readable time" in result.stderr
+    assert json.loads(result.stdout)["sla_not_judged"] == 2

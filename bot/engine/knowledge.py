@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +23,19 @@ class KnowledgeError(ConfigError):
     """The knowledge path cannot be read; the message names the file and line."""
 
 
+def _read(path: Path) -> str:
+    """A knowledge file's text: UTF-8, a BOM (Windows editors write one) dropped; KnowledgeError naming the file
+    when it is not UTF-8 or cannot be read, rather than a traceback."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise KnowledgeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def _markdown_article(path: Path) -> Article:
-    text = path.read_text(encoding="utf-8")
+    text = _read(path)
     lines = text.strip().splitlines()
     if lines and lines[0].startswith("# "):
         title, body = lines[0][2:].strip(), "\n".join(lines[1:]).strip()
@@ -34,7 +46,8 @@ def _markdown_article(path: Path) -> Article:
 
 def _jsonl_articles(path: Path) -> list[Article]:
     articles = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # Split at CR and LF only: str.splitlines() also splits at U+2028, which JSON allows raw inside a string.
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", _read(path)), start=1):
         if not line.strip():
             continue
         try:

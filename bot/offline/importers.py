@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -146,7 +147,7 @@ def documents(path: Path, name: str, problems: list[str]) -> Iterator[Any]:
         else:
             yield from document if isinstance(document, list) else [document]
             return
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -155,8 +156,17 @@ def documents(path: Path, name: str, problems: list[str]) -> Iterator[Any]:
             problems.append(f"{name} line {number}: not valid JSON ({exc.msg}), skipped")
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a JSONL text, split at CR and LF only: str.splitlines() also splits at U+2028 and U+0085,
+    which JSON allows raw inside a string."""
+    return _LINE_END.split(text)
+
+
 def _looks_like_lines(text: str) -> bool:
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in _lines(text) if line.strip()]
     if len(lines) < 2:
         return False
     try:
@@ -223,7 +233,9 @@ def import_csv(path: str | Path, *, columns: CsvColumns = CsvColumns(), delimite
         raise InputError(f"{path} is empty")
 
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    # Rows end at CR and LF only (newline=""), as the csv module expects: str.splitlines() would also end one at a
+    # U+2028 inside a cell, cutting the ticket's text short.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] = []
     try:
         while not any(h.strip() for h in header):  # blank lines before the header

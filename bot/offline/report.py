@@ -88,7 +88,7 @@ def render_chart(summary: dict, path: Path) -> None:
 
 def _uncovered(summary: dict) -> str:
     if summary.get("calibrated") is False:
-        return " " + PLAIN_SCORE
+        return " " + plain_score(summary)
     share = summary.get("uncovered_share_estimate")
     if share is None:
         return ""
@@ -204,6 +204,8 @@ def render_html(summary: dict, chart: Path) -> str:
                f'target: {_e(recommended.get("reason", "not computed"))}.</p></div>')
 
     history = summary.get("history_tickets")
+    unknown = unknown_expected_note(summary)
+    warning = f'<div class="callout none"><p>{_e(unknown)}.</p></div>' if unknown else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Seam simulation report</title><style>{_CSS}</style></head><body>
@@ -211,6 +213,7 @@ def render_html(summary: dict, chart: Path) -> str:
 <p class="sub">{summary['tickets']:,} tickets replayed offline, {summary['graded_tickets']:,} of them graded (with a
 known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
 thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.{_uncovered(summary)}</p>
+{warning}
 <section id="headline"><h2>At the current thresholds</h2>
 <div class="cards">
 <div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
@@ -272,13 +275,36 @@ def format_table(summary: dict) -> str:
                      f"{_share(r):>21}{mark}")
     lines.append(recommendation_line(summary))
     if summary.get("calibrated") is False:
-        lines.append(PLAIN_SCORE)
+        lines.append(plain_score(summary))
     return "\n".join(lines)
 
 
 PLAIN_SCORE = ("With fewer than 50 resolved history tickets there is nothing to calibrate on: confidence is a plain "
                "score, not a probability, and a ticket reaches the auto threshold only when an article covers all it "
                "asks. Simulate with --history to choose thresholds on calibrated confidence.")
+
+
+def unknown_expected_note(summary: dict) -> str | None:
+    """The warning about `unknown_expected_answers`, in words; None when every expected id names something."""
+    unknown = summary.get("unknown_expected_answers") or {}
+    if not unknown.get("tickets"):
+        return None
+    shown = ", ".join(repr(i) for i in unknown["ids"][:3]) + (", …" if len(unknown["ids"]) > 3 else "")
+    return (f"{unknown['tickets']} of {summary['graded_tickets']} graded tickets expect an answer_id that no article "
+            f"and no history ticket has ({shown}): an automatic answer to them always counts as wrong. If the ids "
+            f"come from another system, use the knowledge's article and macro ids")
+
+
+def plain_score(summary: dict) -> str:
+    """Why confidence is a plain score: PLAIN_SCORE without a history; with one, how little of it was resolved."""
+    history, resolved = summary.get("history_tickets") or 0, summary.get("history_resolved")
+    if not history or resolved is None:
+        return PLAIN_SCORE
+    why = (f"only {resolved:,} of the {history:,} history tickets carry a resolution (how a person resolved it), "
+           f"and calibrating needs 50" if resolved < 50 else
+           f"the {resolved:,} resolved history tickets could not be calibrated on (too few different answers)")
+    return (f"Confidence is a plain score, not a probability: {why}. A ticket reaches the auto threshold only when an "
+            f"article covers all it asks.")
 
 
 def recommendation_line(summary: dict) -> str:

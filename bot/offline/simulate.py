@@ -4,6 +4,8 @@
 thresholds, and a summary with the sweep, `by_topic`, `by_trigger`, `wrong_answers` at the current thresholds and
 the `recommended` auto threshold for a target wrong-answer rate; `bot.offline.report` writes them as
 decisions.jsonl, summary.json, sweep.png and report.html.
+A replayed ticket's SLA is judged at its arrival (`arrival`), never at the time of the run: one without a readable
+time is not judged, and `sla_not_judged` counts those that had a due time.
 Where tickets carry `resolution.answer_id`, an automatic answer is right when its source is that id, and wrong
 when it differs or when the id is null (the ticket should not have been answered automatically).
 """
@@ -20,7 +22,7 @@ from bot.engine.base import Engine
 from bot.errors import InputError
 from bot.models import Assessment, Decision, Route, Ticket
 from bot.pii import mask
-from bot.policy import thresholds
+from bot.policy import thresholds, triggers
 from bot.policy.decide import Findings, Policy, examine, route, route_of
 from bot.policy.settings import Thresholds
 from bot.text import parse_time
@@ -47,12 +49,27 @@ def without_replayed(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tup
     return kept, len(history) - len(kept)
 
 
+def unknown_expected(replay: Sequence[Ticket], *, article_ids: Iterable[str], history: Sequence[Ticket]) -> dict:
+    """The replayed tickets whose expected `answer_id` names no article and no history ticket's answer: no
+    automatic answer can be graded right for them. A few are questions the knowledge does not cover; many
+    usually mean the ids come from another system than the knowledge (macro numbers against article slugs)."""
+    known = set(article_ids) | {t.resolution.answer_id for t in history if t.resolution and t.resolution.answer_id}
+    unknown = [t.resolution.answer_id for t in replay
+               if t.resolution and t.resolution.answer_id is not None and t.resolution.answer_id not in known]
+    return {"tickets": len(unknown), "ids": sorted(set(unknown))[:10]}
+
+
 def split_by_time(tickets: Sequence[Ticket], *, newest: float) -> tuple[list[Ticket], list[Ticket]]:
     """One file as (history, replay): the oldest tickets are the past the engine learns from, the newest
-    `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a time count as old."""
+    `newest` share are replayed, as if Seam had gone live at that moment. Tickets without a readable time count
+    as old, in file order. Ordered by the moment, not the text: "…+05:30" and "2026-11-20 10:00" sort wrongly."""
     if not 0 < newest < 1:
         raise InputError(f"the share of newest tickets to replay must be between 0 and 1, got {newest}")
-    dated = sorted(tickets, key=lambda t: (parse_time(t.created_at) is not None, t.created_at or ""))
+    def moment(ticket: Ticket) -> tuple[bool, float]:
+        created = parse_time(ticket.created_at)
+        return created is not None, created.timestamp() if created else 0.0
+
+    dated = sorted(tickets, key=moment)
     cut = len(dated) - max(1, round(len(dated) * newest))
     if cut < 1:
         raise InputError("too few tickets to split: nothing would be left as history")
@@ -110,6 +127,7 @@ def simulate(tickets: Sequence[Ticket], *, engine: Engine, policy: Policy,
         "by_trigger": _by_trigger(findings, assessments, chosen, policy=policy),
         "wrong_answers": _wrong_answers(tickets, assessments, chosen),
         "recommended": recommended,
+        "sla_not_judged": _sla_not_judged(tickets, policy),
         # A local engine with history to calibrate on scores confidence for the share of uncovered questions it
         # estimates in these tickets; without, its confidence is a plain score (bot.engine.wording) and the share
         # is none of its business. None from an engine that is neither (OpenAI).
@@ -130,7 +148,26 @@ EXAMINE_CHUNK = 500
 
 def _examine_chunk(args: tuple[Sequence[Ticket], Sequence[Assessment], Policy]) -> list[Findings]:
     tickets, assessments, policy = args
-    return [examine(t, a, policy=policy, now=arrival(t)) for t, a in zip(tickets, assessments, strict=True)]
+    blind = _without_sla(policy)
+    return [examine(t, a, policy=policy, now=moment) if (moment := arrival(t)) else examine(t, a, policy=blind)
+            for t, a in zip(tickets, assessments, strict=True)]
+
+
+def _without_sla(policy: Policy) -> Policy:
+    """The policy with the SLA rule off: for a replayed ticket with no readable time of arrival, whether it was
+    near its due time cannot be known, and judging it against the clock of the run would make the result depend
+    on the day the simulation ran."""
+    rules = policy.settings.triggers
+    off = rules.model_copy(update={"sla": rules.sla.model_copy(update={"enabled": False})})
+    return replace(policy, settings=policy.settings.model_copy(update={"triggers": off}))
+
+
+def _sla_not_judged(tickets: Sequence[Ticket], policy: Policy) -> int:
+    """Replayed tickets with an SLA due time (their own, or from their priority) but no readable arrival time."""
+    sla = policy.settings.triggers.sla
+    if not sla.enabled:
+        return 0
+    return sum(arrival(t) is None and triggers.due_at(t, settings=sla) is not None for t in tickets)
 
 
 def _examine_all(tickets: Sequence[Ticket], assessments: Sequence[Assessment], *, policy: Policy) -> list[Findings]:

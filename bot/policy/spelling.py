@@ -183,12 +183,18 @@ for _v in VOCABULARY:
         _INDEX.setdefault(_d, set()).add(_v)
 
 
+# No longer word can be read as a vocabulary word (at most two edits away) or as two joined words: returning early
+# for one gives the same None, and keeps a pasted blob (base64, a log line: 100,000 letters) from costing
+# len² deletions of len letters each (_deletes) — gigabytes — and len² letters copied trying every split.
+_LONGEST_READABLE = max(2 * max(map(len, VOCABULARY | JOINING)), max(map(len, VOCABULARY)) + 2)
+
+
 @lru_cache(maxsize=4096)
 def correction(word: str) -> tuple[str, bool] | None:
     """The vocabulary word (or two words) a misspelt word stands for, and whether that is sure (none of the word's
     `RIVALS` is one edit away); None when it is a word, or unclear."""
     w = word.lower()
-    if len(w) < 3 or not w.isascii() or w in VOCABULARY or w in KNOWN:
+    if len(w) < 3 or len(w) > _LONGEST_READABLE or not w.isascii() or w in VOCABULARY or w in KNOWN:
         return None
     if len(w) >= 5:
         for i in range(1, len(w)):

@@ -75,7 +75,11 @@ class _Dump:
         current = self.tickets.get(ticket_id)
         if current is None or key >= current.key:
             self.tickets[ticket_id] = _Version(raw=raw, where=where, key=key)
-        for message in raw.get("messages") or []:
+        messages = raw.get("messages") or []
+        if not isinstance(messages, list):
+            self.problems.append(f"{where}: 'messages' must be a list")
+            return
+        for message in messages:
             self.add_message(message, where, ticket_id=ticket_id)
 
     def add_message(self, raw: Any, where: str, *, ticket_id: str | None = None) -> None:
