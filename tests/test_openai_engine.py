@@ -217,6 +217,41 @@ def test_the_time_budget_caps_retries(fake, retriever):
     assert len(fake.calls_to("chat.completions")) < 6
 
 
+def test_an_answer_that_never_finishes_arriving_is_cut_at_the_budget(fake, retriever):
+    # Each byte comes well inside the read timeout, so no read ever times out: only the budget can end it.
+    engine = make_engine(fake, retriever, timeout=0.5, max_retries=1, budget=1.5)
+    fake.drip(0.1, times=5)
+    start = time.monotonic()
+    assessment = engine.assess(PASSWORD)
+    assert_unavailable(assessment, "timed out")
+    assert time.monotonic() - start < 1.5 + 0.5 + 0.5  # the budget, one read timeout, slack
+
+
+def test_an_answer_too_big_to_be_one_is_unavailable(fake, engine):
+    fake.reply_text(json.dumps(output()) + " " * 1_200_000)
+    assert_unavailable(engine.assess(PASSWORD), "over 1000 kB")
+
+
+COMPLETION = {"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "m"}
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({**COMPLETION, "choices": []}, "no choices"),
+    ({**COMPLETION}, "no choices"),
+    ({**COMPLETION, "choices": [{"index": 0, "message": None, "finish_reason": "stop"}]}, "no message"),
+    ({**COMPLETION, "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {
+            "name": "answer", "arguments": json.dumps(output())}}]}}]}, "model stopped: tool_calls"),
+    ({**COMPLETION, "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": {"answer": "x"}}}]}, "content is not text"),
+    ("<html>502 Bad Gateway</html>", "not JSON"),
+    ([1, 2], "no choices"),
+])
+def test_a_malformed_completion_is_unavailable(fake, engine, body, reason):
+    fake.fail(status=200, body=body)
+    assert_unavailable(engine.assess(PASSWORD), reason)
+
+
 def test_429_with_retry_after_is_honoured_then_succeeds(fake, engine):
     fake.fail(status=429, headers={"Retry-After": "1"})
     fake.reply_json(output())

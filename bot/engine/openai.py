@@ -10,16 +10,18 @@ when `grounded` is False). The model's confidence is its own word, so a citation
 that follows an injected instruction, or invents, can cite a real passage and write anything.
 
 Any failure (timeout, connection error, rate limit or 5xx after retries, refusal, truncated or filtered output,
-invalid JSON, output outside the schema) gives an Assessment with `unavailable` set and no answer: the ticket
-escalates. `assess` never raises.
+an answer over `MAX_RESPONSE_BYTES`, invalid JSON, output outside the schema) gives an Assessment with
+`unavailable` set and no answer: the ticket escalates. `assess` never raises.
 
 Time per ticket is bounded by `budget` (default `TIME_BUDGET` = 45 s): each attempt gets at most the configured
-client timeout (20 s read, 5 s connect via `from_settings`) and never more than what is left of the budget, and
-a retry happens only when its wait plus `MIN_ATTEMPT_SECONDS` still fits. Retries are done here rather than by
-the SDK because the SDK (openai 3.x `_base_client.py`, `_calculate_retry_timeout`) sleeps whatever `Retry-After`
-says up to 120 s per retry (`MAX_RETRY_AFTER_DELAY`), which would hold a worker for minutes; here `Retry-After`
-(and `retry-after-ms`) is honoured when it fits in the budget, and otherwise the ticket escalates at once. The
-number of retries is the client's `max_retries` (2 via `from_settings`); the SDK's own retries are switched off.
+client timeout (20 s read, 5 s connect via `from_settings`) and never more than what is left of the budget, the
+answer's body is read as a stream that is cut when the budget runs out (a read timeout bounds one read, not an
+answer that trickles in), and a retry happens only when its wait plus `MIN_ATTEMPT_SECONDS` still fits.
+Retries are done here rather than by the SDK because the SDK (openai 3.x `_base_client.py`,
+`_calculate_retry_timeout`) sleeps whatever `Retry-After` says up to 120 s per retry (`MAX_RETRY_AFTER_DELAY`),
+which would hold a worker for minutes; here `Retry-After` (and `retry-after-ms`) is honoured when it fits in the
+budget, and otherwise the ticket escalates at once. The number of retries is the client's `max_retries` (2 via
+`from_settings`); the SDK's own retries are switched off.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import httpx2  # the openai SDK's HTTP layer from 3.x (pyproject pins openai>=3.51,<4)
 import openai
 
 from bot import pii
@@ -57,6 +60,8 @@ TIME_BUDGET = 45.0  # seconds per ticket, all attempts and waits included
 MIN_ATTEMPT_SECONDS = 1.0  # a retry that would have less time than this is not worth making
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
+
+MAX_RESPONSE_BYTES = 1_000_000  # the answer is a small JSON object; anything this big is not one
 
 MAX_TICKET_CHARS = 12_000  # the ticket text sent; older messages are dropped first
 MAX_MESSAGE_CHARS = 4_000
@@ -264,6 +269,26 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
     return None
 
 
+def _read_within(response: httpx2.Response, deadline: float) -> bytes:
+    """The body of `response`, or APITimeoutError once `deadline` (monotonic) has passed while it still comes, or
+    _Unavailable when it grows past MAX_RESPONSE_BYTES; a read failure is the SDK's connection error."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise _Unavailable(f"the server's answer is over {MAX_RESPONSE_BYTES // 1000} kB")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise openai.APITimeoutError(request=response.request)
+    except httpx2.TimeoutException:
+        raise openai.APITimeoutError(request=response.request) from None
+    except (httpx2.HTTPError, httpx2.StreamError) as exc:
+        raise openai.APIConnectionError(request=response.request) from exc
+    return b"".join(chunks)
+
+
 def _describe(exc: openai.APIError) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "OpenAI timed out"
@@ -329,19 +354,26 @@ class OpenAIEngine:
                               rejected_before=True)
         passages = self.retriever.retrieve(ticket, k=self.passages) if self.passages > 0 else []
         completion = self._complete(build_messages(ticket, passages))
-        if not completion.choices:
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        if not isinstance(choices, list) or not choices:
             raise _Unavailable("no choices in the model output")
-        choice = completion.choices[0]
-        message = choice.message
-        if getattr(message, "refusal", None):
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise _Unavailable("no message in the model output")
+        finish_reason = choice.get("finish_reason")
+        if message.get("refusal"):
             raise _Unavailable("the model refused")
-        if choice.finish_reason == "length":
+        if finish_reason == "length":
             raise _Unavailable("model output truncated")
-        if choice.finish_reason == "content_filter":
+        if finish_reason == "content_filter":
             raise _Unavailable("model output filtered")
-        if choice.finish_reason not in ("stop", None):
-            raise _Unavailable(f"model stopped: {choice.finish_reason}")
-        out = parse_output(message.content)
+        if finish_reason not in ("stop", None):
+            raise _Unavailable(f"model stopped: {clip(str(finish_reason), 40)}")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise _Unavailable("invalid model output: content is not text")
+        out = parse_output(content)
 
         retrieved = [p.source for p in passages]
         cited = out["supported_by"]
@@ -382,16 +414,24 @@ class OpenAIEngine:
 
     # ---------------------------------------------------------------------------------------------- the call
     def _complete(self, messages: list[dict[str, str]]) -> Any:
+        """The completion as decoded JSON, read within the budget."""
         deadline = time.monotonic() + self.budget
         attempt = 0
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
             try:
-                return self._client.chat.completions.create(
+                # Streamed so that the budget bounds the whole answer: a read timeout bounds each read only, and a
+                # server (or proxy) that sends a byte now and then would otherwise hold the worker for hours.
+                with self._client.chat.completions.with_streaming_response.create(
                     model=self.model, messages=messages, response_format=RESPONSE_FORMAT,
                     timeout=self._attempt_timeout(remaining),
-                )
+                ) as response:
+                    body = _read_within(response.http_response, deadline)
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise _Unavailable("the server's answer is not JSON") from None
             except openai.APIError as exc:
                 wait = self._retry_wait(exc, attempt)
                 if wait is None or attempt > self._retries:
