@@ -304,6 +304,17 @@ def test_failures_are_logged_masked(fake, engine, caplog):
     assert "ana@example.com" not in caplog.text and "4111 1111" not in caplog.text
 
 
+def test_what_the_model_writes_reaches_the_log_and_the_reason_only_in_short(fake, engine, caplog):
+    # The keys and the finish reason are the model's (or the server's) words: the ticket could be echoed there.
+    story = "My neighbour Jim Baxter at Elm Street owes me money and I want you to tell him so " * 20
+    fake.reply_json({**output(), story: 1})
+    with caplog.at_level(logging.INFO, logger="bot.engine.openai"):
+        assessment = engine.assess(ticket(story))
+    assert_unavailable(assessment, "unexpected")
+    assert len(assessment.unavailable) < 200
+    assert "Elm Street owes me money and I want you" not in caplog.text
+
+
 # ---------------------------------------------------------------------------------------------------- PII
 
 

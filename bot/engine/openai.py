@@ -75,6 +75,7 @@ MAX_TOPIC_CHARS = 60
 MIN_CLAUSE_SUPPORT = 0.6
 _CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 _NUMBER = re.compile(r"\d+")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 SCHEMA_NAME = "seam_assessment"
 OUTPUT_SCHEMA: dict[str, Any] = {
@@ -212,7 +213,9 @@ def parse_output(content: str | None) -> dict[str, Any]:
     expected = set(OUTPUT_SCHEMA["required"])
     missing, extra = expected - data.keys(), data.keys() - expected
     if missing or extra:
-        detail = f"missing {', '.join(sorted(missing))}" if missing else f"unexpected {', '.join(sorted(extra))}"
+        # Key names are the model's words (a ticket could be echoed there): named only when they look like names.
+        shown = [k if _KEY_NAME.fullmatch(k) else "(a key that is not a name)" for k in sorted(extra)[:3]]
+        detail = f"missing {', '.join(sorted(missing))}" if missing else f"unexpected {', '.join(dict.fromkeys(shown))}"
         raise _Unavailable(f"invalid model output: {detail}")
 
     def number(key: str, low: float, high: float) -> float:
@@ -369,7 +372,8 @@ class OpenAIEngine:
         if finish_reason == "content_filter":
             raise _Unavailable("model output filtered")
         if finish_reason not in ("stop", None):
-            raise _Unavailable(f"model stopped: {clip(str(finish_reason), 40)}")
+            reason = finish_reason if isinstance(finish_reason, str) and _KEY_NAME.fullmatch(finish_reason) else "?"
+            raise _Unavailable(f"model stopped: {reason}")
         content = message.get("content")
         if content is not None and not isinstance(content, str):
             raise _Unavailable("invalid model output: content is not text")
@@ -380,8 +384,10 @@ class OpenAIEngine:
         answer = out["answer"]
         grounded = answer is not None and bool(cited) and all(c in retrieved for c in cited)
         if answer is not None and not grounded:
-            unknown = [c for c in cited if c not in retrieved]
-            log.info("ticket %s: ungrounded answer (cites %s%s)", ticket.id, cited or "no passage",
+            # Ids the model made up are its words: a few, cut short.
+            shown = [clip(c, 40) for c in cited[:3]]
+            unknown = [clip(c, 40) for c in cited if c not in retrieved][:3]
+            log.info("ticket %s: ungrounded answer (cites %s%s)", ticket.id, shown or "no passage",
                      f"; not retrieved: {unknown}" if unknown else "")
         elif answer is not None and (why := unsupported(answer, [p for p in passages if p.source in cited], ticket)):
             # The citation is the model's word; what the cited passages hold is the evidence.
