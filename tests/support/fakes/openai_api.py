@@ -13,7 +13,8 @@ Each call takes the next scripted answer from a queue:
 
 Failure injection and latency come from the base class: ``fail(status=429, headers={"Retry-After": "1"})``,
 ``fail(status=500, times=5)``, ``set_delay(2.0)`` (the logical name defaults to ``"chat.completions"``).
-Injected failures do not consume the reply queue.
+Injected failures do not consume the reply queue. :meth:`drip` sends the next answer's body a few bytes at a
+time (a server or proxy that keeps a connection alive without finishing the answer).
 
 With an empty queue the answer is a valid, grounded one built from the first ``<passage id="…">`` block in the
 prompt (or a null answer when there is none), so tests that only need *an* engine work without scripting.
@@ -45,6 +46,29 @@ NAME = "chat.completions"
 _PASSAGE = re.compile(r'<passage id="([^"]*)">\n(.*?)\n</passage>', re.DOTALL)
 
 
+class _Dripping:
+    """A response stream whose first write (the status line and headers) goes at once and the rest slowly."""
+
+    def __init__(self, raw: Any, interval: float, chunk: int) -> None:
+        self._raw, self._interval, self._chunk, self._writes = raw, interval, max(1, chunk), 0
+
+    def write(self, data: bytes) -> int:
+        self._writes += 1
+        if self._writes == 1:
+            return self._raw.write(data)
+        try:
+            for start in range(0, len(data), self._chunk):
+                self._raw.write(data[start:start + self._chunk])
+                self._raw.flush()
+                time.sleep(self._interval)
+        except OSError:  # the client gave up: that is the point
+            pass
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 def _error(status: int, message: str, type_: str, code: str | None = None) -> Response:
     return status, {}, {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
@@ -57,6 +81,7 @@ class FakeOpenAI(FakeHTTPServer):
         self.api_key = api_key
         self._replies: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1)
+        self._drips: deque[tuple[float, int]] = deque()
 
     def start(self) -> FakeOpenAI:
         super().start()
@@ -84,6 +109,12 @@ class FakeOpenAI(FakeHTTPServer):
         """Next answer: a completion that stopped with ``finish_reason=reason`` (truncated content by default)."""
         with self._lock:
             self._replies.append({"content": content, "refusal": None, "finish_reason": reason})
+
+    def drip(self, interval: float, *, chunk: int = 1, times: int = 1) -> None:
+        """Send the body of the next ``times`` completion answers ``chunk`` bytes every ``interval`` seconds (the
+        status line and headers go out at once)."""
+        with self._lock:
+            self._drips.extend([(interval, chunk)] * times)
 
     def fail(self, name: str = NAME, *, status: int = 500, times: int = 1,  # type: ignore[override]
              headers: dict[str, str] | None = None, body: bytes | str | dict[str, Any] | None = None) -> None:
@@ -122,6 +153,13 @@ class FakeOpenAI(FakeHTTPServer):
                 "confidence": 0.92}
 
     # ------------------------------------------------------------ plumbing
+    def _handle_http(self, h: Any) -> None:
+        with self._lock:
+            drip = self._drips.popleft() if self._drips and h.command == "POST" else None
+        if drip is not None:
+            h.wfile = _Dripping(h.wfile, *drip)
+        super()._handle_http(h)
+
     def _dispatch(self, http_method: str, path: str) -> tuple[str, Handler]:
         if http_method == "POST" and path.rstrip("/") in ("/v1/chat/completions", "/chat/completions"):
             return NAME, self._chat_completions
