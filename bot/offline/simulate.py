@@ -196,8 +196,8 @@ def _at(policy: Policy, auto: float) -> Thresholds:
 
 def _route_at(found: Findings, assessment: Assessment, *, policy: Policy, base: Thresholds) -> Route:
     """The ticket's route with the global thresholds at `base` (a topic's own thresholds still apply)."""
-    return route_of(found, assessment.confidence, thresholds=policy.settings.thresholds_for(found.topics, base=base),
-                    paused=policy.paused)
+    thresholds = policy.settings.thresholds_for(found.topics, base=base, tighten_only=found.tighten_only)
+    return route_of(found, assessment.confidence, thresholds=thresholds, paused=policy.paused)
 
 
 def _sweep_at(auto: float, tickets: Sequence[Ticket], findings: Sequence[Findings],

@@ -43,8 +43,8 @@ class Policy:
     def thresholds(self) -> Thresholds:
         return self.settings.thresholds
 
-    def thresholds_for(self, topics: tuple[str, ...]) -> Thresholds:
-        return self.settings.thresholds_for(topics)
+    def thresholds_for(self, findings: Findings) -> Thresholds:
+        return self.settings.thresholds_for(findings.topics, tighten_only=findings.tighten_only)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class Findings:
     capping: tuple[Reason, ...]  # each allows a draft at most
     topics: tuple[str, ...]
     excluded: bool = False
+    # Topics only the engine's own reading names (an LLM's `topic`): their thresholds may only tighten.
+    tighten_only: tuple[str, ...] = ()
 
 
 def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: datetime | None = None) -> Findings:
@@ -91,8 +93,12 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
         shown = ", ".join(assessment.foreign_details[:5]) + (" …" if len(assessment.foreign_details) > 5 else "")
         capping.append(Reason(code=OTHER_CUSTOMER, label="The answer names another customer's details",
                               detail=f"{shown}: a person checks the reply first"))
+    # The engine's topic, when neither the customer's words (a high-risk topic) nor the answer's source name it,
+    # is the engine's own word: an LLM's can be steered by the ticket.
+    named = {topic for topic, _ in hits} | {assessment.answer_source}
+    steered = (assessment.topic,) if assessment.topic and assessment.topic not in named else ()
     return Findings(forcing=tuple(forcing), capping=tuple(capping), topics=tuple(dict.fromkeys(topics)),
-                    excluded=excluded is not None)
+                    excluded=excluded is not None, tighten_only=steered)
 
 
 def route_of(findings: Findings, confidence: float, *, thresholds: Thresholds, paused: bool) -> Route:
@@ -106,7 +112,7 @@ def route_of(findings: Findings, confidence: float, *, thresholds: Thresholds, p
 
 def route(findings: Findings, assessment: Assessment, *, policy: Policy) -> Decision:
     confidence = assessment.confidence
-    thresholds = policy.thresholds_for(findings.topics)
+    thresholds = policy.thresholds_for(findings)
     low = triggers.low_confidence(confidence, draft_threshold=thresholds.draft)
     reasons: list[Reason] = [*findings.forcing, *findings.capping, *([low] if low else [])]
     chosen = route_of(findings, confidence, thresholds=thresholds, paused=policy.paused)

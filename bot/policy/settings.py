@@ -96,10 +96,20 @@ class PolicySettings(Table):
         return cls(thresholds=base, topic_thresholds=topics, triggers=triggers,
                    exclusions=parse_rules(exclusions.rules))
 
-    def thresholds_for(self, topics: tuple[str, ...], *, base: Thresholds | None = None) -> Thresholds:
+    def thresholds_for(self, topics: tuple[str, ...], *, base: Thresholds | None = None,
+                       tighten_only: tuple[str, ...] = ()) -> Thresholds:
         """The global thresholds (or `base`, the simulation's sweep point), or the strictest override among the
-        ticket's topics."""
-        overrides = [self.topic_thresholds[t] for t in topics if t in self.topic_thresholds]
+        ticket's topics. An override matched only through a topic in `tighten_only` — what an LLM engine says the
+        ticket is about, which the ticket's own text can steer — may raise the thresholds, never lower them: a
+        customer must not talk the AI into a topic a manager trusted with a looser threshold."""
+        start = base or self.thresholds
+        overrides = []
+        for topic in topics:
+            override = self.topic_thresholds.get(topic)
+            if override is not None and topic in tighten_only:
+                override = Thresholds(auto=max(override.auto, start.auto), draft=max(override.draft, start.draft))
+            if override is not None:
+                overrides.append(override)
         if not overrides:
-            return base or self.thresholds
+            return start
         return Thresholds(auto=max(o.auto for o in overrides), draft=max(o.draft for o in overrides))
