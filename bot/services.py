@@ -82,8 +82,8 @@ class Services:
             # Read (and check) what the engine is fitted from now, so a bad HISTORY_PATH stops serve with one line;
             # fit it in the background, so serve listens at once (a long history takes a while to fit).
             inputs = EngineInputs.read(settings, store)
-            live = LiveEngine.fitting(lambda: fit_engine(settings, store, inputs=inputs),
-                                      fit=lambda: fit_engine(settings, store),
+            live = LiveEngine.fitting(lambda: fit_engine(settings, store, inputs=inputs, observer=health.engine_call),
+                                      fit=lambda: fit_engine(settings, store, observer=health.engine_call),
                                       revision=lambda: engine_revision(settings, store))
         slack = slack or slack_client(token=settings.slack_bot_token, base_url=settings.slack_api_url,
                                       observer=health.slack_call, mask_payment=settings.slack.mask_payment)
@@ -327,12 +327,14 @@ class EngineInputs:
         return cls(articles=with_synced(files, synced), history=[*past, *learned], revision=revision)
 
 
-def fit_engine(settings: Settings, store: Store, *, inputs: EngineInputs | None = None) -> tuple[Engine, str]:
-    """An engine fitted on `inputs` (read now by default: see EngineInputs), and the revision they were read at."""
+def fit_engine(settings: Settings, store: Store, *, inputs: EngineInputs | None = None,
+               observer: Callable[[str | None], None] | None = None) -> tuple[Engine, str]:
+    """An engine fitted on `inputs` (read now by default: see EngineInputs), and the revision they were read at;
+    `observer` hears whether the OpenAI engine's server refuses Seam's settings (bot.engine.build_engine)."""
     inputs = inputs or EngineInputs.read(settings, store)
     engine = build_engine(settings, articles=inputs.articles, history=inputs.history,
                           embedding_cache=store.embedding_cache,
-                          feedback=lambda: verdicts(store, settings.quality_guard))
+                          feedback=lambda: verdicts(store, settings.quality_guard), observer=observer)
     return engine, inputs.revision
 
 

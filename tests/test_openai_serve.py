@@ -77,3 +77,28 @@ def test_simulate_uses_the_openai_engine_when_the_key_is_set(fake_openai, tmp_pa
     decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
     # The fake answers from the first passage in the prompt, i.e. the closest article for each ticket.
     assert [d["answer_source"] for d in decisions] == ["reset-password", "gift-cards"]
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_refused_key_or_model_shows_in_healthz_until_the_server_answers_again(
+        seam, fake_slack, fake_zendesk, fake_openai, status):
+    # While the key (or the model) is refused every ticket escalates as "AI unavailable": safe, and silent.
+    for ticket_id in (33, 34):
+        fake_zendesk.add_ticket(id=ticket_id, subject="Password", requester_id=CUSTOMER_ID,
+                                comments=[{"author_id": CUSTOMER_ID, "body": "How do I reset my password?"}])
+    assert seam.http.get("/healthz").status_code == 200
+    fake_openai.fail(status=status)
+    assert seam.post_webhook({"ticket_id": 33}).status_code == 202
+    wait_until(lambda: posts_for(fake_slack, 33), timeout=30, what="the escalation")
+
+    def health(code: int):
+        response = seam.http.get("/healthz")
+        return response.status_code == code and response.json()
+
+    refused = wait_until(lambda: health(503), what="/healthz degraded")
+    assert any("OPENAI_API_KEY or OPENAI_MODEL" in p for p in refused["problems"]), refused
+    fake_openai.reply_json({"answer": None, "supported_by": [], "topic": "account access", "tone": 0.0,
+                            "wants_human": False, "summary": "Forgot password.", "confidence": 0.2})
+    assert seam.post_webhook({"ticket_id": 34}).status_code == 202
+    wait_until(lambda: posts_for(fake_slack, 34), timeout=30, what="the second escalation")
+    assert wait_until(lambda: health(200), what="/healthz healthy again")["ok"] is True

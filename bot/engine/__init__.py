@@ -38,7 +38,8 @@ def build_embedder(settings: Settings, *, cache: EmbeddingCache | None = None) -
 
 def build_engine(settings: Settings, *, articles: Sequence[Article], history: Sequence[Ticket],
                  embedding_cache: EmbeddingCache | None = None, processes: bool = False,
-                 feedback: Callable[[], Sequence[Verdict]] | None = None) -> Engine:
+                 feedback: Callable[[], Sequence[Verdict]] | None = None,
+                 observer: Callable[[str | None], None] | None = None) -> Engine:
     """The engine the configuration asks for: OpenAI's when OPENAI_API_KEY is set (grounded in the local
     engine's retrieval), else the local one.
 
@@ -53,7 +54,8 @@ def build_engine(settings: Settings, *, articles: Sequence[Article], history: Se
 
     `processes`: the local engine fits in forked processes (the offline simulation only; see LocalEngine).
     `feedback`: the verdicts on recent automatic answers (serve: bot.flows.quality.verdicts), for the local
-    engine's share of uncovered questions."""
+    engine's share of uncovered questions. `observer`: told by the OpenAI engine whether its server refused Seam's
+    settings (the key, the model) on each call it answered (serve: bot.flows.health)."""
     from bot.engine.local import LocalEngine
 
     local = LocalEngine(articles=articles, history=history,
@@ -63,6 +65,6 @@ def build_engine(settings: Settings, *, articles: Sequence[Article], history: Se
         from bot.engine.openai import OpenAIEngine
 
         log.info("engine: OpenAI model %s at %s", settings.openai_model, settings.openai_base_url or "the default URL")
-        return OpenAIEngine.from_settings(settings, retriever=local)
+        return OpenAIEngine.from_settings(settings, retriever=local, observer=observer)
     log.info("engine: local (%s)", "calibrated on history" if local.calibrated else "uncalibrated: too little history")
     return local

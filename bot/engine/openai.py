@@ -34,7 +34,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2  # the openai SDK's HTTP layer from 3.x (pyproject pins openai>=3.51,<4)
@@ -300,6 +300,11 @@ def _read_within(response: httpx2.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+# Refusals of Seam's settings rather than of one ticket: the key (401), its rights (403), the model (404). Every
+# ticket escalates while they last, so /healthz says so (bot.flows.health).
+SETTINGS_REFUSED = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
 def _describe(exc: openai.APIError) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "OpenAI timed out"
@@ -318,8 +323,10 @@ class OpenAIEngine:
     """`Engine` backed by an OpenAI-compatible Chat Completions server; see the module docstring."""
 
     def __init__(self, client: openai.OpenAI, *, model: str, retriever: LocalEngine, passages: int = 4,
-                 budget: float = TIME_BUDGET) -> None:
+                 budget: float = TIME_BUDGET, observer: Callable[[str | None], None] | None = None) -> None:
         self._client = client.with_options(max_retries=0)  # retries are ours: see the module docstring
+        # Told of each call that the server answered: why it refused Seam's settings (the key, the model), or None.
+        self._observer = observer
         self._retries = max(0, int(client.max_retries))
         self._timeout = client.timeout
         self.model = model
@@ -328,7 +335,8 @@ class OpenAIEngine:
         self.budget = budget
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, retriever: LocalEngine) -> OpenAIEngine:
+    def from_settings(cls, settings: Settings, *, retriever: LocalEngine,
+                      observer: Callable[[str | None], None] | None = None) -> OpenAIEngine:
         if not settings.openai_api_key:
             raise ConfigError("OPENAI_API_KEY is required for the OpenAI engine")
         client = openai.OpenAI(
@@ -337,7 +345,7 @@ class OpenAIEngine:
             timeout=openai.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
             max_retries=MAX_RETRIES,
         )
-        return cls(client, model=settings.openai_model, retriever=retriever)
+        return cls(client, model=settings.openai_model, retriever=retriever, observer=observer)
 
     # ------------------------------------------------------------------------------------------------ assess
     def assess(self, ticket: Ticket) -> Assessment:
@@ -346,10 +354,19 @@ class OpenAIEngine:
         except _Unavailable as exc:
             return self._unavailable(ticket, str(exc))
         except openai.APIError as exc:
+            if isinstance(exc, SETTINGS_REFUSED):
+                self._tell(f"{_describe(exc)} (model {self.model})")
             return self._unavailable(ticket, _describe(exc))
         except Exception as exc:  # a bug or an SDK surprise must not take the ticket down: escalate it
             log.exception("OpenAI engine failed on ticket %s", ticket.id)
             return self._unavailable(ticket, f"engine error: {type(exc).__name__}")
+
+    def _tell(self, refused: str | None) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(refused)
+            except Exception:  # watching must never break an assessment
+                log.debug("the engine's observer failed", exc_info=True)
 
     def learn(self, customer_text: str, answer_source: str, answer: str, *,
               requester_name: str | None = None) -> None:
@@ -365,6 +382,7 @@ class OpenAIEngine:
                               rejected_before=True)
         passages = self.retriever.retrieve(ticket, k=self.passages) if self.passages > 0 else []
         completion = self._complete(build_messages(ticket, passages))
+        self._tell(None)
         choices = completion.get("choices") if isinstance(completion, dict) else None
         if not isinstance(choices, list) or not choices:
             raise _Unavailable("no choices in the model output")

@@ -8,7 +8,8 @@
 - While serving, `Health` hears the outcome of every Slack call (the client's observer, `bot.slack.client`) and
   every helpdesk call (`observe`). It reports a problem while the last Slack call failed on the token, while
   Slack refuses to let Seam post in a channel (until a call there succeeds), while the last helpdesk call was
-  refused its credentials, or when more jobs are dead than when Seam started (or than after the last retry).
+  refused its credentials, while the OpenAI engine's server refuses Seam's key or model (every ticket then goes to
+  a person), or when more jobs are dead than when Seam started (or than after the last retry).
   `/healthz` then answers 503 with the reasons, and managers see one alert at the top of the App Home.
 """
 
@@ -118,6 +119,7 @@ class Health:
         self._slack_auth: str | None = None  # "invalid_auth on chat.postMessage", while the last call failed so
         self._channels: dict[str, str] = {}  # channel -> the error of the last call there, while it fails
         self._helpdesk_auth: str | None = None
+        self._engine: str | None = None  # why the AI engine's server refused Seam's settings on its last answer
         self._dead_floor: int | None = None
 
     def start(self) -> None:
@@ -155,6 +157,13 @@ class Health:
             elif error is None:
                 self._helpdesk_auth = None
 
+    def engine_call(self, refused: str | None) -> None:
+        """One answer of the AI engine's server: why it refused Seam's settings (the key, the model), or None."""
+        with self._lock:
+            if refused and self._engine is None:
+                log.error("the AI engine refused Seam's settings (%s): every ticket goes to a person", refused)
+            self._engine = _one_line(refused, 200) if refused else None
+
     # -- what is said ------------------------------------------------------------------------------------------
 
     def problems(self, queue: dict | None = None) -> list[str]:
@@ -170,6 +179,9 @@ class Health:
                       for channel, error in sorted(self._channels.items())]
             if self._helpdesk_auth:
                 found.append(f"{self._helpdesk} refused Seam's credentials on its last call ({self._helpdesk_auth})")
+            if self._engine:
+                found.append(f"The AI engine refused Seam's settings on its last call ({self._engine}): every ticket "
+                             "goes to a person until OPENAI_API_KEY or OPENAI_MODEL is fixed")
         if dead > floor:
             found.append(f"{dead - floor} more job{'s' if dead - floor > 1 else ''} failed five times (or for a "
                          f"day while a service was down) and {'are' if dead - floor > 1 else 'is'} dead ({dead} dead "
