@@ -127,6 +127,9 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
         click.echo(f"{len(past) - resolved:,} of the {len(past):,} history tickets carry no 'resolution' and teach "
                    f"the engine nothing", err=True)
     articles = load_knowledge(knowledge or settings.knowledge_path)
+    if (knowledge or settings.knowledge_path) and not articles:
+        click.echo(f"{knowledge or settings.knowledge_path} holds no article: the knowledge is read from Markdown "
+                   f"(.md) and .jsonl files (README, *Knowledge*)", err=True)
     if synced_knowledge:
         synced = _synced_articles(settings)
         if synced:

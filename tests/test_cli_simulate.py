@@ -299,3 +299,15 @@ def test_a_history_without_resolutions_is_said_to_teach_nothing(tmp_path: Path, 
     # The plain-score note no longer tells someone who passed --history to pass --history.
     assert "confidence is a plain score" in result.stdout.lower() and "Simulate with --history" not in result.stdout
     assert "only 0 of the 60 history tickets" in (out / "report.html").read_text()
+
+
+def test_a_knowledge_folder_without_articles_is_said_to_hold_none(tmp_path: Path) -> None:
+    # Help-centre pages saved as .html or .txt: nothing is read, and the run said only "0 articles".
+    empty = tmp_path / "kb"
+    empty.mkdir()
+    (empty / "reset-password.html").write_text("<h1>Reset your password</h1>", encoding="utf-8")
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [row("a", PASSWORD, answer_id="reset-password")])
+    result = run_bot("simulate", str(tickets), "--knowledge", str(empty), "--out", str(tmp_path / "out"),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{empty} holds no article: the knowledge is read from Markdown (.md) and .jsonl files" in result.stderr
