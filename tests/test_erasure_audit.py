@@ -265,3 +265,31 @@ def test_retention_erases_the_same_everywhere_once_the_customers_tickets_are_idl
     assert seams_slack(fake_slack) == {}
     assert services.store.learned_answers() == [] and logged(caplog) == []
     assert services.engine.refresh() and not (probe(services).answer_source or "").startswith("seam-reply")
+
+
+def test_forget_by_email_also_erases_the_customers_tickets_kept_under_a_helpdesk_used_before(
+        fake_slack, fake_zendesk, tmp_path):
+    # A team that moved from Freshdesk to Zendesk: Seam's file still holds what it kept of the Freshdesk tickets.
+    # An address is the customer's whatever helpdesk their tickets came through; a ticket id is not (`--ticket`
+    # names the current helpdesk's).
+    fake_zendesk.add_user(id=CUSTOMER, name=NAME, email=EMAIL)
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    services.store.upsert_ticket(helpdesk="freshdesk", ticket_id="512", subject=f"{SUBJECT_WORD} order {ORDER}",
+                                 requester=EMAIL.title(), priority=None)
+    services.store.upsert_ticket(helpdesk="freshdesk", ticket_id="513", subject="Someone else's",
+                                 requester="bo@example.com", priority=None)
+    escalated(services, fake_slack, fake_zendesk, ticket_id=88_010, requester=CUSTOMER,
+              subject=f"{SUBJECT_WORD} again", text=f"Where is my {WORD} lamp? I want a person.")
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        db.execute("update escalations set state = 'sent', finished_at = updated_at")
+    life = {"database": tmp_path / "seam.db", "tmp": tmp_path}
+
+    assert forget(life, "--ticket", "512", "--dry-run").output.startswith("nothing to erase"), \
+        "a bare id is the current helpdesk's"
+    result = forget(life, "--email", EMAIL, "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "erased 2 ticket(s): 512 (freshdesk), 88010" in result.output
+    assert database_holding(tmp_path / "seam.db") == {}
+    with sqlite3.connect(tmp_path / "seam.db") as db:
+        assert db.execute("select requester from tickets where ticket_id = '513'").fetchone() == ("bo@example.com",)
