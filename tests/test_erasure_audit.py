@@ -293,3 +293,37 @@ def test_forget_by_email_also_erases_the_customers_tickets_kept_under_a_helpdesk
     assert database_holding(tmp_path / "seam.db") == {}
     with sqlite3.connect(tmp_path / "seam.db") as db:
         assert db.execute("select requester from tickets where ticket_id = '513'").fetchone() == ("bo@example.com",)
+
+
+
+def test_a_customer_with_one_ticket_still_being_worked_on_is_erased_once_it_is_finished(
+        fake_slack, fake_zendesk, tmp_path):
+    fake_zendesk.add_user(id=CUSTOMER, name=NAME, email=EMAIL)
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    client = web_client(services)
+    done = escalated(services, fake_slack, fake_zendesk, ticket_id=88_030, requester=CUSTOMER,
+                     subject=f"{SUBJECT_WORD} lamp", text=f"My {WORD} lamp {ORDER} broke. I want a person.")
+    agent_writes(fake_zendesk, 88_030, "Hi Xyloquest, a new lamp is on its way.")
+    ticket_event(services, 88_030, "solved")
+    open_case = escalated(services, fake_slack, fake_zendesk, ticket_id=88_031, requester=CUSTOMER,
+                          subject=f"{SUBJECT_WORD} refund", text=f"Refund {ORDER} to {PHONE}, I want a person.")
+    life = {"database": tmp_path / "seam.db", "tmp": tmp_path}
+    held = database_holding(life["database"])
+
+    refused = forget(life, "--email", EMAIL, "--yes")
+
+    assert refused.exit_code == 1 and "not erased: zendesk ticket(s) 88031 still being worked on" in refused.output
+    assert database_holding(life["database"]) == held, "nothing is erased, not even the finished ticket"
+    assert done["ts"] and drain(services) == 0
+    click(client, "seam_reject", open_case)
+    drain(services)
+    submit(client, "seam_reject_submit", open_case, reject_values("wrong_information", f"{NAME} called"))
+    wait_until(lambda: services.store.escalation(open_case["escalation"]).state == "rejected", what="the rejection")
+    drain(services)
+
+    erased = forget(life, "--email", EMAIL, "--yes")
+
+    assert erased.exit_code == 0 and "erased 2 zendesk ticket(s): 88030, 88031" in erased.output
+    drain(services)
+    services.poster.refresh_stale()
+    assert database_holding(life["database"]) == {} and seams_slack(fake_slack) == {}
