@@ -7,7 +7,8 @@ the feedback log's texts, which the engine learns from, and an agent's note on a
 the audit log). Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
 trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
 re-rendered without the conversation by serve's card sweep, and what Seam posted in its thread (the transcript,
-its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs. The sentence
+its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs (an agent's App
+Home, published when they open it, keeps the subjects it listed until they open it again). The sentence
 vectors cached since the tickets came go in the erasure's transaction (they are keyed by text, not by ticket;
 the engine embeds again what it still needs). The helpdesk is the system of record: the ticket itself is erased
 there. A running serve's engine drops the replies it learnt from the tickets at its next refit (the erasure moves
