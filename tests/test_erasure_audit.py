@@ -104,6 +104,21 @@ def open_home(client, fake_slack) -> None:
     wait_until(lambda: len(fake_slack.calls_to("views.publish")) > published, what="the App Home")
 
 
+def reject(services, client, fake_zendesk, case: dict, note: str) -> None:
+    """Reject in Slack with a reason and a note, and wait for the note written in the helpdesk (it is queued after
+    the form is answered)."""
+    click(client, "seam_reject", case)
+    drain(services)
+    submit(client, "seam_reject_submit", case, reject_values("wrong_information", note))
+    wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+
+    def noted() -> bool:
+        drain(services)
+        return any(not c.get("public", True) for c in fake_zendesk.comments(case["ticket"]))
+
+    wait_until(noted, what="the rejection's internal note")
+
+
 def customer_writes(fake_zendesk, ticket_id: int, body: str, *, status: str = "open") -> None:
     httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket_id}.json", auth=fake_zendesk.auth, json={
         "ticket": {"status": status, "comment": {"author_id": CUSTOMER, "body": body, "public": True}}}
@@ -160,11 +175,7 @@ def life(fake_slack, fake_zendesk, tmp_path, caplog):
     second = escalated(services, fake_slack, fake_zendesk, ticket_id=88_002, requester=CUSTOMER,
                        subject=f"Refund for {SUBJECT_WORD} {ORDER}",
                        text=f"Refund my {WORD} order {ORDER} now, I want to talk to a person.")
-    click(client, "seam_reject", second)
-    drain(services)
-    submit(client, "seam_reject_submit", second, reject_values("wrong_information", f"{NAME} means order {ORDER}"))
-    wait_until(lambda: services.store.escalation(second["escalation"]).state == "rejected", what="the rejection")
-    drain(services)
+    reject(services, client, fake_zendesk, second, f"{NAME} means order {ORDER}")
 
     # 3. Answered automatically (a manager lowered the bar), reopened by the customer (a quality-guard verdict),
     # then answered in Zendesk.
@@ -327,11 +338,7 @@ def test_a_customer_with_one_ticket_still_being_worked_on_is_erased_once_it_is_f
     assert refused.exit_code == 1 and "not erased: zendesk ticket(s) 88031 still being worked on" in refused.output
     assert database_holding(life["database"]) == held, "nothing is erased, not even the finished ticket"
     assert done["ts"] and drain(services) == 0
-    click(client, "seam_reject", open_case)
-    drain(services)
-    submit(client, "seam_reject_submit", open_case, reject_values("wrong_information", f"{NAME} called"))
-    wait_until(lambda: services.store.escalation(open_case["escalation"]).state == "rejected", what="the rejection")
-    drain(services)
+    reject(services, client, fake_zendesk, open_case, f"{NAME} called")
 
     erased = forget(life, "--email", EMAIL, "--yes")
 
@@ -352,3 +359,27 @@ def test_an_agents_app_home_published_while_the_escalation_was_open_no_longer_li
     life["services"].poster.refresh_stale()
 
     assert seams_slack(fake_slack, homes=True) == {}
+
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: a helpdesk's refusal is logged whole at WARNING, and it may "
+                                       "quote the note or reply it refused (bot.flows.actions, bot.jobs.worker)")
+def test_a_helpdesk_refusal_quoting_the_customer_is_not_written_to_the_log(fake_slack, fake_zendesk, tmp_path,
+                                                                           caplog):
+    caplog.set_level(logging.INFO)
+    fake_zendesk.add_user(id=CUSTOMER, name=NAME, email=EMAIL)
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+    client = web_client(services)
+    case = escalated(services, fake_slack, fake_zendesk, ticket_id=88_040, requester=CUSTOMER,
+                     subject="Lamp", text=f"My {WORD} lamp broke. I want a person.")
+    click(client, "seam_claim", case)
+    drain(services)
+    wait_until(lambda: fake_zendesk.calls_to("update_ticket"), what="the claim's assignment")
+    fake_zendesk.fail("update_ticket", status=422, times=1,
+                      body={"error": "RecordInvalid", "description": f"note about the {WORD} lamp is invalid"})
+    click(client, "seam_reject", case)
+    submit(client, "seam_reject_submit", case, reject_values("wrong_information", f"{WORD} lamp was a gift"))
+    wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
+    drain(services)
+
+    assert logged(caplog) == []
