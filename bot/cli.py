@@ -421,7 +421,9 @@ def audit(limit: int, actor: str | None, fmt: str) -> None:
 @cli.command()
 @click.option("--ticket", "ticket_ids", multiple=True, metavar="ID",
               help="A ticket id in the helpdesk HELPDESK names (repeat for more).")
-@click.option("--email", metavar="ADDRESS", help="Every ticket whose requester has this email address (any case).")
+@click.option("--email", metavar="ADDRESS",
+              help="Every ticket whose requester has this email address (any case), of whichever helpdesk the "
+                   "database holds.")
 @click.option("--dry-run", is_flag=True, help="Only list the tickets that would be erased.")
 @click.option("--yes", is_flag=True, help="Erase without asking first (for scripts).")
 def forget(ticket_ids: tuple[str, ...], email: str | None, dry_run: bool, yes: bool) -> None:
