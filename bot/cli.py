@@ -424,7 +424,9 @@ def audit(limit: int, actor: str | None, fmt: str) -> None:
 @cli.command()
 @click.option("--ticket", "ticket_ids", multiple=True, metavar="ID",
               help="A ticket id in the helpdesk HELPDESK names (repeat for more).")
-@click.option("--email", metavar="ADDRESS", help="Every ticket whose requester has this email address (any case).")
+@click.option("--email", metavar="ADDRESS",
+              help="Every ticket whose requester has this email address (any case), of whichever helpdesk the "
+                   "database holds.")
 @click.option("--dry-run", is_flag=True, help="Only list the tickets that would be erased.")
 @click.option("--yes", is_flag=True, help="Erase without asking first (for scripts).")
 def forget(ticket_ids: tuple[str, ...], email: str | None, dry_run: bool, yes: bool) -> None:
@@ -447,20 +449,22 @@ def forget(ticket_ids: tuple[str, ...], email: str | None, dry_run: bool, yes: b
     if not found.tickets:
         click.echo(f"nothing to erase: no {helpdesk} ticket in the database matches")
         return
+    # "zendesk ticket(s)" when all are the current helpdesk's; an address may find a helpdesk's used before too.
+    kind = f"{helpdesk} " if all(key.startswith(f"{helpdesk}:") for key in found.keys) else ""
     listed = ", ".join(found.tickets)
     if found.busy:
-        raise click.ClickException(f"not erased: {helpdesk} ticket(s) {', '.join(found.busy)} still being worked on "
+        raise click.ClickException(f"not erased: {kind}ticket(s) {', '.join(found.busy)} still being worked on "
                                    "(an escalation not finished, or a job still to run); try again once finished")
     if dry_run:
-        click.echo(f"would erase {len(found.tickets)} {helpdesk} ticket(s): {listed}")
+        click.echo(f"would erase {len(found.tickets)} {kind}ticket(s): {listed}")
         return
     if not yes:
-        click.confirm(f"Erase what Seam kept of {len(found.tickets)} {helpdesk} ticket(s) ({listed})?", abort=True)
-    done = erasure.erase(store, helpdesk=helpdesk, ticket_ids=found.tickets, actor="cli")
+        click.confirm(f"Erase what Seam kept of {len(found.tickets)} {kind}ticket(s) ({listed})?", abort=True)
+    done = erasure.erase(store, helpdesk=helpdesk, ticket_ids=ticket_ids, email=email, actor="cli")
     if done.busy:  # started while we asked
-        raise click.ClickException(f"not erased: {helpdesk} ticket(s) {', '.join(done.busy)} still being worked on")
+        raise click.ClickException(f"not erased: {kind}ticket(s) {', '.join(done.busy)} still being worked on")
     changed = ", ".join(f"{table} {count}" for table, count in done.changed.items())
-    click.echo(f"erased {len(done.tickets)} {helpdesk} ticket(s): {listed} (rows changed: {changed})")
+    click.echo(f"erased {len(done.tickets)} {kind}ticket(s): {', '.join(done.tickets)} (rows changed: {changed})")
 
 
 def main() -> None:
