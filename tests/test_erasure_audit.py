@@ -381,5 +381,8 @@ def test_a_helpdesk_refusal_quoting_the_customer_is_not_written_to_the_log(fake_
     submit(client, "seam_reject_submit", case, reject_values("wrong_information", f"{WORD} lamp was a gift"))
     wait_until(lambda: services.store.escalation(case["escalation"]).state == "rejected", what="the rejection")
     drain(services)
+    # The note's failure is recorded on the escalation right after it is logged (bot.flows.actions): only then
+    # is the log complete, however late the write ran.
+    wait_until(lambda: services.store.escalation(case["escalation"]).last_error, what="the note's failure recorded")
 
     assert logged(caplog) == []
