@@ -1,8 +1,8 @@
 """Small helpers for text and time that every layer uses: cutting text to a limit, text that can always be
-encoded, reading and writing ISO 8601 times, saying a duration or a rate the way people do, clean text from
-HTML, how far apart two words are (a misspelling is within `allowed_edits`), and what in a reply belongs to
-one customer (`details`, `addressed_to`): a reply written for one ticket must not carry its customer's order
-number or name to the next.
+encoded, the lines of a JSONL text (`jsonl_lines`), reading and writing ISO 8601 times, saying a duration or a
+rate the way people do, clean text from HTML, how far apart two words are (a misspelling is within
+`allowed_edits`), and what in a reply belongs to one customer (`details`, `addressed_to`): a reply written for
+one ticket must not carry its customer's order number or name to the next.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ def encodable_all(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(encodable_all(v) for v in value)
     return value
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text, split at CR and LF only: str.splitlines() also splits at U+2028 and U+0085,
+    which JSON allows raw inside a string (`json.dumps(..., ensure_ascii=False)` writes them)."""
+    return _LINE_END.split(text)
 
 
 def utcnow() -> datetime:

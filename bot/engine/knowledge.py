@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.models import Article
-from bot.text import has_placeholder
+from bot.text import has_placeholder, jsonl_lines
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,7 @@ def _markdown_article(path: Path) -> Article:
 
 def _jsonl_articles(path: Path) -> list[Article]:
     articles = []
-    # Split at CR and LF only: str.splitlines() also splits at U+2028, which JSON allows raw inside a string.
-    for number, line in enumerate(re.split(r"\r\n|\r|\n", _read(path)), start=1):
+    for number, line in enumerate(jsonl_lines(_read(path)), start=1):
         if not line.strip():
             continue
         try:

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from bot.errors import InputError
 from bot.models import Ticket
+from bot.text import jsonl_lines
 
 DUMP_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -147,7 +148,7 @@ def documents(path: Path, name: str, problems: list[str]) -> Iterator[Any]:
         else:
             yield from document if isinstance(document, list) else [document]
             return
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -156,17 +157,8 @@ def documents(path: Path, name: str, problems: list[str]) -> Iterator[Any]:
             problems.append(f"{name} line {number}: not valid JSON ({exc.msg}), skipped")
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-def _lines(text: str) -> list[str]:
-    """The lines of a JSONL text, split at CR and LF only: str.splitlines() also splits at U+2028 and U+0085,
-    which JSON allows raw inside a string."""
-    return _LINE_END.split(text)
-
-
 def _looks_like_lines(text: str) -> bool:
-    lines = [line for line in _lines(text) if line.strip()]
+    lines = [line for line in jsonl_lines(text) if line.strip()]
     if len(lines) < 2:
         return False
     try:
