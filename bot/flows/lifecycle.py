@@ -25,10 +25,9 @@ Every step is recorded whole (`Store.finish_step`: its effect, the escalation's 
 one transaction) and its Slack line is posted once (`Poster.thread_note`, found again by metadata after a
 crash); the keep-warm reply is an effect recorded before and after, and a retry after a crash looks for it on
 the ticket (`reply_landed`'s rule, counting the earlier updates since the escalation's message) before sending it
-again. A step an earlier
-attempt began is finished whatever happened since (a keep-warm update only when it is on the ticket: one that
-did not reach the customer is sent only while they still wait); one not begun checks again whether it is still
-wanted.
+again. A step an earlier attempt began is finished whatever happened since (a keep-warm update only when it is on
+the ticket: one that did not reach the customer is sent only while they still wait); one not begun checks again
+whether it is still wanted.
 """
 
 from __future__ import annotations
