@@ -18,7 +18,15 @@ import pytest
 from bot.store import Store
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.fakes import FakeSlack, FakeZendesk
-from tests.support.payloads import block_action, edit_values, reassign_values, reject_values, view_submission
+from tests.support.payloads import (
+    block_action,
+    card_click,
+    edit_values,
+    form_submission,
+    reassign_values,
+    reject_values,
+    view_submission,
+)
 from tests.support.posts import posts_for, text_objects
 from tests.support.server import SeamServer, seam_env
 from tests.support.services import AGENT, escalated, staffed, web_client
@@ -77,16 +85,12 @@ def with_draft(seam, slack, zendesk) -> dict:
 
 
 def click(seam: SeamServer, user: str, action: str, case: dict) -> httpx.Response:
-    body, headers = signed_form(block_action(user=user, action_id=f"seam_{action}", value=case["escalation"],
-                                             message_ts=case["ts"]))
+    body, headers = signed_form(card_click(case, user=user, action_id=f"seam_{action}"))
     return seam.http.post("/slack/events", content=body, headers=headers)
 
 
 def submit(seam: SeamServer, user: str, callback_id: str, case: dict, values: dict) -> httpx.Response:
-    body, headers = signed_form(view_submission(user=user, callback_id=callback_id, values=values,
-                                                private_metadata=json.dumps(
-                                                    {"escalation_id": int(case["escalation"]), "channel": CHANNEL,
-                                                     "ts": case["ts"]})))
+    body, headers = signed_form(form_submission(case, user=user, callback_id=callback_id, values=values))
     return seam.http.post("/slack/events", content=body, headers=headers)
 
 

@@ -33,7 +33,7 @@ from bot.text import iso
 from tests.support.cli import run_in_process
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.fakes import FakeEmbeddings
-from tests.support.payloads import block_action, reassign_values, reject_values, view_submission
+from tests.support.payloads import block_action, card_click, reassign_values, reject_values, view_submission
 from tests.support.services import (
     AGENT,
     ZENDESK_AGENT,
@@ -105,8 +105,7 @@ def reject_with_note(services, fake_slack, fake_zendesk, case: dict, note: str) 
 
 
 def click(services, user: str, action_id: str, case: dict) -> None:
-    body, headers = signed_form(block_action(user=user, action_id=action_id, value=str(case["escalation"]),
-                                             message_ts=case["ts"]))
+    body, headers = signed_form(card_click(case, user=user, action_id=action_id))
     assert web_client(services).post("/slack/events", data=body, headers=headers).status_code == 200
 
 

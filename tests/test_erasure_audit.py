@@ -25,9 +25,8 @@ from bot.jobs.retention import RetentionSweep
 from bot.services import learned_tickets
 from bot.text import iso
 from tests.support.cli import run_in_process
-from tests.support.constants import CHANNEL
 from tests.support.fakes import FakeEmbeddings
-from tests.support.payloads import block_action, edit_values, reject_values, view_submission
+from tests.support.payloads import card_click, edit_values, form_submission, reject_values
 from tests.support.services import AGENT, ZENDESK_AGENT, drain, escalated, staffed, ticket_event, web_client
 from tests.support.signing import signed_form, slack_headers
 from tests.support.waiting import wait_until
@@ -82,15 +81,12 @@ def seams_slack(fake_slack, *, homes: bool = False) -> dict[str, list[str]]:
 
 
 def click(client, action_id: str, case: dict) -> None:
-    body, headers = signed_form(block_action(user=AGENT, action_id=action_id, value=str(case["escalation"]),
-                                             message_ts=case["ts"]))
+    body, headers = signed_form(card_click(case, user=AGENT, action_id=action_id))
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
 
 
 def submit(client, callback_id: str, case: dict, values: dict) -> None:
-    metadata = json.dumps({"escalation_id": int(case["escalation"]), "channel": CHANNEL, "ts": case["ts"]})
-    body, headers = signed_form(view_submission(user=AGENT, callback_id=callback_id, values=values,
-                                                private_metadata=metadata))
+    body, headers = signed_form(form_submission(case, user=AGENT, callback_id=callback_id, values=values))
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
 
 

@@ -1,10 +1,11 @@
 """Slack interaction payloads shaped like Slack's own: a `block_actions` button click, a `view_submission` of a
-modal, and the `state.values` of Seam's Edit, Reject and Reassign modals. Sign and form-encode them with
-`tests.support.signing.signed_form`.
+modal (`card_click` and `form_submission`: on an escalation's card, {escalation, ts}), and the `state.values` of
+Seam's Edit, Reject and Reassign modals. Sign and form-encode them with `tests.support.signing.signed_form`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -44,6 +45,18 @@ def view_submission(*, user: str, callback_id: str, private_metadata: str, value
                  "state": {"values": values}},
         "response_urls": [],
     }
+
+
+def card_click(case: dict, *, user: str, action_id: str) -> dict:
+    """`user` clicks the button `action_id` on the card of `case` ({escalation, ts})."""
+    return block_action(user=user, action_id=action_id, value=str(case["escalation"]), message_ts=case["ts"])
+
+
+def form_submission(case: dict, *, user: str, callback_id: str, values: dict) -> dict:
+    """`user` submits Seam's form `callback_id` opened from the card of `case`: its private metadata names the
+    escalation and the card, as the form Seam opens does."""
+    metadata = {"escalation_id": int(case["escalation"]), "channel": CHANNEL, "ts": case["ts"]}
+    return view_submission(user=user, callback_id=callback_id, values=values, private_metadata=json.dumps(metadata))
 
 
 def edit_values(text: str | None) -> dict:
