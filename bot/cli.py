@@ -254,7 +254,7 @@ def knowledge_sync(fmt: str) -> None:
     the helpdesk fails; a running serve answers from the new knowledge after its next sync round."""
     from bot.config import load_settings
     from bot.helpdesk import registry
-    from bot.helpdesk.base import HelpdeskError
+    from bot.helpdesk.base import HelpdeskError, explained
     from bot.jobs.knowledge import sync_knowledge
     from bot.store import Store
 
@@ -271,7 +271,7 @@ def knowledge_sync(fmt: str) -> None:
         result = sync_knowledge(store, helpdesk)
     except HelpdeskError as exc:
         raise click.ClickException(f"knowledge sync from {settings.helpdesk} failed, nothing was changed: "
-                                   + " ".join(str(exc).split())) from None
+                                   + " ".join(explained(exc).split())) from None
     store.audit(actor="cli", action="knowledge_sync", detail={"helpdesk": settings.helpdesk, **vars(result)})
     if fmt == "json":
         click.echo(json.dumps({"helpdesk": settings.helpdesk, **vars(result)}))

@@ -43,7 +43,7 @@ from bot.engine.local import REJECTED
 from bot.errors import transient
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
-from bot.helpdesk.base import Helpdesk, HelpdeskError
+from bot.helpdesk.base import Helpdesk, HelpdeskError, explained
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
 from bot.slack.blocks import REJECT_REASONS, approvable, helpdesk_label, owner_dm
@@ -285,9 +285,11 @@ class AgentActions:
         try:
             written = self._perform(json.loads(event.body or "{}"))
         except Exception as exc:
-            state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {exc}", transient=transient(exc))
+            state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {explained(exc)}",
+                                          transient=transient(exc))
             log.warning("helpdesk write %s failed (attempt %s, now %s): %s", event.id, event.attempts, state, exc)
-            notice = exc.notice if isinstance(exc, WriteFailed) else f"Writing to {self.helpdesk.name} failed: {exc}"
+            notice = (exc.notice if isinstance(exc, WriteFailed)
+                      else f"Writing to {self.helpdesk.name} failed: {explained(exc)}")
             return _Written(f"failed: {exc}", notice=notice, ok=False)
         self.store.finish_event(event.id, outcome=written.outcome)
         return written
@@ -348,8 +350,9 @@ class AgentActions:
                                        f"{email}, so the ticket was not assigned there.")
             self.helpdesk.assign(escalation.ticket_id, agent.id)
         except HelpdeskError as exc:
-            self._note_error(escalation_id, ASSIGN_ERROR, str(exc))
-            raise WriteFailed(f"{who} this escalation, but assigning the ticket failed: {exc}", exc) from exc
+            self._note_error(escalation_id, ASSIGN_ERROR, explained(exc))
+            raise WriteFailed(f"{who} this escalation, but assigning the ticket failed: {explained(exc)}",
+                              exc) from exc
         self._note_error(escalation_id, ASSIGN_ERROR, None)
         return _Written(f"assigned to {user_id}")
 
@@ -361,9 +364,9 @@ class AgentActions:
         try:
             self.helpdesk.assign(escalation.ticket_id, None)
         except HelpdeskError as exc:
-            self._note_error(escalation_id, ASSIGN_ERROR, str(exc))
-            raise WriteFailed(f"Unclaimed, but clearing the ticket's assignee in {self.helpdesk.name} failed: {exc}",
-                              exc) from exc
+            self._note_error(escalation_id, ASSIGN_ERROR, explained(exc))
+            raise WriteFailed(f"Unclaimed, but clearing the ticket's assignee in {self.helpdesk.name} failed: "
+                              f"{explained(exc)}", exc) from exc
         self._note_error(escalation_id, ASSIGN_ERROR, None)
         return _Written("unassigned")
 
@@ -387,7 +390,7 @@ class AgentActions:
             if _refused(exc):
                 self.store.forget_effect(key)
             log.warning("rejection note for escalation %s failed: %s", escalation_id, exc)
-            self._note_error(escalation_id, NOTE_ERROR, str(exc))
+            self._note_error(escalation_id, NOTE_ERROR, explained(exc))
             raise WriteFailed(None, exc) from exc
         self.store.finish_effect(key)
         self._note_error(escalation_id, NOTE_ERROR, None)
@@ -427,7 +430,8 @@ class AgentActions:
         except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
             if _refused(exc):  # certainly not applied: Retry sends at once
                 self.store.forget_effect(key)
-            self.store.update_escalation(escalation_id, state=EscalationState.FAILED, last_error=clip(str(exc), 500))
+            self.store.update_escalation(escalation_id, state=EscalationState.FAILED,
+                                         last_error=clip(explained(exc), 500))
             self.store.audit(actor=user_id, action="escalation_send_failed",
                              detail={"escalation_id": escalation_id, "error": clip(str(exc), 500)})
             self.poster.refresh(escalation_id)

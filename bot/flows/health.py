@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.helpdesk.base import Helpdesk, HelpdeskError
+from bot.helpdesk.base import Helpdesk, HelpdeskError, explained
 from bot.store import Store
 from bot.text import clip
 
@@ -99,7 +99,8 @@ def check_credentials(*, slack: WebClient, helpdesk: Helpdesk, settings: Setting
         found.append(f"{helpdesk.name}: {helpdesk.check()}")
     except HelpdeskError as exc:
         if exc.status in HELPDESK_AUTH_STATUSES:
-            raise ConfigError(f"HELPDESK={helpdesk.name} refused Seam's API credentials: {_one_line(exc)}") from None
+            raise ConfigError(f"HELPDESK={helpdesk.name} refused Seam's API credentials: "
+                              f"{_one_line(explained(exc))}") from None
         # A 404 may be a wrong domain, or an API that does not serve this one endpoint: say so, and let the
         # first real call tell (its failure then shows in /healthz and the dead jobs).
         log.warning("could not check the %s credentials (%s); starting anyway", helpdesk.name, _one_line(exc))

@@ -39,11 +39,29 @@ class WebhookChallenge(Exception):
 
 
 class HelpdeskError(Exception):
-    """A helpdesk call failed for good (after retries, or a 4xx that retrying cannot fix)."""
+    """A helpdesk call failed for good (after retries, or a 4xx that retrying cannot fix).
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    The message (`str()`) names the call, the status and the helpdesk's error code, and goes to the log.
+    `detail` is the helpdesk's own words (its answer's body, masked and cut), which may quote the note, reply or
+    ticket it refused: it is kept where Seam keeps the ticket's text and erases it with it (an escalation's
+    `last_error`, a job's error; `explained`), and shown to the agent who acted, never logged."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
+
+
+def explained(exc: BaseException) -> str:
+    """The exception's message with the helpdesk's own words (`HelpdeskError.detail`, of it or of what caused
+    it) after it: for what Seam stores beside the ticket and for the agent, not for the log."""
+    text = str(exc)
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, HelpdeskError):
+        cause = cause.__cause__
+    if isinstance(cause, HelpdeskError) and cause.detail:
+        return f"{text}: {cause.detail}"
+    return text
 
 
 class ListingCut(HelpdeskError):

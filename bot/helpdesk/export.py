@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from bot.helpdesk.base import HelpdeskError
+from bot.helpdesk.base import HelpdeskError, explained
 from bot.schema import seconds
 
 PROGRESS_EVERY = 100
@@ -205,7 +205,8 @@ def require_api_variables(missing: Iterable[str]) -> None:
 
 
 def one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    """The failure in one line, with the helpdesk's own words: the command's user reads it, not a log."""
+    return " ".join(explained(exc).split())
 
 
 def export_with(helpdesk: str, read_settings: Callable[[Callable[[str], str | None]], Any], *, credentials: str,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,9 +35,10 @@ def send(label: str, request: Callable[[], httpx.Response], *, idempotent: bool)
 def checked(label: str, response: httpx.Response, *, retry_after: str | None = None, error_at: int = 400,
             show_body: bool = True, once: bool = False) -> Any:
     """The response's JSON ({} when empty); RetryableError for 408/429/5xx (waiting `retry_after`, else its
-    Retry-After header), HelpdeskError for any other status from `error_at` up (the body masked and cut, unless
-    `show_body` is False) or a body that is not JSON. A write that must happen `once` (a reply, a note) answered
-    502/504 is a HelpdeskError, not retried: it may have landed, and its caller checks before repeating it."""
+    Retry-After header), HelpdeskError for any other status from `error_at` up (its error code in the message;
+    the body, masked and cut, as its `detail`, unless `show_body` is False) or a body that is not JSON. A write
+    that must happen `once` (a reply, a note) answered 502/504 is a HelpdeskError, not retried: it may have
+    landed, and its caller checks before repeating it."""
     status = response.status_code
     if once and status in MAYBE_LANDED:
         raise HelpdeskError(f"{label} answered {status}; it may have landed", status=status)
@@ -44,14 +46,45 @@ def checked(label: str, response: httpx.Response, *, retry_after: str | None = N
         raise RetryableError(f"{label} answered {status}", status=status,
                              retry_after=parse_retry_after(retry_after or response.headers.get("Retry-After")))
     if status >= error_at:
-        detail = f": {excerpt(response.text, 300)}" if show_body else ""
-        raise HelpdeskError(f"{label} answered {status}{detail}", status=status)
+        code = error_code(response) if show_body else None
+        raise HelpdeskError(f"{label} answered {status}" + (f" ({code})" if code else ""), status=status,
+                            detail=excerpt(response.text, 300) if show_body and response.text.strip() else None)
     if not response.content:
         return {}
     try:
         return response.json()
     except ValueError:
         raise HelpdeskError(f"{label} answered non-JSON") from None
+
+
+# An error code is a name ("RecordInvalid", "invalid_value", "Bad Request"), never a sentence: a value that is
+# not one may quote what was refused, and stays out of the message that is logged.
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}(?: [A-Za-z][A-Za-z0-9_-]{0,19}){0,2}")
+_CODE_KEYS = ("error", "code", "title", "type")
+
+
+def error_code(response: httpx.Response) -> str | None:
+    """The helpdesk's error code in its JSON answer, if it gives one that looks like a name: Zendesk's `error`,
+    Freshdesk's `code` (top level or of its first `errors` entry), Front's `_error.title`, Help Scout's or
+    Gorgias's `error`/`type`; None otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    places = [body]
+    if isinstance(body, dict):
+        places += [body.get("_error"), body.get("error")]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            places.append(errors[0])
+    for place in places:
+        if not isinstance(place, dict):
+            continue
+        for key in _CODE_KEYS:
+            value = place.get(key)
+            if isinstance(value, str) and _CODE.fullmatch(value.strip()):
+                return value.strip()
+    return None
 
 
 def with_retries(once: Callable[[], T], *, deadline: float) -> T:

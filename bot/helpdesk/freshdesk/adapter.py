@@ -318,7 +318,7 @@ class FreshdeskAdapter:
                 body, headers = self._call("GET", "/api/v2/tickets", params=query)
             except HelpdeskError as exc:
                 # The request line names per_page too: only the answer's body says which field was refused.
-                if exc.status == 400 and number > 1 and '"page"' in str(exc).partition(" answered ")[2]:
+                if exc.status == 400 and number > 1 and '"page"' in (exc.detail or ""):
                     raise PageCap(f"Freshdesk refused page {number} of the tickets list") from None
                 raise
             rows = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
