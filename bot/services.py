@@ -31,6 +31,7 @@ from bot.flows.controls import Controls
 from bot.flows.erasure import erase_idle, expire_vectors
 from bot.flows.feedback import learned_label
 from bot.flows.health import Health, check_credentials, observe
+from bot.flows.homes import REFRESH_HOME_KIND, Homes
 from bot.flows.lifecycle import Lifecycle
 from bot.flows.pipeline import Pipeline
 from bot.flows.quality import verdicts
@@ -65,6 +66,7 @@ class Services:
     pipeline: Pipeline
     actions: AgentActions
     controls: Controls
+    homes: Homes
     runner: Runner
     health: Health | None = None  # what /healthz and the managers' App Home say about Seam itself
 
@@ -92,6 +94,7 @@ class Services:
         controls = Controls(store=store, settings=settings,
                             members=lambda group: slack.usergroups_users_list(usergroup=group)["users"],
                             alert=health.alert, uncovered_share=live.uncovered_share, plain_score=live.plain_score)
+        homes = Homes(store=store, controls=controls, slack=slack)
         lifecycle = Lifecycle(settings=settings, store=store, helpdesk=helpdesk, poster=poster)
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
                             policy=controls.policy, lifecycle=lifecycle, learn=live.learn)
@@ -101,11 +104,13 @@ class Services:
         # `transcript` and `thread_note`: an escalation's thread, queued behind the cards still due
         # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle);
         # `helpdesk_write`: an agent action's reply, note or assignment, left by a crash or failed (bot.flows.actions).
-        # `erase_thread`: what Seam posted in the thread of an escalation erased on request (bot.flows.erasure).
+        # `erase_thread`: what Seam posted in the thread of an escalation erased on request (bot.flows.erasure);
+        # `refresh_home`: an App Home that listed one of its escalations, published again (bot.flows.homes).
         worker = Worker(store=store, handlers={"ticket": pipeline.process, ANNOUNCE_KIND: pipeline.guard.announce,
                                                TRANSCRIPT_KIND: poster.transcript_job, NOTE_KIND: poster.note_job,
                                                WRITE_KIND: actions.write_job,
-                                               ERASE_THREAD_KIND: poster.erase_thread_job, **lifecycle.handlers()})
+                                               ERASE_THREAD_KIND: poster.erase_thread_job,
+                                               REFRESH_HOME_KIND: homes.refresh_job, **lifecycle.handlers()})
         runner = Runner(store=store, worker=worker, threads=settings.workers)
         # Periodic jobs queue their finds and wake the workers through the runner they run in.
         runner.add_periodic(Reconciler(store=store, helpdesk=helpdesk, interval=settings.reconcile_seconds,
@@ -121,7 +126,7 @@ class Services:
         runner.add_periodic(KnowledgeSync(store=store, helpdesk=helpdesk, interval=settings.knowledge_sync_seconds,
                                           refresh=live.refresh))
         return cls(settings=settings, store=store, helpdesk=helpdesk, engine=live, slack=slack, poster=poster,
-                   pipeline=pipeline, actions=actions, controls=controls, runner=runner, health=health)
+                   pipeline=pipeline, actions=actions, controls=controls, homes=homes, runner=runner, health=health)
 
     def check_credentials(self) -> list[str]:
         """Slack's token, the escalation channel (the app a member) and the helpdesk's credentials, before

@@ -4,9 +4,9 @@ Tables: tickets (seen), events (the durable job queue: accepted webhooks and rec
 escalations (one Slack thread per ticket event), effects (external side effects, recorded before and after each
 call so a retry never repeats one), feedback, settings, exclusions, slack_events, audit_log, automatic_answers
 (what Seam answered alone, and whether the customer came back unsatisfied), direct_messages (where Seam DMed
-someone about an escalation), embedding_cache (sentence vectors by model and text hash) and synced_knowledge
-(articles and macros synced from the helpdesk). New tables come as new migrations appended to `MIGRATIONS`; an
-applied migration is never edited.
+someone about an escalation), home_views (whose App Home lists which escalations), embedding_cache (sentence
+vectors by model and text hash) and synced_knowledge (articles and macros synced from the helpdesk). New tables
+come as new migrations appended to `MIGRATIONS`; an applied migration is never edited.
 
 Rows leave as typed records (`bot.models.Event`, `bot.models.Escalation`) or, for reports, plain dicts of
 named columns. One connection per thread (sqlite3 connections must not cross threads), WAL so readers never
@@ -349,6 +349,14 @@ def m021_job_transient_failures(db: Database) -> None:
     retried for up to MAX_OUTAGE and do not count toward MAX_ATTEMPTS, so a job that waited out an outage still
     gets its five tries when it then fails for a reason of its own. Jobs already queued count none."""
     db["events"].add_column("transient_failures", int, not_null_default=0)
+
+
+@MIGRATIONS()
+def m022_home_views(db: Database) -> None:
+    """Whose App Home Seam published, when, and which escalations it listed (their ids, a JSON list): Slack keeps
+    a published view until it is replaced, so an erasure publishes again the Homes that list one of its
+    escalations (bot.flows.homes). Ids only: a Home's text is rebuilt from the escalations when it is published."""
+    db["home_views"].create({"user_id": str, "published_at": str, "escalations": str}, pk="user_id")
 
 
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
@@ -860,6 +868,29 @@ class Store:
         """The DMs Seam sent about this escalation and has not deleted: id, channel, ts; oldest first."""
         return list(self.db.query("select id, channel, ts from direct_messages where escalation_id = ? order by id",
                                   [escalation_id]))
+
+    @_writes
+    def note_home(self, user_id: str, *, escalation_ids: Collection[int]) -> None:
+        """Seam published `user_id`'s App Home listing these escalations."""
+        self.db.execute("insert into home_views (user_id, published_at, escalations) values (?, ?, ?) on conflict"
+                        "(user_id) do update set published_at = excluded.published_at,"
+                        " escalations = excluded.escalations",
+                        [user_id, iso(utcnow()), json.dumps(sorted(set(escalation_ids)))])
+
+    def homes_listing(self, keys: Sequence[str]) -> list[str]:
+        """The people whose App Home, as last published, lists an escalation of one of these tickets."""
+        users: set[str] = set()
+        for chunk in _chunks(keys):
+            users |= {row[0] for row in self.db.execute(
+                "select distinct home_views.user_id from home_views, json_each(home_views.escalations) as listed"
+                " join escalations on escalations.id = listed.value"
+                f" where escalations.ticket_key in ({', '.join('?' for _ in chunk)})", chunk)}
+        return sorted(users)
+
+    @_writes
+    def forget_home(self, user_id: str) -> None:
+        """Nobody can see `user_id`'s App Home any more (Slack no longer knows them): nothing to publish again."""
+        self.db.execute("delete from home_views where user_id = ?", [user_id])
 
     @_writes
     def forget_direct_message(self, message_id: int) -> None:

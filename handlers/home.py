@@ -1,5 +1,5 @@
-"""The App Home: published on `app_home_opened` and after every change made from it (pause, resume, the
-thresholds modal, paging)."""
+"""The App Home's listeners: it is published (bot.flows.homes) on `app_home_opened` and after every change made
+from it (pause, resume, the thresholds modal, paging, retrying dead jobs)."""
 
 from __future__ import annotations
 
@@ -10,55 +10,37 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.services import Services
-from bot.slack.blocks import HOME_ACTIONS, THRESHOLDS_CALLBACK, HomeItem, home_view, thresholds_modal
+from bot.slack.blocks import HOME_ACTIONS, THRESHOLDS_CALLBACK, thresholds_modal
 from handlers.commands import announce
 
 log = logging.getLogger(__name__)
 
 
-def publish(services: Services, client: WebClient, user_id: str, *, owned_page: int = 0,
-            unclaimed_page: int = 0) -> None:
-    controls = services.controls
-    queue = controls.queue(user_id=user_id, owned_page=owned_page, unclaimed_page=unclaimed_page)
-    manager = controls.is_manager(user_id)
-    view = home_view(
-        manager=manager, paused=controls.policy().paused,
-        thresholds_text=controls.thresholds_text(),
-        stats_text=controls.stats_text(days=7),
-        queues=controls.queues(),
-        owned=[HomeItem(**item) for item in queue["owned"]], owned_total=queue["owned_total"],
-        owned_page=queue["owned_page"],
-        unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
-        unclaimed_page=queue["unclaimed_page"], queue=services.store.queue_stats(),
-        notice=controls.home_notice(manager=manager))
-    client.views_publish(user_id=user_id, view=view)
-
-
-def opened(event: dict, context: BoltContext, client: WebClient) -> None:
+def opened(event: dict, context: BoltContext) -> None:
     if event.get("tab", "home") == "home":
-        publish(context["services"], client, event["user"])
+        context["services"].homes.publish(event["user"])
 
 
-def page(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+def page(ack: Ack, body: dict, context: BoltContext) -> None:
     ack()
     pages = json.loads((body.get("view") or {}).get("private_metadata") or "{}")
     kind, _, number = (body["actions"][0].get("value") or "").partition(":")
     if kind in ("owned", "unclaimed") and number.isdigit():
         pages[kind] = int(number)
-    publish(context["services"], client, body["user"]["id"], owned_page=int(pages.get("owned", 0)),
-            unclaimed_page=int(pages.get("unclaimed", 0)))
+    context["services"].homes.publish(body["user"]["id"], owned_page=int(pages.get("owned", 0)),
+                                      unclaimed_page=int(pages.get("unclaimed", 0)))
 
 
-def toggle(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+def toggle(ack: Ack, body: dict, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
     user_id = body["user"]["id"]
     reply = services.controls.handle(user_id, body["actions"][0]["value"])  # "pause" or "resume"
     announce(services, reply)
-    publish(services, client, user_id)
+    services.homes.publish(user_id)
 
 
-def retry_dead(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
+def retry_dead(ack: Ack, body: dict, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
     user_id = body["user"]["id"]
@@ -66,7 +48,7 @@ def retry_dead(ack: Ack, body: dict, context: BoltContext, client: WebClient) ->
         count = services.store.retry_dead()
         services.store.audit(actor=user_id, action="retry_dead_jobs", detail={"count": count})
         services.runner.notify()
-    publish(services, client, user_id)
+    services.homes.publish(user_id)
 
 
 def open_thresholds(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
@@ -90,7 +72,7 @@ def submit_thresholds(ack: Ack, body: dict, view: dict, context: BoltContext, cl
     ack()
     for reply in replies:
         announce(services, reply)
-    publish(services, client, user_id)
+    services.homes.publish(user_id)
 
 
 def register(app: App) -> None:

@@ -102,6 +102,10 @@ def reject_with_note(services, fake_slack, fake_zendesk, case: dict, note: str) 
         return any(not c.get("public", True) for c in fake_zendesk.comments(case["ticket"]))
 
     wait_until(noted, what="the rejection's internal note")
+    # The note may be written on the listener's thread, which records its job finished just after: until then
+    # the ticket is busy.
+    wait_until(lambda: not services.store.busy_tickets([f"zendesk:{case['ticket']}"], idle_kinds=erasure.IDLE_KINDS),
+               what="the note's job recorded finished")
 
 
 def click(services, user: str, action_id: str, case: dict) -> None:

@@ -344,8 +344,6 @@ def test_a_customer_with_one_ticket_still_being_worked_on_is_erased_once_it_is_f
     assert database_holding(life["database"]) == {} and seams_slack(fake_slack) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: nothing re-publishes an App Home after an erasure (the view is "
-                                       "published again only when its viewer opens it)")
 def test_an_agents_app_home_published_while_the_escalation_was_open_no_longer_lists_it_after_forget(
         life, fake_slack):
     # The life's agent opened their App Home while the first escalation waited: it lists its subject.

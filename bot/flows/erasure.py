@@ -7,12 +7,12 @@ the feedback log's texts, which the engine learns from, and an agent's note on a
 the audit log). Erasure blanks those and keeps the rows, so counts, `/escalation stats`, the audit
 trail and exactly-once processing go on working (bot.store `erase_tickets`). The escalation's card in Slack is
 re-rendered without the conversation by serve's card sweep, and what Seam posted in its thread (the transcript,
-its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs (an agent's App
-Home, published when they open it, keeps the subjects it listed until they open it again). The sentence
-vectors cached since the tickets came go in the erasure's transaction (they are keyed by text, not by ticket;
-the engine embeds again what it still needs). The helpdesk is the system of record: the ticket itself is erased
-there. A running serve's engine drops the replies it learnt from the tickets at its next refit (the erasure moves
-its revision; the knowledge sync's round or the next reply learnt refits), a restart at once.
+its notes) and the DMs it sent people about it are deleted by an `erase_thread` job serve runs, and each App
+Home that lists one of the tickets' escalations is published again by a `refresh_home` job (bot.flows.homes).
+The sentence vectors cached since the tickets came go in the erasure's transaction (they are keyed by text, not
+by ticket; the engine embeds again what it still needs). The helpdesk is the system of record: the ticket itself
+is erased there. A running serve's engine drops the replies it learnt from the tickets at its next refit (the
+erasure moves its revision; the knowledge sync's round or the next reply learnt refits), a restart at once.
 
 By ticket id the tickets are the current helpdesk's; by email they are the customer's whichever helpdesk they came
 through (a file may hold a helpdesk's used before). What is left afterwards is the rows' times, routes, confidences,
@@ -36,6 +36,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.flows.homes import REFRESH_HOME_KIND
 from bot.flows.lifecycle import KEEP_WARM_KIND, REMINDER_KIND, SLA_KIND
 from bot.slack.blocks import erased_card
 from bot.slack.poster import ERASE_THREAD_KIND, THREAD_JOB_PRIORITY
@@ -43,8 +44,8 @@ from bot.store import Store
 from bot.text import iso, utcnow
 
 # Jobs that hold no text: scheduled ones, which see for themselves when they run that their escalation is
-# finished, and an earlier erasure's thread clean-up.
-IDLE_KINDS = (REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND, ERASE_THREAD_KIND)
+# finished, and an earlier erasure's clean-up in Slack.
+IDLE_KINDS = (REMINDER_KIND, SLA_KIND, KEEP_WARM_KIND, ERASE_THREAD_KIND, REFRESH_HOME_KIND)
 
 
 @dataclass(frozen=True)
@@ -115,4 +116,9 @@ def _erase(store: Store, keys: list[str], *, actor: str,
         store.record_event(kind=ERASE_THREAD_KIND, helpdesk=escalation.ticket_key.split(":", 1)[0],
                            dedupe_key=f"erase-thread:{escalation.id}", ticket_id=escalation.ticket_id,
                            body=json.dumps({"escalation_id": escalation.id}), priority=THREAD_JOB_PRIORITY)
+    helpdesk = keys[0].split(":", 1)[0]
+    for user_id in store.homes_listing(keys):
+        # Not a ticket's job (no ticket id): it must not make a ticket busy, nor be erased with one.
+        store.record_event(kind=REFRESH_HOME_KIND, helpdesk=helpdesk, dedupe_key=f"refresh-home:{user_id}:{at}",
+                           ticket_id="", body=json.dumps({"user_id": user_id}), priority=THREAD_JOB_PRIORITY)
     return changed, []

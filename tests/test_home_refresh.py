@@ -1,0 +1,90 @@
+"""An App Home that lists an escalation whose conversation is erased is published again (bot.flows.homes): Slack
+keeps a published view until it is replaced, so without that the erased ticket's subject would stay on it until
+its viewer opened the tab. Only the Homes that list one of the erased tickets' escalations are published again;
+a person Slack no longer knows is forgotten, and Slack being down only delays it.
+
+The core runs in-process against the loopback fakes (tests.support.services); erasure by `forget` and by
+`[retention]` goes through the same code (tests/test_erasure_audit.py drives the command line end to end)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.flows.erasure import erase
+from bot.flows.homes import REFRESH_HOME_KIND
+from tests.support.constants import CUSTOMER_ID
+from tests.support.services import AGENT, drain, escalated, staffed
+
+OTHER_AGENT = "UOTHER"
+
+
+@pytest.fixture
+def services(fake_slack, fake_zendesk, tmp_path):
+    return staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path)
+
+
+def refresh_jobs(services) -> list[dict]:
+    return list(services.store.db["events"].rows_where("kind = ?", [REFRESH_HOME_KIND]))
+
+
+def two_homes(services, fake_slack, fake_zendesk) -> tuple[dict, dict]:
+    """Two escalations; AGENT's Home published while both were open, OTHER_AGENT's after the first was done."""
+    fake_slack.add_user(OTHER_AGENT, email="other@acme.example", name="other")
+    first = escalated(services, fake_slack, fake_zendesk, ticket_id=93_001, requester=CUSTOMER_ID,
+                      subject="Quokka lamp broken", text="My quokka lamp broke. I want a person.")
+    second = escalated(services, fake_slack, fake_zendesk, ticket_id=93_002, requester=CUSTOMER_ID,
+                       subject="Wombat order late", text="Where is my wombat order? Get me a human.")
+    services.homes.publish(AGENT)
+    services.store.update_escalation(first["escalation"], state="rejected")  # finished: erasable
+    services.homes.publish(OTHER_AGENT)
+    assert "Quokka" in json.dumps(fake_slack.home_view(AGENT))
+    assert "Quokka" not in json.dumps(fake_slack.home_view(OTHER_AGENT))
+    return first, second
+
+
+def published(fake_slack, user: str) -> int:
+    return sum(1 for call in fake_slack.calls_to("views.publish") if call.params.get("user_id") == user)
+
+
+def test_only_the_homes_listing_an_erased_escalation_are_published_again(services, fake_slack, fake_zendesk):
+    first, _ = two_homes(services, fake_slack, fake_zendesk)
+    before = {user: published(fake_slack, user) for user in (AGENT, OTHER_AGENT)}
+
+    erasure = erase(services.store, helpdesk="zendesk", ticket_ids=[str(first["ticket"])], actor="test")
+    assert erasure.tickets == [str(first["ticket"])] and not erasure.busy
+    drain(services)
+
+    assert published(fake_slack, AGENT) == before[AGENT] + 1
+    assert published(fake_slack, OTHER_AGENT) == before[OTHER_AGENT], "its Home never listed the erased ticket"
+    home = json.dumps(fake_slack.home_view(AGENT))
+    assert "Quokka" not in home and "Wombat" in home, "published as it is now: the open escalation stays"
+
+
+def test_a_person_slack_no_longer_knows_is_forgotten_not_retried(services, fake_slack, fake_zendesk):
+    first, _ = two_homes(services, fake_slack, fake_zendesk)
+    fake_slack.fail("views.publish", status=200, body={"ok": False, "error": "user_not_found"})
+
+    erase(services.store, helpdesk="zendesk", ticket_ids=[str(first["ticket"])], actor="test")
+    drain(services)
+
+    [job] = refresh_jobs(services)
+    assert job["state"] == "done" and "user_not_found" in (job["outcome"] or "")
+    assert services.store.homes_listing([f"zendesk:{first['ticket']}"]) == []
+
+
+def test_slack_down_only_delays_the_refresh(services, fake_slack, fake_zendesk):
+    first, _ = two_homes(services, fake_slack, fake_zendesk)
+    fake_slack.fail("views.publish", status=503, times=20)  # past the Slack client's own retries
+
+    erase(services.store, helpdesk="zendesk", ticket_ids=[str(first["ticket"])], actor="test")
+    drain(services)
+    [job] = refresh_jobs(services)
+    assert job["state"] == "pending", "failed while Slack was down: retried"
+    assert "Quokka" in json.dumps(fake_slack.home_view(AGENT))
+
+    fake_slack.clear_failures("views.publish")  # Slack is back
+    services.store.db.execute("update events set next_attempt_at = '2000-01-01T00:00:00Z' where id = ?", [job["id"]])
+    drain(services)
+    assert "Quokka" not in json.dumps(fake_slack.home_view(AGENT))
