@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.helpdesk.base import Updates
 from bot.helpdesk.zendesk.adapter import ZendeskAdapter
 from bot.jobs.reconcile import Reconciler
 from bot.store import Store
@@ -178,6 +180,76 @@ def test_a_reconciliation_cut_short_goes_on_where_it_stopped(pipeline, fake_zend
     assert recorded >= {str(t) for t in ids}, "nothing past the cut is lost"
     fake_zendesk.incremental_page_size = 1000
     assert reconciler.run_once() == 0 and pipeline.store.get_setting("reconcile_since") == later
+
+
+class CrowdedSecond:
+    """A helpdesk listing oldest first whose second CROWDED holds more ticket updates than one call reads (a bulk
+    update): a listing from that second or before is cut there; one update comes later, at LATER."""
+
+    name = "zendesk"
+    CROWDED, LATER = 1_780_000_000, 1_780_000_600
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    def updated_since(self, since: float) -> Updates:
+        self.asked.append(since)
+        stamp = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+        if since < self.CROWDED + 1:
+            return Updates([(str(n), stamp(self.CROWDED)) for n in range(100)], resume_from=self.CROWDED)
+        return Updates([("later", stamp(self.LATER))] if since <= self.LATER else [])
+
+
+def test_a_reconciliation_stuck_at_one_crowded_second_moves_past_it(tmp_path, caplog):
+    helpdesk = CrowdedSecond()
+    store = Store(str(tmp_path / "seam.db"))
+    now = CrowdedSecond.LATER + 3600
+    reconciler = Reconciler(store=store, helpdesk=helpdesk, interval=7200, notify=lambda: None, clock=lambda: now)
+
+    for _ in range(3):
+        reconciler.run_once()
+
+    recorded = {row["ticket_id"] for row in store.db["events"].rows}
+    assert "later" in recorded, "an update after the crowded second is still reconciled"
+    assert any("more ticket updates at one instant" in r.getMessage() for r in caplog.records)
+    assert helpdesk.asked[-1] > CrowdedSecond.CROWDED
+
+
+class CrowdedInstant:
+    """A newest-first listing (as Front's events) whose instant CROWDED holds more updates than one listing reads:
+    a listing reaching back to it is cut there; one update comes earlier, at EARLIER."""
+
+    name = "front"
+    EARLIER, CROWDED, NOW = 1_780_000_000.25, 1_780_000_600.5, 1_780_003_600.0
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[float, float | None]] = []
+
+    def updated_since(self, since: float, *, before: float | None = None) -> Updates:
+        self.asked.append((since, before))
+        if before is None:  # the regular window, after the crowded instant: nothing new
+            return Updates()
+        if before >= self.CROWDED:
+            return Updates([(str(n), "crowded") for n in range(100)], unread_before=self.CROWDED)
+        return Updates([("earlier", "earlier")] if since <= self.EARLIER <= before else [])
+
+
+def test_a_backlog_stuck_at_one_crowded_instant_reads_back_past_it(tmp_path, caplog):
+    from bot.jobs.reconcile import BACKLOG_KEY
+
+    helpdesk = CrowdedInstant()
+    store = Store(str(tmp_path / "seam.db"))
+    store.set_setting(BACKLOG_KEY, {"helpdesk": "front", "from": CrowdedInstant.EARLIER - 60,
+                                    "to": CrowdedInstant.CROWDED}, actor="seam")
+    reconciler = Reconciler(store=store, helpdesk=helpdesk, interval=300, notify=lambda: None,
+                            clock=lambda: CrowdedInstant.NOW)
+
+    for _ in range(3):
+        reconciler.run_once()
+
+    recorded = {row["ticket_id"] for row in store.db["events"].rows}
+    assert "earlier" in recorded, "the backlog goes on before the crowded instant"
+    assert any("cannot read back past" in r.getMessage() for r in caplog.records)
 
 
 def test_reconciliation_runs_inside_serve_on_its_interval(fake_slack, fake_zendesk, tmp_path):

@@ -4,13 +4,17 @@ already delivered are harmless: the pipeline sees the same latest comment and ca
 agents or by Seam are skipped there too. When an adapter's listing is cut short (`Updates.resume_from`), the next
 check starts where the reading stopped rather than at the time of this one. A newest-first listing cut short
 (`Updates.unread_before`: Front's events) read the newest part of the window: the older part becomes a backlog,
-read one listing per check beside the regular one, going back in time until nothing of it is left. What it
-records waits behind the webhooks' jobs due (`RECONCILE_PRIORITY`).
+read one listing per check beside the regular one, going back in time until nothing of it is left. A listing
+cut short within a single instant (more updates in one second than a check reads: a bulk update) would answer the
+same updates at every check and hold reconciliation there for good: the rest of that instant is left to the
+webhooks, logged as an error, and the reading goes on past it. What it records waits behind the webhooks' jobs due
+(`RECONCILE_PRIORITY`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +35,8 @@ BACKLOG_KEY = "reconcile_backlog"
 RECONCILE_PRIORITY = 2
 # Zendesk's incremental export refuses a start time less than a minute old; overlap a little instead.
 OVERLAP_SECONDS = 120
+# The finest difference in time a newest-first listing tells apart (Front's event times have milliseconds).
+INSTANT = 0.001
 
 
 class Reconciler:
@@ -63,6 +69,14 @@ class Reconciler:
             # is read from the backlog, one listing per check (merged with a backlog already waiting).
             self._add_backlog(start, updated.unread_before)
             resume_from = None
+        elif resume_from is not None and math.floor(resume_from) <= math.floor(start):
+            # Cut short within the very second it started from: more updates at that instant (a bulk update) than
+            # one call reads. Asked from there again it would read the same ones at every check and never reach a
+            # later update: the rest of that second is left to the webhooks, and the next check starts after it.
+            resume_from = math.floor(start) + 1
+            log.error("reconciliation read %d ticket updates at %s but not all of them (more ticket updates at one "
+                      "instant than one check reads): the rest of that second is not reconciled; going on from %s",
+                      len(updated), _when(math.floor(start)), _when(resume_from))
         elif resume_from is not None:
             # A listing cut short (more updates than an adapter reads in one call, after an outage say) covers
             # the window only up to `resume_from`, a time on the helpdesk's own clock: the next check starts
@@ -96,9 +110,13 @@ class Reconciler:
             self._set_backlog(None)
         elif reached < end:
             self._set_backlog((start, reached))
-        else:  # a listing's worth of updates at one instant: it cannot go back further by time
-            log.error("reconciliation cannot read back past %s: more updates at that instant than one listing "
-                      "holds", _when(end))
+        else:
+            # A listing's worth of updates at one instant: read again, it would answer the same ones at every
+            # check. The rest of that second is left to the webhooks, and the backlog goes on before it.
+            earlier_end = end - INSTANT
+            self._set_backlog((start, earlier_end) if earlier_end > start else None)
+            log.error("reconciliation cannot read back past %s: more ticket updates at that instant than one "
+                      "listing holds; the rest of that second is not reconciled", _when(end))
         return created
 
     def _add_backlog(self, start: float, unread_before: float) -> None:
