@@ -9,10 +9,11 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   manager step at post + `escalate_after`, which pings the managers (MANAGER_USER_IDS, `[slack]
   manager_group`). A claim, or a finished escalation, stops both: the job then does nothing.
 - `sla_watch` (`[sla_watch]`): the ticket's due time is stored (`sla_due_at`) — the helpdesk's (Zendesk: its
-  SLA policy's next breach, `bot.helpdesk.zendesk`), else the ticket's creation plus the response target for
-  its priority. At due − `warn_before`, if the escalation is not finished and the ticket still waits on a
-  person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner (the route's
-  mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
+  SLA policy's next breach, `bot.helpdesk.zendesk`), else the response target for its priority from when the
+  customer started waiting (`triggers.waiting_since`, with Seam's notice and keep-warm updates marked as no
+  reply: `mark_acknowledgements`). At due − `warn_before`, if the escalation is not finished and the ticket
+  still waits on a person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner
+  (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
   customer's last message, no reply sent through Seam, the escalation not answered in the helpdesk, no newer
