@@ -56,6 +56,10 @@ class Message:
     id: str | None = None
     public: bool = True
     attachments: tuple[str, ...] = ()  # file names: shown to agents, never read by the engine
+    # Seam's own word to the customer that answers nothing — the notice that a person will follow up, a
+    # keep-warm update — as the flows mark it (bot.flows.lifecycle `mark_acknowledgements`): the customer still
+    # waits, so the SLA clock and the count of AI answers pass over it (bot.policy.triggers).
+    acknowledgement: bool = False
 
     def __post_init__(self) -> None:
         _make_encodable(self)

@@ -16,7 +16,15 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bot.config import KeepWarmTable, RemindersTable, RouteTable, SlaWatchTable, load_settings, read_routes
+from bot.config import (
+    CustomerNoticeTable,
+    KeepWarmTable,
+    RemindersTable,
+    RouteTable,
+    SlaWatchTable,
+    load_settings,
+    read_routes,
+)
 from bot.errors import ConfigError
 from bot.flows.lifecycle import Lifecycle, updates_on_ticket, waiting_on_person
 from bot.helpdesk.zendesk.adapter import sla_breach_at
@@ -398,6 +406,18 @@ def test_after_the_post_each_job_is_scheduled_once_at_its_time(pipeline, fake_ze
     count = store.db.execute("select count(*) from events where kind in ('reminder', 'sla_watch', 'keep_warm')"
                              ).fetchone()[0]
     assert count == 4
+
+
+def test_a_retry_after_the_customer_notice_keeps_the_due_time_of_the_question(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, customer_notice=CustomerNoticeTable(enabled=True))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk, priority="high")
+    [asked, notice] = fake_zendesk.comments(case["ticket"])
+    assert notice["author_id"] != CUSTOMER_ID and "will get back to you" in notice["body"]
+    due = parse_time(asked["created_at"]) + timedelta(hours=4)
+    assert parse_time(pipeline.store.escalation(case["escalation"]).sla_due_at) == due
+    # A retry of the post (or a redelivery) reads the ticket again, Seam's notice last: the customer still waits.
+    lifecycle.after_post(case["escalation"], pipeline.helpdesk.fetch_ticket(str(case["ticket"])))
+    assert parse_time(pipeline.store.escalation(case["escalation"]).sla_due_at) == due
 
 
 def test_switched_off_tables_schedule_nothing(pipeline, fake_zendesk):

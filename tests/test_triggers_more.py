@@ -15,6 +15,7 @@ from bot.policy.triggers import (
     ToneSettings,
     ai_answered_twice,
     angry_tone,
+    due_at,
     sla_breach,
     waiting_since,
 )
@@ -262,6 +263,36 @@ def test_nobody_waits_after_a_reply_and_messages_without_times_count_from_creati
     assert sla_breach(untimed, now=NOW, settings=SLA).detail == "due in 15 min"
 
 
+def acknowledged(*turns: tuple[str, timedelta], **fields) -> Ticket:
+    """A conversation of public (author, how long ago) turns where author "ack" is Seam's own notice or keep-warm
+    update, marked as the flows mark it (bot.flows.lifecycle `mark_acknowledgements`)."""
+    return Ticket(id="1", subject="", **fields, messages=tuple(
+        Message(author="bot" if author == "ack" else author, body="…", created_at=iso(-ago),
+                acknowledgement=author == "ack") for author, ago in turns))
+
+
+def test_seams_notice_and_keep_warm_updates_do_not_stop_the_sla_clock() -> None:
+    # Escalated 50 minutes ago; Seam told the customer a person will follow up: they still wait, since then.
+    told = acknowledged(("customer", timedelta(minutes=50)), ("ack", timedelta(minutes=50)), priority="urgent",
+                        created_at=iso(-timedelta(minutes=50)))
+    assert waiting_since(told) == NOW - timedelta(minutes=50)
+    assert due_at(told, settings=SLA) == NOW + timedelta(minutes=10)
+    assert sla_breach(told, now=NOW, settings=SLA).detail == "due in 10 min"
+    # Writing again after the notice and a keep-warm update does not restart the clock.
+    again = acknowledged(("customer", timedelta(minutes=50)), ("ack", timedelta(minutes=50)),
+                         ("ack", timedelta(minutes=20)), ("customer", timedelta(minutes=5)), priority="urgent",
+                         created_at=iso(-timedelta(minutes=50)))
+    assert waiting_since(again) == NOW - timedelta(minutes=50)
+    # A real answer after the notice does stop it, and the wait starts again from the customer's next message.
+    answered = acknowledged(("customer", timedelta(minutes=50)), ("ack", timedelta(minutes=50)),
+                            ("agent", timedelta(minutes=30)), priority="urgent")
+    assert waiting_since(answered) is None and sla_breach(answered, now=NOW, settings=SLA) is None
+    answered_again = acknowledged(("customer", timedelta(minutes=50)), ("ack", timedelta(minutes=50)),
+                                  ("bot", timedelta(minutes=30)), ("ack", timedelta(minutes=20)),
+                                  ("customer", timedelta(minutes=10)))
+    assert waiting_since(answered_again) == NOW - timedelta(minutes=10)
+
+
 def test_the_ticket_due_time_wins_over_the_policy_and_hours_are_configurable() -> None:
     assert sla(priority="urgent", created_at=iso(-timedelta(hours=5)), sla_due_at=iso(timedelta(hours=2))) is None
     custom = SlaSettings(hours={"urgent": 0.5, "high": 4, "normal": 24, "low": 48})
@@ -315,6 +346,20 @@ def test_one_bot_reply_or_the_bot_speaking_last_does_not_fire() -> None:
 def test_agent_replies_do_not_count_as_ai_answers() -> None:
     t = ticket("a", "b", "c", "d", "e", authors=("customer", "agent", "customer", "bot", "customer"))
     assert ai_answered_twice(t) is None
+
+
+def test_seams_acknowledgements_and_internal_notes_are_not_ai_answers() -> None:
+    # One AI answer, then the escalation's notice and a keep-warm update, and Seam's internal note of a rejected
+    # draft: still one answer, so the customer writing again is not "answered twice".
+    t = Ticket(id="1", subject="", messages=(
+        Message(author="customer", body="Where is my order?"), Message(author="bot", body="It ships tomorrow."),
+        Message(author="customer", body="It did not. I want a person."),
+        Message(author="bot", body="Hi Ana, a member of our team will get back to you.", acknowledgement=True),
+        Message(author="bot", body="Seam: agent rejected the AI draft.", public=False),
+        Message(author="bot", body="We're still on it.", acknowledgement=True),
+        Message(author="customer", body="Hello?")))
+    assert ai_answered_twice(t) is None
+    assert ai_answered_twice(t, limit=1).detail == "1 AI reply and the customer wrote again"
 
 
 def test_the_limit_is_in_the_label_when_it_is_not_two() -> None:

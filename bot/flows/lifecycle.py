@@ -9,10 +9,11 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   manager step at post + `escalate_after`, which pings the managers (MANAGER_USER_IDS, `[slack]
   manager_group`). A claim, or a finished escalation, stops both: the job then does nothing.
 - `sla_watch` (`[sla_watch]`): the ticket's due time is stored (`sla_due_at`) — the helpdesk's (Zendesk: its
-  SLA policy's next breach, `bot.helpdesk.zendesk`), else the ticket's creation plus the response target for
-  its priority. At due − `warn_before`, if the escalation is not finished and the ticket still waits on a
-  person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner (the route's
-  mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
+  SLA policy's next breach, `bot.helpdesk.zendesk`), else the response target for its priority from when the
+  customer started waiting (`triggers.waiting_since`, with Seam's notice and keep-warm updates marked as no
+  reply: `mark_acknowledgements`). At due − `warn_before`, if the escalation is not finished and the ticket
+  still waits on a person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner
+  (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
   customer's last message, no reply sent through Seam, the escalation not answered in the helpdesk, no newer
@@ -35,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.config import Settings
@@ -74,6 +75,40 @@ def waiting_on_person(ticket: Ticket) -> str | None:
     if any(m.author == "agent" and m.public for m in after):
         return "an agent replied"
     return None
+
+
+def mark_acknowledgements(ticket: Ticket, settings: Settings) -> Ticket:
+    """The ticket with Seam's own acknowledgements marked (`Message.acknowledgement`): public messages not by the
+    customer that say what Seam sends a waiting customer — the `[keep_warm]` template, or the `[customer_notice]`
+    as rendered for this ticket with any of the configured response times (or none) — compared word for word, as
+    helpdesks that store HTML give replies back with other spacing. They promise a person, so the SLA clock runs
+    on through them and they are not AI answers (bot.policy.triggers).
+
+    The helpdesk gives back no id for what Seam posts, and the notice holds the customer's name, which the store
+    keeps nowhere erasure would not clear: the texts are rendered again from the settings in force, so words sent
+    under a template changed since are no longer recognised (they count as a reply again, as before)."""
+    texts = _acknowledgement_texts(ticket, settings)
+    found = [m.public and m.author != "customer" and not m.acknowledgement and " ".join(m.body.split()) in texts
+             for m in ticket.messages]
+    if not any(found):
+        return ticket
+    return replace(ticket, messages=tuple(replace(m, acknowledgement=True) if new else m
+                                          for m, new in zip(ticket.messages, found, strict=True)))
+
+
+def _acknowledgement_texts(ticket: Ticket, settings: Settings) -> frozenset[str]:
+    """Every text Seam may have sent this ticket's customer to say a person will follow up, spacing normalised:
+    the notice as `routes.customer_notice` renders it, for the requester's first name (or "there") and each
+    response time a route or `[customer_notice] response_time` names (or none known), and the keep-warm update."""
+    notice = settings.customer_notice
+    first = (ticket.requester_name or "").split()[:1]
+    seconds = [*notice.response_time.values(), *(r.response_time for r in settings.routes if r.response_time)]
+    texts = {settings.keep_warm.template}
+    for name in {"there", *first}:
+        for hours in {None, *(routes.in_words(s) for s in seconds)}:
+            texts.add(notice.template.format_map({"name": name, "hours": hours or "as soon as we can",
+                                                  "within": f" within {hours}" if hours else ""}))
+    return frozenset(" ".join(t.split()) for t in texts)
 
 
 def updates_on_ticket(ticket: Ticket, text: str, *, since: int | None = None) -> int:
@@ -131,12 +166,13 @@ class Lifecycle:
     def due_at(self, ticket: Ticket, *, posted: datetime) -> datetime:
         """When the ticket is due: the helpdesk's time (Zendesk: its SLA policy's next breach, else its own due
         date), else the response target for its priority from when the customer started waiting (their first
-        message since the last reply, else the ticket's creation: `triggers.waiting_since`) — or from the post,
-        when the helpdesk gives neither."""
+        message since the last reply — Seam's notice and keep-warm updates are none: `mark_acknowledgements` —
+        else the ticket's creation: `triggers.waiting_since`) — or from the post, when the helpdesk gives
+        neither."""
         due = parse_time(ticket.sla_due_at)
         if due is not None:
             return due
-        start = triggers.waiting_since(ticket) or posted
+        start = triggers.waiting_since(mark_acknowledgements(ticket, self.settings)) or posted
         return start + timedelta(seconds=self.settings.sla_watch.target(ticket.priority))
 
     def keeps_warm(self, route_name: str | None) -> bool:

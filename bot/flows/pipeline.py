@@ -36,7 +36,7 @@ from bot.errors import transient
 from bot.flows import routes
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn
-from bot.flows.lifecycle import Lifecycle
+from bot.flows.lifecycle import Lifecycle, mark_acknowledgements
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError
 from bot.models import Decision, Escalation, EscalationState, Event, Message, Reason, Route, Ticket
@@ -134,7 +134,9 @@ class Pipeline:
     def process(self, event: Event) -> str:
         """Handle one ticket event; return a short outcome. Raises on failures worth retrying."""
         read_at = iso(utcnow())
-        ticket = self.helpdesk.fetch_ticket(event.ticket_id)
+        # Seam's notice and keep-warm updates marked: they answer nothing, so the triggers (the SLA's wait, the AI's
+        # answers counted) and the due time pass over them.
+        ticket = mark_acknowledgements(self.helpdesk.fetch_ticket(event.ticket_id), self.settings)
         # Even an event skipped below may show a reopen (the ticket set back to open without a new comment).
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
         if event.turn_key is None:

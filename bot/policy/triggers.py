@@ -4,6 +4,8 @@ its rule, and `TRIGGERS`, the list `bot.policy.decide` runs.
 A rule returns a readable Reason when it fires and None otherwise. The rules look only at what the customer
 wrote; text by agents or the bot never fires a trigger (the repeat rule counts the bot's replies, but fires only
 when the customer writes again). The SLA rule reads the ticket's times against a `now` given by the caller.
+Messages the flows marked as Seam's acknowledgements (`Message.acknowledgement`: the notice that a person will
+follow up, keep-warm updates) are no answer: the SLA clock runs on through them and the repeat rule skips them.
 
 To add a trigger: write its settings table (a `Table` with `enabled`) and its rule here, add the table to
 `TriggerSettings` and one `Trigger` line to `TRIGGERS` (docs/architecture.md).
@@ -20,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from bot.models import Assessment, Reason, Ticket
+from bot.models import Assessment, Message, Reason, Ticket
 from bot.policy import spelling
 from bot.policy.keywords import keyword_pattern
 from bot.policy.needles import Guarded
@@ -374,15 +376,21 @@ def angry_tone(ticket: Ticket, *, settings: ToneSettings) -> Reason | None:
 # -- SLA about to breach ---------------------------------------------------------------------------------------
 
 
+def is_answer(message: Message) -> bool:
+    """A public reply to the customer by an agent or the AI — not Seam's acknowledgement that a person will
+    follow up (`Message.acknowledgement`), after which the customer is still waiting."""
+    return message.public and message.author != "customer" and not message.acknowledgement
+
+
 def waiting_since(ticket: Ticket) -> datetime | None:
     """Since when the customer has waited for an answer: their first public message after the last public reply
-    (by an agent or the AI), else the ticket's creation when its messages carry no times — a helpdesk's first
-    and next reply times. Counted from creation alone, every follow-up on a ticket older than its target, long
-    since answered, was an SLA breach at once and never answered automatically. None when the last public
-    message is a reply: nobody is waiting."""
+    (by an agent or the AI: `is_answer`, so Seam's notice and keep-warm updates stop nothing), else the ticket's
+    creation when its messages carry no times — a helpdesk's first and next reply times. Counted from creation
+    alone, every follow-up on a ticket older than its target, long since answered, was an SLA breach at once and
+    never answered automatically. None when no customer message follows the last reply: nobody is waiting."""
     public = [m for m in ticket.messages if m.public]
-    last_reply = max((i for i, m in enumerate(public) if m.author != "customer"), default=-1)
-    waiting = public[last_reply + 1:]
+    last_reply = max((i for i, m in enumerate(public) if is_answer(m)), default=-1)
+    waiting = [m for m in public[last_reply + 1:] if m.author == "customer"]
     if public and not waiting:
         return None
     return next((t for m in waiting if (t := parse_time(m.created_at)) is not None), None) or parse_time(
@@ -435,11 +443,12 @@ _TIMES = {1: "once", 2: "twice"}
 
 
 def ai_answered_twice(ticket: Ticket, *, limit: int = 2) -> Reason | None:
-    """The bot has replied `limit` times or more and the customer is still writing: a person takes over."""
+    """The bot has replied `limit` times or more and the customer is still writing: a person takes over. Only
+    its public answers count, not its notes nor its acknowledgements that a person will follow up."""
     latest = ticket.latest_message
     if latest is None or latest.author != "customer":
         return None
-    replies = sum(1 for m in ticket.messages if m.author == "bot")
+    replies = sum(1 for m in ticket.messages if m.author == "bot" and is_answer(m))
     if replies < max(1, limit):
         return None
     times = _TIMES.get(limit, f"{limit} times")

@@ -1,0 +1,94 @@
+"""Seam's own words to a waiting customer — the notice that a person will follow up, keep-warm updates — are no
+answer: the SLA clock keeps running through them and they are not counted as AI answers. In-process against the
+fake Slack and Zendesk: the real pipeline, lifecycle jobs, Reject and SQLite file."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bot.config import CustomerNoticeTable, KeepWarmTable, RouteTable, read_routes
+from bot.flows.lifecycle import mark_acknowledgements
+from bot.flows.routes import customer_notice
+from bot.models import Decision, Message, Route, Ticket
+from bot.text import iso, parse_time
+from tests.support.constants import CHANNEL, CUSTOMER_ID
+from tests.support.posts import posts_for
+from tests.support.services import AGENT, drain, staffed
+
+ASK = "My order never arrived. Please put me through to a real person."
+_ids = itertools.count(64_000)
+
+
+def customer_writes(zendesk, ticket_id: int, text: str) -> None:
+    httpx.put(f"{zendesk.url}/api/v2/tickets/{ticket_id}.json", auth=zendesk.auth, json={"ticket": {
+        "comment": {"author_id": CUSTOMER_ID, "body": text, "public": True}}}).raise_for_status()
+
+
+def test_after_seams_notice_the_sla_still_counts_from_the_customers_first_message(fake_slack, fake_zendesk,
+                                                                                   tmp_path):
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                       customer_notice=CustomerNoticeTable(enabled=True))
+    ticket_id = next(_ids)
+    # An urgent ticket (a one-hour target) whose customer asked for a person 45 minutes ago.
+    asked = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=45)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID, priority="urgent",
+                            comments=[{"author_id": CUSTOMER_ID, "body": ASK, "created_at": iso(asked)}])
+    services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    [first] = posts_for(fake_slack, ticket_id)
+    comments = fake_zendesk.comments(ticket_id)
+    assert len(comments) == 2 and comments[1]["body"].startswith("Hi Ana, thanks for your message"), "the notice"
+    # The draft is rejected (an internal note, nothing for the customer), and the customer writes again.
+    escalation_id = int(first["metadata"]["event_payload"]["escalation_id"])
+    assert services.actions.reject(escalation_id, AGENT, reason="needs_investigation").ok
+    drain(services)
+    customer_writes(fake_zendesk, ticket_id, "Hello? I am still waiting for someone to look at my order.")
+    services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:2", ticket_id=str(ticket_id),
+                                body="{}")
+    drain(services)
+
+    [_, second] = posts_for(fake_slack, ticket_id)
+    escalation = services.store.escalation(int(second["metadata"]["event_payload"]["escalation_id"]))
+    # Waiting since the first question, not since the message after Seam's notice: due in a quarter of an hour.
+    assert parse_time(escalation.sla_due_at) == asked + timedelta(hours=1)
+    reasons = services.store.decision_for_event(escalation.event_id)["reasons"]
+    assert "sla_breach" in reasons, reasons
+    # The watch's warning (30 minutes before the due time: already) is in the new escalation's thread.
+    replies = [r["text"] for r in fake_slack.replies(CHANNEL, second["ts"])]
+    assert any(text.startswith("⏳ The SLA is due in") for text in replies), replies
+    assert escalation.sla_warned_at is not None
+
+
+def test_what_seam_said_to_a_waiting_customer_is_marked_and_nothing_else(fake_slack, fake_zendesk, tmp_path):
+    [vip] = read_routes((RouteTable(name="vip", when="tagged vip", channel="C0VIP", response_time=1800),))
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path, routes=(vip,),
+                       customer_notice=CustomerNoticeTable(enabled=True, response_time={"urgent": 7200}),
+                       keep_warm=KeepWarmTable(enabled=True, template="Still on it — hang in there."))
+    settings = services.settings
+    asked = Message(author="customer", body="Where is my parcel?")
+    ticket = Ticket(id="1", subject="Parcel", requester_name="Ana Lopez", priority="urgent", messages=(asked,))
+    escalate = Decision(route=Route.ESCALATE, confidence=0.1, reasons=(), answer=None, answer_source=None,
+                        summary="")
+    # The notice as the pipeline renders it: the priority's time, the route's, and none known (a low ticket).
+    notices = [customer_notice(settings, ticket, escalate, route=None),
+               customer_notice(settings, ticket, escalate, route=vip),
+               customer_notice(settings, replace(ticket, priority="low"), escalate, route=None)]
+    assert "within 2 hours" in notices[0] and "within 30 minutes" in notices[1] and "within" not in notices[2]
+    messages = (
+        asked,
+        *(Message(author="bot", body=text) for text in notices),
+        # Given back by the helpdesk with other spacing.
+        Message(author="bot", body="  " + notices[0].replace(" ", "\n", 3) + "\n"),
+        Message(author="bot", body=" Still on it —  hang in there. "),
+        # Not Seam's acknowledgements: a note, the customer quoting it, a real answer, an agent's own words.
+        Message(author="bot", body="Still on it — hang in there.", public=False),
+        Message(author="customer", body="Still on it — hang in there."),
+        Message(author="bot", body="Your parcel left our warehouse yesterday."),
+        Message(author="agent", body=notices[0] + " I have refunded the order."))
+    marked = mark_acknowledgements(replace(ticket, messages=messages), settings)
+    assert [m.acknowledgement for m in marked.messages] == [False] + [True] * 5 + [False] * 4
+    assert [m.body for m in marked.messages] == [m.body for m in messages]
