@@ -277,6 +277,38 @@ def test_a_size_change_found_by_the_check_then_a_failure_gives_none_not_the_old_
     assert embedder(fake, client, cache=cache, attempts=1).embed([PASSWORD, PARCEL]) is None
 
 
+def test_another_model_of_the_same_size_behind_the_name_is_found_by_the_check(fake, client, caplog):
+    cache = InMemoryEmbeddingCache()
+    embedder(fake, client, cache=cache).embed([PASSWORD, PARCEL, PASSWORD_AGAIN])
+    fake.weights = "retrained"  # same name, same server, same size: other vectors
+    emb = embedder(fake, client, cache=cache)
+    with caplog.at_level(logging.WARNING):
+        vectors = emb.embed([PASSWORD, PARCEL])
+    for got, text in zip(vectors, [PASSWORD, PARCEL], strict=True):
+        assert np.allclose(got, fake_vector(text, model=MODEL, weights="retrained"), atol=1e-6)
+    assert "other vectors" in warnings_from(caplog)[0]
+    requests = len(fake.requests)
+    assert np.array_equal(emb.embed([PARCEL, PASSWORD]), vectors[::-1])  # embedded again once, then trusted
+    assert len(fake.requests) == requests
+    again = emb.embed([PASSWORD_AGAIN])  # an old row this embedder has not made again
+    assert np.allclose(again[0], fake_vector(PASSWORD_AGAIN, model=MODEL, weights="retrained"), atol=1e-6)
+
+    later = embedder(fake, client, cache=cache)  # the next fit: the cache agrees with the server again
+    assert np.allclose(later.embed([PASSWORD, PARCEL, PASSWORD_AGAIN]), np.vstack([vectors, again]), atol=1e-6)
+    assert len(fake.inputs[-1]) == 1
+
+
+def test_a_cached_vector_that_is_not_a_unit_vector_of_numbers_is_embedded_again(fake, client):
+    cache = InMemoryEmbeddingCache()
+    emb = embedder(fake, client, cache=cache)
+    emb.embed([PARCEL])
+    cache.put_many(emb.cache_key, {text_hash(PASSWORD): np.full(64, np.nan, dtype="<f4").tobytes(),
+                                   text_hash(PASSWORD_AGAIN): np.zeros(64, dtype="<f4").tobytes()})
+    vectors = emb.embed([PASSWORD, PASSWORD_AGAIN])
+    assert np.isfinite(vectors).all() and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    assert fake.inputs[-1] == [PASSWORD, PASSWORD_AGAIN]
+
+
 def test_a_server_answering_two_sizes_in_one_call_gives_none(fake, client, caplog):
     emb = embedder(fake, client, batch_size=1, cooldown=0)
     fake.fail(status=200, body={"object": "list", "data": [{"index": 0, "embedding": [0.6, 0.8]}]})

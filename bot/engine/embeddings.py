@@ -1,9 +1,9 @@
 """Optional semantic evidence: sentence embeddings from any OpenAI-compatible `/v1/embeddings` server (OpenAI,
-Ollama, vLLM, text-embeddings-inference, or bench/embeddings_server.py), cached by text hash.
+Ollama, vLLM, text-embeddings-inference, or bench/embeddings_server.py), cached by model, server and text hash.
 
 Turned on by `EMBEDDINGS_MODEL` (bot.config); `build_engine` then hands an `Embedder` to the local engine.
 Nothing here is required: Seam's default install has no model and no torch, and every failure of the server
-(network, HTTP error after the retries, a malformed answer, vectors of the wrong size) makes `embed` return
+(network, HTTP error after the retries, a malformed answer, vectors of two sizes in one call) makes `embed` return
 None, so the engine decides on its lexical evidence alone. Each kind of failure is logged once per process,
 not once per call, so a server that is down does not flood the log.
 
@@ -20,13 +20,14 @@ The contract the engine relies on (`Embedder.embed`):
 - safe to call from several threads at once.
 
 The cache (`EmbeddingCache`) maps (cache key, sha256 of the text sent) to the vector's float32 bytes: re-fitting
-or re-assessing never re-embeds a text. The cache key is the model name and the server (`cache_key`: "name @
-scheme://host[:port]/path" — no user name, password or query, so never a key), because two servers may serve
-different models under one name (Ollama's `nomic-embed-text` and another build's): moving `EMBEDDINGS_BASE_URL`
-starts an empty cache rather than mixing the two. Rows an older Seam keyed by the model name alone are never
-read again; retention (`Store.expire_vectors`) drops them with the rest by age. The text sent is the text with its
-runs of whitespace collapsed to one space and clipped to `MAX_INPUT_CHARS`; for nearly every ticket that is the
-text itself. A vector put again for the same key and text replaces the stored one.
+or re-assessing does not embed a text again (but for the one a new embedder checks, below). The cache key is the
+model name and the server (`cache_key`: "name @ scheme://host[:port]/path" — no user name, password or query,
+so never a key), because two servers may serve different models under one name (Ollama's `nomic-embed-text`
+and another build's): moving `EMBEDDINGS_BASE_URL` starts an empty cache rather than mixing the two. Rows an
+older Seam keyed by the model name alone are never read again; retention (`Store.expire_vectors`) drops them
+with the rest by age. The text sent is the text with its runs of whitespace collapsed to one space and clipped
+to `MAX_INPUT_CHARS`; for nearly every ticket that is the text itself. A vector put again for the same key and
+text replaces the stored one.
 
 The size of the vectors is the server's, never the cache's. The model behind a name can change (an operator pulls
 another build, a server swaps it) and with it the size; cached vectors of the old size must then neither fix the
@@ -35,14 +36,15 @@ size nor be mixed with the new ones:
   and embedded again (and replaced in the cache). A size change is logged once. A server that answers two sizes
   within one call is broken, not changed: that call is None ("dimension" failure);
 - a new `Embedder` (a restart, or each refit in serve: `build_engine` makes one) trusts nothing about the size
-  until the server has answered once: its first call that finds every text in the cache still sends one of them,
-  and if the answer has another size, the cached vectors are embedded again at once. Until then (the server down
-  at start), the cache's most common size is used and the rest counts as missing;
+  until the server has answered once: its first call that finds every text in the cache still sends one of them
+  (one request per fit), and if the answer has another size, the cached vectors are embedded again at once.
+  Until then (the server down at start), the cache's most common size is used and the rest counts as missing;
 - one engine fitted at the old size cannot use vectors of the new one: bot/engine/local.py decides such a call
-  on its lexical evidence (logged once), and the next fit (a new Embedder) is at the new size.
-A new model of the same size under the same name is not detected: change `EMBEDDINGS_MODEL` (or the URL), or
-drop the cache rows, when you swap weights behind a name.
-
+  on its lexical evidence (logged once); its next learnt reply, or the next fit, is at the new size.
+The same check catches another model of the same size: when the server's vector of the checked text is not the
+cached one (cosine under `SAME_MODEL_SIMILARITY`), that embedder uses only the cached vectors it made again
+itself, and those replace the old rows; a model changed behind the name while an embedder is running, at the
+same size, is not noticed until the next one. A cached row that is not a finite unit vector is embedded again.
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ ATTEMPTS = 3
 RETRY_DEADLINE = 10.0  # seconds for all attempts of one batch; a longer Retry-After gives up at once
 INITIAL_RETRY_DELAY = 0.25
 COOLDOWN = 30.0  # seconds after a failure during which no request is made
+# A cached vector and the server's vector of the same text closer than this are from the same model. Servers are
+# not bit-for-bit repeatable (GPU kernels, batch padding): the same model gives a cosine above 0.999; another one,
+# even of the same size, far less.
+SAME_MODEL_SIMILARITY = 0.99
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -170,6 +176,10 @@ class Embedder:
         self._cooldown = cooldown
         self._lock = threading.Lock()
         self._dimension: int | None = None  # the size of the latest live answer
+        # After the check found the cache's vectors from another model of the same size: the only cached vectors
+        # used are those this embedder made again (their hashes).
+        self._distrusted = False
+        self._remade: set[str] = set()
         self._logged: set[object] = set()
         self._quiet_until = 0.0  # monotonic time before which no request is made (after a failure)
         self.requests = 0  # HTTP requests made (attempts included), for tests and benchmarks
@@ -189,6 +199,8 @@ class Embedder:
         cached = self._cached(wanted)
         with self._lock:
             dimension = self._dimension
+            if self._distrusted:
+                cached = {h: v for h, v in cached.items() if h in self._remade}
         if dimension is None and cached:  # no live answer yet: the cache's size, until the server says otherwise
             dimension = Counter(len(v) for v in cached.values()).most_common(1)[0][0]
         vectors = {h: v for h, v in cached.items() if len(v) == dimension}
@@ -202,11 +214,13 @@ class Embedder:
             fetched = dict(vectors)
             try:
                 dimension = self._fetch(missing or wanted[:1], fetched, text_of, dimension)
+                if checking and self._other_model(wanted[0], vectors[wanted[0]], fetched[wanted[0]]):
+                    dimension = self._fetch(wanted[1:], fetched, text_of, dimension)
             except Exception as exc:  # whatever it was: still the lexical evidence, never a failed assessment
                 self._failed(exc if isinstance(exc, _Failed) else _Failed("unexpected", f"{type(exc).__name__}: {exc}"))
                 with self._lock:
-                    unchanged = self._dimension in (None, dimension)
-                # Only the check failed: the cached vectors stand, unless the server already answered another size.
+                    unchanged = self._dimension in (None, dimension) and not self._distrusted
+                # Only the check failed: the cached vectors stand, unless the server already answered otherwise.
                 return self._matrix(hashes, vectors, dimension) if checking and unchanged else None
             vectors = fetched
         if dimension is None:  # no text to embed (all empty), and the model's size is not known yet
@@ -236,12 +250,29 @@ class Embedder:
             fresh = dict(zip(batch, rows, strict=True))
             vectors.update(fresh)
             self._store(fresh)
+            with self._lock:
+                if self._distrusted:
+                    self._remade.update(batch)
             stale = [h for h, v in vectors.items() if len(v) != size]
             for h in stale:
                 del vectors[h]
             queue += stale
             dimension = size
         return dimension
+
+    def _other_model(self, text: str, cached: np.ndarray, live: np.ndarray) -> bool:
+        """Does the server's vector `live` of a cached text (hash `text`) say the model behind the name changed?
+        Then every cached vector is distrusted for the rest of this embedder's life, except those it makes again,
+        which replace the old ones in the cache: the next embedder finds the cache and the server agreeing."""
+        if len(cached) != len(live) or float(cached @ live) >= SAME_MODEL_SIMILARITY:
+            return False
+        with self._lock:
+            self._distrusted = True
+            self._remade.add(text)
+        log.warning("embeddings (%s at %s): the server gives other vectors than the cached ones (cosine %.2f): "
+                    "the model behind the name has changed; the cached vectors are embedded again as needed",
+                    self.model, self.server, float(cached @ live))
+        return True
 
     @staticmethod
     def _matrix(hashes: list[str], vectors: Mapping[str, np.ndarray], dimension: int | None) -> np.ndarray:
@@ -263,9 +294,15 @@ class Embedder:
         except Exception as exc:  # a broken cache costs a request, never the evidence
             self._log_once("cache", f"the embeddings cache could not be read ({type(exc).__name__}: {exc})")
             return {}
-        # Every readable vector, whatever its size: `embed` keeps those of the size in use.
-        return {h: np.frombuffer(blob, dtype="<f4").astype(np.float32) for h, blob in found.items()
-                if blob and not len(blob) % 4}
+        # Every readable unit vector, whatever its size (`embed` keeps those of the size in use); anything else
+        # (a foreign or damaged row) is embedded again rather than reach the engine as NaN or a zero row.
+        vectors: dict[str, np.ndarray] = {}
+        for h, blob in found.items():
+            if blob and not len(blob) % 4:
+                vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+                if np.isfinite(vector).all() and abs(float(vector @ vector) - 1.0) < 1e-3:
+                    vectors[h] = vector
+        return vectors
 
     def _store(self, vectors: Mapping[str, np.ndarray]) -> None:
         try:
