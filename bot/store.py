@@ -1174,7 +1174,8 @@ class Store:
         return EmbeddingCache(self)
 
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
-        """The vectors stored for `model` among `hashes`, by hash."""
+        """The vectors stored for `model` (the embedder's cache key: the model and its server,
+        bot.engine.embeddings.cache_key) among `hashes`, by hash."""
         found: dict[str, bytes] = {}
         hashes = list(dict.fromkeys(hashes))
         for chunk in _chunks(hashes):
@@ -1185,13 +1186,17 @@ class Store:
 
     @_writes
     def cache_embeddings(self, model: str, vectors: Mapping[str, bytes]) -> None:
-        """Keep vectors for `model` by text hash; a hash already stored keeps its first vector."""
+        """Keep vectors for `model` (the cache key) by text hash. A hash already stored takes the new vector and
+        its time: the embedder only puts what it could not use (a vector of a size the server no longer answers),
+        and an erasure or retention then counts the vector from when it was made again."""
         if not vectors:
             return
         now = iso(utcnow())
         with self.db.atomic():
-            self.db.conn.executemany("insert or ignore into embedding_cache (model, text_hash, vector, created_at) "
-                                "values (?, ?, ?, ?)", [(model, h, v, now) for h, v in vectors.items()])
+            self.db.conn.executemany(
+                "insert into embedding_cache (model, text_hash, vector, created_at) values (?, ?, ?, ?)"
+                " on conflict (model, text_hash) do update set vector = excluded.vector,"
+                " created_at = excluded.created_at", [(model, h, v, now) for h, v in vectors.items()])
 
     # -- synced knowledge --------------------------------------------------------------------------------------
     #

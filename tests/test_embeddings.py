@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bot.config import DEFAULT_OPENAI_BASE_URL, load_settings
-from bot.engine.embeddings import Embedder, InMemoryEmbeddingCache, text_hash
+from bot.engine.embeddings import Embedder, InMemoryEmbeddingCache, cache_key, text_hash
 from bot.store import Store
 from tests.support.fakes import FakeEmbeddings
 from tests.support.fakes.embeddings_api import fake_vector
@@ -124,10 +124,10 @@ def test_a_second_call_is_answered_from_the_cache(fake, client):
     cache = InMemoryEmbeddingCache()
     first = embedder(fake, client, cache=cache).embed([PASSWORD, PARCEL])
     again = embedder(fake, client, cache=cache).embed([PARCEL, PASSWORD])  # a new embedder, the same cache
-    assert len(fake.requests) == 1
+    assert fake.inputs[1:] == [[PARCEL]]  # one text, once, to check the server's size against the cache's
     assert np.array_equal(again, first[::-1])
     embedder(fake, client, cache=cache).embed([PASSWORD, PASSWORD_AGAIN])
-    assert fake.inputs[1:] == [[PASSWORD_AGAIN]]  # only the new text
+    assert fake.inputs[2:] == [[PASSWORD_AGAIN]]  # only the new text
 
 
 def test_another_model_has_its_own_cache_entries(fake, client):
@@ -136,7 +136,7 @@ def test_another_model_has_its_own_cache_entries(fake, client):
     other = embedder(fake, client, cache=cache, model="other-model").embed([PASSWORD])
     assert len(fake.requests) == 2 and len(cache) == 2
     assert not np.allclose(one, other)
-    assert set(cache.get_many(MODEL, [text_hash(PASSWORD)])) == {text_hash(PASSWORD)}
+    assert set(cache.get_many(cache_key(MODEL, fake.base_url), [text_hash(PASSWORD)])) == {text_hash(PASSWORD)}
 
 
 def test_the_sqlite_cache_survives_a_new_store_on_the_same_file(fake, client, tmp_path):
@@ -147,19 +147,24 @@ def test_the_sqlite_cache_survives_a_new_store_on_the_same_file(fake, client, tm
 
     reopened = Store(path)
     again = embedder(fake, client, cache=reopened.embedding_cache).embed([PASSWORD, PARCEL])
-    assert len(fake.requests) == 1
+    assert fake.inputs[1:] == [[PASSWORD]]  # the size checked with one text; nothing else embedded again
     assert np.array_equal(again, first)
     assert reopened.cached_embeddings("other-model", [text_hash(PASSWORD)]) == {}
 
 
-def test_the_store_keeps_the_first_vector_of_a_hash_and_looks_up_many_at_once(tmp_path):
+def test_the_store_looks_up_many_at_once_and_a_hash_put_again_takes_the_new_vector(tmp_path):
     store = Store(tmp_path / "seam.db")
     vectors = {f"{i:064x}": np.full(4, i, dtype="<f4").tobytes() for i in range(1200)}
     store.cache_embeddings("m", vectors)
-    store.cache_embeddings("m", {f"{0:064x}": b"\x00" * 16})  # already there: kept as it was
-    found = store.cached_embeddings("m", [*vectors, "missing"])
-    assert found == vectors
+    assert store.cached_embeddings("m", [*vectors, "missing"]) == vectors
     assert store.embedding_cache.get_many("m", [f"{5:064x}"]) == {f"{5:064x}": vectors[f"{5:064x}"]}
+    with store.db.conn as db:
+        db.execute("update embedding_cache set created_at = '2020-01-01T00:00:00Z'")
+    store.cache_embeddings("m", {f"{5:064x}": np.full(2, 7, dtype="<f4").tobytes()})  # embedded again, at 2
+    assert store.cached_embeddings("m", [f"{5:064x}"]) == {f"{5:064x}": np.full(2, 7, dtype="<f4").tobytes()}
+    made = dict(store.db.execute("select text_hash, created_at from embedding_cache where text_hash in (?, ?)",
+                                 [f"{5:064x}", f"{6:064x}"]).fetchall())
+    assert made[f"{6:064x}"] == "2020-01-01T00:00:00Z" < made[f"{5:064x}"], "its age counts from when it was remade"
 
 
 def test_a_broken_cache_costs_a_request_not_the_evidence(fake, client, caplog):
@@ -174,6 +179,142 @@ def test_a_broken_cache_costs_a_request_not_the_evidence(fake, client, caplog):
         vectors = embedder(fake, client, cache=Broken()).embed([PASSWORD])
     assert vectors.shape == (1, 64)
     assert len(warnings_from(caplog)) == 1 and "cache" in warnings_from(caplog)[0]
+
+
+# -- the cache key: the model and the server -----------------------------------------------------------------------
+
+def test_the_same_model_name_on_another_server_has_its_own_cache_entries(client):
+    cache = InMemoryEmbeddingCache()
+    with FakeEmbeddings() as ollama, FakeEmbeddings(weights="another build") as vllm:
+        before = embedder(ollama, client, cache=cache).embed([PASSWORD])
+        after = embedder(vllm, client, cache=cache).embed([PASSWORD])
+        assert len(vllm.requests) == 1, "the other server's vector was not taken from the cache"
+        assert np.allclose(after[0], fake_vector(PASSWORD, model=MODEL, weights="another build"), atol=1e-6)
+        assert not np.allclose(before, after)
+
+
+def test_the_cache_key_is_the_model_and_the_server_without_credentials():
+    key = cache_key("nomic-embed-text", "HTTP://user:s3cret@LocalHost:80/v1/?api-key=k2#x")
+    assert key == cache_key("nomic-embed-text", "http://localhost/v1") == "nomic-embed-text @ http://localhost/v1"
+    assert "s3cret" not in key and "k2" not in key
+    assert cache_key("m", "https://api.openai.com:443/v1") == "m @ https://api.openai.com/v1"
+    assert cache_key("m", "http://[::1]:11434/v1") == "m @ http://[::1]:11434/v1"
+    assert cache_key("m", "http://localhost:11434/v1") != cache_key("m", "http://localhost:8000/v1")
+    assert cache_key("m", "http://localhost:8000/v1") != cache_key("m", "http://localhost:8000/openai/v1")
+    emb = Embedder(model="m", base_url="https://bob:pw@gateway.local/v1", client=None)  # type: ignore[arg-type]
+    assert emb.cache_key == "m @ https://gateway.local/v1" and "pw" not in repr(emb) and "pw" not in emb.server
+
+
+def test_rows_cached_under_the_bare_model_name_are_never_read(fake, client, tmp_path):
+    store = Store(tmp_path / "seam.db")
+    wrong = fake_vector(PARCEL, model=MODEL)  # as an older Seam stored it: by model name only
+    store.cache_embeddings(MODEL, {text_hash(PASSWORD): wrong.astype("<f4").tobytes()})
+    vectors = embedder(fake, client, cache=store.embedding_cache).embed([PASSWORD])
+    assert fake.inputs == [[PASSWORD]]
+    assert np.allclose(vectors[0], fake_vector(PASSWORD, model=MODEL), atol=1e-6)
+
+
+# -- a change of size under the same name: the server's answer wins ---------------------------------------------------
+
+def test_a_server_that_changes_size_is_followed_and_the_old_vectors_embedded_again(fake, client, caplog):
+    emb = embedder(fake, client, cooldown=0)
+    assert emb.embed([PASSWORD]).shape == (1, 64) and emb.dimension == 64
+    fake.dimensions = 32
+    with caplog.at_level(logging.WARNING):
+        assert emb.embed([PARCEL]).shape == (1, 32)
+        again = emb.embed([PASSWORD, PARCEL])
+    assert again.shape == (2, 32) and emb.dimension == 32
+    assert np.allclose(again[0], fake_vector(PASSWORD, model=MODEL, dimensions=32), atol=1e-6)
+    assert fake.inputs[1:] == [[PARCEL], [PASSWORD]]
+    [line] = warnings_from(caplog)
+    assert "64 to 32 dimensions" in line
+
+
+def test_after_a_restart_the_server_not_the_cache_sets_the_size(fake, client, tmp_path):
+    path = tmp_path / "seam.db"
+    store = Store(path)
+    embedder(fake, client, cache=store.embedding_cache).embed([PASSWORD, PARCEL])
+    store.close()
+    fake.dimensions = 32  # the model behind the name changed while Seam was down
+
+    store = Store(path)
+    vectors = embedder(fake, client, cache=store.embedding_cache).embed([PASSWORD, PARCEL])
+    assert vectors is not None and vectors.shape == (2, 32)
+    assert np.allclose(vectors[1], fake_vector(PARCEL, model=MODEL, dimensions=32), atol=1e-6)
+    requests = len(fake.requests)
+    store.close()
+
+    store = Store(path)  # the cache now holds the new size: one request confirms it, nothing is embedded again
+    assert embedder(fake, client, cache=store.embedding_cache).embed([PASSWORD, PARCEL]).shape == (2, 32)
+    assert len(fake.requests) == requests + 1 and len(fake.inputs[-1]) == 1
+
+
+def test_cached_vectors_of_two_sizes_come_back_at_the_size_the_server_answers(fake, client):
+    cache = InMemoryEmbeddingCache()
+    emb = embedder(fake, client, cache=cache)
+    key = emb.cache_key
+    cache.put_many(key, {text_hash(PASSWORD): fake_vector(PASSWORD, model=MODEL, dimensions=32).tobytes(),
+                         text_hash(PARCEL): fake_vector(PARCEL, model=MODEL).tobytes(),
+                         text_hash(PASSWORD_AGAIN): fake_vector(PASSWORD_AGAIN, model=MODEL).tobytes()})
+    vectors = emb.embed([PASSWORD, PARCEL, PASSWORD_AGAIN])
+    assert vectors.shape == (3, 64)
+    assert np.allclose(vectors[0], fake_vector(PASSWORD, model=MODEL), atol=1e-6)
+
+
+def test_with_the_server_down_a_new_embedder_still_serves_what_is_cached(fake, client):
+    cache = InMemoryEmbeddingCache()
+    first = embedder(fake, client, cache=cache).embed([PASSWORD, PARCEL])
+    fake.fail(status=503, times=10)
+    again = embedder(fake, client, cache=cache, attempts=1).embed([PASSWORD, PARCEL])
+    assert np.array_equal(again, first)
+
+
+def test_a_size_change_found_by_the_check_then_a_failure_gives_none_not_the_old_vectors(fake, client):
+    cache = InMemoryEmbeddingCache()
+    embedder(fake, client, cache=cache).embed([PASSWORD, PARCEL])
+    fake.fail(status=200, body={"object": "list", "data": [{"index": 0, "embedding": [0.6, 0.8]}]})
+    fake.fail(status=503)  # then the server is gone before the rest is embedded again
+    assert embedder(fake, client, cache=cache, attempts=1).embed([PASSWORD, PARCEL]) is None
+
+
+def test_another_model_of_the_same_size_behind_the_name_is_found_by_the_check(fake, client, caplog):
+    cache = InMemoryEmbeddingCache()
+    embedder(fake, client, cache=cache).embed([PASSWORD, PARCEL, PASSWORD_AGAIN])
+    fake.weights = "retrained"  # same name, same server, same size: other vectors
+    emb = embedder(fake, client, cache=cache)
+    with caplog.at_level(logging.WARNING):
+        vectors = emb.embed([PASSWORD, PARCEL])
+    for got, text in zip(vectors, [PASSWORD, PARCEL], strict=True):
+        assert np.allclose(got, fake_vector(text, model=MODEL, weights="retrained"), atol=1e-6)
+    assert "other vectors" in warnings_from(caplog)[0]
+    requests = len(fake.requests)
+    assert np.array_equal(emb.embed([PARCEL, PASSWORD]), vectors[::-1])  # embedded again once, then trusted
+    assert len(fake.requests) == requests
+    again = emb.embed([PASSWORD_AGAIN])  # an old row this embedder has not made again
+    assert np.allclose(again[0], fake_vector(PASSWORD_AGAIN, model=MODEL, weights="retrained"), atol=1e-6)
+
+    later = embedder(fake, client, cache=cache)  # the next fit: the cache agrees with the server again
+    assert np.allclose(later.embed([PASSWORD, PARCEL, PASSWORD_AGAIN]), np.vstack([vectors, again]), atol=1e-6)
+    assert len(fake.inputs[-1]) == 1
+
+
+def test_a_cached_vector_that_is_not_a_unit_vector_of_numbers_is_embedded_again(fake, client):
+    cache = InMemoryEmbeddingCache()
+    emb = embedder(fake, client, cache=cache)
+    emb.embed([PARCEL])
+    cache.put_many(emb.cache_key, {text_hash(PASSWORD): np.full(64, np.nan, dtype="<f4").tobytes(),
+                                   text_hash(PASSWORD_AGAIN): np.zeros(64, dtype="<f4").tobytes()})
+    vectors = emb.embed([PASSWORD, PASSWORD_AGAIN])
+    assert np.isfinite(vectors).all() and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    assert fake.inputs[-1] == [PASSWORD, PASSWORD_AGAIN]
+
+
+def test_a_server_answering_two_sizes_in_one_call_gives_none(fake, client, caplog):
+    emb = embedder(fake, client, batch_size=1, cooldown=0)
+    fake.fail(status=200, body={"object": "list", "data": [{"index": 0, "embedding": [0.6, 0.8]}]})
+    with caplog.at_level(logging.WARNING):
+        assert emb.embed([PASSWORD, PARCEL]) is None  # the first batch at 2 dimensions, the second at 64
+    assert "two sizes" in warnings_from(caplog)[0]
 
 
 # -- failures: None, logged once per kind, the engine keeps lexical evidence ----------------------------------------
@@ -252,15 +393,6 @@ def test_a_malformed_answer_gives_none(fake, client, body):
     assert embedder(fake, client).embed([PASSWORD, PARCEL]) is None
 
 
-def test_vectors_of_another_size_than_before_give_none(fake, client, caplog):
-    emb = embedder(fake, client, cooldown=0)
-    assert emb.embed([PASSWORD]).shape == (1, 64) and emb.dimension == 64
-    fake.dimensions = 32
-    with caplog.at_level(logging.WARNING):
-        assert emb.embed([PARCEL]) is None
-    assert "32 dimensions where 64 were expected" in warnings_from(caplog)[0]
-
-
 def test_retry_after_is_honoured(fake, client):
     fake.fail(status=429, headers={"Retry-After": "1"})
     vectors = embedder(fake, client).embed([PASSWORD])
@@ -297,6 +429,44 @@ def test_concurrent_callers_get_the_same_vectors(fake, client):
     for thread in threads:
         thread.join()
     assert len(results) == 4 and all(np.array_equal(r, results[0]) for r in results)
+
+
+# -- the engine when the size changes after its fit -----------------------------------------------------------------
+
+def _history() -> list:
+    from pathlib import Path
+
+    from bot.models import read_tickets
+
+    return read_tickets(Path(__file__).resolve().parents[1] / "examples" / "history.jsonl", limit=120)[0]
+
+
+def test_a_size_change_after_the_fit_falls_back_to_lexical_and_the_next_fit_takes_the_new_size(fake, client,
+                                                                                                caplog):
+    from bot.engine.local import LocalEngine
+    from bot.models import Message, Ticket
+
+    cache, history = InMemoryEmbeddingCache(), _history()
+    engine = LocalEngine(history=history, embedder=embedder(fake, client, cache=cache, cooldown=0))
+    assert engine._index.semantic
+    question = Ticket(id="q", messages=(Message("customer", history[3].customer_text() + " Thanks!"),))
+    fake.dimensions = 32
+    with caplog.at_level(logging.WARNING):
+        assessed = engine.assess(question)
+        assert engine.assess_many([question, question]) == [assessed, assessed]
+        assert engine.retrieve(question) == engine._lexical.retrieve(question)
+    assert assessed == engine._lexical.assess(question)
+    size_lines = [r.getMessage() for r in caplog.records if r.name == "bot.engine.local" and "size" in r.getMessage()]
+    assert len(size_lines) == 1, size_lines
+    engine.learn("Can I pay for my order with a voucher?", "vouchers", "Yes: enter the code at checkout.")
+    assert engine._index.dimension == 32, "a learnt reply rebuilds the index at the new size"
+    assert engine._vectors(engine._index, [question.customer_text()]).shape == (1, 32)
+
+    refitted = LocalEngine(history=history, embedder=embedder(fake, client, cache=cache, cooldown=0))
+    assert refitted._index.semantic and refitted._index.matrix.shape[1] == refitted._lexical._index.matrix.shape[1] + 32
+    vectors = refitted._vectors(refitted._index, [question.customer_text()])
+    assert vectors is not None and vectors.shape == (1, 32), "assessed on the new size, not by the lexical twin"
+    assert refitted.assess(question).answer_source is not None
 
 
 # -- settings and wiring --------------------------------------------------------------------------------------------

@@ -22,15 +22,16 @@ log = logging.getLogger(__name__)
 def build_embedder(settings: Settings, *, cache: EmbeddingCache | None = None) -> Embedder | None:
     """The sentence embedder `EMBEDDINGS_MODEL` asks for (None when unset), at `EMBEDDINGS_BASE_URL` with
     `EMBEDDINGS_API_KEY`, caching in `cache` (serve: `Store.embedding_cache`; default: in memory, for the
-    offline simulation). Nothing is requested here: a server that is down shows at the first `embed`, which
-    then returns None and the engine keeps to lexical evidence."""
+    offline simulation), under the model's name and server (`cache_key`). Nothing is requested here: a server
+    that is down shows at the first `embed`, which then returns None and the engine keeps to lexical evidence.
+    Each fit gets a new embedder, which checks the size of the server's vectors against the cache's once."""
     if not settings.embeddings_model:
         return None
     import httpx
 
-    from bot.engine.embeddings import Embedder, InMemoryEmbeddingCache
+    from bot.engine.embeddings import Embedder, InMemoryEmbeddingCache, server_of
 
-    log.info("embeddings: model %s at %s", settings.embeddings_model, settings.embeddings_base_url)
+    log.info("embeddings: model %s at %s", settings.embeddings_model, server_of(settings.embeddings_base_url))
     return Embedder(model=settings.embeddings_model, base_url=settings.embeddings_base_url,
                     api_key=settings.embeddings_api_key, client=httpx.Client(),
                     cache=cache if cache is not None else InMemoryEmbeddingCache())
@@ -50,7 +51,8 @@ def build_engine(settings: Settings, *, articles: Sequence[Article], history: Se
     anything failed — then that call's evidence is lexical only. It never raises, is thread-safe, and caches
     by text, so embedding every document at each fit and every ticket at each assessment costs one request per
     new text; after a failure it answers None at once (no request) for `COOLDOWN` seconds. `embedder.model`
-    and `embedder.dimension` (None until the first answer) describe the vectors.
+    and `embedder.dimension` (the size of the server's latest answer, None before one) describe the vectors;
+    the size may change between calls (the model behind the name changed), never within one.
 
     `processes`: the local engine fits in forked processes (the offline simulation only; see LocalEngine).
     `feedback`: the verdicts on recent automatic answers (serve: bot.flows.quality.verdicts), for the local

@@ -189,6 +189,7 @@ class _Index:
     answer_docs: tuple = ()  # row -> its documents' positions, ascending (matching reads them for every query)
 
     semantic: float = 0.0  # the weight of the embedding columns after the TF-IDF ones (0: lexical only)
+    dimension: int = 0  # how many embedding columns there are (the size of the vectors it was built with)
     rejected: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # positions of kind "rejected"
     # Agents' word on questions, in the order it was learnt: the rejected questions and every answered past ticket
     # after the first of them, as TF-IDF rows of their texts with every number alike (`_numbers_alike`), and
@@ -264,6 +265,7 @@ def _build_index(docs: Sequence[_Doc], options: EngineOptions, vectors: np.ndarr
     return _Index(docs=tuple(docs), vectorizer=vectorizer, matrix=matrix, words=words, labels=labels,
                   options=options, unigrams=unigrams, doc_words=doc_words, answer_words=answer_words,
                   answer_of=answer_of, doc_answer=doc_answer, answer_docs=answer_docs, semantic=semantic,
+                  dimension=vectors.shape[1] if semantic else 0,
                   rejected=rejected, verdict_rows=verdict_rows,
                   verdict_rejects=np.array([d.kind == "rejected" for d in verdicts], dtype=bool))
 
@@ -385,7 +387,8 @@ class LocalEngine:
                 docs.append(_Doc(label=resolution.answer_id, text=past.customer_text(), answer=answer,
                                  kind="history", names=name_words(past.requester_name) if not article else ()))
         # Sentence embeddings, when configured, join the TF-IDF vectors (EngineOptions.semantic_weight). If the
-        # embeddings server fails now, the engine is lexical; if it fails later, a lexical twin answers instead.
+        # embeddings server fails now, the engine is lexical; if it fails later, or its vectors change size (the
+        # model behind the name changed: `_vectors`), a lexical twin answers instead.
         vectors = embedder.embed([d.text for d in docs]) if embedder is not None and docs else None
         self._embedder = embedder if vectors is not None else None
         if embedder is not None and vectors is None:
@@ -407,6 +410,7 @@ class LocalEngine:
         self.uncovered_share = self.options.uncovered_share or DEFAULT_UNCOVERED_SHARE  # the latest estimate
         self.feedback_share = DEFAULT_UNCOVERED_SHARE  # what the verdicts on automatic answers last showed
         self._feedback_failing = False
+        self._resized_logged = False  # vectors of another size than the index's were met (`_vectors`)
 
     @property
     def size(self) -> int:
@@ -466,7 +470,7 @@ class LocalEngine:
         index = self._index
         if index.vectorizer is None:
             return []
-        vectors = self._vectors([ticket.customer_text()])
+        vectors = self._vectors(index, [ticket.customer_text()])
         if index.semantic and vectors is None:
             return self._lexical.retrieve(ticket, k=k)
         query = index.transform([ticket.customer_text()], vectors)
@@ -508,7 +512,7 @@ class LocalEngine:
                 progress(len(tickets))
             return [Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(t)) for t in tickets]
         texts = [t.customer_text() for t in tickets]
-        vectors = self._vectors(texts)
+        vectors = self._vectors(index, texts)
         if index.semantic and vectors is None:
             return self._lexical.assess_many(tickets, progress=progress)
         spans = [(start, min(start + BLOCK, len(texts))) for start in range(0, len(texts), BLOCK)]
@@ -559,8 +563,18 @@ class LocalEngine:
             confidences[i] = round(float(score), 4)
         return confidences, parts
 
-    def _vectors(self, texts: Sequence[str]) -> np.ndarray | None:
-        return self._embedder.embed(texts) if self._embedder is not None else None
+    def _vectors(self, index: _Index, texts: Sequence[str]) -> np.ndarray | None:
+        """The texts' sentence vectors to match against `index`, or None (then the lexical twin decides). Vectors
+        of another size than the index's (the model behind the name changed since the fit) cannot be matched
+        against it: None, logged once; the next fit or learnt reply builds the index at the new size."""
+        vectors = self._embedder.embed(texts) if self._embedder is not None else None
+        if vectors is not None and index.semantic and vectors.shape[1] != index.dimension:
+            if not self._resized_logged:
+                self._resized_logged = True
+                log.warning("embeddings changed size (%d dimensions where the engine was fitted with %d): deciding "
+                            "on lexical evidence until the next fit (logged once)", vectors.shape[1], index.dimension)
+            return None
+        return vectors
 
     def _uncovered_share(self, features: np.ndarray) -> float:
         """The share of uncovered questions to score these tickets for: fixed by the options, else estimated

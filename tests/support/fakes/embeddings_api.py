@@ -18,7 +18,8 @@ restricts the accepted model names (404 ``model_not_found`` otherwise).
 Vectors come from hashed word unigrams: each lower-cased word adds ±1 at two positions picked by its hash, and
 the sum is L2-normalised, so texts sharing words get similar vectors, the same text always gets the same vector,
 and a different model name gives different vectors. ``dimensions`` (default 64) may be changed between calls to
-test a server whose size changes.
+test a server whose size changes; ``weights`` (default "") may be changed, or set apart on a second fake, to test
+another model served under the same name (other vectors, the same size).
 
 Failure injection and latency come from the base class (logical name defaults to ``"embeddings"``):
 ``fail(status=429, headers={"Retry-After": "1"})``, ``fail(status=500, times=3)``, ``fail(status=200,
@@ -56,12 +57,13 @@ def _error(status: int, message: str, type_: str = "invalid_request_error", code
     return status, {}, {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def fake_vector(text: str, *, model: str = "", dimensions: int = 64) -> np.ndarray:
+def fake_vector(text: str, *, model: str = "", dimensions: int = 64, weights: str = "") -> np.ndarray:
     """The fake's vector for `text`: hashed word unigrams, L2-normalised (a text with no word: a fixed unit
-    vector)."""
+    vector). `weights` stands for the model behind the name: another value, other vectors."""
     vector = np.zeros(dimensions, dtype=np.float64)
+    salt = f"{weights}\x00{model}" if weights else model
     for word in _WORD.findall(text.lower()):
-        digest = hashlib.blake2b(f"{model}\x00{word}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(f"{salt}\x00{word}".encode(), digest_size=8).digest()
         for k in (0, 4):
             slot = int.from_bytes(digest[k:k + 3], "little") % dimensions
             vector[slot] += 1.0 if digest[k + 3] & 1 else -1.0
@@ -74,11 +76,12 @@ def fake_vector(text: str, *, model: str = "", dimensions: int = 64) -> np.ndarr
 class FakeEmbeddings(FakeHTTPServer):
     """Fake OpenAI-compatible embeddings server (see the module docstring)."""
 
-    def __init__(self, *, api_key: str | None = None, dimensions: int = 64,
+    def __init__(self, *, api_key: str | None = None, dimensions: int = 64, weights: str = "",
                  models: Iterable[str] | None = None) -> None:
         super().__init__()
         self.api_key = api_key
         self.dimensions = dimensions
+        self.weights = weights
         self.models = set(models) if models is not None else None
 
     def start(self) -> FakeEmbeddings:
@@ -173,7 +176,7 @@ class FakeEmbeddings(FakeHTTPServer):
             return _error(400, "'dimensions' must be a positive integer.", param="dimensions")
         data = []
         for i, text in enumerate(texts):
-            vector = fake_vector(text, model=model, dimensions=dimensions)
+            vector = fake_vector(text, model=model, dimensions=dimensions, weights=self.weights)
             embedding: Any = (base64.b64encode(vector.astype("<f4").tobytes()).decode() if encoding == "base64"
                               else [float(x) for x in vector])
             data.append({"object": "embedding", "index": i, "embedding": embedding})
