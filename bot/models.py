@@ -64,6 +64,12 @@ class Message:
     def __post_init__(self) -> None:
         _make_encodable(self)
 
+    @property
+    def is_reply(self) -> bool:
+        """A public reply to the customer by an agent or the AI: not an internal note, which the customer never
+        sees, nor Seam's acknowledgement that a person will follow up, after which the customer still waits."""
+        return self.public and self.author != "customer" and not self.acknowledgement
+
 
 @dataclass(frozen=True)
 class Article:
@@ -144,12 +150,14 @@ class Ticket:
         return "\n".join(p for p in [self.subject, *(m.body for m in self.customer_messages)] if p)
 
     def customer_text(self) -> str:
-        """What the customer is asking now: the subject and the customer's messages since the last reply."""
+        """What the customer is asking now: the subject and the customer's messages since the last reply
+        (`Message.is_reply`: an internal note or Seam's notice between two of their messages ends nothing)."""
         tail: list[str] = []
         for message in reversed(self.messages):
-            if message.author != "customer":
+            if message.is_reply:
                 break
-            tail.append(message.body)
+            if message.author == "customer":
+                tail.append(message.body)
         if not tail and self.customer_messages:
             tail.append(self.customer_messages[-1].body)
         return "\n".join([self.subject, *reversed(tail)]).strip()

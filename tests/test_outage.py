@@ -206,7 +206,8 @@ def test_jobs_queued_before_the_upgrade_count_no_transient_failure(tmp_path: Pat
                          "next_attempt_at": now})
     db.conn.close()
     store = Store(path)
-    assert [m.name for m in MIGRATIONS.applied(store.db)][-2:] == ["m020_job_due_at", "m021_job_transient_failures"]
+    applied = [m.name for m in MIGRATIONS.applied(store.db)]
+    assert applied.index("m021_job_transient_failures") == applied.index("m020_job_due_at") + 1
     job = store.claim_event()
     assert job.transient_failures == 0
     assert store.fail_event(job.id, error="ValueError: bad", retry_in=0) == EventState.DEAD, "as before the upgrade"

@@ -368,3 +368,23 @@ def test_the_limit_is_in_the_label_when_it_is_not_two() -> None:
     assert ai_answered_twice(t, limit=3).label == "AI already answered 3 times"
     assert ai_answered_twice(t, limit=4) is None
     assert ai_answered_twice(t, limit=1).label == "AI already answered once"
+
+
+def test_what_the_customer_asks_runs_on_through_a_note_and_seams_notice_until_a_real_reply() -> None:
+    from bot.policy.tone import tone_text
+
+    messages = (
+        Message(author="customer", body="I want a refund for order 7781, it arrived broken."),
+        Message(author="agent", body="Refund case, needs a person.", public=False),
+        Message(author="bot", body="Hi Ana, a member of our team will get back to you.", acknowledgement=True),
+        Message(author="customer", body="Any news?"),
+    )
+    ticket = Ticket(id="1", subject="Broken", messages=messages)
+    # The refund question is still what they are waiting on: a short "any news?" alone could be matched to
+    # anything, and the high-risk and tone rules would not see the refund.
+    assert "refund for order 7781" in ticket.customer_text() and "Any news?" in ticket.customer_text()
+    assert "refund for order 7781" in tone_text(ticket)
+    answered = Ticket(id="1", subject="Broken", messages=(
+        *messages[:2], Message(author="agent", body="Your refund is on its way."), messages[3]))
+    assert answered.customer_text() == "Broken\nAny news?"
+    assert tone_text(answered) == "Any news?"

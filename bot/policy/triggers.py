@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationInfo, field_validator
 
-from bot.models import Assessment, Message, Reason, Ticket
+from bot.models import Assessment, Reason, Ticket
 from bot.policy import spelling
 from bot.policy.keywords import keyword_pattern
 from bot.policy.needles import Guarded
@@ -376,20 +376,14 @@ def angry_tone(ticket: Ticket, *, settings: ToneSettings) -> Reason | None:
 # -- SLA about to breach ---------------------------------------------------------------------------------------
 
 
-def is_answer(message: Message) -> bool:
-    """A public reply to the customer by an agent or the AI — not Seam's acknowledgement that a person will
-    follow up (`Message.acknowledgement`), after which the customer is still waiting."""
-    return message.public and message.author != "customer" and not message.acknowledgement
-
-
 def waiting_since(ticket: Ticket) -> datetime | None:
     """Since when the customer has waited for an answer: their first public message after the last public reply
-    (by an agent or the AI: `is_answer`, so Seam's notice and keep-warm updates stop nothing), else the ticket's
+    (by an agent or the AI: `Message.is_reply`, so Seam's notice and keep-warm updates stop nothing), else the ticket's
     creation when its messages carry no times — a helpdesk's first and next reply times. Counted from creation
     alone, every follow-up on a ticket older than its target, long since answered, was an SLA breach at once and
     never answered automatically. None when no customer message follows the last reply: nobody is waiting."""
     public = [m for m in ticket.messages if m.public]
-    last_reply = max((i for i, m in enumerate(public) if is_answer(m)), default=-1)
+    last_reply = max((i for i, m in enumerate(public) if m.is_reply), default=-1)
     waiting = [m for m in public[last_reply + 1:] if m.author == "customer"]
     if public and not waiting:
         return None
@@ -448,7 +442,7 @@ def ai_answered_twice(ticket: Ticket, *, limit: int = 2) -> Reason | None:
     latest = ticket.latest_message
     if latest is None or latest.author != "customer":
         return None
-    replies = sum(1 for m in ticket.messages if m.author == "bot" and is_answer(m))
+    replies = sum(1 for m in ticket.messages if m.author == "bot" and m.is_reply)
     if replies < max(1, limit):
         return None
     times = _TIMES.get(limit, f"{limit} times")
