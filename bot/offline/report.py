@@ -9,7 +9,9 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import BinaryIO
 
+from bot.offline.files import replacing
 from bot.text import percent
 
 
@@ -30,7 +32,8 @@ def _title(summary: dict) -> str:
     return "Seam simulation: " + ", ".join(parts)
 
 
-def render_chart(summary: dict, path: Path) -> None:
+def render_chart(summary: dict, path: Path | BinaryIO) -> None:
+    """The sweep as a PNG image, written to `path` (a file name or a file open for writing bytes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,7 +85,7 @@ def render_chart(summary: dict, path: Path) -> None:
     ax.set_title(_title(summary), fontsize=13)
     ax.legend(handles=lines, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9.5, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 
@@ -255,13 +258,25 @@ every one). <i>Alone</i>: tickets this reason alone kept from automatic answerin
 
 
 def write_outputs(decisions: list[dict], summary: dict, out: Path) -> None:
+    """Write the four output files into `out`, each replaced whole (`bot.offline.files`). summary.json goes first
+    and comes back last: while it is there, the folder holds one finished run, all four files from it; a run that
+    fails half-way leaves none, rather than the previous run's summary beside this run's decisions."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "decisions.jsonl").open("w", encoding="utf-8") as fh:
+    summary_path = out / "summary.json"
+    try:
+        summary_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(summary_path)) from exc
+    with replacing(out / "decisions.jsonl") as fh:
         for decision in decisions:
             fh.write(json.dumps(decision, ensure_ascii=False) + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    render_chart(summary, out / "sweep.png")
-    (out / "report.html").write_text(render_html(summary, out / "sweep.png"), encoding="utf-8")
+    with replacing(out / "sweep.png", binary=True) as fh:
+        render_chart(summary, fh)
+    page = render_html(summary, out / "sweep.png")
+    with replacing(out / "report.html") as fh:
+        fh.write(page)
+    with replacing(summary_path) as fh:
+        fh.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
 def format_table(summary: dict) -> str:
