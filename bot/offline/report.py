@@ -210,7 +210,7 @@ def render_html(summary: dict, chart: Path) -> str:
     unknown = unknown_expected_note(summary)
     warning = f'<div class="callout none"><p>{_e(unknown)}.</p></div>' if unknown else ""
     notes = "".join(f"<li>{_e(note)}.</li>" for note in input_notes(summary))
-    inputs = f'<section id="inputs"><h2>Left out</h2><ul>{notes}</ul></section>' if notes else ""
+    inputs = f'<section id="inputs"><h2>Left out</h2><ul>{notes}</ul></section>\n' if notes else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Seam simulation report</title><style>{_CSS}</style></head><body>
@@ -219,8 +219,7 @@ def render_html(summary: dict, chart: Path) -> str:
 known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
 thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.{_uncovered(summary)}</p>
 {warning}
-{inputs}
-<section id="headline"><h2>At the current thresholds</h2>
+{inputs}<section id="headline"><h2>At the current thresholds</h2>
 <div class="cards">
 <div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
 <div class="card good"><b>{percent(current['resolve_rate'])}</b><span>resolved by AI ({current['resolve']:,})</span></div>
