@@ -93,13 +93,21 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
              synced_knowledge: bool) -> None:
     """Replay TICKETS (JSONL) offline and show what Seam would have resolved, drafted and escalated.
 
-    A replayed ticket never answers itself: any history ticket with the same id is left out."""
+    A replayed ticket never answers itself: any history ticket with the same id is left out, and so is one whose
+    customer wrote the same words (subject and public messages, ignoring case and spacing; at least 8 words)."""
     from bot.config import load_settings
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
     from bot.models import read_tickets
     from bot.offline.report import format_table, unknown_expected_note, write_outputs
-    from bot.offline.simulate import DEFAULT_SWEEP, split_by_time, unknown_expected, without_replayed
+    from bot.offline.simulate import (
+        DEFAULT_SWEEP,
+        skipped_by_reason,
+        split_by_time,
+        unknown_expected,
+        without_replayed,
+        without_same_text,
+    )
     from bot.offline.simulate import simulate as run_simulation
     from bot.policy.decide import Policy
 
@@ -114,10 +122,14 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
         past, replay = split_by_time(replay, newest=split_newest)
     replay = replay[:limit] if limit else replay
     past, left_out = without_replayed(past, replay)
+    past, same_text = without_same_text(past, replay)
     for problem in problems + past_problems:
         click.echo(f"skipped: {problem}", err=True)
     if left_out:
         click.echo(f"left {left_out} replayed tickets out of the history (a ticket may not answer itself)", err=True)
+    if same_text:
+        click.echo(f"left {same_text} history tickets out whose customer text is the same as a replayed ticket's "
+                   f"(copies of it under other ids: a ticket may not answer itself)", err=True)
     # The engine learns only from past tickets that say how a person resolved them (CONTRACT.md, *Formats*).
     resolved = sum(t.resolution is not None for t in past)
     if past and not resolved:
@@ -146,7 +158,8 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     decisions, summary = run_simulation(replay, engine=engine, policy=policy, sweep=_thresholds(sweep) or DEFAULT_SWEEP,
                                         target=target, progress=bar)
     summary.update(skipped_rows=len(problems), history_tickets=len(past), history_resolved=resolved,
-                   left_out_of_history=left_out,
+                   left_out_of_history=left_out, left_out_of_history_by_text=same_text,
+                   history_skipped_rows=len(past_problems), history_skipped_by_reason=skipped_by_reason(past_problems),
                    unknown_expected_answers=unknown_expected(replay, article_ids=(a.id for a in articles),
                                                              history=past))
     if note := unknown_expected_note(summary):

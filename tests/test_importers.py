@@ -325,3 +325,15 @@ def test_a_gorgias_ticket_whose_messages_is_not_a_list_is_reported_not_a_crash(t
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
     assert "tickets.json record 1: 'messages' must be a list" in done.stderr
+
+
+def test_the_written_file_is_as_readable_as_any_new_file(tmp_path: Path) -> None:
+    # It was made by tempfile.mkstemp, readable by its owner alone: a history file written for `serve` running as
+    # another user could not be read. It now gets the mode every new file gets (0644 under the usual umask).
+    previous = os.umask(0o022)
+    try:
+        write_jsonl([{"id": "1", "subject": "Hi"}], tmp_path / "tickets.jsonl")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "tickets.jsonl").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["tickets.jsonl"]

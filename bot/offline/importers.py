@@ -14,10 +14,8 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, TextIO
 
 from bot.errors import InputError
 from bot.models import Ticket
+from bot.offline.files import replacing
 from bot.text import jsonl_lines
 
 DUMP_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -52,14 +51,8 @@ def write_jsonl(tickets: Iterable[dict], out: str | Path) -> None:
         raise InputError(f"--out {path} is a folder: name a file, e.g. {path / 'tickets.jsonl'}")
     if not path.parent.exists():
         raise InputError(f"--out {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            _write_lines(tickets, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as fh:
+        _write_lines(tickets, fh)
 
 
 def write_result(result: ImportResult, out: str | Path, *, say: Callable[[str], None]) -> None:

@@ -9,7 +9,9 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import BinaryIO
 
+from bot.offline.files import replacing
 from bot.text import percent
 
 
@@ -30,7 +32,8 @@ def _title(summary: dict) -> str:
     return "Seam simulation: " + ", ".join(parts)
 
 
-def render_chart(summary: dict, path: Path) -> None:
+def render_chart(summary: dict, path: Path | BinaryIO) -> None:
+    """The sweep as a PNG image, written to `path` (a file name or a file open for writing bytes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,7 +85,7 @@ def render_chart(summary: dict, path: Path) -> None:
     ax.set_title(_title(summary), fontsize=13)
     ax.legend(handles=lines, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9.5, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 
@@ -206,6 +209,8 @@ def render_html(summary: dict, chart: Path) -> str:
     history = summary.get("history_tickets")
     unknown = unknown_expected_note(summary)
     warning = f'<div class="callout none"><p>{_e(unknown)}.</p></div>' if unknown else ""
+    notes = "".join(f"<li>{_e(note)}.</li>" for note in input_notes(summary))
+    inputs = f'<section id="inputs"><h2>Left out</h2><ul>{notes}</ul></section>\n' if notes else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Seam simulation report</title><style>{_CSS}</style></head><body>
@@ -214,7 +219,7 @@ def render_html(summary: dict, chart: Path) -> str:
 known expected answer){f", learning from {history:,} history tickets" if history is not None else ""}. Current
 thresholds: auto <b>{thresholds['auto']:.2f}</b>, draft <b>{thresholds['draft']:.2f}</b>.{_uncovered(summary)}</p>
 {warning}
-<section id="headline"><h2>At the current thresholds</h2>
+{inputs}<section id="headline"><h2>At the current thresholds</h2>
 <div class="cards">
 <div class="card"><b>{summary['tickets']:,}</b><span>tickets ({summary['graded_tickets']:,} graded)</span></div>
 <div class="card good"><b>{percent(current['resolve_rate'])}</b><span>resolved by AI ({current['resolve']:,})</span></div>
@@ -255,13 +260,25 @@ every one). <i>Alone</i>: tickets this reason alone kept from automatic answerin
 
 
 def write_outputs(decisions: list[dict], summary: dict, out: Path) -> None:
+    """Write the four output files into `out`, each replaced whole (`bot.offline.files`). summary.json goes first
+    and comes back last: while it is there, the folder holds one finished run, all four files from it; a run that
+    fails half-way leaves none, rather than the previous run's summary beside this run's decisions."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "decisions.jsonl").open("w", encoding="utf-8") as fh:
+    summary_path = out / "summary.json"
+    try:
+        summary_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(summary_path)) from exc
+    with replacing(out / "decisions.jsonl") as fh:
         for decision in decisions:
             fh.write(json.dumps(decision, ensure_ascii=False) + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    render_chart(summary, out / "sweep.png")
-    (out / "report.html").write_text(render_html(summary, out / "sweep.png"), encoding="utf-8")
+    with replacing(out / "sweep.png", binary=True) as fh:
+        render_chart(summary, fh)
+    page = render_html(summary, out / "sweep.png")
+    with replacing(out / "report.html") as fh:
+        fh.write(page)
+    with replacing(summary_path) as fh:
+        fh.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
 def format_table(summary: dict) -> str:
@@ -293,6 +310,48 @@ def unknown_expected_note(summary: dict) -> str | None:
     return (f"{unknown['tickets']} of {summary['graded_tickets']} graded tickets expect an answer_id that no article "
             f"and no history ticket has ({shown}): an automatic answer to them always counts as wrong. If the ids "
             f"come from another system, use the knowledge's article and macro ids")
+
+
+_SKIP_WORDS = {"not_utf8": "not UTF-8 text", "not_json": "not valid JSON", "duplicate_id": "duplicate id",
+               "no_id": "without an id", "no_customer_text": "without customer text", "malformed": "malformed"}
+
+
+def _many(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def input_notes(summary: dict) -> list[str]:
+    """What was left out of the replay and of the history, in words: rows that could not be read, history tickets
+    that teach nothing, and those left out because they are the replayed tickets themselves (by id or by text)."""
+    from bot.offline.simulate import MIN_SAME_TEXT_WORDS
+
+    notes = []
+    if summary.get("skipped_rows"):
+        notes.append(f"{_many(summary['skipped_rows'], 'row', 'rows')} of the tickets file could not be read and "
+                     f"{'was' if summary['skipped_rows'] == 1 else 'were'} skipped")
+    if summary.get("history_skipped_rows"):
+        reasons = ", ".join(f"{n:,} {_SKIP_WORDS.get(reason, reason)}"
+                            for reason, n in (summary.get("history_skipped_by_reason") or {}).items())
+        notes.append(f"{_many(summary['history_skipped_rows'], 'row', 'rows')} of the history file could not be read "
+                     f"and {'was' if summary['history_skipped_rows'] == 1 else 'were'} skipped ({reasons})")
+    history, resolved = summary.get("history_tickets") or 0, summary.get("history_resolved")
+    if history and resolved is not None and resolved < history:
+        bare = history - resolved
+        notes.append(f"{bare:,} of the {_many(history, 'history ticket', 'history tickets')} "
+                     f"{'carries' if bare == 1 else 'carry'} no resolution and {'teaches' if bare == 1 else 'teach'} "
+                     f"the engine nothing")
+    if summary.get("left_out_of_history"):
+        count = summary["left_out_of_history"]
+        notes.append(f"{_many(count, 'history ticket was', 'history tickets were')} left out because "
+                     f"{'it has' if count == 1 else 'they have'} the id of a replayed ticket: a ticket may not answer "
+                     f"itself")
+    if summary.get("left_out_of_history_by_text"):
+        count = summary["left_out_of_history_by_text"]
+        notes.append(f"{_many(count, 'history ticket was', 'history tickets were')} left out because their "
+                     f"customer's text is the same as a replayed ticket's (the subject and the customer's public "
+                     f"messages, ignoring case and spacing, at least {MIN_SAME_TEXT_WORDS} words, not from two "
+                     f"different requesters): a copy of a ticket under another id would give its own answer away")
+    return notes
 
 
 def plain_score(summary: dict) -> str:

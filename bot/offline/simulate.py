@@ -8,10 +8,14 @@ A replayed ticket's SLA is judged at its arrival (`arrival`), never at the time 
 time is not judged, and `sla_not_judged` counts those that had a due time.
 Where tickets carry `resolution.answer_id`, an automatic answer is right when its source is that id, and wrong
 when it differs or when the id is null (the ticket should not have been answered automatically).
+A replayed ticket may not answer itself: the history loses the tickets with its id (`without_replayed`) and its
+copies under other ids, known by the customer's identical text (`without_same_text`); `skipped_by_reason` counts
+the rows of a ticket file that could not be read, by why.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -47,6 +51,66 @@ def without_replayed(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tup
     replayed = {t.id for t in replay}
     kept = [t for t in history if t.id not in replayed]
     return kept, len(history) - len(kept)
+
+
+# A history ticket is taken for another copy of a replayed ticket (exported twice, re-imported under other ids,
+# merged) when the customer wrote the same words in both: the same subject and the same public messages, in the
+# same order, ignoring case and runs of whitespace. Two safeguards keep different tickets apart. Short texts are
+# never compared: "Thanks!", "Hi" or "Where is my order?" are written word for word by many customers, and eight
+# words are more than such lines hold but fewer than almost any question that says what it is about. And two
+# tickets whose requesters' email addresses are both known and differ are different tickets, however alike their
+# words (a form that fills in the same text for everyone). What is left errs towards leaving out: a history
+# ticket wrongly taken for a copy costs the replay one example to learn from, and is counted in the summary; a
+# copy kept would answer its own ticket and make the replay look better than Seam would do.
+MIN_SAME_TEXT_WORDS = 8
+
+
+def customer_words(ticket: Ticket) -> tuple[str, ...]:
+    """What is compared between a replayed ticket and a history one: the subject and each of the customer's public
+    messages, in order, case-folded and with every run of whitespace made one space; empty ones left out."""
+    parts = [ticket.subject, *(m.body for m in ticket.customer_messages if m.public)]
+    return tuple(words for words in (" ".join(part.casefold().split()) for part in parts) if words)
+
+
+def without_same_text(history: Sequence[Ticket], replay: Sequence[Ticket]) -> tuple[list[Ticket], int]:
+    """History minus the copies of replayed tickets under other ids: the same customer's text (`customer_words`,
+    at least MIN_SAME_TEXT_WORDS words) and no two different requester addresses. Returns the rest and how many
+    were left out."""
+    requesters: dict[tuple[str, ...], set[str | None]] = {}
+    for ticket in replay:
+        words = customer_words(ticket)
+        if sum(len(part.split()) for part in words) >= MIN_SAME_TEXT_WORDS:
+            requesters.setdefault(words, set()).add(_address(ticket))
+
+    def copy(ticket: Ticket) -> bool:
+        replayed = requesters.get(customer_words(ticket))
+        if replayed is None:
+            return False
+        address = _address(ticket)
+        return address is None or None in replayed or address in replayed
+
+    kept = [t for t in history if not copy(t)]
+    return kept, len(history) - len(kept)
+
+
+def _address(ticket: Ticket) -> str | None:
+    return (ticket.requester_email or "").strip().casefold() or None
+
+
+# Why `bot.models.read_tickets` skipped a row, from the words it says it in (`FILE line N: why`).
+_WHERE = re.compile(r" line \d+: ")
+_SKIP_REASONS = (("not UTF-8", "not_utf8"), ("not valid JSON", "not_json"), ("duplicate id", "duplicate_id"),
+                 ("needs an 'id'", "no_id"), ("needs a 'subject' or a customer message", "no_customer_text"))
+
+
+def skipped_by_reason(problems: Iterable[str]) -> dict[str, int]:
+    """How many skipped rows per reason: `not_utf8`, `not_json`, `duplicate_id`, `no_id`, `no_customer_text`, and
+    `malformed` for a field of the wrong shape (a message without a body, tags that are not a list...)."""
+    counts: Counter = Counter()
+    for problem in problems:
+        why = _WHERE.split(problem, maxsplit=1)[-1]
+        counts[next((reason for words, reason in _SKIP_REASONS if words in why), "malformed")] += 1
+    return dict(sorted(counts.items()))
 
 
 def unknown_expected(replay: Sequence[Ticket], *, article_ids: Iterable[str], history: Sequence[Ticket]) -> dict:
