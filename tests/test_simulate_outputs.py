@@ -54,18 +54,25 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, byte
     return folder, outputs(folder / "earlier"), outputs(folder / "later")
 
 
+def later_run_over_earlier(tmp_path: Path, runs: tuple[Path, dict[str, bytes], dict[str, bytes]], *,
+                           file_size_limit: int):
+    """The later run, into a folder holding the earlier run's outputs, with the files it may write capped in size."""
+    folder, earlier, _ = runs
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
+    return out, run_limited("simulate", str(folder / "later.jsonl"), "--knowledge", str(folder / "knowledge"),
+                            "--out", str(out), cwd=tmp_path, file_size_limit=file_size_limit)
+
+
 @pytest.mark.parametrize("cut", OUTPUTS)
 def test_a_run_that_fails_while_writing_leaves_no_partial_file_and_no_summary(
         tmp_path: Path, runs: tuple[Path, dict[str, bytes], dict[str, bytes]], cut: str) -> None:
     # The disk fills while the later run writes its outputs over the earlier run's: each write stops at a size
     # just short of the `cut` file's, so the first file at least that big is left half-written.
     folder, earlier, later = runs
-    out = tmp_path / "out"
-    out.mkdir()
-    for name, data in earlier.items():
-        (out / name).write_bytes(data)
-    done = run_limited("simulate", str(folder / "later.jsonl"), "--knowledge", str(folder / "knowledge"),
-                       "--out", str(out), cwd=tmp_path, file_size_limit=len(later[cut]) - 1)
+    out, done = later_run_over_earlier(tmp_path, runs, file_size_limit=len(later[cut]) - 1)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.strip().splitlines()[-1].startswith("Error: --out")
     left = outputs(out)
@@ -80,12 +87,7 @@ def test_a_run_that_fails_while_writing_leaves_no_partial_file_and_no_summary(
 def test_a_finished_run_replaces_every_output_and_writes_the_summary_last(
         tmp_path: Path, runs: tuple[Path, dict[str, bytes], dict[str, bytes]]) -> None:
     folder, earlier, later = runs
-    out = tmp_path / "out"
-    out.mkdir()
-    for name, data in earlier.items():
-        (out / name).write_bytes(data)
-    done = run_limited("simulate", str(folder / "later.jsonl"), "--knowledge", str(folder / "knowledge"),
-                       "--out", str(out), cwd=tmp_path, file_size_limit=max(map(len, later.values())))
+    out, done = later_run_over_earlier(tmp_path, runs, file_size_limit=max(map(len, later.values())))
     assert done.returncode == 0, done.stderr
     assert outputs(out) == later  # and the same bytes as the run into another folder
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
