@@ -91,6 +91,16 @@ def test_the_thread_shows_a_reopen_only_after_seams_reply():
                                                    Message("agent", "note", public=False),
                                                    Message("customer", "Nope, same error")))
     assert shown(note) == "customer replied"
+    # Seam's notice that a person will follow up answers nothing: the complaint after it still counts, and when
+    # the helpdesk reflowed the answer past recognising, the notice is not taken for it.
+    notice = Message("bot", "Hi Ana, a member of our team will get back to you.", acknowledgement=True)
+    assert shown(Ticket(id="1", status="open", messages=(Message("customer", QUESTION), Message("bot", ANSWER),
+                                                         notice, Message("customer", "Still broken")))) == \
+        "customer replied"
+    reflowed = Message("bot", ANSWER.upper() + " (sent by Seam)")
+    assert shown(Ticket(id="1", status="open", messages=(Message("customer", QUESTION), reflowed,
+                                                         Message("customer", "Still broken"), notice))) == \
+        "customer replied"
     # A helpdesk clock ahead of ours cannot push a reply out of the window: the time is never later than now.
     ahead = Ticket(id="1", messages=(Message("bot", ANSWER),
                                      Message("customer", "No", created_at="2999-01-01T00:00:00Z")))

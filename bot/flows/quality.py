@@ -84,14 +84,15 @@ def _normal(text: str) -> str:
 
 def _reply_index(ticket: Ticket, answer: str | None) -> int | None:
     """Where Seam's automatic reply is in the thread: the last public message not by the customer with the
-    answer's text (a helpdesk may reflow it, so spacing is ignored), else the last public message by the bot."""
+    answer's text (a helpdesk may reflow it, so spacing is ignored), else the last public reply by the bot (not
+    its notice that a person will follow up: `Message.is_reply`)."""
     wanted = _normal(answer or "")
     for index in range(len(ticket.messages) - 1, -1, -1):
         message = ticket.messages[index]
         if message.author != "customer" and message.public and wanted and _normal(message.body) == wanted:
             return index
     for index in range(len(ticket.messages) - 1, -1, -1):
-        if ticket.messages[index].author == "bot" and ticket.messages[index].public:
+        if ticket.messages[index].author == "bot" and ticket.messages[index].is_reply:
             return index
     return None
 
@@ -113,7 +114,7 @@ def reopen_shown(ticket: Ticket, *, answer: str | None, resolve_status: str | No
     for message in ticket.messages[index + 1:]:
         if message.author == "customer":
             replies.append(message)
-        elif message.public:
+        elif message.is_reply:
             answered_since = True  # an agent (or Seam again) answered: what follows is about that reply
             break
     unsatisfied = [m for m in replies if not is_thanks(m.body)]
