@@ -92,3 +92,37 @@ def test_what_seam_said_to_a_waiting_customer_is_marked_and_nothing_else(fake_sl
     marked = mark_acknowledgements(replace(ticket, messages=messages), settings)
     assert [m.acknowledgement for m in marked.messages] == [False] + [True] * 5 + [False] * 4
     assert [m.body for m in marked.messages] == [m.body for m in messages]
+
+
+def test_a_customer_promised_a_person_is_not_answered_by_the_ai_after_a_rejection(fake_slack, fake_zendesk,
+                                                                                   tmp_path):
+    # Found by review: the follow-up is read with the question before it (customer_text runs back through the
+    # notice), the engine is sure of the draft the agent just rejected without teaching the engine (reason
+    # "other"), and a low auto threshold would send it to a customer who asked for a person.
+    from bot.policy.settings import PolicySettings, Thresholds
+
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                       customer_notice=CustomerNoticeTable(enabled=True),
+                       policy=PolicySettings(thresholds=Thresholds(auto=0.5, draft=0.3)))
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Reset password", requester_id=CUSTOMER_ID, comments=[
+        {"author_id": CUSTOMER_ID, "body": "I forgot my password and cannot sign in. How do I reset my password? "
+                                           "Please let me talk to a real person."}])
+    services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    [first] = posts_for(fake_slack, ticket_id)
+    assert services.actions.reject(int(first["metadata"]["event_payload"]["escalation_id"]), AGENT,
+                                   reason="other").ok
+    drain(services)
+    customer_writes(fake_zendesk, ticket_id, "Hello??")
+    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:2",
+                                              ticket_id=str(ticket_id), body="{}")
+    drain(services)
+
+    assert services.store.event(event_id).outcome != "resolved"
+    assert not any(c["public"] and c["author_id"] != CUSTOMER_ID and "password" in c["body"].lower()
+                   for c in fake_zendesk.comments(ticket_id)), "no automatic answer reached the customer"
+    [_, second] = posts_for(fake_slack, ticket_id)
+    reasons = services.store.decision_for_event(services.store.escalation(
+        int(second["metadata"]["event_payload"]["escalation_id"])).event_id)["reasons"]
+    assert "person_promised" in reasons and "asks_for_human" in reasons, reasons

@@ -4,7 +4,8 @@ When in doubt Seam escalates:
 - escalate (a person takes it) when the customer asks for a person, is angry, the SLA is about to breach, the
   AI already answered twice, the ticket matches an exclusion, the engine is unavailable, the helpdesk gave a
   ticket Seam could not fully read (`Ticket.problems`), an agent rejected the draft for this very question
-  before, or confidence is below `draft`;
+  before, Seam told the customer a person will follow up and nobody has replied since, or confidence is below
+  `draft`;
 - at most draft (a person approves) for a high-risk topic, an answer no retrieved passage supports, an answer
   that names another customer's case (an order number, an email, a name from the ticket it was written for),
   confidence below `auto`, or while automation is paused;
@@ -30,6 +31,7 @@ PLACEHOLDERS = "placeholders"
 UNREADABLE = "unreadable"
 REJECTED_BEFORE = "rejected_before"
 OTHER_CUSTOMER = "other_customer"
+PERSON_PROMISED = "person_promised"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     if assessment.rejected_before:
         forcing.append(Reason(code=REJECTED_BEFORE, label="A draft for this question was rejected before",
                               detail="an agent marked it wrong or not to automate: a person answers it"))
+    if person_promised(ticket):
+        # Whatever the engine now makes of the question, the customer was told a person follows up.
+        forcing.append(Reason(code=PERSON_PROMISED, label="A person was promised",
+                              detail="Seam told the customer a person will follow up, and nobody has replied since"))
     if ticket.problems:
         forcing.append(Reason(code=UNREADABLE, label="Seam could not read all of this ticket",
                               detail="; ".join(ticket.problems)))
@@ -99,6 +105,17 @@ def examine(ticket: Ticket, assessment: Assessment, *, policy: Policy, now: date
     steered = (assessment.topic,) if assessment.topic and assessment.topic not in named else ()
     return Findings(forcing=tuple(forcing), capping=tuple(capping), topics=tuple(dict.fromkeys(topics)),
                     excluded=excluded is not None, tighten_only=steered)
+
+
+def person_promised(ticket: Ticket) -> bool:
+    """Seam's notice or a keep-warm update (`Message.acknowledgement`, marked by the flows) came after the last real
+    reply: the customer is still waiting for the person it promised."""
+    for message in reversed(ticket.messages):
+        if message.acknowledgement:
+            return True
+        if message.is_reply:
+            return False
+    return False
 
 
 def route_of(findings: Findings, confidence: float, *, thresholds: Thresholds, paused: bool) -> Route:

@@ -301,10 +301,19 @@ def _search(pattern: Guarded, reading: spelling.Reading) -> tuple[str, str] | No
 
 
 def _request_text(ticket: Ticket) -> str:
-    # Only what the customer says now counts: an old request a person already answered is settled.
+    # What the customer has said since the last real reply (`Message.is_reply`): a request a person answered is
+    # settled, one Seam only acknowledged ("a person will follow up") or an internal note passed over stands.
+    tail: list[str] = []
+    for message in reversed(ticket.messages):
+        if message.is_reply:
+            break
+        if message.author == "customer":
+            tail.append(message.body)
     latest = ticket.latest_customer_message
-    return "\n".join(p for p in ([ticket.subject] if len(ticket.customer_messages) <= 1 else []) +
-                     ([latest.body] if latest else []) if p)
+    if not tail and latest is not None:
+        tail.append(latest.body)
+    first = len(ticket.customer_messages) <= 1
+    return "\n".join(p for p in ([ticket.subject] if first else []) + list(reversed(tail)) if p)
 
 
 def asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reason | None:
