@@ -355,8 +355,16 @@ def m021_job_transient_failures(db: Database) -> None:
 def m022_home_views(db: Database) -> None:
     """Whose App Home Seam published, when, and which escalations it listed (their ids, a JSON list): Slack keeps
     a published view until it is replaced, so an erasure publishes again the Homes that list one of its
-    escalations (bot.flows.homes). Ids only: a Home's text is rebuilt from the escalations when it is published."""
+    escalations (bot.flows.homes). Ids only: a Home's text is rebuilt from the escalations when it is published.
+    Homes published before this migration were not recorded: the people known to have used Seam (owners of
+    escalations, agents in the feedback log, people in the audit log) are recorded with `escalations` null — it
+    may list anything — so the first erasure publishes theirs again; anyone else's is published again when they
+    next open it."""
     db["home_views"].create({"user_id": str, "published_at": str, "escalations": str}, pk="user_id")
+    db.execute("insert or ignore into home_views (user_id, published_at, escalations)"
+               " select owner, '', null from escalations where owner is not null and owner != ''"
+               " union select user_id, '', null from feedback where user_id glob '[UW][A-Z0-9]*'"
+               " union select actor, '', null from audit_log where actor glob '[UW][A-Z0-9]*'")
 
 
 def _busy(idle_kinds: Collection[str]) -> tuple[str, list[str]]:
@@ -878,8 +886,9 @@ class Store:
                         [user_id, iso(utcnow()), json.dumps(sorted(set(escalation_ids)))])
 
     def homes_listing(self, keys: Sequence[str]) -> list[str]:
-        """The people whose App Home, as last published, lists an escalation of one of these tickets."""
-        users: set[str] = set()
+        """The people whose App Home, as last published, lists an escalation of one of these tickets, or may list
+        one (published before m022 recorded what a Home lists)."""
+        users = {row[0] for row in self.db.execute("select user_id from home_views where escalations is null")}
         for chunk in _chunks(keys):
             users |= {row[0] for row in self.db.execute(
                 "select distinct home_views.user_id from home_views, json_each(home_views.escalations) as listed"

@@ -36,7 +36,7 @@ class Homes:
         self.slack = slack
 
     def publish(self, user_id: str, *, owned_page: int = 0, unclaimed_page: int = 0) -> None:
-        """Publish `user_id`'s App Home as it is now, at these pages, and record what it lists."""
+        """Publish `user_id`'s App Home as it is now, at these pages, and record what it lists (first)."""
         controls = self.controls
         queue = controls.queue(user_id=user_id, owned_page=owned_page, unclaimed_page=unclaimed_page)
         manager = controls.is_manager(user_id)
@@ -50,9 +50,10 @@ class Homes:
             unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
             unclaimed_page=queue["unclaimed_page"], queue=self.store.queue_stats(),
             notice=controls.home_notice(manager=manager))
-        self.slack.views_publish(user_id=user_id, view=view)
+        # Recorded before it is sent: an erasure committed while the view travels then finds it.
         self.store.note_home(user_id, escalation_ids=[item["escalation_id"]
                                                       for item in (*queue["owned"], *queue["unclaimed"])])
+        self.slack.views_publish(user_id=user_id, view=view)
 
     def refresh_job(self, event: Event) -> str:
         """The `refresh_home` job: publish one person's Home again. Slack being down fails the job, which the queue
