@@ -60,6 +60,9 @@ class Message:
     # keep-warm update — as the flows mark it (bot.flows.lifecycle `mark_acknowledgements`): the customer still
     # waits, so the SLA clock and the count of AI answers pass over it (bot.policy.triggers).
     acknowledgement: bool = False
+    # A reply a person approved, edited or wrote in Slack, which Seam's helpdesk user delivered (the flows mark it
+    # from the escalations Seam sent: bot.flows.pipeline `mark_sent_for_people`): a person's answer, not the AI's.
+    from_person: bool = False
 
     def __post_init__(self) -> None:
         _make_encodable(self)

@@ -896,6 +896,12 @@ class Store:
                 f" where escalations.ticket_key in ({', '.join('?' for _ in chunk)})", chunk)}
         return sorted(users)
 
+    def sent_for_people(self, key: str) -> list[str]:
+        """The replies people approved, edited or wrote in Slack that Seam sent on this ticket."""
+        return [row[0] for row in self.db.execute(
+            "select sent_text from escalations where ticket_key = ? and state = 'sent' and sent_text is not null",
+            [key])]
+
     @_writes
     def forget_home(self, user_id: str) -> None:
         """Nobody can see `user_id`'s App Home any more (Slack no longer knows them): nothing to publish again."""

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bot.config import CustomerNoticeTable, KeepWarmTable, RouteTable, read_routes
+from bot.flows.controls import PAUSED_KEY
 from bot.flows.lifecycle import mark_acknowledgements
 from bot.flows.routes import customer_notice
 from bot.models import Decision, Message, Route, Ticket
+from bot.policy.settings import PolicySettings, Thresholds
 from bot.text import iso, parse_time
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.posts import posts_for
@@ -99,8 +101,6 @@ def test_a_customer_promised_a_person_is_not_answered_by_the_ai_after_a_rejectio
     # Found by review: the follow-up is read with the question before it (customer_text runs back through the
     # notice), the engine is sure of the draft the agent just rejected without teaching the engine (reason
     # "other"), and a low auto threshold would send it to a customer who asked for a person.
-    from bot.policy.settings import PolicySettings, Thresholds
-
     services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
                        customer_notice=CustomerNoticeTable(enabled=True),
                        policy=PolicySettings(thresholds=Thresholds(auto=0.5, draft=0.3)))
@@ -126,3 +126,30 @@ def test_a_customer_promised_a_person_is_not_answered_by_the_ai_after_a_rejectio
     reasons = services.store.decision_for_event(services.store.escalation(
         int(second["metadata"]["event_payload"]["escalation_id"])).event_id)["reasons"]
     assert "person_promised" in reasons and "asks_for_human" in reasons, reasons
+
+
+def test_replies_people_sent_from_slack_are_not_counted_as_the_ais_answers(fake_slack, fake_zendesk, tmp_path):
+    # Seam's helpdesk user delivers what agents approve in Slack, so the helpdesk names the bot as their author:
+    # two approved drafts made "AI already answered twice" escalate the customer's next message.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                       policy=PolicySettings(thresholds=Thresholds(auto=0.9, draft=0.0)))
+    services.store.set_setting(PAUSED_KEY, True, actor="UMANAGER")  # every answer is a draft for a person
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Password", requester_id=CUSTOMER_ID, comments=[
+        {"author_id": CUSTOMER_ID, "body": "How do I reset my password?"}])
+    questions = ["Thanks. And how do I change my email address?", "One more: how do I close my account?"]
+    for turn in range(3):
+        event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:{turn}",
+                                                  ticket_id=str(ticket_id), body="{}")
+        drain(services)
+        if turn == 2:
+            break
+        post = posts_for(fake_slack, ticket_id)[-1]
+        assert services.actions.approve(int(post["metadata"]["event_payload"]["escalation_id"]), AGENT).ok
+        drain(services)
+        customer_writes(fake_zendesk, ticket_id, questions[turn])
+
+    bot_replies = [c for c in fake_zendesk.comments(ticket_id) if c["author_id"] != CUSTOMER_ID and c["public"]]
+    assert len(bot_replies) == 2, "two drafts approved in Slack, delivered by Seam's helpdesk user"
+    reasons = services.store.decision_for_event(event_id)["reasons"]
+    assert "ai_retry_limit" not in reasons, reasons

@@ -45,6 +45,7 @@ from bot.policy.decide import Policy, decide
 from bot.slack.blocks import EscalationView, follow_up_note
 from bot.slack.poster import Poster
 from bot.store import FollowUp, Store, turn_key
+from bot.store import ticket_key as key_of
 from bot.text import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,20 @@ def reply_landed(ticket: Ticket, answer: str, *, since_latest_customer_message: 
     # Helpdesks that store replies as HTML give them back with other spacing: compare the words.
     wanted = " ".join(answer.split())
     return any(m.author != "customer" and m.public and " ".join(m.body.split()) == wanted for m in after)
+
+
+def mark_sent_for_people(ticket: Ticket, sent: Sequence[str]) -> Ticket:
+    """The ticket with the replies people sent through Seam from Slack (`sent`: their texts) marked
+    `Message.from_person`: Seam's helpdesk user delivered them, so the helpdesk names the bot, but a person
+    answered — the count of the AI's answers passes over them (bot.policy.triggers `ai_answered_twice`)."""
+    wanted = {" ".join(text.split()) for text in sent if text and text.strip()}
+    if not wanted:
+        return ticket
+    found = [m.author == "bot" and m.public and " ".join(m.body.split()) in wanted for m in ticket.messages]
+    if not any(found):
+        return ticket
+    return replace(ticket, messages=tuple(replace(m, from_person=True) if mark else m
+                                          for m, mark in zip(ticket.messages, found, strict=True)))
 
 
 def _thanked_after_a_reply(ticket: Ticket) -> bool:
@@ -137,6 +152,8 @@ class Pipeline:
         # Seam's notice and keep-warm updates marked: they answer nothing, so the triggers (the SLA's wait, the AI's
         # answers counted) and the due time pass over them.
         ticket = mark_acknowledgements(self.helpdesk.fetch_ticket(event.ticket_id), self.settings)
+        # Replies people sent from Slack are theirs, though Seam's helpdesk user delivered them.
+        ticket = mark_sent_for_people(ticket, self.store.sent_for_people(key_of(self.helpdesk.name, ticket.id)))
         # Even an event skipped below may show a reopen (the ticket set back to open without a new comment).
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
         if event.turn_key is None:

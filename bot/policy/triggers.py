@@ -447,11 +447,12 @@ _TIMES = {1: "once", 2: "twice"}
 
 def ai_answered_twice(ticket: Ticket, *, limit: int = 2) -> Reason | None:
     """The bot has replied `limit` times or more and the customer is still writing: a person takes over. Only
-    its public answers count, not its notes nor its acknowledgements that a person will follow up."""
+    its public answers count: not its notes, its acknowledgements that a person will follow up, nor the replies
+    people sent through it from Slack."""
     latest = ticket.latest_message
     if latest is None or latest.author != "customer":
         return None
-    replies = sum(1 for m in ticket.messages if m.author == "bot" and m.is_reply)
+    replies = sum(1 for m in ticket.messages if m.author == "bot" and m.is_reply and not m.from_person)
     if replies < max(1, limit):
         return None
     times = _TIMES.get(limit, f"{limit} times")
