@@ -98,6 +98,7 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     from bot.config import load_settings
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
+    from bot.flows.lifecycle import mark_acknowledgements
     from bot.models import read_tickets
     from bot.offline.report import format_table, unknown_expected_note, write_outputs
     from bot.offline.simulate import (
@@ -120,7 +121,9 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     past, past_problems = read_tickets(history) if history else ([], [])
     if split_newest is not None:
         past, replay = split_by_time(replay, newest=split_newest)
-    replay = replay[:limit] if limit else replay
+    # Seam's notices and keep-warm updates in an export of a helpdesk Seam served are marked as serve marks them
+    # (they answer nothing: the SLA clock, the repeat rule and what the customer asks run on through them).
+    replay = [mark_acknowledgements(t, settings) for t in (replay[:limit] if limit else replay)]
     past, left_out = without_replayed(past, replay)
     past, same_text = without_same_text(past, replay)
     for problem in problems + past_problems:

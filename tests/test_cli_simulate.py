@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.config import load_settings
+from bot.flows.routes import customer_notice
+from bot.models import Decision, Route, Ticket
 from tests.support.cli import run_bot
 from tests.support.constants import ROOT
 from tests.support.jsonl import read_jsonl, row, write_jsonl
@@ -311,3 +315,23 @@ def test_a_knowledge_folder_without_articles_is_said_to_hold_none(tmp_path: Path
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{empty} holds no article: the knowledge is read from Markdown (.md) and .jsonl files" in result.stderr
+
+
+def test_seams_notice_in_a_replayed_ticket_is_read_as_serve_reads_it(tmp_path: Path, knowledge: Path) -> None:
+    # An export of a helpdesk Seam served holds its notice that a person will follow up: the customer's "Hello??"
+    # after it is still waiting for that person, as in serve, and never answered by the AI.
+    settings = load_settings(env={}, cwd=tmp_path)
+    question = Ticket(id="p", subject="Password", messages=(), requester_name="Ana Customer")
+    escalated = Decision(route=Route.ESCALATE, confidence=0.2, reasons=(), answer=None, answer_source=None,
+                         summary="")
+    enabled = replace(settings, customer_notice=settings.customer_notice.model_copy(update={"enabled": True}))
+    notice = customer_notice(enabled, question, escalated, route=None)
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [{
+        "id": "p", "subject": "Password", "requester": {"name": "Ana Customer"},
+        "messages": [{"author": "customer", "body": PASSWORD}, {"author": "bot", "body": notice},
+                     {"author": "customer", "body": "Hello??"}]}])
+    out = tmp_path / "out"
+    result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [decision] = read_jsonl(out / "decisions.jsonl")
+    assert decision["route"] == "escalate" and "person_promised" in json.dumps(decision["reasons"]), decision
