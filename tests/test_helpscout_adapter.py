@@ -377,6 +377,27 @@ def test_a_merged_conversation_is_read_at_its_new_address():
         assert ticket.id == str(new) and ticket.messages[0].body == "Merged question"
 
 
+def test_writes_to_a_merged_conversation_land_at_its_new_address():
+    # A merged conversation answers a write at its old id 404 (only a read answers 301 with the new address): a
+    # rejection's note, a claim's assignment or a status set from Slack failed for good and showed as an error.
+    with Merged() as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
+        adapter = make(c, fake)
+        new = conversation(fake, "Merged question")
+        fake.moved = {424242: new}
+        bob = fake.add_user("Bob", "Agent", "bob@example.com")
+        adapter.add_note("424242", "Rejected: wrong tone")
+        adapter.assign("424242", str(bob))
+        adapter.set_status("424242", "pending")
+        moved = fake.conversation(new)
+        assert [t["body"] for t in fake.threads(new) if t["type"] == "note"] == ["Rejected: wrong tone"]
+        assert moved["status"] == "pending" and moved["assignee"]["id"] == bob
+        adapter.assign("424242", None)
+        assert not fake.conversation(new).get("assignee")
+        with pytest.raises(HelpdeskError) as gone:  # a conversation that is gone, not moved: still a 404
+            adapter.add_note("555555", "Rejected")
+        assert gone.value.status == 404
+
+
 def test_updated_since_lists_every_status_but_spam_across_pages():
     with FakeHelpScout(page_size=2) as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
         adapter = make(c, fake)

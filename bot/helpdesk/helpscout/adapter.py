@@ -471,25 +471,41 @@ class HelpScoutAdapter:
             fields["status"] = target
         self._request("POST", f"/v2/conversations/{conversation_id}/reply", json_body=fields)
 
-    def add_note(self, ticket_id: str, body: str) -> None:
+    def _at_current_id(self, ticket_id: str, write: Callable[[str], Any]) -> None:
+        """`write(conversation id)`, at the conversation's current id: a conversation merged into another answers
+        a write at its old id 404, and a read of it 301 with its new address
+        (https://developer.helpscout.com/mailbox-api/endpoints/conversations/delete/, "Moved or merged
+        conversations"), so after a 404 the conversation is read and, when it moved, the write is made there. A
+        404 means the write was not applied: making it again adds nothing twice."""
         conversation_id = _conversation_id(ticket_id)
-        self._request("POST", f"/v2/conversations/{conversation_id}/notes", json_body={"text": to_html(body)})
+        try:
+            write(conversation_id)
+        except HelpdeskError as exc:
+            if exc.status != 404:
+                raise
+            moved, _ = self._conversation(ticket_id)
+            if moved == conversation_id:
+                raise
+            write(moved)
 
-    def _patch(self, ticket_id: str, path: str, value: Any) -> None:
+    def add_note(self, ticket_id: str, body: str) -> None:
+        self._at_current_id(ticket_id, lambda conversation_id: self._request(
+            "POST", f"/v2/conversations/{conversation_id}/notes", json_body={"text": to_html(body)}))
+
+    def _patch(self, ticket_id: str, operation: dict) -> None:
         # https://developer.helpscout.com/mailbox-api/endpoints/conversations/update/ (JSON Patch, 204)
-        conversation_id = _conversation_id(ticket_id)
-        self._request("PATCH", f"/v2/conversations/{conversation_id}",
-                      json_body={"op": "replace", "path": path, "value": value})
+        self._at_current_id(ticket_id, lambda conversation_id: self._request(
+            "PATCH", f"/v2/conversations/{conversation_id}", json_body=operation))
 
     def assign(self, ticket_id: str, agent_id: str | None) -> None:
         if agent_id is None:  # JSON Patch `remove` on /assignTo unassigns the conversation
-            self._request("PATCH", f"/v2/conversations/{_conversation_id(ticket_id)}",
-                          json_body={"op": "remove", "path": "/assignTo"})
+            self._patch(ticket_id, {"op": "remove", "path": "/assignTo"})
             return
-        self._patch(ticket_id, "/assignTo", int(agent_id) if agent_id.isdigit() else agent_id)
+        self._patch(ticket_id, {"op": "replace", "path": "/assignTo",
+                                "value": int(agent_id) if agent_id.isdigit() else agent_id})
 
     def set_status(self, ticket_id: str, status: str) -> None:
-        self._patch(ticket_id, "/status", self._status(status))
+        self._patch(ticket_id, {"op": "replace", "path": "/status", "value": self._status(status)})
 
     def add_tags(self, ticket_id: str, tags: Sequence[str]) -> None:
         # PUT replaces the whole set (https://developer.helpscout.com/mailbox-api/endpoints/conversations/tags/
