@@ -152,18 +152,25 @@ class Ticket:
         """The subject and every message of the customer's, for rules that look at the whole ticket."""
         return "\n".join(p for p in [self.subject, *(m.body for m in self.customer_messages)] if p)
 
-    def customer_text(self) -> str:
-        """What the customer is asking now: the subject and the customer's messages since the last reply
-        (`Message.is_reply`: an internal note or Seam's notice between two of their messages ends nothing)."""
+    def since_last_reply(self) -> tuple[list[str], bool]:
+        """The customer's messages since the last real reply (`Message.is_reply`: an internal note or Seam's
+        notice between two of them ends nothing), oldest first — their latest alone when a reply followed it —
+        and whether there was such a reply."""
         tail: list[str] = []
+        replied = False
         for message in reversed(self.messages):
             if message.is_reply:
+                replied = True
                 break
             if message.author == "customer":
                 tail.append(message.body)
         if not tail and self.customer_messages:
             tail.append(self.customer_messages[-1].body)
-        return "\n".join([self.subject, *reversed(tail)]).strip()
+        return tail[::-1], replied
+
+    def customer_text(self) -> str:
+        """What the customer is asking now: the subject and the customer's messages since the last reply."""
+        return "\n".join([self.subject, *self.since_last_reply()[0]]).strip()
 
     @classmethod
     def from_dict(cls, data: Any) -> Ticket:

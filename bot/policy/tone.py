@@ -149,17 +149,8 @@ def _compound(text: str) -> float:
 def tone_text(ticket: Ticket) -> str:
     """The customer's latest message(s): everything they wrote since the last reply (`Message.is_reply`: not an
     internal note nor Seam's notice), with the subject while nobody has replied yet."""
-    tail: list[str] = []
-    replied = False
-    for message in reversed(ticket.messages):
-        if message.is_reply:
-            replied = True
-            break
-        if message.author == "customer":
-            tail.append(message.body)
-    if not tail and ticket.latest_customer_message:
-        tail.append(ticket.latest_customer_message.body)
-    parts = ([] if replied else [ticket.subject]) + list(reversed(tail))
+    tail, replied = ticket.since_last_reply()
+    parts = ([] if replied else [ticket.subject]) + tail
     return "\n".join(p for p in parts if p and p.strip())
 
 

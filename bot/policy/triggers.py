@@ -303,17 +303,8 @@ def _search(pattern: Guarded, reading: spelling.Reading) -> tuple[str, str] | No
 def _request_text(ticket: Ticket) -> str:
     # What the customer has said since the last real reply (`Message.is_reply`): a request a person answered is
     # settled, one Seam only acknowledged ("a person will follow up") or an internal note passed over stands.
-    tail: list[str] = []
-    for message in reversed(ticket.messages):
-        if message.is_reply:
-            break
-        if message.author == "customer":
-            tail.append(message.body)
-    latest = ticket.latest_customer_message
-    if not tail and latest is not None:
-        tail.append(latest.body)
     first = len(ticket.customer_messages) <= 1
-    return "\n".join(p for p in ([ticket.subject] if first else []) + list(reversed(tail)) if p)
+    return "\n".join(p for p in ([ticket.subject] if first else []) + ticket.since_last_reply()[0] if p)
 
 
 def asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reason | None:
