@@ -153,3 +153,33 @@ def test_replies_people_sent_from_slack_are_not_counted_as_the_ais_answers(fake_
     assert len(bot_replies) == 2, "two drafts approved in Slack, delivered by Seam's helpdesk user"
     reasons = services.store.decision_for_event(event_id)["reasons"]
     assert "ai_retry_limit" not in reasons, reasons
+
+
+def test_a_notice_that_failed_is_not_sent_after_the_persons_reply(fake_slack, fake_zendesk, tmp_path):
+    # Found by review: the notice's write failed, an agent answered from Slack meanwhile, and the event's retry
+    # then told the customer "a person will follow up" after that person's reply — which now also held every
+    # later message for a person (person_promised).
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                       customer_notice=CustomerNoticeTable(enabled=True))
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    fake_zendesk.fail("update_ticket", status=503, times=100)  # the notice cannot be written for now
+    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}",
+                                              ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    [card] = posts_for(fake_slack, ticket_id)
+    fake_zendesk.clear_failures("update_ticket")
+    escalation_id = int(card["metadata"]["event_payload"]["escalation_id"])
+    assert services.actions.send_edited(escalation_id, AGENT, "Your order was re-shipped today.").ok
+    drain(services)
+    services.store.db.execute("update events set next_attempt_at = '2000-01-01T00:00:00Z' where id = ?", [event_id])
+    drain(services)
+
+    public = [c["body"] for c in fake_zendesk.comments(ticket_id) if c["public"]]
+    assert public == [ASK, "Your order was re-shipped today."], public
+    customer_writes(fake_zendesk, ticket_id, "Great, thanks! Also, how do I reset my password?")
+    second, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}:2",
+                                            ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    assert "person_promised" not in services.store.decision_for_event(second)["reasons"]

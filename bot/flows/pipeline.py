@@ -352,6 +352,12 @@ class Pipeline:
         effect = self.store.begin_effect(key, kind="public_reply")
         if effect["state"] != "done":
             told = self.store.customer_told(ticket_key, besides=escalation_id)
+            current = self.store.escalation(escalation_id)
+            if current is not None and current.state in (EscalationState.SENT, EscalationState.ANSWERED):
+                # A retry after a person already replied or solved the ticket (the first attempt failed meanwhile):
+                # "a person will follow up" after their reply would say the opposite of what happened.
+                self.store.finish_effect(key, result={"skipped": f"the escalation is already {current.state}"})
+                return
             if told is not None:
                 # Still waiting on the person an earlier escalation of this ticket promised: saying it again on
                 # every new message would only repeat it.
