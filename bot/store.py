@@ -896,11 +896,12 @@ class Store:
                 f" where escalations.ticket_key in ({', '.join('?' for _ in chunk)})", chunk)}
         return sorted(users)
 
-    def sent_for_people(self, key: str) -> list[str]:
-        """The replies people approved, edited or wrote in Slack that Seam sent on this ticket."""
-        return [row[0] for row in self.db.execute(
-            "select sent_text from escalations where ticket_key = ? and state = 'sent' and sent_text is not null",
-            [key])]
+    def sent_for_people(self, key: str) -> list[tuple[str, str | None]]:
+        """The replies people approved, edited or wrote in Slack that Seam sent on this ticket, and when each one's
+        escalation was made, oldest first."""
+        return [(row[0], row[1]) for row in self.db.execute(
+            "select sent_text, created_at from escalations where ticket_key = ? and state = 'sent'"
+            " and sent_text is not null order by id", [key])]
 
     @_writes
     def forget_home(self, user_id: str) -> None:

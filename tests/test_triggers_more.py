@@ -4,6 +4,7 @@ fixed clock."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -388,3 +389,28 @@ def test_what_the_customer_asks_runs_on_through_a_note_and_seams_notice_until_a_
         *messages[:2], Message(author="agent", body="Your refund is on its way."), messages[3]))
     assert answered.customer_text() == "Broken\nAny news?"
     assert tone_text(answered) == "Any news?"
+
+
+def test_a_reply_a_person_sent_marks_one_message_and_never_the_ais_same_words_before_it() -> None:
+    from bot.flows.pipeline import mark_sent_for_people
+    from bot.policy.triggers import ai_answered_twice
+
+    # Found by review: the AI may send the words a person sent (an approved draft is the engine's answer, and a
+    # written reply is learnt); only the person's own delivery is theirs.
+    x = "To reset your password, open Settings > Security and click Reset password."
+    at = "2026-12-04T10:{:02d}:00Z".format
+    ticket = Ticket(id="1", subject="Password", messages=(
+        Message("customer", "How do I reset my password?", created_at=at(0)),
+        Message("bot", x, created_at=at(1)),  # the AI's answer
+        Message("customer", "It did not work", created_at=at(2)),
+        Message("bot", x, created_at=at(4)),  # a person approved the same words in Slack (escalated at :03)
+        Message("customer", "Still nothing", created_at=at(5)),
+        Message("bot", x, created_at=at(6)),  # the AI again
+        Message("customer", "Hello??", created_at=at(7)),
+    ))
+    marked = mark_sent_for_people(ticket, [(x, at(3))])
+    assert [m.from_person for m in marked.messages] == [False, False, False, True, False, False, False]
+    assert ai_answered_twice(marked) is not None
+    # Without times, still one message for one reply.
+    untimed = Ticket(id="1", subject="Password", messages=tuple(replace(m, created_at=None) for m in ticket.messages))
+    assert sum(m.from_person for m in mark_sent_for_people(untimed, [(x, at(3))]).messages) == 1

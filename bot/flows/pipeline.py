@@ -76,18 +76,29 @@ def reply_landed(ticket: Ticket, answer: str, *, since_latest_customer_message: 
     return any(m.author != "customer" and m.public and " ".join(m.body.split()) == wanted for m in after)
 
 
-def mark_sent_for_people(ticket: Ticket, sent: Sequence[str]) -> Ticket:
-    """The ticket with the replies people sent through Seam from Slack (`sent`: their texts) marked
-    `Message.from_person`: Seam's helpdesk user delivered them, so the helpdesk names the bot, but a person
-    answered — the count of the AI's answers passes over them (bot.policy.triggers `ai_answered_twice`)."""
-    wanted = {" ".join(text.split()) for text in sent if text and text.strip()}
-    if not wanted:
-        return ticket
-    found = [m.author == "bot" and m.public and " ".join(m.body.split()) in wanted for m in ticket.messages]
-    if not any(found):
+def mark_sent_for_people(ticket: Ticket, sent: Sequence[tuple[str, str | None]]) -> Ticket:
+    """The ticket with the replies people sent through Seam from Slack marked `Message.from_person`: Seam's
+    helpdesk user delivered them, so the helpdesk names the bot, but a person answered — the count of the AI's
+    answers passes over them (bot.policy.triggers `ai_answered_twice`). `sent`: each reply's text and when its
+    escalation was made, oldest first. Each marks one message, the first of the bot's public ones with its words
+    (spacing aside) not before its escalation: the AI may send the same words itself — a draft a person approved is
+    the engine's answer, and a reply they wrote is learnt — and those remain the AI's."""
+    marks = [False] * len(ticket.messages)
+    for text, after in sent:
+        wanted, since = " ".join(text.split()), parse_time(after)
+        for index, message in enumerate(ticket.messages):
+            if marks[index] or message.author != "bot" or not message.public \
+                    or " ".join(message.body.split()) != wanted:
+                continue
+            at = parse_time(message.created_at)
+            if since is not None and at is not None and at < since:
+                continue
+            marks[index] = True
+            break
+    if not any(marks):
         return ticket
     return replace(ticket, messages=tuple(replace(m, from_person=True) if mark else m
-                                          for m, mark in zip(ticket.messages, found, strict=True)))
+                                          for m, mark in zip(ticket.messages, marks, strict=True)))
 
 
 def _thanked_after_a_reply(ticket: Ticket) -> bool:
