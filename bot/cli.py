@@ -98,7 +98,7 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     from bot.config import load_settings
     from bot.engine import build_engine
     from bot.engine.knowledge import load_knowledge, with_synced
-    from bot.flows.lifecycle import mark_acknowledgements
+    from bot.flows.lifecycle import before_acknowledgements, mark_acknowledgements
     from bot.models import read_tickets
     from bot.offline.report import format_table, unknown_expected_note, write_outputs
     from bot.offline.simulate import (
@@ -122,8 +122,10 @@ def simulate(tickets: Path, history: Path | None, knowledge: Path | None, out: P
     if split_newest is not None:
         past, replay = split_by_time(replay, newest=split_newest)
     # Seam's notices and keep-warm updates in an export of a helpdesk Seam served are marked as serve marks them
-    # (they answer nothing: the SLA clock, the repeat rule and what the customer asks run on through them).
-    replay = [mark_acknowledgements(t, settings) for t in (replay[:limit] if limit else replay)]
+    # (they answer nothing: the SLA clock, the repeat rule and what the customer asks run on through them); the
+    # ones after the customer's last message were the outcome of deciding it, and are left out.
+    replay = [before_acknowledgements(mark_acknowledgements(t, settings))
+              for t in (replay[:limit] if limit else replay)]
     past, left_out = without_replayed(past, replay)
     past, same_text = without_same_text(past, replay)
     for problem in problems + past_problems:

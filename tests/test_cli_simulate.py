@@ -326,12 +326,21 @@ def test_seams_notice_in_a_replayed_ticket_is_read_as_serve_reads_it(tmp_path: P
                          summary="")
     enabled = replace(settings, customer_notice=settings.customer_notice.model_copy(update={"enabled": True}))
     notice = customer_notice(enabled, question, escalated, route=None)
-    tickets = write_jsonl(tmp_path / "tickets.jsonl", [{
-        "id": "p", "subject": "Password", "requester": {"name": "Ana Customer"},
-        "messages": [{"author": "customer", "body": PASSWORD}, {"author": "bot", "body": notice},
-                     {"author": "customer", "body": "Hello??"}]}])
+    requester = {"name": "Ana Customer"}
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        {"id": "p", "subject": "Password", "requester": requester,
+         "messages": [{"author": "customer", "body": PASSWORD}, {"author": "bot", "body": notice},
+                      {"author": "customer", "body": "Hello??"}]},
+        # Found by review: the importers keep the notice Seam sent when it escalated the question; it is that
+        # decision's outcome, not part of the question, and must not decide the replay (a wrong answer hidden).
+        {"id": "q", "subject": "Password", "requester": requester,
+         "messages": [{"author": "customer", "body": PASSWORD}, {"author": "bot", "body": notice}]},
+        {"id": "r", "subject": "Password", "requester": requester,
+         "messages": [{"author": "customer", "body": PASSWORD}]}])
     out = tmp_path / "out"
     result = run_bot("simulate", str(tickets), "--knowledge", str(knowledge), "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    [decision] = read_jsonl(out / "decisions.jsonl")
-    assert decision["route"] == "escalate" and "person_promised" in json.dumps(decision["reasons"]), decision
+    decisions = {d["id"]: d for d in read_jsonl(out / "decisions.jsonl")}
+    assert decisions["p"]["route"] == "escalate" and "person_promised" in json.dumps(decisions["p"]["reasons"])
+    assert {k: v for k, v in decisions["q"].items() if k != "id"} == {k: v for k, v in decisions["r"].items()
+                                                                     if k != "id"}

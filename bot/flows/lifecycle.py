@@ -96,6 +96,15 @@ def mark_acknowledgements(ticket: Ticket, settings: Settings) -> Ticket:
                                           for m, new in zip(ticket.messages, found, strict=True)))
 
 
+def before_acknowledgements(ticket: Ticket) -> Ticket:
+    """The ticket without the acknowledgements that end it: a replayed export ends with the notice Seam sent when
+    it escalated the question, which is that decision's outcome, not part of the question (`simulate`)."""
+    end = len(ticket.messages)
+    while end and ticket.messages[end - 1].acknowledgement:
+        end -= 1
+    return ticket if end == len(ticket.messages) else replace(ticket, messages=ticket.messages[:end])
+
+
 def _acknowledgement_texts(ticket: Ticket, settings: Settings) -> frozenset[str]:
     """Every text Seam may have sent this ticket's customer to say a person will follow up, spacing normalised:
     the notice as `routes.customer_notice` renders it, for the requester's first name (or "there") and each
