@@ -903,6 +903,13 @@ class Store:
             "select sent_text, created_at from escalations where ticket_key = ? and state = 'sent'"
             " and sent_text is not null order by id", [key])]
 
+    def erased_since(self, escalation_ids: Collection[int], *, since: str) -> bool:
+        """Was the ticket of one of these escalations erased at or after `since` (ISO time)?"""
+        return any(self.db.execute(
+            "select 1 from escalations join tickets on tickets.key = escalations.ticket_key"
+            f" where escalations.id in ({', '.join('?' for _ in chunk)}) and tickets.erased_at >= ? limit 1",
+            [*chunk, since]).fetchone() for chunk in _chunks(list(escalation_ids)))
+
     @_writes
     def forget_home(self, user_id: str) -> None:
         """Nobody can see `user_id`'s App Home any more (Slack no longer knows them): nothing to publish again."""

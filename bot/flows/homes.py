@@ -7,7 +7,9 @@ that is harmless for an escalation claimed or finished since (a click on it says
 conversation was erased: its subject would stay on the Home until its viewer opened the tab again. So Seam
 records whose Home it published and which escalations it listed (bot.store m022, ids only), and an erasure
 (bot.flows.erasure) queues a `refresh_home` job for each person whose Home lists one of the erased tickets'
-escalations; the job publishes that Home again, as it is now (first pages).
+escalations; the job publishes that Home again, as it is now (first pages). What a Home lists is recorded once
+Slack has taken it (a refused publish leaves the old view, and its record); an erasure committed while a view was
+being built and sent cannot find it on record yet, so the publish looks for one after, and publishes again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.flows.controls import Controls
 from bot.models import Event
 from bot.slack.blocks import HomeItem, home_view
 from bot.store import Store
+from bot.text import iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,11 @@ class Homes:
         self.controls = controls
         self.slack = slack
 
-    def publish(self, user_id: str, *, owned_page: int = 0, unclaimed_page: int = 0) -> None:
-        """Publish `user_id`'s App Home as it is now, at these pages, and record what it lists (first)."""
+    def publish(self, user_id: str, *, owned_page: int = 0, unclaimed_page: int = 0, again: bool = True) -> None:
+        """Publish `user_id`'s App Home as it is now, at these pages, and record what it lists once Slack has it
+        (a refused publish leaves the Home, and the record, as they were). An erasure committed while the view was
+        built and sent finds no record of it yet: the view is then built and published once more."""
+        started = iso(utcnow())
         controls = self.controls
         queue = controls.queue(user_id=user_id, owned_page=owned_page, unclaimed_page=unclaimed_page)
         manager = controls.is_manager(user_id)
@@ -50,10 +56,11 @@ class Homes:
             unclaimed=[HomeItem(**item) for item in queue["unclaimed"]], unclaimed_total=queue["unclaimed_total"],
             unclaimed_page=queue["unclaimed_page"], queue=self.store.queue_stats(),
             notice=controls.home_notice(manager=manager))
-        # Recorded before it is sent: an erasure committed while the view travels then finds it.
-        self.store.note_home(user_id, escalation_ids=[item["escalation_id"]
-                                                      for item in (*queue["owned"], *queue["unclaimed"])])
+        listed = [item["escalation_id"] for item in (*queue["owned"], *queue["unclaimed"])]
         self.slack.views_publish(user_id=user_id, view=view)
+        self.store.note_home(user_id, escalation_ids=listed)
+        if again and self.store.erased_since(listed, since=started):
+            self.publish(user_id, owned_page=owned_page, unclaimed_page=unclaimed_page, again=False)
 
     def refresh_job(self, event: Event) -> str:
         """The `refresh_home` job: publish one person's Home again. Slack being down fails the job, which the queue
