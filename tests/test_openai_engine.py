@@ -158,6 +158,46 @@ def test_invalid_json_is_unavailable(fake, engine):
     assert_unavailable(engine.assess(PASSWORD), "invalid JSON")
 
 
+@pytest.mark.parametrize("wrapped", [
+    "```json\n{}\n```", "```\n{}\n```", "  ```JSON\n{}```  ",
+])
+def test_json_in_a_markdown_fence_is_read(fake, engine, wrapped):
+    # Models behind OpenAI-compatible servers often fence their JSON; the object inside is still checked in full.
+    fake.reply_text(wrapped.format(json.dumps(output())))
+    assessment = engine.assess(PASSWORD)
+    assert assessment.unavailable is None and assessment.grounded
+    assert assessment.answer_source == "reset-password"
+
+
+def test_a_fence_around_something_else_is_still_invalid(fake, engine):
+    fake.reply_text("```json\n" + json.dumps(output()) + "\n```\nAnything else?")
+    assert_unavailable(engine.assess(PASSWORD), "invalid JSON")
+    fake.reply_text("```json\n{\"answer\": null\n```")
+    assert_unavailable(engine.assess(PASSWORD), "invalid JSON")
+
+
+def test_a_server_without_json_schema_gets_json_mode_from_then_on(fake, engine, caplog):
+    # A server without structured outputs refuses the request (400, naming response_format): every ticket would
+    # escalate with "OpenAI HTTP 400". JSON mode and the schema in the rules still give an answer checked in full.
+    fake.response_formats = {"json_object"}
+    with caplog.at_level(logging.WARNING, logger="bot.engine.openai"):
+        first = engine.assess(PASSWORD)
+        second = engine.assess(PASSWORD)
+    assert first.unavailable is None and first.grounded and second.grounded
+    formats = [r.get("response_format", {}).get("type") for r in fake.requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    json_mode = fake.requests[1]
+    assert all(key in json_mode["messages"][0]["content"] for key in OUTPUT_SCHEMA["properties"])
+    assert sum("JSON mode" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_another_bad_request_is_not_taken_for_a_missing_json_schema(fake, engine):
+    fake.fail(status=400, body={"error": {"message": "This model's maximum context length is 8192 tokens",
+                                          "type": "invalid_request_error", "param": "messages", "code": None}})
+    assert_unavailable(engine.assess(PASSWORD), "HTTP 400")
+    assert [r["response_format"]["type"] for r in fake.requests] == ["json_schema"]
+
+
 @pytest.mark.parametrize("overrides, reason", [
     ({"confidence": "high"}, "confidence is not a number"),
     ({"confidence": 1.7}, "confidence 1.7 is outside"),

@@ -2,7 +2,8 @@
 
 Per ticket: `LocalEngine.retrieve` picks up to `passages` knowledge passages; the model gets Seam's rules and the
 passages in the system message and the ticket, masked by `bot.pii.mask` and fenced as a DATA block, in the user
-message; it answers with a strict JSON schema (`OUTPUT_SCHEMA`), which is validated here again. The answer is
+message; it answers with a strict JSON schema (`OUTPUT_SCHEMA`; JSON mode with the schema in the rules on a
+server that refuses structured outputs), which is validated here again. The answer is
 *grounded* only when it cites passages, all of which were retrieved, and the cited passages hold what it says
 (`unsupported`: each of its clauses mostly in their words, every number theirs or the ticket's); an ungrounded
 answer may be drafted for a person but must never be sent automatically (`bot.policy.decide` refuses to resolve
@@ -106,6 +107,13 @@ RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": OUTPUT_SCHEMA},
 }
+# For a server without structured outputs (it answers 400 naming `response_format`): JSON mode, with the schema
+# written into the rules instead. The answer is checked against the schema here either way (`parse_output`).
+JSON_MODE: dict[str, Any] = {"type": "json_object"}
+SCHEMA_IN_RULES = ("Your reply is one JSON object that follows this JSON schema exactly, every key present:\n"
+                   + json.dumps(OUTPUT_SCHEMA))
+# A model that ignores JSON mode often fences its object as Markdown: ```json … ```. Only a whole-reply fence.
+_FENCE = re.compile(r"\A\s*```[A-Za-z]*[ \t]*\n(.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
 
 RULES = """\
 You are Seam, the assistant that assesses customer support tickets and drafts replies for a support team.
@@ -138,8 +146,10 @@ class _Unavailable(Exception):
     """The engine cannot assess this ticket; the message is the short reason."""
 
 
-def build_messages(ticket: Ticket, passages: Sequence[Passage], *, nonce: str | None = None) -> list[dict[str, str]]:
-    """The prompt: [system: rules + passages, user: the ticket as a fenced DATA block]. All text is masked."""
+def build_messages(ticket: Ticket, passages: Sequence[Passage], *, nonce: str | None = None,
+                   schema_in_rules: bool = False) -> list[dict[str, str]]:
+    """The prompt: [system: rules + passages, user: the ticket as a fenced DATA block]. All text is masked.
+    `schema_in_rules`: the output schema is written after the rules, for a server in JSON mode (JSON_MODE)."""
     nonce = nonce or secrets.token_hex(8)
     if passages:
         blocks = []
@@ -150,7 +160,8 @@ def build_messages(ticket: Ticket, passages: Sequence[Passage], *, nonce: str | 
         knowledge = "Knowledge passages, the only source for answers:\n\n" + "\n\n".join(blocks)
     else:
         knowledge = "Knowledge passages: none matched this ticket, so \"answer\" must be null."
-    system = f"{RULES}\n\n{knowledge}"
+    rules = f"{RULES}\n{SCHEMA_IN_RULES}" if schema_in_rules else RULES
+    system = f"{rules}\n\n{knowledge}"
     user = "\n".join([
         TICKET_INTRO.format(nonce=nonce),
         f"<<<TICKET DATA {nonce}>>>",
@@ -212,6 +223,8 @@ def parse_output(content: str | None) -> dict[str, Any]:
     """The model's JSON, checked against OUTPUT_SCHEMA and the ranges; raise _Unavailable when it is not."""
     if content is None or not content.strip():
         raise _Unavailable("empty model output")
+    if fenced := _FENCE.match(content):
+        content = fenced.group(1)
     try:
         data = json.loads(content, parse_constant=_reject_constant)
     except ValueError:
@@ -305,6 +318,15 @@ def _read_within(response: httpx2.Response, deadline: float) -> bytes:
 SETTINGS_REFUSED = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 
 
+def _no_structured_outputs(exc: openai.APIError) -> bool:
+    """The server refused the request for its `response_format`: no structured outputs there (a 400 that names
+    the parameter or json_schema, as OpenAI answers for a model without them)."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    said = f"{getattr(exc, 'param', '') or ''} {exc.message}".lower()
+    return "response_format" in said or "json_schema" in said
+
+
 def _describe(exc: openai.APIError) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "OpenAI timed out"
@@ -333,6 +355,8 @@ class OpenAIEngine:
         self.retriever = retriever
         self.passages = passages
         self.budget = budget
+        # Structured outputs until the server says it has none (`_complete`); then JSON mode for good.
+        self._response_format = RESPONSE_FORMAT
 
     @classmethod
     def from_settings(cls, settings: Settings, *, retriever: LocalEngine,
@@ -381,7 +405,7 @@ class OpenAIEngine:
             return Assessment(confidence=0.0, answer=None, answer_source=None, summary=summarize(ticket),
                               rejected_before=True)
         passages = self.retriever.retrieve(ticket, k=self.passages) if self.passages > 0 else []
-        completion = self._complete(build_messages(ticket, passages))
+        completion = self._complete(ticket, passages)
         self._tell(None)
         choices = completion.get("choices") if isinstance(completion, dict) else None
         if not isinstance(choices, list) or not choices:
@@ -445,18 +469,20 @@ class OpenAIEngine:
                           grounded=False, unavailable=reason)
 
     # ---------------------------------------------------------------------------------------------- the call
-    def _complete(self, messages: list[dict[str, str]]) -> Any:
+    def _complete(self, ticket: Ticket, passages: Sequence[Passage]) -> Any:
         """The completion as decoded JSON, read within the budget."""
         deadline = time.monotonic() + self.budget
         attempt = 0
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
+            response_format = self._response_format
+            messages = build_messages(ticket, passages, schema_in_rules=response_format is JSON_MODE)
             try:
                 # Streamed so that the budget bounds the whole answer: a read timeout bounds each read only, and a
                 # server (or proxy) that sends a byte now and then would otherwise hold the worker for hours.
                 with self._client.chat.completions.with_streaming_response.create(
-                    model=self.model, messages=messages, response_format=RESPONSE_FORMAT,
+                    model=self.model, messages=messages, response_format=response_format,
                     timeout=self._attempt_timeout(remaining),
                 ) as response:
                     body = _read_within(response.http_response, deadline)
@@ -465,6 +491,12 @@ class OpenAIEngine:
                 except ValueError:
                     raise _Unavailable("the server's answer is not JSON") from None
             except openai.APIError as exc:
+                if response_format is RESPONSE_FORMAT and _no_structured_outputs(exc):
+                    self._response_format = JSON_MODE
+                    log.warning("the OpenAI-compatible server refused structured outputs (json_schema): JSON mode from "
+                                "now on, every answer still checked against the schema")
+                    attempt -= 1  # not a failure of the server: the same call in a form it takes
+                    continue
                 wait = self._retry_wait(exc, attempt)
                 if wait is None or attempt > self._retries:
                     raise

@@ -82,6 +82,9 @@ class FakeOpenAI(FakeHTTPServer):
         self._replies: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1)
         self._drips: deque[tuple[float, int]] = deque()
+        # The `response_format` types this server takes; others get a 400 naming the parameter, as servers without
+        # structured outputs answer (None: any).
+        self.response_formats: set[str] | None = None
 
     def start(self) -> FakeOpenAI:
         super().start()
@@ -186,6 +189,11 @@ class FakeOpenAI(FakeHTTPServer):
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
             return _error(400, "'model' and 'messages' are required.", "invalid_request_error")
+        wanted = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) \
+            else None
+        if wanted and self.response_formats is not None and wanted not in self.response_formats:
+            return 400, {}, {"error": {"message": f"response_format type '{wanted}' is not supported by this server",
+                                       "type": "invalid_request_error", "param": "response_format", "code": None}}
         with self._lock:
             scripted = self._replies.popleft() if self._replies else None
         if scripted is None:
