@@ -169,6 +169,14 @@ def test_json_in_a_markdown_fence_is_read(fake, engine, wrapped):
     assert assessment.answer_source == "reset-password"
 
 
+def test_a_reasoning_model_s_thoughts_before_the_object_are_left_out(fake, engine):
+    # Reasoning models served without a reasoning parser (DeepSeek-R1, Qwen3) write their thoughts first.
+    fake.reply_text("<think>\nThe passage covers it. {\"answer\": 1}\n</think>\n\n```json\n"
+                    + json.dumps(output()) + "\n```")
+    assessment = engine.assess(PASSWORD)
+    assert assessment.unavailable is None and assessment.grounded
+
+
 def test_a_fence_around_something_else_is_still_invalid(fake, engine):
     fake.reply_text("```json\n" + json.dumps(output()) + "\n```\nAnything else?")
     assert_unavailable(engine.assess(PASSWORD), "invalid JSON")
@@ -235,6 +243,19 @@ def test_a_refusal_is_unavailable(fake, engine):
 def test_a_cut_off_completion_is_unavailable(fake, engine, reason, words):
     fake.finish(reason)
     assert_unavailable(engine.assess(PASSWORD), words)
+
+
+@pytest.mark.parametrize("reason", ["eos_token", "eos", "stop_sequence", "end_turn"])
+def test_a_natural_stop_by_another_name_is_an_answer(fake, engine, reason):
+    # Text Generation Inference (until mid-2024), Together and watsonx name the end of an answer their own way.
+    fake.finish(reason, content=json.dumps(output()))
+    assessment = engine.assess(PASSWORD)
+    assert assessment.unavailable is None and assessment.grounded
+
+
+def test_a_cut_by_the_token_limit_under_another_name_is_unavailable(fake, engine):
+    fake.finish("max_tokens", content=json.dumps(output()))
+    assert_unavailable(engine.assess(PASSWORD), "truncated")
 
 
 def test_a_timeout_is_unavailable_within_a_bounded_time(fake, retriever):
