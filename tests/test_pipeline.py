@@ -114,3 +114,16 @@ def test_a_reply_that_landed_is_not_sent_again_after_the_customer_wrote_back(pip
     assert again.outcome == "resolved (reply found after restart)"
     replies = [c["body"] for c in fake_zendesk.comments(9) if c["author_id"] != CUSTOMER_ID]
     assert replies == [answer], "the customer got the same answer twice, the second after their new question"
+
+
+def test_an_event_recorded_for_another_helpdesk_is_not_run_against_this_one(pipeline, fake_slack, fake_zendesk):
+    # Recorded before the deployment moved to Zendesk (HELPDESK changed, the same database kept): ticket 10 there is
+    # another customer's ticket here.
+    fake_zendesk.add_ticket(id=10, subject="Help", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": "Let me speak to a human"}])
+    event_id, _ = pipeline.store.record_event(helpdesk="freshdesk", dedupe_key="fd", ticket_id="10", body="{}")
+    Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
+
+    event = pipeline.store.event(event_id)
+    assert event.state == "done" and "freshdesk" in event.outcome, event.outcome
+    assert fake_slack.messages(CHANNEL) == [] and fake_zendesk.calls_to("get_ticket") == []

@@ -162,6 +162,10 @@ class Pipeline:
 
     def process(self, event: Event) -> str:
         """Handle one ticket event; return a short outcome. Raises on failures worth retrying."""
+        if event.helpdesk != self.helpdesk.name:
+            # Recorded before HELPDESK changed, on the same database: its ticket id names another customer's
+            # ticket on this helpdesk, if any.
+            return f"skipped: recorded for {event.helpdesk}, and this deployment uses {self.helpdesk.name}"
         read_at = iso(utcnow())
         # Seam's notice and keep-warm updates marked: they answer nothing, so the triggers (the SLA's wait, the AI's
         # answers counted) and the due time pass over them.
