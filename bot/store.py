@@ -498,10 +498,18 @@ class Store:
     def claim_event(self, *, lease_seconds: float = 120.0, retries: bool = True) -> Event | None:
         """Take the oldest event that is due (of the lowest `priority`), or whose worker's lease ran out (it
         crashed), for processing. With `retries` False only a job's first attempt is taken (the worker keeps a
-        thread for new work while the others retry jobs that failed, bot.jobs.worker)."""
+        thread for new work while the others retry jobs that failed, bot.jobs.worker).
+
+        A ticket's events are taken one at a time: one whose ticket has another event being processed (its
+        lease not run out) waits for it, so a second message, or reconciliation naming the same ticket, is
+        decided knowing the first one's escalation — two decided side by side would post two cards, or answer
+        the customer while a person is about to."""
         now = utcnow()
         with self._immediate() as conn:
-            due = "state = 'pending' and next_attempt_at <= :now"
+            due = ("state = 'pending' and next_attempt_at <= :now and not (kind = 'ticket' and exists ("
+                   "select 1 from events busy where busy.helpdesk || ':' || busy.ticket_id"
+                   " = events.helpdesk || ':' || events.ticket_id"
+                   " and busy.kind = 'ticket' and busy.state = 'processing' and busy.lease_until >= :now))")
             where = (f"({due}) or (state = 'processing' and lease_until < :now)" if retries
                      else f"{due} and attempts = 0")
             row = conn.execute(f"select id from events where {where} order by priority, id limit 1",

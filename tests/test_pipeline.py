@@ -3,6 +3,8 @@ external call and its record."""
 
 from __future__ import annotations
 
+import httpx
+
 from bot.flows.controls import current_policy
 from bot.flows.pipeline import Pipeline
 from bot.jobs.worker import Worker
@@ -92,3 +94,36 @@ def test_run_time_thresholds_in_the_database_win_over_the_file(pipeline, fake_sl
     assert event.outcome == "drafted"
     [post] = fake_slack.messages(CHANNEL)
     assert "Needs approval" in str(post["blocks"])
+
+
+def test_a_reply_that_landed_is_not_sent_again_after_the_customer_wrote_back(pipeline, fake_zendesk):
+    # The reply's write reached the helpdesk but its answer was lost (a 504, a crash before the record): the job is
+    # retried later, and by then the customer has read the reply and written again.
+    fake_zendesk.add_ticket(id=9, subject="Reset password", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": "I forgot my password, how do I reset it?"}])
+    first = run_event(pipeline, 9)
+    assert first.outcome == "resolved"
+    [answer] = [c["body"] for c in fake_zendesk.comments(9) if c["author_id"] != CUSTOMER_ID]
+    pipeline.store.db.execute("update effects set state = 'started', finished_at = null")
+    pipeline.store.db.execute("update events set state = 'pending', outcome = null")
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/9.json", auth=fake_zendesk.auth, json={"ticket": {"comment": {
+        "author_id": CUSTOMER_ID, "body": "That link expired. Can you send another one?", "public": True}}})
+
+    again = run_event(pipeline, 9)
+
+    assert again.outcome == "resolved (reply found after restart)"
+    replies = [c["body"] for c in fake_zendesk.comments(9) if c["author_id"] != CUSTOMER_ID]
+    assert replies == [answer], "the customer got the same answer twice, the second after their new question"
+
+
+def test_an_event_recorded_for_another_helpdesk_is_not_run_against_this_one(pipeline, fake_slack, fake_zendesk):
+    # Recorded before the deployment moved to Zendesk (HELPDESK changed, the same database kept): ticket 10 there is
+    # another customer's ticket here.
+    fake_zendesk.add_ticket(id=10, subject="Help", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": "Let me speak to a human"}])
+    event_id, _ = pipeline.store.record_event(helpdesk="freshdesk", dedupe_key="fd", ticket_id="10", body="{}")
+    Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
+
+    event = pipeline.store.event(event_id)
+    assert event.state == "done" and "freshdesk" in event.outcome, event.outcome
+    assert fake_slack.messages(CHANNEL) == [] and fake_zendesk.calls_to("get_ticket") == []

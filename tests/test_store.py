@@ -77,7 +77,7 @@ def test_recording_the_same_delivery_twice_returns_the_first_event(store: Store)
 
 
 def test_events_are_claimed_oldest_first_with_an_attempt_counted(store: Store) -> None:
-    first, second = add_event(store, "a"), add_event(store, "b")
+    first, second = add_event(store, "a"), add_event(store, "b", ticket_id="2")
     claimed = store.claim_event()
     assert claimed.id == first
     assert claimed.state == "processing" and claimed.attempts == 1
@@ -86,7 +86,7 @@ def test_events_are_claimed_oldest_first_with_an_attempt_counted(store: Store) -
 
 
 def test_concurrent_workers_claim_each_event_exactly_once(store: Store, path: Path) -> None:
-    ids = {add_event(store, f"k{i}") for i in range(50)}
+    ids = {add_event(store, f"k{i}", ticket_id=str(i)) for i in range(50)}
     claims: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -111,6 +111,25 @@ def test_concurrent_workers_claim_each_event_exactly_once(store: Store, path: Pa
         thread.join(timeout=60)
     assert not errors
     assert Counter(claims) == Counter(ids)
+
+
+def test_a_tickets_events_are_taken_one_at_a_time_and_other_tickets_pass(store: Store) -> None:
+    first, second, other = add_event(store, "a"), add_event(store, "b"), add_event(store, "c", ticket_id="2")
+    job, _ = store.record_event(helpdesk="zendesk", dedupe_key="job", ticket_id="1", body="{}", kind="transcript")
+    assert store.claim_event().id == first
+    assert store.claim_event().id == other, "the ticket's second event waits; another ticket's does not"
+    assert store.claim_event().id == job, "only ticket events wait for each other"
+    assert store.claim_event() is None
+    store.finish_event(first, outcome="escalated")
+    assert store.claim_event().id == second
+
+
+def test_a_tickets_event_stops_waiting_when_the_one_before_hangs_past_its_lease(store: Store) -> None:
+    first, second = add_event(store, "a"), add_event(store, "b")
+    assert store.claim_event(lease_seconds=0.05).id == first
+    assert store.claim_event() is None
+    time.sleep(0.1)
+    assert store.claim_event(retries=False).id == second
 
 
 def test_an_event_whose_lease_ran_out_is_claimed_again(store: Store) -> None:

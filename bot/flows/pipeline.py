@@ -3,7 +3,8 @@
 The event row is the unit of work (see `bot.jobs.worker`). Each external side effect is recorded before and after
 it happens (`effects` table, the escalation's `posting` state), so a retry after a crash checks what already
 reached the outside world instead of doing it again:
-- a public reply whose record says "started" is looked for among the ticket's comments before resending;
+- a public reply whose record says "started" is looked for among the ticket's comments after the message it
+  answers (not after the customer's latest: they may have read it and written again) before resending;
 - an escalation still `posting` is looked for in the channel by its message metadata before posting again
   (`bot.slack.poster`);
 - the customer notice (a public reply saying a person will follow up, `[customer_notice]`) is an effect keyed by
@@ -64,11 +65,13 @@ def _decision_from_row(row: dict) -> Decision:
                     calibration=parts if None not in parts else None)
 
 
-def reply_landed(ticket: Ticket, answer: str, *, since_latest_customer_message: bool = True) -> bool:
-    """Is `answer` on the ticket already as a public reply (after the customer's latest message)? What a retry
-    asks before repeating a reply whose earlier attempt may have landed (a write that timed out, a crash)."""
+def reply_landed(ticket: Ticket, answer: str, *, since_latest_customer_message: bool = True,
+                 answering: Message | None = None) -> bool:
+    """Is `answer` on the ticket already as a public reply (after the message it answers, `answering`; by default
+    after the customer's latest message)? What a retry asks before repeating a reply whose earlier attempt may
+    have landed (a write that timed out, a crash)."""
     after = ticket.messages
-    latest = ticket.latest_customer_message
+    latest = answering if answering in ticket.messages else ticket.latest_customer_message
     if since_latest_customer_message and latest is not None:
         after = ticket.messages[ticket.messages.index(latest) + 1:]
     # Helpdesks that store replies as HTML give them back with other spacing: compare the words.
@@ -159,6 +162,10 @@ class Pipeline:
 
     def process(self, event: Event) -> str:
         """Handle one ticket event; return a short outcome. Raises on failures worth retrying."""
+        if event.helpdesk != self.helpdesk.name:
+            # Recorded before HELPDESK changed, on the same database: its ticket id names another customer's
+            # ticket on this helpdesk, if any.
+            return f"skipped: recorded for {event.helpdesk}, and this deployment uses {self.helpdesk.name}"
         read_at = iso(utcnow())
         # Seam's notice and keep-warm updates marked: they answer nothing, so the triggers (the SLA's wait, the AI's
         # answers counted) and the due time pass over them.
@@ -221,7 +228,18 @@ class Pipeline:
         """Whether the automatic reply of this event may be with the customer: recorded as sent, or (an earlier
         attempt began it) on the ticket."""
         effect = self.store.effect(f"reply:{event_id}")
-        return effect is not None and (effect["state"] == "done" or reply_landed(ticket, decision.answer or ""))
+        return effect is not None and (effect["state"] == "done" or reply_landed(
+            ticket, decision.answer or "", answering=self._answering(event_id, ticket)))
+
+    def _answering(self, event_id: int, ticket: Ticket) -> Message | None:
+        """The message whose turn this event claimed (bot.store `claim_turn`): a reply of an earlier attempt is
+        looked for after it, not after the customer's latest message — the customer may have read that reply and
+        written again before the retry. None when the event claimed no turn or the message is gone."""
+        turn = self.store.event(event_id).turn_key
+        if turn is None:
+            return None
+        return next((m for position, m in enumerate(ticket.messages, start=1)
+                     if turn_key(self.helpdesk.name, ticket.id, m.id or position) == turn), None)
 
     def _resolve(self, event_id: int, ticket_key: str, ticket: Ticket, decision: Decision) -> str:
         key = f"reply:{event_id}"
@@ -238,7 +256,7 @@ class Pipeline:
             record_answer()
             return "resolved (reply already sent)"
         answer = decision.answer or ""
-        if not effect["fresh"] and reply_landed(ticket, answer):
+        if not effect["fresh"] and reply_landed(ticket, answer, answering=self._answering(event_id, ticket)):
             # A previous attempt's reply reached the helpdesk but we crashed before recording it. On helpdesks
             # where a reply and its status are two calls, the status may not have followed: set it now.
             if self.settings.resolve_status and ticket.status != self.settings.resolve_status:
@@ -374,7 +392,7 @@ class Pipeline:
                 # every new message would only repeat it.
                 self.store.finish_effect(key, result={"skipped": f"already told on escalation {told.id}"})
                 return
-            landed = not effect["fresh"] and reply_landed(ticket, text)
+            landed = not effect["fresh"] and reply_landed(ticket, text, answering=self._answering(event_id, ticket))
             if not landed:
                 try:
                     self.helpdesk.reply(ticket.id, text)

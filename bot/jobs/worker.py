@@ -1,7 +1,8 @@
 """The queue's worker: take one due job from the store, run the handler for its kind, record the outcome.
 
 The webhook answers as soon as the job is stored and calls `Runner.notify()`; a worker thread wakes, claims the
-job with a lease and runs its handler (for a ticket event, `Pipeline.process`). A failure is retried with
+job with a lease and runs its handler (for a ticket event, `Pipeline.process`; a ticket's events one at a time,
+bot.store `claim_event`). A failure is retried with
 growing delays (bot.store `retry_delay`). One because Slack or the helpdesk is down (bot.errors `transient`: a
 429, a 5xx, a lost connection) is retried every few minutes until the service is back — for up to a day
 (bot.store `MAX_OUTAGE`), so an outage costs no escalation; any other failure parks the job as `dead` after five

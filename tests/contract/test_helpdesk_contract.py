@@ -7,12 +7,13 @@ webhooks verified and deduplicated, tickets read faithfully, writes landing once
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 
 import pytest
 
-from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from tests.support.helpdesks import HelpdeskHarness
 
 QUESTION = "My parcel never arrived, where is it?"
@@ -74,6 +75,31 @@ def test_a_signed_but_unusable_body_is_a_payload_error(harness: HelpdeskHarness,
     harness.adapter.verify_webhook(headers=headers, body=body)  # genuinely signed: only the payload is wrong
     with pytest.raises(WebhookPayloadError):
         harness.adapter.parse_webhook(headers=headers, body=body)
+
+
+# Signed bodies of the wrong shapes: nested nulls, a number or a string where an object goes, ids as floats or in
+# other scripts' digits. The platform signed them, so only what is in them is wrong: a 400 at most, never a 500.
+ODD_BODIES = [
+    {"ticket": None}, {"ticket_id": 12.0}, {"ticket_id": [12]}, {"ticket_id": "\uff11\uff12"}, {"ticket": {"id": None}},
+    {"conversation": {"id": 5, "_links": 5.5}}, {"payload": {"conversation": {"_links": "x"}}},
+    {"conversation": {"_links": {"self": 7}}}, {"conversation": {"id": "cnv_caf\u00e9"}},
+    {"id": 12, "_embedded": {"threads": 5}}, {"id": 12, "_embedded": None, "customerWaitingSince": 5},
+    {"_links": {"self": {"href": "https://api.helpscout.net/v2/conversations/\u0661\u0662\u0663"}}},
+    {"type": "zen:event-type:ticket.comment_added", "subject": None, "detail": []},
+    {"freshdesk_webhook": {"ticket_id": None}},
+]
+
+
+@pytest.mark.parametrize("payload", ODD_BODIES, ids=[json.dumps(p, ensure_ascii=False)[:40] for p in ODD_BODIES])
+def test_a_signed_body_of_odd_shapes_is_refused_or_names_an_ascii_id(harness: HelpdeskHarness, payload) -> None:
+    body = json.dumps(payload).encode()
+    headers = as_received(harness.sign(body))
+    try:
+        harness.adapter.verify_webhook(headers=headers, body=body)
+        event = harness.adapter.parse_webhook(headers=headers, body=body)
+    except (WebhookAuthError, WebhookPayloadError, WebhookChallenge):
+        return
+    assert event.ticket_id.isascii() and event.ticket_id.isprintable(), event.ticket_id
 
 
 def test_the_same_delivery_twice_has_one_delivery_key_and_a_new_delivery_another(harness: HelpdeskHarness) -> None:

@@ -105,7 +105,9 @@ def conversation_of(event: Mapping) -> str | None:
     if isinstance(conversation, dict):
         found = conversation.get("id")
         if not isinstance(found, str):
-            found = urlsplit(str((conversation.get("_links") or {}).get("self") or "")).path.rsplit("/", 1)[-1]
+            links = conversation.get("_links")
+            link = links.get("self") if isinstance(links, dict) else None
+            found = urlsplit(link).path.rsplit("/", 1)[-1] if isinstance(link, str) else ""
         return found.strip() or None
     found = event.get("conversation_id")
     return (found.strip() or None) if isinstance(found, str) else None

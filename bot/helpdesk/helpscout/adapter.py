@@ -88,7 +88,8 @@ MAX_PAGES = 50
 # Each saved reply is one request (the listing holds no text): 2,000 is about five minutes at Help Scout's pace.
 MAX_SAVED_REPLIES = 2000
 PACING_BURST = 10
-_CONVERSATION_LINK = re.compile(r"/conversations/(\d{1,20})(?:[/?#]|$)")
+# [0-9], not \d: an id in another script's digits ("١٢٣") is no Help Scout id.
+_CONVERSATION_LINK = re.compile(r"/conversations/([0-9]{1,20})(?:[/?#]|$)")
 
 
 class PageCap(ListingCut):

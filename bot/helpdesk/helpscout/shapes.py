@@ -128,7 +128,7 @@ def newest_time(conversation: dict) -> datetime | None:
     moments.append(waiting.get("time") if isinstance(waiting, dict) else waiting)
     embedded = conversation.get("_embedded")
     threads = embedded.get("threads") if isinstance(embedded, dict) else None
-    moments += [t.get("createdAt") for t in threads or [] if isinstance(t, dict)]
+    moments += [t.get("createdAt") for t in threads if isinstance(t, dict)] if isinstance(threads, list) else []
     parsed = [m for m in (parse_time(v) for v in moments if isinstance(v, str)) if m is not None]
     return max(parsed) if parsed else None
 
