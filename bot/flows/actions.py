@@ -50,7 +50,7 @@ from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError, explained
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
-from bot.slack.blocks import REJECT_REASONS, approvable, helpdesk_label, owner_dm
+from bot.slack.blocks import REJECT_REASONS, approvable, fits_card, helpdesk_label, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
@@ -504,6 +504,9 @@ class AgentActions:
         if has_placeholder(escalation.draft):
             return Outcome(False, "The draft still holds placeholders (like {{ticket.id}}): use Edit to fill them in "
                                   "before it goes to the customer.")
+        if not fits_card(escalation.draft):
+            return Outcome(False, "The draft is too long for the message to show it whole, so it is not sent with one "
+                                  "click: use Edit to check it and send your version.")
         if not approvable(view_of(escalation).decision):
             return Outcome(False, "The AI was not confident enough in this draft to offer it for approval: use Edit "
                                   "to check it and send your version.")

@@ -66,6 +66,10 @@ OTHER_CUSTOMER = "other_customer"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
+# A long text a person must read whole — the draft Approve sends, the reply that was sent — is shown in up to this
+# many sections of CHUNK_CHARS. A draft longer than that could not be read on the card, so it is not offered for
+# Approve (which sends all of it) but for Edit.
+LONG_TEXT_SECTIONS = 4
 # How the cards name each helpdesk (HELPDESK's value); another is shown capitalised.
 HELPDESK_LABELS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "gorgias": "Gorgias", "front": "Front",
                    "helpscout": "Help Scout"}
@@ -177,11 +181,36 @@ class Status:
 
 def approvable(decision: Decision) -> bool:
     """Is the draft one a person may send with one click? Not when there is none, when its confidence is below
-    the draft threshold (then it is only a starting point for Edit), when it still holds placeholders, or when it
-    names another customer's details."""
+    the draft threshold (then it is only a starting point for Edit), when it still holds placeholders, when it
+    names another customer's details, or when it is too long for the card to show whole (`fits_card`)."""
+    return trusted(decision) and fits_card(decision.answer or "")
+
+
+def trusted(decision: Decision) -> bool:
+    """`approvable` but for the draft's length: there is one, confident enough, without placeholders or another
+    customer's details."""
     answer = (decision.answer or "").strip()
     return bool(answer) and not has_placeholder(answer) and not any(r.code in (LOW_CONFIDENCE, OTHER_CUSTOMER)
                                                                      for r in decision.reasons)
+
+
+def fits_card(text: str) -> bool:
+    """Can the card show all of this text (LONG_TEXT_SECTIONS sections at most)?"""
+    return len(_split(text.strip(), CHUNK_CHARS)) <= LONG_TEXT_SECTIONS
+
+
+# What a finished card says under a reply too long to show whole.
+REPLY_CUT = "Shortened here ({chars} characters): the whole reply is on the ticket."
+
+
+def _long_text(text: str, *, cut: str) -> list[Block]:
+    """`text` as plain-text sections, all of it when it fits (`fits_card`); past that, the first sections and the
+    line `cut` (mrkdwn; `{chars}` is the text's length) saying what was left out."""
+    parts = _split(text.strip(), CHUNK_CHARS)
+    blocks: list[Block] = [SectionBlock(text=_plain(part)) for part in parts[:LONG_TEXT_SECTIONS]]
+    if len(parts) > LONG_TEXT_SECTIONS:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=cut.format(chars=f"{len(text):,}"))]))
+    return blocks
 
 
 def _title(route: Route) -> str:
@@ -264,7 +293,7 @@ def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
     if status.state == EscalationState.SENT:
         return [
             SectionBlock(text=MarkdownTextObject(text=f"✅ *Sent by <@{status.sent_by or status.owner}>*")),
-            SectionBlock(text=_plain(status.sent_text or "")),
+            *_long_text(status.sent_text or "", cut=REPLY_CUT),
         ]
     if status.state == EscalationState.ANSWERED:
         # Answered outside Seam (bot.flows.answered): nothing to click, so a second answer cannot go out from here.
@@ -275,7 +304,7 @@ def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
         return [
             SectionBlock(text=MarkdownTextObject(
                 text=f"✅ *Answered in {escape(where)} by an agent* — nothing left to do here.")),
-            SectionBlock(text=_plain(status.sent_text or "")),
+            *_long_text(status.sent_text or "", cut=REPLY_CUT),
         ]
     if status.state == EscalationState.REJECTED:
         label = REJECT_REASONS.get(status.reason or "", status.reason or "no reason given")
@@ -388,11 +417,9 @@ def escalation_blocks(view: EscalationView, status: Status | None = None, *,
                  else "*AI draft* — not ready to approve as it is; Edit starts from it")
         blocks += [
             SectionBlock(text=MarkdownTextObject(text=f"{label}{source}")),
-            SectionBlock(text=_plain(decision.answer)),
+            *_long_text(decision.answer, cut=f"Draft shortened here ({{chars}} characters), too long to approve as it "
+                                             f"is: Edit starts from its first {INPUT_LIMIT:,} characters."),
         ]
-        if len(decision.answer) > SECTION_LIMIT:
-            blocks.append(ContextBlock(elements=[MarkdownTextObject(
-                text=f"Draft shortened here ({len(decision.answer):,} characters); Edit shows all of it.")]))
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it: "
