@@ -100,6 +100,8 @@ def test_only_managers_change_settings_and_a_refusal_says_why(seam, slack):
     ("set draft 0.95", "must not be above auto"),
     ("set speed 0.5", "Use `set auto VALUE`"),
     ("set auto 0.8 to refund", "Use `set auto VALUE`"),
+    ("unexclude", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
+    ("unexclude 1 2", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
 ])
 def test_invalid_values_change_nothing(seam, text, message):
     assert message in command(seam, MANAGER, text)

@@ -248,7 +248,10 @@ class Controls:
                 return self.set_paused(user_id, paused=verb == "pause")
             if verb == "exclude":
                 return self.exclude(user_id, " ".join(args))
-            return self.unexclude(user_id, args[0] if args else "")
+            if len(args) != 1:
+                return Reply("Say which exclusion to remove, by its number: `/escalation unexclude 2` (one at a time; "
+                             "`/escalation exclusions` lists the numbers).")
+            return self.unexclude(user_id, args[0])
         return Reply(f"I don't know `{escape(verb[:40])}`.\n\n{HELP}")
 
     # -- thresholds and pause -------------------------------------------------------------------------------
