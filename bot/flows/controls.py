@@ -202,6 +202,11 @@ class Controls:
             with self._group_lock:
                 self._group_lookup = None
 
+    def refusal(self, user_id: str) -> str | None:
+        """Why this user may not change settings now (not a manager, or the manager group not checkable), or None."""
+        refused = self._refuse(user_id)
+        return refused.text if refused else None
+
     def _refuse(self, user_id: str) -> Reply | None:
         if self.is_manager(user_id):
             return None
