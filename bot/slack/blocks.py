@@ -66,10 +66,11 @@ OTHER_CUSTOMER = "other_customer"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
-# A long text a person must read whole — the draft Approve sends, the reply that was sent — is shown in up to this
-# many sections of CHUNK_CHARS. A draft longer than that could not be read on the card, so it is not offered for
-# Approve (which sends all of it) but for Edit.
-LONG_TEXT_SECTIONS = 4
+# The draft, which Approve sends whole, is shown whole in up to this many sections of CHUNK_CHARS; a longer one
+# could not be read on the card, so it is offered for Edit, not Approve. Slack refuses a message whose blocks hold
+# more than about 13,000 characters in all (`msg_blocks_too_long`, below the documented limits: slackapi/bolt-js
+# #2509), and a sent card also shows the reply: two sections leave room for the rest.
+DRAFT_SECTIONS = 2
 # How the cards name each helpdesk (HELPDESK's value); another is shown capitalised.
 HELPDESK_LABELS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "gorgias": "Gorgias", "front": "Front",
                    "helpscout": "Help Scout"}
@@ -194,22 +195,20 @@ def trusted(decision: Decision) -> bool:
                                                                      for r in decision.reasons)
 
 
-def fits_card(text: str) -> bool:
-    """Can the card show all of this text (LONG_TEXT_SECTIONS sections at most)?"""
-    return len(_split(text.strip(), CHUNK_CHARS)) <= LONG_TEXT_SECTIONS
+def fits_card(draft: str) -> bool:
+    """Can the card show all of this draft (DRAFT_SECTIONS sections at most)?"""
+    return len(_split(draft.strip(), CHUNK_CHARS)) <= DRAFT_SECTIONS
 
 
-# What a finished card says under a reply too long to show whole.
-REPLY_CUT = "Shortened here ({chars} characters): the whole reply is on the ticket."
-
-
-def _long_text(text: str, *, cut: str) -> list[Block]:
-    """`text` as plain-text sections, all of it when it fits (`fits_card`); past that, the first sections and the
-    line `cut` (mrkdwn; `{chars}` is the text's length) saying what was left out."""
-    parts = _split(text.strip(), CHUNK_CHARS)
-    blocks: list[Block] = [SectionBlock(text=_plain(part)) for part in parts[:LONG_TEXT_SECTIONS]]
-    if len(parts) > LONG_TEXT_SECTIONS:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=cut.format(chars=f"{len(text):,}"))]))
+def _draft_blocks(draft: str) -> list[Block]:
+    """The draft as plain-text sections: all of it when it fits (`fits_card`); else its start, and a line saying it
+    was shortened, so it is not offered for Approve."""
+    parts = _split(draft.strip(), CHUNK_CHARS)
+    blocks: list[Block] = [SectionBlock(text=_plain(part)) for part in parts[:DRAFT_SECTIONS]]
+    if len(parts) > DRAFT_SECTIONS:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Draft shortened here ({len(draft):,} characters), too long to approve as it is: Edit starts from "
+                 f"its first {INPUT_LIMIT:,} characters.")]))
     return blocks
 
 
@@ -293,7 +292,7 @@ def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
     if status.state == EscalationState.SENT:
         return [
             SectionBlock(text=MarkdownTextObject(text=f"✅ *Sent by <@{status.sent_by or status.owner}>*")),
-            *_long_text(status.sent_text or "", cut=REPLY_CUT),
+            SectionBlock(text=_plain(status.sent_text or "")),
         ]
     if status.state == EscalationState.ANSWERED:
         # Answered outside Seam (bot.flows.answered): nothing to click, so a second answer cannot go out from here.
@@ -304,7 +303,7 @@ def _status_blocks(status: Status, view: EscalationView) -> list[Block]:
         return [
             SectionBlock(text=MarkdownTextObject(
                 text=f"✅ *Answered in {escape(where)} by an agent* — nothing left to do here.")),
-            *_long_text(status.sent_text or "", cut=REPLY_CUT),
+            SectionBlock(text=_plain(status.sent_text or "")),
         ]
     if status.state == EscalationState.REJECTED:
         label = REJECT_REASONS.get(status.reason or "", status.reason or "no reason given")
@@ -417,8 +416,7 @@ def escalation_blocks(view: EscalationView, status: Status | None = None, *,
                  else "*AI draft* — not ready to approve as it is; Edit starts from it")
         blocks += [
             SectionBlock(text=MarkdownTextObject(text=f"{label}{source}")),
-            *_long_text(decision.answer, cut=f"Draft shortened here ({{chars}} characters), too long to approve as it "
-                                             f"is: Edit starts from its first {INPUT_LIMIT:,} characters."),
+            *_draft_blocks(decision.answer),
         ]
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(
