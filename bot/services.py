@@ -99,7 +99,7 @@ class Services:
         pipeline = Pipeline(settings=settings, store=store, helpdesk=helpdesk, engine=live, poster=poster,
                             policy=controls.policy, lifecycle=lifecycle, learn=live.learn)
         actions = AgentActions(settings=settings, store=store, helpdesk=helpdesk, slack=slack, poster=poster,
-                               learn=live.learn, managers=controls.is_manager)
+                               learn=live.learn, managers=controls.is_manager, answers=pipeline.answers)
         # `announce`: the quality guard's announcement that it paused automation, queued so it is never lost.
         # `transcript` and `thread_note`: an escalation's thread, queued behind the cards still due
         # (bot.slack.poster); `reminder`, `sla_watch`, `keep_warm`: what follows the post (bot.flows.lifecycle);

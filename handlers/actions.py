@@ -26,10 +26,10 @@ from bot.slack.blocks import (
     REASSIGN_CALLBACK,
     REJECT_CALLBACK,
     REJECT_REASONS,
-    approvable,
     edit_modal,
     reassign_modal,
     reject_modal,
+    trusted,
 )
 from bot.slack.poster import view_of
 
@@ -159,7 +159,7 @@ def _open_modal(body: dict, context: BoltContext, client: WebClient, *, kind: st
         if not escalation.sent_text and escalation.draft and other is not None:
             caution = (f":warning: This draft was written for another customer and names their details "
                        f"({other.detail.split(':')[0]}): take them out before sending.")
-        elif not escalation.sent_text and escalation.draft and not approvable(decision):
+        elif not escalation.sent_text and escalation.draft and not trusted(decision):
             caution = (f":warning: The AI was only {decision.confidence:.0%} confident in this draft (or it holds "
                        "placeholders): it is a starting point. Check every word before sending.")
         view = edit_modal(escalation_id, draft=escalation.sent_text or escalation.draft, ticket_label=label,

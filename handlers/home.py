@@ -1,5 +1,7 @@
 """The App Home's listeners: it is published (bot.flows.homes) on `app_home_opened` and after every change made
-from it (pause, resume, the thresholds modal, paging, retrying dead jobs)."""
+from it (pause, resume, the thresholds modal, paging, retrying dead jobs). A manager's button that does nothing
+(Pause or Resume changing nothing; any of them clicked by someone who is no manager now, on a Home published while
+they were) says why by DM."""
 
 from __future__ import annotations
 
@@ -36,7 +38,12 @@ def toggle(ack: Ack, body: dict, context: BoltContext) -> None:
     services: Services = context["services"]
     user_id = body["user"]["id"]
     reply = services.controls.handle(user_id, body["actions"][0]["value"])  # "pause" or "resume"
-    announce(services, reply)
+    if reply.announce:
+        announce(services, reply)
+    else:
+        # Nothing changed (not a manager now, the manager group not checkable, already so): the Home alone would
+        # look as if the click was lost.
+        services.poster.direct_message(user_id, {"text": reply.text})
     services.homes.publish(user_id)
 
 
@@ -44,17 +51,22 @@ def retry_dead(ack: Ack, body: dict, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
     user_id = body["user"]["id"]
-    if services.controls.is_manager(user_id):
+    refusal = services.controls.refusal(user_id)
+    if refusal is None:
         count = services.store.retry_dead()
         services.store.audit(actor=user_id, action="retry_dead_jobs", detail={"count": count})
         services.runner.notify()
+    else:
+        services.poster.direct_message(user_id, {"text": refusal})
     services.homes.publish(user_id)
 
 
 def open_thresholds(ack: Ack, body: dict, context: BoltContext, client: WebClient) -> None:
     ack()
     services: Services = context["services"]
-    if not services.controls.is_manager(body["user"]["id"]):
+    refusal = services.controls.refusal(body["user"]["id"])
+    if refusal is not None:
+        services.poster.direct_message(body["user"]["id"], {"text": refusal})
         return
     thresholds = services.controls.policy().thresholds
     client.views_open(trigger_id=body["trigger_id"],

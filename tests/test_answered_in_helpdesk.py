@@ -472,3 +472,29 @@ def test_a_new_question_after_the_agents_reply_is_not_taken_for_thanks(services,
     write(fake_zendesk, case, status="solved")
     assert "learnt" not in outcome(services, case["ticket"], "solved")
     assert helpdesk_replies(services, case) == []
+
+
+@pytest.mark.parametrize("action", ["approve", "edit"])
+@pytest.mark.parametrize("claimed", [False, True], ids=["open", "claimed"])
+def test_a_reply_from_a_card_whose_ticket_an_agent_already_answered_in_zendesk_is_not_sent(
+        services, fake_slack, fake_zendesk, action, claimed):
+    # The README's trigger fires only on the customer's comments: an agent's reply written in Zendesk sends Seam no
+    # event, and reconciliation finds it minutes later. Until then the card still offers Approve.
+    case = escalate(services, fake_slack, fake_zendesk)
+    if claimed:
+        assert services.actions.claim(case["escalation"], AGENT).ok
+    reply = "Hi Ana, I sent you a new reset link by hand: it works for 24 hours."
+    write(fake_zendesk, case, reply)
+    assert services.store.escalation(case["escalation"]).state in (EscalationState.OPEN, EscalationState.CLAIMED)
+    before = seams_replies(fake_zendesk, case)
+    if action == "approve":
+        outcome_ = services.actions.approve(case["escalation"], AGENT)
+    else:
+        outcome_ = services.actions.send_edited(case["escalation"], AGENT, "Here is a second answer.")
+    assert seams_replies(fake_zendesk, case) == before, "the customer got a second answer"
+    assert (outcome_.ok, outcome_.notice) == (False, "This ticket was answered in Zendesk; nothing was sent.")
+    escalation = services.store.escalation(case["escalation"])
+    assert (escalation.state, escalation.sent_text) == (EscalationState.ANSWERED, reply)
+    assert buttons(card(fake_slack, case)) == []
+    [entry] = audited(services, "escalation_answered_in_helpdesk", case)
+    assert entry["detail"]["why"] == "an agent replied"

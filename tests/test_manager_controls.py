@@ -100,6 +100,8 @@ def test_only_managers_change_settings_and_a_refusal_says_why(seam, slack):
     ("set draft 0.95", "must not be above auto"),
     ("set speed 0.5", "Use `set auto VALUE`"),
     ("set auto 0.8 to refund", "Use `set auto VALUE`"),
+    ("unexclude", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
+    ("unexclude 1 2", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
 ])
 def test_invalid_values_change_nothing(seam, text, message):
     assert message in command(seam, MANAGER, text)
@@ -401,3 +403,36 @@ def test_two_managers_changing_the_thresholds_at_once_both_changes_stand(tmp_pat
         thread.join()
     assert all(reply.text.startswith("Done") for reply in replies.values())
     assert store.get_setting("thresholds") == {"auto": 0.95, "draft": 0.6}
+
+
+def test_a_pause_from_the_home_that_changes_nothing_says_why_instead_of_nothing(fake_slack, fake_zendesk, tmp_path):
+    # A manager of the user group clicks Pause (say the AI is sending wrong answers) while Slack is slow to say who
+    # is in the group: nothing may change then, and the manager must hear it, not find the Home as it was.
+    fake_slack.add_usergroup("S0MANAGERS", [GROUP_MANAGER])
+    services = build_services(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                              slack_table=SlackTable(manager_group="S0MANAGERS"))
+    client = web_client(services)
+    fake_slack.set_delay("usergroups.users.list", 2)
+
+    def click(user: str, action: str) -> None:
+        body, headers = signed_form({**block_action(user=user, action_id=f"seam_home_{action}", value=action,
+                                                    message_ts="0"),
+                                     "container": {"type": "view", "view_id": "V1"},
+                                     "view": {"id": "V1", "type": "home", "private_metadata": "{}"}})
+        assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+
+    def told(user: str, words: str) -> list:
+        return [c for c in fake_slack.calls_to("chat.postMessage") if words in str(c.params.get("text"))
+                and c.params.get("channel") not in (CHANNEL,)]
+
+    click(GROUP_MANAGER, "pause")
+    wait_until(lambda: told(GROUP_MANAGER, "could not check the manager user group"), what="the reason, by DM")
+    assert not services.controls.policy().paused
+    time.sleep(2)  # the group's members are known now
+    click(AGENT, "pause")  # a Home published while AGENT was a manager
+    wait_until(lambda: told(AGENT, "Only managers can change"), what="the refusal, by DM")
+    assert not services.controls.policy().paused and announcements(fake_slack) == []
+    for action in ("thresholds", "retry_dead"):
+        click(AGENT, action)
+    wait_until(lambda: len(told(AGENT, "Only managers can change")) == 3, what="both refusals, by DM")
+    assert fake_slack.calls_to("views.open") == []

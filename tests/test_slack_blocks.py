@@ -149,7 +149,9 @@ def test_huge_draft_subject_and_summary_stay_within_slacks_limits() -> None:
     for header in blocks_of(message, "header"):
         assert len(header["text"]["text"]) <= 150
     assert len(message["blocks"]) <= 50
-    assert "Edit shows all of it" in all_text(message)
+    # Too long to show whole: shown in part, and not offered for one-click Approve.
+    assert "Draft shortened here (10,000 characters)" in all_text(message)
+    assert "Approve (edit first)" in button_texts(message)
 
 
 def test_escape_neutralises_the_three_mrkdwn_control_characters() -> None:
@@ -424,3 +426,43 @@ def test_any_ticket_text_builds_a_transcript_without_live_mentions(bodies: list)
             else:
                 assert 1 <= len(obj["text"]) <= 3000
         assert len(post.get("blocks", [])) <= 50
+
+
+
+def numbered_words(count: int) -> str:
+    return " ".join(f"w{i:05d}" for i in range(count))
+
+
+def card_characters(message: dict) -> int:
+    return sum(len(t["text"]) for t in text_objects(message["blocks"]))
+
+
+def test_a_long_draft_that_approve_sends_whole_is_shown_whole_on_the_card() -> None:
+    # Approve sends the draft as it is stored, all of it: whoever approves it must have been able to read every word.
+    draft = numbered_words(700)  # 4,899 characters: a long help-centre article
+    message = escalation_message(make_view(answer=draft))
+    assert "Approve" in button_texts(message)
+    shown = " ".join(t["text"] for b in blocks_of(message, "section") for t in [b.get("text") or {}]
+                     if t.get("type") == "plain_text")
+    assert [w for w in draft.split() if w not in shown] == [], "words Approve would send that the card never showed"
+    assert "Edit shows all of it" not in all_text(message)
+
+
+def test_a_draft_too_long_to_show_whole_is_not_offered_for_approval() -> None:
+    draft = numbered_words(1500)  # 10,499 characters
+    view = make_view(answer=draft)
+    assert not approvable(view.decision)
+    message = escalation_message(view)
+    assert "Approve" not in button_texts(message) and "Approve (edit first)" in button_texts(message)
+    assert "Draft shortened here (10,499 characters), too long to approve as it is" in all_text(message)
+
+
+def test_a_sent_card_with_the_longest_approvable_draft_stays_under_slacks_total_for_blocks() -> None:
+    # Slack refuses a message whose blocks hold more than about 13,000 characters in all (msg_blocks_too_long,
+    # slackapi/bolt-js#2509), whatever the per-block limits say: the card must never grow past that.
+    draft = ("word " * 1200)[:5790]
+    view = make_view(answer=draft, summary="s" * 400, subject="S" * 300,
+                     reasons=tuple(Reason(code=f"r{i}", label=f"Reason {i}", detail="d" * 150) for i in range(5)))
+    assert approvable(view.decision)
+    sent = Status(state=EscalationState.SENT, owner="U1", sent_by="U1", sent_text=draft)
+    assert card_characters(escalation_message(view, sent, now=datetime.now(UTC))) < 11_000

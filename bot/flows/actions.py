@@ -10,7 +10,10 @@ the owner as if they had claimed it. Each state change is a compare-and-set in t
 simultaneous clicks exactly one acts and there are never two owners; a reply is recorded before and after it
 is sent, so a retry never sends it twice. Every outcome carries the sentence the clicking user is told
 (ephemerally), if any. An escalation answered in the helpdesk (`bot.flows.answered`) takes no action: a click on
-its stale card changes nothing and says where the ticket was answered.
+its stale card changes nothing and says where the ticket was answered. Its ticket event may not have come yet (the
+README's Zendesk trigger fires on customers' comments only, so reconciliation finds an agent's reply minutes later):
+before Approve or an edited reply goes out, the ticket is read, and an agent's public reply written there since the
+customer's latest message, or the ticket solved there, closes the escalation as the event would, and nothing is sent.
 
 Every helpdesk write an action makes (the reply, Reject's internal note, the assignee of Claim, Unclaim and
 Reassign) is a durable job of the queue (`WRITE_KIND`), recorded right after the state change and run at once on
@@ -41,12 +44,13 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.engine.local import REJECTED
 from bot.errors import transient
+from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
 from bot.helpdesk.base import Helpdesk, HelpdeskError, explained
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
-from bot.slack.blocks import REJECT_REASONS, approvable, helpdesk_label, owner_dm
+from bot.slack.blocks import REJECT_REASONS, approvable, fits_card, helpdesk_label, owner_dm
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
@@ -148,6 +152,8 @@ class AgentActions:
     poster: Poster
     learn: Learn | None = None
     managers: Callable[[str], bool] | None = None  # who counts as a manager (ids and the user group)
+    # Closes an escalation whose ticket was answered in the helpdesk before its event came (`_answered_meanwhile`).
+    answers: HelpdeskAnswers | None = None
     # Owner changes of one escalation run one at a time (striped by id), so the helpdesk's assignee is written in
     # the same order as the store's owner and the two end up naming the same person.
     _owner_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock()
@@ -459,11 +465,37 @@ class AgentActions:
             self.store.audit(actor="seam", action="learned_reply",
                              detail={"escalation_id": escalation_id, "answer_source": label})
 
+    def _answered_meanwhile(self, escalation_id: int, user_id: str) -> Outcome | None:
+        """Before a reply goes out from the card: was the ticket answered (or solved) in the helpdesk since, with
+        no event yet to say so? Then the escalation is closed as that event would close it (bot.flows.answered),
+        and the refusal says where it was answered. None when the reply may go (or when this user may not send it
+        anyway: the gate says why). A ticket that cannot be read now leaves the reply to its own write."""
+        escalation = self.store.escalation(escalation_id)
+        if (self.answers is None or escalation is None
+                or escalation.state not in (EscalationState.OPEN, EscalationState.CLAIMED)
+                or self._refusal(escalation, user_id) is not None):
+            return None
+        read_at = iso(utcnow())
+        try:
+            ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
+        except Exception as exc:  # the reply's own write meets the same helpdesk, and says how it went
+            log.warning("could not read ticket %s before sending escalation %s's reply: %s", escalation.ticket_id,
+                        escalation_id, exc)
+            return None
+        if ticket.problems:
+            return None
+        self.answers.settle(ticket, read_at=read_at)
+        escalation = self.store.escalation(escalation_id)
+        return _unavailable(escalation) if escalation.state == EscalationState.ANSWERED else None
+
     def check(self, escalation_id: int, user_id: str) -> Outcome:
         """May this user finish the escalation now? Claims an open one for them."""
         return self._gate(escalation_id, user_id)[1]
 
     def approve(self, escalation_id: int, user_id: str) -> Outcome:
+        answered = self._answered_meanwhile(escalation_id, user_id)
+        if answered is not None:
+            return answered
         escalation, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate
@@ -472,6 +504,9 @@ class AgentActions:
         if has_placeholder(escalation.draft):
             return Outcome(False, "The draft still holds placeholders (like {{ticket.id}}): use Edit to fill them in "
                                   "before it goes to the customer.")
+        if not fits_card(escalation.draft):
+            return Outcome(False, "The draft is too long for the message to show it whole, so it is not sent with one "
+                                  "click: use Edit to check it and send your version.")
         if not approvable(view_of(escalation).decision):
             return Outcome(False, "The AI was not confident enough in this draft to offer it for approval: use Edit "
                                   "to check it and send your version.")
@@ -480,6 +515,9 @@ class AgentActions:
     def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
         if not text.strip():
             return Outcome(False, "The reply cannot be empty.")
+        answered = self._answered_meanwhile(escalation_id, user_id)
+        if answered is not None:
+            return answered
         _, gate = self._gate(escalation_id, user_id)
         if not gate.ok:
             return gate

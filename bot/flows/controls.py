@@ -202,6 +202,11 @@ class Controls:
             with self._group_lock:
                 self._group_lookup = None
 
+    def refusal(self, user_id: str) -> str | None:
+        """Why this user may not change settings now (not a manager, or the manager group not checkable), or None."""
+        refused = self._refuse(user_id)
+        return refused.text if refused else None
+
     def _refuse(self, user_id: str) -> Reply | None:
         if self.is_manager(user_id):
             return None
@@ -248,7 +253,10 @@ class Controls:
                 return self.set_paused(user_id, paused=verb == "pause")
             if verb == "exclude":
                 return self.exclude(user_id, " ".join(args))
-            return self.unexclude(user_id, args[0] if args else "")
+            if len(args) != 1:
+                return Reply("Say which exclusion to remove, by its number: `/escalation unexclude 2` (one at a time; "
+                             "`/escalation exclusions` lists the numbers).")
+            return self.unexclude(user_id, args[0])
         return Reply(f"I don't know `{escape(verb[:40])}`.\n\n{HELP}")
 
     # -- thresholds and pause -------------------------------------------------------------------------------

@@ -66,6 +66,11 @@ OTHER_CUSTOMER = "other_customer"
 METADATA_EVENT_TYPE = "seam_escalation"
 # Slack's plain_text_input holds at most 3000 characters.
 INPUT_LIMIT = 3000
+# The draft, which Approve sends whole, is shown whole in up to this many sections of CHUNK_CHARS; a longer one
+# could not be read on the card, so it is offered for Edit, not Approve. Slack refuses a message whose blocks hold
+# more than about 13,000 characters in all (`msg_blocks_too_long`, below the documented limits: slackapi/bolt-js
+# #2509), and a sent card also shows the reply: two sections leave room for the rest.
+DRAFT_SECTIONS = 2
 # How the cards name each helpdesk (HELPDESK's value); another is shown capitalised.
 HELPDESK_LABELS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "gorgias": "Gorgias", "front": "Front",
                    "helpscout": "Help Scout"}
@@ -177,11 +182,34 @@ class Status:
 
 def approvable(decision: Decision) -> bool:
     """Is the draft one a person may send with one click? Not when there is none, when its confidence is below
-    the draft threshold (then it is only a starting point for Edit), when it still holds placeholders, or when it
-    names another customer's details."""
+    the draft threshold (then it is only a starting point for Edit), when it still holds placeholders, when it
+    names another customer's details, or when it is too long for the card to show whole (`fits_card`)."""
+    return trusted(decision) and fits_card(decision.answer or "")
+
+
+def trusted(decision: Decision) -> bool:
+    """`approvable` but for the draft's length: there is one, confident enough, without placeholders or another
+    customer's details."""
     answer = (decision.answer or "").strip()
     return bool(answer) and not has_placeholder(answer) and not any(r.code in (LOW_CONFIDENCE, OTHER_CUSTOMER)
                                                                      for r in decision.reasons)
+
+
+def fits_card(draft: str) -> bool:
+    """Can the card show all of this draft (DRAFT_SECTIONS sections at most)?"""
+    return len(_split(draft.strip(), CHUNK_CHARS)) <= DRAFT_SECTIONS
+
+
+def _draft_blocks(draft: str) -> list[Block]:
+    """The draft as plain-text sections: all of it when it fits (`fits_card`); else its start, and a line saying it
+    was shortened, so it is not offered for Approve."""
+    parts = _split(draft.strip(), CHUNK_CHARS)
+    blocks: list[Block] = [SectionBlock(text=_plain(part)) for part in parts[:DRAFT_SECTIONS]]
+    if len(parts) > DRAFT_SECTIONS:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Draft shortened here ({len(draft):,} characters), too long to approve as it is: Edit starts from "
+                 f"its first {INPUT_LIMIT:,} characters.")]))
+    return blocks
 
 
 def _title(route: Route) -> str:
@@ -388,11 +416,8 @@ def escalation_blocks(view: EscalationView, status: Status | None = None, *,
                  else "*AI draft* — not ready to approve as it is; Edit starts from it")
         blocks += [
             SectionBlock(text=MarkdownTextObject(text=f"{label}{source}")),
-            SectionBlock(text=_plain(decision.answer)),
+            *_draft_blocks(decision.answer),
         ]
-        if len(decision.answer) > SECTION_LIMIT:
-            blocks.append(ContextBlock(elements=[MarkdownTextObject(
-                text=f"Draft shortened here ({len(decision.answer):,} characters); Edit shows all of it.")]))
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text="*Suggested reply*\n_No article or past answer matched this ticket; a person needs to write it: "
