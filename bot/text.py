@@ -1,13 +1,14 @@
 """Small helpers for text and time that every layer uses: cutting text to a limit, text that can always be
-encoded, the lines of a JSONL text (`jsonl_lines`), reading and writing ISO 8601 times, saying a duration or a
-rate the way people do, clean text from HTML, how far apart two words are (a misspelling is within
-`allowed_edits`), and what in a reply belongs to one customer (`details`, `addressed_to`): a reply written for
-one ticket must not carry its customer's order number or name to the next.
+encoded, text that shows nothing (`blank`), the lines of a JSONL text (`jsonl_lines`), reading and writing ISO
+8601 times, saying a duration or a rate the way people do, clean text from HTML, how far apart two words are (a
+misspelling is within `allowed_edits`), and what in a reply belongs to one customer (`details`, `addressed_to`): a
+reply written for one ticket must not carry its customer's order number or name to the next.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -16,6 +17,12 @@ from typing import Any
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, ending in "…" when it was cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def blank(text: str) -> bool:
+    """Does `text` show nothing? Whitespace, and the invisible format and control characters `str.strip` keeps
+    (a zero-width space, a soft hyphen, a byte-order mark), are all it holds."""
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)
 
 
 def encodable(text: str) -> str:

@@ -32,6 +32,7 @@ from bot.slack.blocks import (
     trusted,
 )
 from bot.slack.poster import view_of
+from bot.text import blank
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def submit_reassign(ack: Ack, body: dict, view: dict, context: BoltContext) -> N
 
 def _edited(values: dict) -> tuple[dict[str, str], dict]:
     text = ((values.get("reply") or {}).get("text") or {}).get("value") or ""
-    if not text.strip():
+    if blank(text):
         return {"reply": "Write the reply before sending it."}, {}
     return {}, {"text": text}
 
@@ -243,7 +244,7 @@ def _rejected(values: dict) -> tuple[dict[str, str], dict]:
     note = ((values.get("note") or {}).get("text") or {}).get("value") or ""
     if reason not in REJECT_REASONS:
         return {"reason": "Choose a reason."}, {}
-    if reason == "other" and not note.strip():
+    if reason == "other" and blank(note):
         return {"note": "Say what is wrong with the draft."}, {}
     return {}, {"reason": reason, "note": note}
 

@@ -250,9 +250,11 @@ def test_edit_opens_a_modal_with_the_draft_and_sends_the_edited_text(seam, slack
     view = opened[0].params["view"]
     draft = view["blocks"][-1]["element"]["initial_value"]
     assert "Forgot password" in draft and view["blocks"][-1]["element"]["multiline"] is True
-    empty = submit(seam, "UAGENT8", "seam_edit_submit", case, edit_values("   "))
-    assert empty.status_code == 200
-    assert empty.json() == {"response_action": "errors", "errors": {"reply": "Write the reply before sending it."}}
+    for nothing in ("   ", "\u200b\u00ad"):  # zero-width and soft-hyphen characters show nothing either
+        empty = submit(seam, "UAGENT8", "seam_edit_submit", case, edit_values(nothing))
+        assert empty.status_code == 200
+        assert empty.json() == {"response_action": "errors",
+                                "errors": {"reply": "Write the reply before sending it."}}
     edited = "Hi Ana, use 'Forgot password' on the sign-in page; the link arrives in minutes."
     assert submit(seam, "UAGENT8", "seam_edit_submit", case, edit_values(edited)).status_code == 200
     [reply] = wait_until(lambda: public_replies(zendesk, case), what="the edited reply")

@@ -94,6 +94,19 @@ def test_an_agent_reply_holding_a_lone_surrogate_reaches_the_helpdesk(services, 
     assert services.store.escalation(escalation.id).state == "sent"
 
 
+@pytest.mark.parametrize("blank", ["\u200b", " \u200b\u2060\ufeff ", "\u00ad\n\u200d"])
+def test_an_edited_reply_of_invisible_characters_only_is_refused(services, fake_zendesk, blank):
+    # Zero-width and format characters are not whitespace to str.strip(): the customer would get an empty reply.
+    wants_a_person(fake_zendesk, 103)
+    ticket_event(services, 103)
+    [escalation] = services.store.escalations_page(states=("open",))[0]
+    before = len(fake_zendesk.comments(103))
+    outcome = services.actions.send_edited(escalation.id, AGENT, blank)
+    assert not outcome.ok and outcome.notice == "The reply cannot be empty."
+    assert len(fake_zendesk.comments(103)) == before
+    assert services.store.escalation(escalation.id).state == "open"
+
+
 def test_slack_calls_survive_text_no_encoder_can_carry(fake_slack):
     client = slack_client(token=fake_slack.token, base_url=fake_slack.url + "/")
     # Form-encoded and query-string arguments were encoded with UTF-8 and raised before the request left.

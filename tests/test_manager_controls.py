@@ -100,6 +100,9 @@ def test_only_managers_change_settings_and_a_refusal_says_why(seam, slack):
     ("set draft 0.95", "must not be above auto"),
     ("set speed 0.5", "Use `set auto VALUE`"),
     ("set auto 0.8 to refund", "Use `set auto VALUE`"),
+    # An empty topic is no topic: it must not change the global threshold instead.
+    ('set auto 0.5 for ""', "Use `set auto VALUE`"),
+    ("set auto 0.5 for '  '", "Use `set auto VALUE`"),
     ("unexclude", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
     ("unexclude 1 2", "Say which exclusion to remove, by its number: `/escalation unexclude 2`"),
 ])

@@ -54,7 +54,7 @@ from bot.slack.blocks import REJECT_REASONS, approvable, fits_card, helpdesk_lab
 from bot.slack.client import display_name, profile_email
 from bot.slack.poster import Poster, view_of
 from bot.store import Store
-from bot.text import clip, has_placeholder, iso, seconds_since, utcnow
+from bot.text import blank, clip, has_placeholder, iso, seconds_since, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +513,7 @@ class AgentActions:
         return _with_notice(self._send(escalation_id, user_id, text=escalation.draft, action="approve"), gate.notice)
 
     def send_edited(self, escalation_id: int, user_id: str, text: str) -> Outcome:
-        if not text.strip():
+        if blank(text):
             return Outcome(False, "The reply cannot be empty.")
         answered = self._answered_meanwhile(escalation_id, user_id)
         if answered is not None:

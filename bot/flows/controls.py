@@ -284,7 +284,9 @@ class Controls:
         which, value = args[0].lower(), _number(args[1])
         if value is None:
             return Reply(f"`{escape(args[1][:20])}` is not a number between 0 and 1. {usage}")
-        topic = " ".join(args[3:]) if len(args) > 3 else None
+        topic = " ".join(args[3:]).strip() if len(args) > 3 else None
+        if topic == "":  # `for ""`: no topic named, and not a change of the global threshold either
+            return Reply(usage)
         settings = self.policy().settings
         note = ""
         if topic:
