@@ -47,7 +47,7 @@ from bot.errors import transient
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
-from bot.helpdesk.base import Helpdesk, HelpdeskError, explained
+from bot.helpdesk.base import Helpdesk, HelpdeskError, explained, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
 from bot.slack.blocks import REJECT_REASONS, approvable, fits_card, helpdesk_label, owner_dm
@@ -100,13 +100,18 @@ def _refused(exc: Exception) -> bool:
     return isinstance(exc, HelpdeskError) and status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
+def _helpdesk_of(escalation: Escalation) -> str:
+    """The helpdesk the escalation's ticket is in (its key's first part, bot.store `ticket_key`)."""
+    return escalation.ticket_key.split(":", 1)[0]
+
+
 def _unavailable(escalation: Escalation | None) -> Outcome | None:
     """Why nobody can act on this escalation now (gone, not posted yet, finished, being sent), or None."""
     if escalation is None or escalation.state == EscalationState.POSTING:
         return Outcome(False, "This escalation no longer exists or is not ready yet.")
     if escalation.state == EscalationState.ANSWERED:
         # Answered outside Seam (bot.flows.answered): a stale card in someone's view must not send a second answer.
-        where = helpdesk_label(escalation.ticket_key.split(":", 1)[0])
+        where = helpdesk_label(_helpdesk_of(escalation))
         done = "answered" if (escalation.sent_text or "").strip() else "solved"
         return Outcome(False, f"This ticket was {done} in {where}; nothing was sent.")
     if escalation.state.finished:
@@ -187,7 +192,7 @@ class AgentActions:
 
     def _refusal(self, escalation: Escalation | None, user_id: str) -> Outcome | None:
         """Why this user cannot finish this escalation now, or None if they can (an open one they may claim)."""
-        unavailable = _unavailable(escalation)
+        unavailable = _unavailable(escalation) or self._elsewhere(escalation)
         if unavailable is not None:
             return unavailable
         if (escalation.state != EscalationState.OPEN and escalation.owner != user_id
@@ -195,6 +200,15 @@ class AgentActions:
             return Outcome(False, f"This escalation is claimed by <@{escalation.owner}>; only they or a manager "
                                   "can approve, edit or reject it.")
         return None
+
+    def _elsewhere(self, escalation: Escalation) -> Outcome | None:
+        """Why nothing may be done from a card made before HELPDESK changed (`recorded_elsewhere`), or None."""
+        recorded = _helpdesk_of(escalation)
+        if recorded_elsewhere(recorded, current=self.helpdesk.name) is None:
+            return None
+        return Outcome(False, f"This escalation is for a ticket in {helpdesk_label(recorded)}, and Seam now works "
+                              f"with {helpdesk_label(self.helpdesk.name)}: answer the customer in "
+                              f"{helpdesk_label(recorded)}. Nothing was changed.")
 
     def wait_posted(self, escalation_id: int, *, timeout: float = POSTED_WAIT_SECONDS) -> None:
         """Wait (at most `timeout`) while the escalation's card is in Slack but not yet recorded as posted: a
@@ -252,6 +266,8 @@ class AgentActions:
         escalation = self.store.escalation(escalation_id)
         if escalation is None or escalation.state == EscalationState.POSTING:
             return Outcome(False, "This escalation no longer exists or is not ready yet.")
+        if (elsewhere := self._elsewhere(escalation)) is not None:
+            return elsewhere
         if not self.store.claim_escalation(escalation_id, user_id=user_id):
             escalation = self.store.escalation(escalation_id)
             if escalation.state == EscalationState.ANSWERED:  # its owner, if any, owns nothing left to do
@@ -277,7 +293,7 @@ class AgentActions:
         worker takes it, and after a crash the next start runs it."""
         body = {"escalation_id": escalation.id, "op": op, "user_id": user_id, **fields}
         event_id, _ = self.store.record_event(
-            kind=WRITE_KIND, helpdesk=str(self.settings.helpdesk), ticket_id=escalation.ticket_id,
+            kind=WRITE_KIND, helpdesk=_helpdesk_of(escalation), ticket_id=escalation.ticket_id,
             dedupe_key=f"{WRITE_KIND}:{escalation.id}:{op}:{uuid.uuid4().hex}", body=json.dumps(body),
             run_at=utcnow() + timedelta(seconds=WRITE_LEASE_SECONDS))
         return event_id
@@ -307,6 +323,11 @@ class AgentActions:
     def _perform(self, job: dict) -> _Written:
         ops = {"reply": self._write_reply, "note": self._write_note, "assign": self._write_assign,
                "unassign": self._write_unassign}
+        escalation = self.store.escalation(int(job["escalation_id"]))
+        if escalation is not None and (elsewhere := self._elsewhere(escalation)) is not None:
+            # Queued before HELPDESK changed: the ticket id names another customer's ticket here.
+            return _Written(f"skipped: {recorded_elsewhere(_helpdesk_of(escalation), current=self.helpdesk.name)}",
+                            notice=elsewhere.notice, ok=False)
         with self._write_locks[int(job["escalation_id"]) % len(self._write_locks)]:
             return ops[job["op"]](job)
 
@@ -607,7 +628,7 @@ class AgentActions:
 
     def _owner_refusal(self, escalation: Escalation | None, user_id: str, *, unclaim: bool) -> Outcome | None:
         """Why this user cannot unclaim or reassign this escalation now, or None if they can."""
-        unavailable = _unavailable(escalation)
+        unavailable = _unavailable(escalation) or self._elsewhere(escalation)
         if unavailable is not None:
             return unavailable
         if escalation.state == EscalationState.OPEN:

@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.flows import routes
-from bot.helpdesk.base import Helpdesk
+from bot.helpdesk.base import Helpdesk, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.policy import triggers
 from bot.slack.blocks import escape
@@ -141,7 +141,17 @@ class Lifecycle:
 
     def handlers(self) -> dict[str, Callable[[Event], str]]:
         """The job kinds this module runs, for the worker."""
-        return {REMINDER_KIND: self.reminder, SLA_KIND: self.sla_watch, KEEP_WARM_KIND: self.keep_warm}
+        return {kind: self._here(handler) for kind, handler in (
+            (REMINDER_KIND, self.reminder), (SLA_KIND, self.sla_watch), (KEEP_WARM_KIND, self.keep_warm))}
+
+    def _here(self, handler: Callable[[Event], str]) -> Callable[[Event], str]:
+        """`handler` for the jobs of this deployment's helpdesk; one scheduled before HELPDESK changed is skipped
+        (a keep-warm update would reach another customer's ticket)."""
+        def run(event: Event) -> str:
+            if elsewhere := recorded_elsewhere(event.helpdesk, current=self.helpdesk.name):
+                return f"skipped: {elsewhere}"
+            return handler(event)
+        return run
 
     # -- scheduling -----------------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn
 from bot.flows.lifecycle import Lifecycle, mark_acknowledgements
 from bot.flows.quality import QualityGuard, is_thanks
-from bot.helpdesk.base import Helpdesk, HelpdeskError
+from bot.helpdesk.base import Helpdesk, HelpdeskError, recorded_elsewhere
 from bot.models import Decision, Escalation, EscalationState, Event, Message, Reason, Route, Ticket
 from bot.pii import mask_payment
 from bot.policy.decide import Policy, decide
@@ -162,10 +162,8 @@ class Pipeline:
 
     def process(self, event: Event) -> str:
         """Handle one ticket event; return a short outcome. Raises on failures worth retrying."""
-        if event.helpdesk != self.helpdesk.name:
-            # Recorded before HELPDESK changed, on the same database: its ticket id names another customer's
-            # ticket on this helpdesk, if any.
-            return f"skipped: recorded for {event.helpdesk}, and this deployment uses {self.helpdesk.name}"
+        if elsewhere := recorded_elsewhere(event.helpdesk, current=self.helpdesk.name):
+            return f"skipped: {elsewhere}"
         read_at = iso(utcnow())
         # Seam's notice and keep-warm updates marked: they answer nothing, so the triggers (the SLA's wait, the AI's
         # answers counted) and the due time pass over them.

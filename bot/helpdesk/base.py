@@ -52,6 +52,13 @@ class HelpdeskError(Exception):
         self.detail = detail
 
 
+def recorded_elsewhere(recorded: str, *, current: str) -> str | None:
+    """Why work recorded for helpdesk `recorded` (a ticket event, a queued write, a scheduled job, an escalation's
+    card) must not touch helpdesk `current`, or None when they are one. After HELPDESK changed on the same database,
+    its ticket ids name other customers' tickets here."""
+    return None if recorded == current else f"recorded for {recorded}, and this deployment uses {current}"
+
+
 def explained(exc: BaseException) -> str:
     """The exception's message with the helpdesk's own words (`HelpdeskError.detail`, of it or of what caused
     it) after it: for what Seam stores beside the ticket and for the agent, not for the log."""
