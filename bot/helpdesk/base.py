@@ -71,6 +71,19 @@ def explained(exc: BaseException) -> str:
     return text
 
 
+def status_after_reply(set_status: Callable[[], object], *, ticket: str) -> None:
+    """`set_status()`, the second call of a reply on helpdesks where a reply cannot carry its status. The reply
+    went out already, so a failure here is no refusal of it: the HelpdeskError raised says so and carries no status
+    of its own — a caller that forgets a write the helpdesk refused (a 4xx) and sends it again would send the reply
+    twice. The status change's error is its cause (`bot.errors.transient` judges by it) and its words stay its
+    `detail`."""
+    try:
+        set_status()
+    except HelpdeskError as exc:
+        raise HelpdeskError(f"{ticket}: the reply was sent, but setting its status failed: {exc}",
+                            detail=exc.detail) from exc
+
+
 class ListingCut(HelpdeskError):
     """A listing went on past the pages an adapter reads in one call (or pointed elsewhere): what was read is
     only part of it."""

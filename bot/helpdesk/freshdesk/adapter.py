@@ -32,6 +32,7 @@ from bot.helpdesk.base import (
     check_shared_secret,
     iso_seconds,
     resumed_after,
+    status_after_reply,
     webhook_json,
 )
 from bot.helpdesk.freshdesk.settings import (
@@ -432,7 +433,8 @@ class FreshdeskAdapter:
         code = self._status_code(status) if status else None
         self._request("POST", f"/api/v2/tickets/{ticket_id}/reply", json_body={"body": text_to_html(body)})
         if code is not None:
-            self._update(ticket_id, {"status": code})
+            status_after_reply(lambda: self._update(ticket_id, {"status": code}),
+                               ticket=f"Freshdesk ticket {ticket_id}")
 
     def add_note(self, ticket_id: str, body: str) -> None:
         self._request("POST", f"/api/v2/tickets/{ticket_id}/notes",

@@ -30,6 +30,7 @@ from bot.helpdesk.base import (
     WebhookChallenge,
     WebhookEvent,
     WebhookPayloadError,
+    status_after_reply,
     webhook_json,
 )
 from bot.helpdesk.front.settings import APP_URL, REQUESTS_PER_MINUTE, FrontSettings
@@ -445,7 +446,8 @@ class FrontAdapter:
         self._request("POST", f"{path}/messages", json_body=self._authored(
             {"body": _html(body), "text": body, "options": {"archive": archive}}))
         if change and not archive:
-            self._request("PATCH", path, json_body=change)
+            status_after_reply(lambda: self._request("PATCH", path, json_body=change),
+                               ticket=f"Front conversation {ticket_id}")
 
     def add_note(self, ticket_id: str, body: str) -> None:
         self._request("POST", f"/conversations/{self._conversation_id(ticket_id)}/comments",

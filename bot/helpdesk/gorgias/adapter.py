@@ -29,6 +29,7 @@ from bot.helpdesk.base import (
     WebhookEvent,
     WebhookPayloadError,
     check_shared_secret,
+    status_after_reply,
     webhook_json,
 )
 from bot.helpdesk.gorgias.settings import REQUESTS_PER_MINUTE, STATUSES, GorgiasSettings
@@ -388,7 +389,7 @@ class GorgiasAdapter:
         messages = ticket.get("messages") if isinstance(ticket.get("messages"), list) else self._messages(ticket_id)
         self._post_message(ticket_id, self._outgoing(ticket, messages, body))
         if fields:
-            self._update(ticket_id, fields)
+            status_after_reply(lambda: self._update(ticket_id, fields), ticket=f"Gorgias ticket {ticket_id}")
 
     def _outgoing(self, ticket: dict, messages: list, body: str) -> dict:
         """A public message back on the channel the customer last wrote on, through the same integration, to the
