@@ -16,7 +16,7 @@ import pytest
 from bot.config import HelpdeskTable, Settings, load_settings
 from bot.errors import InputError
 from bot.helpdesk import registry
-from bot.helpdesk.base import Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
+from bot.helpdesk.base import THREAD_CUT, Agent, HelpdeskError, WebhookAuthError, WebhookPayloadError
 from bot.helpdesk.freshdesk import adapter as freshdesk_adapter
 from bot.helpdesk.freshdesk.adapter import FreshdeskAdapter, text_to_html
 from bot.helpdesk.freshdesk.importer import import_freshdesk
@@ -206,6 +206,7 @@ def test_pagination_never_follows_a_link_to_another_host() -> None:
                         conversations=[{"user_id": CUSTOMER, "body": f"m{i}", "incoming": True} for i in range(150)])
         ticket = make_adapter(c).fetch_ticket("13")
     assert len(ticket.messages) == 101  # the description and the first page only
+    assert ticket.problems == (THREAD_CUT,), "and the ticket says its thread was read only in part"
 
 
 def test_the_api_agent_is_looked_up_once(freshdesk: FakeFreshdesk, adapter: FreshdeskAdapter) -> None:
@@ -400,10 +401,11 @@ def test_a_knowledge_listing_longer_than_max_pages_is_refused_and_the_sync_keeps
     with pytest.raises(HelpdeskError):
         sync_knowledge(store, adapter)
     assert len(store.synced_articles("freshdesk")) == 61, "nothing beyond page 2 is retired"
-    # Other listings keep stopping quietly at MAX_PAGES.
+    # A ticket's thread stops at MAX_PAGES too, and says so: the ticket escalates rather than be decided on part.
     freshdesk.add_ticket(id=12, subject="Long", requester_id=CUSTOMER, description="start",
                          conversations=[{"user_id": CUSTOMER, "body": f"m{i}", "incoming": True} for i in range(250)])
-    assert len(adapter.fetch_ticket("12").messages) == 201
+    ticket = adapter.fetch_ticket("12")
+    assert len(ticket.messages) == 201 and ticket.problems == (THREAD_CUT,)
 
 
 def test_a_knowledge_listing_linking_to_another_host_is_refused() -> None:

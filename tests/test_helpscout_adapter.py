@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from bot.config import HelpdeskTable, Settings
 from bot.errors import InputError
 from bot.helpdesk import registry
-from bot.helpdesk.base import HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
+from bot.helpdesk.base import THREAD_CUT, HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from bot.helpdesk.helpscout import adapter as helpscout_adapter
 from bot.helpdesk.helpscout.adapter import MAX_PAGES, HelpScoutAdapter, sign
 from bot.helpdesk.helpscout.importer import command, import_helpscout
@@ -345,7 +345,9 @@ def test_pagination_never_follows_a_link_to_another_host():
     with ForeignLinks(page_size=1) as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
         adapter = make(c, fake)
         conversation_id = conversation(fake, "one", "two", "three")
-        assert [m.body for m in adapter.fetch_ticket(str(conversation_id)).messages] == ["three"]
+        ticket = adapter.fetch_ticket(str(conversation_id))
+        assert [m.body for m in ticket.messages] == ["three"]
+        assert ticket.problems == (THREAD_CUT,), "the newest thread alone must not pass for the conversation"
         assert len(fake.calls_to("list_threads")) == 1
 
 

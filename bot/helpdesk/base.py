@@ -84,6 +84,11 @@ def status_after_reply(set_status: Callable[[], object], *, ticket: str) -> None
                             detail=exc.detail) from exc
 
 
+# A `Ticket.problems` entry: the thread's listing went on past what an adapter reads of it (or linked elsewhere), so
+# the messages read are only part of the conversation and a decision on them may answer an old message.
+THREAD_CUT = "the conversation goes on past what Seam could read of it"
+
+
 class ListingCut(HelpdeskError):
     """A listing went on past the pages an adapter reads in one call (or pointed elsewhere): what was read is
     only part of it."""

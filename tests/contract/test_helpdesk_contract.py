@@ -8,6 +8,7 @@ webhooks verified and deduplicated, tickets read faithfully, writes landing once
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping
 
@@ -132,6 +133,21 @@ def test_fetch_ticket_returns_the_conversation_in_order_with_authors_and_visibil
     assert ticket.subject == "Cannot log in"
     assert [(m.author, m.body, m.public) for m in ticket.messages] == conversation
     assert len({m.id for m in ticket.messages}) == len(conversation), "every message has its own id"
+
+
+def test_a_thread_read_only_in_part_is_a_problem_never_the_whole_conversation(
+        harness: HelpdeskHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # More messages than a page holds, and an adapter that may read a single page of a listing: what it read is
+    # the oldest or the newest part, and a decision on it answers the wrong message. It must say so (a problem:
+    # the ticket escalates) rather than pass for the whole thread.
+    conversation = [("customer", f"Message {n} about my order.", True) for n in range(110)]
+    ticket_id = harness.add_customer_ticket("A long thread", conversation)
+    whole = harness.adapter.fetch_ticket(ticket_id)
+    assert [m.body for m in whole.messages] == [body for _, body, _ in conversation] and whole.problems == ()
+    monkeypatch.setattr(sys.modules[type(harness.adapter).__module__], "MAX_PAGES", 1)
+    part = harness.adapter.fetch_ticket(ticket_id)
+    assert len(part.messages) < len(conversation)
+    assert part.problems, "a thread cut short must not pass for the whole conversation"
 
 
 def test_fetch_ticket_returns_the_requester_tags_priority_status_and_link(harness: HelpdeskHarness) -> None:

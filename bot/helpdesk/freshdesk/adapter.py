@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.helpdesk.base import (
+    THREAD_CUT,
     Agent,
     HelpdeskError,
     ListingCut,
@@ -270,7 +271,8 @@ class FreshdeskAdapter:
             messages.append(Message(
                 author="agent" if raw.get("source") == OUTBOUND_EMAIL else "customer", body=opening,
                 created_at=raw.get("created_at"), id="description", attachments=_names(raw.get("attachments"))))
-        for item in self._pages(f"/api/v2/tickets/{ticket_id}/conversations", {"per_page": PER_PAGE}):
+        conversations, cut = self._thread(ticket_id)
+        for item in conversations:
             user_id = str(item.get("user_id"))
             # `incoming` marks what came from outside the helpdesk (a customer's email, a CC'd contact).
             if user_id == me_id and not item.get("incoming"):
@@ -292,9 +294,21 @@ class FreshdeskAdapter:
             status="spam" if raw.get("spam") is True else "deleted" if raw.get("deleted") is True
             else status_word(raw.get("status")), created_at=raw.get("created_at"),
             sla_due_at=sla_due(raw, answered=answered), url=self.ticket_link(ticket_id),
-            problems=("the ticket has no requester, so who wrote which reply is not known",)
-            if raw.get("requester_id") is None else (),
+            problems=(("the ticket has no requester, so who wrote which reply is not known",)
+                      if raw.get("requester_id") is None else ()) + ((THREAD_CUT,) if cut else ()),
         )
+
+    def _thread(self, ticket_id: str) -> tuple[list[dict], bool]:
+        """The ticket's conversations (every page, MAX_PAGES at most) and whether the listing went on past what
+        was read (or linked to another host)."""
+        conversations: list[dict] = []
+        try:
+            for page in self._walk(f"/api/v2/tickets/{ticket_id}/conversations", {"per_page": PER_PAGE},
+                                   max_pages=MAX_PAGES):
+                conversations += [item for item in page if isinstance(item, dict)] if isinstance(page, list) else []
+        except ListingCut:
+            return conversations, True
+        return conversations, False
 
     def _ticket_list(self, since: float, *, include: str | None, max_requests: int | None) -> Iterator[Page]:
         """The tickets list updated at or after `since`, oldest update first, read by update time

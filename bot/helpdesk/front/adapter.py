@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 
 from bot.helpdesk.base import (
+    THREAD_CUT,
     Agent,
     HelpdeskError,
     ListingCut,
@@ -266,7 +267,11 @@ class FrontAdapter:
             raise HelpdeskError(f"Front conversation {ticket_id} came back without an id")
         entries: list[tuple[float, int, Message]] = []
         senders: list[dict] = []
-        for page in self._pages(f"{path}/messages", {"limit": PAGE_LIMIT}):
+        cut = False
+        for page in self._whole(f"{path}/messages", {"limit": PAGE_LIMIT}):
+            if page is None:
+                cut = True
+                break
             for message in _results(page):
                 if message.get("draft_mode"):  # a draft nobody sent
                     continue
@@ -279,7 +284,10 @@ class FrontAdapter:
                 if inbound:
                     senders += [r for r in message.get("recipients") or [] if isinstance(r, dict)
                                 and r.get("role") == "from"]
-        for page in self._pages(f"{path}/comments"):
+        for page in self._whole(f"{path}/comments"):
+            if page is None:
+                cut = True
+                break
             for comment in _results(page):
                 entries.append((_number(comment.get("posted_at")), len(entries), Message(
                     author="bot" if self._by_seam(comment.get("author")) else "agent",
@@ -298,7 +306,14 @@ class FrontAdapter:
             tags=tuple(str(t.get("name")) for t in raw.get("tags") or [] if isinstance(t, dict) and t.get("name")),
             priority=priority, status=raw.get("status"), created_at=when(raw.get("created_at")),
             # The conversation resource exposes no SLA or due date (ConversationResponse, core-api.json).
-            sla_due_at=None, url=self.ticket_link(str(raw["id"])))
+            sla_due_at=None, url=self.ticket_link(str(raw["id"])), problems=(THREAD_CUT,) if cut else ())
+
+    def _whole(self, path: str, params: Mapping | None = None) -> Iterator[dict | None]:
+        """The pages of a listing, then None when it went on past the MAX_PAGES pages read (or looped)."""
+        try:
+            yield from self._pages(path, params, whole=True)
+        except ListingCut:
+            yield None
 
     def updated_since(self, since: float, *, before: float | None = None) -> Updates:
         """(conversation id, time of its latest event) for every conversation with an event at or after `since`

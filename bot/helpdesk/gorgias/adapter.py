@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.helpdesk.base import (
+    THREAD_CUT,
     Agent,
     HelpdeskError,
     ListingCut,
@@ -265,16 +266,25 @@ class GorgiasAdapter:
     def _messages(self, ticket_id: str) -> list[dict]:
         """Every message of the ticket, oldest first (GET /api/messages?ticket_id=, which pages; its order
         defaults to newest first, so the order is made here)."""
-        unique = {str(m.get("id")): m for m in self._listed("/api/messages", {"ticket_id": ticket_id,
-                                                                             "limit": PAGE_SIZE})}
-        return sorted(unique.values(), key=_message_order)
+        return self._thread(ticket_id)[0]
+
+    def _thread(self, ticket_id: str) -> tuple[list[dict], bool]:
+        """The ticket's messages, oldest first, and whether the listing went on past the MAX_PAGES pages read."""
+        unique: dict[str, dict] = {}
+        try:
+            for page in self._pages("/api/messages", {"ticket_id": ticket_id, "limit": PAGE_SIZE}, whole=True):
+                unique.update((str(m.get("id")), m) for m in page.get("data") or [] if isinstance(m, dict))
+        except ListingCut:
+            return sorted(unique.values(), key=_message_order), True
+        return sorted(unique.values(), key=_message_order), False
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         raw = self._ticket(ticket_id)
         me = self.me()
         my_id, my_email = me.get("id"), str(me.get("email") or self._email).strip().lower()
         messages = []
-        for message in self._messages(ticket_id):
+        listed, cut = self._thread(ticket_id)
+        for message in listed:
             sender = message.get("sender") if isinstance(message.get("sender"), dict) else {}
             if not message.get("from_agent"):
                 author = "customer"
@@ -297,7 +307,8 @@ class GorgiasAdapter:
             tags=tuple(str(t["name"]) for t in raw.get("tags") or [] if isinstance(t, dict) and t.get("name")),
             priority=PRIORITIES.get(str(raw.get("priority"))), status=seam_status(raw, now=self._clock()),
             # Gorgias's ticket object carries no SLA due date.
-            created_at=raw.get("created_datetime"), sla_due_at=None, url=self.ticket_link(ticket_id))
+            created_at=raw.get("created_datetime"), sla_due_at=None, url=self.ticket_link(ticket_id),
+            problems=(THREAD_CUT,) if cut else ())
 
     def updated_since(self, since: float) -> Updates:
         """(ticket id, updated_datetime) of every ticket updated at or after `since` (Unix seconds), oldest update

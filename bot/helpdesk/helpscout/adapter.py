@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.helpdesk.base import (
+    THREAD_CUT,
     Agent,
     HelpdeskError,
     ListingCut,
@@ -330,8 +331,13 @@ class HelpScoutAdapter:
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         conversation_id, raw = self._conversation(ticket_id)
-        threads = [t for page in self._pages(f"/v2/conversations/{conversation_id}/threads", None)
-                   for t in items(page, "threads")]
+        threads: list = []
+        cut = False
+        try:
+            for page in self._pages(f"/v2/conversations/{conversation_id}/threads", None, whole=True):
+                threads += items(page, "threads")
+        except ListingCut:  # past MAX_PAGES pages, or a link to another host: only part of the thread was read
+            cut = True
         me_id = clean_id(self.me().get("id"))
         messages = [m for t in oldest_first(threads) if (m := thread_message(t, me_id=me_id)) is not None]
         customer = raw.get("primaryCustomer") if isinstance(raw.get("primaryCustomer"), dict) else {}
@@ -341,7 +347,7 @@ class HelpScoutAdapter:
             requester_name=person_name(customer), requester_email=customer.get("email"),
             tags=tag_names(raw.get("tags")), priority=priority.lower() if priority else None,
             status=raw.get("status"), created_at=raw.get("createdAt"), sla_due_at=None,
-            url=self.ticket_link(conversation_id))
+            url=self.ticket_link(conversation_id), problems=(THREAD_CUT,) if cut else ())
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{AGENT_URL}/conversation/{ticket_id}"

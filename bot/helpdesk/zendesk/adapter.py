@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.helpdesk.base import (
+    THREAD_CUT,
     Agent,
     HelpdeskError,
     ListingCut,
@@ -209,9 +210,10 @@ class ZendeskAdapter:
                 return
             url, params = target.path + (f"?{target.query}" if target.query else ""), None
 
-    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict]]:
-        """The ticket's comments, how many entries of the listing were not comments Seam can read, and their
-        authors by id (`include=users` sideloads them, with their `role`)."""
+    def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict], bool]:
+        """The ticket's comments, how many entries of the listing were not comments Seam can read, their authors
+        by id (`include=users` sideloads them, with their `role`), and whether the listing was read to its end
+        (`_pages` stops after MAX_PAGES pages, and at a link to another host)."""
         def next_url(page: dict) -> str | None:  # offset pagination, or cursor pagination's links/meta
             return page.get("next_page") or ((page.get("links") or {}).get("next")
                                              if (page.get("meta") or {}).get("has_more") else None)
@@ -219,6 +221,7 @@ class ZendeskAdapter:
         comments: list[dict] = []
         authors: dict[str, dict] = {}
         unreadable = 0
+        page: dict = {}
         for page in self._pages(f"/api/v2/tickets/{ticket_id}/comments.json", {"per_page": 100, "include": "users"},
                                 next_url):
             authors.update((str(u.get("id")), u) for u in page.get("users") or [] if isinstance(u, dict))
@@ -232,7 +235,7 @@ class ZendeskAdapter:
                     comments.append(comment)
                 else:
                     unreadable += 1
-        return comments, unreadable, authors
+        return comments, unreadable, authors, not next_url(page)
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         # `slas`: the ticket's SLA policy metrics, when an SLA policy applies (sla_due_at, below).
@@ -243,12 +246,14 @@ class ZendeskAdapter:
         users = {str(u.get("id")): u for u in data.get("users") or [] if isinstance(u, dict)}
         requester_id = str(raw.get("requester_id"))
         me_id = str(self.me().get("id"))
-        comments, unreadable, authors = self._comment_pages(ticket_id)
+        comments, unreadable, authors, whole = self._comment_pages(ticket_id)
         problems = []
         if raw.get("requester_id") is None:
             problems.append("the ticket has no requester, so who wrote which comment is not known")
         if unreadable:
             problems.append(f"{unreadable} comment{'s' if unreadable > 1 else ''} could not be read")
+        if not whole:
+            problems.append(THREAD_CUT)
         messages = []
         for comment in comments:
             author_id = str(comment.get("author_id"))
@@ -302,9 +307,10 @@ class ZendeskAdapter:
                                max_pages=max_pages or EXPORT_MAX_PAGES)
 
     def ticket_comments(self, ticket_id: str) -> tuple[list[dict], int]:
-        """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable."""
-        comments, unreadable, _ = self._comment_pages(ticket_id)
-        return comments, unreadable
+        """Every comment of the ticket as Zendesk returns it (all pages), and how many entries were unreadable (a
+        listing cut short counts as one)."""
+        comments, unreadable, _, whole = self._comment_pages(ticket_id)
+        return comments, unreadable + (not whole)
 
     def ticket_link(self, ticket_id: str) -> str:
         return f"{self._agent_url}/agent/tickets/{ticket_id}"
