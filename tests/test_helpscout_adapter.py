@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from bot.config import HelpdeskTable, Settings
 from bot.errors import InputError
 from bot.helpdesk import registry
-from bot.helpdesk.base import THREAD_CUT, HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
+from bot.helpdesk.base import HelpdeskError, WebhookAuthError, WebhookChallenge, WebhookPayloadError
 from bot.helpdesk.helpscout import adapter as helpscout_adapter
 from bot.helpdesk.helpscout.adapter import MAX_PAGES, HelpScoutAdapter, sign
 from bot.helpdesk.helpscout.importer import command, import_helpscout
@@ -323,12 +323,12 @@ def test_threads_are_read_page_by_page_and_put_oldest_first(client):
 
 
 class ForeignLinks(FakeHelpScout):
-    """A Help Scout whose next-page links point at another host."""
+    """A Help Scout whose next-page links name another host (as behind a proxy, or a forged answer)."""
 
     def _links(self, path: str, page: dict, params: dict[str, Any]) -> dict[str, Any]:
         links = super()._links(path, page, params)
         if "next" in links:
-            links["next"]["href"] = "https://evil.example/v2/conversations?page=2"
+            links["next"]["href"] = links["next"]["href"].replace(self.url, "https://evil.example")
         return links
 
 
@@ -346,9 +346,9 @@ def test_pagination_never_follows_a_link_to_another_host():
         adapter = make(c, fake)
         conversation_id = conversation(fake, "one", "two", "three")
         ticket = adapter.fetch_ticket(str(conversation_id))
-        assert [m.body for m in ticket.messages] == ["three"]
-        assert ticket.problems == (THREAD_CUT,), "the newest thread alone must not pass for the conversation"
-        assert len(fake.calls_to("list_threads")) == 1
+        # Only the link's path and query are taken, to the configured host: every page is read there.
+        assert [m.body for m in ticket.messages] == ["one", "two", "three"] and ticket.problems == ()
+        assert len(fake.calls_to("list_threads")) == 3
 
 
 def test_pagination_stops_after_max_pages():

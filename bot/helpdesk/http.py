@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -85,6 +86,15 @@ def error_code(response: httpx.Response) -> str | None:
             if isinstance(value, str) and _CODE.fullmatch(value.strip()):
                 return value.strip()
     return None
+
+
+def on_configured_host(link: str) -> str:
+    """A next-page link a helpdesk gave, as a path and query for the client to send to the host Seam was configured
+    with. Behind a proxy (`*_API_URL`) the helpdesk's links still name its own host: taken whole, they would stop the
+    reading of every listing at its first page; the credentials go only where Seam was told to send them, never to
+    a host (or scheme) an answer names."""
+    target = urlsplit(link)
+    return target.path + (f"?{target.query}" if target.query else "")
 
 
 def with_retries(once: Callable[[], T], *, deadline: float) -> T:

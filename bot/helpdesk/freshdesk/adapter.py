@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -47,7 +46,7 @@ from bot.helpdesk.freshdesk.settings import (
     sla_due,
     status_word,
 )
-from bot.helpdesk.http import checked, send, with_retries
+from bot.helpdesk.http import checked, on_configured_host, send, with_retries
 from bot.helpdesk.listing import Page, by_update_time
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer, per_minute
@@ -214,9 +213,8 @@ class FreshdeskAdapter:
 
     def _walk(self, path: str, params: dict | None, *, max_pages: int) -> Iterator[Any]:
         """Each page of a listing as Freshdesk answers it, following `Link: rel="next"` for at most `max_pages`
-        pages and never to another host with our credentials. A listing that goes on past them raises ListingCut
-        once its pages are read (PageCap when only the number of pages stopped it)."""
-        base = urlsplit(str(self._client.base_url))
+        pages, each on the configured host (`on_configured_host`). A listing that goes on past them raises PageCap
+        once its pages are read."""
         first = path
         for _ in range(max_pages):
             page, headers = self._call("GET", path, params=params)
@@ -224,10 +222,7 @@ class FreshdeskAdapter:
             match = _NEXT.search(headers.get("link") or "")
             if not match:
                 return
-            target = urlsplit(match.group(1))
-            if target.netloc and target.netloc != base.netloc:
-                raise ListingCut(f"Freshdesk {first} links to another host ({target.netloc}): not followed")
-            path, params = target.path + (f"?{target.query}" if target.query else ""), None
+            path, params = on_configured_host(match.group(1)), None
         raise PageCap(f"Freshdesk {first} has more than {max_pages} pages")
 
     def _pages(self, path: str, params: dict | None = None, *, whole: bool = False) -> Iterator[dict]:

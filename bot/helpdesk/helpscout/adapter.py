@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -63,7 +62,7 @@ from bot.helpdesk.helpscout.shapes import (
     thread_message,
     to_html,
 )
-from bot.helpdesk.http import checked, with_retries
+from bot.helpdesk.http import checked, on_configured_host, with_retries
 from bot.helpdesk.http import send as send_http
 from bot.helpdesk.listing import Page, by_update_time
 from bot.models import Article, Ticket
@@ -124,11 +123,6 @@ def _conversation_id(ticket_id: str) -> str:
     if conversation_id is None:
         raise HelpdeskError(f"{str(ticket_id)[:40]!r} is not a Help Scout conversation id")
     return conversation_id
-
-
-def _same_host(url: str, client: httpx.Client) -> bool:
-    """A link Seam may follow with its credentials: relative, or on the host the client was made for."""
-    return urlsplit(url).netloc in ("", client.base_url.netloc.decode("ascii"))
 
 
 def _stamp(moment: datetime | None) -> str:
@@ -262,9 +256,10 @@ class HelpScoutAdapter:
                 token = self._token.get()
                 response = send(token, path)
             location = response.headers.get("location", "")
-            if response.is_redirect and method == "GET" and _same_host(location, client):
-                # A merged conversation answers 301 with its new address on the same API.
-                response = send(token, str(client.base_url.join(location)))
+            if response.is_redirect and method == "GET" and location:
+                # A merged conversation answers 301 with its new address on the same API (on the configured host:
+                # behind a proxy, the address names Help Scout's own).
+                response = send(token, on_configured_host(location))
             # A token request's error body stays out of logs.
             # A POST with the token (a reply, a note) adds a thread each time it is sent.
             return checked(label, response, retry_after=response.headers.get("x-ratelimit-retry-after"),
@@ -279,31 +274,24 @@ class HelpScoutAdapter:
         return answer if isinstance(answer, dict) else {}
 
     def _pages(self, path: str, params: dict | None, *, docs: bool = False, whole: bool = False) -> Iterator[Any]:
-        """A paginated listing, at most MAX_PAGES pages: HAL's `_links.next` (never to another host), else the
-        next page number while the page says there are more. With `whole`, a listing that goes on past that
-        raises ListingCut (PageCap when only the page count stopped it) instead of ending quietly: knowledge sync
-        retires what a listing leaves out, so part of one must not pass for all of it."""
-        client = self._docs if docs else self._client
-        assert client is not None
+        """A paginated listing, at most MAX_PAGES pages: HAL's `_links.next` (on the configured host,
+        `on_configured_host`), else the next page number while the page says there are more. With `whole`, a
+        listing that goes on past that raises PageCap instead of ending quietly: knowledge sync retires what a
+        listing leaves out, so part of one must not pass for all of it."""
         url, query = path, params
-        cut: type[ListingCut] = PageCap
         for _ in range(MAX_PAGES):
             page = self._request("GET", url, params=query, docs=docs)
             yield page
             following = next_link(page)
             if following:
-                if not _same_host(following, client):
-                    cut = ListingCut
-                    break
-                url, query = following, None
+                url, query = on_configured_host(following), None
                 continue
             position = page_position(page)
             if position is None or position[0] >= position[1]:
                 return
             url, query = path, {**(params or {}), "page": position[0] + 1}
         if whole:
-            raise cut(f"Help Scout {path} has more than {MAX_PAGES} pages (or links elsewhere): not "
-                      "syncing a part of it")
+            raise PageCap(f"Help Scout {path} has more than {MAX_PAGES} pages: not syncing a part of it")
 
     # -- reads ----------------------------------------------------------------------------------------------
 

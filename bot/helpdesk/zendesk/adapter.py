@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,7 +30,7 @@ from bot.helpdesk.base import (
     resumed_after,
     webhook_json,
 )
-from bot.helpdesk.http import checked, send, with_retries
+from bot.helpdesk.http import checked, on_configured_host, send, with_retries
 from bot.helpdesk.zendesk.settings import REQUESTS_PER_MINUTE, UPDATES_PER_MINUTE, ZendeskSettings
 from bot.models import Article, Message, Ticket
 from bot.pacing import ChannelPacer, per_minute
@@ -196,19 +195,15 @@ class ZendeskAdapter:
 
     def _pages(self, url: str, params: dict | None, next_url: Callable[[dict], str | None], *,
                max_pages: int | None = None) -> Iterator[dict]:
-        """Follow a paginated listing, at most `max_pages` pages (MAX_PAGES unless said), never to another host
-        with our credentials."""
-        base = urlsplit(str(self._client.base_url))
+        """Follow a paginated listing, at most `max_pages` pages (MAX_PAGES unless said), each next link on the
+        configured host (`on_configured_host`)."""
         for _ in range(max_pages or MAX_PAGES):
             page = self._request("GET", url, params=params)
             yield page
             following = next_url(page)
             if not following:
                 return
-            target = urlsplit(following)
-            if target.netloc and target.netloc != base.netloc:
-                return
-            url, params = target.path + (f"?{target.query}" if target.query else ""), None
+            url, params = on_configured_host(following), None
 
     def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict], bool]:
         """The ticket's comments, how many entries of the listing were not comments Seam can read, their authors
