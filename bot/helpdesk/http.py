@@ -33,13 +33,15 @@ def send(label: str, request: Callable[[], httpx.Response], *, idempotent: bool)
         raise HelpdeskError(f"{label} failed: {exc}") from exc
 
 
-def checked(label: str, response: httpx.Response, *, retry_after: str | None = None, error_at: int = 400,
+def checked(label: str, response: httpx.Response, *, retry_after: str | None = None, error_at: int = 300,
             show_body: bool = True, once: bool = False) -> Any:
     """The response's JSON ({} when empty); RetryableError for 408/429/5xx (waiting `retry_after`, else its
     Retry-After header), HelpdeskError for any other status from `error_at` up (its error code in the message;
     the body, masked and cut, as its `detail`, unless `show_body` is False) or a body that is not JSON. A write
     that must happen `once` (a reply, a note) answered 502/504 is a HelpdeskError, not retried: it may have
-    landed, and its caller checks before repeating it."""
+    landed, and its caller checks before repeating it. A redirect is an error too (the clients follow none): it
+    applied nothing, and taken for success a reply would pass for sent — an API URL on http:// that the helpdesk
+    sends to https://, an account renamed."""
     status = response.status_code
     if once and status in MAYBE_LANDED:
         raise HelpdeskError(f"{label} answered {status}; it may have landed", status=status)
@@ -48,6 +50,8 @@ def checked(label: str, response: httpx.Response, *, retry_after: str | None = N
                              retry_after=parse_retry_after(retry_after or response.headers.get("Retry-After")))
     if status >= error_at:
         code = error_code(response) if show_body else None
+        if 300 <= status < 400:
+            code = f"a redirect to {_host_of(response.headers.get('location', ''))}: check the API URL"
         raise HelpdeskError(f"{label} answered {status}" + (f" ({code})" if code else ""), status=status,
                             detail=excerpt(response.text, 300) if show_body and response.text.strip() else None)
     if not response.content:
@@ -56,6 +60,12 @@ def checked(label: str, response: httpx.Response, *, retry_after: str | None = N
         return response.json()
     except ValueError:
         raise HelpdeskError(f"{label} answered non-JSON") from None
+
+
+def _host_of(location: str) -> str:
+    """The scheme and host a redirect points to (its path and query may carry what was sent: left out of logs)."""
+    target = urlsplit(location)
+    return f"{target.scheme}://{target.netloc}" if target.netloc else "another path"
 
 
 # An error code is a name ("RecordInvalid", "invalid_value", "Bad Request"), never a sentence: a value that is

@@ -313,6 +313,18 @@ def test_a_reply_answered_by_a_gateway_error_is_not_sent_again_but_a_read_is_ret
     assert harness.attempts("read") == before + 2
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_write_answered_by_a_redirect_is_an_error_not_a_reply_sent(harness: HelpdeskHarness, status: int) -> None:
+    # A redirect (an API URL on http:// that the helpdesk sends to https://, a renamed account) applied nothing:
+    # taken for success, the reply would be recorded as sent while the customer never gets it.
+    ticket_id = one_question(harness)
+    harness.fail_next("write", status)
+    with pytest.raises(HelpdeskError) as error:
+        harness.adapter.reply(ticket_id, ANSWER)
+    assert error.value.status == status
+    assert harness.public_replies(ticket_id) == []
+
+
 def test_a_ticket_that_does_not_exist_is_a_helpdesk_error_404_without_retrying(harness: HelpdeskHarness) -> None:
     with pytest.raises(HelpdeskError) as error:
         harness.adapter.fetch_ticket(harness.unknown_ticket_id())
