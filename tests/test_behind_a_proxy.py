@@ -72,3 +72,23 @@ def test_helpscout_reads_a_merged_conversation_at_its_new_address_through_a_prox
                                    retry_deadline=2)
         ticket = adapter.fetch_ticket("424242")
         assert ticket.id == str(fake.new) and [m.body for m in ticket.messages] == ["Merged question"]
+
+
+def requested(link: str, base_url: str) -> str:
+    """The URL the client sends for a next-page link, as the adapters follow one."""
+    from bot.helpdesk.http import on_configured_host
+
+    with httpx.Client(base_url=base_url) as client:
+        return str(client.build_request("GET", on_configured_host(link, base_url=base_url)).url)
+
+
+def test_a_link_on_the_configured_host_is_followed_whole_and_the_helpdesks_own_under_the_proxy_path() -> None:
+    proxy = "http://proxy.internal:8080/zendesk"
+    # A server mounted under a path names that path in its own links: followed as given, not doubled.
+    own = f"{proxy}/api/v2/tickets/5/comments.json?page=2"
+    assert requested(own, proxy) == own
+    # The helpdesk's link, through the proxy: its path under the proxy's.
+    vendor = "https://acme.zendesk.com/api/v2/tickets/5/comments.json?page=2"
+    assert requested(vendor, proxy) == f"{proxy}/api/v2/tickets/5/comments.json?page=2"
+    # Never another scheme or port of the configured host: the credentials go where Seam was told.
+    assert requested("http://proxy.internal:9999/api/v2/x.json", proxy) == f"{proxy}/api/v2/x.json"

@@ -98,12 +98,15 @@ def error_code(response: httpx.Response) -> str | None:
     return None
 
 
-def on_configured_host(link: str) -> str:
-    """A next-page link a helpdesk gave, as a path and query for the client to send to the host Seam was configured
-    with. Behind a proxy (`*_API_URL`) the helpdesk's links still name its own host: taken whole, they would stop the
-    reading of every listing at its first page; the credentials go only where Seam was told to send them, never to
-    a host (or scheme) an answer names."""
-    target = urlsplit(link)
+def on_configured_host(link: str, *, base_url: str) -> str:
+    """A next-page link a helpdesk gave, to follow with a client whose base is `base_url` (the host Seam was
+    configured with). A link on that very scheme, host and port is taken whole (a server mounted under a path names
+    the path in its links). Any other is taken as a path and query under `base_url`: behind a proxy (`*_API_URL`)
+    the helpdesk's links still name its own host, and taken whole they would stop the reading of every listing at
+    its first page; the credentials go only where Seam was told to send them, never to a host an answer names."""
+    target, base = urlsplit(link), urlsplit(base_url)
+    if (target.scheme, target.netloc) == (base.scheme, base.netloc):
+        return link
     return target.path + (f"?{target.query}" if target.query else "")
 
 

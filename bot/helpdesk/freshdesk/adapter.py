@@ -222,7 +222,7 @@ class FreshdeskAdapter:
             match = _NEXT.search(headers.get("link") or "")
             if not match:
                 return
-            path, params = on_configured_host(match.group(1)), None
+            path, params = on_configured_host(match.group(1), base_url=str(self._client.base_url)), None
         raise PageCap(f"Freshdesk {first} has more than {max_pages} pages")
 
     def _pages(self, path: str, params: dict | None = None, *, whole: bool = False) -> Iterator[dict]:

@@ -259,7 +259,7 @@ class HelpScoutAdapter:
             if response.is_redirect and method == "GET" and location:
                 # A merged conversation answers 301 with its new address on the same API (on the configured host:
                 # behind a proxy, the address names Help Scout's own).
-                response = send(token, on_configured_host(location))
+                response = send(token, on_configured_host(location, base_url=str(client.base_url)))
             # A token request's error body stays out of logs.
             # A POST with the token (a reply, a note) adds a thread each time it is sent.
             return checked(label, response, retry_after=response.headers.get("x-ratelimit-retry-after"),
@@ -284,7 +284,8 @@ class HelpScoutAdapter:
             yield page
             following = next_link(page)
             if following:
-                url, query = on_configured_host(following), None
+                url, query = on_configured_host(
+                    following, base_url=str((self._docs if docs else self._client).base_url)), None
                 continue
             position = page_position(page)
             if position is None or position[0] >= position[1]:

@@ -203,7 +203,7 @@ class ZendeskAdapter:
             following = next_url(page)
             if not following:
                 return
-            url, params = on_configured_host(following), None
+            url, params = on_configured_host(following, base_url=str(self._client.base_url)), None
 
     def _comment_pages(self, ticket_id: str) -> tuple[list[dict], int, dict[str, dict], bool]:
         """The ticket's comments, how many entries of the listing were not comments Seam can read, their authors
