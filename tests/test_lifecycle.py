@@ -684,3 +684,25 @@ def test_a_keep_warm_update_whose_first_try_failed_is_not_sent_once_an_agent_has
     template = lifecycle.settings.keep_warm.template
     assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
     assert not scheduled(pipeline.store, case["escalation"]).get("keep_warm:2")
+
+
+def test_no_keep_warm_update_or_sla_warning_after_the_customer_thanked_an_agents_reply(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    ticket = str(case["ticket"])
+    # An agent answers in Zendesk (Zendesk's trigger sends no webhook for it) and the customer thanks them before
+    # reconciliation reads the reply: the only event Seam gets shows the customer's thank-you last.
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="agent1", email=AGENT_EMAIL, role="agent")
+    agent_replies(fake_zendesk, case, "Hi Ana, your parcel is at the depot: it will be delivered tomorrow.")
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket}.json", auth=fake_zendesk.auth, json={"ticket": {
+        "comment": {"author_id": CUSTOMER_ID, "body": "Thanks, that helps!", "public": True}}}).raise_for_status()
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key="thanks", ticket_id=ticket, body="{}")
+    while case["worker"].run_once():
+        pass
+    # The thank-you shows the ticket answered in the helpdesk: the card is closed, as for the agent's reply itself.
+    assert pipeline.store.escalation(case["escalation"]).state == "answered"
+    assert run_job(pipeline, f"reminder:{case['escalation']}:unclaimed", lifecycle.reminder).startswith("stopped")
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm).startswith("stopped")
+    template = lifecycle.settings.keep_warm.template
+    assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
+    assert run_job(pipeline, f"sla_watch:{case['escalation']}:warn", lifecycle.sla_watch).startswith("stopped")

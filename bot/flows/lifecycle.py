@@ -16,7 +16,7 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
-  customer's last message, no reply sent through Seam, the escalation not answered in the helpdesk, no newer
+  customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the escalation not answered in the helpdesk, no newer
   message with an escalation of its own), the template goes to the customer as a public reply and a line in the
   thread says so.
 
@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.flows import routes
+from bot.flows.quality import is_thanks
 from bot.helpdesk.base import Helpdesk, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.policy import triggers
@@ -67,11 +68,13 @@ def slack_time(moment: datetime) -> str:
 
 def waiting_on_person(ticket: Ticket) -> str | None:
     """Why the ticket no longer waits on a person, or None while it does: solved (or closed), or a public reply
-    by an agent after the customer's latest message."""
+    by an agent after the customer's latest message that asks something — a plain thank-you after that reply
+    ("Thanks, that helps!", `bot.flows.quality.is_thanks`) asks nothing: the customer was answered."""
     if ticket.finished:
         return f"the ticket is {ticket.status}"
-    latest = ticket.latest_customer_message
-    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    asking = next((i for i in range(len(ticket.messages) - 1, -1, -1) if ticket.messages[i].author == "customer"
+                   and not is_thanks(ticket.messages[i].body)), None)
+    after = ticket.messages[asking + 1:] if asking is not None else ticket.messages
     if any(m.author == "agent" and m.public for m in after):
         return "an agent replied"
     return None

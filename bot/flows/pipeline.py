@@ -174,8 +174,10 @@ class Pipeline:
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
         if event.turn_key is None:
             latest = ticket.latest_message
-            if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished):
-                # An agent may have answered in the helpdesk, or solved the ticket there: that closes its cards.
+            if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished
+                                                                or _thanked_after_a_reply(ticket)):
+                # An agent may have answered in the helpdesk, or solved the ticket there: that closes its cards —
+                # also when the customer's thank-you for that reply came in before the reply's own event.
                 answered = self.answers.settle(ticket, read_at=read_at)
                 if answered is not None:
                     return answered
