@@ -16,9 +16,9 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
-  customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the escalation not answered in the helpdesk, no newer
-  message with an escalation of its own), the template goes to the customer as a public reply and a line in the
-  thread says so.
+  customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the
+  escalation not answered in the helpdesk, no newer message with an escalation of its own), the template goes to
+  the customer as a public reply and a line in the thread says so.
 
 Each job runs after the ticket jobs due (the transcripts' queue priority): new cards first, as in a burst.
 
