@@ -706,3 +706,59 @@ def test_no_keep_warm_update_or_sla_warning_after_the_customer_thanked_an_agents
     template = lifecycle.settings.keep_warm.template
     assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
     assert run_job(pipeline, f"sla_watch:{case['escalation']}:warn", lifecycle.sla_watch).startswith("stopped")
+
+
+def escalated_with_sla(pipeline, lifecycle: Lifecycle, zendesk: FakeZendesk, due: datetime) -> tuple[int, int]:
+    """A ticket whose Zendesk SLA policy breaches at `due`, escalated: its id and the escalation's."""
+    ticket_id = next(_ids)
+    zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                       comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    zendesk.set_slas(ticket_id, [{"breach_at": iso(due), "stage": "active", "metric": "first_reply_time"}])
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process,
+                                                    TRANSCRIPT_KIND: pipeline.poster.transcript_job,
+                                                    NOTE_KIND: pipeline.poster.note_job, **lifecycle.handlers()})
+    while worker.run_once():
+        pass
+    return ticket_id, pipeline.store.db.execute("select id from escalations where ticket_id = ?",
+                                                [str(ticket_id)]).fetchone()[0]
+
+
+def test_a_due_time_the_helpdesk_moves_later_moves_the_warning_and_the_breach(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    first = datetime.now(UTC) + timedelta(hours=1)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk, first)
+    # The ticket's priority is lowered in Zendesk: its SLA policy now breaches four hours later.
+    moved = first + timedelta(hours=4)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(moved), "stage": "active", "metric": "first_reply_time"}])
+    # The steps come due at the old times: neither warns of, nor records, a breach four hours away.
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch).startswith("moved")
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:breach", lifecycle.sla_watch).startswith("moved")
+    escalation = pipeline.store.escalation(escalation_id)
+    assert escalation.sla_warned_at is None and escalation.sla_breached_at is None
+    assert parse_time(escalation.sla_due_at) == parse_time(iso(moved)), "the card shows the new due time"
+    [post] = posts_for(fake_slack, ticket_id)
+    assert not [r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith(("⏳", "🔴"))]
+    # Both steps are queued again for the new time, and run then as before.
+    due = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
+                                         " and dedupe_key like '%:moved%'").fetchall())
+    assert {key: parse_time(at) for key, at in due.items()} == {
+        f"sla_watch:{escalation_id}:warn:moved1": parse_time(iso(moved - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:moved1": parse_time(iso(moved))}
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:moved1", lifecycle.sla_watch) == "SLA warned"
+    [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
+    assert "is due in 5 hours" in warning, warning
+
+
+def test_a_due_time_the_helpdesk_moves_earlier_is_the_one_the_warning_gives(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk,
+                                                  datetime.now(UTC) + timedelta(hours=3))
+    # Raised to urgent in Zendesk: due in ten minutes now. The warning says so, not "due in 3 hours".
+    sooner = datetime.now(UTC) + timedelta(minutes=10)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(sooner), "stage": "active", "metric": "first_reply_time"}])
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch) == "SLA warned"
+    [post] = posts_for(fake_slack, ticket_id)
+    [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
+    assert "is due in 10 minutes" in warning, warning
+    assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))

@@ -14,6 +14,8 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   reply: `mark_acknowledgements`). At due − `warn_before`, if the escalation is not finished and the ticket
   still waits on a person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner
   (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
+  Each step reads the helpdesk's due time again when it runs: moved later (a priority lowered), the step is queued
+  again for the new time; moved earlier, it runs now with the new time. The card shows the time moved.
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
   customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the
@@ -204,10 +206,11 @@ class Lifecycle:
         allowed = route.keep_warm if route is not None else None
         return True if allowed is None else bool(allowed)
 
-    def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, **body: object) -> bool:
+    def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, *, dedupe: str | None = None,
+                  **body: object) -> bool:
         _, new = self.store.record_event(
             kind=kind, helpdesk=escalation.ticket_key.split(":", 1)[0], ticket_id=escalation.ticket_id,
-            dedupe_key=f"{kind}:{escalation.id}:{step}", run_at=run_at,
+            dedupe_key=f"{kind}:{escalation.id}:{dedupe or step}", run_at=run_at,
             body=json.dumps({"escalation_id": escalation.id, "step": step, **body}),
             # Each posts in an older escalation's thread: when many come due at once (an hour after a burst, or
             # after an outage), new tickets' jobs go first, so their cards are not held behind them.
@@ -294,9 +297,13 @@ class Lifecycle:
                 return f"stopped: the escalation is {escalation.state}"
             if not self.settings.sla_watch.enabled:
                 return "skipped: the SLA watch is off"
-            met = waiting_on_person(self.helpdesk.fetch_ticket(escalation.ticket_id))
+            ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
+            met = waiting_on_person(ticket)
             if met is not None:
                 return f"stopped: {met}"
+            body, later = self._due_now(escalation, step, body, ticket)
+            if later is not None:
+                return later
         if self.store.begin_effect(key, kind=SLA_KIND)["state"] == "done":
             return "done before"
         now = self.clock()
@@ -320,6 +327,25 @@ class Lifecycle:
         self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail=detail)
         self.poster.refresh(escalation.id)
         return "SLA warned" if step == "warn" else "SLA breached"
+
+    def _due_now(self, escalation: Escalation, step: str, body: dict, ticket: Ticket) -> tuple[dict, str | None]:
+        """The step's body with the due time the helpdesk gives now, when it moved since the step was scheduled (a
+        priority changed, the SLA policy changed), and the card with it; and why the step waits, when its time is
+        now later (it is queued again for then). A helpdesk giving no time now (its SLA paused or met) leaves the
+        one scheduled."""
+        scheduled, fresh = parse_time(body.get("due")), parse_time(ticket.sla_due_at)
+        if scheduled is None or fresh is None or abs((fresh - scheduled).total_seconds()) < 60:
+            return body, None
+        self.store.update_escalation(escalation.id, sla_due_at=iso(fresh))
+        self.poster.refresh(escalation.id)
+        moved = {**body, "due": iso(fresh), "moves": int(body.get("moves") or 0) + 1}
+        at = fresh - timedelta(seconds=self.settings.sla_watch.warn_before) if step == "warn" else fresh
+        if at <= self.clock():
+            return moved, None  # earlier now: this step is due already
+        # Its own dedupe key per move, so a due time moved back to an earlier value is queued again.
+        self._schedule(SLA_KIND, escalation, step, at, dedupe=f"{step}:moved{moved['moves']}",
+                       **{k: v for k, v in moved.items() if k not in ("escalation_id", "step")})
+        return moved, f"moved: the ticket is now due at {iso(fresh)}"
 
     # -- keep-warm ------------------------------------------------------------------------------------------
 
