@@ -37,7 +37,7 @@ from bot.errors import transient
 from bot.flows import routes
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn
-from bot.flows.lifecycle import Lifecycle, mark_acknowledgements
+from bot.flows.lifecycle import Lifecycle, mark_acknowledgements, waiting_on_person
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError, recorded_elsewhere
 from bot.models import Decision, Escalation, EscalationState, Event, Message, Reason, Route, Ticket
@@ -386,6 +386,11 @@ class Pipeline:
                 # A retry after a person already replied or solved the ticket (the first attempt failed meanwhile):
                 # "a person will follow up" after their reply would say the opposite of what happened.
                 self.store.finish_effect(key, result={"skipped": f"the escalation is already {current.state}"})
+                return
+            if (answered := waiting_on_person(ticket)) is not None:
+                # The same, answered in the helpdesk itself (or solved there) before this retry: its event has not
+                # reached Seam yet, so the escalation is still open.
+                self.store.finish_effect(key, result={"skipped": answered})
                 return
             if told is not None:
                 # Still waiting on the person an earlier escalation of this ticket promised: saying it again on
