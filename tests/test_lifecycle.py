@@ -741,11 +741,12 @@ def test_a_due_time_the_helpdesk_moves_later_moves_the_warning_and_the_breach(pi
     assert not [r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith(("⏳", "🔴"))]
     # Both steps are queued again for the new time, and run then as before.
     due = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
-                                         " and dedupe_key like '%:moved%'").fetchall())
+                                         " and dedupe_key like '%:due%'").fetchall())
+    stamp = int(parse_time(iso(moved)).timestamp())
     assert {key: parse_time(at) for key, at in due.items()} == {
-        f"sla_watch:{escalation_id}:warn:moved1": parse_time(iso(moved - timedelta(minutes=30))),
-        f"sla_watch:{escalation_id}:breach:moved1": parse_time(iso(moved))}
-    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:moved1", lifecycle.sla_watch) == "SLA warned"
+        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(moved - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(moved))}
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
     [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
     assert "is due in 5 hours" in warning, warning
 
@@ -762,3 +763,28 @@ def test_a_due_time_the_helpdesk_moves_earlier_is_the_one_the_warning_gives(pipe
     [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
     assert "is due in 10 minutes" in warning, warning
     assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))
+
+
+def test_a_due_time_moved_earlier_is_warned_of_in_time_once_an_event_shows_it(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk,
+                                                  datetime.now(UTC) + timedelta(hours=6))
+    # Raised to urgent in Zendesk: due in two hours now. Reconciliation reads the update (no new comment).
+    sooner = datetime.now(UTC) + timedelta(hours=2)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(sooner), "stage": "active", "metric": "first_reply_time"}])
+    event_id, _ = pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"zendesk:reconcile:{ticket_id}:1",
+                                              ticket_id=str(ticket_id), body="{}")
+    Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
+    assert pipeline.store.event(event_id).outcome.startswith("duplicate")
+    assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))
+    pending = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
+                                             " and dedupe_key like '%:due%'").fetchall())
+    stamp = int(parse_time(iso(sooner)).timestamp())
+    assert {key: parse_time(at) for key, at in pending.items()} == {
+        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(sooner - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(sooner))}
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
+    # The step queued for the old time finds it done.
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch) == "done before"
+    [post] = posts_for(fake_slack, ticket_id)
+    assert len([r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]) == 1

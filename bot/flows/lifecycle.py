@@ -14,8 +14,12 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   reply: `mark_acknowledgements`). At due − `warn_before`, if the escalation is not finished and the ticket
   still waits on a person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner
   (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
-  Each step reads the helpdesk's due time again when it runs: moved later (a priority lowered), the step is queued
-  again for the new time; moved earlier, it runs now with the new time. The card shows the time moved.
+  The helpdesk's due time is followed when it moves (a priority changed, the SLA policy changed): a ticket event
+  that shows it moved (reconciliation reads the update) queues the steps not done yet for the new time
+  (`follow_due`), and each step reads it again when it runs — later, it is queued again for then; earlier, it runs
+  with it. The card shows the time moved. A helpdesk that gives no time now (its SLA paused or met) leaves the
+  scheduled one. On Zendesk, Seam's own notice is an agent's public reply to its SLA policy (it may count the first
+  reply as met); the warning then follows the policy's next breach.
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
   customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the
@@ -338,14 +342,39 @@ class Lifecycle:
             return body, None
         self.store.update_escalation(escalation.id, sla_due_at=iso(fresh))
         self.poster.refresh(escalation.id)
-        moved = {**body, "due": iso(fresh), "moves": int(body.get("moves") or 0) + 1}
+        moved = {**body, "due": iso(fresh)}
         at = fresh - timedelta(seconds=self.settings.sla_watch.warn_before) if step == "warn" else fresh
         if at <= self.clock():
             return moved, None  # earlier now: this step is due already
-        # Its own dedupe key per move, so a due time moved back to an earlier value is queued again.
-        self._schedule(SLA_KIND, escalation, step, at, dedupe=f"{step}:moved{moved['moves']}",
-                       **{k: v for k, v in moved.items() if k not in ("escalation_id", "step")})
+        self._schedule_moved(escalation, step, fresh, at)
         return moved, f"moved: the ticket is now due at {iso(fresh)}"
+
+    def _schedule_moved(self, escalation: Escalation, step: str, due: datetime, at: datetime) -> None:
+        # One job per step and due time, however many events and steps see the same move.
+        self._schedule(SLA_KIND, escalation, step, at, dedupe=f"{step}:due{int(due.timestamp())}", due=iso(due))
+
+    def follow_due(self, ticket_key: str, ticket: Ticket) -> str | None:
+        """A ticket event showing the helpdesk's due time moved (a priority raised, the SLA policy changed) for
+        the ticket's escalation still waiting on a person: the card shows the new time, and the warning and the
+        breach steps not done yet are queued for it (the ones queued before find, when they come due, that the
+        time moved, or that their step is done). The new due time, or None when it did not move."""
+        if not self.settings.sla_watch.enabled:
+            return None
+        fresh = parse_time(ticket.sla_due_at)
+        escalation = self.store.live_escalation(ticket_key) if fresh is not None else None
+        if escalation is None or not escalation.ts:
+            return None
+        shown = parse_time(escalation.sla_due_at)
+        if shown is not None and abs((fresh - shown).total_seconds()) < 60:
+            return None
+        self.store.update_escalation(escalation.id, sla_due_at=iso(fresh))
+        self.poster.refresh(escalation.id)
+        now = self.clock()
+        for step, at in (("warn", fresh - timedelta(seconds=self.settings.sla_watch.warn_before)), ("breach", fresh)):
+            if self.store.effect(f"{SLA_KIND}:{escalation.id}:{step}") is None:
+                self._schedule_moved(escalation, step, fresh, max(now, at))
+        log.info("escalation %s: the ticket's due time moved to %s", escalation.id, iso(fresh))
+        return iso(fresh)
 
     # -- keep-warm ------------------------------------------------------------------------------------------
 

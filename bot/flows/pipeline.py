@@ -172,6 +172,9 @@ class Pipeline:
         ticket = mark_sent_for_people(ticket, self.store.sent_for_people(key_of(self.helpdesk.name, ticket.id)))
         # Even an event skipped below may show a reopen (the ticket set back to open without a new comment).
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
+        if self.lifecycle is not None:
+            # A priority changed in the helpdesk moves its SLA: the warning follows, even on an event skipped below.
+            self.lifecycle.follow_due(key_of(self.helpdesk.name, ticket.id), ticket)
         if event.turn_key is None:
             latest = ticket.latest_message
             if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished
