@@ -690,3 +690,17 @@ def test_reopens_that_alone_exceed_the_limit_pause_before_the_window_passes(pipe
     answers_with_reopens(pipeline.store, "bad", count=60, reopened=20, hours_ago=1)
     # 20 of the last 50 answers reopened already: whatever becomes of the rest, more than 15% were wrong.
     assert pipeline.guard.judge(helpdesk="zendesk", ticket_id="bad0") is True
+
+
+@pytest.mark.parametrize("helpdesk, status", [("zendesk", "open"), ("freshdesk", "open"), ("gorgias", "open"),
+                                               ("helpscout", "active"), ("front", "unassigned"), ("front", "assigned")])
+def test_a_ticket_set_back_to_open_counts_in_each_helpdesks_own_word_for_open(helpdesk, status):
+    # What each adapter reports as the status of an open ticket: Help Scout's native "active", Front's conversation
+    # statuses "unassigned" and "assigned" (bot/helpdesk/<name>/adapter.py passes them through).
+    answered = (Message("customer", QUESTION), Message("bot", ANSWER))
+    now = utcnow()
+    assert reopen_shown(Ticket(id="1", status=status, messages=answered), answer=ANSWER, resolve_status="solved",
+                        now=now) == (now, "ticket reopened"), helpdesk
+    for finished in ("solved", "closed", "archived", "pending"):
+        assert reopen_shown(Ticket(id="1", status=finished, messages=answered), answer=ANSWER,
+                            resolve_status="solved", now=now) is None

@@ -47,9 +47,11 @@ from bot.text import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
-# Statuses that mean "open again" after Seam set another one (Zendesk's names; other helpdesks' adapters report
-# theirs, and a status outside these never counts).
-REOPEN_STATUSES = frozenset({"new", "open"})
+# Statuses that mean "open again" after Seam set another one, in each helpdesk's word as its adapter reports it:
+# Zendesk's, Freshdesk's and Gorgias's "new" and "open", Help Scout's native "active", Front's conversation
+# statuses "unassigned" and "assigned" (an archived conversation moved back to the inbox). Any other status
+# (pending, on hold, snoozed) never counts.
+REOPEN_STATUSES = frozenset({"new", "open", "active", "unassigned", "assigned"})
 # A thank-you is short: a longer message almost always says more than thanks.
 MAX_THANKS_WORDS = 15
 # Thanks, or that the answer worked — in English, with the thank-you words of the languages Seam's triggers read.
