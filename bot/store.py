@@ -1112,12 +1112,20 @@ class Store:
 
     def judged_automatic_answers(self, *, last: int, window_seconds: float, since: str | None = None,
                                  now: datetime | None = None) -> list[dict]:
-        """The last `last` automatic answers that are judged (reopened, or their window passed without a reopen;
-        see above), newest first; only those answered after `since` when given (the guard's last resume)."""
+        """The last `last` automatic answers that are judged — their window passed, so whether they were reopened
+        is known — newest first; only those answered after `since` when given (the guard's last resume). One
+        reopened inside its window waits with the others of its time: taken alone, the reopens would be judged a
+        window before the answers nobody reopened, and the rate read far above the true one."""
         cutoff = iso((now or utcnow()) - timedelta(seconds=window_seconds))
         return list(self.db.query(
-            "select * from automatic_answers where (reopened_at is not null or answered_at <= ?)"
-            " and answered_at > ? order by answered_at desc, id desc limit ?", [cutoff, since or "", last]))
+            "select * from automatic_answers where answered_at <= ? and answered_at > ?"
+            " order by answered_at desc, id desc limit ?", [cutoff, since or "", last]))
+
+    def latest_automatic_answers(self, *, last: int, since: str | None = None) -> list[dict]:
+        """The last `last` automatic answers, judged or not, newest first; only those answered after `since` when
+        given."""
+        return list(self.db.query("select * from automatic_answers where answered_at > ?"
+                                  " order by answered_at desc, id desc limit ?", [since or "", last]))
 
     def totals(self) -> dict:
         """Since the database began, for monitoring (bot.flows.metrics): decisions by route, escalations by state,

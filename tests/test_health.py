@@ -285,3 +285,27 @@ def test_healthz_degrades_on_a_revoked_token_a_lost_channel_a_refused_helpdesk_a
         assert server.http.get("/healthz").status_code == 200
     finally:
         assert server.stop() == 0, server.log()
+
+
+def test_a_card_left_in_a_channel_that_is_gone_does_not_make_healthz_fail(fake_slack, tmp_path):
+    # A route's old channel was archived or deleted: the card sweep's chat.update of a card there (or an erasure's
+    # chat.delete) fails for good, and the poster stops trying. Seam still posts everything new: it is healthy.
+    from bot.flows.health import Health
+
+    store = Store(tmp_path / "seam.db")
+    health = Health(store=store, helpdesk="zendesk")
+    health.start()
+    client = slack_client(token="xoxb-test", base_url=fake_slack.url + "/api/", observer=health.slack_call)
+    posted = client.chat_postMessage(channel=CHANNEL, text="a card")
+    fake_slack.fail("chat.update", status=200, times=1000, body={"ok": False, "error": "channel_not_found"})
+    fake_slack.fail("chat.delete", status=200, times=1000, body={"ok": False, "error": "channel_not_found"})
+    for method, call in (("chat.update", client.chat_update), ("chat.delete", client.chat_delete)):
+        with pytest.raises(Exception, match="channel_not_found"):
+            call(channel="C0GONE", ts=posted["ts"], **({"text": "x"} if method == "chat.update" else {}))
+    assert health.problems() == []
+    # A post Slack refuses is the problem /healthz is for.
+    fake_slack.fail("chat.postMessage", status=200, times=1, body={"ok": False, "error": "not_in_channel"})
+    with pytest.raises(Exception, match="not_in_channel"):
+        client.chat_postMessage(channel=CHANNEL, text="another card")
+    assert [p for p in health.problems() if CHANNEL in p and "not_in_channel" in p]
+    store.close()

@@ -684,3 +684,107 @@ def test_a_keep_warm_update_whose_first_try_failed_is_not_sent_once_an_agent_has
     template = lifecycle.settings.keep_warm.template
     assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
     assert not scheduled(pipeline.store, case["escalation"]).get("keep_warm:2")
+
+
+def test_no_keep_warm_update_or_sla_warning_after_the_customer_thanked_an_agents_reply(pipeline, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline, keep_warm=KeepWarmTable(enabled=True, max=2))
+    case = run_ticket(pipeline, lifecycle, fake_zendesk)
+    ticket = str(case["ticket"])
+    # An agent answers in Zendesk (Zendesk's trigger sends no webhook for it) and the customer thanks them before
+    # reconciliation reads the reply: the only event Seam gets shows the customer's thank-you last.
+    fake_zendesk.add_user(id=ZENDESK_AGENT, name="agent1", email=AGENT_EMAIL, role="agent")
+    agent_replies(fake_zendesk, case, "Hi Ana, your parcel is at the depot: it will be delivered tomorrow.")
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket}.json", auth=fake_zendesk.auth, json={"ticket": {
+        "comment": {"author_id": CUSTOMER_ID, "body": "Thanks, that helps!", "public": True}}}).raise_for_status()
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key="thanks", ticket_id=ticket, body="{}")
+    while case["worker"].run_once():
+        pass
+    # The thank-you shows the ticket answered in the helpdesk: the card is closed, as for the agent's reply itself.
+    assert pipeline.store.escalation(case["escalation"]).state == "answered"
+    assert run_job(pipeline, f"reminder:{case['escalation']}:unclaimed", lifecycle.reminder).startswith("stopped")
+    assert run_job(pipeline, f"keep_warm:{case['escalation']}:1", lifecycle.keep_warm).startswith("stopped")
+    template = lifecycle.settings.keep_warm.template
+    assert template not in [c["body"] for c in fake_zendesk.comments(case["ticket"])]
+    assert run_job(pipeline, f"sla_watch:{case['escalation']}:warn", lifecycle.sla_watch).startswith("stopped")
+
+
+def escalated_with_sla(pipeline, lifecycle: Lifecycle, zendesk: FakeZendesk, due: datetime) -> tuple[int, int]:
+    """A ticket whose Zendesk SLA policy breaches at `due`, escalated: its id and the escalation's."""
+    ticket_id = next(_ids)
+    zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                       comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    zendesk.set_slas(ticket_id, [{"breach_at": iso(due), "stage": "active", "metric": "first_reply_time"}])
+    pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}", ticket_id=str(ticket_id), body="{}")
+    worker = Worker(store=pipeline.store, handlers={"ticket": pipeline.process,
+                                                    TRANSCRIPT_KIND: pipeline.poster.transcript_job,
+                                                    NOTE_KIND: pipeline.poster.note_job, **lifecycle.handlers()})
+    while worker.run_once():
+        pass
+    return ticket_id, pipeline.store.db.execute("select id from escalations where ticket_id = ?",
+                                                [str(ticket_id)]).fetchone()[0]
+
+
+def test_a_due_time_the_helpdesk_moves_later_moves_the_warning_and_the_breach(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    first = datetime.now(UTC) + timedelta(hours=1)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk, first)
+    # The ticket's priority is lowered in Zendesk: its SLA policy now breaches four hours later.
+    moved = first + timedelta(hours=4)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(moved), "stage": "active", "metric": "first_reply_time"}])
+    # The steps come due at the old times: neither warns of, nor records, a breach four hours away.
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch).startswith("moved")
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:breach", lifecycle.sla_watch).startswith("moved")
+    escalation = pipeline.store.escalation(escalation_id)
+    assert escalation.sla_warned_at is None and escalation.sla_breached_at is None
+    assert parse_time(escalation.sla_due_at) == parse_time(iso(moved)), "the card shows the new due time"
+    [post] = posts_for(fake_slack, ticket_id)
+    assert not [r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith(("⏳", "🔴"))]
+    # Both steps are queued again for the new time, and run then as before.
+    due = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
+                                         " and dedupe_key like '%:due%'").fetchall())
+    stamp = int(parse_time(iso(moved)).timestamp())
+    assert {key: parse_time(at) for key, at in due.items()} == {
+        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(moved - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(moved))}
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
+    [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
+    assert "is due in 5 hours" in warning, warning
+
+
+def test_a_due_time_the_helpdesk_moves_earlier_is_the_one_the_warning_gives(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk,
+                                                  datetime.now(UTC) + timedelta(hours=3))
+    # Raised to urgent in Zendesk: due in ten minutes now. The warning says so, not "due in 3 hours".
+    sooner = datetime.now(UTC) + timedelta(minutes=10)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(sooner), "stage": "active", "metric": "first_reply_time"}])
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch) == "SLA warned"
+    [post] = posts_for(fake_slack, ticket_id)
+    [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
+    assert "is due in 10 minutes" in warning, warning
+    assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))
+
+
+def test_a_due_time_moved_earlier_is_warned_of_in_time_once_an_event_shows_it(pipeline, fake_slack, fake_zendesk):
+    lifecycle = lifecycle_for(pipeline)
+    ticket_id, escalation_id = escalated_with_sla(pipeline, lifecycle, fake_zendesk,
+                                                  datetime.now(UTC) + timedelta(hours=6))
+    # Raised to urgent in Zendesk: due in two hours now. Reconciliation reads the update (no new comment).
+    sooner = datetime.now(UTC) + timedelta(hours=2)
+    fake_zendesk.set_slas(ticket_id, [{"breach_at": iso(sooner), "stage": "active", "metric": "first_reply_time"}])
+    event_id, _ = pipeline.store.record_event(helpdesk="zendesk", dedupe_key=f"zendesk:reconcile:{ticket_id}:1",
+                                              ticket_id=str(ticket_id), body="{}")
+    Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
+    assert pipeline.store.event(event_id).outcome.startswith("duplicate")
+    assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))
+    pending = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
+                                             " and dedupe_key like '%:due%'").fetchall())
+    stamp = int(parse_time(iso(sooner)).timestamp())
+    assert {key: parse_time(at) for key, at in pending.items()} == {
+        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(sooner - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(sooner))}
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
+    # The step queued for the old time finds it done.
+    assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch) == "done before"
+    [post] = posts_for(fake_slack, ticket_id)
+    assert len([r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]) == 1

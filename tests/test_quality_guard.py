@@ -174,15 +174,21 @@ def test_answers_still_inside_their_window_are_not_judged_yet(store: Store):
     store.mark_reopened(ticket_key="zendesk:new0", event_id=later_event(store, "new0"), reason="r",
                         answered_after=iso(utcnow() - timedelta(hours=48)))
     judged = store.judged_automatic_answers(last=50, window_seconds=48 * 3600)
-    # The three settled answers and the one reopened; the three fresh, unreopened ones wait for their window.
-    assert len(judged) == 4 and sum(1 for a in judged if a["reopened_at"]) == 1
-    assert [a["event_id"] for a in judged][0] == fresh[0], "newest first"
+    # The three settled answers; the four fresh ones wait for their window, the reopened one with the others of
+    # its time (alone, the reopens would be judged a window before the answers nobody reopened).
+    assert len(judged) == 3 and not any(a["reopened_at"] for a in judged)
     assert len(store.judged_automatic_answers(last=2, window_seconds=48 * 3600)) == 2
     later = store.judged_automatic_answers(last=50, window_seconds=48 * 3600, now=utcnow() + timedelta(hours=49))
-    assert len(later) == 7
+    assert len(later) == 7 and sum(1 for a in later if a["reopened_at"]) == 1
+    assert [a["event_id"] for a in later][:4] == fresh[::-1], "newest first"
+    # The latest answers, judged or not: the four fresh ones first.
+    latest = store.latest_automatic_answers(last=5)
+    assert [a["event_id"] for a in latest][:4] == fresh[::-1] and len(latest) == 5
     # Only answers made after `since` (the last resume) count.
+    assert len(store.latest_automatic_answers(last=50, since=iso(utcnow() - timedelta(hours=1)))) == 4
     assert len(store.judged_automatic_answers(last=50, window_seconds=48 * 3600,
-                                              since=iso(utcnow() - timedelta(hours=1)))) == 1
+                                              since=iso(utcnow() - timedelta(hours=49)), now=utcnow()
+                                              + timedelta(hours=49))) == 4
     assert store.automatic_answer_counts(since=iso(utcnow() - timedelta(days=7))) == {"answers": 7, "reopened": 1}
     assert store.automatic_answer_counts(since=iso(utcnow() - timedelta(hours=1))) == {"answers": 4, "reopened": 1}
 
@@ -655,3 +661,46 @@ def test_the_pause_announcement_is_posted_once_across_a_crash_after_slack_took_i
     assert store.recover_interrupted() == 1
     pipeline.guard.announce(store.claim_event())
     assert [m["text"] for m in fake_slack.messages(CHANNEL)] == ["Seam paused automatic replies."]
+
+
+def answers_with_reopens(store: Store, prefix: str, *, count: int, reopened: int, hours_ago: float) -> None:
+    """`count` automatic answers made `hours_ago` hours ago, the first `reopened` of them reopened."""
+    for n in range(count):
+        answered(store, f"{prefix}{n}", hours_ago=hours_ago)
+        if n < reopened:
+            assert store.mark_reopened(ticket_key=f"zendesk:{prefix}{n}", event_id=later_event(store, f"{prefix}{n}"),
+                                       reason="customer replied within 48 h", answered_after="")
+
+
+def test_a_busy_deployment_within_the_limit_is_not_paused_by_reopens_counted_before_their_answers_settle(pipeline):
+    # 10% of answers reopened all along (the limit is 15%): 40 answers from three days ago (4 reopened), and the
+    # 100 of the last two days, whose 10 reopens are in while the other 90 are still inside their window.
+    pipeline = guarded(pipeline, last=50, min_answers=20, max_reopen_rate=0.15, window_hours=48)
+    store = pipeline.store
+    answers_with_reopens(store, "old", count=40, reopened=4, hours_ago=72)
+    answers_with_reopens(store, "new", count=100, reopened=10, hours_ago=1)
+    assert pipeline.guard.judge(helpdesk="zendesk", ticket_id="new0") is False
+    assert store.get_setting(PAUSED_KEY) is None
+    figures = pipeline.guard.figures()
+    assert figures["rate"] <= 0.15, figures
+
+
+def test_reopens_that_alone_exceed_the_limit_pause_before_the_window_passes(pipeline):
+    pipeline = guarded(pipeline, last=50, min_answers=20, max_reopen_rate=0.15, window_hours=48)
+    answers_with_reopens(pipeline.store, "bad", count=60, reopened=20, hours_ago=1)
+    # 20 of the last 50 answers reopened already: whatever becomes of the rest, more than 15% were wrong.
+    assert pipeline.guard.judge(helpdesk="zendesk", ticket_id="bad0") is True
+
+
+@pytest.mark.parametrize("helpdesk, status", [("zendesk", "open"), ("freshdesk", "open"), ("gorgias", "open"),
+                                               ("helpscout", "active"), ("front", "unassigned"), ("front", "assigned")])
+def test_a_ticket_set_back_to_open_counts_in_each_helpdesks_own_word_for_open(helpdesk, status):
+    # What each adapter reports as the status of an open ticket: Help Scout's native "active", Front's conversation
+    # statuses "unassigned" and "assigned" (bot/helpdesk/<name>/adapter.py passes them through).
+    answered = (Message("customer", QUESTION), Message("bot", ANSWER))
+    now = utcnow()
+    assert reopen_shown(Ticket(id="1", status=status, messages=answered), answer=ANSWER, resolve_status="solved",
+                        now=now) == (now, "ticket reopened"), helpdesk
+    for finished in ("solved", "closed", "archived", "pending"):
+        assert reopen_shown(Ticket(id="1", status=finished, messages=answered), answer=ANSWER,
+                            resolve_status="solved", now=now) is None

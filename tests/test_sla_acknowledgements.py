@@ -19,7 +19,7 @@ from bot.policy.settings import PolicySettings, Thresholds
 from bot.text import iso, parse_time
 from tests.support.constants import CHANNEL, CUSTOMER_ID
 from tests.support.posts import posts_for
-from tests.support.services import AGENT, drain, staffed
+from tests.support.services import AGENT, ZENDESK_AGENT, drain, staffed
 
 ASK = "My order never arrived. Please put me through to a real person."
 _ids = itertools.count(64_000)
@@ -183,3 +183,27 @@ def test_a_notice_that_failed_is_not_sent_after_the_persons_reply(fake_slack, fa
                                             ticket_id=str(ticket_id), body="{}")
     drain(services)
     assert "person_promised" not in services.store.decision_for_event(second)["reasons"]
+
+
+def test_a_notice_that_failed_is_not_sent_after_an_agent_replied_in_the_helpdesk(fake_slack, fake_zendesk, tmp_path):
+    # The notice's write fails; before the event's retry an agent answers in Zendesk itself (no webhook for it:
+    # the escalation is still open when the retry runs). "A person will follow up" would follow that person's reply.
+    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
+                       customer_notice=CustomerNoticeTable(enabled=True))
+    ticket_id = next(_ids)
+    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
+                            comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
+    fake_zendesk.fail("update_ticket", status=503, times=100)
+    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}",
+                                              ticket_id=str(ticket_id), body="{}")
+    drain(services)
+    assert posts_for(fake_slack, ticket_id)
+    fake_zendesk.clear_failures("update_ticket")
+    httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket_id}.json", auth=fake_zendesk.auth, json={"ticket": {
+        "comment": {"author_id": ZENDESK_AGENT, "body": "Your order was re-shipped today.", "public": True}}}
+              ).raise_for_status()
+    services.store.db.execute("update events set next_attempt_at = '2000-01-01T00:00:00Z' where id = ?", [event_id])
+    drain(services)
+    public = [c["body"] for c in fake_zendesk.comments(ticket_id) if c["public"]]
+    assert public == [ASK, "Your order was re-shipped today."], public
+    assert services.store.event(event_id).state == "done"

@@ -2,12 +2,13 @@
 rather than from the card, or solve the ticket there; the ticket event that shows it closes the escalation, so
 the card stops offering a second answer, the reminders and keep-warm updates stop, and the queues stop counting it.
 
-The pipeline asks `HelpdeskAnswers.settle` about a ticket event whose latest comment is not the customer's, and
-about a solved or closed ticket, before it skips the event:
+The pipeline asks `HelpdeskAnswers.settle` about a ticket event whose latest comment is not the customer's, about
+a solved or closed ticket, and about a customer's plain thank-you after a reply (it may come before the agent's
+reply reaches Seam), before it skips the event:
 
 - the rule is `bot.flows.lifecycle.waiting_on_person`'s: a public reply by an agent (author "agent", never "bot":
-  that is Seam's own API user, its customer notice and keep-warm updates) after the customer's latest message,
-  or the ticket solved or closed; an internal note closes nothing;
+  that is Seam's own API user, its customer notice and keep-warm updates) after the customer's latest message
+  that asks something (a thank-you after it does not), or the ticket solved or closed; an internal note closes nothing;
 - it closes the ticket's escalations that are open or claimed (sending and failed ones are Seam's own reply in
   flight, a posting one is not in Slack yet) and were recorded before the ticket was read (a newer message
   escalated meanwhile keeps its card): each moves to ANSWERED by a compare-and-set in the store, with its audit

@@ -37,6 +37,10 @@ SLACK_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "t
                                "org_login_required", "ekm_access_denied", "team_access_not_granted"})
 # Slack's answers meaning Seam cannot post in that channel.
 SLACK_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+# The calls that post: a refusal of another call (a chat.update or chat.delete of a message in a channel archived or
+# deleted since, which the poster then leaves alone) says nothing about where Seam posts now, and no later call
+# there would ever clear it.
+SLACK_POSTS = frozenset({"chat.postMessage", "chat.postEphemeral"})
 # Helpdesk answers meaning the credentials are refused (or point at nothing: a wrong domain or URL).
 HELPDESK_AUTH_STATUSES = frozenset({401, 403})
 # The adapter methods that call the helpdesk (the others only read webhooks or build links).
@@ -141,7 +145,7 @@ class Health:
             self._slack_auth = None
             if channel is None:
                 return
-            if error in SLACK_CHANNEL_ERRORS:
+            if error in SLACK_CHANNEL_ERRORS and method in SLACK_POSTS:
                 if channel not in self._channels:
                     log.error("Slack refused %s in channel %s (%s)", method, channel, error)
                 self._channels[channel] = f"{error} on {method}"

@@ -14,11 +14,17 @@ key per escalation and step, so a retry or a redelivery schedules nothing twice)
   reply: `mark_acknowledgements`). At due − `warn_before`, if the escalation is not finished and the ticket
   still waits on a person, `sla_warned_at` is set (the card turns red), a reply in the thread pings the owner
   (the route's mention when unclaimed). At the due time the same check records `sla_breached_at` (counted in stats).
+  The helpdesk's due time is followed when it moves (a priority changed, the SLA policy changed): a ticket event
+  that shows it moved (reconciliation reads the update) queues the steps not done yet for the new time
+  (`follow_due`), and each step reads it again when it runs — later, it is queued again for then; earlier, it runs
+  with it. The card shows the time moved. A helpdesk that gives no time now (its SLA paused or met) leaves the
+  scheduled one. On Zendesk, Seam's own notice is an agent's public reply to its SLA policy (it may count the first
+  reply as met); the warning then follows the policy's next breach.
 - `keep_warm` (`[keep_warm]`, per route `keep_warm = false`): at post + `after`, and every `every` after that,
   at most `max` times, while the ticket waits on a person (not solved, no public reply by an agent since the
-  customer's last message, no reply sent through Seam, the escalation not answered in the helpdesk, no newer
-  message with an escalation of its own), the template goes to the customer as a public reply and a line in the
-  thread says so.
+  customer's last message — a plain thank-you for that reply asks nothing — no reply sent through Seam, the
+  escalation not answered in the helpdesk, no newer message with an escalation of its own), the template goes to
+  the customer as a public reply and a line in the thread says so.
 
 Each job runs after the ticket jobs due (the transcripts' queue priority): new cards first, as in a burst.
 
@@ -41,6 +47,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.flows import routes
+from bot.flows.quality import is_thanks
 from bot.helpdesk.base import Helpdesk, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.policy import triggers
@@ -67,11 +74,13 @@ def slack_time(moment: datetime) -> str:
 
 def waiting_on_person(ticket: Ticket) -> str | None:
     """Why the ticket no longer waits on a person, or None while it does: solved (or closed), or a public reply
-    by an agent after the customer's latest message."""
+    by an agent after the customer's latest message that asks something — a plain thank-you after that reply
+    ("Thanks, that helps!", `bot.flows.quality.is_thanks`) asks nothing: the customer was answered."""
     if ticket.finished:
         return f"the ticket is {ticket.status}"
-    latest = ticket.latest_customer_message
-    after = ticket.messages[ticket.messages.index(latest) + 1:] if latest is not None else ticket.messages
+    asking = next((i for i in range(len(ticket.messages) - 1, -1, -1) if ticket.messages[i].author == "customer"
+                   and not is_thanks(ticket.messages[i].body)), None)
+    after = ticket.messages[asking + 1:] if asking is not None else ticket.messages
     if any(m.author == "agent" and m.public for m in after):
         return "an agent replied"
     return None
@@ -201,10 +210,11 @@ class Lifecycle:
         allowed = route.keep_warm if route is not None else None
         return True if allowed is None else bool(allowed)
 
-    def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, **body: object) -> bool:
+    def _schedule(self, kind: str, escalation: Escalation, step: str, run_at: datetime, *, dedupe: str | None = None,
+                  **body: object) -> bool:
         _, new = self.store.record_event(
             kind=kind, helpdesk=escalation.ticket_key.split(":", 1)[0], ticket_id=escalation.ticket_id,
-            dedupe_key=f"{kind}:{escalation.id}:{step}", run_at=run_at,
+            dedupe_key=f"{kind}:{escalation.id}:{dedupe or step}", run_at=run_at,
             body=json.dumps({"escalation_id": escalation.id, "step": step, **body}),
             # Each posts in an older escalation's thread: when many come due at once (an hour after a burst, or
             # after an outage), new tickets' jobs go first, so their cards are not held behind them.
@@ -291,9 +301,13 @@ class Lifecycle:
                 return f"stopped: the escalation is {escalation.state}"
             if not self.settings.sla_watch.enabled:
                 return "skipped: the SLA watch is off"
-            met = waiting_on_person(self.helpdesk.fetch_ticket(escalation.ticket_id))
+            ticket = self.helpdesk.fetch_ticket(escalation.ticket_id)
+            met = waiting_on_person(ticket)
             if met is not None:
                 return f"stopped: {met}"
+            body, later = self._due_now(escalation, step, body, ticket)
+            if later is not None:
+                return later
         if self.store.begin_effect(key, kind=SLA_KIND)["state"] == "done":
             return "done before"
         now = self.clock()
@@ -317,6 +331,50 @@ class Lifecycle:
         self.store.finish_step(key, escalation_id=escalation.id, fields=fields, action=action, detail=detail)
         self.poster.refresh(escalation.id)
         return "SLA warned" if step == "warn" else "SLA breached"
+
+    def _due_now(self, escalation: Escalation, step: str, body: dict, ticket: Ticket) -> tuple[dict, str | None]:
+        """The step's body with the due time the helpdesk gives now, when it moved since the step was scheduled (a
+        priority changed, the SLA policy changed), and the card with it; and why the step waits, when its time is
+        now later (it is queued again for then). A helpdesk giving no time now (its SLA paused or met) leaves the
+        one scheduled."""
+        scheduled, fresh = parse_time(body.get("due")), parse_time(ticket.sla_due_at)
+        if scheduled is None or fresh is None or abs((fresh - scheduled).total_seconds()) < 60:
+            return body, None
+        self.store.update_escalation(escalation.id, sla_due_at=iso(fresh))
+        self.poster.refresh(escalation.id)
+        moved = {**body, "due": iso(fresh)}
+        at = fresh - timedelta(seconds=self.settings.sla_watch.warn_before) if step == "warn" else fresh
+        if at <= self.clock():
+            return moved, None  # earlier now: this step is due already
+        self._schedule_moved(escalation, step, fresh, at)
+        return moved, f"moved: the ticket is now due at {iso(fresh)}"
+
+    def _schedule_moved(self, escalation: Escalation, step: str, due: datetime, at: datetime) -> None:
+        # One job per step and due time, however many events and steps see the same move.
+        self._schedule(SLA_KIND, escalation, step, at, dedupe=f"{step}:due{int(due.timestamp())}", due=iso(due))
+
+    def follow_due(self, ticket_key: str, ticket: Ticket) -> str | None:
+        """A ticket event showing the helpdesk's due time moved (a priority raised, the SLA policy changed) for
+        the ticket's escalation still waiting on a person: the card shows the new time, and the warning and the
+        breach steps not done yet are queued for it (the ones queued before find, when they come due, that the
+        time moved, or that their step is done). The new due time, or None when it did not move."""
+        if not self.settings.sla_watch.enabled:
+            return None
+        fresh = parse_time(ticket.sla_due_at)
+        escalation = self.store.live_escalation(ticket_key) if fresh is not None else None
+        if escalation is None or not escalation.ts:
+            return None
+        shown = parse_time(escalation.sla_due_at)
+        if shown is not None and abs((fresh - shown).total_seconds()) < 60:
+            return None
+        self.store.update_escalation(escalation.id, sla_due_at=iso(fresh))
+        self.poster.refresh(escalation.id)
+        now = self.clock()
+        for step, at in (("warn", fresh - timedelta(seconds=self.settings.sla_watch.warn_before)), ("breach", fresh)):
+            if self.store.effect(f"{SLA_KIND}:{escalation.id}:{step}") is None:
+                self._schedule_moved(escalation, step, fresh, max(now, at))
+        log.info("escalation %s: the ticket's due time moved to %s", escalation.id, iso(fresh))
+        return iso(fresh)
 
     # -- keep-warm ------------------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from bot.errors import transient
 from bot.flows import routes
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn
-from bot.flows.lifecycle import Lifecycle, mark_acknowledgements
+from bot.flows.lifecycle import Lifecycle, mark_acknowledgements, waiting_on_person
 from bot.flows.quality import QualityGuard, is_thanks
 from bot.helpdesk.base import Helpdesk, HelpdeskError, recorded_elsewhere
 from bot.models import Decision, Escalation, EscalationState, Event, Message, Reason, Route, Ticket
@@ -172,10 +172,15 @@ class Pipeline:
         ticket = mark_sent_for_people(ticket, self.store.sent_for_people(key_of(self.helpdesk.name, ticket.id)))
         # Even an event skipped below may show a reopen (the ticket set back to open without a new comment).
         self.guard.check(event, ticket, helpdesk=self.helpdesk.name)
+        if self.lifecycle is not None:
+            # A priority changed in the helpdesk moves its SLA: the warning follows, even on an event skipped below.
+            self.lifecycle.follow_due(key_of(self.helpdesk.name, ticket.id), ticket)
         if event.turn_key is None:
             latest = ticket.latest_message
-            if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished):
-                # An agent may have answered in the helpdesk, or solved the ticket there: that closes its cards.
+            if not ticket.problems and latest is not None and (latest.author != "customer" or ticket.finished
+                                                                or _thanked_after_a_reply(ticket)):
+                # An agent may have answered in the helpdesk, or solved the ticket there: that closes its cards —
+                # also when the customer's thank-you for that reply came in before the reply's own event.
                 answered = self.answers.settle(ticket, read_at=read_at)
                 if answered is not None:
                     return answered
@@ -384,6 +389,11 @@ class Pipeline:
                 # A retry after a person already replied or solved the ticket (the first attempt failed meanwhile):
                 # "a person will follow up" after their reply would say the opposite of what happened.
                 self.store.finish_effect(key, result={"skipped": f"the escalation is already {current.state}"})
+                return
+            if (answered := waiting_on_person(ticket)) is not None:
+                # The same, answered in the helpdesk itself (or solved there) before this retry: its event has not
+                # reached Seam yet, so the escalation is still open.
+                self.store.finish_effect(key, result={"skipped": answered})
                 return
             if told is not None:
                 # Still waiting on the person an earlier escalation of this ticket promised: saying it again on

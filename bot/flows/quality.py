@@ -10,10 +10,14 @@ A reply's time is the message's own (never later than now: a helpdesk clock runn
 reply out of the window); a status change's is the moment Seam sees it. Each answer is reopened once, by the
 first event that shows it, whatever route that event's message then takes.
 
-The rate is over judged answers only (`bot.store`: reopened, or their window passed without a reopen). After each
-reopen the guard looks at the last `last` judged answers made since automation was last switched on — so a
-manager's resume restarts the count and the reopens that tripped the guard cannot trip it again at once. With at
-least `min_answers` of them and more than `max_reopen_rate` reopened, it pauses automation through the switch
+After each reopen the guard reads two rates over answers made since automation was last switched on — so a
+manager's resume restarts the count and the reopens that tripped the guard cannot trip it again at once: the
+last `last` judged answers' (`bot.store`: their window passed, so whether they were reopened is known), the true
+rate a window late; and the last `last` answers', judged or not, whose reopens so far are a floor under their
+rate, known at once. Never reopens against only the answers nobody could reopen yet: counting an answer the moment
+it is reopened but the others only once their window passes would read a steady 10% as 30% or more once a
+window holds more answers than `last`. When either has at least `min_answers` answers and more than
+`max_reopen_rate` reopened, it pauses automation through the switch
 `/escalation pause` uses, audited as "seam" with the figures, and queues one announcement for the escalation
 channel (a job of kind `announce`, retried until Slack takes it, and posted once: a retry after a crash finds the
 post by its metadata); while automation stays paused it says nothing more. `enabled = false` keeps the counting
@@ -43,9 +47,11 @@ from bot.text import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
-# Statuses that mean "open again" after Seam set another one (Zendesk's names; other helpdesks' adapters report
-# theirs, and a status outside these never counts).
-REOPEN_STATUSES = frozenset({"new", "open"})
+# Statuses that mean "open again" after Seam set another one, in each helpdesk's word as its adapter reports it:
+# Zendesk's, Freshdesk's and Gorgias's "new" and "open", Help Scout's native "active", Front's conversation
+# statuses "unassigned" and "assigned" (an archived conversation moved back to the inbox). Any other status
+# (pending, on hold, snoozed) never counts.
+REOPEN_STATUSES = frozenset({"new", "open", "active", "unassigned", "assigned"})
 # A thank-you is short: a longer message almost always says more than thanks.
 MAX_THANKS_WORDS = 15
 # Thanks, or that the answer worked — in English, with the thank-you words of the languages Seam's triggers read.
@@ -178,18 +184,28 @@ class QualityGuard:
         return marked["reopen_reason"]
 
     def figures(self) -> dict | None:
-        """The rate over the last judged answers since automation was last switched on, or None while it is
-        paused: reopened, judged, rate, limit, window_hours and the reopened tickets' ids."""
+        """The reopen rate since automation was last switched on, or None while it is paused: the higher of the
+        last `last` judged answers' rate and the floor the reopens set under the last `last` answers' (module
+        docstring), with enough answers when either has them — reopened, judged (the answers counted), rate,
+        limit, window_hours and the reopened tickets' ids."""
         switch = self.store.setting_record(PAUSED_KEY)
         if switch is not None and switch["value"]:
             return None
         table = self.table
-        judged = self.store.judged_automatic_answers(last=table.last, window_seconds=table.window_seconds,
-                                                     since=switch["updated_at"] if switch else None)
-        reopened = [a for a in judged if a["reopened_at"]]
-        return {"reopened": len(reopened), "judged": len(judged),
-                "rate": len(reopened) / len(judged) if judged else 0.0, "limit": table.max_reopen_rate,
-                "window_hours": table.window_hours, "tickets": [a["ticket_id"] for a in reopened]}
+        since = switch["updated_at"] if switch else None
+        # The judged answers' rate is the true one, known a window late; the reopens already in among the latest
+        # answers are a floor under theirs (the others may still be reopened), so over the limit they are over it
+        # for certain — at once. Neither reads reopens against only part of the answers they came from.
+        found = [self._tally(rows) for rows in (
+            self.store.latest_automatic_answers(last=table.last, since=since),
+            self.store.judged_automatic_answers(last=table.last, window_seconds=table.window_seconds, since=since))]
+        return max(found, key=lambda f: (f["judged"] >= table.min_answers, f["rate"], f["judged"]))
+
+    def _tally(self, answers: list[dict]) -> dict:
+        reopened = [a for a in answers if a["reopened_at"]]
+        return {"reopened": len(reopened), "judged": len(answers),
+                "rate": len(reopened) / len(answers) if answers else 0.0, "limit": self.table.max_reopen_rate,
+                "window_hours": self.table.window_hours, "tickets": [a["ticket_id"] for a in reopened]}
 
     def judge(self, *, helpdesk: str, ticket_id: str) -> bool:
         """Pause automation when the reopen rate exceeds the limit with enough answers judged; True if it did."""
