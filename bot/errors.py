@@ -1,5 +1,6 @@
 """The errors the core raises for people to read: each message is one line naming what to fix; and how to tell a
-failure of an outside service that is down from a failure of the work itself (`transient`).
+failure of an outside service that is down from a failure of the work itself (`transient`), and how long such a
+service asked to be left alone (`asked_to_wait`).
 
 `bot.cli` turns them into a one-line error on stderr and a non-zero exit; nothing else catches them broadly.
 Integration errors (a helpdesk call that failed, a forged webhook) live with their integration in
@@ -26,6 +27,8 @@ SLACK_DOWN_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "
                                "request_timeout"})
 # HTTP statuses of a service that is overloaded or down, not refusing this request: timed out, throttled, 5xx.
 _DOWN_STATUSES = frozenset({408, 429})
+# The longest wait a service's Retry-After may impose on a job (a date far off, or a typo, must not park it for days).
+MAX_RETRY_AFTER = 3600.0
 # Connection errors are OSErrors; these OSErrors are about local files, which no outage explains.
 _LOCAL_OS_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 
@@ -85,3 +88,16 @@ def transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__
     return False
+
+
+def asked_to_wait(exc: BaseException) -> float | None:
+    """Seconds the service that failed asked Seam to wait before asking again (a helpdesk's Retry-After, carried
+    by the error or the one it came from), at most MAX_RETRY_AFTER; None when it said nothing."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            return min(float(retry_after), MAX_RETRY_AFTER)
+        exc = exc.__cause__
+    return None

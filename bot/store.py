@@ -552,11 +552,12 @@ class Store:
 
     @_writes
     def fail_event(self, event_id: int, *, error: str, transient: bool = False,
-                   retry_in: float | None = None) -> EventState:
+                   retry_in: float | None = None, at_least: float | None = None) -> EventState:
         """Record a failed attempt, retried after `retry_in` seconds (by default `retry_delay` of the failures of
-        its sort so far). A permanent failure parks the job as dead once its attempts that were not `transient`
-        reach MAX_ATTEMPTS; a transient one (Slack or the helpdesk down: bot.errors `transient`) is counted apart
-        (`transient_failures`, m021) and parks it only once it has waited MAX_OUTAGE since it first came due."""
+        its sort so far), and no sooner than `at_least` (the failed service's Retry-After). A permanent failure
+        parks the job as dead once its attempts that were not `transient` reach MAX_ATTEMPTS; a transient one
+        (Slack or the helpdesk down: bot.errors `transient`) is counted apart (`transient_failures`, m021) and
+        parks it only once it has waited MAX_OUTAGE since it first came due."""
         event = self.event(event_id)
         now = utcnow()
         if transient:
@@ -569,7 +570,7 @@ class Store:
             failures = event.attempts - event.transient_failures
             dead = failures >= MAX_ATTEMPTS
         state = EventState.DEAD if dead else EventState.PENDING
-        delay = retry_delay(failures) if retry_in is None else retry_in
+        delay = max(retry_delay(failures) if retry_in is None else retry_in, at_least or 0.0)
         self.db["events"].update(event_id, {
             "state": state, "last_error": error[:2000], "lease_until": None,
             "next_attempt_at": iso(now + timedelta(seconds=delay)),

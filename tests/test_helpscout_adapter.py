@@ -585,7 +585,9 @@ def test_a_write_takes_two_slots_of_the_account_limit_and_a_read_one(fake, clien
     assert pacer.slots == {"helpscout": 6}
 
 
-def test_the_wait_help_scout_asks_for_is_honoured(fake, adapter):
+def test_the_wait_help_scout_asks_for_is_honoured(fake, client):
+    # The call's deadline leaves room for the wait: one that would not is given up at once (tests/test_retry_after).
+    adapter = make(client, fake, retry_deadline=3.0)
     conversation_id = str(conversation(fake, "Hello"))
     adapter.me()
     fake.fail("get_conversation", status=429, headers={"X-RateLimit-Retry-After": "1"})

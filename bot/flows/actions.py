@@ -43,7 +43,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.engine.local import REJECTED
-from bot.errors import transient
+from bot.errors import asked_to_wait, transient
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
@@ -308,7 +308,7 @@ class AgentActions:
             written = self._perform(json.loads(event.body or "{}"))
         except Exception as exc:
             state = self.store.fail_event(event.id, error=f"{type(exc).__name__}: {explained(exc)}",
-                                          transient=transient(exc))
+                                          transient=transient(exc), at_least=asked_to_wait(exc))
             log.warning("helpdesk write %s failed (attempt %s, now %s): %s", event.id, event.attempts, state, exc)
             notice = (exc.notice if isinstance(exc, WriteFailed)
                       else f"Writing to {self.helpdesk.name} failed: {explained(exc)}")

@@ -46,10 +46,13 @@ class HelpdeskError(Exception):
     ticket it refused: it is kept where Seam keeps the ticket's text and erases it with it (an escalation's
     `last_error`, a job's error; `explained`), and shown to the agent who acted, never logged."""
 
-    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail
+        # Seconds the helpdesk asked Seam to wait (Retry-After) when it gave up: the job is not retried sooner.
+        self.retry_after = retry_after
 
 
 def recorded_elsewhere(recorded: str, *, current: str) -> str | None:

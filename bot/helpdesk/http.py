@@ -116,4 +116,4 @@ def with_retries(once: Callable[[], T], *, deadline: float) -> T:
     try:
         return retrying(deadline=deadline)(once)
     except RetryableError as exc:
-        raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status) from exc
+        raise HelpdeskError(f"{exc} (gave up after retries)", status=exc.status, retry_after=exc.retry_after) from exc

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from bot.errors import from_a_service, transient
+from bot.errors import asked_to_wait, from_a_service, transient
 from bot.helpdesk.base import HelpdeskError, explained
 from bot.models import Event, EventState
 from bot.store import Store
@@ -62,7 +62,8 @@ class Worker:
         except Exception as exc:  # every failure is recorded and retried; nothing escapes the thread
             down = transient(exc)
             # The job's error is kept with the ticket (and erased with it); the log gets the message alone.
-            state = self._store.fail_event(event.id, error=f"{type(exc).__name__}: {explained(exc)}", transient=down)
+            state = self._store.fail_event(event.id, error=f"{type(exc).__name__}: {explained(exc)}", transient=down,
+                                           at_least=asked_to_wait(exc))
             _log_failure(event, exc, state=state, down=down)
         else:
             self._store.finish_event(event.id, outcome=outcome)
