@@ -269,3 +269,28 @@ def test_a_click_that_lost_to_a_reply_being_sent_is_told_so_not_that_someone_els
     assert not told.ok and told.notice == "Nothing changed: the reply is being sent right now."
     services.store.update_escalation(escalation_id, state="sent")
     assert f"already sent by <@{AGENT}>" in services.actions._beaten(escalation_id).notice
+
+
+def test_a_reply_that_went_out_before_its_status_change_failed_is_sent_not_failed(services, fake_slack, fake_zendesk):
+    # Freshdesk, Gorgias and Front set a reply's status with a second call (bot.helpdesk.base.status_after_reply):
+    # when only that call fails, the customer has the reply. The card must say so, and Retry must not be offered.
+    from bot.helpdesk.base import status_after_reply
+
+    escalation_id = escalate(services, fake_slack, fake_zendesk, 9120)
+    real = services.actions.helpdesk
+
+    def reply_then_refused_status(ticket_id, text, *, status=None):
+        real.reply(ticket_id, text)
+
+        def refused():
+            raise HelpdeskError("Freshdesk PUT /api/v2/tickets/9120 answered 400 (invalid_value)", status=400,
+                                detail="Mandatory field missing on resolve")
+        status_after_reply(refused, ticket=f"ticket {ticket_id}")
+
+    services.actions.helpdesk = Helpdesk(real, reply=reply_then_refused_status)
+    outcome = services.actions.approve(escalation_id, AGENT)
+    escalation = services.store.escalation(escalation_id)
+    assert escalation.state == "sent", (escalation.state, outcome.notice)
+    assert outcome.ok and "status" in (outcome.notice or "") and "Mandatory field" in outcome.notice
+    assert "status" in (escalation.last_error or "")
+    assert len(public_replies(fake_zendesk, 9120)) == 1

@@ -47,7 +47,7 @@ from bot.errors import asked_to_wait, transient
 from bot.flows.answered import HelpdeskAnswers
 from bot.flows.feedback import Learn, edit_distance, learned_label, same_words
 from bot.flows.pipeline import reply_landed
-from bot.helpdesk.base import Helpdesk, HelpdeskError, explained, recorded_elsewhere
+from bot.helpdesk.base import Helpdesk, HelpdeskError, StatusNotSet, explained, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event
 from bot.retry import CALL_DEADLINE
 from bot.slack.blocks import REJECT_REASONS, approvable, fits_card, helpdesk_label, owner_dm
@@ -454,6 +454,14 @@ class AgentActions:
                         self.store.restart_effect(key)
                     self.helpdesk.reply(escalation.ticket_id, text, status=self.settings.approve_status)
                 self.store.finish_effect(key, result={"by": user_id})
+        except StatusNotSet as exc:  # the customer has the reply: sent, with the status left for a person
+            self.store.finish_effect(key, result={"by": user_id})
+            self._sent(escalation_id, user_id, text=text, action=action)
+            why = (f"The reply was sent, but setting the ticket's status in {self.helpdesk.name} failed: "
+                   f"{explained(exc)}")
+            self.store.update_escalation(escalation_id, last_error=clip(why, 500))
+            self.poster.refresh(escalation_id)
+            return _Written(f"sent; status not set: {clip(str(exc), 200)}", notice=clip(why, 500))
         except Exception as exc:  # any failure must leave a visible, retryable state, never a stuck "sending"
             if _refused(exc):  # certainly not applied: Retry sends at once
                 self.store.forget_effect(key)
@@ -567,7 +575,7 @@ class AgentActions:
                                      last_error=None)
         self.poster.refresh(escalation_id)
         written = self._run_write(job)
-        return Outcome(written.ok, None if written.ok else written.notice)
+        return Outcome(written.ok, written.notice)
 
     def _beaten(self, escalation_id: int) -> Outcome:
         """What the clicking user is told when another change won the compare-and-set their click lost."""

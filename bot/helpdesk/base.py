@@ -83,8 +83,13 @@ def status_after_reply(set_status: Callable[[], object], *, ticket: str) -> None
     try:
         set_status()
     except HelpdeskError as exc:
-        raise HelpdeskError(f"{ticket}: the reply was sent, but setting its status failed: {exc}",
-                            detail=exc.detail) from exc
+        raise StatusNotSet(f"{ticket}: the reply was sent, but setting its status failed: {exc}",
+                           detail=exc.detail) from exc
+
+
+class StatusNotSet(HelpdeskError):
+    """The reply reached the customer; only the status change that follows it failed (`status_after_reply`). The
+    reply is sent, never to be sent again: what is left is the ticket's status, for a person to set."""
 
 
 # A `Ticket.problems` entry: the thread's listing went on past what an adapter reads of it (or linked elsewhere), so
