@@ -82,6 +82,30 @@ def test_the_other_languages_still_fire(text: str) -> None:
     assert asks_for_human(ticket(text)) is not None
 
 
+@pytest.mark.parametrize("text", [
+    # A word describing the person ("echten", "vrai", "real") between the article and the noun.
+    "Kann ich bitte mit einem echten Mitarbeiter sprechen?", "Quiero hablar con un agente humano",
+    "Je veux parler à un vrai conseiller", "Vorrei parlare con un operatore umano",
+    # The verb's other usual preposition, and Dutch's verb-last order.
+    "Je voudrais parler avec un conseiller", "Ik wil graag met een medewerker spreken",
+    "Kann ich mit jemandem sprechen?", "Ich möchte mit einem Mitarbeiter reden",
+])
+def test_the_other_languages_fire_with_a_describing_word_or_their_usual_word_order(text: str) -> None:
+    assert asks_for_human(ticket(text)) is not None
+
+
+def test_the_subject_counts_until_somebody_replies_however_often_the_customer_wrote() -> None:
+    # Two messages before anyone answered: the request in the subject is still unanswered.
+    waiting = ticket("My order is late.", "It is order 5531.", subject="I want to speak to a human")
+    assert asks_for_human(waiting) is not None
+    answered = Ticket(id="1", subject="I want to speak to a human", messages=(
+        Message(author="customer", body="My order is late."),
+        Message(author="agent", body="Hi, I'm Bob. It ships today."),
+        Message(author="customer", body="Thanks, and how do I reset my password?"),
+    ))
+    assert asks_for_human(answered) is None
+
+
 # -- near misses -------------------------------------------------------------------------------------------
 
 

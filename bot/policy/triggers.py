@@ -199,13 +199,17 @@ _HUMAN_PATTERNS = (
     r"\b(get|give)\s+me\s+(to\s+)?(a|an|the|your|some)?\s*(real\s+|live\s+)?(someone|somebody|human|person|agent|representative|manager|supervisor|operator)\b",
     r"^[\s.,!?]*(the\s+)?([\w']+\s+){0,2}(team|department|dept|desk)\s+(please|pls|plz)[\s.,!?]*$",
     r"\b(don't|dont|do\s+not)\s+want\s+to\s+(talk|speak|chat)\s+(to|with)\s+(you|a\s+bot|a\s+machine|a\s+robot|the\s+bot|this\s+bot)\b",
-    # Spanish, French, German, Portuguese, Italian, Dutch.
-    r"\bhablar\s+con\s+(una\s+persona|un\s+humano|un\s+agente|alguien|un\s+representante|un\s+operador)\b",
-    r"\bparler\s+(à|a)\s+(un\s+humain|une\s+personne|un\s+conseiller|quelqu'un|un\s+agent)\b",
+    # Spanish, French, German, Portuguese, Italian, Dutch: the article, at most one word describing the person
+    # ("einem echten Mitarbeiter", "un vrai conseiller"), the noun; German and Dutch put the verb last.
+    r"\bhablar\s+con\s+(alguien|(una?|el|la)\s+(\w+\s+)?(persona|humano|agente|representante|operador|asesor)\b)",
+    r"\bparler\s+(à|a|avec)\s+(quelqu'un|(un|une)\s+(\w+\s+)?(humain|personne|conseill(er|ère)|agent|opérat(eur|rice))\b)",
     r"\b(mit\s+)?(einem|einer)\s+(menschen|mitarbeiter|mitarbeiterin|person)\s+sprechen\b",
-    r"\bfalar\s+com\s+(um\s+atendente|uma\s+pessoa|um\s+humano|algu[eé]m)\b",
-    r"\bparlare\s+con\s+(un\s+operatore|una\s+persona|un\s+umano|qualcuno)\b",
-    r"\bspreken\s+met\s+(een\s+medewerker|een\s+mens|iemand)\b",
+    r"\bmit\s+(jemandem|(einem|einer|dem|der)\s+(\w+\s+)?(menschen|mitarbeiter(in)?|person|berater(in)?))\s+(\w+\s+)?"
+    r"(sprechen|reden)\b",
+    r"\bfalar\s+com\s+(algu[eé]m|(um|uma|o|a)\s+(\w+\s+)?(atendente|pessoa|humano|agente|operador)\b)",
+    r"\bparlare\s+con\s+(qualcuno|(un|una)\s+(\w+\s+)?(operatore|operatrice|persona|umano|agente)\b)",
+    r"\b(spreken|praten)\s+met\s+(iemand|een\s+(\w+\s+)?(medewerker|mens|persoon)\b)",
+    r"\bmet\s+(iemand|een\s+(\w+\s+)?(medewerker|mens|persoon))\s+(\w+\s+)?(spreken|praten)\b",
 )
 
 _HELP = (r"(help|assist|check|look|explain|tell|call|phone|contact|get\s+back|reply|respond|answer|sort|fix|handle|"
@@ -302,9 +306,10 @@ def _search(pattern: Guarded, reading: spelling.Reading) -> tuple[str, str] | No
 
 def _request_text(ticket: Ticket) -> str:
     # What the customer has said since the last real reply (`Message.is_reply`): a request a person answered is
-    # settled, one Seam only acknowledged ("a person will follow up") or an internal note passed over stands.
-    first = len(ticket.customer_messages) <= 1
-    return "\n".join(p for p in ([ticket.subject] if first else []) + ticket.since_last_reply()[0] if p)
+    # settled, one Seam only acknowledged ("a person will follow up") or an internal note passed over stands. The
+    # subject counts until somebody replies, however many messages the customer sent meanwhile.
+    tail, replied = ticket.since_last_reply()
+    return "\n".join(p for p in ([] if replied else [ticket.subject]) + tail if p)
 
 
 def asks_for_human(ticket: Ticket, *, extra_phrases: Iterable[str] = ()) -> Reason | None:
