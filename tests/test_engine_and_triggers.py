@@ -139,6 +139,16 @@ def test_configured_phrases_extend_asks_for_human_as_whole_words() -> None:
     ("Someone logged into my account from Brazil", "account security"),
     ("Please delete my account", "account deletion"),
     ("I want you to close my old account", "account deletion"),
+    # Every form of a verb the list has one of, and the compound written with a hyphen.
+    ("I'll sue if this isn't fixed", "legal"),
+    ("I am suing your company", "legal"),
+    ("You will be sued.", "legal"),
+    ("I have passed this to my solicitor", "legal"),
+    ("Someone has logged into my account", "account security"),
+    ("somebody logged in to my profile from Russia", "account security"),
+    ("A hacker got into my account", "account security"),
+    ("I got an email about a login I did not recognise", "account security"),
+    ("I got double-charged for my order", "billing dispute"),
 ])
 def test_a_high_risk_topic_fires_and_names_the_topic(text: str, topic: str) -> None:
     reason = risky(text)
@@ -158,6 +168,8 @@ def test_every_topic_found_is_named_in_the_label() -> None:
     "How long does shipping take?",
     "Can I change my delivery address?",
     "I love your accountability",
+    "Hi, this is Sue from accounts: where is my order?",
+    "I logged into my account but cannot find the invoice",
 ])
 def test_ordinary_questions_are_not_high_risk(text: str) -> None:
     assert risky(text) is None
@@ -184,6 +196,10 @@ def matches(keyword: str, text: str) -> bool:
     ("court", "the courtyard", False),
     ("money back", "I want my money   back", True),
     ("money back", "money came back", False),
+    ("double charged", "I was double-charged", True),
+    ("double charged", "I was double - charged", True),
+    ("charge back", "a charge-back", True),
+    ("money back", "money-back guarantee", True),
     ("delet* * * account*", "delete my old account", True),
     ("delet* * * account*", "delete my account", True),
     ("delet* * * account*", "delete account", True),

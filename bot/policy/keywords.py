@@ -1,7 +1,8 @@
 """Keywords as people write them in seam.toml, turned into regular expressions.
 
-Words match whole; `refund*` matches any ending (refunds, refunded); a lone `*` stands for any one word
-(`cancel* * * account*` matches "cancel my pro account"). Used by the high-risk topics and the profanity list.
+Words match whole, apart or joined by a hyphen ("double charged" matches "double-charged"); `refund*` matches any
+ending (refunds, refunded); a lone `*` stands for any one word (`cancel* * * account*` matches "cancel my pro
+account"). Used by the high-risk topics and the profanity list.
 """
 
 from __future__ import annotations
@@ -19,5 +20,6 @@ def keyword_pattern(keyword: str) -> str:
             pattern += "" if last else r"(?:[\w'-]+\s+)?"
             continue
         pattern += re.escape(token.rstrip("*")) + (r"\w*" if token.endswith("*") else r"\b")
-        pattern += "" if last else r"\s+"
+        # A compound is written apart or with a hyphen: "double charged", "double-charged".
+        pattern += "" if last else r"(?:\s+|\s*-\s*)"
     return pattern

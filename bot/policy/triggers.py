@@ -49,12 +49,16 @@ DEFAULT_HIGH_RISK_TOPICS: dict[str, tuple[str, ...]] = {
         "charged * again", "extra * charge*", "on my statement", "in my statement",
         "disagree with * charge*", "don't recall making", "do not recall making",
     ),
-    "legal": ("lawyer*", "attorney*", "legal action", "sue you", "lawsuit*", "court", "gdpr", "small claims"),
+    # "sue" only with a modal, "to" or its object: alone it is also a first name ("this is Sue from accounts").
+    "legal": ("lawyer*", "attorney*", "solicitor*", "legal action", "sue you", "sue your*", "will sue", "ll sue",
+              "to sue", "gonna sue", "sued", "suing", "lawsuit*", "court", "gdpr", "small claims"),
     "account security": (
-        "hacked", "compromised", "someone logged into", "stolen account", "account takeover", "phishing",
+        "hacked", "hacker*", "hacking", "compromised", "someone logged in*", "somebody logged in*",
+        "someone * logged in*", "somebody * logged in*", "stolen account", "account takeover", "phishing",
         "unauthori* access", "2fa", "two-factor", "identity theft", "stolen", "stole", "lost * * card",
         "lost * * wallet", "lost * * phone", "can't find my card", "cant find my card", "without * permission",
         "someone * using my", "someone * used my", "not mine", "isn't mine", "don't recogni*", "do not recogni*",
+        "didn't recogni*", "did not recogni*",
         "didn't make", "did not make", "strange payment*", "strange charge*", "unknown charge*", "unknown payment*",
         "someone * * using my", "someone * * used my", "someone * * * access", "gained access", "besides me",
         "wasn't me", "was not me", "not me", "didn't do", "didnt do", "did not do", "didnt make", "did not perform",
