@@ -5,10 +5,11 @@ passages in the system message and the ticket, masked by `bot.pii.mask` and fenc
 message; it answers with a strict JSON schema (`OUTPUT_SCHEMA`; JSON mode with the schema in the rules on a
 server that refuses structured outputs), which is validated here again. The answer is
 *grounded* only when it cites passages, all of which were retrieved, and the cited passages hold what it says
-(`unsupported`: each of its clauses mostly in their words, every number theirs or the ticket's); an ungrounded
-answer may be drafted for a person but must never be sent automatically (`bot.policy.decide` refuses to resolve
-when `grounded` is False). The model's confidence is its own word, so a citation alone is not evidence: a model
-that follows an injected instruction, or invents, can cite a real passage and write anything.
+(`unsupported`: each of its clauses mostly in their words and negating what they negate, every number theirs or
+the ticket's); an ungrounded answer may be drafted for a person but must never be sent automatically
+(`bot.policy.decide` refuses to resolve when `grounded` is False). The model's confidence is its own word, so a
+citation alone is not evidence: a model that follows an injected instruction, or invents, can cite a real passage
+and write anything.
 
 Any failure (timeout, connection error, rate limit or 5xx after retries, refusal, truncated or filtered output,
 an answer over `MAX_RESPONSE_BYTES`, invalid JSON, output outside the schema) gives an Assessment with
@@ -42,7 +43,7 @@ import httpx2  # the openai SDK's HTTP layer from 3.x (pyproject pins openai>=3.
 import openai
 
 from bot import pii
-from bot.engine.base import Passage, own_details, summarize
+from bot.engine.base import Passage, own_details, sentences, summarize
 from bot.engine.wording import content_words, explained_share
 from bot.errors import ConfigError
 from bot.models import Assessment, Ticket
@@ -75,6 +76,10 @@ MAX_TOPIC_CHARS = 60
 # paraphrase ("you'll receive" for "we send you"), none for a clause of its own ("your plan is now free").
 MIN_CLAUSE_SUPPORT = 0.6
 _CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# A negation turns a passage's "cannot be exchanged for cash" into its opposite while keeping every content word
+# (function words, `not` among them, weigh nothing in a clause's support): what each one negates is compared too.
+NEGATIONS = frozenset("not no never none nothing nobody neither nor cannot without dont cant wont".split())
+_TOKEN = re.compile(r"[\w']+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
 # Numbers written as words, which a check on digits alone lets through ("from ten to fifty"). Left out: words as
 # often meant otherwise, "one" ("redeem one at checkout"), "once" ("once you pay"), "double" ("double-check").
@@ -205,23 +210,61 @@ def _ticket_text(ticket: Ticket) -> str:
 def unsupported(answer: str, passages: Sequence[Passage], ticket: Ticket) -> str | None:
     """Why `passages` (those the answer cites) do not hold `answer`, or None when they do: a clause (a sentence,
     or a part after ";" or ":") whose content words are mostly not theirs, a number neither they nor the ticket
-    give, or no content word of theirs at all ("Yes."). Lexical, so a reworded answer may fail it — it is then
-    drafted for a person, the cautious side — and a negation the passage does not make still passes it. Numbers
-    the ticket gives count as given, so an answer may repeat the customer's order number."""
+    give, no content word of theirs at all ("Yes."), or a clause that affirms what the passage sentence it comes
+    from negates, or the reverse ("can be exchanged for cash" from "cannot be exchanged for cash"). Lexical, so a
+    reworded answer may fail it — it is then drafted for a person, the cautious side. Numbers the ticket gives
+    count as given, so an answer may repeat the customer's order number."""
     text = "\n".join(p.text for p in passages)
-    known = frozenset(content_words(text)) | {w.lower() for w in name_words(ticket.requester_name)}
+    names = frozenset(w.lower() for w in name_words(ticket.requester_name))
+    known = frozenset(content_words(text)) | names
     clauses = [c for c in _CLAUSE.split(answer) if content_words(c)]
     if not clauses:
         return "nothing the passages hold"
     for clause in clauses:
         if explained_share(clause, known, {}, 1.0) < MIN_CLAUSE_SUPPORT:
             return "a clause the passages do not hold"
+    said = [(s, frozenset(content_words(s)) | names) for p in passages for s in sentences(p.text)]
+    for clause in clauses:
+        if not _same_polarity(clause, said):
+            return "a clause that negates what the passages say, or the reverse"
     given = "\n".join([text, ticket.subject or "", *(m.body for m in ticket.messages)])
     numbers = set(_NUMBER.findall(given)) | (NUMBER_WORDS & set(re.findall(r"\w+", given.lower())))
     used = set(_NUMBER.findall(answer)) | (NUMBER_WORDS & set(re.findall(r"\w+", answer.lower())))
     if used - numbers:
         return "a number the passages do not give"
     return None
+
+
+def negated_words(text: str) -> frozenset[str]:
+    """The content word each negation in `text` bears on: the first after it, in the same clause ("cannot be
+    exchanged": exchanged; "No, they never expire": expire)."""
+    found: set[str] = set()
+    pending = False
+    for token in _TOKEN.findall(text.lower().replace("\u2019", "'")):
+        if not (token[0].isalnum() or token[0] == "_"):
+            pending = False  # punctuation ends what a negation can reach
+        elif token in NEGATIONS or token.endswith("n't"):
+            pending = True
+        elif pending and (words := content_words(token)):
+            found.add(words[0])
+            pending = False
+    return frozenset(found)
+
+
+def _same_polarity(clause: str, said: Sequence[tuple[str, frozenset[str]]]) -> bool:
+    """Whether a passage sentence the clause comes from — one holding enough of its words, or else the ones
+    holding most — neither affirms what the clause negates nor negates what it affirms."""
+    shares = [(explained_share(clause, words, {}, 1.0), sentence) for sentence, words in said]
+    if not shares:
+        return False
+    enough = min(MIN_CLAUSE_SUPPORT, max(share for share, _ in shares))
+    ours, our_words = negated_words(clause), frozenset(content_words(clause))
+    for share, sentence in shares:
+        if share >= enough:
+            theirs, their_words = negated_words(sentence), frozenset(content_words(sentence))
+            if not ((ours - theirs) & their_words or (theirs - ours) & our_words):
+                return True
+    return False
 
 
 def _reject_constant(name: str) -> Any:
