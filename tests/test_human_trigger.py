@@ -94,6 +94,19 @@ def test_the_other_languages_fire_with_a_describing_word_or_their_usual_word_ord
     assert asks_for_human(ticket(text)) is not None
 
 
+@pytest.mark.parametrize("text", [
+    # A person as the one who should act: "a human to look at this", "can a human reply".
+    "Please have a person contact me", "I would like a human to look at this", "Can a human reply?",
+    "I need a real person to check this", "I need human help", "Need human assistance",
+    # Every form of "escalate", and a call asked for with "please" or through someone.
+    "escalation please", "I want this escalated", "Escalating this, please", "have someone call me",
+    "phone me please",
+])
+def test_a_person_asked_to_act_any_form_of_escalate_and_a_call_through_someone_fire(text: str) -> None:
+    reason = asks_for_human(ticket("Order 5531 is late.\n" + text))
+    assert reason is not None and reason.code == "asks_for_human"
+
+
 def test_the_subject_counts_until_somebody_replies_however_often_the_customer_wrote() -> None:
     # Two messages before anyone answered: the request in the subject is still unanswered.
     waiting = ticket("My order is late.", "It is order 5531.", subject="I want to speak to a human")

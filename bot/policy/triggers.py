@@ -168,6 +168,10 @@ class TriggerSettings(Table):
 
 # -- the customer asks for a person --------------------------------------------------------------------------
 
+# What a person is asked to do, in a request for one ("a human to look at this", "someone to call me").
+_HELP = (r"(help|assist|check|look|explain|tell|call|phone|contact|get\s+back|reply|respond|answer|sort|fix|handle|"
+         r"deal|review|advise|confirm|talk|speak|chat|get\s+in\s+touch|reach\s+out)\b")
+
 # Phrasings of "let me talk to a person", and the common forms in a few other languages. They are matched on the
 # customer's text as written (normalised: `bot.policy.spelling`), then on the same text with misspelt words of
 # the trigger's vocabulary corrected ("spaek to somone" reads as "speak to someone").
@@ -184,7 +188,11 @@ _HUMAN_PATTERNS = (
     r"\b(not|no)\s+(a\s+|another\s+)?(bot|robot|machine|ai|automated)\b",
     r"\b(stop|quit)\b.{0,30}\b(bot|robot|automated|ai)\b",
     r"\bcustomer\s+(service|support|care)\s+(rep|representative|agent|person)\b",
-    r"\bescalate\b",
+    r"\bescalat(e|es|ed|ing|ion)\b",
+    # A person asked to act: "have a person contact me", "like a human to look at this", "can a human reply".
+    r"\b(want|need|like|have|get|ask|can|could|would|will|may|please|let)\s+(a|an|some)\s+((real|live|actual)\s+)?"
+    r"(human|person|agent|representative|operator)\s+(to\s+)?(please\s+)?" + _HELP,
+    r"\bhuman\s+(help|assistance|contact)\b",
     r"\b(contact|reach|call)\w*\s+(with\s+|to\s+)?((an?|your|another|one\s+of\s+your)\s+)?((other|real|live|human|actual)\s+)?(operator|assistant|somebody|someone|somneone|person|human|agent|representative)s?\b",
     r"\b(cat|chat)\w*\s+(with|to)\s+((an?|your|another|one\s+of\s+your)\s+)?((other|real|live|human|actual)\s+)?(operator|assistant|somebody|someone|somneone|person|human|agent|representative)s?\b",
     r"\b(speak|talk)\w*\s+(with|to)\s+an?\s+assistant\b",
@@ -192,6 +200,8 @@ _HUMAN_PATTERNS = (
     r"\b(can|could|would)\s+(you|someone|somebody|anyone|anybody|one\s+of\s+you|a\s+person|an\s+agent)\s+(please\s+)?(call|phone|ring)\s+me\b",
     r"\b(please|pls|plz)\s+(call|phone|ring)\s+me\b",
     r"\b(call|phone|ring)\s+me\s+(back|asap|today|now)\b",
+    r"(?<!n't\s)(?<!not\s)(?<!dont\s)(?<!never\s)\b(call|phone|ring)\s+me\s+(please|pls|plz)\b",
+    r"\b(have|get|ask)\s+(someone|somebody|a\s+person|an\s+agent|a\s+representative)\s+(to\s+)?(call|phone|ring|contact)\s+me\b",
     r"\bgive\s+me\s+a\s+(call|ring)\b",
     r"\b(want|need|like|request|requesting|arrange|schedule|book|(can|could|may)\s+i\s+(have|get))\s+(a|an)\s+(urgent\s+|quick\s+)?(call\s*back|phone\s+call|call\s+from)\b",
     r"\b(is|are)\s+(there\s+)?(anyone|anybody|someone|somebody)\s+(there|here|out\s+there|available|real|reading|listening|alive)\b",
@@ -215,9 +225,6 @@ _HUMAN_PATTERNS = (
     r"\b(spreken|praten)\s+met\s+(iemand|een\s+(\w+\s+)?(medewerker|mens|persoon)\b)",
     r"\bmet\s+(iemand|een\s+(\w+\s+)?(medewerker|mens|persoon))\s+(\w+\s+)?(spreken|praten)\b",
 )
-
-_HELP = (r"(help|assist|check|look|explain|tell|call|phone|contact|get\s+back|reply|respond|answer|sort|fix|handle|"
-         r"deal|review|advise|confirm|talk|speak|chat|get\s+in\s+touch|reach\s+out)\b")
 
 # Near misses: what looks like wanting a person without saying so clearly. They cap the ticket at a draft.
 _MAYBE_HUMAN_PATTERNS = (
