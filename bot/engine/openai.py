@@ -81,6 +81,10 @@ _CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 NEGATIONS = frozenset("not no never none nothing nobody neither nor cannot without dont cant wont".split())
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
+# A link, with or without its scheme ("https://shop.example/track", "shop.example"). Compared without scheme, "www."
+# or a trailing slash; emails are left to the check on other customers' details (`bot.engine.base.own_details`).
+_LINK = re.compile(r"\b(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/[^\s<>()\[\]\"']*)?", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Numbers written as words, which a check on digits alone lets through ("from ten to fifty"). Left out: words as
 # often meant otherwise, "one" ("redeem one at checkout"), "once" ("once you pay"), "double" ("double-check").
 NUMBER_WORDS = frozenset("""
@@ -210,10 +214,10 @@ def _ticket_text(ticket: Ticket) -> str:
 def unsupported(answer: str, passages: Sequence[Passage], ticket: Ticket) -> str | None:
     """Why `passages` (those the answer cites) do not hold `answer`, or None when they do: a clause (a sentence,
     or a part after ";" or ":") whose content words are mostly not theirs, a number neither they nor the ticket
-    give, no content word of theirs at all ("Yes."), or a clause that affirms what the passage sentence it comes
-    from negates, or the reverse ("can be exchanged for cash" from "cannot be exchanged for cash"). Lexical, so a
-    reworded answer may fail it — it is then drafted for a person, the cautious side. Numbers the ticket gives
-    count as given, so an answer may repeat the customer's order number."""
+    give, a link they do not give, no content word of theirs at all ("Yes."), or a clause that affirms what the
+    passage sentence it comes from negates, or the reverse ("can be exchanged for cash" from "cannot be exchanged
+    for cash"). Lexical, so a reworded answer may fail it — it is then drafted for a person, the cautious side.
+    Numbers the ticket gives count as given, so an answer may repeat the customer's order number."""
     text = "\n".join(p.text for p in passages)
     names = frozenset(w.lower() for w in name_words(ticket.requester_name))
     known = frozenset(content_words(text)) | names
@@ -232,7 +236,19 @@ def unsupported(answer: str, passages: Sequence[Passage], ticket: Ticket) -> str
     used = set(_NUMBER.findall(answer)) | (NUMBER_WORDS & set(re.findall(r"\w+", answer.lower())))
     if used - numbers:
         return "a number the passages do not give"
+    if links(answer) - links(text):
+        # Only the passages' links: a ticket can carry one for the model to pass on.
+        return "a link the passages do not give"
     return None
+
+
+def links(text: str) -> frozenset[str]:
+    """The links in `text`, lower case, without scheme, "www." or the punctuation and slash that may end them."""
+    found = set()
+    for match in _LINK.finditer(_EMAIL.sub(" ", text)):
+        link = re.sub(r"^(?:https?://)?(?:www\.)?", "", match.group(0).lower()).rstrip(".,;:!?/")
+        found.add(link)
+    return frozenset(found)
 
 
 def negated_words(text: str) -> frozenset[str]:
