@@ -143,6 +143,23 @@ def test_wants_human_and_tone_come_through(fake, engine):
     assert assessment.wants_human is True and assessment.tone == pytest.approx(-0.9)
 
 
+def test_an_upset_customer_the_model_reads_in_any_language_escalates_as_angry(fake, engine):
+    # VADER reads English only: this scores 0. The model's reading of the tone may add the escalation, as its
+    # reading of a request for a person does; it never removes one.
+    furious = ticket("¡Esto es una vergüenza! Llevo tres semanas esperando, son unos inútiles. Gift cards: how do "
+                     "I redeem one?")
+    fake.reply_json(output(answer="Redeem one at checkout by entering the 16-digit code.",
+                           supported_by=["gift-cards"], tone=-0.8, confidence=0.97))
+    decision = decide(furious, engine.assess(furious), policy=Policy())
+    assert decision.route == Route.ESCALATE
+    [angry] = [r for r in decision.reasons if r.code == "angry_tone"]
+    assert angry.detail == "as read by the AI (tone -0.80)"
+    fake.reply_json(output(answer="Redeem one at checkout by entering the 16-digit code.",
+                           supported_by=["gift-cards"], tone=-0.3, confidence=0.97))
+    calm = ticket("Hola! Gift cards: how do I redeem one?")
+    assert decide(calm, engine.assess(calm), policy=Policy()).route == Route.RESOLVE
+
+
 # ------------------------------------------------------------------------------------------------ failures
 
 

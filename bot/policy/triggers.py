@@ -498,7 +498,13 @@ def _high_risk(ticket: Ticket, *, assessment: Assessment, settings: HighRiskSett
 
 
 def _angry(ticket: Ticket, *, assessment: Assessment, settings: ToneSettings, now: datetime) -> Reason | None:
-    return angry_tone(ticket, settings=settings)
+    reason = angry_tone(ticket, settings=settings)
+    # The engine's reading (an LLM's, in any language: VADER reads English only), -1 furious … 1 delighted, on the
+    # same scale as the score: like its reading of a request for a person, it may add the escalation, never remove it.
+    if reason is None and assessment.tone is not None and -assessment.tone >= settings.threshold:
+        reason = Reason(code="angry_tone", label="Angry or upset tone",
+                        detail=f"as read by the AI (tone {assessment.tone:.2f})")
+    return reason
 
 
 def _sla(ticket: Ticket, *, assessment: Assessment, settings: SlaSettings, now: datetime) -> Reason | None:
