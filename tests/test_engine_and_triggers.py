@@ -149,6 +149,10 @@ def test_configured_phrases_extend_asks_for_human_as_whole_words() -> None:
     ("A hacker got into my account", "account security"),
     ("I got an email about a login I did not recognise", "account security"),
     ("I got double-charged for my order", "billing dispute"),
+    # The typographic apostrophe phones and Macs type by default.
+    ("I didn’t authorize this charge", "billing dispute"),
+    ("That payment wasn’t me", "account security"),
+    ("I’ll sue", "legal"),
 ])
 def test_a_high_risk_topic_fires_and_names_the_topic(text: str, topic: str) -> None:
     reason = risky(text)
@@ -200,6 +204,9 @@ def matches(keyword: str, text: str) -> bool:
     ("double charged", "I was double - charged", True),
     ("charge back", "a charge-back", True),
     ("money back", "money-back guarantee", True),
+    ("didn't authori*", "I didn’t authorise it", True),
+    ("didn't authori*", "I didn`t authorise it", True),
+    ("didn't authori*", "I didnt authorise it", False),
     ("delet* * * account*", "delete my old account", True),
     ("delet* * * account*", "delete my account", True),
     ("delet* * * account*", "delete account", True),
