@@ -80,6 +80,9 @@ def test_calm_questions_polite_complaints_and_happy_customers_do_not_fire(text: 
     "Im very upset as my top-up was canceled and I have no idea why.",
     "We're fed up with waiting for the refund.",
     "I'm getting really frustrated with your app.",
+    # the typographic apostrophe phones and Macs type by default
+    "I’m extremely upset with this order.",
+    "We’re so frustrated.",
 ])
 def test_a_customer_who_says_they_are_upset_fires_angry_tone(text: str) -> None:
     assert angry(text) is not None, read_tone(text)

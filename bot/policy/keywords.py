@@ -13,12 +13,12 @@ import re
 # An apostrophe as typed: phones and Macs send the typographic one ("didn’t") by default.
 _APOSTROPHE_CHARS = "'\u2019\u2018`\u00b4"
 APOSTROPHES = f"[{_APOSTROPHE_CHARS}]"
-_STRAIGHT = str.maketrans(dict.fromkeys(_APOSTROPHE_CHARS, "'"))
+STRAIGHTEN = str.maketrans(dict.fromkeys(_APOSTROPHE_CHARS, "'"))
 
 
 def keyword_pattern(keyword: str) -> str:
     """A config keyword as a regex: words match whole; `refund*` matches any ending; a lone `*` is any one word."""
-    tokens = keyword.lower().translate(_STRAIGHT).split()
+    tokens = keyword.lower().translate(STRAIGHTEN).split()
     pattern = r"\b"
     for position, token in enumerate(tokens):
         last = position == len(tokens) - 1

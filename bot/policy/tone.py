@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.models import Ticket
-from bot.policy.keywords import keyword_pattern
+from bot.policy.keywords import STRAIGHTEN, keyword_pattern
 from bot.policy.needles import Guarded
 
 # Built-in profanity, as config keywords (`word*` matches any ending). `[triggers.angry_tone] profanity` adds
@@ -210,7 +210,7 @@ def read_tone(text: str, *, profanity: Iterable[str] = ()) -> ToneReading:
                                                      if _MAYBE_MASKED.search(t))):
         score += _W_PROFANITY
         signals.append("profanity")
-    lowered = text.lower()
+    lowered = text.lower().translate(STRAIGHTEN)  # the patterns spell "i'm", "won't" with a straight apostrophe
     if _STRONG_THREAT.search(lowered):
         score += _W_STRONG_THREAT
         signals.append("threat to leave or escalate")
