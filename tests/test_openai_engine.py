@@ -517,6 +517,13 @@ def test_an_answer_in_its_passage_s_words_stays_grounded(fake, engine, answer):
     assert decide(customer, assessment, policy=Policy()).route == Route.RESOLVE
 
 
+def test_a_negation_is_read_in_its_own_clause_of_the_passage():
+    passage = Passage("cancel", "You can't cancel online; you can cancel by phone.", 0.9)
+    assert unsupported("You can cancel by phone.", [passage], PASSWORD) is None
+    assert unsupported("You can't cancel online; you can cancel by phone.", [passage], PASSWORD) is None
+    assert unsupported("You can cancel online.", [passage], PASSWORD) is not None
+
+
 def test_a_link_is_the_passage_s_own_however_it_is_written_and_never_the_ticket_s():
     passage = Passage("help", "Track your parcel at https://www.shop.example/track/ with its number.", 0.9)
     customer = ticket("Where is my parcel? The courier said to check http://courier.example/p/7781")

@@ -43,7 +43,7 @@ import httpx2  # the openai SDK's HTTP layer from 3.x (pyproject pins openai>=3.
 import openai
 
 from bot import pii
-from bot.engine.base import Passage, own_details, sentences, summarize
+from bot.engine.base import Passage, own_details, summarize
 from bot.engine.wording import content_words, explained_share
 from bot.errors import ConfigError
 from bot.models import Assessment, Ticket
@@ -227,7 +227,8 @@ def unsupported(answer: str, passages: Sequence[Passage], ticket: Ticket) -> str
     for clause in clauses:
         if explained_share(clause, known, {}, 1.0) < MIN_CLAUSE_SUPPORT:
             return "a clause the passages do not hold"
-    said = [(s, frozenset(content_words(s)) | names) for p in passages for s in sentences(p.text)]
+    # Cut as the answer is, so that an answer quoting a passage word for word is always held.
+    said = [(c, frozenset(content_words(c)) | names) for p in passages for c in _CLAUSE.split(p.text) if c.strip()]
     for clause in clauses:
         if not _same_polarity(clause, said):
             return "a clause that negates what the passages say, or the reverse"
@@ -268,8 +269,8 @@ def negated_words(text: str) -> frozenset[str]:
 
 
 def _same_polarity(clause: str, said: Sequence[tuple[str, frozenset[str]]]) -> bool:
-    """Whether a passage sentence the clause comes from — one holding enough of its words, or else the ones
-    holding most — neither affirms what the clause negates nor negates what it affirms."""
+    """Whether a passage clause the answer's clause comes from — one holding enough of its words, or else the ones
+    holding most — neither affirms what it negates nor negates what it affirms."""
     shares = [(explained_share(clause, words, {}, 1.0), sentence) for sentence, words in said]
     if not shares:
         return False
