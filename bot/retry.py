@@ -10,7 +10,7 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from time import time
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -63,25 +63,29 @@ class wait_retry_after(wait_base):
         return min(self.cap, self.fallback(retry_state))
 
 
-def _asked_to_wait_longer(cap: float) -> Callable[[RetryCallState], bool]:
-    """Stop when the server's own Retry-After is longer than `cap`: waiting only `cap` would ask again too soon."""
+def _asked_to_wait_too_long(*, cap: float, deadline: float) -> Callable[[RetryCallState], bool]:
+    """Stop when the server's own Retry-After is longer than `cap` (waiting only `cap` would ask again too soon), or
+    would end after the call's `deadline`: the job is retried once it is over instead. Seam's own backoff, with no
+    word from the server, may still end a little past the deadline."""
     def stop(retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         retry_after = getattr(error, "retry_after", None)
-        return retry_after is not None and retry_after > cap
+        return retry_after is not None and (
+            retry_after > cap or (retry_state.seconds_since_start or 0.0) + retry_after >= deadline)
     return stop
 
 
 def retrying(*, attempts: int = 5, deadline: float = 60.0, initial: float = 0.5, cap: float = 30.0,
              retry_on: Callable[[BaseException], bool] | None = None) -> Retrying:
     """A tenacity `Retrying` for one outbound call: bounded both in attempts and in total time. It gives up rather
-    than wait past `deadline`, and rather than ask again before a server's Retry-After is over (a wait over `cap`):
+    than ask again before a server's Retry-After is over when that wait is over `cap` or outlasts `deadline`:
     asked again inside its window, a rate-limited server answers 429 again. The caller's job is then retried once
     that wait is over (`RetryableError.retry_after`, bot.jobs.worker)."""
     return Retrying(
         retry=retry_if_exception(retry_on or (lambda exc: isinstance(exc, RetryableError))),
         wait=wait_retry_after(fallback=wait_exponential_jitter(multiplier=initial, max=cap, jitter=initial), cap=cap),
-        stop=stop_after_attempt(attempts) | stop_before_delay(deadline) | _asked_to_wait_longer(cap),
+        stop=stop_after_attempt(attempts) | stop_after_delay(deadline) | _asked_to_wait_too_long(cap=cap,
+                                                                                                deadline=deadline),
         reraise=True,
     )
