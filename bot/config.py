@@ -450,6 +450,10 @@ def read_file(path: Path) -> FileConfig:
         raise ConfigError(f"SEAM_CONFIG file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"SEAM_CONFIG {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"SEAM_CONFIG {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:  # a folder, or a file this user may not read
+        raise ConfigError(f"SEAM_CONFIG {path} cannot be read: {exc.strerror or exc}") from None
     return validate(FileConfig, data, where=str(path))
 
 
