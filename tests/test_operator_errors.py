@@ -100,3 +100,23 @@ def test_serve_on_a_host_that_is_no_address_here_stops_with_one_line(env, tmp_pa
     environment, _ = env
     environment["HOST"] = "no-such-host.invalid"
     assert_one_line(serve(environment, tmp_path), "HOST", "no-such-host.invalid")
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/api/v2", "/api/v2/", "/API/V2"])
+def test_zendesk_api_url_is_read_with_or_without_api_v2(tmp_path: Path, suffix: str) -> None:
+    """Zendesk's own documentation gives the API's base as https://{subdomain}.zendesk.com/api/v2: an operator who
+    copies it must not get /api/v2/api/v2/… and every ticket failing with a 404."""
+    from bot.config import load_settings
+    from bot.helpdesk import registry
+    from tests.support.constants import CUSTOMER_ID
+
+    with FakeZendesk() as zendesk:
+        zendesk.add_user(id=CUSTOMER_ID, name="Ana", email="ana@example.com")
+        zendesk.add_ticket(id=42, subject="Where is my order", requester_id=CUSTOMER_ID,
+                           comments=[{"author_id": CUSTOMER_ID, "body": "It never came."}])
+        settings = load_settings(env={"ZENDESK_SUBDOMAIN": zendesk.subdomain, "ZENDESK_EMAIL": zendesk.email,
+                                      "ZENDESK_API_TOKEN": zendesk.token, "ZENDESK_API_URL": zendesk.url + suffix},
+                                 cwd=tmp_path)
+        ticket = registry.plugin("zendesk").build(settings).fetch_ticket("42")
+    assert ticket.subject == "Where is my order"
+    assert settings.helpdesk_settings.agent_url == f"https://{zendesk.subdomain}.zendesk.com"
