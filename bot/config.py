@@ -423,6 +423,10 @@ class Settings:
         if missing:
             raise ConfigError(f"missing required environment variable {missing[0]}"
                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+        if self.database_path.strip() == ":memory:":
+            # SQLite gives every connection its own empty database there, and serve's threads each have one.
+            raise ConfigError("DATABASE_PATH :memory: is not a file: serve keeps its queue and escalations in a "
+                              "SQLite file its threads share (e.g. ./seam.db)")
 
 
 def _blank_to_none(value: str | None) -> str | None:

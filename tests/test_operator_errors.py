@@ -120,3 +120,11 @@ def test_zendesk_api_url_is_read_with_or_without_api_v2(tmp_path: Path, suffix: 
         ticket = registry.plugin("zendesk").build(settings).fetch_ticket("42")
     assert ticket.subject == "Where is my order"
     assert settings.helpdesk_settings.agent_url == f"https://{zendesk.subdomain}.zendesk.com"
+
+
+def test_serve_on_an_in_memory_database_stops_with_one_line(env, tmp_path: Path) -> None:
+    """SQLite's ":memory:" is a database per connection: serve's threads would each see an empty one, and it ran
+    on with /healthz 503 and every job failing on a missing table."""
+    environment, _ = env
+    environment["DATABASE_PATH"] = ":memory:"
+    assert_one_line(serve(environment, tmp_path), "DATABASE_PATH", ":memory:")
