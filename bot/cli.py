@@ -47,7 +47,10 @@ class SeamGroup(click.Group):
               help="Logging level (also LOG_LEVEL).")
 def cli(log_level: str) -> None:
     """Seam: decide, per support ticket, whether the AI answers, drafts for approval, or hands it to a person."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+    if not isinstance(logging.getLevelName(log_level.strip().upper()), int):
+        raise click.ClickException(f"LOG_LEVEL (or --log-level) must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+                                   f"got {log_level!r}")
+    logging.basicConfig(level=log_level.strip().upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bot.pii import install_log_filter
 
@@ -225,12 +228,12 @@ def _open_store(settings=None):
     """The store at DATABASE_PATH for the commands that read an existing deployment's database (`settings`: those
     the command already read, else read now)."""
     from bot.config import load_settings
-    from bot.store import Store
+    from bot.store import open_store
 
     settings = settings or load_settings()
     if not Path(settings.database_path).exists():
         raise click.ClickException(f"no database at {settings.database_path} (set DATABASE_PATH)")
-    return Store(settings.database_path)
+    return open_store(settings.database_path)
 
 
 @cli.group()
@@ -274,7 +277,7 @@ def knowledge_sync(fmt: str) -> None:
     from bot.helpdesk import registry
     from bot.helpdesk.base import HelpdeskError, explained
     from bot.jobs.knowledge import sync_knowledge
-    from bot.store import Store
+    from bot.store import open_store
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request page is noise here
@@ -284,7 +287,7 @@ def knowledge_sync(fmt: str) -> None:
     if missing:
         raise click.ClickException(f"missing required environment variable {missing[0]}")
     helpdesk = registry.plugin(settings.helpdesk).build(settings)
-    store = Store(settings.database_path)
+    store = open_store(settings.database_path)
     try:
         result = sync_knowledge(store, helpdesk)
     except HelpdeskError as exc:

@@ -423,6 +423,10 @@ class Settings:
         if missing:
             raise ConfigError(f"missing required environment variable {missing[0]}"
                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+        if self.database_path.strip() == ":memory:":
+            # SQLite gives every connection its own empty database there, and serve's threads each have one.
+            raise ConfigError("DATABASE_PATH :memory: is not a file: serve keeps its queue and escalations in a "
+                              "SQLite file its threads share (e.g. ./seam.db)")
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -450,6 +454,10 @@ def read_file(path: Path) -> FileConfig:
         raise ConfigError(f"SEAM_CONFIG file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"SEAM_CONFIG {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"SEAM_CONFIG {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:  # a folder, or a file this user may not read
+        raise ConfigError(f"SEAM_CONFIG {path} cannot be read: {exc.strerror or exc}") from None
     return validate(FileConfig, data, where=str(path))
 
 

@@ -47,7 +47,7 @@ from bot.models import Assessment, Message, Resolution, Ticket, read_tickets
 from bot.pacing import ChannelPacer
 from bot.slack.client import slack_client
 from bot.slack.poster import ERASE_THREAD_KIND, NOTE_KIND, STALE_ROUND_LIMIT, TRANSCRIPT_KIND, Poster
-from bot.store import ANNOUNCE_KIND, Store
+from bot.store import ANNOUNCE_KIND, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, helpdesk: Helpdesk | None = None, engine: Engine | None = None,
               slack: WebClient | None = None) -> Services:
-        store = Store(settings.database_path)
+        store = open_store(settings.database_path)
         health = Health(store=store, helpdesk=settings.helpdesk)
         # Every helpdesk call's outcome reaches Health: a refused credential shows in /healthz.
         helpdesk = observe(helpdesk or registry.plugin(settings.helpdesk).build(settings), health)

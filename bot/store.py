@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from bot.errors import ConfigError
 from bot.models import Article, Escalation, EscalationState, Event, EventState
 from bot.text import encodable, has_placeholder, iso, seconds_since, utcnow
 
@@ -421,6 +422,17 @@ def _writes(method: Callable[..., T]) -> Callable[..., T]:
             return method(self, *args, **kwargs)
 
     return locked
+
+
+def open_store(path: str | Path) -> Store:
+    """The store at DATABASE_PATH, created and migrated; a ConfigError naming the variable when the path cannot
+    hold Seam's database (a folder, a file that is not SQLite, a place that cannot be written): commands stop with
+    that one line rather than a traceback."""
+    try:
+        return Store(path)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"DATABASE_PATH {path} cannot be used as Seam's database: {reason}") from None
 
 
 class Store:

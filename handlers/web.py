@@ -5,6 +5,7 @@ Socket Mode when `SLACK_APP_TOKEN` is set.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import logging
@@ -126,13 +127,29 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
     return web
 
 
-def run(services: Services) -> None:
-    """Start workers, Socket Mode if configured, and the HTTP server; stop cleanly on SIGTERM or SIGINT."""
+def listen(web: Flask, *, host: str, port: int):
+    """The waitress server bound to HOST and PORT; a ConfigError (one line) when it cannot bind there: the port taken
+    by another process, a HOST that is no address of this machine."""
     from waitress.server import create_server
 
+    try:
+        return create_server(web, host=host, port=port, threads=8, max_request_body_size=MAX_BODY_BYTES,
+                             ident="seam")
+    except OSError as exc:
+        # The OS's own words stay in the line ("Address already in use"): scripts and tests/support/server.py
+        # look for them to pick another port.
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason += " (another process listens there)"
+        raise ConfigError(f"cannot listen on HOST {host} PORT {port}: {reason}") from None
+    except ValueError:  # waitress's word for a host name that resolves to nothing
+        raise ConfigError(f"cannot listen on HOST {host} PORT {port}: HOST is not an address of this machine") from None
+
+
+def run(services: Services, *, bolt_app: App, server) -> None:
+    """Start workers, Socket Mode if configured, and serve HTTP on `server` (bound already, by `listen`); stop
+    cleanly on SIGTERM or SIGINT."""
     settings = services.settings
-    bolt_app = build_bolt_app(services)
-    web = create_web_app(services, bolt_app)
     services.start()
     socket_handler = None
     if settings.slack_app_token:
@@ -141,8 +158,6 @@ def run(services: Services) -> None:
         socket_handler = SocketModeHandler(bolt_app, settings.slack_app_token)
         socket_handler.connect()
         log.info("Slack traffic over Socket Mode")
-    server = create_server(web, host=settings.host, port=settings.port, threads=8,
-                           max_request_body_size=MAX_BODY_BYTES, ident="seam")
     stopped = threading.Event()
 
     def shutdown(signum: int, _frame: object) -> None:
@@ -184,9 +199,12 @@ def serve() -> None:
             log.info("checked %s", line)
         # Every [[routes]] channel exists and has the bot in it: a bad route stops serve, named in one line.
         check_routes(services.slack, settings)
+        # Bound before the workers start: a serve that cannot listen stops before it does any work.
+        bolt_app = build_bolt_app(services)
+        server = listen(create_web_app(services, bolt_app), host=settings.host, port=settings.port)
     except ConfigError as exc:
         # The engine's first fit runs in a background thread and may log on ("engine ready") while this exits:
         # the error must stay the last line, the one a person reads.
         logging.disable(logging.CRITICAL)
         raise click.ClickException(str(exc)) from None
-    run(services)
+    run(services, bolt_app=bolt_app, server=server)

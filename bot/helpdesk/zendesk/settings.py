@@ -37,7 +37,9 @@ class ZendeskSettings:
     @property
     def base_url(self) -> str:
         if self.api_url:
-            return self.api_url.rstrip("/")
+            # Zendesk's documentation gives the API's base with /api/v2; Seam appends that itself.
+            base = self.api_url.rstrip("/")
+            return base[:-len("/api/v2")] if base.lower().endswith("/api/v2") else base
         return f"https://{self.subdomain}.zendesk.com"
 
     @property
