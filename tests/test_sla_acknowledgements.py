@@ -155,19 +155,26 @@ def test_replies_people_sent_from_slack_are_not_counted_as_the_ais_answers(fake_
     assert "ai_retry_limit" not in reasons, reasons
 
 
-def test_a_notice_that_failed_is_not_sent_after_the_persons_reply(fake_slack, fake_zendesk, tmp_path):
-    # Found by review: the notice's write failed, an agent answered from Slack meanwhile, and the event's retry
-    # then told the customer "a person will follow up" after that person's reply — which now also held every
-    # later message for a person (person_promised).
+def escalated_with_the_notice_failing(fake_slack, fake_zendesk, tmp_path):
+    """A deployment telling customers a person will follow up, whose notice cannot be written for now (Zendesk
+    answers 503 until the test clears it), and one ticket escalated: (services, ticket id, the event's id)."""
     services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
                        customer_notice=CustomerNoticeTable(enabled=True))
     ticket_id = next(_ids)
     fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
                             comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
-    fake_zendesk.fail("update_ticket", status=503, times=100)  # the notice cannot be written for now
+    fake_zendesk.fail("update_ticket", status=503, times=100)
     event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}",
                                               ticket_id=str(ticket_id), body="{}")
     drain(services)
+    return services, ticket_id, event_id
+
+
+def test_a_notice_that_failed_is_not_sent_after_the_persons_reply(fake_slack, fake_zendesk, tmp_path):
+    # Found by review: the notice's write failed, an agent answered from Slack meanwhile, and the event's retry
+    # then told the customer "a person will follow up" after that person's reply — which now also held every
+    # later message for a person (person_promised).
+    services, ticket_id, event_id = escalated_with_the_notice_failing(fake_slack, fake_zendesk, tmp_path)
     [card] = posts_for(fake_slack, ticket_id)
     fake_zendesk.clear_failures("update_ticket")
     escalation_id = int(card["metadata"]["event_payload"]["escalation_id"])
@@ -188,15 +195,7 @@ def test_a_notice_that_failed_is_not_sent_after_the_persons_reply(fake_slack, fa
 def test_a_notice_that_failed_is_not_sent_after_an_agent_replied_in_the_helpdesk(fake_slack, fake_zendesk, tmp_path):
     # The notice's write fails; before the event's retry an agent answers in Zendesk itself (no webhook for it:
     # the escalation is still open when the retry runs). "A person will follow up" would follow that person's reply.
-    services = staffed(slack=fake_slack, zendesk=fake_zendesk, tmp=tmp_path,
-                       customer_notice=CustomerNoticeTable(enabled=True))
-    ticket_id = next(_ids)
-    fake_zendesk.add_ticket(id=ticket_id, subject="Order", requester_id=CUSTOMER_ID,
-                            comments=[{"author_id": CUSTOMER_ID, "body": ASK}])
-    fake_zendesk.fail("update_ticket", status=503, times=100)
-    event_id, _ = services.store.record_event(helpdesk="zendesk", dedupe_key=f"t{ticket_id}",
-                                              ticket_id=str(ticket_id), body="{}")
-    drain(services)
+    services, ticket_id, event_id = escalated_with_the_notice_failing(fake_slack, fake_zendesk, tmp_path)
     assert posts_for(fake_slack, ticket_id)
     fake_zendesk.clear_failures("update_ticket")
     httpx.put(f"{fake_zendesk.url}/api/v2/tickets/{ticket_id}.json", auth=fake_zendesk.auth, json={"ticket": {
