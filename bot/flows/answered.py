@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from bot.flows.feedback import HELPDESK_REPLY, Learn, edit_distance, learned_label
 from bot.flows.lifecycle import waiting_on_person
-from bot.flows.quality import is_thanks
+from bot.flows.quality import asking_index
 from bot.models import Escalation, EscalationState, Message, Ticket
 from bot.slack.poster import Poster
 from bot.store import Store, ticket_key, turn_key
@@ -47,27 +47,10 @@ HELPDESK_USER = "helpdesk"
 LEARNS_FOR = (EscalationState.ANSWERED, EscalationState.REJECTED)
 
 
-def _latest_customer_index(ticket: Ticket) -> int | None:
-    """The customer's latest message that asks something: a plain thank-you after an agent's reply ("Thanks, that
-    worked!", `bot.flows.quality.is_thanks`) asks nothing, and the reply before it is still the answer."""
-    latest = None
-    for i in range(len(ticket.messages) - 1, -1, -1):
-        message = ticket.messages[i]
-        if message.author != "customer":
-            continue
-        if latest is None:
-            latest = i
-        if not is_thanks(message.body):
-            return i
-        if not any(m.author == "agent" and m.public for m in ticket.messages[:i]):
-            return latest  # thanks for nothing an agent wrote: the latest message is the question
-    return latest
-
-
 def last_agent_reply(ticket: Ticket) -> Message | None:
     """The last public reply by an agent after the customer's latest message that asks something (the answer,
     when the ticket is solved), or None."""
-    latest = _latest_customer_index(ticket)
+    latest = asking_index(ticket)
     after = ticket.messages[latest + 1:] if latest is not None else ticket.messages
     return next((m for m in reversed(after) if m.author == "agent" and m.public), None)
 
@@ -119,7 +102,7 @@ class HelpdeskAnswers:
     def _learn(self, ticket: Ticket, reply: Message) -> Escalation | None:
         """Learn the reply that resolved the ticket for the escalation made for the customer's latest message,
         once; that escalation when this call learnt it."""
-        latest = _latest_customer_index(ticket)
+        latest = asking_index(ticket)
         if latest is None:
             return None
         # The turn the pipeline claimed for that message: its id, or its position when the helpdesk gives none.

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.flows import routes
-from bot.flows.quality import is_thanks
+from bot.flows.quality import asking_index
 from bot.helpdesk.base import Helpdesk, recorded_elsewhere
 from bot.models import Escalation, EscalationState, Event, Ticket
 from bot.policy import triggers
@@ -78,8 +78,7 @@ def waiting_on_person(ticket: Ticket) -> str | None:
     ("Thanks, that helps!", `bot.flows.quality.is_thanks`) asks nothing: the customer was answered."""
     if ticket.finished:
         return f"the ticket is {ticket.status}"
-    asking = next((i for i in range(len(ticket.messages) - 1, -1, -1) if ticket.messages[i].author == "customer"
-                   and not is_thanks(ticket.messages[i].body)), None)
+    asking = asking_index(ticket)
     after = ticket.messages[asking + 1:] if asking is not None else ticket.messages
     if any(m.author == "agent" and m.public for m in after):
         return "an agent replied"

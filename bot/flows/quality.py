@@ -84,6 +84,24 @@ def is_thanks(text: str) -> bool:
     return bool(_THANKS.search(plain) or _ACKNOWLEDGED.fullmatch(plain))
 
 
+def asking_index(ticket: Ticket) -> int | None:
+    """The position of the customer's latest message that asks something: a plain thank-you after an agent's reply
+    ("Thanks, that worked!", `is_thanks`) asks nothing, and the reply before it is still the answer. What the
+    helpdesk-answered rule (bot.flows.answered) and the wait on a person (bot.flows.lifecycle) both read from."""
+    latest = None
+    for i in range(len(ticket.messages) - 1, -1, -1):
+        message = ticket.messages[i]
+        if message.author != "customer":
+            continue
+        if latest is None:
+            latest = i
+        if not is_thanks(message.body):
+            return i
+        if not any(m.author == "agent" and m.public for m in ticket.messages[:i]):
+            return latest  # thanks for nothing an agent wrote: the latest message is the question
+    return latest
+
+
 def _normal(text: str) -> str:
     return " ".join(text.split())
 
