@@ -740,15 +740,22 @@ def test_a_due_time_the_helpdesk_moves_later_moves_the_warning_and_the_breach(pi
     [post] = posts_for(fake_slack, ticket_id)
     assert not [r for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith(("⏳", "🔴"))]
     # Both steps are queued again for the new time, and run then as before.
-    due = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
-                                         " and dedupe_key like '%:due%'").fetchall())
-    stamp = int(parse_time(iso(moved)).timestamp())
-    assert {key: parse_time(at) for key, at in due.items()} == {
-        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(moved - timedelta(minutes=30))),
-        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(moved))}
+    stamp = assert_requeued_for(pipeline, escalation_id, moved)
     assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
     [warning] = [r["text"] for r in fake_slack.replies(CHANNEL, post["ts"]) if r["text"].startswith("⏳")]
     assert "is due in 5 hours" in warning, warning
+
+
+def assert_requeued_for(pipeline, escalation_id: int, due: datetime) -> int:
+    """Both SLA steps are queued for the moved due time (the warning 30 minutes before it); the time's stamp, which
+    their dedupe keys carry."""
+    pending = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
+                                             " and dedupe_key like '%:due%'").fetchall())
+    stamp = int(parse_time(iso(due)).timestamp())
+    assert {key: parse_time(at) for key, at in pending.items()} == {
+        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(due - timedelta(minutes=30))),
+        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(due))}
+    return stamp
 
 
 def test_a_due_time_the_helpdesk_moves_earlier_is_the_one_the_warning_gives(pipeline, fake_slack, fake_zendesk):
@@ -777,12 +784,7 @@ def test_a_due_time_moved_earlier_is_warned_of_in_time_once_an_event_shows_it(pi
     Worker(store=pipeline.store, handlers={"ticket": pipeline.process}).run_once()
     assert pipeline.store.event(event_id).outcome.startswith("duplicate")
     assert parse_time(pipeline.store.escalation(escalation_id).sla_due_at) == parse_time(iso(sooner))
-    pending = dict(pipeline.store.db.execute("select dedupe_key, next_attempt_at from events where kind = 'sla_watch'"
-                                             " and dedupe_key like '%:due%'").fetchall())
-    stamp = int(parse_time(iso(sooner)).timestamp())
-    assert {key: parse_time(at) for key, at in pending.items()} == {
-        f"sla_watch:{escalation_id}:warn:due{stamp}": parse_time(iso(sooner - timedelta(minutes=30))),
-        f"sla_watch:{escalation_id}:breach:due{stamp}": parse_time(iso(sooner))}
+    stamp = assert_requeued_for(pipeline, escalation_id, sooner)
     assert run_job(pipeline, f"sla_watch:{escalation_id}:warn:due{stamp}", lifecycle.sla_watch) == "SLA warned"
     # The step queued for the old time finds it done.
     assert run_job(pipeline, f"sla_watch:{escalation_id}:warn", lifecycle.sla_watch) == "done before"
